@@ -1,0 +1,4 @@
+//! `source-tiktok-marketing`: captures TikTok for Business (Marketing API v1.3) data for Estuary
+//! Flow and Airbyte. See README.md for the map of modules.
+
+pub mod registry;
