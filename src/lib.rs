@@ -1,4 +1,6 @@
 //! `source-tiktok-marketing`: captures TikTok for Business (Marketing API v1.3) data for Estuary
 //! Flow and Airbyte. See README.md for the map of modules.
 
+pub mod config;
+pub mod error;
 pub mod registry;

@@ -1,0 +1,1106 @@
+//! The endpoint configuration in two layers. [`EndpointConfig`] is the surface the user sees:
+//! serde + schemars types whose titles and descriptions become the form in the Flow and Airbyte
+//! UIs. [`Config`] is what the rest of the connector works with: validated, typed values (dates,
+//! ids, URL, secrets). [`parse`] is the only way from one to the other, and every error it
+//! returns names the field and says what is expected. Secrets are wrapped in [`Secret`], whose
+//! `Debug` is redacted, so no log line or error can print them.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::registry::metrics::{Granularity, Level, ReportType};
+
+pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
+pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
+pub const MAX_LOOKBACK_DAYS: u32 = 364;
+pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
+
+// ---------------------------------------------------------------------------------------------
+// The surface: what the user fills in.
+// ---------------------------------------------------------------------------------------------
+
+/// TikTok Marketing capture configuration.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "TikTok Marketing")]
+pub struct EndpointConfig {
+    /// How the connector authenticates with TikTok.
+    #[schemars(title = "Authentication")]
+    pub credentials: CredentialsConfig,
+    /// The first day to capture, as YYYY-MM-DD in the advertiser's time zone. Leave it empty to capture all data since each ad account was created.
+    #[schemars(title = "Start Date", extend("format" = "date"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// The last day to capture, as YYYY-MM-DD. Leave it empty to keep capturing up to today as days pass.
+    #[schemars(title = "End Date", extend("format" = "date"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    /// Set this only to keep the report streams of earlier versions (ads_reports, campaigns_reports, ...) at one granularity. Leave it empty to get the suffixed streams (ads_reports_daily, ads_reports_hourly, ...).
+    #[schemars(title = "Report Granularity (earlier versions)")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_granularity: Option<GranularityConfig>,
+    /// Reports of your own design. Each becomes a stream named custom_report_<name>.
+    #[schemars(title = "Custom Reports")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_reports: Vec<CustomReportConfig>,
+    /// Settings most captures do not need to change.
+    #[schemars(title = "Advanced")]
+    #[serde(default)]
+    pub advanced: AdvancedConfig,
+}
+
+/// The two ways to authenticate.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "auth_type")]
+pub enum CredentialsConfig {
+    /// Sign in with TikTok (production ad accounts).
+    #[serde(rename = "oauth2.0")]
+    #[schemars(title = "OAuth2.0")]
+    OAuth {
+        /// The App ID of your TikTok for Business developer app.
+        #[schemars(title = "App ID", extend("secret" = true))]
+        #[serde(alias = "app_id")]
+        client_id: String,
+        /// The secret of your TikTok for Business developer app.
+        #[schemars(title = "App Secret", extend("secret" = true))]
+        #[serde(alias = "secret")]
+        client_secret: String,
+        /// The long-lived access token TikTok issued when you authorized the app.
+        #[schemars(title = "Access Token", extend("secret" = true))]
+        access_token: String,
+    },
+    /// A sandbox ad account and its access token.
+    #[serde(rename = "sandbox_access_token")]
+    #[schemars(title = "Sandbox Access Token")]
+    Sandbox {
+        /// The id of the sandbox ad account (advertiser).
+        #[schemars(title = "Advertiser ID")]
+        advertiser_id: String,
+        /// The access token of the sandbox ad account.
+        #[schemars(title = "Access Token", extend("secret" = true))]
+        access_token: String,
+    },
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GranularityConfig {
+    #[serde(rename = "DAY")]
+    Day,
+    #[serde(rename = "HOUR")]
+    Hour,
+    #[serde(rename = "LIFETIME")]
+    Lifetime,
+}
+
+/// Settings most captures leave alone.
+#[derive(Serialize, Deserialize, JsonSchema, Default)]
+pub struct AdvancedConfig {
+    /// Capture only these ad accounts (advertiser ids). Leave empty to capture every account the token can reach.
+    #[schemars(title = "Advertiser IDs")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertiser_ids: Option<Vec<String>>,
+    /// How many days of daily and hourly reports each run reads again, because TikTok keeps revising conversions for days (the attribution window). From 0 to 364.
+    #[schemars(title = "Lookback Days", range(min = 0, max = 364), extend("default" = 3))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback_days: Option<i64>,
+    /// Also capture deleted campaigns, ad groups and ads, and their report rows. TikTok hides them unless asked.
+    #[schemars(title = "Include Deleted", extend("default" = true))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_deleted: Option<bool>,
+    /// The most requests per second the connector sends to TikTok, shared by every stream. Defaults to 10 in production (TikTok's basic tier) and 1 in sandbox.
+    #[schemars(title = "Requests Per Second")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+    /// Where the TikTok API lives. Leave empty for TikTok itself; set it to reach the API through a proxy or the simulated API.
+    #[schemars(title = "API Base URL", extend("format" = "uri"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// A report of your own design.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug)]
+pub struct CustomReportConfig {
+    /// A short name of letters, digits and underscores; the stream is custom_report_<name>.
+    #[schemars(title = "Name")]
+    pub name: String,
+    /// BASIC or AUDIENCE.
+    #[schemars(title = "Report Type")]
+    pub report_type: ReportTypeConfig,
+    /// The level of the rows.
+    #[schemars(title = "Data Level")]
+    pub data_level: DataLevelConfig,
+    /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for lifetime totals), and breakdowns such as gender, age, country_code or platform.
+    #[schemars(title = "Dimensions")]
+    pub dimensions: Vec<String>,
+    /// The metrics, such as spend, impressions and clicks.
+    #[schemars(title = "Metrics")]
+    pub metrics: Vec<String>,
+    /// Optional TikTok filters, each {"field_name", "filter_type", "filter_value"}.
+    #[schemars(title = "Filtering")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtering: Option<Vec<Value>>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug)]
+pub enum ReportTypeConfig {
+    #[serde(rename = "BASIC")]
+    Basic,
+    #[serde(rename = "AUDIENCE")]
+    Audience,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug)]
+pub enum DataLevelConfig {
+    #[serde(rename = "AUCTION_ADVERTISER")]
+    Advertiser,
+    #[serde(rename = "AUCTION_CAMPAIGN")]
+    Campaign,
+    #[serde(rename = "AUCTION_ADGROUP")]
+    AdGroup,
+    #[serde(rename = "AUCTION_AD")]
+    Ad,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The typed layer: what the connector works with.
+// ---------------------------------------------------------------------------------------------
+
+/// A secret string. `Debug` never shows it; code that needs the value calls [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Which TikTok environment the config points at.
+#[derive(Debug, Clone)]
+pub enum Environment {
+    Production { app_id: Secret, secret: Secret },
+    Sandbox { advertiser_id: u64 },
+}
+
+/// A validated custom report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomReport {
+    pub name: String,
+    pub report_type: ReportType,
+    pub level: Level,
+    pub granularity: Granularity,
+    /// Every dimension, in the order given (id, time, breakdowns).
+    pub dimensions: Vec<String>,
+    pub metrics: Vec<String>,
+    pub filtering: Vec<Value>,
+}
+
+impl CustomReport {
+    pub fn stream_name(&self) -> String {
+        format!("custom_report_{}", self.name)
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub access_token: Secret,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub report_granularity: Option<Granularity>,
+    pub advertiser_ids: Option<Vec<u64>>,
+    pub lookback_days: u32,
+    pub include_deleted: bool,
+    pub requests_per_second: f64,
+    /// The API root, always ending in `/open_api/v1.3/`.
+    pub api_root: Url,
+    pub custom_reports: Vec<CustomReport>,
+}
+
+impl Config {
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self.environment, Environment::Sandbox { .. })
+    }
+
+    /// The secrets of this config, for scrubbing text that might echo them.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = vec![self.access_token.expose().to_string()];
+        if let Environment::Production { app_id, secret } = &self.environment {
+            out.push(app_id.expose().to_string());
+            out.push(secret.expose().to_string());
+        }
+        out.retain(|s| s.len() >= 4);
+        out
+    }
+}
+
+/// Parses and validates an endpoint config. Errors name the field and say what is expected.
+pub fn parse(raw: &Value) -> Result<Config> {
+    let Some(object) = raw.as_object() else {
+        return Err(Error::config(format!(
+            "The config must be a JSON object with at least `credentials`; got {}.",
+            json_kind(raw)
+        )));
+    };
+    let Some(credentials) = object.get("credentials") else {
+        return Err(Error::config(
+            "Config field `credentials` is missing: add the OAuth credentials \
+             (auth_type \"oauth2.0\" with client_id, client_secret, access_token) or a sandbox \
+             token (auth_type \"sandbox_access_token\" with advertiser_id, access_token).",
+        ));
+    };
+    precheck_credentials(credentials)?;
+    // serde accepts a struct written as an array; a user who wrote one made a mistake.
+    if let Some(advanced) = object
+        .get("advanced")
+        .filter(|v| !v.is_object() && !v.is_null())
+    {
+        return Err(Error::config(format!(
+            "Config field `advanced` must be an object such as {{\"lookback_days\": 3}}; got {}.",
+            json_kind(advanced)
+        )));
+    }
+    let surface: EndpointConfig = serde_path_to_error::deserialize(raw).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        Error::config(format!(
+            "Config field `{}` is invalid: {}. Check the value against the connector's spec.",
+            if path == "." { "(root)".into() } else { path },
+            inner
+        ))
+    })?;
+    validate(surface)
+}
+
+/// Gives the credentials object a precise message before serde's generic one.
+fn precheck_credentials(credentials: &Value) -> Result<()> {
+    let Some(object) = credentials.as_object() else {
+        return Err(Error::config(format!(
+            "Config field `credentials` must be an object; got {}.",
+            json_kind(credentials)
+        )));
+    };
+    let auth_type = match object.get("auth_type") {
+        None => {
+            return Err(Error::config(
+                "Config field `credentials.auth_type` is missing: set it to \"oauth2.0\" for \
+                 production or \"sandbox_access_token\" for a sandbox account.",
+            ))
+        }
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => {
+            return Err(Error::config(format!(
+                "Config field `credentials.auth_type` must be the string \"oauth2.0\" or \
+                 \"sandbox_access_token\"; got {}.",
+                json_kind(other)
+            )))
+        }
+    };
+    let required: &[(&str, Option<&str>)] = match auth_type {
+        "oauth2.0" => &[
+            ("client_id", Some("app_id")),
+            ("client_secret", Some("secret")),
+            ("access_token", None),
+        ],
+        "sandbox_access_token" => &[("advertiser_id", None), ("access_token", None)],
+        other => {
+            return Err(Error::config(format!(
+                "Config field `credentials.auth_type` has the unknown value {other:?}: use \
+                 \"oauth2.0\" for production or \"sandbox_access_token\" for a sandbox account."
+            )))
+        }
+    };
+    for (field, alias) in required {
+        let value = object
+            .get(*field)
+            .or_else(|| alias.and_then(|a| object.get(a)));
+        match value {
+            None | Some(Value::Null) => {
+                let also = alias.map(|a| format!(" (or `{a}`)")).unwrap_or_default();
+                return Err(Error::config(format!(
+                    "Config field `credentials.{field}`{also} is missing: it is required when \
+                     auth_type is {auth_type:?}."
+                )));
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                return Err(Error::config(format!(
+                    "Config field `credentials.{field}` is empty: fill it in."
+                )));
+            }
+            Some(Value::String(_)) => {}
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "Config field `credentials.{field}` must be a string; got {}.",
+                    json_kind(other)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate(surface: EndpointConfig) -> Result<Config> {
+    let (environment, access_token) = match surface.credentials {
+        CredentialsConfig::OAuth {
+            client_id,
+            client_secret,
+            access_token,
+        } => (
+            Environment::Production {
+                app_id: Secret::new(client_id.trim()),
+                secret: Secret::new(client_secret.trim()),
+            },
+            Secret::new(access_token.trim()),
+        ),
+        CredentialsConfig::Sandbox {
+            advertiser_id,
+            access_token,
+        } => (
+            Environment::Sandbox {
+                advertiser_id: parse_advertiser_id(&advertiser_id, "credentials.advertiser_id")?,
+            },
+            Secret::new(access_token.trim()),
+        ),
+    };
+    let sandbox = matches!(environment, Environment::Sandbox { .. });
+
+    let start_date = parse_date(surface.start_date.as_deref(), "start_date")?;
+    let end_date = parse_date(surface.end_date.as_deref(), "end_date")?;
+    if let (Some(start), Some(end)) = (start_date, end_date) {
+        if end < start {
+            return Err(Error::config(format!(
+                "Config field `end_date` ({end}) is before `start_date` ({start}): set an end date \
+                 on or after the start date, or leave it empty."
+            )));
+        }
+    }
+
+    let advanced = surface.advanced;
+    let advertiser_ids = match advanced.advertiser_ids {
+        None => None,
+        Some(ids) if ids.is_empty() => None,
+        Some(ids) => {
+            if sandbox {
+                return Err(Error::config(
+                    "Config field `advanced.advertiser_ids` applies to production only: a \
+                     sandbox capture reads `credentials.advertiser_id`. Remove it.",
+                ));
+            }
+            let mut parsed = Vec::with_capacity(ids.len());
+            for (n, id) in ids.iter().enumerate() {
+                let id = parse_advertiser_id(id, &format!("advanced.advertiser_ids[{n}]"))?;
+                if !parsed.contains(&id) {
+                    parsed.push(id);
+                }
+            }
+            Some(parsed)
+        }
+    };
+    let lookback_days = match advanced.lookback_days {
+        None => DEFAULT_LOOKBACK_DAYS,
+        Some(days) if (0..=MAX_LOOKBACK_DAYS as i64).contains(&days) => days as u32,
+        Some(days) => {
+            return Err(Error::config(format!(
+                "Config field `advanced.lookback_days` is {days}: use a whole number of days from \
+                 0 to {MAX_LOOKBACK_DAYS}."
+            )))
+        }
+    };
+    let requests_per_second = match advanced.requests_per_second {
+        None => {
+            if sandbox {
+                1.0
+            } else {
+                10.0
+            }
+        }
+        Some(rps) if rps.is_finite() && rps > 0.0 && rps <= MAX_REQUESTS_PER_SECOND => rps,
+        Some(rps) => {
+            return Err(Error::config(format!(
+                "Config field `advanced.requests_per_second` is {rps}: use a number greater than 0 \
+                 and at most {MAX_REQUESTS_PER_SECOND} (TikTok's basic tier allows 10)."
+            )))
+        }
+    };
+    let api_root = api_root(advanced.base_url.as_deref(), sandbox)?;
+
+    let mut custom_reports: Vec<CustomReport> = Vec::new();
+    for (n, report) in surface.custom_reports.into_iter().enumerate() {
+        let report = validate_custom_report(report, n)?;
+        if custom_reports.iter().any(|r| r.name == report.name) {
+            return Err(Error::config(format!(
+                "Config field `custom_reports[{n}].name`: the name {:?} is used twice. Give each \
+                 custom report its own name.",
+                report.name
+            )));
+        }
+        custom_reports.push(report);
+    }
+
+    Ok(Config {
+        environment,
+        access_token,
+        start_date,
+        end_date,
+        report_granularity: surface.report_granularity.map(|g| match g {
+            GranularityConfig::Day => Granularity::Day,
+            GranularityConfig::Hour => Granularity::Hour,
+            GranularityConfig::Lifetime => Granularity::Lifetime,
+        }),
+        advertiser_ids,
+        lookback_days,
+        include_deleted: advanced.include_deleted.unwrap_or(true),
+        requests_per_second,
+        api_root,
+        custom_reports,
+    })
+}
+
+const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
+const ID_DIMENSIONS: &[&str] = &["advertiser_id", "campaign_id", "adgroup_id", "ad_id"];
+const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
+const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
+
+fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
+    let name = report.name.trim().to_string();
+    let field = |f: &str| format!("custom_reports[{n}].{f}");
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_name {
+        return Err(Error::config(format!(
+            "Config field `{}` is {:?}: use 1 to 64 lowercase letters, digits and underscores.",
+            field("name"),
+            report.name
+        )));
+    }
+    let at = |f: &str| format!("Custom report {name:?}, field `{}`", field(f));
+    let report_type = match report.report_type {
+        ReportTypeConfig::Basic => ReportType::Basic,
+        ReportTypeConfig::Audience => ReportType::Audience,
+    };
+    let level = match report.data_level {
+        DataLevelConfig::Advertiser => Level::Advertiser,
+        DataLevelConfig::Campaign => Level::Campaign,
+        DataLevelConfig::AdGroup => Level::AdGroup,
+        DataLevelConfig::Ad => Level::Ad,
+    };
+    let mut dimensions: Vec<String> = Vec::new();
+    for d in &report.dimensions {
+        let d = d.trim().to_string();
+        if dimensions.contains(&d) {
+            return Err(Error::config(format!(
+                "{}: the dimension {d:?} is listed twice.",
+                at("dimensions")
+            )));
+        }
+        dimensions.push(d);
+    }
+    let ids: Vec<&String> = dimensions
+        .iter()
+        .filter(|d| ID_DIMENSIONS.contains(&d.as_str()))
+        .collect();
+    let level_id = level.id_field();
+    if ids.is_empty() {
+        return Err(Error::config(format!(
+            "{}: there is no id dimension. Add {level_id:?}: TikTok requires the level's id \
+             among the dimensions.",
+            at("dimensions")
+        )));
+    }
+    if ids.len() > 1 || ids[0] != level_id {
+        return Err(Error::config(format!(
+            "{}: at data level {} the id dimension must be {level_id:?} alone; got {:?}.",
+            at("dimensions"),
+            level.data_level(),
+            ids
+        )));
+    }
+    let times: Vec<&String> = dimensions
+        .iter()
+        .filter(|d| TIME_DIMENSIONS.contains(&d.as_str()))
+        .collect();
+    if times.len() > 1 {
+        return Err(Error::config(format!(
+            "{}: use at most one time dimension (stat_time_day or stat_time_hour); got {:?}.",
+            at("dimensions"),
+            times
+        )));
+    }
+    let granularity = match times.first().map(|s| s.as_str()) {
+        Some("stat_time_day") => Granularity::Day,
+        Some(_) => Granularity::Hour,
+        None => Granularity::Lifetime,
+    };
+    if report_type == ReportType::Audience && granularity == Granularity::Hour {
+        return Err(Error::config(format!(
+            "{}: TikTok refuses stat_time_hour in AUDIENCE reports (code 40002). Use \
+             stat_time_day.",
+            at("dimensions")
+        )));
+    }
+    if report_type == ReportType::Audience
+        && granularity == Granularity::Lifetime
+        && level != Level::Advertiser
+    {
+        return Err(Error::config(format!(
+            "{}: TikTok offers lifetime AUDIENCE reports only at AUCTION_ADVERTISER. Add \
+             stat_time_day or change the data level.",
+            at("dimensions")
+        )));
+    }
+    let breakdowns = match report_type {
+        ReportType::Basic => BASIC_BREAKDOWNS,
+        ReportType::Audience => AUDIENCE_BREAKDOWNS,
+    };
+    for d in &dimensions {
+        let known = ID_DIMENSIONS.contains(&d.as_str())
+            || TIME_DIMENSIONS.contains(&d.as_str())
+            || breakdowns.contains(&d.as_str());
+        if !known {
+            return Err(Error::config(format!(
+                "{}: {d:?} is not a dimension of {} reports. Use the level id, a time dimension \
+                 and breakdowns among {:?}.",
+                at("dimensions"),
+                report_type.as_api(),
+                breakdowns
+            )));
+        }
+    }
+    let mut metrics: Vec<String> = Vec::new();
+    for m in &report.metrics {
+        let m = m.trim().to_string();
+        if m.is_empty() || metrics.contains(&m) {
+            return Err(Error::config(format!(
+                "{}: the metric {m:?} is empty or listed twice.",
+                at("metrics")
+            )));
+        }
+        metrics.push(m);
+    }
+    if metrics.is_empty() {
+        return Err(Error::config(format!(
+            "{}: list at least one metric, such as \"spend\".",
+            at("metrics")
+        )));
+    }
+    let filtering = report.filtering.unwrap_or_default();
+    for (i, f) in filtering.iter().enumerate() {
+        let ok = f.get("field_name").is_some_and(Value::is_string)
+            && f.get("filter_type").is_some_and(Value::is_string)
+            && f.get("filter_value").is_some();
+        if !ok {
+            return Err(Error::config(format!(
+                "{}[{i}]: each filter is an object with \"field_name\", \"filter_type\" and \
+                 \"filter_value\".",
+                at("filtering")
+            )));
+        }
+    }
+    Ok(CustomReport {
+        name,
+        report_type,
+        level,
+        granularity,
+        dimensions,
+        metrics,
+        filtering,
+    })
+}
+
+fn parse_date(value: Option<&str>, field: &str) -> Result<Option<NaiveDate>> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    // Accept a full timestamp too (older configs stored "2024-01-01T00:00:00Z").
+    let date_part = value.get(..10).unwrap_or(value);
+    match NaiveDate::parse_from_str(date_part, "%Y-%m-%d") {
+        Ok(date) if date.year_ok() => Ok(Some(date)),
+        _ => Err(Error::config(format!(
+            "Config field `{field}` is {value:?}: use a date as YYYY-MM-DD, for example \
+             2024-01-31."
+        ))),
+    }
+}
+
+trait YearOk {
+    fn year_ok(&self) -> bool;
+}
+
+impl YearOk for NaiveDate {
+    /// TikTok Ads started in 2016; anything before 2012 or after 2100 is a typo.
+    fn year_ok(&self) -> bool {
+        use chrono::Datelike;
+        (2012..=2100).contains(&self.year())
+    }
+}
+
+fn parse_advertiser_id(value: &str, field: &str) -> Result<u64> {
+    let trimmed = value.trim();
+    match trimmed.parse::<u64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(Error::config(format!(
+            "Config field `{field}` is {value:?}: an advertiser id is the number TikTok shows for \
+             the ad account, such as \"7002238017842757633\"."
+        ))),
+    }
+}
+
+fn api_root(base_url: Option<&str>, sandbox: bool) -> Result<Url> {
+    let raw = base_url.map(str::trim).filter(|s| !s.is_empty());
+    let text = raw.unwrap_or(if sandbox {
+        SANDBOX_BASE_URL
+    } else {
+        PRODUCTION_BASE_URL
+    });
+    let invalid = || {
+        Error::config(format!(
+            "Config field `advanced.base_url` is {text:?}: use an http or https URL such as \
+             {PRODUCTION_BASE_URL}, or leave it empty."
+        ))
+    };
+    let mut url = Url::parse(text).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid());
+    }
+    let path = url.path().trim_end_matches('/').to_string();
+    let path = path.strip_suffix("/open_api/v1.3").unwrap_or(&path);
+    url.set_path(&format!("{path}/open_api/v1.3/"));
+    Ok(url)
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema shown to users.
+// ---------------------------------------------------------------------------------------------
+
+/// Which protocol the schema is for: Flow names the OAuth app fields `client_id` and
+/// `client_secret` (its OAuth flow fills them), Airbyte `app_id` and `secret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Flow,
+    Airbyte,
+}
+
+/// The JSON schema of the endpoint config (draft-07), with the UI annotations Flow and Airbyte
+/// read: `secret`, `order`, the credentials `discriminator` and the OAuth provider.
+pub fn endpoint_schema(flavor: Flavor) -> Value {
+    let mut settings = schemars::generate::SchemaSettings::draft07();
+    settings.inline_subschemas = true;
+    let schema = settings
+        .into_generator()
+        .into_root_schema_for::<EndpointConfig>();
+    let mut schema = serde_json::to_value(schema).unwrap_or_else(|_| json!({}));
+    strip_nullable(&mut schema);
+    let credentials = &mut schema["properties"]["credentials"];
+    credentials["discriminator"] = json!({"propertyName": "auth_type"});
+    credentials["type"] = json!("object");
+    if let Some(branches) = credentials.get_mut("oneOf").and_then(Value::as_array_mut) {
+        for branch in branches {
+            let Some(tag) = branch["properties"]["auth_type"]["const"]
+                .as_str()
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            branch["properties"]["auth_type"]["default"] = json!(tag);
+            branch["properties"]["auth_type"]["order"] = json!(0);
+            if tag == "oauth2.0" {
+                branch["x-oauth2-provider"] = json!("tiktok");
+                if flavor == Flavor::Airbyte {
+                    rename_property(branch, "client_id", "app_id");
+                    rename_property(branch, "client_secret", "secret");
+                }
+            }
+        }
+    }
+    let order = [
+        "credentials",
+        "start_date",
+        "end_date",
+        "report_granularity",
+        "custom_reports",
+        "advanced",
+    ];
+    for (n, key) in order.iter().enumerate() {
+        if let Some(p) = schema["properties"].get_mut(*key) {
+            p["order"] = json!(n);
+        }
+    }
+    schema["properties"]["advanced"]["advanced"] = json!(true);
+    schema["properties"]["start_date"]["pattern"] = json!("^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+    schema["properties"]["end_date"]["pattern"] = json!("^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+    schema
+}
+
+fn rename_property(object_schema: &mut Value, from: &str, to: &str) {
+    if let Some(props) = object_schema
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+    {
+        if let Some(value) = props.remove(from) {
+            props.insert(to.to_string(), value);
+        }
+    }
+    if let Some(required) = object_schema
+        .get_mut("required")
+        .and_then(Value::as_array_mut)
+    {
+        for r in required.iter_mut() {
+            if r == from {
+                *r = json!(to);
+            }
+        }
+    }
+}
+
+/// schemars describes `Option<T>` as "T or null"; the UI wants optional, non-null fields.
+fn strip_nullable(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    map.insert("type".into(), only);
+                }
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(options)) = map.get(key) {
+                    let non_null: Vec<Value> = options
+                        .iter()
+                        .filter(|o| o.get("type") != Some(&json!("null")))
+                        .cloned()
+                        .collect();
+                    if non_null.len() == 1 && options.len() == 2 {
+                        map.remove(key);
+                        if let Value::Object(inner) = &non_null[0] {
+                            for (k, v) in inner {
+                                map.entry(k.clone()).or_insert(v.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+            for value in map.values_mut() {
+                strip_nullable(value);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nullable),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> Value {
+        json!({"credentials": {"auth_type": "oauth2.0", "client_id": "app-1234",
+               "client_secret": "sec-5678", "access_token": "tok-abcdef"}})
+    }
+
+    #[test]
+    fn minimal_production_config_gets_defaults() {
+        let config = parse(&production()).unwrap();
+        assert!(!config.is_sandbox());
+        assert_eq!(config.lookback_days, 3);
+        assert!(config.include_deleted);
+        assert_eq!(config.requests_per_second, 10.0);
+        assert_eq!(
+            config.api_root.as_str(),
+            "https://business-api.tiktok.com/open_api/v1.3/"
+        );
+        assert_eq!(config.start_date, None);
+    }
+
+    #[test]
+    fn airbyte_spellings_of_the_app_fields_are_accepted() {
+        let raw = json!({"credentials": {"auth_type": "oauth2.0", "app_id": "app-1234",
+                         "secret": "sec-5678", "access_token": "tok-abcdef"}});
+        let config = parse(&raw).unwrap();
+        match config.environment {
+            Environment::Production { app_id, secret } => {
+                assert_eq!(app_id.expose(), "app-1234");
+                assert_eq!(secret.expose(), "sec-5678");
+            }
+            other => panic!("expected production, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sandbox_defaults_to_one_request_per_second_and_the_sandbox_host() {
+        let raw = json!({"credentials": {"auth_type": "sandbox_access_token",
+                         "advertiser_id": "7000000000000000001", "access_token": "tok-abcdef"}});
+        let config = parse(&raw).unwrap();
+        assert!(config.is_sandbox());
+        assert_eq!(config.requests_per_second, 1.0);
+        assert_eq!(
+            config.api_root.as_str(),
+            "https://sandbox-ads.tiktok.com/open_api/v1.3/"
+        );
+    }
+
+    #[test]
+    fn base_url_gets_the_api_path_once() {
+        for given in [
+            "http://127.0.0.1:9000",
+            "http://127.0.0.1:9000/",
+            "http://127.0.0.1:9000/open_api/v1.3",
+            "http://127.0.0.1:9000/open_api/v1.3/",
+        ] {
+            let mut raw = production();
+            raw["advanced"] = json!({"base_url": given});
+            assert_eq!(
+                parse(&raw).unwrap().api_root.as_str(),
+                "http://127.0.0.1:9000/open_api/v1.3/",
+                "{given}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let config = parse(&production()).unwrap();
+        let text = format!("{config:?}");
+        for secret in ["app-1234", "sec-5678", "tok-abcdef"] {
+            assert!(!text.contains(secret), "{secret} leaked in {text}");
+        }
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        let cases: Vec<(Value, &str)> = vec![
+            (json!("nope"), "JSON object"),
+            (json!({}), "`credentials`"),
+            (json!({"credentials": "x"}), "`credentials`"),
+            (
+                json!({"credentials": {"client_id": "a"}}),
+                "credentials.auth_type",
+            ),
+            (
+                json!({"credentials": {"auth_type": "basic"}}),
+                "credentials.auth_type",
+            ),
+            (
+                json!({"credentials": {"auth_type": 3}}),
+                "credentials.auth_type",
+            ),
+            (
+                json!({"credentials": {"auth_type": "oauth2.0", "client_id": "a", "client_secret": "b"}}),
+                "credentials.access_token",
+            ),
+            (
+                json!({"credentials": {"auth_type": "oauth2.0", "client_id": "a", "access_token": "t"}}),
+                "credentials.client_secret",
+            ),
+            (
+                json!({"credentials": {"auth_type": "oauth2.0", "client_id": 5, "client_secret": "b", "access_token": "t"}}),
+                "credentials.client_id",
+            ),
+            (
+                json!({"credentials": {"auth_type": "sandbox_access_token", "access_token": "t"}}),
+                "credentials.advertiser_id",
+            ),
+            (
+                json!({"credentials": {"auth_type": "sandbox_access_token", "advertiser_id": "abc", "access_token": "t"}}),
+                "credentials.advertiser_id",
+            ),
+            (
+                json!({"credentials": {"auth_type": "sandbox_access_token", "advertiser_id": "1", "access_token": ""}}),
+                "credentials.access_token",
+            ),
+        ];
+        let with_production = |patch: Value, field: &'static str| {
+            let mut raw = production();
+            for (k, v) in patch.as_object().unwrap() {
+                raw[k] = v.clone();
+            }
+            (raw, field)
+        };
+        let more = vec![
+            with_production(json!({"start_date": "2024-13-01"}), "start_date"),
+            with_production(json!({"start_date": "yesterday"}), "start_date"),
+            with_production(json!({"start_date": 20240101}), "start_date"),
+            with_production(json!({"end_date": "2024-02-30"}), "end_date"),
+            with_production(
+                json!({"start_date": "2024-03-01", "end_date": "2024-02-01"}),
+                "end_date",
+            ),
+            with_production(json!({"report_granularity": "WEEK"}), "report_granularity"),
+            with_production(
+                json!({"advanced": {"lookback_days": -1}}),
+                "advanced.lookback_days",
+            ),
+            with_production(
+                json!({"advanced": {"lookback_days": 365}}),
+                "advanced.lookback_days",
+            ),
+            with_production(
+                json!({"advanced": {"lookback_days": "3"}}),
+                "advanced.lookback_days",
+            ),
+            with_production(
+                json!({"advanced": {"base_url": "not a url"}}),
+                "advanced.base_url",
+            ),
+            with_production(
+                json!({"advanced": {"base_url": "ftp://example.com"}}),
+                "advanced.base_url",
+            ),
+            with_production(
+                json!({"advanced": {"requests_per_second": 0}}),
+                "advanced.requests_per_second",
+            ),
+            with_production(
+                json!({"advanced": {"include_deleted": "yes"}}),
+                "advanced.include_deleted",
+            ),
+            with_production(
+                json!({"advanced": {"advertiser_ids": ["12x"]}}),
+                "advanced.advertiser_ids[0]",
+            ),
+            with_production(
+                json!({"advanced": {"advertiser_ids": "123"}}),
+                "advanced.advertiser_ids",
+            ),
+            with_production(json!({"advanced": []}), "advanced"),
+        ];
+        for (raw, field) in cases.into_iter().chain(more) {
+            let err = parse(&raw).expect_err(&format!("{raw} should fail"));
+            let text = err.to_string();
+            assert!(
+                text.contains(field),
+                "{raw}: {text:?} does not name {field}"
+            );
+            assert!(matches!(err, Error::Config(_)));
+        }
+    }
+
+    fn custom(report: Value) -> Result<Config> {
+        let mut raw = production();
+        raw["custom_reports"] = json!([report]);
+        parse(&raw)
+    }
+
+    #[test]
+    fn custom_reports_take_their_granularity_from_the_time_dimension() {
+        let config = custom(json!({"name": "ads_by_country", "report_type": "BASIC",
+            "data_level": "AUCTION_AD", "dimensions": ["ad_id", "stat_time_day", "country_code"],
+            "metrics": ["spend", "clicks"]}))
+        .unwrap();
+        let report = &config.custom_reports[0];
+        assert_eq!(report.granularity, Granularity::Day);
+        assert_eq!(report.stream_name(), "custom_report_ads_by_country");
+        let lifetime = custom(json!({"name": "totals", "report_type": "BASIC",
+            "data_level": "AUCTION_CAMPAIGN", "dimensions": ["campaign_id"], "metrics": ["spend"]}))
+        .unwrap();
+        assert_eq!(
+            lifetime.custom_reports[0].granularity,
+            Granularity::Lifetime
+        );
+    }
+
+    #[test]
+    fn custom_report_errors_name_the_report_and_the_field() {
+        let cases = [
+            (
+                json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                       "dimensions": ["stat_time_day"], "metrics": ["spend"]}),
+                "no id dimension",
+            ),
+            (
+                json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                       "dimensions": ["ad_id", "stat_time_day", "stat_time_hour"], "metrics": ["spend"]}),
+                "at most one time dimension",
+            ),
+            (
+                json!({"name": "a", "report_type": "AUDIENCE", "data_level": "AUCTION_AD",
+                       "dimensions": ["ad_id", "stat_time_hour", "gender"], "metrics": ["spend"]}),
+                "stat_time_hour",
+            ),
+            (
+                json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                       "dimensions": ["campaign_id", "stat_time_day"], "metrics": ["spend"]}),
+                "\"ad_id\"",
+            ),
+            (
+                json!({"name": "Bad Name", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                       "dimensions": ["ad_id"], "metrics": ["spend"]}),
+                "custom_reports[0].name",
+            ),
+            (
+                json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                       "dimensions": ["ad_id"], "metrics": []}),
+                "at least one metric",
+            ),
+            (
+                json!({"name": "a", "report_type": "WEEKLY", "data_level": "AUCTION_AD",
+                       "dimensions": ["ad_id"], "metrics": ["spend"]}),
+                "custom_reports[0].report_type",
+            ),
+        ];
+        for (report, needle) in cases {
+            let text = custom(report.clone()).unwrap_err().to_string();
+            assert!(text.contains(needle), "{report}: {text}");
+            assert!(text.contains("custom_reports[0]"), "{report}: {text}");
+        }
+        let mut raw = production();
+        let one = json!({"name": "same", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                         "dimensions": ["ad_id"], "metrics": ["spend"]});
+        raw["custom_reports"] = json!([one.clone(), one]);
+        let text = parse(&raw).unwrap_err().to_string();
+        assert!(
+            text.contains("used twice") && text.contains("custom_reports[1]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn schema_marks_secrets_and_oauth() {
+        let schema = endpoint_schema(Flavor::Flow);
+        let oauth = &schema["properties"]["credentials"]["oneOf"][0];
+        assert_eq!(oauth["x-oauth2-provider"], "tiktok");
+        assert_eq!(oauth["properties"]["client_id"]["secret"], true);
+        assert_eq!(oauth["properties"]["access_token"]["secret"], true);
+        let airbyte = endpoint_schema(Flavor::Airbyte);
+        let oauth = &airbyte["properties"]["credentials"]["oneOf"][0];
+        assert_eq!(oauth["properties"]["app_id"]["secret"], true);
+        assert!(oauth["properties"].get("client_id").is_none());
+        let text = schema.to_string();
+        assert!(!text.contains("\"null\""), "nullable types leaked: {text}");
+    }
+}

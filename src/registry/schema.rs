@@ -1,0 +1,196 @@
+//! JSON schemas of the records. Entity schemas are written by hand under `schemas/`; report
+//! schemas follow from the report's dimensions and the declared metric table, and the ones of
+//! the table's rows are also kept under `schemas/` (a test regenerates and compares them, so a
+//! change to the table shows up as a reviewed file diff). Every schema file is compiled into the
+//! binary.
+
+use serde_json::{json, Map, Value};
+
+use super::metrics::{metric_type, MetricType};
+use super::{ReportSpec, StreamSpec};
+
+macro_rules! schema_files {
+    ($($name:literal),* $(,)?) => {
+        /// Every schema file under `schemas/`, by stream name.
+        pub const SCHEMA_FILES: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!("../../schemas/", $name, ".json"))),)*
+        ];
+    };
+}
+
+schema_files!(
+    "advertisers",
+    "campaigns",
+    "ad_groups",
+    "ads",
+    "ads_reports_hourly",
+    "ads_reports_daily",
+    "ads_reports_lifetime",
+    "ad_groups_reports_hourly",
+    "ad_groups_reports_daily",
+    "ad_groups_reports_lifetime",
+    "campaigns_reports_hourly",
+    "campaigns_reports_daily",
+    "campaigns_reports_lifetime",
+    "advertisers_reports_hourly",
+    "advertisers_reports_daily",
+    "advertisers_reports_lifetime",
+    "advertisers_audience_reports_hourly",
+    "advertisers_audience_reports_daily",
+    "advertisers_audience_reports_lifetime",
+    "ad_group_audience_reports_hourly",
+    "ad_group_audience_reports_daily",
+    "ads_audience_reports_hourly",
+    "ads_audience_reports_daily",
+    "campaigns_audience_reports_by_country_hourly",
+    "campaigns_audience_reports_by_country_daily",
+);
+
+/// The schema of a stream: its file when the table has one, else generated (custom reports).
+pub fn for_stream(table_name: &str, spec: &StreamSpec) -> Value {
+    if let Some((_, text)) = SCHEMA_FILES.iter().find(|(n, _)| *n == table_name) {
+        if let Ok(value) = serde_json::from_str(text) {
+            return value;
+        }
+    }
+    match spec {
+        StreamSpec::Report(report) => report_schema(table_name, report),
+        // Entity schemas always have files; an unparsable one is caught by the tests.
+        _ => json!({"type": "object"}),
+    }
+}
+
+/// The type of a dimension value in records.
+pub fn dimension_type(dimension: &str) -> MetricType {
+    match dimension {
+        "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => MetricType::Id,
+        _ => MetricType::Text,
+    }
+}
+
+fn dimension_schema(dimension: &str) -> Value {
+    match (dimension, dimension_type(dimension)) {
+        (_, MetricType::Id) => json!({"type": "integer"}),
+        ("stat_time_day", _) => json!({
+            "type": "string",
+            "description": "The day, as YYYY-MM-DD 00:00:00 in the advertiser's time zone."
+        }),
+        ("stat_time_hour", _) => json!({
+            "type": "string",
+            "description": "The hour, as YYYY-MM-DD HH:00:00 in the advertiser's time zone."
+        }),
+        _ => json!({"type": "string"}),
+    }
+}
+
+fn metric_schema(metric: &str) -> Value {
+    match metric_type(metric) {
+        Some(MetricType::Number) => json!({"type": ["number", "null"]}),
+        Some(MetricType::Id) => json!({"type": ["integer", "null"]}),
+        Some(MetricType::Text) | None => json!({"type": ["string", "null"]}),
+    }
+}
+
+/// The schema of a report's records: the id, time and breakdown keys at the top level with
+/// `advertiser_id`, and TikTok's nested `dimensions` and `metrics`.
+pub fn report_schema(name: &str, report: &ReportSpec) -> Value {
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    let mut dimension_properties = Map::new();
+    for dimension in &report.dimensions {
+        properties.insert(dimension.clone(), dimension_schema(dimension));
+        dimension_properties.insert(dimension.clone(), dimension_schema(dimension));
+        required.push(json!(dimension));
+    }
+    if !properties.contains_key("advertiser_id") {
+        properties.insert("advertiser_id".into(), dimension_schema("advertiser_id"));
+        required.push(json!("advertiser_id"));
+    }
+    let metric_properties: Map<String, Value> = report
+        .metrics
+        .iter()
+        .map(|m| (m.clone(), metric_schema(m)))
+        .collect();
+    properties.insert(
+        "dimensions".into(),
+        json!({
+            "type": "object",
+            "required": report.dimensions,
+            "properties": dimension_properties,
+        }),
+    );
+    properties.insert(
+        "metrics".into(),
+        json!({"type": "object", "properties": metric_properties}),
+    );
+    required.push(json!("dimensions"));
+    required.push(json!("metrics"));
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": name,
+        "description": format!(
+            "TikTok {} report rows at {} level{}.",
+            report.report_type.as_api(),
+            report.level.data_level(),
+            match report.granularity.time_dimension() {
+                Some(t) => format!(", one per {t}"),
+                None => ", lifetime totals".to_string(),
+            }
+        ),
+        "type": "object",
+        "required": required,
+        "properties": properties,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Kind, ReportSpec, STREAMS};
+    use super::*;
+
+    /// Report schema files are what the table generates. Run with UPDATE_SCHEMAS=1 to rewrite
+    /// them after a deliberate change to the table.
+    #[test]
+    fn report_schema_files_match_the_table() {
+        let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+        for def in STREAMS {
+            let Kind::Report(r) = def.kind else { continue };
+            let generated = report_schema(def.name, &ReportSpec::from_def(&r));
+            let path = format!("{}/schemas/{}.json", env!("CARGO_MANIFEST_DIR"), def.name);
+            let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+            if update {
+                std::fs::write(&path, &text).unwrap();
+                continue;
+            }
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                on_disk, text,
+                "{path} differs from the table; run UPDATE_SCHEMAS=1 cargo test"
+            );
+        }
+    }
+
+    #[test]
+    fn every_row_has_a_parsable_schema_file() {
+        for def in STREAMS {
+            let (_, text) = SCHEMA_FILES
+                .iter()
+                .find(|(n, _)| *n == def.name)
+                .unwrap_or_else(|| panic!("{} has no schema file", def.name));
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(value["type"], "object", "{}", def.name);
+        }
+    }
+
+    #[test]
+    fn metrics_are_typed_by_the_declared_table() {
+        let def = super::super::find("ads_reports_daily").unwrap();
+        let Kind::Report(r) = def.kind else { panic!() };
+        let schema = report_schema("x", &ReportSpec::from_def(&r));
+        let metrics = &schema["properties"]["metrics"]["properties"];
+        assert_eq!(metrics["spend"]["type"], json!(["number", "null"]));
+        assert_eq!(metrics["ad_name"]["type"], json!(["string", "null"]));
+        assert_eq!(metrics["campaign_id"]["type"], json!(["integer", "null"]));
+        assert_eq!(metrics["mobile_app_id"]["type"], json!(["string", "null"]));
+    }
+}
