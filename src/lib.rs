@@ -1,6 +1,8 @@
 //! `source-tiktok-marketing`: captures TikTok for Business (Marketing API v1.3) data for Estuary
 //! Flow and Airbyte. See README.md for the map of modules.
 
+pub mod capture;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod registry;

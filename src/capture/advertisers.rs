@@ -1,0 +1,177 @@
+//! Which ad accounts a run captures, and the `advertisers` stream. Production asks
+//! `oauth2/advertiser/get/` for every account the token reaches (unless
+//! `advanced.advertiser_ids` names them); sandbox uses the configured account. Details come
+//! from `advertiser/info/` in batches of at most 100 ids; the creation date they carry is where
+//! report windows start.
+
+use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::{record, Context};
+use crate::client::{from_raw, parse_page, TikTokClient};
+use crate::config::{Config, Environment};
+use crate::error::{Error, ErrorClass, Result};
+
+/// At most this many ids per `advertiser/info/` call (TikTok answers 40011 beyond).
+pub const INFO_BATCH: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct Advertiser {
+    pub id: u64,
+    /// The day the account was created (UTC), when `advertiser/info/` told us.
+    pub created: Option<NaiveDate>,
+    pub info: Option<std::sync::Arc<Box<RawValue>>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Advertisers {
+    pub list: Vec<Advertiser>,
+    /// Why some details are missing (reported by the `advertisers` stream).
+    pub info_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Listed {
+    advertiser_id: Value,
+}
+
+fn id_of(value: &Value) -> Option<u64> {
+    match value {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// The ids the token reaches (production) or the configured sandbox account.
+pub async fn ids(client: &TikTokClient, config: &Config) -> Result<Vec<u64>> {
+    if let Environment::Sandbox { advertiser_id } = config.environment {
+        return Ok(vec![advertiser_id]);
+    }
+    if let Some(ids) = &config.advertiser_ids {
+        return Ok(ids.clone());
+    }
+    let (app_id, secret) = client
+        .app_credentials()
+        .ok_or_else(|| Error::Fatal("production credentials without an app".into()))?;
+    let path = "oauth2/advertiser/get/";
+    let data = client
+        .get(
+            path,
+            &[
+                ("app_id", app_id.to_string()),
+                ("secret", secret.to_string()),
+            ],
+        )
+        .await?;
+    let page = parse_page(path, &data, "list", 1)?;
+    let mut out = Vec::new();
+    for raw in &page.records {
+        let listed: Listed = from_raw(path, raw)?;
+        if let Some(id) = id_of(&listed.advertiser_id) {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::config(
+            "The access token reaches no TikTok ad account: authorize the app for at least one \
+             advertiser in TikTok for Business, then re-authenticate.",
+        ));
+    }
+    Ok(out)
+}
+
+/// The advertisers of this run, with their details.
+pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertisers> {
+    let ids = ids(client, config).await?;
+    let mut out = Advertisers::default();
+    let mut details: std::collections::HashMap<u64, Box<RawValue>> = Default::default();
+    let path = "advertiser/info/";
+    for batch in ids.chunks(INFO_BATCH) {
+        let list: Vec<String> = batch.iter().map(u64::to_string).collect();
+        match client
+            .get(path, &[("advertiser_ids", json!(list).to_string())])
+            .await
+        {
+            Ok(data) => {
+                for raw in parse_page(path, &data, "list", 1)?.records {
+                    #[derive(Deserialize)]
+                    struct Info {
+                        advertiser_id: Value,
+                    }
+                    if let Some(id) = from_raw::<Info>(path, &raw)
+                        .ok()
+                        .and_then(|i| id_of(&i.advertiser_id))
+                    {
+                        details.insert(id, raw);
+                    }
+                }
+            }
+            Err(err) if err.stops_the_run() && !config.is_sandbox() => return Err(err),
+            Err(err) => {
+                // Sandboxes often refuse advertiser/info/; reports then start at start_date.
+                let level = if config.is_sandbox() {
+                    "sandbox"
+                } else {
+                    "production"
+                };
+                tracing::warn!(error = %err, environment = level, "Could not read advertiser details; report windows start at start_date for these accounts.");
+                if err.class() == ErrorClass::Auth && config.is_sandbox() {
+                    return Err(err);
+                }
+                out.info_error.get_or_insert_with(|| err.to_string());
+            }
+        }
+    }
+    for id in ids {
+        let info = details.remove(&id);
+        let created = info.as_ref().and_then(|raw| creation_day(raw));
+        out.list.push(Advertiser {
+            id,
+            created,
+            info: info.map(std::sync::Arc::new),
+        });
+    }
+    Ok(out)
+}
+
+/// `create_time` is epoch seconds (sometimes a string). The UTC day before is used so that
+/// accounts west of UTC do not lose their first local day.
+fn creation_day(raw: &RawValue) -> Option<NaiveDate> {
+    let value: Value = serde_json::from_str(raw.get()).ok()?;
+    let seconds = match &value["create_time"] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }?;
+    let day = DateTime::from_timestamp(seconds, 0)?.date_naive();
+    day.pred_opt()
+}
+
+/// The `advertisers` stream: one record per account with details.
+pub(crate) async fn emit(ctx: &Context, binding: usize, advertisers: &Advertisers) -> Result<()> {
+    ctx.count_request(binding);
+    for advertiser in &advertisers.list {
+        let Some(info) = &advertiser.info else {
+            continue;
+        };
+        match record::advertiser(info) {
+            Ok(doc) => ctx.record(binding, doc).await?,
+            Err(why) => tracing::warn!(
+                advertiser_id = advertiser.id,
+                "Skipping unreadable advertiser details: {why}."
+            ),
+        }
+    }
+    ctx.checkpoint(binding, json!({})).await?;
+    match &advertisers.info_error {
+        Some(why) => Err(Error::Fatal(format!(
+            "Some advertiser details could not be read: {why}"
+        ))),
+        None => Ok(()),
+    }
+}

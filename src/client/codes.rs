@@ -1,0 +1,124 @@
+//! The table of TikTok response codes and what the connector does about each (tiktok-api.md
+//! 1.6). The client classifies every non-zero code through [`classify`]; nothing else looks at
+//! raw codes except the few callers that treat one code specially (40002 for the hourly
+//! audience refusal, 40067 for window halving).
+
+use crate::error::ErrorClass;
+
+/// One row: a code, its class and, for the ones a user can fix, what to do.
+pub struct CodeRule {
+    pub code: i64,
+    pub class: ErrorClass,
+    pub hint: Option<&'static str>,
+}
+
+const fn rule(code: i64, class: ErrorClass, hint: Option<&'static str>) -> CodeRule {
+    CodeRule { code, class, hint }
+}
+
+const REAUTH: &str = "Re-authenticate the capture with TikTok (a new access token), and check \
+                      that the token was issued for this app";
+const APP: &str = "Check credentials.client_id and credentials.client_secret: they must be the \
+                   App ID and secret of the app that issued the access token";
+const PERMISSION: &str = "The token cannot read this ad account or resource: grant the app access \
+                          to it in TikTok for Business, or remove it from advanced.advertiser_ids";
+
+use ErrorClass::*;
+
+pub const CODES: &[CodeRule] = &[
+    rule(40100, RateLimited, None),
+    rule(40016, RateLimited, None),
+    rule(40133, RateLimited, None),
+    rule(40067, QueryTooLarge, None),
+    rule(60001, Retryable, None),
+    rule(40101, Auth, Some(APP)),
+    rule(40113, Auth, Some(APP)),
+    rule(40102, Auth, Some(REAUTH)),
+    rule(40104, Auth, Some(REAUTH)),
+    rule(40105, Auth, Some(REAUTH)),
+    rule(40106, Auth, Some(REAUTH)),
+    rule(40001, Permission, Some(PERMISSION)),
+    rule(40007, Permission, Some(PERMISSION)),
+    rule(40118, Permission, Some(PERMISSION)),
+    rule(40119, Permission, Some(PERMISSION)),
+    rule(40125, Permission, Some(PERMISSION)),
+    rule(40300, Permission, Some(PERMISSION)),
+    rule(40301, Permission, Some(PERMISSION)),
+    rule(
+        40013,
+        Config,
+        Some("The sandbox ad account does not exist: check credentials.advertiser_id"),
+    ),
+    rule(
+        40008,
+        Fatal,
+        Some("TikTok does not offer this in the sandbox: disable the binding or use production credentials"),
+    ),
+    rule(
+        40014,
+        Fatal,
+        Some("TikTok does not offer this in the sandbox: disable the binding or use production credentials"),
+    ),
+    rule(
+        40009,
+        Fatal,
+        Some("TikTok does not offer this in the sandbox: disable the binding or use production credentials"),
+    ),
+];
+
+/// The class of a TikTok code and the hint for the user, if any. Codes outside the table:
+/// 5xxxx are TikTok server errors (retried), every other code is fatal for the request.
+pub fn classify(code: i64) -> (ErrorClass, Option<&'static str>) {
+    if let Some(rule) = CODES.iter().find(|r| r.code == code) {
+        return (rule.class, rule.hint);
+    }
+    if (50000..60000).contains(&code) {
+        return (Retryable, None);
+    }
+    (Fatal, None)
+}
+
+/// `20001` is a partial success: the data is good, TikTok just says some of it is missing.
+pub fn is_success(code: i64) -> bool {
+    code == 0 || code == 20001
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = HashSet::new();
+        for rule in CODES {
+            assert!(seen.insert(rule.code), "{} twice", rule.code);
+        }
+    }
+
+    #[test]
+    fn the_documented_codes_get_the_documented_action() {
+        assert_eq!(classify(40100).0, RateLimited);
+        assert_eq!(classify(40016).0, RateLimited);
+        assert_eq!(classify(40133).0, RateLimited);
+        assert_eq!(classify(50000).0, Retryable);
+        assert_eq!(classify(50002).0, Retryable);
+        assert_eq!(classify(51002).0, Retryable);
+        assert_eq!(classify(51305).0, Retryable);
+        assert_eq!(classify(60001).0, Retryable);
+        assert_eq!(classify(40067).0, QueryTooLarge);
+        assert_eq!(classify(40105).0, Auth);
+        assert_eq!(classify(40001).0, Permission);
+        assert_eq!(classify(40002).0, Fatal);
+        assert!(is_success(20001));
+    }
+
+    #[test]
+    fn every_user_facing_class_has_a_hint() {
+        for rule in CODES {
+            if matches!(rule.class, Auth | Permission | Config) {
+                assert!(rule.hint.is_some(), "{} has no hint", rule.code);
+            }
+        }
+    }
+}
