@@ -2,7 +2,9 @@
 //! Flow and Airbyte. See README.md for the map of modules.
 
 pub mod capture;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod protocol;
 pub mod registry;

@@ -1,1 +1,136 @@
-fn main() {}
+//! The binary: with no arguments it speaks the Flow capture protocol on stdin/stdout; with a
+//! subcommand, the Airbyte protocol (`spec`, `check`, `discover`, `read`) or one of the tools
+//! (`demo`, `simulate`). Logs are JSON lines on stderr; the last line of a failed run is the
+//! error, written for the person who must fix it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use source_tiktok_marketing::error::Error;
+use source_tiktok_marketing::protocol::{airbyte, emit::write_line, flow};
+
+#[derive(Parser)]
+#[command(
+    name = "source-tiktok-marketing",
+    version,
+    about = "Captures TikTok for Business (Marketing API v1.3) data for Estuary Flow and Airbyte.",
+    long_about = "Captures TikTok for Business (Marketing API v1.3) data.\n\nWithout a command it \
+                  speaks the Flow capture protocol on stdin/stdout. The commands speak the Airbyte \
+                  protocol. Try `demo` first: it needs no credentials."
+)]
+struct Cli {
+    /// Accepted for compatibility with Airbyte's launcher; has no effect (use LOG_LEVEL).
+    #[arg(long, global = true, hide = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Airbyte: print the connector specification.
+    Spec,
+    /// Airbyte: check the config and the credentials with one call to TikTok.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Airbyte: print the catalog of streams this config offers.
+    Discover {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Airbyte: capture the streams of a configured catalog.
+    Read {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        catalog: PathBuf,
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
+    let level = level.trim().to_ascii_lowercase();
+    let level = match level.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => level,
+        "warning" => "warn".into(),
+        _ => "info".into(),
+    };
+    // Our own crate at the chosen level; dependencies stay at info (or quieter).
+    let filter = if matches!(level.as_str(), "debug" | "trace") {
+        format!("info,source_tiktok_marketing={level}")
+    } else {
+        level
+    };
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("Could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let airbyte = cli.command.is_some();
+    let result = runtime.block_on(run(cli.command));
+    // Blocking stdin reads must not hold the process open.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if airbyte {
+                let mut stdout = std::io::stdout().lock();
+                let _ = write_line(&mut stdout, &airbyte::error_trace(&err));
+                let _ = stdout.flush();
+            }
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Option<Command>) -> Result<(), Error> {
+    let out_error = |e| Error::io("writing to stdout", e);
+    match command {
+        None => {
+            flow::serve(
+                tokio::io::BufReader::new(tokio::io::stdin()),
+                std::io::stdout(),
+            )
+            .await
+        }
+        Some(Command::Spec) => {
+            write_line(&mut std::io::stdout(), &airbyte::spec()).map_err(out_error)
+        }
+        Some(Command::Check { config }) => airbyte::check(&config, &mut std::io::stdout()).await,
+        Some(Command::Discover { config }) => {
+            let config = airbyte::load_config(&config)?;
+            write_line(&mut std::io::stdout(), &airbyte::catalog(&config)).map_err(out_error)
+        }
+        Some(Command::Read {
+            config,
+            catalog,
+            state,
+        }) => airbyte::read(&config, &catalog, state.as_deref(), std::io::stdout()).await,
+    }
+}

@@ -156,6 +156,8 @@ pub async fn run(
 
     let result = run_units(&ctx, &bindings).await;
     progress.abort();
+    // Wait for the aborted task to drop its handle on the context (and the output channel).
+    let _ = progress.await;
     let errors = match result {
         Ok(errors) => errors,
         Err(err) => return Err(err),

@@ -1,0 +1,353 @@
+//! The only writer of stdout. Unary answers go through [`write_line`]; a capture's events go
+//! through [`Emitter`], which frames them for Flow (`captured` / `checkpoint`) or Airbyte
+//! (`RECORD` / `STATE` / `TRACE`), buffers records and flushes at every checkpoint, so a kill
+//! never leaves a half-written transaction.
+
+use std::io::{BufWriter, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::capture::state::merge_patch;
+use crate::capture::Event;
+
+/// Writes one JSON line and flushes.
+pub fn write_line<W: Write, T: Serialize>(out: &mut W, message: &T) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, message)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How a capture's events are framed.
+pub enum Framing {
+    /// Flow: one state key per binding.
+    Flow { state_keys: Vec<String> },
+    /// Airbyte: one stream name per binding, and the whole state of each stream (Airbyte
+    /// replaces a stream's state with each STATE message, so patches are folded here).
+    Airbyte {
+        streams: Vec<String>,
+        states: Vec<Value>,
+        since_state: Vec<u64>,
+    },
+}
+
+impl Framing {
+    pub fn airbyte(streams: Vec<String>, states: Vec<Value>) -> Self {
+        let n = streams.len();
+        Framing::Airbyte {
+            streams,
+            states,
+            since_state: vec![0; n],
+        }
+    }
+}
+
+pub struct Emitter<W: Write> {
+    out: BufWriter<W>,
+    framing: Framing,
+    /// Records written since the last checkpoint (Flow).
+    pending: u64,
+    checkpoints: u64,
+    stream_prefixes: Vec<Vec<u8>>,
+}
+
+impl<W: Write> Emitter<W> {
+    pub fn new(out: W, framing: Framing) -> Self {
+        // Pre-render the constant head of each record line.
+        let stream_prefixes = match &framing {
+            Framing::Flow { state_keys } => (0..state_keys.len())
+                .map(|i| format!("{{\"captured\":{{\"binding\":{i},\"doc\":").into_bytes())
+                .collect(),
+            Framing::Airbyte { streams, .. } => streams
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{{\"type\":\"RECORD\",\"record\":{{\"stream\":{},\"data\":",
+                        json!(s)
+                    )
+                    .into_bytes()
+                })
+                .collect(),
+        };
+        Emitter {
+            out: BufWriter::with_capacity(256 * 1024, out),
+            framing,
+            pending: 0,
+            checkpoints: 0,
+            stream_prefixes,
+        }
+    }
+
+    pub fn event(&mut self, event: Event) -> std::io::Result<()> {
+        match event {
+            Event::Record { binding, doc } => self.record(binding, &doc),
+            Event::Checkpoint { binding, patch } => self.checkpoint(binding, patch),
+            Event::Started { binding } => self.status(binding, "STARTED"),
+            Event::Finished { binding, error } => self.finished(binding, error),
+        }
+    }
+
+    fn record(&mut self, binding: usize, doc: &str) -> std::io::Result<()> {
+        self.out.write_all(&self.stream_prefixes[binding])?;
+        self.out.write_all(doc.as_bytes())?;
+        match &mut self.framing {
+            Framing::Flow { .. } => self.out.write_all(b"}}\n")?,
+            Framing::Airbyte { since_state, .. } => {
+                since_state[binding] += 1;
+                write!(self.out, ",\"emitted_at\":{}}}}}\n", now_millis())?;
+            }
+        }
+        self.pending += 1;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, binding: usize, patch: Value) -> std::io::Result<()> {
+        match &mut self.framing {
+            Framing::Flow { state_keys } => {
+                let key = &state_keys[binding];
+                let line = json!({"checkpoint": {"state": {
+                    "updated": {"bindingStateV1": {key.as_str(): patch}},
+                    "mergePatch": true}}});
+                write_line(&mut self.out, &line)?;
+            }
+            Framing::Airbyte { states, .. } => {
+                merge_patch(&mut states[binding], &patch);
+                self.airbyte_state(binding)?;
+            }
+        }
+        self.pending = 0;
+        self.checkpoints += 1;
+        Ok(())
+    }
+
+    fn airbyte_state(&mut self, binding: usize) -> std::io::Result<()> {
+        let Framing::Airbyte {
+            streams,
+            states,
+            since_state,
+        } = &mut self.framing
+        else {
+            return Ok(());
+        };
+        let state = if states[binding].is_object() {
+            states[binding].clone()
+        } else {
+            json!({})
+        };
+        let line = json!({"type": "STATE", "state": {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": {"name": streams[binding]}, "stream_state": state},
+            "sourceStats": {"recordCount": since_state[binding] as f64}}});
+        since_state[binding] = 0;
+        write_line(&mut self.out, &line)
+    }
+
+    fn status(&mut self, binding: usize, status: &str) -> std::io::Result<()> {
+        if let Framing::Airbyte { streams, .. } = &self.framing {
+            let line = json!({"type": "TRACE", "trace": {
+                "type": "STREAM_STATUS", "emitted_at": now_millis() as f64,
+                "stream_status": {"stream_descriptor": {"name": streams[binding]}, "status": status}}});
+            write_line(&mut self.out, &line)?;
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, binding: usize, error: Option<String>) -> std::io::Result<()> {
+        if let Framing::Airbyte { .. } = self.framing {
+            // A state always closes a stream, so the platform never resets it.
+            self.airbyte_state(binding)?;
+            if let Some(message) = &error {
+                let Framing::Airbyte { streams, .. } = &self.framing else {
+                    unreachable!()
+                };
+                let line = json!({"type": "TRACE", "trace": {
+                    "type": "ERROR", "emitted_at": now_millis() as f64,
+                    "error": {"message": message, "failure_type": "system_error",
+                              "stream_descriptor": {"name": streams[binding]}}}});
+                write_line(&mut self.out, &line)?;
+            }
+            self.status(
+                binding,
+                if error.is_some() {
+                    "INCOMPLETE"
+                } else {
+                    "COMPLETE"
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Ends the output: Flow gets a last checkpoint when records are pending (or when none was
+    /// written at all, so the runtime sees a complete transaction).
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if let Framing::Flow { .. } = self.framing {
+            if self.pending > 0 || self.checkpoints == 0 {
+                let line = json!({"checkpoint": {"state": {"updated": {}, "mergePatch": true}}});
+                write_line(&mut self.out, &line)?;
+            }
+        }
+        self.out.flush()?;
+        Ok(self.checkpoints)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts flushes, to prove records are buffered until a checkpoint.
+    #[derive(Default)]
+    struct Recorder {
+        bytes: Vec<u8>,
+        flushes: usize,
+    }
+    impl Write for &mut Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.flushes += 1;
+            Ok(())
+        }
+    }
+
+    fn lines(bytes: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn flow_records_are_flushed_only_with_their_checkpoint() {
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::Flow {
+                    state_keys: vec!["ads".into(), "campaigns.v1".into()],
+                },
+            );
+            e.event(Event::Record {
+                binding: 1,
+                doc: "{\"campaign_id\":1}".into(),
+            })
+            .unwrap();
+            e.event(Event::Checkpoint {
+                binding: 1,
+                patch: json!({"advertisers": {"7": {"cursor": "x"}}}),
+            })
+            .unwrap();
+            e.finish().unwrap();
+        }
+        let out = lines(&rec.bytes);
+        assert_eq!(
+            out[0],
+            json!({"captured": {"binding": 1, "doc": {"campaign_id": 1}}})
+        );
+        assert_eq!(
+            out[1],
+            json!({"checkpoint": {"state": {"updated": {"bindingStateV1": {"campaigns.v1": {"advertisers": {"7": {"cursor": "x"}}}}}, "mergePatch": true}}})
+        );
+        assert_eq!(out.len(), 2, "no extra checkpoint when nothing is pending");
+        assert_eq!(
+            rec.flushes, 2,
+            "one flush at the checkpoint, one at the end"
+        );
+    }
+
+    #[test]
+    fn flow_pending_records_get_a_final_checkpoint() {
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::Flow {
+                    state_keys: vec!["ads".into()],
+                },
+            );
+            e.event(Event::Record {
+                binding: 0,
+                doc: "{\"ad_id\":1}".into(),
+            })
+            .unwrap();
+            e.finish().unwrap();
+        }
+        let out = lines(&rec.bytes);
+        assert_eq!(out.len(), 2);
+        assert!(out[1].get("checkpoint").is_some());
+    }
+
+    #[test]
+    fn airbyte_states_are_whole_per_stream_states() {
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::airbyte(
+                    vec!["ads".into()],
+                    vec![json!({"advertisers": {"1": {"cursor": "a"}}})],
+                ),
+            );
+            e.event(Event::Started { binding: 0 }).unwrap();
+            e.event(Event::Record {
+                binding: 0,
+                doc: "{\"ad_id\":1}".into(),
+            })
+            .unwrap();
+            e.event(Event::Checkpoint {
+                binding: 0,
+                patch: json!({"advertisers": {"2": {"cursor": "b"}}}),
+            })
+            .unwrap();
+            e.event(Event::Finished {
+                binding: 0,
+                error: None,
+            })
+            .unwrap();
+            e.finish().unwrap();
+        }
+        let out = lines(&rec.bytes);
+        assert_eq!(out[0]["trace"]["stream_status"]["status"], "STARTED");
+        assert_eq!(out[1]["record"]["data"], json!({"ad_id": 1}));
+        assert!(out[1]["record"]["emitted_at"].is_u64());
+        assert_eq!(
+            out[2]["state"]["stream"]["stream_state"],
+            json!({"advertisers": {"1": {"cursor": "a"}, "2": {"cursor": "b"}}})
+        );
+        assert_eq!(out[2]["state"]["sourceStats"]["recordCount"], json!(1.0));
+        assert_eq!(out[3]["type"], "STATE");
+        assert_eq!(out[4]["trace"]["stream_status"]["status"], "COMPLETE");
+    }
+
+    #[test]
+    fn airbyte_failed_streams_end_incomplete_with_an_error_trace() {
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::airbyte(vec!["ads".into()], vec![Value::Null]),
+            );
+            e.event(Event::Finished {
+                binding: 0,
+                error: Some("boom".into()),
+            })
+            .unwrap();
+            e.finish().unwrap();
+        }
+        let out = lines(&rec.bytes);
+        assert_eq!(out[0]["state"]["stream"]["stream_state"], json!({}));
+        assert_eq!(out[1]["trace"]["error"]["message"], "boom");
+        assert_eq!(out[2]["trace"]["stream_status"]["status"], "INCOMPLETE");
+    }
+}
