@@ -102,7 +102,7 @@ impl<W: Write> Emitter<W> {
             Framing::Flow { .. } => self.out.write_all(b"}}\n")?,
             Framing::Airbyte { since_state, .. } => {
                 since_state[binding] += 1;
-                write!(self.out, ",\"emitted_at\":{}}}}}\n", now_millis())?;
+                writeln!(self.out, ",\"emitted_at\":{}}}}}", now_millis())?;
             }
         }
         self.pending += 1;
