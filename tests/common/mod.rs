@@ -1,0 +1,98 @@
+//! Helpers shared by the integration tests: run the real binary with stdin and arguments, and
+//! split what it wrote into JSON lines.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_source-tiktok-marketing");
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: Vec<Value>,
+    pub stdout_text: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The message of the last stderr log line (what Flow shows as the task error).
+    pub fn last_log_message(&self) -> String {
+        let last = self
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        serde_json::from_str::<Value>(last)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| last.to_string())
+    }
+}
+
+/// Runs the binary with these arguments and this stdin, and waits (bounded) for it to end.
+pub fn run(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    {
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let output = wait_bounded(child, std::time::Duration::from_secs(300));
+    let stdout_text = String::from_utf8_lossy(&output.stdout).to_string();
+    let stdout = stdout_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
+        .collect();
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout,
+        stdout_text,
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
+}
+
+fn wait_bounded(child: std::process::Child, limit: std::time::Duration) -> std::process::Output {
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.expect("waiting for the binary"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+            panic!("the binary did not finish within {limit:?}: it hangs");
+        }
+    }
+}
+
+/// Writes a JSON value to a temporary file and returns its path (kept alive by the dir).
+pub fn temp_json(dir: &tempfile::TempDir, name: &str, value: &Value) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path.to_string_lossy().to_string()
+}
+
+pub fn production_config() -> Value {
+    serde_json::json!({"credentials": {"auth_type": "oauth2.0", "client_id": "app-canary-1",
+        "client_secret": "secret-canary-2", "access_token": "token-canary-3"},
+        "start_date": "2024-01-01"})
+}
+
+pub fn sandbox_config() -> Value {
+    serde_json::json!({"credentials": {"auth_type": "sandbox_access_token",
+        "advertiser_id": "7000000000000000001", "access_token": "token-canary-3"},
+        "start_date": "2024-01-01"})
+}
