@@ -37,6 +37,8 @@ pub enum Framing {
         states: Vec<Value>,
         since_state: Vec<u64>,
     },
+    /// The demo: `{"stream": NAME, "data": RECORD}` lines, no state.
+    Plain { streams: Vec<String> },
 }
 
 impl Framing {
@@ -76,6 +78,10 @@ impl<W: Write> Emitter<W> {
                     .into_bytes()
                 })
                 .collect(),
+            Framing::Plain { streams } => streams
+                .iter()
+                .map(|s| format!("{{\"stream\":{},\"data\":", json!(s)).into_bytes())
+                .collect(),
         };
         Emitter {
             out: BufWriter::with_capacity(256 * 1024, out),
@@ -100,6 +106,7 @@ impl<W: Write> Emitter<W> {
         self.out.write_all(doc.as_bytes())?;
         match &mut self.framing {
             Framing::Flow { .. } => self.out.write_all(b"}}\n")?,
+            Framing::Plain { .. } => self.out.write_all(b"}\n")?,
             Framing::Airbyte { since_state, .. } => {
                 since_state[binding] += 1;
                 writeln!(self.out, ",\"emitted_at\":{}}}}}", now_millis())?;
@@ -122,6 +129,7 @@ impl<W: Write> Emitter<W> {
                 merge_patch(&mut states[binding], &patch);
                 self.airbyte_state(binding)?;
             }
+            Framing::Plain { .. } => self.out.flush()?,
         }
         self.pending = 0;
         self.checkpoints += 1;
