@@ -2,3 +2,4 @@
 //! Flow and Airbyte. See README.md for the map of modules.
 
 pub mod registry;
+pub mod simulator;

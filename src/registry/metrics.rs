@@ -31,7 +31,13 @@ const TEXT_METRICS: &[&str] = &[
 ];
 
 /// Metrics that carry an entity id.
-const ID_METRICS: &[&str] = &["campaign_id", "adgroup_id", "ad_id", "advertiser_id", "tt_app_id"];
+const ID_METRICS: &[&str] = &[
+    "campaign_id",
+    "adgroup_id",
+    "ad_id",
+    "advertiser_id",
+    "tt_app_id",
+];
 
 /// The type of a metric by name. Metrics outside the declared lists (custom reports may ask for
 /// any) are `None`: they are emitted as TikTok sends them and declared as nullable strings.
@@ -247,9 +253,14 @@ impl Level {
     }
 
     pub fn from_data_level(value: &str) -> Option<Level> {
-        [Level::Advertiser, Level::Campaign, Level::AdGroup, Level::Ad]
-            .into_iter()
-            .find(|level| level.data_level() == value)
+        [
+            Level::Advertiser,
+            Level::Campaign,
+            Level::AdGroup,
+            Level::Ad,
+        ]
+        .into_iter()
+        .find(|level| level.data_level() == value)
     }
 }
 
@@ -396,14 +407,22 @@ mod tests {
     #[test]
     fn every_requested_metric_is_typed() {
         for r in [ReportType::Basic, ReportType::Audience] {
-            for l in [Level::Advertiser, Level::Campaign, Level::AdGroup, Level::Ad] {
+            for l in [
+                Level::Advertiser,
+                Level::Campaign,
+                Level::AdGroup,
+                Level::Ad,
+            ] {
                 for g in [Granularity::Hour, Granularity::Day, Granularity::Lifetime] {
                     let metrics = metrics_for(r, l, g, Breakdown::None);
                     let mut seen = std::collections::HashSet::new();
                     for m in &metrics {
                         assert!(metric_type(m).is_some(), "{m} has no declared type");
                         assert!(seen.insert(*m), "{m} requested twice");
-                        assert!(is_metric_allowed(m, r, l, g), "{m} is refused at {l:?} {g:?}");
+                        assert!(
+                            is_metric_allowed(m, r, l, g),
+                            "{m} is refused at {l:?} {g:?}"
+                        );
                     }
                 }
             }

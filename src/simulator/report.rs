@@ -1,0 +1,1003 @@
+//! `report/integrated/get/` over the simulated data: the validation rules the real API enforces
+//! (tiktok-api.md 1.8), which rows exist (an entity delivers on a deterministic subset of hours
+//! from its creation to today or its deletion; day and lifetime rows aggregate those hours), and
+//! the metric values and wire formats of each row. Rows are planned as small keys first so the
+//! server renders only the page it answers.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Number, Value};
+
+use super::model::{
+    ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser, Model,
+};
+use crate::registry::metrics::{
+    is_metric_allowed, metric_type, Granularity, Level, MetricType, ReportType,
+};
+
+/// One `report/integrated/get/` query, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportQuery {
+    pub advertiser_id: u64,
+    pub report_type: ReportType,
+    pub level: Level,
+    pub dimensions: Vec<String>,
+    pub metrics: Vec<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub lifetime: bool,
+    /// `{field_name, filter_type, filter_value}` objects; `filter_value` a JSON-array string.
+    pub filtering: Vec<Value>,
+}
+
+/// The most ads a synchronous AD-level report covers; rows of further ads are silently dropped.
+pub(crate) const MAX_REPORT_ADS: usize = 10_000;
+/// Ids per `campaign_ids` / `adgroup_ids` / `ad_ids` filter.
+const MAX_FILTER_IDS: usize = 100;
+
+const GENDERS: &[&str] = &["MALE", "FEMALE", "NONE"];
+const AGES: &[&str] = &[
+    "AGE_13_17",
+    "AGE_18_24",
+    "AGE_25_34",
+    "AGE_35_44",
+    "AGE_45_54",
+    "AGE_55_100",
+];
+const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "JP", "BR"];
+const PLATFORMS: &[&str] = &["ANDROID", "IPHONE", "PC"];
+/// Geoname ids of California, Texas, New York and Florida.
+const PROVINCES: &[&str] = &["5332921", "4736286", "5128638", "4155751"];
+
+const ID_DIMENSIONS: &[&str] = &["advertiser_id", "campaign_id", "adgroup_id", "ad_id"];
+const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
+const BREAKDOWN_DIMENSIONS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
+
+/// The breakdown of a query: which values split each entity's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bd {
+    None,
+    Gender,
+    Age,
+    GenderAge,
+    Country,
+    Platform,
+    Province,
+}
+
+impl Bd {
+    fn count(self) -> u16 {
+        match self {
+            Bd::None => 1,
+            Bd::Gender => GENDERS.len() as u16,
+            Bd::Age => AGES.len() as u16,
+            Bd::GenderAge => (GENDERS.len() * AGES.len()) as u16,
+            Bd::Country => COUNTRIES.len() as u16,
+            Bd::Platform => PLATFORMS.len() as u16,
+            Bd::Province => PROVINCES.len() as u16,
+        }
+    }
+
+    fn code(self) -> u64 {
+        self as u64 + 1
+    }
+
+    fn value(self, dim: &str, i: u16) -> &'static str {
+        let i = i as usize;
+        match (self, dim) {
+            (Bd::Gender, "gender") => GENDERS[i],
+            (Bd::GenderAge, "gender") => GENDERS[i / AGES.len()],
+            (Bd::Age, "age") => AGES[i],
+            (Bd::GenderAge, "age") => AGES[i % AGES.len()],
+            (Bd::Country, _) => COUNTRIES[i],
+            (Bd::Platform, _) => PLATFORMS[i],
+            (Bd::Province, _) => PROVINCES[i],
+            _ => "",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeDim {
+    Day,
+    Hour,
+    /// No time dimension: one row per entity and breakdown, aggregated over the window.
+    Aggregate,
+}
+
+/// An entity rows can be about, at the query's level.
+#[derive(Debug, Clone, Copy)]
+struct Ent {
+    id: u64,
+    /// Index into the advertiser's campaigns / ad groups / ads (unused at advertiser level).
+    index: u32,
+    first_hour: i64,
+    last_hour: i64,
+    /// `u16` bit mask of the breakdown values this entity has rows for.
+    bd_mask: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RowKey {
+    /// Day number (Day), hour number (Hour) or unused (Aggregate).
+    time: i64,
+    ent: u32,
+    bd: u16,
+}
+
+/// The rows a report query answers, as keys; render any slice with [`Model::render_rows`].
+#[derive(Debug, Clone)]
+pub(crate) struct ReportPlan {
+    advertiser_id: u64,
+    report_type: ReportType,
+    level: Level,
+    dimensions: Vec<String>,
+    metrics: Vec<String>,
+    bd: Bd,
+    time: TimeDim,
+    /// Inclusive hour range the rows aggregate (Aggregate) or are limited to.
+    hours: (i64, i64),
+    ents: Vec<Ent>,
+    keys: Vec<RowKey>,
+}
+
+impl ReportPlan {
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+type ApiError = (i64, String);
+
+fn bad(message: impl Into<String>) -> ApiError {
+    (40002, message.into())
+}
+
+/// Inclusive day count of a window.
+pub(crate) fn window_days(start: NaiveDate, end: NaiveDate) -> i64 {
+    (end - start).num_days() + 1
+}
+
+/// Does the entity deliver in this hour?
+fn hour_active(seed: u64, id: u64, hour: i64) -> bool {
+    hash(&[seed, id, hour as u64]) % 3 != 0
+}
+
+/// Summed delivery of some hours.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    impressions: u64,
+    clicks: u64,
+    spend_m: u64,
+    voucher_m: u64,
+    reach: u64,
+    conversions: u64,
+    rt_conversions: u64,
+    video_plays: u64,
+    watched_2s: u64,
+    watched_6s: u64,
+    p25: u64,
+    p50: u64,
+    p75: u64,
+    p100: u64,
+    play_ms: u64,
+    likes: u64,
+    comments: u64,
+    shares: u64,
+    follows: u64,
+    profile_visits: u64,
+    music_clicks: u64,
+    installs: u64,
+    rt_installs: u64,
+    purchases: u64,
+    purchase_value_m: u64,
+    registrations: u64,
+    sales_leads: u64,
+    pageviews: u64,
+    add_to_cart: u64,
+    onsite_shopping: u64,
+    complete_payment: u64,
+}
+
+impl Totals {
+    fn add_hour(&mut self, seed: u64, id: u64, hour: i64, bd: Bd, bd_index: u16, scale: u64) {
+        let r1 = hash(&[
+            seed ^ 0xA11CE,
+            id,
+            hour as u64,
+            bd.code() << 16 | bd_index as u64,
+        ]);
+        let r2 = mix(r1);
+        let r3 = mix(r2);
+        let imp = (20 + r1 % 400) * scale / if bd == Bd::None { 1 } else { 3 };
+        let clicks = imp * ((r1 >> 12) % 40) / 1000;
+        let cpm_m = 2_000 + (r1 >> 20) % 8_000;
+        let spend_m = imp * cpm_m / 1000;
+        let conv = clicks * ((r1 >> 36) % 25) / 100;
+        let plays = imp * (30 + (r2 % 50)) / 100;
+        let w2 = plays * (40 + (r2 >> 8) % 50) / 100;
+        let w6 = w2 * (30 + (r2 >> 16) % 50) / 100;
+        let p25 = plays * (50 + (r2 >> 24) % 40) / 100;
+        let p50 = p25 * (50 + (r2 >> 32) % 40) / 100;
+        let p75 = p50 * (50 + (r2 >> 40) % 40) / 100;
+        let p100 = p75 * (40 + (r2 >> 48) % 50) / 100;
+        let installs = clicks * (r3 % 10) / 100;
+        let purchases = conv * ((r3 >> 8) % 40) / 100;
+        self.impressions += imp;
+        self.clicks += clicks;
+        self.spend_m += spend_m;
+        self.voucher_m += spend_m * ((r1 >> 44) % 10) / 100;
+        self.reach += imp * (55 + (r1 >> 28) % 40) / 100;
+        self.conversions += conv;
+        self.rt_conversions += conv * (80 + (r1 >> 52) % 20) / 100;
+        self.video_plays += plays;
+        self.watched_2s += w2;
+        self.watched_6s += w6;
+        self.p25 += p25;
+        self.p50 += p50;
+        self.p75 += p75;
+        self.p100 += p100;
+        self.play_ms += plays * (800 + (r2 >> 54) % 4_000);
+        self.likes += plays * ((r3 >> 16) % 30) / 1000;
+        self.comments += plays * ((r3 >> 24) % 6) / 1000;
+        self.shares += plays * ((r3 >> 28) % 5) / 1000;
+        self.follows += plays * ((r3 >> 32) % 4) / 1000;
+        self.profile_visits += plays * ((r3 >> 36) % 12) / 1000;
+        self.music_clicks += plays * ((r3 >> 40) % 3) / 1000;
+        self.installs += installs;
+        self.rt_installs += installs * (70 + (r3 >> 44) % 30) / 100;
+        self.purchases += purchases;
+        self.purchase_value_m += purchases * (5_000 + (r3 >> 48) % 95_000);
+        self.registrations += conv * ((r3 >> 52) % 30) / 100;
+        self.sales_leads += conv * ((r3 >> 56) % 20) / 100;
+        self.pageviews += clicks * (100 + (r2 >> 4) % 150) / 100;
+        self.add_to_cart += conv * (20 + (r2 >> 12) % 60) / 100;
+        self.onsite_shopping += purchases / 2;
+        self.complete_payment += purchases * (60 + (r2 >> 20) % 40) / 100;
+    }
+}
+
+/// Text of a fixed-point value: `units` with `digits` decimals.
+fn fixed(units: u64, digits: u32) -> String {
+    let div = 10u64.pow(digits);
+    format!(
+        "{}.{:0width$}",
+        units / div,
+        units % div,
+        width = digits as usize
+    )
+}
+
+/// `num / den` with `digits` decimals (0 when `den` is 0), as fixed-point units.
+fn ratio(num: u64, den: u64, digits: u32) -> u64 {
+    if den == 0 {
+        0
+    } else {
+        ((num as u128 * 10u128.pow(digits)) / den as u128) as u64
+    }
+}
+
+fn number_text(text: &str) -> Value {
+    serde_json::from_str::<Number>(text)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// How a metric travels on the wire in this report.
+#[derive(Clone, Copy)]
+enum Wire {
+    Str,
+    Num,
+}
+
+impl Wire {
+    fn int(self, v: u64) -> Value {
+        match self {
+            Wire::Str => Value::String(v.to_string()),
+            Wire::Num => Value::Number(v.into()),
+        }
+    }
+
+    fn fixed(self, units: u64, digits: u32) -> Value {
+        let text = fixed(units, digits);
+        match self {
+            Wire::Str => Value::String(text),
+            Wire::Num => number_text(&text),
+        }
+    }
+}
+
+/// BASIC reports send video and engagement metrics as JSON numbers; everything else numeric is a
+/// decimal string (AUDIENCE reports send all of them as strings).
+fn engagement_metric(name: &str) -> bool {
+    name.starts_with("video_")
+        || name.starts_with("average_video_play")
+        || name.starts_with("engaged_view")
+        || name.starts_with("paid_engaged_view")
+        || name.starts_with("cost_per_")
+            && !matches!(
+                name,
+                "cost_per_conversion"
+                    | "cost_per_result"
+                    | "cost_per_1000_reached"
+                    | "cost_per_result_v2"
+            )
+            && !name.contains("secondary_goal")
+        || matches!(
+            name,
+            "profile_visits"
+                | "profile_visits_rate"
+                | "likes"
+                | "comments"
+                | "shares"
+                | "follows"
+                | "clicks_on_music_disc"
+                | "real_time_app_install"
+                | "real_time_app_install_cost"
+                | "app_install"
+                | "purchase"
+                | "purchase_rate"
+                | "registration"
+                | "registration_rate"
+                | "sales_lead"
+                | "sales_lead_rate"
+                | "total_app_event_add_to_cart"
+                | "engagements"
+        )
+}
+
+impl Model {
+    /// Every row `report/integrated/get/` would return for `q` (before pagination), or the
+    /// TikTok error code and message the query gets.
+    pub fn report_rows(&self, q: &ReportQuery) -> Result<Vec<Value>, (i64, String)> {
+        let plan = self.report_plan(q)?;
+        Ok(self.render_rows(&plan, 0, plan.len()))
+    }
+
+    /// Validates `q` and lists its rows as keys.
+    pub(crate) fn report_plan(&self, q: &ReportQuery) -> Result<ReportPlan, ApiError> {
+        if self.sandbox && q.level == Level::Advertiser {
+            return Err((
+                40009,
+                "Unsupported data_level in sandbox environment".into(),
+            ));
+        }
+        let Some(adv) = self.advertiser(q.advertiser_id) else {
+            return Err((
+                40001,
+                format!("No permission to operate advertiser {}.", q.advertiser_id),
+            ));
+        };
+        let audience = q.report_type == ReportType::Audience;
+
+        // Dimensions.
+        let mut seen = HashSet::new();
+        let unknown: Vec<&String> = q
+            .dimensions
+            .iter()
+            .filter(|d| {
+                let d = d.as_str();
+                !(ID_DIMENSIONS.contains(&d)
+                    || TIME_DIMENSIONS.contains(&d)
+                    || BREAKDOWN_DIMENSIONS.contains(&d))
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(bad(format!("Invalid dimension fields: {unknown:?}")));
+        }
+        if let Some(dup) = q.dimensions.iter().find(|d| !seen.insert(d.as_str())) {
+            return Err(bad(format!("dimensions: duplicated dimension {dup}")));
+        }
+        let ids: Vec<&str> = q
+            .dimensions
+            .iter()
+            .map(String::as_str)
+            .filter(|d| ID_DIMENSIONS.contains(d))
+            .collect();
+        if ids.len() != 1 || ids[0] != q.level.id_field() {
+            return Err(bad(format!(
+                "dimensions: data_level {} needs exactly one id dimension, {}",
+                q.level.data_level(),
+                q.level.id_field()
+            )));
+        }
+        let times: Vec<&str> = q
+            .dimensions
+            .iter()
+            .map(String::as_str)
+            .filter(|d| TIME_DIMENSIONS.contains(d))
+            .collect();
+        if times.len() > 1 {
+            return Err(bad(
+                "dimensions: at most one of stat_time_day and stat_time_hour",
+            ));
+        }
+        let time = match times.first() {
+            Some(&"stat_time_day") => TimeDim::Day,
+            Some(_) => TimeDim::Hour,
+            None => TimeDim::Aggregate,
+        };
+        if q.lifetime && time != TimeDim::Aggregate {
+            return Err(bad(format!(
+                "dimensions: {} cannot be used when query_lifetime is true",
+                times[0]
+            )));
+        }
+        let has = |d: &str| q.dimensions.iter().any(|x| x == d);
+        let breakdowns: Vec<&str> = q
+            .dimensions
+            .iter()
+            .map(String::as_str)
+            .filter(|d| BREAKDOWN_DIMENSIONS.contains(d))
+            .collect();
+        let bd = match (has("gender"), has("age"), breakdowns.len()) {
+            (_, _, 0) => Bd::None,
+            (true, true, 2) => Bd::GenderAge,
+            (true, false, 1) => Bd::Gender,
+            (false, true, 1) => Bd::Age,
+            (_, _, 1) if has("country_code") => Bd::Country,
+            (_, _, 1) if has("platform") => Bd::Platform,
+            (_, _, 1) => Bd::Province,
+            _ => {
+                return Err(bad(format!(
+                    "dimensions: {breakdowns:?} cannot be combined (only gender with age)"
+                )))
+            }
+        };
+        if !audience && !matches!(bd, Bd::None | Bd::Country) {
+            return Err(bad(format!(
+                "dimensions: {breakdowns:?} are only available in AUDIENCE reports"
+            )));
+        }
+        if audience && bd == Bd::None {
+            return Err(bad(
+                "dimensions: AUDIENCE reports need an audience dimension",
+            ));
+        }
+        if bd == Bd::Province && q.level != Level::Ad {
+            return Err(bad(
+                "dimensions: province_id is only available at data_level AUCTION_AD",
+            ));
+        }
+        if audience && time == TimeDim::Hour && self.hourly_audience_refused {
+            return Err(bad(
+                "Conflict occurs. The input params including metrics and dimensions have no relation.",
+            ));
+        }
+        if audience && q.lifetime && q.level != Level::Advertiser {
+            return Err(bad(
+                "query_lifetime: AUDIENCE reports support lifetime only at data_level AUCTION_ADVERTISER",
+            ));
+        }
+
+        // Window.
+        let hours =
+            if q.lifetime {
+                (adv.first_hour, adv.last_hour)
+            } else {
+                let (Some(start), Some(end)) = (q.start_date, q.end_date) else {
+                    return Err(bad(
+                        "start_date, end_date: Missing data for required field.",
+                    ));
+                };
+                if start > end {
+                    return Err(bad("start_date must not be later than end_date"));
+                }
+                let days = window_days(start, end);
+                match time {
+                    TimeDim::Day if days > 30 => {
+                        return Err(bad(
+                            "The time range between start_date and end_date cannot exceed 30 days",
+                        ))
+                    }
+                    TimeDim::Hour if days > 1 => return Err(bad(
+                        "When stat_time_hour is used, start_date and end_date must be the same day",
+                    )),
+                    TimeDim::Aggregate if days > 365 => {
+                        return Err(bad(
+                            "The time range between start_date and end_date cannot exceed 365 days",
+                        ))
+                    }
+                    _ => {}
+                }
+                (day_num(start) * 24, day_num(end) * 24 + 23)
+            };
+
+        // Metrics.
+        let granularity = match time {
+            TimeDim::Day => Granularity::Day,
+            TimeDim::Hour => Granularity::Hour,
+            TimeDim::Aggregate => Granularity::Lifetime,
+        };
+        let invalid: Vec<&String> = q
+            .metrics
+            .iter()
+            .filter(|m| {
+                metric_type(m).is_none()
+                    || !is_metric_allowed(m, q.report_type, q.level, granularity)
+            })
+            .collect();
+        if !invalid.is_empty() {
+            return Err(bad(format!("Invalid metric fields: {invalid:?}")));
+        }
+
+        // Filtering.
+        let mut include_deleted = false;
+        let mut only_deleted = false;
+        let mut campaign_ids: Option<HashSet<u64>> = None;
+        let mut adgroup_ids: Option<HashSet<u64>> = None;
+        let mut ad_ids: Option<HashSet<u64>> = None;
+        for f in &q.filtering {
+            let field = f
+                .get("field_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let ftype = f
+                .get("filter_type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let values = filter_values(f.get("filter_value")).ok_or_else(|| {
+                bad(format!(
+                    "filtering: filter_value of {field} must be a JSON array string"
+                ))
+            })?;
+            if ftype != "IN" {
+                return Err(bad(format!(
+                    "filtering: filter_type {ftype:?} is not supported for {field}"
+                )));
+            }
+            match field {
+                "campaign_status" | "adgroup_status" | "ad_status" => {
+                    if q.level.status_filter_field() != Some(field) {
+                        return Err(bad(format!(
+                            "filtering: {field} is not supported for data_level {}",
+                            q.level.data_level()
+                        )));
+                    }
+                    for v in &values {
+                        match v.as_str() {
+                            "STATUS_ALL" => include_deleted = true,
+                            "STATUS_NOT_DELETE" => {}
+                            "STATUS_DELETE" => only_deleted = true,
+                            other => {
+                                return Err(bad(format!(
+                                    "filtering: invalid {field} value {other}"
+                                )))
+                            }
+                        }
+                    }
+                }
+                "campaign_ids" | "adgroup_ids" | "ad_ids" => {
+                    let rank = match field {
+                        "campaign_ids" => Level::Campaign,
+                        "adgroup_ids" => Level::AdGroup,
+                        _ => Level::Ad,
+                    };
+                    if q.level < rank {
+                        return Err(bad(format!(
+                            "filtering: {field} is not supported for data_level {}",
+                            q.level.data_level()
+                        )));
+                    }
+                    if values.is_empty() || values.len() > MAX_FILTER_IDS {
+                        return Err(bad(format!(
+                            "filtering: {field} must hold between 1 and {MAX_FILTER_IDS} ids"
+                        )));
+                    }
+                    let set = values
+                        .iter()
+                        .map(|v| v.parse::<u64>())
+                        .collect::<Result<HashSet<u64>, _>>()
+                        .map_err(|_| bad(format!("filtering: {field} must hold numeric ids")))?;
+                    match rank {
+                        Level::Campaign => campaign_ids = Some(set),
+                        Level::AdGroup => adgroup_ids = Some(set),
+                        _ => ad_ids = Some(set),
+                    }
+                }
+                other => return Err(bad(format!("filtering: invalid field_name {other:?}"))),
+            }
+        }
+        let keep_deleted = |deleted: bool| {
+            if only_deleted && !include_deleted {
+                deleted
+            } else {
+                include_deleted || !deleted
+            }
+        };
+        let in_set =
+            |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
+
+        // Entities, in id order. AUCTION reports never show reservation (TopView, R&F) delivery.
+        let seed = self.seed;
+        let mask_of = |id: u64| bd_mask(seed, id, bd);
+        let mut ents: Vec<Ent> = Vec::new();
+        let auction =
+            |c: u32| adv.campaigns[c as usize].buying == super::model::BuyingType::Auction;
+        match q.level {
+            Level::Advertiser => ents.push(Ent {
+                id: adv.id,
+                index: 0,
+                first_hour: adv.first_hour,
+                last_hour: adv.last_hour,
+                bd_mask: mask_of(adv.id),
+            }),
+            Level::Campaign => {
+                for (i, c) in adv.campaigns.iter().enumerate() {
+                    if auction(i as u32)
+                        && keep_deleted(c.life.deleted)
+                        && in_set(&campaign_ids, c.id)
+                    {
+                        ents.push(ent(c.id, i, &c.life, mask_of(c.id)));
+                    }
+                }
+            }
+            Level::AdGroup => {
+                for (i, g) in adv.adgroups.iter().enumerate() {
+                    let c = &adv.campaigns[g.campaign as usize];
+                    if auction(g.campaign)
+                        && keep_deleted(g.life.deleted)
+                        && in_set(&campaign_ids, c.id)
+                        && in_set(&adgroup_ids, g.id)
+                    {
+                        ents.push(ent(g.id, i, &g.life, mask_of(g.id)));
+                    }
+                }
+            }
+            Level::Ad => {
+                for (i, a) in adv.ads.iter().enumerate() {
+                    if auction(a.campaign)
+                        && keep_deleted(a.life.deleted)
+                        && in_set(&campaign_ids, adv.campaigns[a.campaign as usize].id)
+                        && in_set(&adgroup_ids, adv.adgroups[a.adgroup as usize].id)
+                        && in_set(&ad_ids, a.id)
+                    {
+                        ents.push(ent(a.id, i, &a.life, mask_of(a.id)));
+                    }
+                }
+            }
+        }
+
+        // Row keys: by time, entity, breakdown.
+        let mut keys = Vec::new();
+        let push_bds = |keys: &mut Vec<RowKey>, time: i64, e: u32, mask: u32| {
+            for b in 0..bd.count() {
+                if mask & (1 << b) != 0 {
+                    keys.push(RowKey {
+                        time,
+                        ent: e,
+                        bd: b,
+                    });
+                }
+            }
+        };
+        let delivers = |e: &Ent, from: i64, to: i64| {
+            let (from, to) = (from.max(e.first_hour), to.min(e.last_hour));
+            (from..=to).any(|h| hour_active(seed, e.id, h))
+        };
+        match time {
+            TimeDim::Day => {
+                for day in hours.0.div_euclid(24)..=hours.1.div_euclid(24) {
+                    for (k, e) in ents.iter().enumerate() {
+                        if delivers(e, day * 24, day * 24 + 23) {
+                            push_bds(&mut keys, day, k as u32, e.bd_mask);
+                        }
+                    }
+                }
+            }
+            TimeDim::Hour => {
+                for hour in hours.0..=hours.1 {
+                    for (k, e) in ents.iter().enumerate() {
+                        if hour >= e.first_hour
+                            && hour <= e.last_hour
+                            && hour_active(seed, e.id, hour)
+                        {
+                            push_bds(&mut keys, hour, k as u32, e.bd_mask);
+                        }
+                    }
+                }
+            }
+            TimeDim::Aggregate => {
+                for (k, e) in ents.iter().enumerate() {
+                    if delivers(e, hours.0, hours.1) {
+                        push_bds(&mut keys, 0, k as u32, e.bd_mask);
+                    }
+                }
+            }
+        }
+
+        // The synchronous report covers at most 10,000 ads: the first ones, silently.
+        if q.level == Level::Ad {
+            let mut distinct: Vec<u32> = keys.iter().map(|k| k.ent).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() > MAX_REPORT_ADS {
+                let last_kept = distinct[MAX_REPORT_ADS - 1];
+                keys.retain(|k| k.ent <= last_kept);
+            }
+        }
+
+        Ok(ReportPlan {
+            advertiser_id: adv.id,
+            report_type: q.report_type,
+            level: q.level,
+            dimensions: q.dimensions.clone(),
+            metrics: q.metrics.clone(),
+            bd,
+            time,
+            hours,
+            ents,
+            keys,
+        })
+    }
+
+    /// Renders rows `from..to` of a plan.
+    pub(crate) fn render_rows(&self, plan: &ReportPlan, from: usize, to: usize) -> Vec<Value> {
+        let Some(adv) = self.advertiser(plan.advertiser_id) else {
+            return Vec::new();
+        };
+        let to = to.min(plan.keys.len());
+        let from = from.min(to);
+        plan.keys[from..to]
+            .iter()
+            .map(|key| self.render_row(adv, plan, key))
+            .collect()
+    }
+
+    fn render_row(&self, adv: &Advertiser, plan: &ReportPlan, key: &RowKey) -> Value {
+        let e = &plan.ents[key.ent as usize];
+        let (from, to) = match plan.time {
+            TimeDim::Day => (key.time * 24, key.time * 24 + 23),
+            TimeDim::Hour => (key.time, key.time),
+            TimeDim::Aggregate => plan.hours,
+        };
+        let scale = match plan.level {
+            Level::Advertiser => 20,
+            Level::Campaign => 6,
+            Level::AdGroup => 3,
+            Level::Ad => 1,
+        };
+        let mut totals = Totals::default();
+        for hour in from.max(e.first_hour)..=to.min(e.last_hour) {
+            if hour_active(self.seed, e.id, hour) {
+                totals.add_hour(self.seed, e.id, hour, plan.bd, key.bd, scale);
+            }
+        }
+
+        let mut dims = Map::new();
+        for d in &plan.dimensions {
+            let v = match d.as_str() {
+                "stat_time_day" => Value::String(format!("{} 00:00:00", date_of_day(key.time))),
+                "stat_time_hour" => Value::String(format!(
+                    "{} {:02}:00:00",
+                    date_of_day(key.time.div_euclid(24)),
+                    key.time.rem_euclid(24)
+                )),
+                "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => {
+                    Value::String(e.id.to_string())
+                }
+                other => Value::String(plan.bd.value(other, key.bd).to_string()),
+            };
+            dims.insert(d.clone(), v);
+        }
+        let mut metrics = Map::new();
+        for m in &plan.metrics {
+            metrics.insert(m.clone(), self.metric_value(adv, plan, e, m, &totals));
+        }
+        let mut row = Map::new();
+        row.insert("dimensions".into(), Value::Object(dims));
+        row.insert("metrics".into(), Value::Object(metrics));
+        Value::Object(row)
+    }
+
+    fn metric_value(
+        &self,
+        adv: &Advertiser,
+        plan: &ReportPlan,
+        e: &Ent,
+        name: &str,
+        t: &Totals,
+    ) -> Value {
+        let (campaign, adgroup, ad) = match plan.level {
+            Level::Advertiser => (None, None, None),
+            Level::Campaign => (Some(&adv.campaigns[e.index as usize]), None, None),
+            Level::AdGroup => {
+                let g = &adv.adgroups[e.index as usize];
+                (Some(&adv.campaigns[g.campaign as usize]), Some(g), None)
+            }
+            Level::Ad => {
+                let a = &adv.ads[e.index as usize];
+                (
+                    Some(&adv.campaigns[a.campaign as usize]),
+                    Some(&adv.adgroups[a.adgroup as usize]),
+                    Some(a),
+                )
+            }
+        };
+        let dash = || Value::String("-".into());
+        let text = |s: Option<String>| s.map(Value::String).unwrap_or_else(dash);
+        match metric_type(name) {
+            Some(MetricType::Text) => {
+                return match name {
+                    "campaign_name" => text(campaign.map(|c| c.name.clone())),
+                    "adgroup_name" => text(adgroup.map(|g| g.name.clone())),
+                    "ad_name" => text(ad.map(|a| a.name.clone())),
+                    "ad_text" => text(ad.map(ad_text)),
+                    "placement_type" => text(adgroup.map(|g| placement_type(g.h).to_string())),
+                    "objective_type" => text(campaign.map(|c| objective(c).to_string())),
+                    "promotion_type" => text(adgroup.map(|g| {
+                        if g.h.wrapping_shr(8) % 6 == 4 {
+                            "APP_ANDROID"
+                        } else {
+                            "WEBSITE"
+                        }
+                        .to_string()
+                    })),
+                    "currency" => Value::String(currency(adv).to_string()),
+                    "dpa_target_audience_type" => Value::Null,
+                    _ => dash(),
+                };
+            }
+            Some(MetricType::Id) => {
+                let id = match name {
+                    "campaign_id" => campaign.map(|c| c.id),
+                    "adgroup_id" => adgroup.map(|g| g.id),
+                    "ad_id" => ad.map(|a| a.id),
+                    "advertiser_id" => Some(adv.id),
+                    _ => Some(0), // tt_app_id: no app
+                };
+                return id.map(|id| Value::Number(id.into())).unwrap_or_else(dash);
+            }
+            _ => {}
+        }
+        if name.contains("secondary_goal") {
+            return dash();
+        }
+        let wire = if plan.report_type == ReportType::Basic && engagement_metric(name) {
+            Wire::Num
+        } else {
+            Wire::Str
+        };
+        let money = |m: u64| wire.fixed(m, 3);
+        let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
+        let cost = |den: u64| wire.fixed(ratio(t.spend_m, den, 0), 3);
+        match name {
+            "spend" => money(t.spend_m),
+            "cash_spend" => money(t.spend_m - t.voucher_m),
+            "voucher_spend" => money(t.voucher_m),
+            "cpc" => cost(t.clicks),
+            "cpm" => money(ratio(t.spend_m * 1000, t.impressions, 0)),
+            "cost_per_1000_reached" => money(ratio(t.spend_m * 1000, t.reach, 0)),
+            "impressions" => wire.int(t.impressions),
+            "gross_impressions" => wire.int(t.impressions + t.impressions / 20),
+            "clicks" => wire.int(t.clicks),
+            "ctr" => rate(t.clicks, t.impressions),
+            "reach" => wire.int(t.reach),
+            "frequency" => wire.fixed(ratio(t.impressions, t.reach, 2), 2),
+            "conversion" | "result" => wire.int(t.conversions),
+            "real_time_conversion" | "real_time_result" => wire.int(t.rt_conversions),
+            "cost_per_conversion" | "cost_per_result" | "cost_per_result_v2" => cost(t.conversions),
+            "real_time_cost_per_conversion" | "real_time_cost_per_result" => cost(t.rt_conversions),
+            "conversion_rate" | "result_rate" | "conversion_rate_v2" => {
+                rate(t.conversions, t.clicks)
+            }
+            "real_time_conversion_rate" | "real_time_result_rate" => {
+                rate(t.rt_conversions, t.clicks)
+            }
+            "video_play_actions" => wire.int(t.video_plays),
+            "video_watched_2s" => wire.int(t.watched_2s),
+            "video_watched_6s" => wire.int(t.watched_6s),
+            "video_views_p25" => wire.int(t.p25),
+            "video_views_p50" => wire.int(t.p50),
+            "video_views_p75" => wire.int(t.p75),
+            "video_views_p100" => wire.int(t.p100),
+            "average_video_play" => wire.fixed(ratio(t.play_ms, t.video_plays * 1000, 2), 2),
+            "average_video_play_per_user" => wire.fixed(ratio(t.play_ms, t.reach * 1000, 2), 2),
+            "profile_visits" => wire.int(t.profile_visits),
+            "profile_visits_rate" => rate(t.profile_visits, t.impressions),
+            "likes" => wire.int(t.likes),
+            "comments" => wire.int(t.comments),
+            "shares" => wire.int(t.shares),
+            "follows" => wire.int(t.follows),
+            "clicks_on_music_disc" => wire.int(t.music_clicks),
+            "app_install" => wire.int(t.installs),
+            "real_time_app_install" => wire.int(t.rt_installs),
+            "real_time_app_install_cost" => cost(t.rt_installs),
+            "cost_per_app_install" => cost(t.installs),
+            "purchase" | "vta_purchase" | "cta_purchase" => {
+                let share = match name {
+                    "vta_purchase" => 3,
+                    "cta_purchase" => 7,
+                    _ => 10,
+                };
+                wire.int(t.purchases * share / 10)
+            }
+            "purchase_rate" => rate(t.purchases, t.clicks),
+            "cost_per_purchase" => cost(t.purchases),
+            "total_purchase_value" => money(t.purchase_value_m),
+            "total_onsite_shopping_value" => money(t.purchase_value_m / 2),
+            "onsite_shopping" => wire.int(t.onsite_shopping),
+            "vta_conversion" => wire.int(t.conversions * 3 / 10),
+            "cta_conversion" => wire.int(t.conversions * 7 / 10),
+            "total_pageview" => wire.int(t.pageviews),
+            "complete_payment" => wire.int(t.complete_payment),
+            "value_per_complete_payment" => money(ratio(t.purchase_value_m, t.complete_payment, 0)),
+            "total_complete_payment_rate" => rate(t.complete_payment, t.clicks),
+            "registration" => wire.int(t.registrations),
+            "registration_rate" => rate(t.registrations, t.clicks),
+            "cost_per_registration" => cost(t.registrations),
+            "sales_lead" => wire.int(t.sales_leads),
+            "sales_lead_rate" => rate(t.sales_leads, t.clicks),
+            "cost_per_sales_lead" | "cost_per_total_sales_lead" => cost(t.sales_leads),
+            "total_app_event_add_to_cart" => wire.int(t.add_to_cart),
+            "cost_per_total_app_event_add_to_cart" => cost(t.add_to_cart),
+            other => {
+                // Other declared numeric metrics: a stable share of impressions.
+                let share = 1 + str_hash(other) % 200;
+                if other.contains("rate") {
+                    rate(t.clicks * share / 100, t.impressions)
+                } else if other.contains("value") || other.starts_with("cost") {
+                    money(t.spend_m * share / 100)
+                } else {
+                    wire.int(t.impressions * share / 1000)
+                }
+            }
+        }
+    }
+}
+
+fn ent(id: u64, index: usize, life: &super::model::Life, bd_mask: u32) -> Ent {
+    Ent {
+        id,
+        index: index as u32,
+        first_hour: life.first_hour,
+        last_hour: life.last_hour,
+        bd_mask,
+    }
+}
+
+/// Which breakdown values an entity reaches (its targeting): about half, at least one.
+fn bd_mask(seed: u64, id: u64, bd: Bd) -> u32 {
+    if bd == Bd::None {
+        return 1;
+    }
+    let n = bd.count() as u64;
+    let mut mask = 0u32;
+    for i in 0..n {
+        if hash(&[seed ^ 0xB0, id, bd.code(), i]) % 2 == 0 {
+            mask |= 1 << i;
+        }
+    }
+    if mask == 0 {
+        mask = 1 << (hash(&[seed, id, bd.code()]) % n);
+    }
+    mask
+}
+
+fn date_of_day(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|d| d.date_naive().format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The values of a filter: a JSON-array string (as the API wants) or a JSON array.
+fn filter_values(v: Option<&Value>) -> Option<Vec<String>> {
+    let parsed;
+    let array = match v? {
+        Value::String(s) => {
+            parsed = serde_json::from_str::<Value>(s).ok()?;
+            parsed.as_array()?
+        }
+        Value::Array(a) => a,
+        _ => return None,
+    };
+    array
+        .iter()
+        .map(|x| match x {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect()
+}

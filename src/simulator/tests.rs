@@ -1,0 +1,1 @@
+//! HTTP-level tests of the simulated API: a spawned server queried with reqwest.
