@@ -1001,3 +1001,491 @@ fn filter_values(v: Option<&Value>) -> Option<Vec<String>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::metrics::{metrics_for, Breakdown};
+    use crate::simulator::{EntityKind, SimConfig};
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
+    }
+
+    fn model() -> Model {
+        Model::new(&SimConfig {
+            today: today(),
+            ..SimConfig::default()
+        })
+    }
+
+    fn date(s: &str) -> Option<NaiveDate> {
+        Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    fn query(m: &Model, level: Level, dims: &[&str], metrics: &[&str]) -> ReportQuery {
+        ReportQuery {
+            advertiser_id: m.advertiser_ids()[0],
+            report_type: ReportType::Basic,
+            level,
+            dimensions: dims.iter().map(|s| s.to_string()).collect(),
+            metrics: metrics.iter().map(|s| s.to_string()).collect(),
+            start_date: date("2024-06-01"),
+            end_date: date("2024-06-30"),
+            lifetime: false,
+            filtering: Vec::new(),
+        }
+    }
+
+    fn status_all(field: &str) -> Vec<Value> {
+        vec![
+            serde_json::json!({"field_name": field, "filter_type": "IN", "filter_value": "[\"STATUS_ALL\"]"}),
+        ]
+    }
+
+    fn code(r: Result<Vec<Value>, (i64, String)>) -> (i64, String) {
+        r.expect_err("expected an API error")
+    }
+
+    fn int(v: &Value) -> u64 {
+        match v {
+            Value::String(s) => s.parse().unwrap(),
+            Value::Number(n) => n.as_u64().unwrap(),
+            other => panic!("not a count: {other}"),
+        }
+    }
+
+    #[test]
+    fn day_windows_are_at_most_30_days_and_hour_windows_one_day() {
+        let m = model();
+        let mut q = query(&m, Level::Ad, &["ad_id", "stat_time_day"], &["spend"]);
+        assert!(m.report_rows(&q).is_ok());
+        q.start_date = date("2024-05-31");
+        let (c, msg) = code(m.report_rows(&q));
+        assert_eq!(c, 40002);
+        assert!(msg.contains("30 days"), "{msg}");
+
+        let mut q = query(&m, Level::Ad, &["ad_id", "stat_time_hour"], &["spend"]);
+        q.start_date = date("2024-06-29");
+        q.end_date = date("2024-06-30");
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+        q.start_date = date("2024-06-30");
+        let rows = m.report_rows(&q).unwrap();
+        assert!(!rows.is_empty());
+        for r in &rows {
+            assert!(r["dimensions"]["stat_time_hour"]
+                .as_str()
+                .unwrap()
+                .starts_with("2024-06-30 "));
+        }
+
+        let mut q = query(&m, Level::Ad, &["ad_id", "stat_time_day"], &["spend"]);
+        q.start_date = None;
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+        q.lifetime = true;
+        assert_eq!(
+            code(m.report_rows(&q)).0,
+            40002,
+            "no time dimension with lifetime"
+        );
+    }
+
+    #[test]
+    fn dimension_rules() {
+        let m = model();
+        let bad = |dims: &[&str], level| code(m.report_rows(&query(&m, level, dims, &["spend"]))).0;
+        assert_eq!(bad(&["stat_time_day"], Level::Ad), 40002, "no id dimension");
+        assert_eq!(
+            bad(&["campaign_id", "stat_time_day"], Level::Ad),
+            40002,
+            "wrong id"
+        );
+        assert_eq!(
+            bad(&["ad_id", "campaign_id", "stat_time_day"], Level::Ad),
+            40002,
+            "two ids"
+        );
+        assert_eq!(
+            bad(&["ad_id", "stat_time_day", "stat_time_hour"], Level::Ad),
+            40002
+        );
+        assert_eq!(
+            bad(&["ad_id", "stat_time_day", "gender"], Level::Ad),
+            40002,
+            "BASIC has no gender"
+        );
+        assert_eq!(
+            bad(&["ad_id", "stat_time_day", "made_up"], Level::Ad),
+            40002
+        );
+        let ok = query(
+            &m,
+            Level::Ad,
+            &["ad_id", "stat_time_day", "country_code"],
+            &["spend"],
+        );
+        let rows = m.report_rows(&ok).unwrap();
+        assert!(rows
+            .iter()
+            .all(|r| COUNTRIES.contains(&r["dimensions"]["country_code"].as_str().unwrap())));
+
+        let mut aud = query(
+            &m,
+            Level::Campaign,
+            &["campaign_id", "stat_time_day", "province_id"],
+            &["spend"],
+        );
+        aud.report_type = ReportType::Audience;
+        assert_eq!(
+            code(m.report_rows(&aud)).0,
+            40002,
+            "province only at ad level"
+        );
+        aud.dimensions = vec!["campaign_id".into(), "stat_time_day".into()];
+        assert_eq!(
+            code(m.report_rows(&aud)).0,
+            40002,
+            "audience needs a breakdown"
+        );
+        aud.dimensions = vec![
+            "campaign_id".into(),
+            "gender".into(),
+            "age".into(),
+            "stat_time_day".into(),
+        ];
+        let rows = m.report_rows(&aud).unwrap();
+        assert!(!rows.is_empty());
+        for r in &rows {
+            assert!(GENDERS.contains(&r["dimensions"]["gender"].as_str().unwrap()));
+            assert!(AGES.contains(&r["dimensions"]["age"].as_str().unwrap()));
+            // AUDIENCE metrics are strings.
+            assert!(r["metrics"]["spend"].is_string());
+        }
+        aud.dimensions = vec!["campaign_id".into(), "gender".into(), "age".into()];
+        aud.lifetime = true;
+        assert_eq!(
+            code(m.report_rows(&aud)).0,
+            40002,
+            "audience lifetime only at advertiser level"
+        );
+    }
+
+    #[test]
+    fn hourly_audience_is_refused_like_today_unless_allowed() {
+        let m = model();
+        let mut q = query(
+            &m,
+            Level::Ad,
+            &["ad_id", "stat_time_hour", "gender", "age"],
+            &["spend"],
+        );
+        q.report_type = ReportType::Audience;
+        q.start_date = date("2024-06-30");
+        let (c, msg) = code(m.report_rows(&q));
+        assert_eq!(c, 40002);
+        assert_eq!(
+            msg,
+            "Conflict occurs. The input params including metrics and dimensions have no relation."
+        );
+        let allowed = Model::new(&SimConfig {
+            today: today(),
+            hourly_audience_refused: false,
+            ..SimConfig::default()
+        });
+        assert!(!allowed.report_rows(&q).unwrap().is_empty());
+    }
+
+    #[test]
+    fn metrics_must_be_known_and_allowed() {
+        let m = model();
+        let q = query(
+            &m,
+            Level::Ad,
+            &["ad_id", "stat_time_day"],
+            &["spend", "made_up_metric"],
+        );
+        let (c, msg) = code(m.report_rows(&q));
+        assert_eq!(c, 40002);
+        assert!(
+            msg.starts_with("Invalid metric fields") && msg.contains("made_up_metric"),
+            "{msg}"
+        );
+        let q = query(&m, Level::Ad, &["ad_id", "stat_time_day"], &["cash_spend"]);
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+        let q = query(
+            &m,
+            Level::Advertiser,
+            &["advertiser_id", "stat_time_day"],
+            &["cash_spend", "voucher_spend", "spend"],
+        );
+        let rows = m.report_rows(&q).unwrap();
+        assert_eq!(rows.len(), 30);
+        let mut q = query(&m, Level::Advertiser, &["advertiser_id"], &["cash_spend"]);
+        q.lifetime = true;
+        assert!(code(m.report_rows(&q)).1.contains("cash_spend"));
+        // Every declared list is accepted at its level.
+        for level in [
+            Level::Advertiser,
+            Level::Campaign,
+            Level::AdGroup,
+            Level::Ad,
+        ] {
+            let metrics = metrics_for(ReportType::Basic, level, Granularity::Day, Breakdown::None);
+            let q = query(&m, level, &[level.id_field(), "stat_time_day"], &metrics);
+            let rows = m.report_rows(&q).unwrap();
+            assert_eq!(rows[0]["metrics"].as_object().unwrap().len(), metrics.len());
+        }
+    }
+
+    #[test]
+    fn metric_wire_formats() {
+        let m = model();
+        let metrics = metrics_for(
+            ReportType::Basic,
+            Level::Ad,
+            Granularity::Day,
+            Breakdown::None,
+        );
+        let q = query(&m, Level::Ad, &["ad_id", "stat_time_day"], &metrics);
+        let rows = m.report_rows(&q).unwrap();
+        let r = &rows[0];
+        let spend = r["metrics"]["spend"].as_str().unwrap();
+        assert_eq!(spend.split('.').nth(1).map(str::len), Some(3), "{spend}");
+        assert!(r["metrics"]["impressions"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok());
+        assert!(r["metrics"]["video_play_actions"].is_number());
+        assert!(r["metrics"]["average_video_play"].is_number());
+        assert!(r["metrics"]["campaign_id"].is_number());
+        assert!(r["metrics"]["ad_name"].as_str().unwrap().contains("video"));
+        assert_eq!(r["metrics"]["secondary_goal_result"], "-");
+        assert_eq!(r["metrics"]["dpa_target_audience_type"], Value::Null);
+        let day = r["dimensions"]["stat_time_day"].as_str().unwrap();
+        assert!(day.ends_with(" 00:00:00") && day.len() == 19);
+        assert!(r["dimensions"]["ad_id"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok());
+    }
+
+    #[test]
+    fn days_sum_hours_and_lifetime_sums_days() {
+        let m = model();
+        let id = m.advertiser_ids()[0];
+        let metrics = ["impressions", "clicks", "video_play_actions"];
+        let q = query(
+            &m,
+            Level::Campaign,
+            &["campaign_id", "stat_time_day"],
+            &metrics,
+        );
+        let days = m.report_rows(&q).unwrap();
+        // Ordered by time, then entity.
+        let keys: Vec<(String, u64)> = days
+            .iter()
+            .map(|r| {
+                let d = &r["dimensions"];
+                (
+                    d["stat_time_day"].as_str().unwrap().to_string(),
+                    d["campaign_id"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+
+        let day_row = &days[days.len() / 2];
+        let day = &day_row["dimensions"]["stat_time_day"].as_str().unwrap()[..10];
+        let cid = day_row["dimensions"]["campaign_id"].as_str().unwrap();
+        let mut hq = query(
+            &m,
+            Level::Campaign,
+            &["campaign_id", "stat_time_hour"],
+            &metrics,
+        );
+        hq.start_date = date(day);
+        hq.end_date = date(day);
+        let hours = m.report_rows(&hq).unwrap();
+        let hour_sum: u64 = hours
+            .iter()
+            .filter(|r| r["dimensions"]["campaign_id"] == cid)
+            .map(|r| int(&r["metrics"]["impressions"]))
+            .sum();
+        assert_eq!(hour_sum, int(&day_row["metrics"]["impressions"]));
+
+        let mut lq = query(&m, Level::Campaign, &["campaign_id"], &metrics);
+        lq.lifetime = true;
+        lq.start_date = None;
+        lq.end_date = None;
+        let lifetime = m.report_rows(&lq).unwrap();
+        let mut first_window = query(
+            &m,
+            Level::Campaign,
+            &["campaign_id", "stat_time_day"],
+            &metrics,
+        );
+        first_window.start_date = Some(m.first_day());
+        first_window.end_date = Some(m.first_day() + chrono::Duration::days(29));
+        let all_days = m.report_rows(&first_window).unwrap();
+        for row in &lifetime {
+            let cid = &row["dimensions"]["campaign_id"];
+            let sum: u64 = all_days
+                .iter()
+                .filter(|r| &r["dimensions"]["campaign_id"] == cid)
+                .map(|r| int(&r["metrics"]["video_play_actions"]))
+                .sum();
+            assert_eq!(sum, int(&row["metrics"]["video_play_actions"]));
+        }
+        assert!(m.entities(EntityKind::Campaign, id, true).len() >= lifetime.len());
+    }
+
+    #[test]
+    fn deleted_entities_need_status_all_at_the_right_level() {
+        let m = Model::new(&SimConfig {
+            today: today(),
+            deleted_every: 2,
+            ..SimConfig::default()
+        });
+        let mut q = query(&m, Level::Ad, &["ad_id"], &["spend"]);
+        q.lifetime = true;
+        let live = m.report_rows(&q).unwrap();
+        q.filtering = status_all("ad_status");
+        let all = m.report_rows(&q).unwrap();
+        assert!(all.len() > live.len(), "{} vs {}", all.len(), live.len());
+        let deleted: HashSet<String> = m
+            .entities(EntityKind::Ad, q.advertiser_id, true)
+            .into_iter()
+            .filter(|a| a["secondary_status"] == "AD_STATUS_DELETE")
+            .map(|a| a["ad_id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(live
+            .iter()
+            .all(|r| !deleted.contains(r["dimensions"]["ad_id"].as_str().unwrap())));
+        assert!(all
+            .iter()
+            .any(|r| deleted.contains(r["dimensions"]["ad_id"].as_str().unwrap())));
+        q.filtering = status_all("campaign_status");
+        let (c, msg) = code(m.report_rows(&q));
+        assert_eq!(c, 40002);
+        assert!(msg.contains("campaign_status"), "{msg}");
+        let mut adv = query(
+            &m,
+            Level::Advertiser,
+            &["advertiser_id", "stat_time_day"],
+            &["spend"],
+        );
+        adv.filtering = status_all("ad_status");
+        assert_eq!(code(m.report_rows(&adv)).0, 40002);
+    }
+
+    #[test]
+    fn id_filters_restrict_rows_and_cap_at_100() {
+        let m = model();
+        let id = m.advertiser_ids()[0];
+        let campaigns = m.entities(EntityKind::Campaign, id, false);
+        let cid = campaigns[0]["campaign_id"].as_str().unwrap().to_string();
+        let ads_of_campaign: HashSet<String> = m
+            .entities(EntityKind::Ad, id, false)
+            .into_iter()
+            .filter(|a| a["campaign_id"] == cid.as_str())
+            .map(|a| a["ad_id"].as_str().unwrap().to_string())
+            .collect();
+        let mut q = query(&m, Level::Ad, &["ad_id", "stat_time_day"], &["spend"]);
+        q.filtering = vec![serde_json::json!({
+            "field_name": "campaign_ids", "filter_type": "IN", "filter_value": format!("[\"{cid}\"]")
+        })];
+        let rows = m.report_rows(&q).unwrap();
+        assert!(!rows.is_empty());
+        assert!(rows
+            .iter()
+            .all(|r| ads_of_campaign.contains(r["dimensions"]["ad_id"].as_str().unwrap())));
+        let many: Vec<String> = (0..101).map(|i| (1000 + i).to_string()).collect();
+        q.filtering = vec![serde_json::json!({
+            "field_name": "ad_ids", "filter_type": "IN", "filter_value": serde_json::to_string(&many).unwrap()
+        })];
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+    }
+
+    #[test]
+    fn ad_reports_keep_only_the_first_10000_ads() {
+        let m = Model::new(&SimConfig {
+            today: today(),
+            advertisers: 1,
+            campaigns_per_advertiser: 1,
+            adgroups_per_campaign: 1,
+            ads_per_adgroup: 10_300,
+            days: 3,
+            deleted_every: 0,
+            ..SimConfig::default()
+        });
+        let mut q = query(&m, Level::Ad, &["ad_id"], &["impressions"]);
+        q.lifetime = true;
+        let rows = m.report_rows(&q).unwrap();
+        assert_eq!(rows.len(), MAX_REPORT_ADS);
+        let ads = m.entities(EntityKind::Ad, q.advertiser_id, false);
+        let last_kept = rows.last().unwrap()["dimensions"]["ad_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let later: Vec<String> = ads
+            .iter()
+            .map(|a| a["ad_id"].as_str().unwrap().to_string())
+            .skip_while(|a| *a != last_kept)
+            .skip(1)
+            .take(100)
+            .collect();
+        assert!(!later.is_empty());
+        // The ads beyond the cap are still there when asked for by id.
+        q.filtering = vec![serde_json::json!({
+            "field_name": "ad_ids", "filter_type": "IN", "filter_value": serde_json::to_string(&later).unwrap()
+        })];
+        let split = m.report_rows(&q).unwrap();
+        assert!(!split.is_empty());
+        assert!(split
+            .iter()
+            .all(|r| later.contains(&r["dimensions"]["ad_id"].as_str().unwrap().to_string())));
+    }
+
+    #[test]
+    fn sandbox_refuses_advertiser_level_and_same_seed_same_rows() {
+        let sandbox = Model::new(&SimConfig {
+            today: today(),
+            sandbox: true,
+            ..SimConfig::default()
+        });
+        let q = query(
+            &sandbox,
+            Level::Advertiser,
+            &["advertiser_id", "stat_time_day"],
+            &["spend"],
+        );
+        assert_eq!(
+            code(sandbox.report_rows(&q)),
+            (
+                40009,
+                "Unsupported data_level in sandbox environment".into()
+            )
+        );
+        let a = model();
+        let b = model();
+        let q = query(
+            &a,
+            Level::AdGroup,
+            &["adgroup_id", "stat_time_day"],
+            &["spend", "clicks", "ctr"],
+        );
+        assert_eq!(a.report_rows(&q).unwrap(), b.report_rows(&q).unwrap());
+        let c = Model::new(&SimConfig {
+            today: today(),
+            seed: 2,
+            ..SimConfig::default()
+        });
+        let mut qc = q.clone();
+        qc.advertiser_id = c.advertiser_ids()[0];
+        assert_ne!(a.report_rows(&q).unwrap(), c.report_rows(&qc).unwrap());
+    }
+}
