@@ -439,10 +439,7 @@ fn page_range(page: u64, size: u64, total: usize) -> (usize, usize) {
     (from, to)
 }
 
-fn known_advertiser<'a>(
-    state: &'a AppState,
-    id: u64,
-) -> Result<&'a super::model::Advertiser, ApiError> {
+fn known_advertiser(state: &AppState, id: u64) -> Result<&super::model::Advertiser, ApiError> {
     state
         .model
         .advertiser(id)
