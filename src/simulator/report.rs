@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 use super::model::{
     ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser, Model,
@@ -130,10 +130,9 @@ struct RowKey {
 #[derive(Debug, Clone)]
 pub(crate) struct ReportPlan {
     advertiser_id: u64,
-    report_type: ReportType,
     level: Level,
-    dimensions: Vec<String>,
-    metrics: Vec<String>,
+    dimensions: Vec<(String, Vec<u8>)>,
+    metrics: Vec<MetricSpec>,
     bd: Bd,
     time: TimeDim,
     /// Inclusive hour range the rows aggregate (Aggregate) or are limited to.
@@ -278,34 +277,78 @@ fn ratio(num: u64, den: u64, digits: u32) -> u64 {
     }
 }
 
-fn number_text(text: &str) -> Value {
-    serde_json::from_str::<Number>(text)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+/// One metric value, written straight into the response body.
+enum Cell {
+    Str(String),
+    Static(&'static str),
+    /// JSON number text.
+    Num(String),
+    Null,
+}
+
+impl Cell {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Cell::Str(s) => write_str(out, s),
+            Cell::Static(s) => write_str(out, s),
+            Cell::Num(n) => out.extend_from_slice(n.as_bytes()),
+            Cell::Null => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// A JSON string literal.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// How a metric travels on the wire in this report.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Wire {
     Str,
     Num,
 }
 
 impl Wire {
-    fn int(self, v: u64) -> Value {
+    fn int(self, v: u64) -> Cell {
         match self {
-            Wire::Str => Value::String(v.to_string()),
-            Wire::Num => Value::Number(v.into()),
+            Wire::Str => Cell::Str(v.to_string()),
+            Wire::Num => Cell::Num(v.to_string()),
         }
     }
 
-    fn fixed(self, units: u64, digits: u32) -> Value {
+    fn fixed(self, units: u64, digits: u32) -> Cell {
         let text = fixed(units, digits);
         match self {
-            Wire::Str => Value::String(text),
-            Wire::Num => number_text(&text),
+            Wire::Str => Cell::Str(text),
+            Wire::Num => Cell::Num(text),
         }
     }
+}
+
+/// What a plan knows about each requested metric, worked out once per query.
+#[derive(Debug, Clone)]
+struct MetricSpec {
+    name: String,
+    /// `"name":`, escaped.
+    key: Vec<u8>,
+    mtype: Option<MetricType>,
+    wire: Wire,
+}
+
+fn json_key(name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 3);
+    write_str(&mut key, name);
+    key.push(b':');
+    key
 }
 
 /// BASIC reports send video and engagement metrics as JSON numbers; everything else numeric is a
@@ -720,10 +763,26 @@ impl Model {
 
         Ok(ReportPlan {
             advertiser_id: adv.id,
-            report_type: q.report_type,
             level: q.level,
-            dimensions: q.dimensions.clone(),
-            metrics: q.metrics.clone(),
+            dimensions: q
+                .dimensions
+                .iter()
+                .map(|d| (d.clone(), json_key(d)))
+                .collect(),
+            metrics: q
+                .metrics
+                .iter()
+                .map(|m| MetricSpec {
+                    name: m.clone(),
+                    key: json_key(m),
+                    mtype: metric_type(m),
+                    wire: if q.report_type == ReportType::Basic && engagement_metric(m) {
+                        Wire::Num
+                    } else {
+                        Wire::Str
+                    },
+                })
+                .collect(),
             bd,
             time,
             hours,
@@ -732,20 +791,31 @@ impl Model {
         })
     }
 
-    /// Renders rows `from..to` of a plan.
+    /// Renders rows `from..to` of a plan as Values.
     pub(crate) fn render_rows(&self, plan: &ReportPlan, from: usize, to: usize) -> Vec<Value> {
-        let Some(adv) = self.advertiser(plan.advertiser_id) else {
-            return Vec::new();
-        };
-        let to = to.min(plan.keys.len());
-        let from = from.min(to);
-        plan.keys[from..to]
-            .iter()
-            .map(|key| self.render_row(adv, plan, key))
-            .collect()
+        serde_json::from_slice(&self.render_rows_json(plan, from, to)).unwrap_or_default()
     }
 
-    fn render_row(&self, adv: &Advertiser, plan: &ReportPlan, key: &RowKey) -> Value {
+    /// Renders rows `from..to` of a plan as a JSON array, ready for the response body.
+    pub(crate) fn render_rows_json(&self, plan: &ReportPlan, from: usize, to: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(b'[');
+        if let Some(adv) = self.advertiser(plan.advertiser_id) {
+            let to = to.min(plan.keys.len());
+            let from = from.min(to);
+            out.reserve((to - from) * (64 + plan.metrics.len() * 24));
+            for (i, key) in plan.keys[from..to].iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                self.render_row(adv, plan, key, &mut out);
+            }
+        }
+        out.push(b']');
+        out
+    }
+
+    fn render_row(&self, adv: &Advertiser, plan: &ReportPlan, key: &RowKey, out: &mut Vec<u8>) {
         let e = &plan.ents[key.ent as usize];
         let (from, to) = match plan.time {
             TimeDim::Day => (key.time * 24, key.time * 24 + 23),
@@ -765,30 +835,33 @@ impl Model {
             }
         }
 
-        let mut dims = Map::new();
-        for d in &plan.dimensions {
+        out.extend_from_slice(b"{\"dimensions\":{");
+        for (i, (d, dkey)) in plan.dimensions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(dkey);
             let v = match d.as_str() {
-                "stat_time_day" => Value::String(format!("{} 00:00:00", date_of_day(key.time))),
-                "stat_time_hour" => Value::String(format!(
+                "stat_time_day" => format!("{} 00:00:00", date_of_day(key.time)),
+                "stat_time_hour" => format!(
                     "{} {:02}:00:00",
                     date_of_day(key.time.div_euclid(24)),
                     key.time.rem_euclid(24)
-                )),
-                "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => {
-                    Value::String(e.id.to_string())
-                }
-                other => Value::String(plan.bd.value(other, key.bd).to_string()),
+                ),
+                "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => e.id.to_string(),
+                other => plan.bd.value(other, key.bd).to_string(),
             };
-            dims.insert(d.clone(), v);
+            write_str(out, &v);
         }
-        let mut metrics = Map::new();
-        for m in &plan.metrics {
-            metrics.insert(m.clone(), self.metric_value(adv, plan, e, m, &totals));
+        out.extend_from_slice(b"},\"metrics\":{");
+        for (i, m) in plan.metrics.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&m.key);
+            self.metric_value(adv, plan, e, m, &totals).write(out);
         }
-        let mut row = Map::new();
-        row.insert("dimensions".into(), Value::Object(dims));
-        row.insert("metrics".into(), Value::Object(metrics));
-        Value::Object(row)
+        out.extend_from_slice(b"}}");
     }
 
     fn metric_value(
@@ -796,9 +869,10 @@ impl Model {
         adv: &Advertiser,
         plan: &ReportPlan,
         e: &Ent,
-        name: &str,
+        spec: &MetricSpec,
         t: &Totals,
-    ) -> Value {
+    ) -> Cell {
+        let name = spec.name.as_str();
         let (campaign, adgroup, ad) = match plan.level {
             Level::Advertiser => (None, None, None),
             Level::Campaign => (Some(&adv.campaigns[e.index as usize]), None, None),
@@ -815,9 +889,9 @@ impl Model {
                 )
             }
         };
-        let dash = || Value::String("-".into());
-        let text = |s: Option<String>| s.map(Value::String).unwrap_or_else(dash);
-        match metric_type(name) {
+        let dash = || Cell::Static("-");
+        let text = |s: Option<String>| s.map(Cell::Str).unwrap_or_else(dash);
+        match spec.mtype {
             Some(MetricType::Text) => {
                 return match name {
                     "campaign_name" => text(campaign.map(|c| c.name.clone())),
@@ -834,8 +908,8 @@ impl Model {
                         }
                         .to_string()
                     })),
-                    "currency" => Value::String(currency(adv).to_string()),
-                    "dpa_target_audience_type" => Value::Null,
+                    "currency" => Cell::Static(currency(adv)),
+                    "dpa_target_audience_type" => Cell::Null,
                     _ => dash(),
                 };
             }
@@ -847,18 +921,14 @@ impl Model {
                     "advertiser_id" => Some(adv.id),
                     _ => Some(0), // tt_app_id: no app
                 };
-                return id.map(|id| Value::Number(id.into())).unwrap_or_else(dash);
+                return id.map(|id| Cell::Num(id.to_string())).unwrap_or_else(dash);
             }
             _ => {}
         }
         if name.contains("secondary_goal") {
             return dash();
         }
-        let wire = if plan.report_type == ReportType::Basic && engagement_metric(name) {
-            Wire::Num
-        } else {
-            Wire::Str
-        };
+        let wire = spec.wire;
         let money = |m: u64| wire.fixed(m, 3);
         let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
         let cost = |den: u64| wire.fixed(ratio(t.spend_m, den, 0), 3);

@@ -149,7 +149,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     }
 
     let request_id = request_id(n, state.cfg.seed);
-    let answer: Result<Result<Value, ApiError>, u16> = match forced {
+    let answer: Result<Result<Vec<u8>, ApiError>, u16> = match forced {
         Some(Fault::Http(status)) => Err(status),
         Some(Fault::Code(code)) => Ok(Err((
             code,
@@ -219,7 +219,7 @@ async fn answer_api(
     rel: &str,
     params: &Params,
     token: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     match token {
         None | Some("") => {
             return Err((
@@ -257,13 +257,16 @@ async fn answer_api(
     let rel = rel.to_string();
     let params = params.clone();
     // Rendering pages is CPU work: keep it off the reactor threads.
-    tokio::task::spawn_blocking(move || match rel.as_str() {
-        "oauth2/advertiser/get/" => advertiser_get(&state, &params),
-        "advertiser/info/" => advertiser_info(&state, &params),
-        "campaign/get/" => entity_get(&state, EntityKind::Campaign, &params),
-        "adgroup/get/" => entity_get(&state, EntityKind::AdGroup, &params),
-        "ad/get/" => entity_get(&state, EntityKind::Ad, &params),
-        _ => report_get(&state, &params),
+    tokio::task::spawn_blocking(move || {
+        let data = match rel.as_str() {
+            "oauth2/advertiser/get/" => advertiser_get(&state, &params),
+            "advertiser/info/" => advertiser_info(&state, &params),
+            "campaign/get/" => entity_get(&state, EntityKind::Campaign, &params),
+            "adgroup/get/" => entity_get(&state, EntityKind::AdGroup, &params),
+            "ad/get/" => entity_get(&state, EntityKind::Ad, &params),
+            _ => return report_get(&state, &params),
+        };
+        data.map(|v| serde_json::to_vec(&v).unwrap_or_default())
     })
     .await
     .unwrap_or_else(|_| Err((50000, code_message(50000, None))))
@@ -300,10 +303,10 @@ fn request_id(n: u64, seed: u64) -> String {
 }
 
 /// The envelope of an answer and its code.
-fn envelope(result: Result<Value, ApiError>, request_id: &str) -> (i64, Vec<u8>) {
+fn envelope(result: Result<Vec<u8>, ApiError>, request_id: &str) -> (i64, Vec<u8>) {
     let (code, message, data) = match result {
         Ok(data) => (0, "OK".to_string(), data),
-        Err((code, message)) => (code, message, json!({})),
+        Err((code, message)) => (code, message, b"{}".to_vec()),
     };
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"code\":");
@@ -313,7 +316,7 @@ fn envelope(result: Result<Value, ApiError>, request_id: &str) -> (i64, Vec<u8>)
     out.extend_from_slice(b",\"request_id\":");
     let _ = serde_json::to_writer(&mut out, request_id);
     out.extend_from_slice(b",\"data\":");
-    let _ = serde_json::to_writer(&mut out, &data);
+    out.extend_from_slice(&data);
     out.push(b'}');
     (code, out)
 }
@@ -686,7 +689,7 @@ pub(crate) fn parse_report_query(params: &Params) -> Result<ReportQuery, ApiErro
     })
 }
 
-fn report_get(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+fn report_get(state: &AppState, params: &Params) -> Result<Vec<u8>, ApiError> {
     let q = parse_report_query(params)?;
     let (page, size) = paging(params)?;
     let key = format!("{q:?}");
@@ -705,6 +708,12 @@ fn report_get(state: &AppState, params: &Params) -> Result<Value, ApiError> {
         }
     };
     let (from, to) = page_range(page, size, plan.len());
-    let list = state.model.render_rows(&plan, from, to);
-    Ok(json!({ "list": list, "page_info": page_info(page, size, plan.len()) }))
+    let list = state.model.render_rows_json(&plan, from, to);
+    let mut out = Vec::with_capacity(list.len() + 100);
+    out.extend_from_slice(b"{\"list\":");
+    out.extend_from_slice(&list);
+    out.extend_from_slice(b",\"page_info\":");
+    let _ = serde_json::to_writer(&mut out, &page_info(page, size, plan.len()));
+    out.push(b'}');
+    Ok(out)
 }

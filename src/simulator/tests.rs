@@ -666,3 +666,55 @@ async fn latency_is_added() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn serves_a_benchmark_sized_account_quickly() {
+    let sim = spawn(SimConfig {
+        advertisers: 1,
+        campaigns_per_advertiser: 10,
+        adgroups_per_campaign: 20,
+        ads_per_adgroup: 100,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let started = Instant::now();
+    let mut p = vec![("advertiser_id", s(adv))];
+    p.push(("filtering", s(r#"{"secondary_status":"AD_STATUS_ALL"}"#)));
+    let ads = c.all_pages("ad/get/", &p, 1000).await;
+    assert_eq!(ads.len(), 20_000);
+    let ads_time = started.elapsed();
+    let started = Instant::now();
+    let mut p = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id","stat_time_day"]"#,
+        "2024-06-29",
+        "2024-06-30",
+    );
+    p[5].1 = s(
+        serde_json::to_string(&crate::registry::metrics::metrics_for(
+            ReportType::Basic,
+            Level::Ad,
+            crate::registry::metrics::Granularity::Day,
+            crate::registry::metrics::Breakdown::None,
+        ))
+        .unwrap(),
+    );
+    let rows = c.all_pages("report/integrated/get/", &p, 1000).await;
+    assert!(rows.len() > 10_000, "{}", rows.len());
+    let report_time = started.elapsed();
+    tracing::info!(
+        ?ads_time,
+        ?report_time,
+        rows = rows.len(),
+        "benchmark-sized account"
+    );
+    assert!(
+        ads_time + report_time < Duration::from_secs(30),
+        "{ads_time:?} {report_time:?}"
+    );
+    sim.shutdown().await;
+}
