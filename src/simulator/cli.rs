@@ -233,4 +233,12 @@ mod tests {
         let err = parse(&["--days", "0"]).to_config().unwrap_err();
         assert!(err.contains("--days"), "{err}");
     }
+
+    #[tokio::test]
+    async fn run_cli_reports_bad_flags_without_serving() {
+        let err = run_cli(parse(&["--port", "0", "--fault", "40067>x"]))
+            .await
+            .unwrap_err();
+        assert!(err.contains("max days"), "{err}");
+    }
 }

@@ -157,6 +157,15 @@ impl SimHandle {
     }
 }
 
+impl Drop for SimHandle {
+    /// A handle dropped without [`SimHandle::shutdown`] still stops its server.
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// Starts a simulated API on `127.0.0.1` with an ephemeral port.
 pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
     spawn_on(cfg, 0).await

@@ -213,7 +213,8 @@ impl Totals {
         let clicks = imp * ((r1 >> 12) % 40) / 1000;
         let cpm_m = 2_000 + (r1 >> 20) % 8_000;
         let spend_m = imp * cpm_m / 1000;
-        let conv = clicks * ((r1 >> 36) % 25) / 100;
+        // Small counts round stochastically so hourly rows are not all zero.
+        let conv = (clicks * ((r1 >> 36) % 25) + (r3 >> 60) * 6) / 100;
         let plays = imp * (30 + (r2 % 50)) / 100;
         let w2 = plays * (40 + (r2 >> 8) % 50) / 100;
         let w6 = w2 * (30 + (r2 >> 16) % 50) / 100;
@@ -221,7 +222,7 @@ impl Totals {
         let p50 = p25 * (50 + (r2 >> 32) % 40) / 100;
         let p75 = p50 * (50 + (r2 >> 40) % 40) / 100;
         let p100 = p75 * (40 + (r2 >> 48) % 50) / 100;
-        let installs = clicks * (r3 % 10) / 100;
+        let installs = (clicks * (r3 % 10) + (r2 >> 58) % 50) / 100;
         let purchases = conv * ((r3 >> 8) % 40) / 100;
         self.impressions += imp;
         self.clicks += clicks;

@@ -26,7 +26,7 @@ const REPORT_PATH: &str = "report/integrated/get/";
 const MAX_PAGE_SIZE: u64 = 1000;
 const MAX_ADVERTISER_IDS: usize = 100;
 /// Report plans kept for the following pages of the same query.
-const PLAN_CACHE: usize = 64;
+const PLAN_CACHE: usize = 16;
 
 type ApiError = (i64, String);
 type Params = BTreeMap<String, String>;
