@@ -8,3 +8,4 @@ pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod registry;
+pub mod simulator;

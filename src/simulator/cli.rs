@@ -1,0 +1,244 @@
+//! The command line of the simulated API (`simulate` and `demo`): [`SimArgs`] flags, their
+//! translation into a [`SimConfig`], and [`run_cli`], which serves until Ctrl-C or SIGTERM.
+
+use std::time::Duration;
+
+use super::faults::parse_fault;
+use super::{spawn_on, SimConfig};
+
+/// Flags of the simulated TikTok API.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of advertisers.
+    #[arg(long, default_value_t = 2)]
+    pub advertisers: usize,
+    /// Campaigns per advertiser.
+    #[arg(long, default_value_t = 3)]
+    pub campaigns: usize,
+    /// Ad groups per campaign.
+    #[arg(long, default_value_t = 2)]
+    pub adgroups: usize,
+    /// Ads per ad group.
+    #[arg(long, default_value_t = 2)]
+    pub ads: usize,
+    /// Days of history, ending today.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Behave like sandbox-ads.tiktok.com.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Serve AUDIENCE reports with stat_time_hour (today's API refuses them with 40002).
+    #[arg(long)]
+    pub allow_hourly_audience: bool,
+    /// Every Nth campaign, ad group and ad is deleted (0 = none).
+    #[arg(long, default_value_t = 5)]
+    pub deleted_every: usize,
+    /// Inject a fault (repeatable): CODE/N (e.g. 40100/5), httpSTATUS/N, drop/N, truncate/N,
+    /// slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub fault: Vec<String>,
+}
+
+impl SimArgs {
+    /// The configuration these flags describe; errors name the bad flag.
+    pub fn to_config(&self) -> Result<SimConfig, String> {
+        if self.days == 0 {
+            return Err("--days must be at least 1".into());
+        }
+        if self.advertisers == 0 {
+            return Err("--advertisers must be at least 1".into());
+        }
+        let faults = self
+            .fault
+            .iter()
+            .map(|spec| parse_fault(spec))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(SimConfig {
+            seed: self.seed,
+            advertisers: self.advertisers,
+            campaigns_per_advertiser: self.campaigns,
+            adgroups_per_campaign: self.adgroups,
+            ads_per_adgroup: self.ads,
+            days: self.days,
+            latency: Duration::from_millis(self.latency_ms),
+            sandbox: self.sandbox,
+            hourly_audience_refused: !self.allow_hourly_audience,
+            deleted_every: self.deleted_every,
+            faults,
+            ..SimConfig::default()
+        })
+    }
+}
+
+/// Serves the simulated API until Ctrl-C or SIGTERM.
+pub async fn run_cli(args: SimArgs) -> Result<(), String> {
+    let cfg = args.to_config()?;
+    let handle = spawn_on(cfg.clone(), args.port)
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    tracing::info!(
+        base_url = %handle.base_url(),
+        api_root = %format!("{}/open_api/v1.3/", handle.base_url()),
+        advertisers = cfg.advertisers,
+        ads = cfg.advertisers * cfg.campaigns_per_advertiser * cfg.adgroups_per_campaign * cfg.ads_per_adgroup,
+        days = cfg.days,
+        access_token = %cfg.access_token,
+        app_id = %cfg.app_id,
+        secret = %cfg.secret,
+        "simulated TikTok API serving at {}",
+        handle.base_url()
+    );
+    wait_for_signal().await;
+    tracing::info!(
+        requests = handle.request_count(),
+        "simulated TikTok API stopping"
+    );
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::{Fault, FaultRule};
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn parse(args: &[&str]) -> SimArgs {
+        Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .unwrap()
+            .sim
+    }
+
+    #[test]
+    fn defaults_match_the_config_defaults() {
+        let args = parse(&[]);
+        assert_eq!(args.port, 8080);
+        let cfg = args.to_config().unwrap();
+        let def = SimConfig::default();
+        assert_eq!(cfg.advertisers, def.advertisers);
+        assert_eq!(cfg.campaigns_per_advertiser, def.campaigns_per_advertiser);
+        assert_eq!(cfg.days, def.days);
+        assert!(cfg.hourly_audience_refused);
+        assert_eq!(cfg.deleted_every, 5);
+        assert!(cfg.faults.is_empty());
+    }
+
+    #[test]
+    fn flags_reach_the_config() {
+        let args = parse(&[
+            "--port",
+            "0",
+            "--seed",
+            "7",
+            "--advertisers",
+            "3",
+            "--campaigns",
+            "4",
+            "--adgroups",
+            "5",
+            "--ads",
+            "6",
+            "--days",
+            "10",
+            "--latency-ms",
+            "25",
+            "--sandbox",
+            "--allow-hourly-audience",
+            "--deleted-every",
+            "0",
+            "--fault",
+            "40100/5",
+            "--fault",
+            "storm=70000",
+            "--fault",
+            "40067>7@report/integrated/get/",
+        ]);
+        let cfg = args.to_config().unwrap();
+        assert_eq!(
+            (cfg.seed, cfg.advertisers, cfg.campaigns_per_advertiser),
+            (7, 3, 4)
+        );
+        assert_eq!(
+            (cfg.adgroups_per_campaign, cfg.ads_per_adgroup, cfg.days),
+            (5, 6, 10)
+        );
+        assert_eq!(cfg.latency, Duration::from_millis(25));
+        assert!(cfg.sandbox && !cfg.hourly_audience_refused);
+        assert_eq!(cfg.deleted_every, 0);
+        assert_eq!(
+            cfg.faults,
+            vec![
+                FaultRule {
+                    fault: Fault::Code(40100),
+                    every: 5,
+                    paths: None
+                },
+                FaultRule {
+                    fault: Fault::RateLimitStorm(Duration::from_secs(70)),
+                    every: 1,
+                    paths: None
+                },
+                FaultRule {
+                    fault: Fault::QueryTooLarge { max_days: 7 },
+                    every: 1,
+                    paths: Some(vec!["report/integrated/get/".into()])
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_clear_errors() {
+        let err = parse(&["--fault", "boom/3"]).to_config().unwrap_err();
+        assert!(err.contains("unknown kind \"boom\""), "{err}");
+        let err = parse(&["--fault", "slow=/3"]).to_config().unwrap_err();
+        assert!(err.contains("slow delay"), "{err}");
+        let err = parse(&["--days", "0"]).to_config().unwrap_err();
+        assert!(err.contains("--days"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn run_cli_reports_bad_flags_without_serving() {
+        let err = run_cli(parse(&["--port", "0", "--fault", "40067>x"]))
+            .await
+            .unwrap_err();
+        assert!(err.contains("max days"), "{err}");
+    }
+}

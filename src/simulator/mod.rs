@@ -1,0 +1,198 @@
+//! The simulated TikTok Marketing API v1.3 (product.md section 8): deterministic data from a seed
+//! and sizes, served over HTTP on loopback with the real envelope, pagination, validation rules
+//! and scriptable faults. This file owns the public configuration and handle types; the data lives
+//! in [`model`] and [`report`], the HTTP side in [`server`], the command line in [`cli`].
+
+mod cli;
+mod faults;
+mod model;
+mod report;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use cli::{run_cli, SimArgs};
+pub use model::{EntityKind, Model};
+pub use report::ReportQuery;
+
+/// Everything that shapes a simulated API: data sizes, the seed, behaviour switches and faults.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub advertisers: usize,
+    pub campaigns_per_advertiser: usize,
+    pub adgroups_per_campaign: usize,
+    pub ads_per_adgroup: usize,
+    /// History length in days, ending at (and including) `today`.
+    pub days: u32,
+    pub today: chrono::NaiveDate,
+    /// Added to every response.
+    pub latency: Duration,
+    /// Behave like `sandbox-ads.tiktok.com` (no discovery, no advertiser-level reports).
+    pub sandbox: bool,
+    /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
+    pub hourly_audience_refused: bool,
+    /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
+    pub deleted_every: usize,
+    pub access_token: String,
+    pub app_id: String,
+    pub secret: String,
+    pub faults: Vec<FaultRule>,
+    /// Keep a log of every request (see [`SimHandle::requests`]).
+    pub record_requests: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            advertisers: 2,
+            campaigns_per_advertiser: 3,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 2,
+            days: 30,
+            today: chrono::Utc::now().date_naive(),
+            latency: Duration::ZERO,
+            sandbox: false,
+            hourly_audience_refused: true,
+            deleted_every: 5,
+            access_token: "sim-token".to_string(),
+            app_id: "sim-app".to_string(),
+            secret: "sim-secret".to_string(),
+            faults: Vec::new(),
+            record_requests: false,
+        }
+    }
+}
+
+/// One injected fault and which requests get it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRule {
+    pub fault: Fault,
+    /// `5` = matching requests number 5, 10, 15, ... (counted per rule) get the fault.
+    /// Ignored by the faults that apply to every matching request.
+    pub every: u32,
+    /// Paths relative to `/open_api/v1.3/` (e.g. `report/integrated/get/`); `None` = all paths.
+    pub paths: Option<Vec<String>>,
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// HTTP 200 envelope with this TikTok code and a realistic message.
+    Code(i64),
+    /// This HTTP status with an HTML (non-JSON) body.
+    Http(u16),
+    /// Headers and part of the body are sent, then the connection is closed.
+    DropConnection,
+    /// HTTP 200 with a body cut in the middle of the JSON.
+    TruncatedJson,
+    /// The response is delayed by this long.
+    Slow(Duration),
+    /// Report requests whose window is longer than `max_days` answer 40067 (every such request).
+    QueryTooLarge { max_days: u32 },
+    /// Every request for this advertiser answers 40001.
+    NoPermission { advertiser_id: u64 },
+    /// Every request answers 40100 for this long after the server starts.
+    RateLimitStorm(Duration),
+}
+
+/// One request as the simulator saw and answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// Relative to `/open_api/v1.3/`, e.g. `report/integrated/get/` (the raw path when outside it).
+    pub path: String,
+    /// The decoded query parameters.
+    pub params: BTreeMap<String, String>,
+    /// The TikTok code answered, or the HTTP status for HTTP faults and unknown paths.
+    pub code: i64,
+}
+
+/// A running simulated API.
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    state: Arc<server::AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT` (append `/open_api/v1.3/` for the API root).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request served so far, faults and unknown paths included.
+    pub fn request_count(&self) -> u64 {
+        self.state.request_count()
+    }
+
+    /// The request log (empty unless `record_requests`).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    /// The data the server serves.
+    pub fn model(&self) -> &Model {
+        &self.state.model
+    }
+
+    /// Stops accepting connections and waits (briefly) for in-flight responses.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    /// A handle dropped without [`SimHandle::shutdown`] still stops its server.
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts a simulated API on `127.0.0.1` with an ephemeral port.
+pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
+    spawn_on(cfg, 0).await
+}
+
+/// Starts a simulated API on `127.0.0.1:port` (0 = ephemeral).
+pub async fn spawn_on(cfg: SimConfig, port: u16) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(server::AppState::new(cfg));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = server::router(state.clone());
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(err) = served {
+            tracing::warn!(%err, "simulated TikTok API stopped with an error");
+        }
+    });
+    tracing::debug!(%addr, "simulated TikTok API listening");
+    Ok(SimHandle {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

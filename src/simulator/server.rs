@@ -1,0 +1,719 @@
+//! The HTTP side of the simulated API: routing of `/open_api/v1.3/...` paths, the token check,
+//! parameter parsing (JSON-valued query parameters), the response envelope and `page_info`
+//! pagination over [`Model`] data, latency, fault injection and the request log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use chrono::NaiveDate;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::faults::{code_message, html_body, normalize_path};
+use super::model::{restrict, EntityKind, Model};
+use super::report::{window_days, ReportPlan, ReportQuery};
+use super::{Fault, RecordedRequest, SimConfig};
+use crate::registry::metrics::{Level, ReportType};
+
+const REPORT_PATH: &str = "report/integrated/get/";
+const MAX_PAGE_SIZE: u64 = 1000;
+const MAX_ADVERTISER_IDS: usize = 100;
+/// Report plans kept for the following pages of the same query.
+const PLAN_CACHE: usize = 16;
+
+type ApiError = (i64, String);
+type Params = BTreeMap<String, String>;
+
+pub(crate) struct AppState {
+    pub(crate) model: Model,
+    cfg: SimConfig,
+    started: Instant,
+    served: AtomicU64,
+    rule_counts: Vec<AtomicU64>,
+    log: Mutex<Vec<RecordedRequest>>,
+    plans: Mutex<HashMap<String, Arc<ReportPlan>>>,
+}
+
+impl AppState {
+    pub(crate) fn new(cfg: SimConfig) -> AppState {
+        AppState {
+            model: Model::new(&cfg),
+            rule_counts: cfg.faults.iter().map(|_| AtomicU64::new(0)).collect(),
+            cfg,
+            started: Instant::now(),
+            served: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+            plans: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn request_count(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, path: &str, params: Params, code: i64) {
+        if self.cfg.record_requests {
+            if let Ok(mut log) = self.log.lock() {
+                log.push(RecordedRequest {
+                    path: path.to_string(),
+                    params,
+                    code,
+                });
+            }
+        }
+    }
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// How the body of an answer is delivered.
+#[derive(Default)]
+struct Delivery {
+    slow: Option<Duration>,
+    drop: bool,
+    truncate: bool,
+}
+
+async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let n = state.served.fetch_add(1, Ordering::Relaxed) + 1;
+    let raw_path = req.uri().path().to_string();
+    let params: Params = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let token = req
+        .headers()
+        .get("Access-Token")
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_string());
+    let rel = if raw_path.starts_with("/open_api/v1.3/") {
+        normalize_path(&raw_path).to_string()
+    } else {
+        raw_path.clone()
+    };
+
+    if !state.cfg.latency.is_zero() {
+        tokio::time::sleep(state.cfg.latency).await;
+    }
+
+    // Faults counted per rule over the requests they match.
+    let mut delivery = Delivery::default();
+    let mut forced: Option<Fault> = None;
+    for (rule, counter) in state.cfg.faults.iter().zip(&state.rule_counts) {
+        if !rule.matches(&rel) {
+            continue;
+        }
+        match &rule.fault {
+            Fault::RateLimitStorm(d) => {
+                if state.started.elapsed() < *d && forced.is_none() {
+                    forced = Some(Fault::Code(40100));
+                }
+            }
+            Fault::QueryTooLarge { .. } | Fault::NoPermission { .. } => {}
+            fault => {
+                let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                if count % rule.every.max(1) as u64 != 0 {
+                    continue;
+                }
+                match fault {
+                    Fault::Slow(d) => {
+                        delivery.slow = Some(delivery.slow.unwrap_or_default().max(*d))
+                    }
+                    Fault::DropConnection => delivery.drop = true,
+                    Fault::TruncatedJson => delivery.truncate = true,
+                    other => {
+                        if forced.is_none() {
+                            forced = Some(other.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let request_id = request_id(n, state.cfg.seed);
+    let answer: Result<Result<Vec<u8>, ApiError>, u16> = match forced {
+        Some(Fault::Http(status)) => Err(status),
+        Some(Fault::Code(code)) => Ok(Err((
+            code,
+            code_message(code, params.get("advertiser_id").map(String::as_str)),
+        ))),
+        _ if !rel.starts_with('/') => {
+            // A known API path (unknown ones answer 404 below).
+            if !is_known(&rel) {
+                Err(404)
+            } else {
+                Ok(answer_api(&state, &rel, &params, token.as_deref()).await)
+            }
+        }
+        _ => Err(404),
+    };
+
+    if let Some(d) = delivery.slow {
+        tokio::time::sleep(d).await;
+    }
+
+    let (code, response) = match answer {
+        Err(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = if status == StatusCode::NOT_FOUND {
+                "404 page not found".to_string()
+            } else {
+                html_body(status.as_u16())
+            };
+            let ctype = if status == StatusCode::NOT_FOUND {
+                "text/plain; charset=utf-8"
+            } else {
+                "text/html"
+            };
+            (
+                status.as_u16() as i64,
+                plain(status, ctype, body.into_bytes(), &delivery),
+            )
+        }
+        Ok(result) => {
+            let (code, body) = envelope(result, &request_id);
+            (
+                code,
+                plain(StatusCode::OK, "application/json", body, &delivery),
+            )
+        }
+    };
+    tracing::trace!(path = %rel, code, "simulated TikTok API answered");
+    state.record(&rel, params, code);
+    response
+}
+
+fn is_known(rel: &str) -> bool {
+    matches!(
+        rel,
+        "oauth2/advertiser/get/"
+            | "advertiser/info/"
+            | "campaign/get/"
+            | "adgroup/get/"
+            | "ad/get/"
+            | REPORT_PATH
+    )
+}
+
+/// Token check, fault rules about advertisers and windows, then the endpoint.
+async fn answer_api(
+    state: &Arc<AppState>,
+    rel: &str,
+    params: &Params,
+    token: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    match token {
+        None | Some("") => {
+            return Err((
+                40104,
+                "Access token is null, you should set it in http header with key Access-Token."
+                    .into(),
+            ))
+        }
+        Some(t) if t != state.cfg.access_token => return Err((40105, code_message(40105, None))),
+        _ => {}
+    }
+    for rule in &state.cfg.faults {
+        if !rule.matches(rel) {
+            continue;
+        }
+        match rule.fault {
+            Fault::NoPermission { advertiser_id } if mentions_advertiser(params, advertiser_id) => {
+                return Err((40001, code_message(40001, Some(&advertiser_id.to_string()))));
+            }
+            Fault::QueryTooLarge { max_days } if rel == REPORT_PATH => {
+                let start = params.get("start_date").and_then(|d| parse_date(d));
+                let end = params.get("end_date").and_then(|d| parse_date(d));
+                if let (Some(s), Some(e)) = (start, end) {
+                    if window_days(s, e) > max_days as i64
+                        && params.get("query_lifetime").map(String::as_str) != Some("true")
+                    {
+                        return Err((40067, code_message(40067, None)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let state = state.clone();
+    let rel = rel.to_string();
+    let params = params.clone();
+    // Rendering pages is CPU work: keep it off the reactor threads.
+    tokio::task::spawn_blocking(move || {
+        let data = match rel.as_str() {
+            "oauth2/advertiser/get/" => advertiser_get(&state, &params),
+            "advertiser/info/" => advertiser_info(&state, &params),
+            "campaign/get/" => entity_get(&state, EntityKind::Campaign, &params),
+            "adgroup/get/" => entity_get(&state, EntityKind::AdGroup, &params),
+            "ad/get/" => entity_get(&state, EntityKind::Ad, &params),
+            _ => return report_get(&state, &params),
+        };
+        data.map(|v| serde_json::to_vec(&v).unwrap_or_default())
+    })
+    .await
+    .unwrap_or_else(|_| Err((50000, code_message(50000, None))))
+}
+
+fn mentions_advertiser(params: &Params, id: u64) -> bool {
+    let id = id.to_string();
+    params.get("advertiser_id") == Some(&id)
+        || params
+            .get("advertiser_ids")
+            .and_then(|v| serde_json::from_str::<Value>(v).ok())
+            .and_then(|v| v.as_array().cloned())
+            .is_some_and(|ids| {
+                ids.iter()
+                    .any(|x| json_id(x).as_deref() == Some(id.as_str()))
+            })
+}
+
+fn json_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn request_id(n: u64, seed: u64) -> String {
+    format!(
+        "{}{:010X}{:06}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        super::model::mix(n ^ seed.rotate_left(17)) & 0xFF_FFFF_FFFF,
+        n % 1_000_000
+    )
+}
+
+/// The envelope of an answer and its code.
+fn envelope(result: Result<Vec<u8>, ApiError>, request_id: &str) -> (i64, Vec<u8>) {
+    let (code, message, data) = match result {
+        Ok(data) => (0, "OK".to_string(), data),
+        Err((code, message)) => (code, message, b"{}".to_vec()),
+    };
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"code\":");
+    out.extend_from_slice(code.to_string().as_bytes());
+    out.extend_from_slice(b",\"message\":");
+    let _ = serde_json::to_writer(&mut out, &message);
+    out.extend_from_slice(b",\"request_id\":");
+    let _ = serde_json::to_writer(&mut out, request_id);
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(&data);
+    out.push(b'}');
+    (code, out)
+}
+
+/// A response with `body`, delivered whole, cut short, or dropped mid-way.
+fn plain(status: StatusCode, ctype: &str, body: Vec<u8>, delivery: &Delivery) -> Response {
+    let builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, ctype);
+    let full_len = body.len();
+    let built = if delivery.drop {
+        // Promise the whole body, send half, pause so it reaches the client, then fail the stream:
+        // hyper closes the connection mid-body.
+        let half = Bytes::copy_from_slice(&body[..full_len / 2]);
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "simulated dropped connection",
+            )),
+        ];
+        let stream = futures::stream::iter(chunks).then(|item| async move {
+            if item.is_err() {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            item
+        });
+        builder
+            .header(header::CONTENT_LENGTH, full_len)
+            .body(Body::from_stream(stream))
+    } else if delivery.truncate {
+        let cut = body[..full_len / 2].to_vec();
+        builder
+            .header(header::CONTENT_LENGTH, cut.len())
+            .body(Body::from(cut))
+    } else {
+        builder.body(Body::from(body))
+    };
+    built.unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    (40002, message.into())
+}
+
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
+}
+
+/// A JSON-valued query parameter.
+fn json_param(params: &Params, name: &str) -> Result<Option<Value>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) => serde_json::from_str(text)
+            .map(Some)
+            .map_err(|_| bad(format!("{name}: Not a valid JSON value."))),
+    }
+}
+
+fn string_list(params: &Params, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match json_param(params, name)? {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+            .map(Some)
+            .ok_or_else(|| bad(format!("{name}: Field must be set to array of strings."))),
+        Some(_) => Err(bad(format!("{name}: Field must be set to array."))),
+    }
+}
+
+fn advertiser_param(params: &Params) -> Result<u64, ApiError> {
+    let text = params
+        .get("advertiser_id")
+        .ok_or_else(|| bad("advertiser_id: Missing data for required field."))?;
+    text.trim()
+        .parse()
+        .map_err(|_| bad("advertiser_id: Not a valid integer."))
+}
+
+/// `(page, page_size)` with TikTok's defaults (1, 10) and limits.
+fn paging(params: &Params) -> Result<(u64, u64), ApiError> {
+    let page = match params.get("page") {
+        None => 1,
+        Some(p) => p
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| bad("page: Not a valid integer."))?,
+    };
+    let size = match params.get("page_size") {
+        None => 10,
+        Some(p) => p
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| bad("page_size: Not a valid integer."))?,
+    };
+    if page == 0 {
+        return Err(bad("page: Must be greater than or equal to 1."));
+    }
+    if size == 0 || size > MAX_PAGE_SIZE {
+        return Err(bad(format!(
+            "page_size: Must be between 1 and {MAX_PAGE_SIZE}."
+        )));
+    }
+    Ok((page, size))
+}
+
+fn page_info(page: u64, size: u64, total: usize) -> Value {
+    json!({
+        "page": page,
+        "page_size": size,
+        "total_number": total,
+        "total_page": (total as u64).div_ceil(size),
+    })
+}
+
+/// The index range of a page.
+fn page_range(page: u64, size: u64, total: usize) -> (usize, usize) {
+    let from = ((page - 1).saturating_mul(size)).min(total as u64) as usize;
+    let to = (from as u64 + size).min(total as u64) as usize;
+    (from, to)
+}
+
+fn known_advertiser(state: &AppState, id: u64) -> Result<&super::model::Advertiser, ApiError> {
+    state
+        .model
+        .advertiser(id)
+        .ok_or_else(|| (40001, code_message(40001, Some(&id.to_string()))))
+}
+
+fn advertiser_get(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    if state.cfg.sandbox {
+        return Err((
+            40014,
+            "This API is not supported in sandbox environment.".into(),
+        ));
+    }
+    let (Some(app_id), Some(secret)) = (params.get("app_id"), params.get("secret")) else {
+        return Err(bad("app_id, secret: Missing data for required field."));
+    };
+    if *app_id != state.cfg.app_id || *secret != state.cfg.secret {
+        return Err((
+            40101,
+            "Invalid app_id or secret. Please check the app_id and secret.".into(),
+        ));
+    }
+    let list: Vec<Value> = state
+        .model
+        .advertisers
+        .iter()
+        .map(|a| json!({"advertiser_id": a.id.to_string(), "advertiser_name": a.name}))
+        .collect();
+    Ok(json!({ "list": list }))
+}
+
+fn advertiser_info(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    let ids = match json_param(params, "advertiser_ids")? {
+        Some(Value::Array(ids)) => ids,
+        Some(_) => return Err(bad("advertiser_ids: Field must be set to array.")),
+        None => return Err(bad("advertiser_ids: Missing data for required field.")),
+    };
+    if ids.is_empty() {
+        return Err(bad("advertiser_ids: Length must be between 1 and 100."));
+    }
+    if ids.len() > MAX_ADVERTISER_IDS {
+        return Err((
+            40011,
+            format!(
+                "advertiser_ids: Too many ids ({}), at most 100 per request.",
+                ids.len()
+            ),
+        ));
+    }
+    let fields = string_list(params, "fields")?;
+    let mut list = Vec::with_capacity(ids.len());
+    for raw in &ids {
+        let id = json_id(raw)
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| bad("advertiser_ids: Not a valid list of ids."))?;
+        let info = state
+            .model
+            .advertiser_info(id)
+            .ok_or_else(|| (40001, code_message(40001, Some(&id.to_string()))))?;
+        list.push(match &fields {
+            Some(f) => restrict(info, f),
+            None => info,
+        });
+    }
+    Ok(json!({ "list": list }))
+}
+
+fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Value, ApiError> {
+    let model = &state.model;
+    let adv = known_advertiser(state, advertiser_param(params)?)?;
+    let (page, size) = paging(params)?;
+    let filtering = match json_param(params, "filtering")? {
+        None => serde_json::Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(bad("filtering: Not a valid mapping type.")),
+    };
+    let fields = string_list(params, "fields")?;
+
+    let all_status = format!("{}_ALL", kind.status_prefix());
+    let not_deleted = format!("{}_NOT_DELETE", kind.status_prefix());
+    let status = match filtering.get("secondary_status") {
+        None => None,
+        Some(Value::String(s)) if s.starts_with(kind.status_prefix()) => Some(s.clone()),
+        Some(other) => {
+            return Err(bad(format!(
+                "filtering.secondary_status: invalid value {other}"
+            )))
+        }
+    };
+    let buying: Vec<String> = if kind == EntityKind::Campaign {
+        match filtering.get("buying_types") {
+            None => vec!["AUCTION".into()],
+            Some(Value::Array(v)) => {
+                let list: Option<Vec<String>> =
+                    v.iter().map(|x| x.as_str().map(str::to_string)).collect();
+                let list = list.ok_or_else(|| {
+                    bad("filtering.buying_types: Field must be set to array of strings.")
+                })?;
+                for b in &list {
+                    if !["AUCTION", "RESERVATION_TOP_VIEW", "RESERVATION_RF"].contains(&b.as_str())
+                    {
+                        return Err(bad(format!("filtering.buying_types: invalid value {b}")));
+                    }
+                }
+                if list.len() > 1 && list.iter().any(|b| b == "RESERVATION_TOP_VIEW") {
+                    return Err(bad("filtering.buying_types: RESERVATION_TOP_VIEW cannot be combined with other buying types."));
+                }
+                list
+            }
+            Some(_) => return Err(bad("filtering.buying_types: Field must be set to array.")),
+        }
+    } else {
+        Vec::new()
+    };
+    let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
+        match filtering.get(name) {
+            None => Ok(None),
+            Some(Value::Array(v)) => v
+                .iter()
+                .map(|x| json_id(x).and_then(|s| s.parse().ok()))
+                .collect::<Option<Vec<u64>>>()
+                .map(Some)
+                .ok_or_else(|| bad(format!("filtering.{name}: Not a valid list of ids."))),
+            Some(_) => Err(bad(format!(
+                "filtering.{name}: Field must be set to array."
+            ))),
+        }
+    };
+    let campaign_ids = id_set("campaign_ids")?;
+    let adgroup_ids = id_set("adgroup_ids")?;
+    let ad_ids = id_set("ad_ids")?;
+    let has = |set: &Option<Vec<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
+
+    if let Some(fields) = &fields {
+        let probe = (0..model.entity_count(adv, kind))
+            .next()
+            .map(|i| model.render_entity(adv, kind, i));
+        if let Some(Value::Object(map)) = probe {
+            if let Some(f) = fields.iter().find(|f| !map.contains_key(f.as_str())) {
+                return Err(bad(format!("fields: invalid field name {f}")));
+            }
+        }
+    }
+
+    let selected: Vec<usize> = (0..model.entity_count(adv, kind))
+        .filter(|&i| {
+            let life = model.entity_life(adv, kind, i);
+            let keep_status = match status.as_deref() {
+                None => !life.deleted,
+                Some(s) if s == all_status => true,
+                Some(s) if s == not_deleted => !life.deleted,
+                Some(s) => model.secondary_status(adv, kind, i) == s,
+            };
+            if !keep_status {
+                return false;
+            }
+            let (c, g, a) = match kind {
+                EntityKind::Campaign => (i, None, None),
+                EntityKind::AdGroup => (adv.adgroups[i].campaign as usize, Some(i), None),
+                EntityKind::Ad => (
+                    adv.ads[i].campaign as usize,
+                    Some(adv.ads[i].adgroup as usize),
+                    Some(i),
+                ),
+            };
+            let campaign = &adv.campaigns[c];
+            (kind != EntityKind::Campaign || buying.iter().any(|b| b == campaign.buying.as_api()))
+                && has(&campaign_ids, campaign.id)
+                && g.is_none_or(|g| has(&adgroup_ids, adv.adgroups[g].id))
+                && a.is_none_or(|a| has(&ad_ids, adv.ads[a].id))
+        })
+        .collect();
+    let (from, to) = page_range(page, size, selected.len());
+    let list: Vec<Value> = selected[from..to]
+        .iter()
+        .map(|&i| {
+            let v = model.render_entity(adv, kind, i);
+            match &fields {
+                Some(f) => restrict(v, f),
+                None => v,
+            }
+        })
+        .collect();
+    Ok(json!({ "list": list, "page_info": page_info(page, size, selected.len()) }))
+}
+
+/// Parses the query parameters of a report request.
+pub(crate) fn parse_report_query(params: &Params) -> Result<ReportQuery, ApiError> {
+    let advertiser_id = advertiser_param(params)?;
+    if let Some(st) = params.get("service_type") {
+        if st != "AUCTION" {
+            return Err(bad(format!(
+                "service_type: {st} is not served by the simulated API (only AUCTION)."
+            )));
+        }
+    }
+    let report_type = match params.get("report_type").map(String::as_str) {
+        Some("BASIC") => ReportType::Basic,
+        Some("AUDIENCE") => ReportType::Audience,
+        Some(other) => {
+            return Err(bad(format!(
+                "report_type: {other} is not one of BASIC, AUDIENCE."
+            )))
+        }
+        None => return Err(bad("report_type: Missing data for required field.")),
+    };
+    let level = match params.get("data_level") {
+        Some(dl) => Level::from_data_level(dl)
+            .ok_or_else(|| bad(format!("data_level: invalid value {dl}")))?,
+        None => return Err(bad("data_level: Missing data for required field.")),
+    };
+    let dimensions = string_list(params, "dimensions")?
+        .ok_or_else(|| bad("dimensions: Missing data for required field."))?;
+    let metrics = string_list(params, "metrics")?
+        .unwrap_or_else(|| vec!["spend".into(), "impressions".into()]);
+    let date = |name: &str| -> Result<Option<NaiveDate>, ApiError> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(d) => parse_date(d)
+                .map(Some)
+                .ok_or_else(|| bad(format!("{name}: Not a valid date (YYYY-MM-DD)."))),
+        }
+    };
+    let lifetime = match params.get("query_lifetime").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(bad(format!("query_lifetime: Not a valid boolean: {other}"))),
+    };
+    let filtering = match json_param(params, "filtering")? {
+        None => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_object) => items,
+        Some(_) => return Err(bad("filtering: Field must be set to array of objects.")),
+    };
+    Ok(ReportQuery {
+        advertiser_id,
+        report_type,
+        level,
+        dimensions,
+        metrics,
+        start_date: if lifetime { None } else { date("start_date")? },
+        end_date: if lifetime { None } else { date("end_date")? },
+        lifetime,
+        filtering,
+    })
+}
+
+fn report_get(state: &AppState, params: &Params) -> Result<Vec<u8>, ApiError> {
+    let q = parse_report_query(params)?;
+    let (page, size) = paging(params)?;
+    let key = format!("{q:?}");
+    let cached = state.plans.lock().ok().and_then(|p| p.get(&key).cloned());
+    let plan = match cached {
+        Some(plan) => plan,
+        None => {
+            let plan = Arc::new(state.model.report_plan(&q)?);
+            if let Ok(mut plans) = state.plans.lock() {
+                if plans.len() >= PLAN_CACHE {
+                    plans.clear();
+                }
+                plans.insert(key, plan.clone());
+            }
+            plan
+        }
+    };
+    let (from, to) = page_range(page, size, plan.len());
+    let list = state.model.render_rows_json(&plan, from, to);
+    let mut out = Vec::with_capacity(list.len() + 100);
+    out.extend_from_slice(b"{\"list\":");
+    out.extend_from_slice(&list);
+    out.extend_from_slice(b",\"page_info\":");
+    let _ = serde_json::to_writer(&mut out, &page_info(page, size, plan.len()));
+    out.push(b'}');
+    Ok(out)
+}

@@ -1,0 +1,720 @@
+//! HTTP-level tests of the simulated API: a spawned server queried with reqwest, checked against
+//! the [`Model`] it serves.
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::registry::metrics::{Level, ReportType};
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
+}
+
+fn cfg() -> SimConfig {
+    SimConfig {
+        today: today(),
+        record_requests: true,
+        ..SimConfig::default()
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    root: String,
+}
+
+impl Client {
+    fn new(sim: &SimHandle) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+            root: format!("{}/open_api/v1.3/", sim.base_url()),
+        }
+    }
+
+    async fn raw(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        token: Option<&str>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = self.http.get(format!("{}{path}", self.root)).query(params);
+        if let Some(t) = token {
+            req = req.header("Access-Token", t);
+        }
+        req.send().await
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, String)]) -> Value {
+        let resp = self.raw(path, params, Some("sim-token")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        json_of(resp).await
+    }
+
+    /// Every page of a paginated endpoint, checking page_info on the way.
+    async fn all_pages(&self, path: &str, params: &[(&str, String)], page_size: u64) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut page = 1;
+        loop {
+            let mut p = params.to_vec();
+            p.push(("page", page.to_string()));
+            p.push(("page_size", page_size.to_string()));
+            let body = self.get(path, &p).await;
+            assert_eq!(body["code"], 0, "{body}");
+            let info = &body["data"]["page_info"];
+            assert_eq!(info["page"], page);
+            assert_eq!(info["page_size"], page_size);
+            out.extend(body["data"]["list"].as_array().unwrap().iter().cloned());
+            let total_page = info["total_page"].as_u64().unwrap();
+            if page >= total_page {
+                assert_eq!(info["total_number"].as_u64().unwrap() as usize, out.len());
+                return out;
+            }
+            page += 1;
+        }
+    }
+}
+
+async fn json_of(resp: reqwest::Response) -> Value {
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+fn s(v: impl ToString) -> String {
+    v.to_string()
+}
+
+#[tokio::test]
+async fn token_is_required_and_checked() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let params = [("advertiser_id", s(adv))];
+    let missing = json_of(c.raw("campaign/get/", &params, None).await.unwrap()).await;
+    assert_eq!(missing["code"], 40104);
+    assert_eq!(missing["data"], json!({}));
+    let wrong = json_of(c.raw("campaign/get/", &params, Some("nope")).await.unwrap()).await;
+    assert_eq!(wrong["code"], 40105);
+    let ok = c.get("campaign/get/", &params).await;
+    assert_eq!(ok["code"], 0);
+    assert_eq!(ok["message"], "OK");
+    assert_ne!(ok["request_id"], wrong["request_id"]);
+    let codes: Vec<i64> = sim.requests().iter().map(|r| r.code).collect();
+    assert_eq!(codes, vec![40104, 40105, 0]);
+    assert_eq!(sim.requests()[2].path, "campaign/get/");
+    assert_eq!(sim.requests()[2].params.get("advertiser_id"), Some(&s(adv)));
+    assert_eq!(sim.request_count(), 3);
+    // Unknown paths and missing trailing slashes are HTTP 404s.
+    let r = c
+        .raw("campaign/get", &params, Some("sim-token"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn discovery_and_advertiser_info() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let ids = sim.model().advertiser_ids();
+    let body = c
+        .get(
+            "oauth2/advertiser/get/",
+            &[("app_id", s("sim-app")), ("secret", s("sim-secret"))],
+        )
+        .await;
+    assert_eq!(body["code"], 0);
+    let listed: Vec<String> = body["data"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["advertiser_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, ids.iter().map(u64::to_string).collect::<Vec<_>>());
+    assert!(body["data"].get("page_info").is_none());
+    let bad = c
+        .get(
+            "oauth2/advertiser/get/",
+            &[("app_id", s("sim-app")), ("secret", s("x"))],
+        )
+        .await;
+    assert_eq!(bad["code"], 40101);
+
+    // Any JSON spacing is accepted.
+    let param = format!("[ \"{}\" , {} ]", ids[0], ids[1]);
+    let info = c
+        .get("advertiser/info/", &[("advertiser_ids", param)])
+        .await;
+    assert_eq!(info["code"], 0, "{info}");
+    let list = info["data"]["list"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0], sim.model().advertiser_info(ids[0]).unwrap());
+    assert!(list[0]["create_time"].is_i64());
+    let too_many: Vec<String> = (0..101).map(|_| ids[0].to_string()).collect();
+    let body = c
+        .get(
+            "advertiser/info/",
+            &[("advertiser_ids", serde_json::to_string(&too_many).unwrap())],
+        )
+        .await;
+    assert_eq!(body["code"], 40011);
+    let body = c
+        .get("advertiser/info/", &[("advertiser_ids", s("[\"123\"]"))])
+        .await;
+    assert_eq!(body["code"], 40001);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn entity_pages_serve_exactly_the_model() {
+    let sim = spawn(SimConfig {
+        campaigns_per_advertiser: 4,
+        adgroups_per_campaign: 3,
+        ads_per_adgroup: 4,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let base = [("advertiser_id", s(adv))];
+
+    let live = c.all_pages("ad/get/", &base, 5).await;
+    assert_eq!(live, sim.model().entities(EntityKind::Ad, adv, false));
+    let mut with_all = base.to_vec();
+    with_all.push(("filtering", s(r#"{"secondary_status": "AD_STATUS_ALL"}"#)));
+    let all = c.all_pages("ad/get/", &with_all, 7).await;
+    assert_eq!(all, sim.model().entities(EntityKind::Ad, adv, true));
+    assert!(all.len() > live.len(), "some ads are deleted");
+    assert!(all
+        .iter()
+        .any(|a| a["secondary_status"] == "AD_STATUS_DELETE"));
+    assert!(live
+        .iter()
+        .all(|a| a["secondary_status"] != "AD_STATUS_DELETE"));
+
+    let groups = c.all_pages("adgroup/get/", &base, 1000).await;
+    assert_eq!(
+        groups,
+        sim.model().entities(EntityKind::AdGroup, adv, false)
+    );
+
+    // A page past the end is empty; page_size is capped at 1000.
+    let body = c
+        .get(
+            "ad/get/",
+            &[
+                ("advertiser_id", s(adv)),
+                ("page", s(99)),
+                ("page_size", s(10)),
+            ],
+        )
+        .await;
+    assert_eq!(body["data"]["list"], json!([]));
+    assert_eq!(body["data"]["page_info"]["total_number"], live.len());
+    let body = c
+        .get(
+            "ad/get/",
+            &[("advertiser_id", s(adv)), ("page_size", s(1001))],
+        )
+        .await;
+    assert_eq!(body["code"], 40002);
+
+    // `fields` restricts the keys.
+    let body = c
+        .get(
+            "ad/get/",
+            &[
+                ("advertiser_id", s(adv)),
+                ("fields", s(r#"["ad_id","modify_time"]"#)),
+            ],
+        )
+        .await;
+    let first = body["data"]["list"][0].as_object().unwrap();
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        vec!["ad_id", "modify_time"]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn campaigns_by_buying_type() {
+    let sim = spawn(SimConfig {
+        campaigns_per_advertiser: 10,
+        deleted_every: 0,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let mut seen = 0;
+    for (filter, kind) in [
+        (None, "AUCTION"),
+        (
+            Some(r#"{"buying_types":["RESERVATION_TOP_VIEW"]}"#),
+            "RESERVATION_TOP_VIEW",
+        ),
+        (
+            Some(r#"{"buying_types":["RESERVATION_RF"]}"#),
+            "RESERVATION_RF",
+        ),
+    ] {
+        let mut p = vec![("advertiser_id", s(adv))];
+        if let Some(f) = filter {
+            p.push(("filtering", s(f)));
+        }
+        let list = c.all_pages("campaign/get/", &p, 100).await;
+        assert!(!list.is_empty(), "{kind}");
+        assert!(list.iter().all(|c| c["buying_type"] == kind), "{kind}");
+        seen += list.len();
+    }
+    assert_eq!(
+        seen,
+        sim.model().entities(EntityKind::Campaign, adv, true).len()
+    );
+    let p = [
+        ("advertiser_id", s(adv)),
+        (
+            "filtering",
+            s(r#"{"buying_types":["AUCTION","RESERVATION_TOP_VIEW"]}"#),
+        ),
+    ];
+    assert_eq!(c.get("campaign/get/", &p).await["code"], 40002);
+    sim.shutdown().await;
+}
+
+fn report_params(
+    adv: u64,
+    level: Level,
+    dims: &str,
+    start: &str,
+    end: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("advertiser_id", s(adv)),
+        ("service_type", s("AUCTION")),
+        ("report_type", s("BASIC")),
+        ("data_level", s(level.data_level())),
+        ("dimensions", s(dims)),
+        (
+            "metrics",
+            s(r#"["spend", "impressions", "campaign_name", "video_play_actions"]"#),
+        ),
+        ("start_date", s(start)),
+        ("end_date", s(end)),
+    ]
+}
+
+#[tokio::test]
+async fn report_pages_serve_exactly_the_model() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let mut p = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id", "stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-30",
+    );
+    p.push((
+        "filtering",
+        s(r#"[{"field_name":"ad_status","filter_type":"IN","filter_value":"[\"STATUS_ALL\"]"}]"#),
+    ));
+    let served = c.all_pages("report/integrated/get/", &p, 37).await;
+    let q = ReportQuery {
+        advertiser_id: adv,
+        report_type: ReportType::Basic,
+        level: Level::Ad,
+        dimensions: vec!["ad_id".into(), "stat_time_day".into()],
+        metrics: [
+            "spend",
+            "impressions",
+            "campaign_name",
+            "video_play_actions",
+        ]
+        .map(String::from)
+        .to_vec(),
+        start_date: NaiveDate::from_ymd_opt(2024, 6, 1),
+        end_date: NaiveDate::from_ymd_opt(2024, 6, 30),
+        lifetime: false,
+        filtering: vec![
+            json!({"field_name":"ad_status","filter_type":"IN","filter_value":"[\"STATUS_ALL\"]"}),
+        ],
+    };
+    let expected = sim.model().report_rows(&q).unwrap();
+    assert!(expected.len() > 100);
+    assert_eq!(served, expected);
+
+    // Rule violations answer 40002 over HTTP too.
+    let long = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id","stat_time_day"]"#,
+        "2024-05-31",
+        "2024-06-30",
+    );
+    assert_eq!(c.get("report/integrated/get/", &long).await["code"], 40002);
+    let two_days = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id","stat_time_hour"]"#,
+        "2024-06-29",
+        "2024-06-30",
+    );
+    assert_eq!(
+        c.get("report/integrated/get/", &two_days).await["code"],
+        40002
+    );
+    let mut aud = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id","stat_time_hour","gender","age"]"#,
+        "2024-06-30",
+        "2024-06-30",
+    );
+    aud[2].1 = s("AUDIENCE");
+    aud[5].1 = s(r#"["spend"]"#);
+    let body = c.get("report/integrated/get/", &aud).await;
+    assert_eq!(body["code"], 40002);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Conflict occurs"));
+    let mut bad_metric = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-02",
+    );
+    bad_metric[5].1 = s(r#"["spend","nope"]"#);
+    let body = c.get("report/integrated/get/", &bad_metric).await;
+    assert_eq!(body["code"], 40002);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid metric fields"));
+    let mut lifetime = report_params(adv, Level::Campaign, r#"["campaign_id"]"#, "", "");
+    lifetime.truncate(6);
+    lifetime.push(("query_lifetime", s("true")));
+    let rows = c.all_pages("report/integrated/get/", &lifetime, 1000).await;
+    assert!(!rows.is_empty());
+    assert!(rows
+        .iter()
+        .all(|r| r["dimensions"].as_object().unwrap().len() == 1));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn sandbox_refusals() {
+    let sim = spawn(SimConfig {
+        sandbox: true,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let body = c
+        .get(
+            "oauth2/advertiser/get/",
+            &[("app_id", s("sim-app")), ("secret", s("sim-secret"))],
+        )
+        .await;
+    assert_eq!(body["code"], 40014);
+    let p = report_params(
+        adv,
+        Level::Advertiser,
+        r#"["advertiser_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-02",
+    );
+    let body = c.get("report/integrated/get/", &p).await;
+    assert_eq!(body["code"], 40009);
+    assert_eq!(
+        body["message"],
+        "Unsupported data_level in sandbox environment"
+    );
+    let p = report_params(
+        adv,
+        Level::Campaign,
+        r#"["campaign_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-02",
+    );
+    assert_eq!(c.get("report/integrated/get/", &p).await["code"], 0);
+    sim.shutdown().await;
+}
+
+fn rule(fault: Fault, every: u32) -> FaultRule {
+    FaultRule {
+        fault,
+        every,
+        paths: None,
+    }
+}
+
+#[tokio::test]
+async fn code_and_http_faults_hit_every_nth_matching_request() {
+    let sim = spawn(SimConfig {
+        faults: vec![
+            FaultRule {
+                fault: Fault::Code(40100),
+                every: 2,
+                paths: Some(vec!["campaign/get/".into()]),
+            },
+            FaultRule {
+                fault: Fault::Http(504),
+                every: 3,
+                paths: Some(vec!["ad/get/".into()]),
+            },
+        ],
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let p = [("advertiser_id", s(sim.model().advertiser_ids()[0]))];
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(c.get("campaign/get/", &p).await["code"].as_i64().unwrap());
+    }
+    assert_eq!(codes, vec![0, 40100, 0, 40100]);
+    let limited = c.get("campaign/get/", &p).await;
+    assert_eq!(limited["code"], 0);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = c.raw("ad/get/", &p, Some("sim-token")).await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 504 {
+            let text = r.text().await.unwrap();
+            assert!(text.contains("<html>") && serde_json::from_str::<Value>(&text).is_err());
+        }
+    }
+    assert_eq!(statuses, vec![200, 200, 504]);
+    let recorded: Vec<i64> = sim.requests().iter().map(|r| r.code).collect();
+    assert_eq!(recorded, vec![0, 40100, 0, 40100, 0, 0, 0, 504]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropped_truncated_and_slow_responses() {
+    let sim = spawn(SimConfig {
+        faults: vec![
+            FaultRule {
+                fault: Fault::DropConnection,
+                every: 1,
+                paths: Some(vec!["ad/get/".into()]),
+            },
+            FaultRule {
+                fault: Fault::TruncatedJson,
+                every: 1,
+                paths: Some(vec!["adgroup/get/".into()]),
+            },
+            FaultRule {
+                fault: Fault::Slow(Duration::from_secs(3)),
+                every: 1,
+                paths: Some(vec!["campaign/get/".into()]),
+            },
+        ],
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let p = [
+        ("advertiser_id", s(sim.model().advertiser_ids()[0])),
+        ("page_size", s(100)),
+    ];
+
+    // Headers arrive, then the body breaks off.
+    let dropped = c.raw("ad/get/", &p, Some("sim-token")).await.unwrap();
+    assert_eq!(dropped.status(), 200);
+    assert!(dropped.content_length().unwrap() > 100);
+    assert!(dropped.bytes().await.is_err(), "the body must fail mid-way");
+
+    let resp = c.raw("adgroup/get/", &p, Some("sim-token")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.starts_with("{\"code\":0"));
+    assert!(
+        serde_json::from_str::<Value>(&text).is_err(),
+        "truncated JSON must not parse"
+    );
+
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let slow = impatient
+        .get(format!("{}/open_api/v1.3/campaign/get/", sim.base_url()))
+        .query(&p)
+        .header("Access-Token", "sim-token")
+        .send()
+        .await;
+    assert!(slow.unwrap_err().is_timeout());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Other paths are untouched.
+    let ok = c
+        .get(
+            "oauth2/advertiser/get/",
+            &[("app_id", s("sim-app")), ("secret", s("sim-secret"))],
+        )
+        .await;
+    assert_eq!(ok["code"], 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn window_permission_and_storm_faults() {
+    let ids = Model::new(&cfg()).advertiser_ids();
+    let sim = spawn(SimConfig {
+        faults: vec![
+            rule(Fault::QueryTooLarge { max_days: 7 }, 1),
+            rule(
+                Fault::NoPermission {
+                    advertiser_id: ids[1],
+                },
+                1,
+            ),
+            rule(Fault::RateLimitStorm(Duration::from_millis(400)), 1),
+        ],
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let p = [("advertiser_id", s(ids[0]))];
+    assert_eq!(
+        c.get("campaign/get/", &p).await["code"],
+        40100,
+        "storm at start"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(c.get("campaign/get/", &p).await["code"], 0, "storm over");
+
+    let eight = report_params(
+        ids[0],
+        Level::Campaign,
+        r#"["campaign_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-08",
+    );
+    let body = c.get("report/integrated/get/", &eight).await;
+    assert_eq!(body["code"], 40067);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("query is too large"));
+    let seven = report_params(
+        ids[0],
+        Level::Campaign,
+        r#"["campaign_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-07",
+    );
+    assert_eq!(c.get("report/integrated/get/", &seven).await["code"], 0);
+
+    assert_eq!(
+        c.get("campaign/get/", &[("advertiser_id", s(ids[1]))])
+            .await["code"],
+        40001
+    );
+    let info = c
+        .get(
+            "advertiser/info/",
+            &[("advertiser_ids", format!("[\"{}\"]", ids[1]))],
+        )
+        .await;
+    assert_eq!(info["code"], 40001);
+    let info = c
+        .get(
+            "advertiser/info/",
+            &[("advertiser_ids", format!("[\"{}\"]", ids[0]))],
+        )
+        .await;
+    assert_eq!(info["code"], 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_is_added() {
+    let sim = spawn(SimConfig {
+        latency: Duration::from_millis(150),
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let started = Instant::now();
+    let body = c
+        .get(
+            "campaign/get/",
+            &[("advertiser_id", s(sim.model().advertiser_ids()[0]))],
+        )
+        .await;
+    assert_eq!(body["code"], 0);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn serves_a_benchmark_sized_account_quickly() {
+    let sim = spawn(SimConfig {
+        advertisers: 1,
+        campaigns_per_advertiser: 10,
+        adgroups_per_campaign: 20,
+        ads_per_adgroup: 100,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let started = Instant::now();
+    let mut p = vec![("advertiser_id", s(adv))];
+    p.push(("filtering", s(r#"{"secondary_status":"AD_STATUS_ALL"}"#)));
+    let ads = c.all_pages("ad/get/", &p, 1000).await;
+    assert_eq!(ads.len(), 20_000);
+    let ads_time = started.elapsed();
+    let started = Instant::now();
+    let mut p = report_params(
+        adv,
+        Level::Ad,
+        r#"["ad_id","stat_time_day"]"#,
+        "2024-06-29",
+        "2024-06-30",
+    );
+    p[5].1 = s(
+        serde_json::to_string(&crate::registry::metrics::metrics_for(
+            ReportType::Basic,
+            Level::Ad,
+            crate::registry::metrics::Granularity::Day,
+            crate::registry::metrics::Breakdown::None,
+        ))
+        .unwrap(),
+    );
+    let rows = c.all_pages("report/integrated/get/", &p, 1000).await;
+    assert!(rows.len() > 10_000, "{}", rows.len());
+    let report_time = started.elapsed();
+    tracing::info!(
+        ?ads_time,
+        ?report_time,
+        rows = rows.len(),
+        "benchmark-sized account"
+    );
+    assert!(
+        ads_time + report_time < Duration::from_secs(30),
+        "{ads_time:?} {report_time:?}"
+    );
+    sim.shutdown().await;
+}
