@@ -9,3 +9,4 @@ pub mod error;
 pub mod protocol;
 pub mod registry;
 pub mod simulator;
+pub mod demo;

@@ -51,6 +51,11 @@ enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    /// Capture every stream from the simulated TikTok API: records to stdout, a summary to
+    /// stderr. Needs no credentials and no network.
+    Demo(source_tiktok_marketing::demo::DemoArgs),
+    /// Serve the simulated TikTok API on 127.0.0.1 (for benchmarks and trying things by hand).
+    Simulate(source_tiktok_marketing::simulator::SimArgs),
 }
 
 fn init_logging() {
@@ -91,7 +96,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let airbyte = cli.command.is_some();
+    let airbyte = matches!(
+        cli.command,
+        Some(Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read { .. })
+    );
     let result = runtime.block_on(run(cli.command));
     // Blocking stdin reads must not hold the process open.
     runtime.shutdown_background();
@@ -132,5 +140,9 @@ async fn run(command: Option<Command>) -> Result<(), Error> {
             catalog,
             state,
         }) => airbyte::read(&config, &catalog, state.as_deref(), std::io::stdout()).await,
+        Some(Command::Demo(args)) => source_tiktok_marketing::demo::run(args).await,
+        Some(Command::Simulate(args)) => source_tiktok_marketing::simulator::run_cli(args)
+            .await
+            .map_err(Error::Config),
     }
 }
