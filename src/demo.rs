@@ -100,12 +100,25 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
 fn write_summary(summaries: &[BindingSummary], served: u64, seconds: f64) -> std::io::Result<()> {
     let mut err = std::io::stderr().lock();
-    let width = summaries.iter().map(|s| s.name.len()).max().unwrap_or(6).max(6);
+    let width = summaries
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     writeln!(err)?;
-    writeln!(err, "{:<width$}  {:>9}  {:>8}  {:>7}", "stream", "rows", "requests", "seconds")?;
+    writeln!(
+        err,
+        "{:<width$}  {:>9}  {:>8}  {:>7}",
+        "stream", "rows", "requests", "seconds"
+    )?;
     writeln!(err, "{}", "-".repeat(width + 30))?;
     for s in summaries {
-        let note = s.error.as_deref().map(|e| format!("  FAILED: {e}")).unwrap_or_default();
+        let note = s
+            .error
+            .as_deref()
+            .map(|e| format!("  FAILED: {e}"))
+            .unwrap_or_default();
         writeln!(
             err,
             "{:<width$}  {:>9}  {:>8}  {:>7.2}{note}",

@@ -98,7 +98,9 @@ fn main() -> ExitCode {
     };
     let airbyte = matches!(
         cli.command,
-        Some(Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read { .. })
+        Some(
+            Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read { .. }
+        )
     );
     let result = runtime.block_on(run(cli.command));
     // Blocking stdin reads must not hold the process open.
