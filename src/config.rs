@@ -43,7 +43,7 @@ pub struct EndpointConfig {
     #[schemars(title = "Report Granularity (earlier versions)")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_granularity: Option<GranularityConfig>,
-    /// Reports of your own design. Each becomes a stream named custom_report_<name>.
+    /// Reports of your own design. Each becomes a stream named custom_report_ followed by its name.
     #[schemars(title = "Custom Reports")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_reports: Vec<CustomReportConfig>,
@@ -124,7 +124,7 @@ pub struct AdvancedConfig {
 /// A report of your own design.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug)]
 pub struct CustomReportConfig {
-    /// A short name of letters, digits and underscores; the stream is custom_report_<name>.
+    /// A short name of letters, digits and underscores; the stream is named custom_report_ followed by it.
     #[schemars(title = "Name")]
     pub name: String,
     /// BASIC or AUDIENCE.
