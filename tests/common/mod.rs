@@ -96,3 +96,97 @@ pub fn sandbox_config() -> Value {
         "advertiser_id": "7000000000000000001", "access_token": "token-canary-3"},
         "start_date": "2024-01-01"})
 }
+
+/// A config for the simulated API.
+pub fn sim_config(base_url: &str, start: &str, extra: Value) -> Value {
+    let mut config = serde_json::json!({
+        "credentials": {"auth_type": "oauth2.0", "client_id": "sim-app",
+                        "client_secret": "sim-secret", "access_token": "sim-token"},
+        "start_date": start,
+        "advanced": {"base_url": base_url, "requests_per_second": 100},
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        if k == "advanced" {
+            for (ak, av) in v.as_object().into_iter().flatten() {
+                config["advanced"][ak] = av.clone();
+            }
+        } else {
+            config[k] = v.clone();
+        }
+    }
+    config
+}
+
+/// The Open request for these streams.
+pub fn open_request(config: &Value, streams: &[&str], state: &Value) -> Value {
+    let bindings: Vec<Value> = streams
+        .iter()
+        .map(|s| {
+            serde_json::json!({"resourceConfig": {"stream": s, "syncMode": "incremental"},
+                "resourcePath": [s], "stateKey": s,
+                "collection": {"name": format!("acmeCo/{s}"), "key": ["/x"], "writeSchema": {}}})
+        })
+        .collect();
+    serde_json::json!({"open": {"capture": {"name": "acmeCo/tiktok", "config": config,
+        "intervalSeconds": 300, "bindings": bindings}, "version": "test",
+        "range": {"keyEnd": 4294967295u32, "rClockEnd": 4294967295u32}, "state": state}})
+}
+
+/// What one Flow session committed: documents per binding (only those a checkpoint covers)
+/// and the state folded from the checkpoints.
+pub struct Session {
+    pub docs: Vec<(usize, Value)>,
+    pub state: Value,
+    pub output: Output,
+}
+
+pub fn fold(state: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !state.is_object() {
+                *state = serde_json::json!({});
+            }
+            let map = state.as_object_mut().unwrap();
+            for (k, v) in p {
+                if v.is_null() {
+                    map.remove(k);
+                } else {
+                    fold(map.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *state = other.clone(),
+    }
+}
+
+/// Runs one Flow capture session to its end.
+pub fn flow_session(
+    config: &Value,
+    streams: &[&str],
+    state: &Value,
+    env: &[(&str, &str)],
+) -> Session {
+    let request = open_request(config, streams, state);
+    let output = run(&[], &format!("{request}\n"), env);
+    let mut docs = Vec::new();
+    let mut pending = Vec::new();
+    let mut state = state.clone();
+    for line in &output.stdout {
+        if let Some(c) = line.get("captured") {
+            pending.push((c["binding"].as_u64().unwrap() as usize, c["doc"].clone()));
+        } else if let Some(c) = line.get("checkpoint") {
+            let s = &c["state"];
+            if s["mergePatch"] == Value::Bool(true) {
+                fold(&mut state, &s["updated"]);
+            } else {
+                state = s["updated"].clone();
+            }
+            docs.append(&mut pending);
+        }
+    }
+    Session {
+        docs,
+        state,
+        output,
+    }
+}
