@@ -49,7 +49,8 @@ fn discovered_names(out: &common::Output) -> Vec<String> {
 fn flow_discover_is_pinned_for_production_and_sandbox() {
     let prod = flow(json!({"discover": {"connectorType": "IMAGE", "config": production_config()}}));
     assert_eq!(prod.code, 0, "{}", prod.stderr);
-    assert_eq!(discovered_names(&prod).len(), 25);
+    let names = discovered_names(&prod);
+    assert_eq!(names.len(), 47, "25 core resources and 22 extras");
     let disabled: Vec<&Value> = prod.stdout[0]["discovered"]["bindings"]
         .as_array()
         .unwrap()
@@ -60,7 +61,11 @@ fn flow_discover_is_pinned_for_production_and_sandbox() {
     insta::assert_json_snapshot!("flow_discover_production", prod.stdout[0]);
     let sandbox = flow(json!({"discover": {"connectorType": "IMAGE", "config": sandbox_config()}}));
     assert_eq!(sandbox.code, 0, "{}", sandbox.stderr);
-    assert_eq!(discovered_names(&sandbox).len(), 19);
+    assert_eq!(
+        discovered_names(&sandbox).len(),
+        31,
+        "19 core resources and 12 extras"
+    );
     insta::assert_json_snapshot!("flow_discover_sandbox_names", discovered_names(&sandbox));
 }
 
@@ -80,7 +85,7 @@ fn airbyte_discover_is_pinned() {
     let out = run(&["discover", "--config", &config], "", &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let streams = out.stdout[0]["catalog"]["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), 25);
+    assert_eq!(streams.len(), 47);
     let summary: Vec<Value> = streams
         .iter()
         .map(|s| {

@@ -6,6 +6,7 @@
 //! killed at any moment resumes from its last checkpoint without losing a row.
 
 pub mod advertisers;
+pub mod pixels;
 pub mod record;
 pub mod report;
 pub mod state;
@@ -234,6 +235,12 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                     (StreamSpec::Entity(def), Some(advertiser)) => {
                         entity_unit(&ctx, index, def, &advertiser, incremental, cursor).await
                     }
+                    (StreamSpec::PixelInstantPageEvents, Some(advertiser)) => {
+                        pixels::instant_page_events(&ctx, index, &advertiser).await
+                    }
+                    (StreamSpec::PixelEventStats, Some(advertiser)) => {
+                        pixels::event_statistics(&ctx, index, &advertiser).await
+                    }
                     (StreamSpec::Report(spec), Some(advertiser)) => {
                         report::unit(
                             &ctx,
@@ -325,24 +332,26 @@ async fn entity_unit(
     incremental: bool,
     cursor: Option<String>,
 ) -> Result<()> {
-    let include_deleted = ctx.config.include_deleted;
+    let deleted = def.status_all.filter(|_| ctx.config.include_deleted);
     let filterings: Vec<Option<Value>> = if def.endpoint == "campaign/get/" {
         CAMPAIGN_BUYING_TYPES
             .iter()
             .map(|bt| {
                 let mut f = json!({"buying_types": [bt]});
-                if include_deleted {
-                    f["secondary_status"] = json!(def.status_all);
+                if let Some(all) = deleted {
+                    f["secondary_status"] = json!(all);
                 }
                 Some(f)
             })
             .collect()
-    } else if include_deleted {
-        vec![Some(json!({"secondary_status": def.status_all}))]
+    } else if let Some(all) = deleted {
+        vec![Some(json!({"secondary_status": all}))]
     } else {
         vec![None]
     };
-    let id_field = def.level.id_field();
+    // Streams without a cursor are read whole every run.
+    let incremental = incremental && def.cursor.is_some();
+    let cursor = cursor.filter(|_| incremental);
     let mut newest = cursor.clone();
     for filtering in filterings {
         let mut params: Params = vec![("advertiser_id", advertiser.id.to_string())];
@@ -357,7 +366,7 @@ async fn entity_unit(
             let page = page?;
             ctx.count_request(binding);
             for raw in &page.records {
-                let entity = match record::entity(raw, id_field) {
+                let entity = match record::entity(raw, def.id_field, def.id_from) {
                     Ok(entity) => entity,
                     Err(why) => {
                         tracing::warn!(

@@ -71,9 +71,24 @@ pub struct EntityRecord {
     pub modify_time: Option<String>,
 }
 
-pub fn entity(raw: &RawValue, id_field: &str) -> Result<EntityRecord, String> {
-    let mut object: Map<String, Value> = serde_json::from_str(raw.get())
-        .map_err(|e| format!("an entity is not a JSON object: {e}"))?;
+/// An entity or list record: the four TikTok ids become integers, a nested key is copied to
+/// `id_field` (spark ads), and a key that is not one of the four ids is kept as a string.
+pub fn entity(
+    raw: &RawValue,
+    id_field: &str,
+    id_from: Option<&str>,
+) -> Result<EntityRecord, String> {
+    let mut value: Value = serde_json::from_str(raw.get())
+        .map_err(|e| format!("a record is not a JSON object: {e}"))?;
+    if let Some(pointer) = id_from {
+        let nested = value.pointer(pointer).cloned().unwrap_or(Value::Null);
+        if let Some(object) = value.as_object_mut() {
+            object.insert(id_field.to_string(), nested);
+        }
+    }
+    let Value::Object(mut object) = value else {
+        return Err("a record is not a JSON object".into());
+    };
     for field in ENTITY_ID_FIELDS {
         if let Some(value) = object.get_mut(*field) {
             if let Some(id) = as_id(value) {
@@ -81,9 +96,12 @@ pub fn entity(raw: &RawValue, id_field: &str) -> Result<EntityRecord, String> {
             }
         }
     }
-    match object.get(id_field) {
-        Some(Value::Number(_)) => {}
-        other => return Err(format!("an entity has no usable {id_field}: {other:?}")),
+    let numeric_key = ENTITY_ID_FIELDS.contains(&id_field);
+    match object.get_mut(id_field) {
+        Some(Value::Number(_)) if numeric_key => {}
+        Some(Value::String(s)) if !numeric_key && !s.is_empty() => {}
+        Some(value @ Value::Number(_)) if !numeric_key => *value = Value::String(value.to_string()),
+        other => return Err(format!("a record has no usable {id_field}: {other:?}")),
     }
     let modify_time = object
         .get("modify_time")
@@ -96,7 +114,7 @@ pub fn entity(raw: &RawValue, id_field: &str) -> Result<EntityRecord, String> {
 
 /// An advertiser object from `advertiser/info/`.
 pub fn advertiser(raw: &RawValue) -> Result<String, String> {
-    entity(raw, "advertiser_id").map(|r| r.doc)
+    entity(raw, "advertiser_id", None).map(|r| r.doc)
 }
 
 /// A report row as we emit it, and its time key (if any).
@@ -180,6 +198,7 @@ mod tests {
                         "modify_time": "2024-01-02 04:00:00"}),
             ),
             "ad_id",
+            None,
         )
         .unwrap();
         assert!(
@@ -189,7 +208,18 @@ mod tests {
         );
         assert!(record.doc.contains("\"campaign_id\":\"x\""));
         assert_eq!(record.modify_time.as_deref(), Some("2024-01-02 04:00:00"));
-        assert!(entity(&raw(json!({"name": "no id"})), "ad_id").is_err());
+        assert!(entity(&raw(json!({"name": "no id"})), "ad_id", None).is_err());
+        let spark = entity(
+            &raw(json!({"item_info": {"item_id": 12345}, "text": "x"})),
+            "spark_ads_post_id",
+            Some("/item_info/item_id"),
+        )
+        .unwrap();
+        assert!(
+            spark.doc.contains("\"spark_ads_post_id\":\"12345\""),
+            "{}",
+            spark.doc
+        );
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Level {
     }
 
     /// The id dimension of rows at this level.
-    pub fn id_field(self) -> &'static str {
+    pub const fn id_field(self) -> &'static str {
         match self {
             Level::Advertiser => "advertiser_id",
             Level::Campaign => "campaign_id",

@@ -13,14 +13,22 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use metrics::{Breakdown, Granularity, Level, ReportType};
 
-/// An entity endpoint (`campaign/get/` and friends).
+/// A paginated list endpoint per advertiser: the entities (`campaign/get/` and friends) and the
+/// creative, audience, spark-ads and pixel lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntityDef {
-    pub level: Level,
     /// Path below the API root, with its trailing slash.
     pub endpoint: &'static str,
+    /// Where the records are in `data` (`list`, `musics`, `pixels`, ...).
+    pub list_key: &'static str,
+    /// The key field of the records.
+    pub id_field: &'static str,
+    /// A JSON pointer to copy the key from, when TikTok nests it (spark ads).
+    pub id_from: Option<&'static str>,
     /// The `secondary_status` filter value that includes deleted entities.
-    pub status_all: &'static str,
+    pub status_all: Option<&'static str>,
+    /// The incremental cursor field, when records carry one.
+    pub cursor: Option<&'static str>,
     pub page_size: u32,
 }
 
@@ -40,6 +48,10 @@ pub enum Kind {
     Advertisers,
     Entity(EntityDef),
     Report(ReportDef),
+    /// `pixel/instant_page/event/` for every objective type and optimization goal.
+    PixelInstantPageEvents,
+    /// `pixel/event/stats/` for every pixel, over the last 30 days.
+    PixelEventStats,
 }
 
 /// One row of the table.
@@ -47,6 +59,8 @@ pub enum Kind {
 pub struct StreamDef {
     pub name: &'static str,
     pub kind: Kind,
+    /// One of the 25 core resources of product.md 3.1 (the others are extras).
+    pub core: bool,
     /// Offered to sandbox configs (every row is offered in production).
     pub sandbox: bool,
     /// Discovered with `disable: true`: offered, not enabled by default.
@@ -64,12 +78,70 @@ const fn entity(
     StreamDef {
         name,
         kind: Kind::Entity(EntityDef {
-            level,
             endpoint,
-            status_all,
+            list_key: "list",
+            id_field: level.id_field(),
+            id_from: None,
+            status_all: Some(status_all),
+            cursor: Some("modify_time"),
             page_size: 1000,
         }),
+        core: true,
         sandbox: true,
+        disabled_by_default: false,
+        legacy_name: None,
+    }
+}
+
+/// An extra list stream (tiktok-api.md 3.3).
+const fn list(
+    name: &'static str,
+    endpoint: &'static str,
+    list_key: &'static str,
+    id_field: &'static str,
+    cursor: Option<&'static str>,
+    page_size: u32,
+    sandbox: bool,
+) -> StreamDef {
+    StreamDef {
+        name,
+        kind: Kind::Entity(EntityDef {
+            endpoint,
+            list_key,
+            id_field,
+            id_from: None,
+            status_all: None,
+            cursor,
+            page_size,
+        }),
+        core: false,
+        sandbox,
+        disabled_by_default: false,
+        legacy_name: None,
+    }
+}
+
+/// An extra report (tiktok-api.md 3.4 and 3.5): no legacy name; advertiser-level and the basic
+/// by-country reports are production only.
+const fn extra_report(
+    name: &'static str,
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+    breakdown: Breakdown,
+) -> StreamDef {
+    let basic_by_country =
+        matches!(report_type, ReportType::Basic) && matches!(breakdown, Breakdown::Country);
+    StreamDef {
+        name,
+        kind: Kind::Report(ReportDef {
+            report_type,
+            level,
+            granularity,
+            breakdown,
+        }),
+        core: false,
+        sandbox: !matches!(level, Level::Advertiser) && !basic_by_country,
         disabled_by_default: false,
         legacy_name: None,
     }
@@ -96,6 +168,7 @@ const fn report(
             granularity,
             breakdown,
         }),
+        core: true,
         sandbox,
         disabled_by_default,
         legacy_name: Some(legacy_name),
@@ -107,11 +180,14 @@ use Granularity as G;
 use Level as L;
 use ReportType as R;
 
-/// Every resource, in discovery order: the 25 core resources of product.md 3.1.
+/// Every resource, in discovery order: the 25 core resources of product.md 3.1, then the
+/// extras of tiktok-api.md 3.3 to 3.5.
+#[rustfmt::skip]
 pub const STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "advertisers",
         kind: Kind::Advertisers,
+        core: true,
         sandbox: true,
         disabled_by_default: false,
         legacy_name: None,
@@ -297,6 +373,59 @@ pub const STREAMS: &[StreamDef] = &[
         B::Country,
         "campaigns_audience_reports_by_country",
     ),
+    // Extras: creative assets, audiences, spark ads, pixels.
+    list("audiences", "dmp/custom_audience/list/", "list", "audience_id", None, 100, true),
+    list("creative_assets_images", "file/image/ad/search/", "list", "image_id", Some("modify_time"), 100, true),
+    list("creative_assets_videos", "file/video/ad/search/", "list", "video_id", Some("modify_time"), 100, true),
+    list("creative_assets_music", "file/music/get/", "musics", "music_id", None, 100, true),
+    list("creative_assets_portfolios", "creative/portfolio/list/", "creative_portfolios", "creative_portfolio_id", None, 100, true),
+    StreamDef {
+        name: "spark_ads",
+        kind: Kind::Entity(EntityDef {
+            endpoint: "tt_video/list/",
+            list_key: "list",
+            id_field: "spark_ads_post_id",
+            id_from: Some("/item_info/item_id"),
+            status_all: None,
+            cursor: None,
+            page_size: 50,
+        }),
+        core: false,
+        sandbox: false,
+        disabled_by_default: false,
+        legacy_name: None,
+    },
+    list("pixels", "pixel/list/", "pixels", "pixel_id", None, 20, false),
+    StreamDef {
+        name: "pixel_instant_page_events",
+        kind: Kind::PixelInstantPageEvents,
+        core: false,
+        sandbox: false,
+        disabled_by_default: false,
+        legacy_name: None,
+    },
+    StreamDef {
+        name: "pixel_events_statistics",
+        kind: Kind::PixelEventStats,
+        core: false,
+        sandbox: false,
+        disabled_by_default: false,
+        legacy_name: None,
+    },
+    // Extras: basic reports by country, audience reports by country, platform and province.
+    extra_report("ads_reports_by_country_hourly", R::Basic, L::Ad, G::Hour, B::Country),
+    extra_report("ads_reports_by_country_daily", R::Basic, L::Ad, G::Day, B::Country),
+    extra_report("ad_groups_reports_by_country_hourly", R::Basic, L::AdGroup, G::Hour, B::Country),
+    extra_report("ad_groups_reports_by_country_daily", R::Basic, L::AdGroup, G::Day, B::Country),
+    extra_report("campaigns_audience_reports_daily", R::Audience, L::Campaign, G::Day, B::GenderAge),
+    extra_report("campaigns_audience_reports_by_platform_daily", R::Audience, L::Campaign, G::Day, B::Platform),
+    extra_report("ad_group_audience_reports_by_country_daily", R::Audience, L::AdGroup, G::Day, B::Country),
+    extra_report("ad_group_audience_reports_by_platform_daily", R::Audience, L::AdGroup, G::Day, B::Platform),
+    extra_report("ads_audience_reports_by_country_daily", R::Audience, L::Ad, G::Day, B::Country),
+    extra_report("ads_audience_reports_by_platform_daily", R::Audience, L::Ad, G::Day, B::Platform),
+    extra_report("ads_audience_reports_by_province_daily", R::Audience, L::Ad, G::Day, B::Province),
+    extra_report("advertisers_audience_reports_by_country_daily", R::Audience, L::Advertiser, G::Day, B::Country),
+    extra_report("advertisers_audience_reports_by_platform_daily", R::Audience, L::Advertiser, G::Day, B::Platform),
 ];
 
 /// A report as the capture engine runs it: a row of the table or a custom report.
@@ -353,6 +482,8 @@ pub enum StreamSpec {
     Advertisers,
     Entity(EntityDef),
     Report(ReportSpec),
+    PixelInstantPageEvents,
+    PixelEventStats,
 }
 
 /// A stream resolved against a config: what discovery offers and what the engine runs.
@@ -386,8 +517,27 @@ impl Stream {
             Kind::Advertisers => (StreamSpec::Advertisers, vec!["advertiser_id".into()], None),
             Kind::Entity(e) => (
                 StreamSpec::Entity(e),
-                vec![e.level.id_field().to_string()],
-                Some("modify_time".to_string()),
+                vec![e.id_field.to_string()],
+                e.cursor.map(str::to_string),
+            ),
+            Kind::PixelInstantPageEvents => (
+                StreamSpec::PixelInstantPageEvents,
+                [
+                    "advertiser_id",
+                    "objective_type",
+                    "optimization_goal",
+                    "event_type",
+                ]
+                .map(String::from)
+                .to_vec(),
+                None,
+            ),
+            Kind::PixelEventStats => (
+                StreamSpec::PixelEventStats,
+                ["advertiser_id", "pixel_id", "date", "event"]
+                    .map(String::from)
+                    .to_vec(),
+                None,
             ),
             Kind::Report(r) => {
                 let spec = ReportSpec::from_def(&r);
@@ -606,7 +756,11 @@ mod tests {
         for core in CORE {
             assert!(names.contains(core), "{core} has no row");
         }
-        assert_eq!(STREAMS.len(), 25);
+        let core: Vec<&str> = STREAMS.iter().filter(|d| d.core).map(|d| d.name).collect();
+        assert_eq!(
+            core, CORE,
+            "the core rows are exactly product.md 3.1, in order"
+        );
     }
 
     #[test]
@@ -615,18 +769,30 @@ mod tests {
         for def in STREAMS {
             if let Kind::Report(r) = def.kind {
                 assert!(seen.insert((r.report_type, r.level, r.granularity, r.breakdown)));
-                let expected = format!("{}{}", def.legacy_name.unwrap(), r.granularity.suffix());
-                assert_eq!(def.name, expected, "name does not follow its legacy family");
+                assert!(def.name.ends_with(r.granularity.suffix()), "{}", def.name);
+                if let Some(legacy) = def.legacy_name {
+                    assert_eq!(def.name, format!("{legacy}{}", r.granularity.suffix()));
+                }
+                assert_eq!(def.legacy_name.is_some(), def.core, "{}", def.name);
             }
         }
     }
 
     #[test]
-    fn only_advertiser_level_rows_are_production_only() {
+    fn production_only_rows_are_the_documented_ones() {
+        // tiktok-api.md 3.3: advertiser-level reports, basic by-country reports, spark ads and
+        // the pixel streams are not offered in sandbox.
         for def in STREAMS {
-            let advertiser_report =
-                matches!(def.kind, Kind::Report(r) if r.level == Level::Advertiser);
-            assert_eq!(def.sandbox, !advertiser_report, "{}", def.name);
+            let production_only = match def.kind {
+                Kind::Report(r) => {
+                    r.level == Level::Advertiser
+                        || (r.report_type == ReportType::Basic && r.breakdown == Breakdown::Country)
+                }
+                Kind::Entity(e) => matches!(e.endpoint, "tt_video/list/" | "pixel/list/"),
+                Kind::PixelInstantPageEvents | Kind::PixelEventStats => true,
+                Kind::Advertisers => false,
+            };
+            assert_eq!(def.sandbox, !production_only, "{}", def.name);
         }
     }
 
@@ -683,25 +849,34 @@ mod tests {
     }
 
     #[test]
-    fn discovery_offers_25_in_production_and_19_in_sandbox() {
+    fn discovery_offers_25_core_in_production_and_19_in_sandbox_then_the_extras() {
         let prod: Vec<String> = catalog(&production(None))
             .into_iter()
             .map(|s| s.name)
             .collect();
-        assert_eq!(prod, CORE);
+        assert_eq!(prod[..25], *CORE);
+        assert_eq!(prod.len(), STREAMS.len());
         let sand: Vec<String> = catalog(&sandbox(None))
             .into_iter()
             .map(|s| s.name)
             .collect();
-        assert_eq!(sand.len(), 19);
+        let sand_core = sand.iter().filter(|n| CORE.contains(&n.as_str())).count();
+        assert_eq!(sand_core, 19);
         assert!(sand.iter().all(|n| !n.starts_with("advertisers_")));
+        for production_only in ["spark_ads", "pixels", "ads_reports_by_country_daily"] {
+            assert!(
+                !sand.iter().any(|n| n == production_only),
+                "{production_only}"
+            );
+        }
+        assert_eq!(sand.len(), 31);
     }
 
     #[test]
     fn report_granularity_offers_the_legacy_names() {
         let names = |c: &Config| catalog(c).into_iter().map(|s| s.name).collect::<Vec<_>>();
         assert_eq!(
-            names(&production(Some("DAY"))),
+            names(&production(Some("DAY")))[..12],
             [
                 "advertisers",
                 "campaigns",
