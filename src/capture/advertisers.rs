@@ -91,7 +91,9 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
     let mut out = Advertisers::default();
     let mut details: std::collections::HashMap<u64, Box<RawValue>> = Default::default();
     let path = "advertiser/info/";
-    for batch in ids.chunks(INFO_BATCH) {
+    let mut denied: Vec<u64> = Vec::new();
+    let mut batches: Vec<Vec<u64>> = ids.chunks(INFO_BATCH).map(<[u64]>::to_vec).collect();
+    while let Some(batch) = batches.pop() {
         let list: Vec<String> = batch.iter().map(u64::to_string).collect();
         match client
             .get(path, &[("advertiser_ids", json!(list).to_string())])
@@ -103,13 +105,21 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
                     struct Info {
                         advertiser_id: Value,
                     }
-                    if let Some(id) = from_raw::<Info>(path, &raw)
+                    let id = from_raw::<Info>(path, &raw)
                         .ok()
-                        .and_then(|i| id_of(&i.advertiser_id))
-                    {
+                        .and_then(|i| id_of(&i.advertiser_id));
+                    if let Some(id) = id {
                         details.insert(id, raw);
                     }
                 }
+            }
+            // One account the token cannot read spoils its batch: ask for each alone to find it.
+            Err(err) if err.class() == ErrorClass::Permission && batch.len() > 1 => {
+                batches.extend(batch.iter().map(|id| vec![*id]));
+            }
+            Err(err) if err.class() == ErrorClass::Permission => {
+                tracing::warn!(advertiser_id = batch[0], error = %err, "Skipping an advertiser this token cannot read.");
+                denied.push(batch[0]);
             }
             Err(err) if err.stops_the_run() && !config.is_sandbox() => return Err(err),
             Err(err) => {
@@ -127,7 +137,7 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
             }
         }
     }
-    for id in ids {
+    for id in ids.into_iter().filter(|id| !denied.contains(id)) {
         let info = details.remove(&id);
         let created = info.as_ref().and_then(|raw| creation_day(raw));
         out.list.push(Advertiser {
