@@ -233,12 +233,22 @@ where
         if line.trim().is_empty() {
             continue;
         }
-        let request: Request = serde_json::from_str(&line).map_err(|e| {
+        let value: Value = serde_json::from_str(&line).map_err(|e| {
             Error::config(format!(
                 "A Flow request on stdin is not valid JSON ({e}); expected one object per line \
                  such as {{\"spec\": {{}}}}."
             ))
         })?;
+        let variants = value.as_object().map(|o| o.len()).unwrap_or(0);
+        if !value.is_object() || variants > 1 {
+            return Err(Error::config(format!(
+                "A Flow request must be a JSON object with exactly one of spec, discover, \
+                 validate, apply or open; got {}.",
+                value.to_string().chars().take(120).collect::<String>()
+            )));
+        }
+        let request: Request = serde_json::from_value(value)
+            .map_err(|e| Error::config(format!("A Flow request on stdin is malformed: {e}.")))?;
         let response = if request.spec.is_some() {
             json!({ "spec": spec() })
         } else if let Some(discover) = request.discover {
