@@ -343,13 +343,6 @@ impl TikTokClient {
 
 /// Splits `data` into its records and `page_info`.
 pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Result<Page> {
-    #[derive(Deserialize)]
-    struct Data<'a> {
-        #[serde(borrow, default)]
-        page_info: Option<&'a RawValue>,
-        #[serde(flatten, borrow)]
-        rest: std::collections::HashMap<&'a str, &'a RawValue>,
-    }
     let unreadable = |e: serde_json::Error| Error::Transport {
         message: format!("TikTok's answer to {path} has an unreadable data object: {e}"),
         retryable: true,
@@ -362,14 +355,15 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
             total_number: None,
         });
     }
-    let parsed: Data = serde_json::from_str(data.get()).map_err(unreadable)?;
-    let records: Vec<Box<RawValue>> = match parsed.rest.get(list_key) {
+    let parsed: std::collections::HashMap<String, &RawValue> =
+        serde_json::from_str(data.get()).map_err(unreadable)?;
+    let records: Vec<Box<RawValue>> = match parsed.get(list_key) {
         Some(list) if list.get().trim() != "null" => {
             serde_json::from_str(list.get()).map_err(unreadable)?
         }
         _ => Vec::new(),
     };
-    let info: PageInfo = match parsed.page_info {
+    let info: PageInfo = match parsed.get("page_info") {
         Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
         None => PageInfo::default(),
     };
