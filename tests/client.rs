@@ -657,9 +657,22 @@ fn echo() -> String {
     format!("Invalid request: access_token={TOKEN}, app_id={APP_ID}, secret={SECRET}")
 }
 
+/// Makes a scoped (`set_default`) subscriber reliable while other tests log on other threads.
+/// tracing-core caches each callsite's interest once; while a single dispatcher is registered
+/// it asks the *registering thread's* default, so a `warn!` first reached by another test
+/// (whose thread has no subscriber) would be cached as "never" and vanish from this test's
+/// capture. A second, global dispatcher makes tracing ask every registered dispatcher instead.
+fn register_a_global_no_op_subscriber() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::new());
+    });
+}
+
 // The current-thread runtime keeps every task on this thread, under the scoped subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn secrets_appear_in_no_error_debug_dump_or_log() {
+    register_a_global_no_op_subscriber();
     let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
