@@ -879,3 +879,30 @@ async fn production_discovers_advertisers_and_reads_details_in_batches() {
     assert_eq!(seen.len(), 250);
     server.verify().await;
 }
+
+/// A non-JSON answer is quoted in the error, cut to 200 characters. The secret must be scrubbed
+/// before the cut: scrubbing after it would miss a secret that straddles the cut and leak its
+/// first characters.
+#[tokio::test]
+async fn a_secret_straddling_the_quoted_snippet_is_not_half_leaked() {
+    let server = MockServer::start().await;
+    let body = format!("{}{TOKEN} and more text after it", "x".repeat(190));
+    Mock::given(path(api("campaign/get/")))
+        .respond_with(ResponseTemplate::new(403).set_body_raw(body, "text/html"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let err = client(&server).get("campaign/get/", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("HTTP 403"), "{text}");
+    for canary in CANARIES {
+        // Its first ten characters (the shared "canary-" and three more) would be a partial leak.
+        assert!(
+            !text.contains(&canary[..10]),
+            "partial leak of {canary:?}: {text}"
+        );
+    }
+    server.verify().await;
+}
