@@ -403,12 +403,12 @@ pub fn decode(path: &str, status: u16, body: &[u8], secrets: &[String]) -> Resul
             })))
         }
         _ => {
-            let snippet: String = text
+            // Scrub before cutting, so a secret straddling the cut cannot leak its first half.
+            let snippet: String = scrub(&text, secrets)
                 .chars()
                 .take(200)
                 .collect::<String>()
                 .replace('\n', " ");
-            let snippet = scrub(&snippet, secrets);
             let (retryable, what) = match status {
                 429 => (true, "throttled (HTTP 429)".to_string()),
                 500..=599 => (true, format!("a server error (HTTP {status})")),
