@@ -270,7 +270,7 @@ const INSTANT_PAGE_EVENTS: &[(&str, &str)] = &[
     ("STAY_5S", "Stay 5 Seconds"),
 ];
 
-fn pick<'a, T: Copy>(list: &[T], h: u64) -> T {
+fn pick<T: Copy>(list: &[T], h: u64) -> T {
     list[(h % list.len() as u64) as usize]
 }
 
@@ -720,5 +720,286 @@ impl Model {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
+    }
+
+    fn cfg() -> SimConfig {
+        SimConfig {
+            today: today(),
+            advertisers: 8,
+            ..SimConfig::default()
+        }
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn id_of(kind: AssetKind, v: &Value) -> String {
+        let v = match kind {
+            AssetKind::SparkPost => &v["item_info"]["item_id"],
+            _ => &v[kind.id_field()],
+        };
+        v.as_str().expect("ids are strings").to_string()
+    }
+
+    #[test]
+    fn sizes_ids_and_times() {
+        let m = Model::new(&cfg());
+        let expected = [7, 25, 12, 5, 3, 6, 2];
+        let first_allowed = m.advertiser_ids()[0];
+        for (kind, n) in AssetKind::ALL.into_iter().zip(expected) {
+            let mut seen = std::collections::HashSet::new();
+            for adv in m.advertiser_ids() {
+                let Ok(list) = m.assets(kind, adv) else {
+                    assert_eq!(kind, AssetKind::Pixel);
+                    continue;
+                };
+                assert_eq!(list.len(), n, "{kind:?}");
+                for v in &list {
+                    assert!(seen.insert(id_of(kind, v)), "{kind:?} ids are unique");
+                    for key in ["create_time", "modify_time"] {
+                        if let Some(t) = v.get(key) {
+                            let t = t.as_str().unwrap();
+                            assert_eq!(t.len(), 19, "{t}");
+                            assert!(t <= "2024-06-30 23:59:59", "{t}");
+                        }
+                    }
+                    if let (Some(c), Some(md)) = (v.get("create_time"), v.get("modify_time")) {
+                        assert!(md.as_str() >= c.as_str());
+                    }
+                }
+            }
+            assert!(m.assets(kind, first_allowed).is_ok());
+        }
+        let portfolio = &m.assets(AssetKind::Portfolio, first_allowed).unwrap()[0];
+        assert_eq!(
+            portfolio["creative_portfolio_id"].as_str().unwrap().len(),
+            18
+        );
+        // Every third track is system music without modify_time.
+        let music = m.assets(AssetKind::Music, first_allowed).unwrap();
+        assert!(music[2].get("modify_time").is_none());
+        assert!(music[0]["modify_time"].is_string());
+        assert!(music[0]["duration"].is_number());
+        let video = &m.assets(AssetKind::Video, first_allowed).unwrap()[0];
+        assert!(video["duration"].is_number());
+        assert!(video["allowed_placements"].is_array());
+        let pixel = &m.assets(AssetKind::Pixel, first_allowed).unwrap()[0];
+        assert!(pixel["events"].as_array().unwrap().len() >= 2);
+        assert_eq!(pixel["pixel_code"].as_str().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn same_seed_same_assets_other_seed_other_ids() {
+        let a = Model::new(&cfg());
+        let b = Model::new(&cfg());
+        let c = Model::new(&SimConfig { seed: 42, ..cfg() });
+        for kind in AssetKind::ALL {
+            let (ia, ic) = (a.advertiser_ids()[0], c.advertiser_ids()[0]);
+            assert_eq!(a.assets(kind, ia), b.assets(kind, ia));
+            let ids = |m: &Model, id| -> Vec<String> {
+                m.assets(kind, id)
+                    .unwrap()
+                    .iter()
+                    .map(|v| id_of(kind, v))
+                    .collect()
+            };
+            assert_ne!(ids(&a, ia), ids(&c, ic), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_configurable() {
+        let m = Model::new(&SimConfig {
+            images_per_advertiser: 250,
+            pixels_per_advertiser: 0,
+            ..cfg()
+        });
+        let id = m.advertiser_ids()[0];
+        assert_eq!(m.assets(AssetKind::Image, id).unwrap().len(), 250);
+        assert!(m.assets(AssetKind::Pixel, id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_fourth_advertiser_has_no_pixel_permission() {
+        let m = Model::new(&cfg());
+        let ids = m.advertiser_ids();
+        let denied: Vec<usize> = (0..ids.len())
+            .filter(|&i| !m.pixel_permission(ids[i]))
+            .collect();
+        assert_eq!(denied, vec![3, 7]);
+        let (code, msg) = m.assets(AssetKind::Pixel, ids[3]).unwrap_err();
+        assert_eq!(code, 40001);
+        assert!(msg.starts_with("No permission"), "{msg}");
+        let ok_combo = OBJECTIVE_TYPES
+            .iter()
+            .flat_map(|o| OPTIMIZATION_GOALS.iter().map(move |g| (*o, *g)))
+            .find(|(o, g)| instant_page_combination_supported(o, g))
+            .unwrap();
+        assert_eq!(
+            m.instant_page_events(ids[3], ok_combo.0, ok_combo.1)
+                .unwrap_err()
+                .0,
+            40001
+        );
+        assert!(m
+            .instant_page_events(ids[0], ok_combo.0, ok_combo.1)
+            .is_ok());
+        let pixel = m.assets(AssetKind::Pixel, ids[0]).unwrap()[0]["pixel_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            m.pixel_event_stats(ids[3], &[pixel], today(), today())
+                .unwrap_err()
+                .0,
+            40001
+        );
+        // Other assets are not affected.
+        assert!(m.assets(AssetKind::Image, ids[3]).is_ok());
+        let all = Model::new(&SimConfig {
+            pixel_denied_every: 0,
+            ..cfg()
+        });
+        assert!(all
+            .advertiser_ids()
+            .iter()
+            .all(|&id| all.pixel_permission(id)));
+        assert!(!all.pixel_permission(1));
+    }
+
+    #[test]
+    fn sandbox_refuses_production_only_kinds() {
+        let m = Model::new(&SimConfig {
+            sandbox: true,
+            ..cfg()
+        });
+        let id = m.advertiser_ids()[0];
+        for kind in AssetKind::ALL {
+            let r = m.assets(kind, id);
+            if kind.production_only() {
+                assert_eq!(r.unwrap_err().0, 40014, "{kind:?}");
+            } else {
+                assert!(r.is_ok(), "{kind:?}");
+            }
+        }
+        assert_eq!(
+            m.instant_page_events(id, "TRAFFIC", "CLICK").unwrap_err().0,
+            40014
+        );
+        assert_eq!(
+            m.pixel_event_stats(id, &["1".into()], today(), today())
+                .unwrap_err()
+                .0,
+            40014
+        );
+    }
+
+    #[test]
+    fn about_half_the_instant_page_combinations_are_supported() {
+        let m = Model::new(&cfg());
+        let id = m.advertiser_ids()[0];
+        let mut supported = 0;
+        for o in OBJECTIVE_TYPES {
+            for g in OPTIMIZATION_GOALS {
+                match m.instant_page_events(id, o, g) {
+                    Ok(list) => {
+                        assert!(instant_page_combination_supported(o, g));
+                        assert!((2..=5).contains(&list.len()));
+                        assert!(list
+                            .iter()
+                            .all(|e| e["event_type"].is_string() && e["name"].is_string()));
+                        supported += 1;
+                    }
+                    Err((code, msg)) => {
+                        assert!(!instant_page_combination_supported(o, g));
+                        assert_eq!(code, 40002);
+                        assert!(msg.starts_with(
+                            "unsupported objective_type/optimization_goal combination"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!((80..=140).contains(&supported), "{supported}");
+        assert_eq!(
+            m.instant_page_events(id, "NOPE", "CLICK").unwrap_err().0,
+            40002
+        );
+        assert_eq!(
+            m.instant_page_events(id, "TRAFFIC", "NOPE").unwrap_err().0,
+            40002
+        );
+    }
+
+    #[test]
+    fn pixel_stats_windows_and_sums() {
+        let m = Model::new(&cfg());
+        let id = m.advertiser_ids()[0];
+        let pixels = m.assets(AssetKind::Pixel, id).unwrap();
+        let pid: Vec<String> = pixels
+            .iter()
+            .map(|p| p["pixel_id"].as_str().unwrap().to_string())
+            .collect();
+        let (start, end) = (date("2024-06-01"), date("2024-06-30"));
+        let rows = m.pixel_event_stats(id, &pid, start, end).unwrap();
+        let events: usize = pixels
+            .iter()
+            .map(|p| p["events"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(rows.len(), events);
+        for (p, pixel) in pid.iter().zip(&pixels) {
+            let mine: Vec<&Value> = rows.iter().filter(|r| r["pixel_id"] == **p).collect();
+            let names: Vec<&Value> = pixel["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| &e["name"])
+                .collect();
+            assert_eq!(mine.iter().map(|r| &r["event"]).collect::<Vec<_>>(), names);
+        }
+        // A 30-day count is the sum of its days.
+        let mut by_day = vec![0u64; rows.len()];
+        let mut d = start;
+        while d <= end {
+            let day = m.pixel_event_stats(id, &pid, d, d).unwrap();
+            for (acc, r) in by_day.iter_mut().zip(&day) {
+                *acc += r["count"].as_u64().unwrap();
+            }
+            d = d.succ_opt().unwrap();
+        }
+        let totals: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+        assert_eq!(by_day, totals);
+        // Duplicates are answered once.
+        let twice = vec![pid[0].clone(), pid[0].clone()];
+        let one = m.pixel_event_stats(id, &pid[..1], start, end).unwrap();
+        assert_eq!(m.pixel_event_stats(id, &twice, start, end).unwrap(), one);
+
+        let err = |ids: &[String], s: &str, e: &str| {
+            m.pixel_event_stats(id, ids, date(s), date(e)).unwrap_err()
+        };
+        assert_eq!(err(&pid, "2024-05-31", "2024-06-30").0, 40002, "31 days");
+        assert_eq!(err(&pid, "2024-06-10", "2024-06-09").0, 40002, "reversed");
+        assert_eq!(err(&pid, "2024-06-30", "2024-07-01").0, 40002, "future");
+        assert_eq!(err(&[], "2024-06-01", "2024-06-02").0, 40002, "empty");
+        assert_eq!(
+            err(&["123".to_string()], "2024-06-01", "2024-06-02").0,
+            40002,
+            "not this advertiser's pixel"
+        );
+        let other = m.assets(AssetKind::Pixel, m.advertiser_ids()[1]).unwrap()[0]["pixel_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(err(&[other], "2024-06-01", "2024-06-02").0, 40002);
     }
 }
