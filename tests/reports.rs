@@ -269,7 +269,20 @@ async fn a_second_run_rereads_only_the_lookback_window() {
 
 /// tiktok-api.md 3.4/3.5: data level, report type, dimensions, metric count, first and last
 /// metric, status filter field, per resource.
-const EXPECTED: &[(&str, &str, &str, &str, usize, &str, &str, Option<&str>)] = &[
+/// (stream, data_level, report_type, dimensions, metric count, first metric, last metric,
+/// status filter field)
+type ExpectedQuery = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    usize,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+const EXPECTED: &[ExpectedQuery] = &[
     (
         "ads_reports_hourly",
         "AUCTION_AD",
