@@ -42,6 +42,30 @@ pub struct SimArgs {
     /// Every Nth campaign, ad group and ad is deleted (0 = none).
     #[arg(long, default_value_t = 5)]
     pub deleted_every: usize,
+    /// Custom audiences per advertiser.
+    #[arg(long, default_value_t = 7)]
+    pub audiences: usize,
+    /// Library images per advertiser.
+    #[arg(long, default_value_t = 25)]
+    pub images: usize,
+    /// Library videos per advertiser.
+    #[arg(long, default_value_t = 12)]
+    pub videos: usize,
+    /// Music tracks per advertiser (every third is system music without modify_time).
+    #[arg(long, default_value_t = 5)]
+    pub music: usize,
+    /// Creative portfolios per advertiser.
+    #[arg(long, default_value_t = 3)]
+    pub portfolios: usize,
+    /// Spark Ads posts per advertiser (tt_video/list/, production only).
+    #[arg(long, default_value_t = 6)]
+    pub spark_posts: usize,
+    /// Pixels per advertiser (pixel/list/, production only).
+    #[arg(long, default_value_t = 2)]
+    pub pixels: usize,
+    /// Every Nth advertiser answers 40001 on the pixel endpoints (0 = none).
+    #[arg(long, default_value_t = 4)]
+    pub pixel_denied_every: usize,
     /// Inject a fault (repeatable): CODE/N (e.g. 40100/5), httpSTATUS/N, drop/N, truncate/N,
     /// slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
     #[arg(long = "fault", value_name = "SPEC")]
@@ -73,6 +97,14 @@ impl SimArgs {
             sandbox: self.sandbox,
             hourly_audience_refused: !self.allow_hourly_audience,
             deleted_every: self.deleted_every,
+            audiences_per_advertiser: self.audiences,
+            images_per_advertiser: self.images,
+            videos_per_advertiser: self.videos,
+            music_per_advertiser: self.music,
+            portfolios_per_advertiser: self.portfolios,
+            spark_posts_per_advertiser: self.spark_posts,
+            pixels_per_advertiser: self.pixels,
+            pixel_denied_every: self.pixel_denied_every,
             faults,
             ..SimConfig::default()
         })
@@ -157,6 +189,28 @@ mod tests {
         assert_eq!(cfg.days, def.days);
         assert!(cfg.hourly_audience_refused);
         assert_eq!(cfg.deleted_every, 5);
+        assert_eq!(
+            (
+                cfg.audiences_per_advertiser,
+                cfg.images_per_advertiser,
+                cfg.videos_per_advertiser,
+                cfg.music_per_advertiser,
+                cfg.portfolios_per_advertiser,
+                cfg.spark_posts_per_advertiser,
+                cfg.pixels_per_advertiser,
+                cfg.pixel_denied_every,
+            ),
+            (
+                def.audiences_per_advertiser,
+                def.images_per_advertiser,
+                def.videos_per_advertiser,
+                def.music_per_advertiser,
+                def.portfolios_per_advertiser,
+                def.spark_posts_per_advertiser,
+                def.pixels_per_advertiser,
+                def.pixel_denied_every,
+            )
+        );
         assert!(cfg.faults.is_empty());
     }
 
@@ -183,6 +237,12 @@ mod tests {
             "--allow-hourly-audience",
             "--deleted-every",
             "0",
+            "--images",
+            "300",
+            "--pixels",
+            "1",
+            "--pixel-denied-every",
+            "0",
             "--fault",
             "40100/5",
             "--fault",
@@ -202,6 +262,15 @@ mod tests {
         assert_eq!(cfg.latency, Duration::from_millis(25));
         assert!(cfg.sandbox && !cfg.hourly_audience_refused);
         assert_eq!(cfg.deleted_every, 0);
+        assert_eq!(
+            (
+                cfg.images_per_advertiser,
+                cfg.pixels_per_advertiser,
+                cfg.pixel_denied_every,
+                cfg.music_per_advertiser
+            ),
+            (300, 1, 0, 5)
+        );
         assert_eq!(
             cfg.faults,
             vec![

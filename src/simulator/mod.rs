@@ -1,8 +1,9 @@
 //! The simulated TikTok Marketing API v1.3 (product.md section 8): deterministic data from a seed
 //! and sizes, served over HTTP on loopback with the real envelope, pagination, validation rules
 //! and scriptable faults. This file owns the public configuration and handle types; the data lives
-//! in `model` and `report`, the HTTP side in `server`, the command line in `cli`.
+//! in `model`, `report` and `assets`, the HTTP side in `server`, the command line in `cli`.
 
+mod assets;
 mod cli;
 mod faults;
 mod model;
@@ -17,6 +18,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use assets::{
+    instant_page_combination_supported, AssetKind, MAX_PIXEL_IDS, MAX_PIXEL_STATS_DAYS,
+    OBJECTIVE_TYPES, OPTIMIZATION_GOALS,
+};
 pub use cli::{run_cli, SimArgs};
 pub use model::{EntityKind, Model};
 pub use report::ReportQuery;
@@ -34,12 +39,30 @@ pub struct SimConfig {
     pub today: chrono::NaiveDate,
     /// Added to every response.
     pub latency: Duration,
-    /// Behave like `sandbox-ads.tiktok.com` (no discovery, no advertiser-level reports).
+    /// Behave like `sandbox-ads.tiktok.com` (no discovery, no advertiser-level reports, no Spark
+    /// Ads posts and no pixel endpoints).
     pub sandbox: bool,
     /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
     pub hourly_audience_refused: bool,
     /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
     pub deleted_every: usize,
+    /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
+    pub audiences_per_advertiser: usize,
+    /// Library images per advertiser (`file/image/ad/search/`).
+    pub images_per_advertiser: usize,
+    /// Library videos per advertiser (`file/video/ad/search/`).
+    pub videos_per_advertiser: usize,
+    /// Music tracks per advertiser (`file/music/get/`); every third one is system music.
+    pub music_per_advertiser: usize,
+    /// Creative portfolios per advertiser (`creative/portfolio/list/`).
+    pub portfolios_per_advertiser: usize,
+    /// Authorized Spark Ads posts per advertiser (`tt_video/list/`, production only).
+    pub spark_posts_per_advertiser: usize,
+    /// Pixels per advertiser (`pixel/list/`, production only).
+    pub pixels_per_advertiser: usize,
+    /// Advertisers number N, 2N, ... (1-based, in id order) answer 40001 on every pixel
+    /// endpoint; 0 = every advertiser may read its pixels.
+    pub pixel_denied_every: usize,
     pub access_token: String,
     pub app_id: String,
     pub secret: String,
@@ -62,6 +85,14 @@ impl Default for SimConfig {
             sandbox: false,
             hourly_audience_refused: true,
             deleted_every: 5,
+            audiences_per_advertiser: 7,
+            images_per_advertiser: 25,
+            videos_per_advertiser: 12,
+            music_per_advertiser: 5,
+            portfolios_per_advertiser: 3,
+            spark_posts_per_advertiser: 6,
+            pixels_per_advertiser: 2,
+            pixel_denied_every: 4,
             access_token: "sim-token".to_string(),
             app_id: "sim-app".to_string(),
             secret: "sim-secret".to_string(),

@@ -6,6 +6,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{json, Map, Value};
 
+use super::assets::AssetSizes;
 use super::SimConfig;
 
 /// splitmix64 finalizer: the one hash every generated value derives from.
@@ -127,6 +128,7 @@ pub struct Model {
     pub(crate) days: u32,
     pub(crate) sandbox: bool,
     pub(crate) hourly_audience_refused: bool,
+    pub(crate) assets: AssetSizes,
     pub(crate) advertisers: Vec<Advertiser>,
 }
 
@@ -372,6 +374,7 @@ impl Model {
             days,
             sandbox: cfg.sandbox,
             hourly_audience_refused: cfg.hourly_audience_refused,
+            assets: AssetSizes::of(cfg),
             advertisers,
         }
     }

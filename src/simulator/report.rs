@@ -1559,4 +1559,135 @@ mod tests {
         qc.advertiser_id = c.advertiser_ids()[0];
         assert_ne!(a.report_rows(&q).unwrap(), c.report_rows(&qc).unwrap());
     }
+
+    /// The breakdown reports of tiktok-api.md 3.4 and 3.5 beyond gender/age: BASIC by country
+    /// (ads and ad groups, daily and hourly) and AUDIENCE by country and platform at every level
+    /// and by province at ad level, each with the metrics its stream requests.
+    #[test]
+    fn country_platform_and_province_breakdowns_are_served() {
+        let m = model();
+        let cases: &[(ReportType, Level, Granularity, Breakdown, &[&str])] = &[
+            (
+                ReportType::Basic,
+                Level::Ad,
+                Granularity::Day,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Basic,
+                Level::Ad,
+                Granularity::Hour,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Basic,
+                Level::AdGroup,
+                Granularity::Day,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Basic,
+                Level::AdGroup,
+                Granularity::Hour,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Audience,
+                Level::Advertiser,
+                Granularity::Day,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Audience,
+                Level::Campaign,
+                Granularity::Day,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Audience,
+                Level::AdGroup,
+                Granularity::Day,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Audience,
+                Level::Ad,
+                Granularity::Day,
+                Breakdown::Country,
+                COUNTRIES,
+            ),
+            (
+                ReportType::Audience,
+                Level::Advertiser,
+                Granularity::Day,
+                Breakdown::Platform,
+                PLATFORMS,
+            ),
+            (
+                ReportType::Audience,
+                Level::Campaign,
+                Granularity::Day,
+                Breakdown::Platform,
+                PLATFORMS,
+            ),
+            (
+                ReportType::Audience,
+                Level::AdGroup,
+                Granularity::Day,
+                Breakdown::Platform,
+                PLATFORMS,
+            ),
+            (
+                ReportType::Audience,
+                Level::Ad,
+                Granularity::Day,
+                Breakdown::Platform,
+                PLATFORMS,
+            ),
+            (
+                ReportType::Audience,
+                Level::Ad,
+                Granularity::Day,
+                Breakdown::Province,
+                PROVINCES,
+            ),
+        ];
+        for &(rt, level, g, bd, values) in cases {
+            let time = g.time_dimension().unwrap();
+            let mut dims = vec![level.id_field(), time];
+            dims.extend(bd.dimensions());
+            let metrics = metrics_for(rt, level, g, bd);
+            let mut q = query(&m, level, &dims, &metrics);
+            q.report_type = rt;
+            if g == Granularity::Hour {
+                q.start_date = date("2024-06-30");
+            }
+            let rows = m
+                .report_rows(&q)
+                .unwrap_or_else(|e| panic!("{rt:?} {level:?} {g:?} {bd:?}: {e:?}"));
+            assert!(!rows.is_empty(), "{rt:?} {level:?} {g:?} {bd:?}");
+            let key = bd.dimensions()[0];
+            for r in &rows {
+                let d = r["dimensions"].as_object().unwrap();
+                assert_eq!(d.len(), 3);
+                assert!(d.contains_key(level.id_field()) && d.contains_key(time));
+                assert!(values.contains(&d[key].as_str().unwrap()), "{r}");
+                assert_eq!(r["metrics"].as_object().unwrap().len(), metrics.len());
+            }
+        }
+        // Province is an ad-level breakdown only.
+        for level in [Level::Advertiser, Level::Campaign, Level::AdGroup] {
+            let dims = [level.id_field(), "stat_time_day", "province_id"];
+            let mut q = query(&m, level, &dims, &["spend"]);
+            q.report_type = ReportType::Audience;
+            assert_eq!(code(m.report_rows(&q)).0, 40002, "{level:?}");
+        }
+    }
 }

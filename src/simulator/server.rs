@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use super::assets::{sandbox_refusal, AssetKind};
 use super::faults::{code_message, html_body, normalize_path};
 use super::model::{restrict, EntityKind, Model};
 use super::report::{window_days, ReportPlan, ReportQuery};
@@ -23,6 +24,8 @@ use super::{Fault, RecordedRequest, SimConfig};
 use crate::registry::metrics::{Level, ReportType};
 
 const REPORT_PATH: &str = "report/integrated/get/";
+const INSTANT_PAGE_PATH: &str = "pixel/instant_page/event/";
+const PIXEL_STATS_PATH: &str = "pixel/event/stats/";
 const MAX_PAGE_SIZE: u64 = 1000;
 const MAX_ADVERTISER_IDS: usize = 100;
 /// Report plans kept for the following pages of the same query.
@@ -210,7 +213,9 @@ fn is_known(rel: &str) -> bool {
             | "adgroup/get/"
             | "ad/get/"
             | REPORT_PATH
-    )
+            | INSTANT_PAGE_PATH
+            | PIXEL_STATS_PATH
+    ) || AssetKind::from_path(rel).is_some()
 }
 
 /// Token check, fault rules about advertisers and windows, then the endpoint.
@@ -264,7 +269,13 @@ async fn answer_api(
             "campaign/get/" => entity_get(&state, EntityKind::Campaign, &params),
             "adgroup/get/" => entity_get(&state, EntityKind::AdGroup, &params),
             "ad/get/" => entity_get(&state, EntityKind::Ad, &params),
-            _ => return report_get(&state, &params),
+            INSTANT_PAGE_PATH => instant_page_events(&state, &params),
+            PIXEL_STATS_PATH => pixel_event_stats(&state, &params),
+            REPORT_PATH => return report_get(&state, &params),
+            other => match AssetKind::from_path(other) {
+                Some(kind) => asset_list(&state, kind, &params),
+                None => Err((40000, format!("Unknown path {other}"))),
+            },
         };
         data.map(|v| serde_json::to_vec(&v).unwrap_or_default())
     })
@@ -399,8 +410,13 @@ fn advertiser_param(params: &Params) -> Result<u64, ApiError> {
         .map_err(|_| bad("advertiser_id: Not a valid integer."))
 }
 
-/// `(page, page_size)` with TikTok's defaults (1, 10) and limits.
+/// `(page, page_size)` with TikTok's defaults (1, 10) and the report/entity limit.
 fn paging(params: &Params) -> Result<(u64, u64), ApiError> {
+    paging_upto(params, MAX_PAGE_SIZE)
+}
+
+/// `(page, page_size)` with TikTok's defaults (1, 10) and an endpoint's `page_size` limit.
+fn paging_upto(params: &Params, max_size: u64) -> Result<(u64, u64), ApiError> {
     let page = match params.get("page") {
         None => 1,
         Some(p) => p
@@ -418,10 +434,8 @@ fn paging(params: &Params) -> Result<(u64, u64), ApiError> {
     if page == 0 {
         return Err(bad("page: Must be greater than or equal to 1."));
     }
-    if size == 0 || size > MAX_PAGE_SIZE {
-        return Err(bad(format!(
-            "page_size: Must be between 1 and {MAX_PAGE_SIZE}."
-        )));
+    if size == 0 || size > max_size {
+        return Err(bad(format!("page_size: Must be between 1 and {max_size}.")));
     }
     Ok((page, size))
 }
@@ -451,10 +465,7 @@ fn known_advertiser(state: &AppState, id: u64) -> Result<&super::model::Advertis
 
 fn advertiser_get(state: &AppState, params: &Params) -> Result<Value, ApiError> {
     if state.cfg.sandbox {
-        return Err((
-            40014,
-            "This API is not supported in sandbox environment.".into(),
-        ));
+        return Err(sandbox_refusal());
     }
     let (Some(app_id), Some(secret)) = (params.get("app_id"), params.get("secret")) else {
         return Err(bad("app_id, secret: Missing data for required field."));
@@ -627,6 +638,98 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
         })
         .collect();
     Ok(json!({ "list": list, "page_info": page_info(page, size, selected.len()) }))
+}
+
+/// A page of `dmp/custom_audience/list/`, `file/*/...`, `creative/portfolio/list/`,
+/// `tt_video/list/` or `pixel/list/`: the refusals of [`Model::assets`], then the page rendered
+/// by the same `render_asset`, under the endpoint's list key, with `page_info`.
+fn asset_list(state: &AppState, kind: AssetKind, params: &Params) -> Result<Value, ApiError> {
+    let model = &state.model;
+    if kind.production_only() && model.sandbox {
+        return Err(sandbox_refusal());
+    }
+    let adv = model.asset_access(
+        advertiser_param(params)?,
+        kind.production_only(),
+        kind == AssetKind::Pixel,
+    )?;
+    let (page, size) = paging_upto(params, kind.max_page_size())?;
+    let total = model.asset_count(kind);
+    let (from, to) = page_range(page, size, total);
+    let list: Vec<Value> = (from..to)
+        .map(|i| model.render_asset(adv, kind, i))
+        .collect();
+    let mut data = serde_json::Map::new();
+    data.insert(kind.list_key().to_string(), Value::Array(list));
+    data.insert("page_info".to_string(), page_info(page, size, total));
+    Ok(Value::Object(data))
+}
+
+/// A required plain string parameter.
+fn required(params: &Params, name: &str) -> Result<String, ApiError> {
+    match params.get(name).map(|v| v.trim()) {
+        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        _ => Err(bad(format!("{name}: Missing data for required field."))),
+    }
+}
+
+fn instant_page_events(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    if state.model.sandbox {
+        return Err(sandbox_refusal());
+    }
+    let advertiser_id = advertiser_param(params)?;
+    let objective = required(params, "objective_type")?;
+    let goal = required(params, "optimization_goal")?;
+    let list = state
+        .model
+        .instant_page_events(advertiser_id, &objective, &goal)?;
+    Ok(json!({ "list": list }))
+}
+
+/// `pixel_ids` must be a JSON array of strings (Airbyte 4.7.0's Python-quoted list is not JSON
+/// and gets TikTok's "Field must be set to array"); `date_range` a JSON object with
+/// `start_date` and `end_date` as `YYYY-MM-DD` strings. The window rules live in
+/// [`Model::pixel_event_stats`].
+fn pixel_event_stats(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    if state.model.sandbox {
+        return Err(sandbox_refusal());
+    }
+    let advertiser_id = advertiser_param(params)?;
+    // Permission first, like the other pixel endpoints.
+    state.model.asset_access(advertiser_id, true, true)?;
+    let pixel_ids: Vec<String> = match params.get("pixel_ids") {
+        None => return Err(bad("pixel_ids: Missing data for required field.")),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| bad("pixel_ids: Field must be set to array of strings."))?,
+            _ => return Err(bad("pixel_ids: Field must be set to array")),
+        },
+    };
+    let range = match params.get("date_range") {
+        None => return Err(bad("date_range: Missing data for required field.")),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(bad("date_range: Field must be set to object")),
+        },
+    };
+    let date = |name: &str| -> Result<NaiveDate, ApiError> {
+        match range.get(name) {
+            None => Err(bad(format!(
+                "date_range.{name}: Missing data for required field."
+            ))),
+            Some(Value::String(s)) => parse_date(s)
+                .ok_or_else(|| bad(format!("date_range.{name}: Not a valid date (YYYY-MM-DD)."))),
+            Some(_) => Err(bad(format!("date_range.{name}: Not a valid string."))),
+        }
+    };
+    let (start, end) = (date("start_date")?, date("end_date")?);
+    let list = state
+        .model
+        .pixel_event_stats(advertiser_id, &pixel_ids, start, end)?;
+    Ok(json!({ "list": list }))
 }
 
 /// Parses the query parameters of a report request.

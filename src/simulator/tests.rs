@@ -718,3 +718,364 @@ async fn serves_a_benchmark_sized_account_quickly() {
     );
     sim.shutdown().await;
 }
+
+/// Every page of an asset endpoint, records read at `kind.list_key()`.
+async fn asset_pages(c: &Client, kind: AssetKind, adv: u64, page_size: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut page = 1;
+    loop {
+        let body = c
+            .get(
+                kind.path(),
+                &[
+                    ("advertiser_id", s(adv)),
+                    ("page", s(page)),
+                    ("page_size", s(page_size)),
+                ],
+            )
+            .await;
+        assert_eq!(body["code"], 0, "{kind:?}: {body}");
+        let data = body["data"].as_object().unwrap();
+        assert_eq!(data.len(), 2, "{kind:?}: only the list and page_info");
+        let info = &data["page_info"];
+        assert_eq!(info["page"], page);
+        assert_eq!(info["page_size"], page_size);
+        out.extend(data[kind.list_key()].as_array().unwrap().iter().cloned());
+        if page >= info["total_page"].as_u64().unwrap() {
+            assert_eq!(info["total_number"].as_u64().unwrap() as usize, out.len());
+            return out;
+        }
+        page += 1;
+    }
+}
+
+#[tokio::test]
+async fn asset_pages_serve_exactly_the_model() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[1];
+    for kind in AssetKind::ALL {
+        let expected = sim.model().assets(kind, adv).unwrap();
+        assert!(!expected.is_empty());
+        for size in [1, 4, kind.max_page_size()] {
+            assert_eq!(
+                asset_pages(&c, kind, adv, size).await,
+                expected,
+                "{kind:?} page_size {size}"
+            );
+        }
+        // Default page size is 10; past the end is an empty page with the same totals.
+        let body = c
+            .get(kind.path(), &[("advertiser_id", s(adv)), ("page", s(99))])
+            .await;
+        assert_eq!(body["data"][kind.list_key()], json!([]));
+        assert_eq!(body["data"]["page_info"]["page_size"], 10);
+        assert_eq!(
+            body["data"]["page_info"]["total_number"],
+            expected.len() as u64
+        );
+        let over = c
+            .get(
+                kind.path(),
+                &[
+                    ("advertiser_id", s(adv)),
+                    ("page_size", s(kind.max_page_size() + 1)),
+                ],
+            )
+            .await;
+        assert_eq!(over["code"], 40002, "{kind:?}");
+        let unknown = c.get(kind.path(), &[("advertiser_id", s(1))]).await;
+        assert_eq!(unknown["code"], 40001, "{kind:?}");
+        let missing = c.get(kind.path(), &[]).await;
+        assert_eq!(missing["code"], 40002, "{kind:?}");
+    }
+    // The non-`list` keys are the only key of their kind.
+    let music = c.get("file/music/get/", &[("advertiser_id", s(adv))]).await;
+    assert!(music["data"]["musics"].is_array());
+    assert!(music["data"].get("list").is_none());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn same_seed_same_asset_pages() {
+    let a = spawn(cfg()).await.unwrap();
+    let b = spawn(cfg()).await.unwrap();
+    let (ca, cb) = (Client::new(&a), Client::new(&b));
+    let adv = a.model().advertiser_ids()[0];
+    for kind in AssetKind::ALL {
+        assert_eq!(
+            asset_pages(&ca, kind, adv, 3).await,
+            asset_pages(&cb, kind, adv, 3).await
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn sandbox_refuses_spark_ads_and_pixels() {
+    let sim = spawn(SimConfig {
+        sandbox: true,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    for kind in AssetKind::ALL {
+        let body = c.get(kind.path(), &[("advertiser_id", s(adv))]).await;
+        let want = if kind.production_only() { 40014 } else { 0 };
+        assert_eq!(body["code"], want, "{kind:?}");
+    }
+    let body = c
+        .get(
+            "pixel/instant_page/event/",
+            &[
+                ("advertiser_id", s(adv)),
+                ("objective_type", s("TRAFFIC")),
+                ("optimization_goal", s("CLICK")),
+            ],
+        )
+        .await;
+    assert_eq!(body["code"], 40014);
+    let body = c
+        .get(
+            "pixel/event/stats/",
+            &[
+                ("advertiser_id", s(adv)),
+                ("pixel_ids", s(r#"["1"]"#)),
+                (
+                    "date_range",
+                    s(r#"{"start_date":"2024-06-01","end_date":"2024-06-30"}"#),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(body["code"], 40014);
+    assert_eq!(
+        body["message"],
+        "This API is not supported in sandbox environment."
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn pixel_endpoints_refuse_advertisers_without_permission() {
+    let sim = spawn(SimConfig {
+        advertisers: 5,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let ids = sim.model().advertiser_ids();
+    let denied = ids[3];
+    assert!(!sim.model().pixel_permission(denied));
+    let pixel = sim.model().assets(AssetKind::Pixel, ids[0]).unwrap()[0]["pixel_id"].clone();
+    let requests: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("pixel/list/", vec![]),
+        (
+            "pixel/instant_page/event/",
+            vec![
+                ("objective_type", s("TRAFFIC")),
+                ("optimization_goal", s("CLICK")),
+            ],
+        ),
+        (
+            "pixel/event/stats/",
+            vec![
+                ("pixel_ids", json!([pixel]).to_string()),
+                (
+                    "date_range",
+                    s(r#"{"start_date":"2024-06-01","end_date":"2024-06-30"}"#),
+                ),
+            ],
+        ),
+    ];
+    for (path, extra) in &requests {
+        for &adv in &ids {
+            let mut p = extra.clone();
+            p.push(("advertiser_id", s(adv)));
+            let body = c.get(path, &p).await;
+            if adv == denied {
+                assert_eq!(body["code"], 40001, "{path}");
+                assert!(body["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("No permission"));
+                assert_eq!(body["data"], json!({}));
+            } else {
+                assert_ne!(body["code"], 40001, "{path} {adv}: {body}");
+            }
+        }
+    }
+    // Everything else still works for that advertiser.
+    let body = c
+        .get("file/image/ad/search/", &[("advertiser_id", s(denied))])
+        .await;
+    assert_eq!(body["code"], 0);
+    sim.shutdown().await;
+
+    let open = spawn(SimConfig {
+        advertisers: 5,
+        pixel_denied_every: 0,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&open);
+    let body = c.get("pixel/list/", &[("advertiser_id", s(ids[3]))]).await;
+    assert_eq!(body["code"], 0);
+    open.shutdown().await;
+}
+
+#[tokio::test]
+async fn instant_page_events_for_every_combination() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let (mut ok, mut refused) = (0, 0);
+    for o in OBJECTIVE_TYPES {
+        for g in OPTIMIZATION_GOALS {
+            let body = c
+                .get(
+                    "pixel/instant_page/event/",
+                    &[
+                        ("advertiser_id", s(adv)),
+                        ("objective_type", s(o)),
+                        ("optimization_goal", s(g)),
+                    ],
+                )
+                .await;
+            match sim.model().instant_page_events(adv, o, g) {
+                Ok(list) => {
+                    ok += 1;
+                    assert_eq!(body["code"], 0);
+                    assert_eq!(body["data"], json!({ "list": list }), "no page_info");
+                }
+                Err((code, message)) => {
+                    refused += 1;
+                    assert_eq!(body["code"], code);
+                    assert_eq!(body["message"], message);
+                    assert!(message.contains("unsupported objective_type/optimization_goal"));
+                }
+            }
+        }
+    }
+    assert_eq!(ok + refused, 220);
+    assert!(ok > 60 && refused > 60, "{ok} supported, {refused} refused");
+    for missing in ["objective_type", "optimization_goal"] {
+        let mut p = vec![
+            ("advertiser_id", s(adv)),
+            ("objective_type", s("TRAFFIC")),
+            ("optimization_goal", s("CLICK")),
+        ];
+        p.retain(|(k, _)| *k != missing);
+        let body = c.get("pixel/instant_page/event/", &p).await;
+        assert_eq!(body["code"], 40002);
+        assert!(body["message"].as_str().unwrap().starts_with(missing));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn pixel_stats_check_their_arguments() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let pixels: Vec<String> = sim
+        .model()
+        .assets(AssetKind::Pixel, adv)
+        .unwrap()
+        .iter()
+        .map(|p| p["pixel_id"].as_str().unwrap().to_string())
+        .collect();
+    let good_range = s(r#"{"start_date": "2024-06-01", "end_date": "2024-06-30"}"#);
+    let ask = |ids: String, range: String| {
+        let c = &c;
+        async move {
+            c.get(
+                "pixel/event/stats/",
+                &[
+                    ("advertiser_id", s(adv)),
+                    ("pixel_ids", ids),
+                    ("date_range", range),
+                ],
+            )
+            .await
+        }
+    };
+    let body = ask(json!(pixels).to_string(), good_range.clone()).await;
+    assert_eq!(body["code"], 0, "{body}");
+    let expected = sim
+        .model()
+        .pixel_event_stats(
+            adv,
+            &pixels,
+            NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+            today(),
+        )
+        .unwrap();
+    assert_eq!(body["data"], json!({ "list": expected }), "no page_info");
+    assert!(expected
+        .iter()
+        .all(|r| r["pixel_id"].is_string() && r["event"].is_string() && r["count"].is_u64()));
+
+    // Airbyte 4.7.0's Python-quoted list, a bare id and a number list.
+    for ids in [format!("['{}']", pixels[0]), pixels[0].clone()] {
+        let body = ask(ids, good_range.clone()).await;
+        assert_eq!(body["code"], 40002);
+        assert_eq!(body["message"], "pixel_ids: Field must be set to array");
+    }
+    let body = ask(format!("[{}]", pixels[0]), good_range.clone()).await;
+    assert_eq!(body["code"], 40002);
+    // 4.7.0's unquoted dates, a missing end, a string, 31 days, reversed, the future.
+    for range in [
+        s("{start_date: 2024-06-01, end_date: 2024-06-30}"),
+        s(r#"{"start_date": "2024-06-01"}"#),
+        s(r#""2024-06-01""#),
+        s(r#"{"start_date": "2024-05-31", "end_date": "2024-06-30"}"#),
+        s(r#"{"start_date": "2024-06-10", "end_date": "2024-06-09"}"#),
+        s(r#"{"start_date": "2024-07-01", "end_date": "2024-07-29"}"#),
+        s(r#"{"start_date": "2024-06-01", "end_date": "06/30/2024"}"#),
+    ] {
+        let body = ask(json!(pixels).to_string(), range.clone()).await;
+        assert_eq!(body["code"], 40002, "{range}: {body}");
+    }
+    let body = c
+        .get(
+            "pixel/event/stats/",
+            &[
+                ("advertiser_id", s(adv)),
+                ("date_range", good_range.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(body["code"], 40002, "pixel_ids is required");
+    let body = ask(s(r#"["123"]"#), good_range).await;
+    assert_eq!(body["code"], 40002, "unknown pixel");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_can_target_the_new_paths() {
+    let spec = super::faults::parse_fault("40100/1@pixel/list/,file/music/get/").unwrap();
+    let sim = spawn(SimConfig {
+        faults: vec![spec],
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    for kind in AssetKind::ALL {
+        let body = c.get(kind.path(), &[("advertiser_id", s(adv))]).await;
+        let want = if matches!(kind, AssetKind::Pixel | AssetKind::Music) {
+            40100
+        } else {
+            0
+        };
+        assert_eq!(body["code"], want, "{kind:?}");
+    }
+    sim.shutdown().await;
+}
