@@ -1,6 +1,7 @@
 //! Runs ../shared/conformance (Estuary's and Airbyte's own protocol models plus the strict field
-//! check) against the binary and the simulated TikTok API, in production (25 core resources)
-//! and sandbox (19). The checker needs python3 and PyPI for its virtual environment; without
+//! check) against the binary and the simulated TikTok API, in production (25 core resources, the
+//! 22 extras and two custom reports) and sandbox (19 core resources, 12 extras, two custom
+//! reports): every stream must deliver records that match its discovered schema. The checker needs python3 and PyPI for its virtual environment; without
 //! them the tests say so and pass, unless CONFORMANCE_REQUIRED=1 (as `.ci/run` sets) demands
 //! them.
 
@@ -51,7 +52,17 @@ async fn conformance(sandbox: bool) {
         json!({"auth_type": "oauth2.0", "client_id": "sim-app", "client_secret": "sim-secret",
                "access_token": "sim-token"})
     };
+    // Two reports of the user's own design ride along with every core and extra stream.
+    let custom_reports = json!([
+        {"name": "ads_by_country", "report_type": "BASIC", "data_level": "AUCTION_AD",
+         "dimensions": ["ad_id", "stat_time_day", "country_code"],
+         "metrics": ["spend", "impressions", "clicks", "conversion", "cpc"]},
+        {"name": "campaigns_by_platform", "report_type": "AUDIENCE", "data_level": "AUCTION_CAMPAIGN",
+         "dimensions": ["campaign_id", "stat_time_day", "platform"],
+         "metrics": ["campaign_name", "spend", "impressions", "ctr"]}
+    ]);
     let config = json!({"credentials": credentials, "start_date": start,
+        "custom_reports": custom_reports,
         "advanced": {"base_url": sim.base_url(), "requests_per_second": 100}});
     let dir = tempfile::tempdir().unwrap();
     let path = common::temp_json(&dir, "config.json", &config);
@@ -81,7 +92,8 @@ async fn conformance(sandbox: bool) {
     );
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.ends_with(" 0 failed"), "{last}");
-    let expected_streams = if sandbox { 19 } else { 25 };
+    // Production: 25 core + 22 extras + 2 custom; sandbox: 19 core + 12 extras + 2 custom.
+    let expected_streams = if sandbox { 33 } else { 49 };
     assert!(
         stdout.contains(&format!("records over {expected_streams} streams")),
         "{stdout}"

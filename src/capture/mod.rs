@@ -360,7 +360,7 @@ async fn entity_unit(
         }
         let pages = ctx
             .client
-            .pages(def.endpoint, params, "list", def.page_size);
+            .pages(def.endpoint, params, def.list_key, def.page_size);
         futures::pin_mut!(pages);
         while let Some(page) = pages.next().await {
             let page = page?;

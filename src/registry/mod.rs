@@ -534,7 +534,7 @@ impl Stream {
             ),
             Kind::PixelEventStats => (
                 StreamSpec::PixelEventStats,
-                ["advertiser_id", "pixel_id", "date", "event"]
+                ["advertiser_id", "pixel_id", "event"]
                     .map(String::from)
                     .to_vec(),
                 None,
