@@ -92,8 +92,9 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
     let mut details: std::collections::HashMap<u64, Box<RawValue>> = Default::default();
     let path = "advertiser/info/";
     let mut denied: Vec<u64> = Vec::new();
-    let mut batches: Vec<Vec<u64>> = ids.chunks(INFO_BATCH).map(<[u64]>::to_vec).collect();
-    while let Some(batch) = batches.pop() {
+    let mut batches: std::collections::VecDeque<Vec<u64>> =
+        ids.chunks(INFO_BATCH).map(<[u64]>::to_vec).collect();
+    while let Some(batch) = batches.pop_front() {
         let list: Vec<String> = batch.iter().map(u64::to_string).collect();
         match client
             .get(path, &[("advertiser_ids", json!(list).to_string())])
@@ -115,7 +116,9 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
             }
             // One account the token cannot read spoils its batch: ask for each alone to find it.
             Err(err) if err.class() == ErrorClass::Permission && batch.len() > 1 => {
-                batches.extend(batch.iter().map(|id| vec![*id]));
+                for id in batch.iter().rev() {
+                    batches.push_front(vec![*id]);
+                }
             }
             Err(err) if err.class() == ErrorClass::Permission => {
                 tracing::warn!(advertiser_id = batch[0], error = %err, "Skipping an advertiser this token cannot read.");
