@@ -22,6 +22,8 @@ use crate::registry::ReportSpec;
 
 pub const REPORT_PATH: &str = "report/integrated/get/";
 pub const PAGE_SIZE: u32 = 1000;
+/// How many windows of one report and advertiser are fetched at once.
+pub const CONCURRENT_WINDOWS: usize = 2;
 /// The most days one daily query may span.
 pub const MAX_DAILY_WINDOW: u64 = 30;
 /// TikTok's synchronous reports cover at most this many ads per query.
@@ -198,15 +200,45 @@ async fn run_unit(
     ) else {
         return ctx.checkpoint(binding, json!({})).await;
     };
-    let mut queue: VecDeque<(NaiveDate, NaiveDate)> = windows(start, end, spec.granularity).into();
+    // Windows run a few at a time; checkpoints follow in window order, so the cursor only ever
+    // covers windows whose every row was sent before it.
+    let splits = &splits;
+    let results = futures::stream::iter(windows(start, end, spec.granularity))
+        .map(|(from, to)| fetch_window(ctx, binding, spec, advertiser.id, splits, from, to))
+        .buffered(CONCURRENT_WINDOWS);
+    futures::pin_mut!(results);
+    while let Some(result) = results.next().await {
+        let to = result?;
+        let patch = if incremental {
+            BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
+        } else {
+            json!({})
+        };
+        ctx.checkpoint(binding, patch).await?;
+    }
+    Ok(())
+}
+
+/// Fetches one window (every split), halving it while TikTok finds it too large (40067).
+/// Returns the window's last day once all of it is sent.
+async fn fetch_window(
+    ctx: &Context,
+    binding: usize,
+    spec: &ReportSpec,
+    advertiser_id: u64,
+    splits: &[Option<Value>],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<NaiveDate> {
+    let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     while let Some((from, to)) = queue.pop_front() {
         let mut outcome = Ok(());
-        for split in &splits {
+        for split in splits {
             outcome = fetch(
                 ctx,
                 binding,
                 spec,
-                advertiser.id,
+                advertiser_id,
                 Some((from, to)),
                 split.as_ref(),
             )
@@ -216,26 +248,18 @@ async fn run_unit(
             }
         }
         match outcome {
-            Ok(()) => {
-                let day = to.format("%Y-%m-%d").to_string();
-                let patch = if incremental {
-                    BindingState::cursor_patch(advertiser.id, &day)
-                } else {
-                    json!({})
-                };
-                ctx.checkpoint(binding, patch).await?;
-            }
+            Ok(()) => {}
             Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
                 let half = (to - from).num_days() as u64 / 2;
                 let mid = from.checked_add_days(Days::new(half)).unwrap_or(from);
-                tracing::info!(advertiser_id = advertiser.id, %from, %to, "TikTok found the query too large (40067); halving the window.");
+                tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067); halving the window.");
                 queue.push_front((mid.succ_opt().unwrap_or(to), to));
                 queue.push_front((from, mid));
             }
             Err(err) => return Err(err),
         }
     }
-    Ok(())
+    Ok(to)
 }
 
 /// Fetches every page of one query and emits its rows.

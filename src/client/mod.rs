@@ -45,7 +45,7 @@ impl Default for ClientOptions {
             max_retry_delay: Duration::from_secs(30),
             throttle: ThrottlePolicy::default(),
             timeout: Duration::from_secs(120),
-            page_concurrency: 4,
+            page_concurrency: 3,
         }
     }
 }
@@ -183,15 +183,36 @@ impl TikTokClient {
         path: &str,
         params: &[(&'static str, String)],
     ) -> Result<Box<RawValue>> {
+        self.get_with(path, params, |data| {
+            Ok(data.map(|d| d.to_owned()).unwrap_or_else(null_value))
+        })
+        .await
+    }
+
+    /// Like [`TikTokClient::get`], but hands `data` (borrowed from the body) to `finish`, so a
+    /// page is parsed straight out of the body it came in: one copy of the records in memory,
+    /// not three. An error from `finish` is retried like any other of its class.
+    pub async fn get_with<T>(
+        &self,
+        path: &str,
+        params: &[(&'static str, String)],
+        finish: impl Fn(Option<&RawValue>) -> Result<T>,
+    ) -> Result<T> {
         let started = tokio::time::Instant::now();
         let mut attempt: u32 = 0;
         loop {
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.get_once(path, params).await {
-                Ok(data) => {
+            let answer = match self.get_once(path, params).await {
+                Ok((status, body)) => {
+                    decode_data(path, status, &body, &self.secrets).and_then(&finish)
+                }
+                Err(err) => Err(err),
+            };
+            let err = match answer {
+                Ok(value) => {
                     self.limiter.on_success();
-                    return Ok(data);
+                    return Ok(value);
                 }
                 Err(err) => err,
             };
@@ -231,11 +252,12 @@ impl TikTokClient {
         }
     }
 
+    /// One HTTP exchange: the status and the whole body.
     async fn get_once(
         &self,
         path: &str,
         params: &[(&'static str, String)],
-    ) -> Result<Box<RawValue>> {
+    ) -> Result<(u16, bytes::Bytes)> {
         let mut url = self
             .root
             .join(path)
@@ -270,7 +292,7 @@ impl TikTokClient {
             .bytes()
             .await
             .map_err(|e| transport("Reading the answer of", e))?;
-        decode(path, status.as_u16(), &body, &self.secrets)
+        Ok((status.as_u16(), body))
     }
 
     /// Every page of a list endpoint, as a stream of pages in order. The first page tells the
@@ -336,8 +358,16 @@ impl TikTokClient {
         let mut all: Params = params.to_vec();
         all.push(("page", page.to_string()));
         all.push(("page_size", page_size.to_string()));
-        let data = self.get(path, &all).await?;
-        parse_page(path, &data, list_key, page)
+        self.get_with(path, &all, |data| match data {
+            Some(data) => parse_page(path, data, list_key, page),
+            None => Ok(Page {
+                records: Vec::new(),
+                page,
+                total_pages: None,
+                total_number: None,
+            }),
+        })
+        .await
     }
 }
 
@@ -375,10 +405,25 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
     })
 }
 
+fn null_value() -> Box<RawValue> {
+    RawValue::from_string("null".into()).expect("null is JSON")
+}
+
 /// Decodes one HTTP answer into `data` or a classified error.
 pub fn decode(path: &str, status: u16, body: &[u8], secrets: &[String]) -> Result<Box<RawValue>> {
-    let text = String::from_utf8_lossy(body);
-    let envelope: std::result::Result<Envelope, _> = serde_json::from_slice(body);
+    decode_data(path, status, body, secrets)
+        .map(|data| data.map(|d| d.to_owned()).unwrap_or_else(null_value))
+}
+
+/// Decodes one HTTP answer into `data` (borrowed from the body; `None` when absent) or a
+/// classified error.
+pub fn decode_data<'a>(
+    path: &str,
+    status: u16,
+    body: &'a [u8],
+    secrets: &[String],
+) -> Result<Option<&'a RawValue>> {
+    let envelope: std::result::Result<Envelope<'a>, _> = serde_json::from_slice(body);
     match envelope {
         Ok(Envelope {
             code: Some(code),
@@ -387,9 +432,6 @@ pub fn decode(path: &str, status: u16, body: &[u8], secrets: &[String]) -> Resul
             data,
         }) => {
             if codes::is_success(code) {
-                let data = data
-                    .map(|d| d.to_owned())
-                    .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"));
                 return Ok(data);
             }
             let (class, hint) = codes::classify(code);
@@ -403,6 +445,7 @@ pub fn decode(path: &str, status: u16, body: &[u8], secrets: &[String]) -> Resul
             })))
         }
         _ => {
+            let text = String::from_utf8_lossy(body);
             // Scrub before cutting, so a secret straddling the cut cannot leak its first half.
             let snippet: String = scrub(&text, secrets)
                 .chars()
