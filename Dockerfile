@@ -1,5 +1,5 @@
 # Build stage: compile with the lockfile, dependencies cached in their own layer.
-FROM rust:1.85-bookworm AS build
+FROM rust:1.91-bookworm AS build
 WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \

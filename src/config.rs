@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
+use crate::registry::ReportSpec;
 
 pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
 pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
@@ -200,13 +201,8 @@ pub enum Environment {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomReport {
     pub name: String,
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
-    /// Every dimension, in the order given (id, time, breakdowns).
-    pub dimensions: Vec<String>,
-    pub metrics: Vec<String>,
-    pub filtering: Vec<Value>,
+    /// The report as the engine runs it (dimensions in the order given).
+    pub spec: ReportSpec,
 }
 
 impl CustomReport {
@@ -616,12 +612,14 @@ fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Custom
     }
     Ok(CustomReport {
         name,
-        report_type,
-        level,
-        granularity,
-        dimensions,
-        metrics,
-        filtering,
+        spec: ReportSpec {
+            report_type,
+            level,
+            granularity,
+            dimensions,
+            metrics,
+            filtering,
+        },
     })
 }
 
@@ -1023,13 +1021,13 @@ mod tests {
             "metrics": ["spend", "clicks"]}))
         .unwrap();
         let report = &config.custom_reports[0];
-        assert_eq!(report.granularity, Granularity::Day);
+        assert_eq!(report.spec.granularity, Granularity::Day);
         assert_eq!(report.stream_name(), "custom_report_ads_by_country");
         let lifetime = custom(json!({"name": "totals", "report_type": "BASIC",
             "data_level": "AUCTION_CAMPAIGN", "dimensions": ["campaign_id"], "metrics": ["spend"]}))
         .unwrap();
         assert_eq!(
-            lifetime.custom_reports[0].granularity,
+            lifetime.custom_reports[0].spec.granularity,
             Granularity::Lifetime
         );
     }

@@ -566,14 +566,7 @@ fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
 }
 
 fn custom_stream(report: &crate::config::CustomReport) -> Stream {
-    let spec = ReportSpec {
-        report_type: report.report_type,
-        level: report.level,
-        granularity: report.granularity,
-        dimensions: report.dimensions.clone(),
-        metrics: report.metrics.clone(),
-        filtering: report.filtering.clone(),
-    };
+    let spec = report.spec.clone();
     let (key, cursor) = report_key(&spec);
     let name = report.stream_name();
     let schema = schema::for_stream(&name, &StreamSpec::Report(spec.clone()));
@@ -666,7 +659,7 @@ pub fn resolve(name: &str, config: &Config) -> Result<Stream> {
         .iter()
         .find(|r| r.stream_name() == name)
     {
-        if sandbox && report.level == Level::Advertiser {
+        if sandbox && report.spec.level == Level::Advertiser {
             return Err(Error::config(format!(
                 "Custom report {name:?} is at AUCTION_ADVERTISER, which the TikTok sandbox \
                  refuses. Use production credentials or another data level."

@@ -148,45 +148,9 @@ impl AssetSizes {
     }
 }
 
-/// The 10 `objective_type` values the pixel_instant_page_events stream iterates over.
-pub const OBJECTIVE_TYPES: [&str; 10] = [
-    "APP_PROMOTION",
-    "WEB_CONVERSIONS",
-    "REACH",
-    "TRAFFIC",
-    "VIDEO_VIEWS",
-    "PRODUCT_SALES",
-    "ENGAGEMENT",
-    "LEAD_GENERATION",
-    "RF_REACH",
-    "TOPVIEW_REACH",
-];
-
-/// The 22 `optimization_goal` values the pixel_instant_page_events stream iterates over.
-pub const OPTIMIZATION_GOALS: [&str; 22] = [
-    "CLICK",
-    "CONVERT",
-    "INSTALL",
-    "IN_APP_EVENT",
-    "SHOW",
-    "REACH",
-    "LEAD_GENERATION",
-    "CONVERSATION",
-    "FOLLOWERS",
-    "PAGE_VISIT",
-    "VALUE",
-    "AUTOMATIC_VALUE_OPTIMIZATION",
-    "GMV",
-    "PURCHASES",
-    "INITIATE_CHECKOUTS",
-    "MT_LIVE_ROOM",
-    "PRODUCT_CLICK_IN_LIVE",
-    "ENGAGED_VIEW",
-    "ENGAGED_VIEW_FIFTEEN",
-    "TRAFFIC_LANDING_PAGE_VIEW",
-    "DESTINATION_VISIT",
-    "PREFERRED_LEAD",
-];
+/// The objective types and optimization goals of `pixel/instant_page/event/`: the connector's
+/// own table (an API fact), so the simulator serves exactly what the stream asks for.
+pub use crate::capture::pixels::{OBJECTIVE_TYPES, OPTIMIZATION_GOALS};
 
 /// Does `pixel/instant_page/event/` serve this combination (else 40002)? A fixed property of the
 /// simulated API, independent of seed and advertiser: about half of the 220 combinations.
