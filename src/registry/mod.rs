@@ -557,8 +557,9 @@ impl Stream {
     }
 }
 
-/// Reports are keyed by id, time and breakdowns; the advertiser id joins the key when the level
-/// id does not already identify the advertiser... it always does, so it is left out.
+/// Reports are keyed by their dimensions: the level id, the time and the breakdowns
+/// (product.md 3.4). Entity ids are unique across advertisers, so the table's reports need no
+/// advertiser id in their key; custom reports add it (see [`custom_stream`]).
 fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
     let key = spec.dimensions.clone();
     let cursor = spec.granularity.time_dimension().map(str::to_string);
@@ -567,7 +568,11 @@ fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
 
 fn custom_stream(report: &crate::config::CustomReport) -> Stream {
     let spec = report.spec.clone();
-    let (key, cursor) = report_key(&spec);
+    let (mut key, cursor) = report_key(&spec);
+    // A custom report's key is its dimensions plus the advertiser, whatever they are.
+    if !key.iter().any(|k| k == "advertiser_id") {
+        key.push("advertiser_id".to_string());
+    }
     let name = report.stream_name();
     let schema = schema::for_stream(&name, &StreamSpec::Report(spec.clone()));
     Stream {
@@ -910,6 +915,25 @@ mod tests {
         assert_eq!(daily.report().unwrap().granularity, Granularity::Day);
         let hourly = resolve("ads_reports", &production(Some("HOUR"))).unwrap();
         assert_eq!(hourly.report().unwrap().granularity, Granularity::Hour);
+    }
+
+    #[test]
+    fn custom_reports_are_keyed_by_their_dimensions_and_the_advertiser() {
+        let raw = json!({"credentials": {"auth_type": "oauth2.0", "client_id": "a",
+            "client_secret": "b", "access_token": "t"},
+            "custom_reports": [{"name": "by_country", "report_type": "BASIC",
+                "data_level": "AUCTION_CAMPAIGN", "dimensions": ["campaign_id", "country_code"],
+                "metrics": ["spend", "my_new_metric"]}]});
+        let config = crate::config::parse(&raw).unwrap();
+        let stream = resolve("custom_report_by_country", &config).unwrap();
+        assert_eq!(stream.key, ["campaign_id", "country_code", "advertiser_id"]);
+        assert_eq!(stream.cursor, None, "no time dimension: lifetime totals");
+        let metrics = &stream.schema["properties"]["metrics"]["properties"];
+        assert_eq!(metrics["spend"]["type"], json!(["number", "null"]));
+        assert_eq!(metrics["my_new_metric"]["type"], json!(["string", "null"]));
+        assert!(catalog(&config)
+            .iter()
+            .any(|s| s.name == "custom_report_by_country"));
     }
 
     #[test]
