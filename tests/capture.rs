@@ -203,3 +203,93 @@ async fn faults_change_nothing_in_what_is_captured() {
         outputs[0].1
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn states_of_earlier_versions_are_migrated_not_thrown_away() {
+    let sim = simulator::spawn(small()).await.unwrap();
+    let config = sim_config(&sim.base_url(), "2024-01-01", json!({}));
+    // The newest modify_time of all ads: a cursor there re-emits (almost) nothing.
+    let newest = sim
+        .model()
+        .advertiser_ids()
+        .into_iter()
+        .flat_map(|a| sim.model().entities(EntityKind::Ad, a, true))
+        .filter_map(|e| e["modify_time"].as_str().map(str::to_string))
+        .max()
+        .unwrap();
+    // The v2 image (Airbyte 3.x behind airbyte-to-flow) kept `{stream: {cursor field: value}}`.
+    let legacy = json!({"ads": {"modify_time": newest.replace(' ', "T") + "Z"}});
+    let session = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || flow_session(&config, &["ads"], &legacy, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let emitted = session.docs.len();
+    assert!(
+        emitted >= 1 && emitted < 5,
+        "{emitted} ads re-emitted after a migrated cursor"
+    );
+    // Airbyte 4.x per-partition state in --state.
+    let states = json!([{"type": "STREAM", "stream": {"stream_descriptor": {"name": "ads"},
+        "stream_state": {"states": sim.model().advertiser_ids().iter().map(|a| json!({
+            "partition": {"advertiser_id": a.to_string(), "parent_slice": {}},
+            "cursor": {"modify_time": newest}})).collect::<Vec<_>>()}}}]);
+    let catalog = json!({"streams": [{"stream": {"name": "ads"}, "sync_mode": "incremental"}]});
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let c = temp_json(&dir, "config.json", &config);
+        let k = temp_json(&dir, "catalog.json", &catalog);
+        let s = temp_json(&dir, "state.json", &states);
+        run(
+            &["read", "--config", &c, "--catalog", &k, "--state", &s],
+            "",
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = out.stdout.iter().filter(|m| m["type"] == "RECORD").count();
+    assert!(
+        (1..5).contains(&records),
+        "{records} ads re-emitted after a migrated 4.x state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_credentials_fail_validate_and_check_with_the_fix() {
+    let sim = simulator::spawn(small()).await.unwrap();
+    let mut config = sim_config(&sim.base_url(), "2024-01-01", json!({}));
+    config["credentials"]["access_token"] = json!("revoked-token-Q1");
+    let request = json!({"validate": {"name": "acmeCo/t", "config": config.clone(), "bindings": [
+        {"resourceConfig": {"stream": "ads", "syncMode": "incremental"}}]}});
+    let (flow, airbyte) = tokio::task::spawn_blocking(move || {
+        let flow = run(&[], &format!("{request}\n"), &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let c = temp_json(&dir, "config.json", &config);
+        (flow, run(&["check", "--config", &c], "", &[]))
+    })
+    .await
+    .unwrap();
+    assert_ne!(flow.code, 0);
+    let message = flow.last_log_message();
+    assert!(
+        message.contains("TikTok rejected the credentials") && message.contains("Re-authenticate"),
+        "{message}"
+    );
+    assert_eq!(airbyte.code, 0);
+    let status = &airbyte.stdout[0]["connectionStatus"];
+    assert_eq!(status["status"], "FAILED");
+    assert!(status["message"]
+        .as_str()
+        .unwrap()
+        .contains("Re-authenticate"));
+    for out in [&flow, &airbyte] {
+        assert!(
+            !out.stderr.contains("revoked-token-Q1")
+                && !out.stdout_text.contains("revoked-token-Q1")
+        );
+    }
+}

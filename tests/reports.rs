@@ -582,3 +582,87 @@ async fn each_report_resource_sends_the_documented_query() {
         .count();
     assert_eq!(warnings, 4, "one warning per refused binding");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ad_level_reports_over_ten_thousand_ads_are_split_and_lose_no_row() {
+    // 16,000 ads in one account (some without rows): one query would silently keep only
+    // 10,000 of them.
+    let sim = simulator::spawn(SimConfig {
+        advertisers: 1,
+        campaigns_per_advertiser: 16,
+        adgroups_per_campaign: 10,
+        ads_per_adgroup: 100,
+        days: 2,
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let today = sim.model().first_day().succ_opt().unwrap();
+    let cfg = sim_config(
+        &sim.base_url(),
+        &today.to_string(),
+        json!({"end_date": today.to_string()}),
+    );
+    let session = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || flow_session(&cfg, &["ads_reports_lifetime"], &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    // The model's rows, asked campaign by campaign (each far under the limit).
+    let config = config::parse(&cfg).unwrap();
+    let spec = registry::resolve("ads_reports_lifetime", &config)
+        .unwrap()
+        .report()
+        .unwrap()
+        .clone();
+    let advertiser = sim.model().advertiser_ids()[0];
+    let mut expected = std::collections::BTreeSet::new();
+    let campaigns: std::collections::BTreeSet<String> = sim
+        .model()
+        .entities(simulator::EntityKind::Campaign, advertiser, true)
+        .iter()
+        .map(|c| c["campaign_id"].as_str().unwrap().to_string())
+        .collect();
+    for campaign in campaigns {
+        let mut filters = filtering(&spec, true, None);
+        filters.push(json!({"field_name": "campaign_ids", "filter_type": "IN",
+                            "filter_value": json!([campaign]).to_string()}));
+        let rows = sim
+            .model()
+            .report_rows(&ReportQuery {
+                advertiser_id: advertiser,
+                report_type: spec.report_type,
+                level: spec.level,
+                dimensions: spec.dimensions.clone(),
+                metrics: spec.metrics.clone(),
+                start_date: None,
+                end_date: None,
+                lifetime: true,
+                filtering: filters,
+            })
+            .unwrap();
+        expected.extend(
+            rows.iter()
+                .map(|r| r["dimensions"]["ad_id"].as_str().unwrap().to_string()),
+        );
+    }
+    assert!(expected.len() > 10_000, "{} ads with rows", expected.len());
+    let got: std::collections::BTreeSet<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["ad_id"].to_string())
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "captured ads differ from the model's");
+    let queries = sim
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path == "report/integrated/get/" && r.params.get("page").is_none_or(|p| p == "1")
+        })
+        .count();
+    assert!(queries >= 2, "the report was not split ({queries} queries)");
+}
