@@ -228,7 +228,7 @@ async fn states_of_earlier_versions_are_migrated_not_thrown_away() {
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
     let emitted = session.docs.len();
     assert!(
-        emitted >= 1 && emitted < 5,
+        (1..5).contains(&emitted),
         "{emitted} ads re-emitted after a migrated cursor"
     );
     // Airbyte 4.x per-partition state in --state.
