@@ -168,18 +168,20 @@ fn creation_day(raw: &RawValue) -> Option<NaiveDate> {
 /// The `advertisers` stream: one record per account with details.
 pub(crate) async fn emit(ctx: &Context, binding: usize, advertisers: &Advertisers) -> Result<()> {
     ctx.count_request(binding);
+    let mut docs = Vec::new();
     for advertiser in &advertisers.list {
         let Some(info) = &advertiser.info else {
             continue;
         };
         match record::advertiser(info) {
-            Ok(doc) => ctx.record(binding, doc).await?,
+            Ok(doc) => docs.push(doc),
             Err(why) => tracing::warn!(
                 advertiser_id = advertiser.id,
                 "Skipping unreadable advertiser details: {why}."
             ),
         }
     }
+    ctx.records(binding, docs).await?;
     ctx.checkpoint(binding, json!({})).await?;
     match &advertisers.info_error {
         Some(why) => Err(Error::Fatal(format!(

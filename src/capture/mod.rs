@@ -31,8 +31,9 @@ use state::BindingState;
 /// What the engine tells the emitter.
 #[derive(Debug)]
 pub enum Event {
-    /// One record (a serialized JSON object) of a binding.
-    Record { binding: usize, doc: String },
+    /// Records (serialized JSON objects) of a binding, a page or part of one at a time: one
+    /// hand-over to the writer per batch, not per record.
+    Records { binding: usize, docs: Vec<String> },
     /// A merge patch of one binding's state, covering every record sent before it.
     Checkpoint { binding: usize, patch: Value },
     /// The binding's work begins.
@@ -84,14 +85,25 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub async fn record(&self, binding: usize, doc: String) -> Result<()> {
-        self.counters[binding]
-            .records
-            .fetch_add(1, Ordering::Relaxed);
-        self.tx
-            .send(Event::Record { binding, doc })
-            .await
-            .map_err(|_| Error::Fatal("the output closed while records were being written".into()))
+    /// Sends records to the writer, at most [`RECORD_BATCH`] per event.
+    pub async fn records(&self, binding: usize, mut docs: Vec<String>) -> Result<()> {
+        while !docs.is_empty() {
+            let rest = docs.split_off(docs.len().min(RECORD_BATCH));
+            let batch = std::mem::replace(&mut docs, rest);
+            self.counters[binding]
+                .records
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.tx
+                .send(Event::Records {
+                    binding,
+                    docs: batch,
+                })
+                .await
+                .map_err(|_| {
+                    Error::Fatal("the output closed while records were being written".into())
+                })?;
+        }
+        Ok(())
     }
 
     pub async fn checkpoint(&self, binding: usize, patch: Value) -> Result<()> {
@@ -121,6 +133,9 @@ impl Context {
             .insert((binding, advertiser))
     }
 }
+
+/// The most records in one event: bounds what waits in the channel (a few MB at most).
+pub const RECORD_BATCH: usize = 256;
 
 /// How many units run at once. The rate limiter sets the pace; this bounds memory and keeps
 /// enough requests in flight to fill the budget when TikTok is slow.
@@ -365,6 +380,7 @@ async fn entity_unit(
         while let Some(page) = pages.next().await {
             let page = page?;
             ctx.count_request(binding);
+            let mut docs = Vec::with_capacity(page.records.len());
             for raw in &page.records {
                 let entity = match record::entity(raw, def.id_field, def.id_from) {
                     Ok(entity) => entity,
@@ -387,9 +403,10 @@ async fn entity_unit(
                     }
                 }
                 if changed || !incremental {
-                    ctx.record(binding, entity.doc).await?;
+                    docs.push(entity.doc);
                 }
             }
+            ctx.records(binding, docs).await?;
         }
     }
     let patch = match newest {

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::advertisers::Advertiser;
 use super::Context;
 use crate::client::{parse_page, Params};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const OBJECTIVE_TYPES: &[&str] = &[
     "APP_PROMOTION",
@@ -120,9 +120,7 @@ pub(crate) async fn instant_page_events(
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("objective_type".into(), json!(objective));
         extra.insert("optimization_goal".into(), json!(goal));
-        for doc in with_fields(page.records, &extra) {
-            ctx.record(binding, doc).await?;
-        }
+        ctx.records(binding, with_fields(page.records, &extra)).await?;
     }
     ctx.checkpoint(binding, json!({})).await
 }
@@ -168,11 +166,7 @@ pub(crate) async fn event_statistics(
         let mut extra = Map::new();
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("pixel_id".into(), json!(pixel_id));
-        for doc in with_fields(page.records, &extra) {
-            ctx.record(binding, doc).await?;
-        }
+        ctx.records(binding, with_fields(page.records, &extra)).await?;
     }
-    ctx.checkpoint(binding, json!({}))
-        .await
-        .map_err(|e: Error| e)
+    ctx.checkpoint(binding, json!({})).await
 }

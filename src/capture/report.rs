@@ -278,14 +278,16 @@ async fn fetch(
     while let Some(page) = pages.next().await {
         let page = page?;
         ctx.count_request(binding);
+        let mut docs = Vec::with_capacity(page.records.len());
         for raw in &page.records {
             match record::report_row(raw, spec, advertiser_id) {
-                Ok(row) => ctx.record(binding, row.doc).await?,
+                Ok(row) => docs.push(row.doc),
                 Err(why) => {
                     tracing::warn!(advertiser_id, "Skipping a report row: {why}.")
                 }
             }
         }
+        ctx.records(binding, docs).await?;
     }
     Ok(())
 }

@@ -94,7 +94,9 @@ impl<W: Write> Emitter<W> {
 
     pub fn event(&mut self, event: Event) -> std::io::Result<()> {
         match event {
-            Event::Record { binding, doc } => self.record(binding, &doc),
+            Event::Records { binding, docs } => {
+                docs.iter().try_for_each(|doc| self.record(binding, doc))
+            }
             Event::Checkpoint { binding, patch } => self.checkpoint(binding, patch),
             Event::Started { binding } => self.status(binding, "STARTED"),
             Event::Finished { binding, error } => self.finished(binding, error),
@@ -246,9 +248,9 @@ mod tests {
                     state_keys: vec!["ads".into(), "campaigns.v1".into()],
                 },
             );
-            e.event(Event::Record {
+            e.event(Event::Records {
                 binding: 1,
-                doc: "{\"campaign_id\":1}".into(),
+                docs: vec!["{\"campaign_id\":1}".into()],
             })
             .unwrap();
             e.event(Event::Checkpoint {
@@ -284,9 +286,9 @@ mod tests {
                     state_keys: vec!["ads".into()],
                 },
             );
-            e.event(Event::Record {
+            e.event(Event::Records {
                 binding: 0,
-                doc: "{\"ad_id\":1}".into(),
+                docs: vec!["{\"ad_id\":1}".into()],
             })
             .unwrap();
             e.finish().unwrap();
@@ -308,9 +310,9 @@ mod tests {
                 ),
             );
             e.event(Event::Started { binding: 0 }).unwrap();
-            e.event(Event::Record {
+            e.event(Event::Records {
                 binding: 0,
-                doc: "{\"ad_id\":1}".into(),
+                docs: vec!["{\"ad_id\":1}".into()],
             })
             .unwrap();
             e.event(Event::Checkpoint {

@@ -20,8 +20,9 @@ use emit::{Emitter, Framing};
 
 pub const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
 
-/// How many events may wait for the writer: bounds memory when stdout is slower than TikTok.
-const EVENT_BUFFER: usize = 1024;
+/// How many events (batches of up to `RECORD_BATCH` records) may wait for the writer: bounds
+/// memory when stdout is slower than TikTok.
+const EVENT_BUFFER: usize = 8;
 
 /// Runs a capture and writes its events with one writer thread. Returns the per-binding
 /// summaries; a failure of the run is returned after everything already captured is written.
