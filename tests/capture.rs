@@ -293,3 +293,60 @@ async fn bad_credentials_fail_validate_and_check_with_the_fix() {
         );
     }
 }
+
+#[test]
+fn demo_prints_records_and_a_per_stream_summary_without_credentials() {
+    let out = run(
+        &[
+            "demo",
+            "--advertisers",
+            "1",
+            "--campaigns",
+            "1",
+            "--adgroups",
+            "1",
+            "--ads",
+            "2",
+            "--days",
+            "2",
+        ],
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let streams: BTreeSet<&str> = out
+        .stdout
+        .iter()
+        .map(|l| l["stream"].as_str().unwrap())
+        .collect();
+    assert!(out.stdout.iter().all(|l| l["data"].is_object()));
+    for expected in [
+        "advertisers",
+        "campaigns",
+        "ads",
+        "ads_reports_daily",
+        "ads_audience_reports_daily",
+    ] {
+        assert!(
+            streams.contains(expected),
+            "demo printed no {expected} records"
+        );
+    }
+    // The summary table: a header, one line per stream with rows, requests and seconds, a total.
+    assert!(
+        out.stderr.contains("stream")
+            && out.stderr.contains("requests")
+            && out.stderr.contains("seconds")
+    );
+    let total = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .expect("a total line");
+    let rows: usize = total.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(
+        rows,
+        out.stdout.len(),
+        "the summary counts the records printed"
+    );
+}

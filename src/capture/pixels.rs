@@ -120,7 +120,8 @@ pub(crate) async fn instant_page_events(
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("objective_type".into(), json!(objective));
         extra.insert("optimization_goal".into(), json!(goal));
-        ctx.records(binding, with_fields(page.records, &extra)).await?;
+        ctx.records(binding, with_fields(page.records, &extra))
+            .await?;
     }
     ctx.checkpoint(binding, json!({})).await
 }
@@ -166,7 +167,8 @@ pub(crate) async fn event_statistics(
         let mut extra = Map::new();
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("pixel_id".into(), json!(pixel_id));
-        ctx.records(binding, with_fields(page.records, &extra)).await?;
+        ctx.records(binding, with_fields(page.records, &extra))
+            .await?;
     }
     ctx.checkpoint(binding, json!({})).await
 }

@@ -366,9 +366,19 @@ mod fast {
         out.push_str("\":");
     }
 
-    pub(super) fn report_row(raw: &str, spec: &ReportSpec, advertiser_id: u64) -> Option<ReportRecord> {
+    pub(super) fn report_row(
+        raw: &str,
+        spec: &ReportSpec,
+        advertiser_id: u64,
+    ) -> Option<ReportRecord> {
         let row: Row = serde_json::from_str(raw).ok()?;
-        let find = |name: &str| row.dimensions.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.get());
+        let find = |name: &str| {
+            row.dimensions
+                .0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.get())
+        };
         let mut out = String::with_capacity(raw.len() + 64 * (spec.dimensions.len() + 2));
         let mut dims = String::with_capacity(64 * spec.dimensions.len());
         let mut time = None;
@@ -525,8 +535,16 @@ mod tests {
             "[a-zA-Z ]{0,12}".prop_map(|t| json!(t)),
         ];
         let names = prop::sample::select(vec![
-            "spend", "clicks", "ctr", "campaign_id", "adgroup_id", "tt_app_id", "ad_name",
-            "mobile_app_id", "made_up_metric", "video_play_actions",
+            "spend",
+            "clicks",
+            "ctr",
+            "campaign_id",
+            "adgroup_id",
+            "tt_app_id",
+            "ad_name",
+            "mobile_app_id",
+            "made_up_metric",
+            "video_play_actions",
         ]);
         let metrics = prop::collection::btree_map(names, metric_value, 0..10);
         let id = prop_oneof![
