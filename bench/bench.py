@@ -292,6 +292,7 @@ def measure(argv):
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     requests = None
+    self_reported_kb = None
     for line in stderr.splitlines():
         try:
             entry = json.loads(line)
@@ -299,8 +300,13 @@ def measure(argv):
             continue
         if entry.get("message") == "Capture finished.":
             requests = entry.get("requests")
+            # The connector's own VmHWM at the end of the capture (a fresh mm after exec, so
+            # exact and free of the parent's mark).
+            self_reported_kb = entry.get("peak_rss_kb")
     margin_kb = 512
-    if ru.ru_maxrss > parent_hwm_kb + margin_kb:
+    if self_reported_kb:
+        peak_kb, rss_source = max(self_reported_kb, sampler.peak_kb or 0), "self"
+    elif ru.ru_maxrss > parent_hwm_kb + margin_kb:
         peak_kb, rss_source = max(ru.ru_maxrss, sampler.peak_kb or 0), "wait4"
     elif sampler.peak_kb is not None and sampler.samples >= 10:
         peak_kb, rss_source = sampler.peak_kb, "sampled"

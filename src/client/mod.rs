@@ -45,7 +45,7 @@ impl Default for ClientOptions {
             max_retry_delay: Duration::from_secs(30),
             throttle: ThrottlePolicy::default(),
             timeout: Duration::from_secs(120),
-            page_concurrency: 3,
+            page_concurrency: 2,
         }
     }
 }
@@ -117,7 +117,39 @@ pub struct ClientStats {
     pub throttled: AtomicU64,
 }
 
+/// Answer buffers kept for reuse. A report page is a few MB; allocating one per request lets
+/// the allocator's heap creep up with the number of pages read, reusing a few keeps peak memory
+/// flat however many rows a capture reads.
+#[derive(Default)]
+struct BodyPool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl BodyPool {
+    /// Buffers kept at most, and the largest kept.
+    const KEEP: usize = 8;
+    const MAX_BYTES: usize = 16 << 20;
+
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, mut body: Vec<u8>) {
+        if body.capacity() > Self::MAX_BYTES {
+            return;
+        }
+        body.clear();
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < Self::KEEP {
+            pool.push(body);
+        }
+    }
+}
+
 pub struct TikTokClient {
+    bodies: BodyPool,
     http: reqwest::Client,
     root: Url,
     token: String,
@@ -150,6 +182,7 @@ impl TikTokClient {
             Environment::Sandbox { .. } => None,
         };
         Ok(TikTokClient {
+            bodies: BodyPool::default(),
             http,
             root: config.api_root.clone(),
             token: config.access_token.expose().to_string(),
@@ -205,7 +238,9 @@ impl TikTokClient {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let answer = match self.get_once(path, params).await {
                 Ok((status, body)) => {
-                    decode_data(path, status, &body, &self.secrets).and_then(&finish)
+                    let answer = decode_data(path, status, &body, &self.secrets).and_then(&finish);
+                    self.bodies.give(body);
+                    answer
                 }
                 Err(err) => Err(err),
             };
@@ -257,7 +292,7 @@ impl TikTokClient {
         &self,
         path: &str,
         params: &[(&'static str, String)],
-    ) -> Result<(u16, bytes::Bytes)> {
+    ) -> Result<(u16, Vec<u8>)> {
         let mut url = self
             .root
             .join(path)
@@ -280,7 +315,7 @@ impl TikTokClient {
                 retryable,
             }
         };
-        let response = self
+        let mut response = self
             .http
             .get(url)
             .header("Access-Token", &self.token)
@@ -288,10 +323,21 @@ impl TikTokClient {
             .await
             .map_err(|e| transport("Requesting", e))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        let mut body = self.bodies.take();
+        if let Some(length) = response.content_length() {
+            body.reserve(
+                usize::try_from(length)
+                    .unwrap_or(0)
+                    .min(BodyPool::MAX_BYTES),
+            );
+        }
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| transport("Reading the answer of", e))?;
+            .map_err(|e| transport("Reading the answer of", e))?
+        {
+            body.extend_from_slice(&chunk);
+        }
         Ok((status.as_u16(), body))
     }
 

@@ -22,7 +22,7 @@ pub const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
 
 /// How many events (batches of up to `RECORD_BATCH` records) may wait for the writer: bounds
 /// memory when stdout is slower than TikTok.
-const EVENT_BUFFER: usize = 8;
+const EVENT_BUFFER: usize = 4;
 
 /// Runs a capture and writes its events with one writer thread. Returns the per-binding
 /// summaries; a failure of the run is returned after everything already captured is written.
@@ -50,7 +50,7 @@ pub async fn capture<W: Write + Send + 'static>(
         .stats
         .requests
         .load(std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(requests, "Capture finished.");
+    tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished.");
     match (result, written) {
         (_, Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Fatal(
             "stdout was closed by the reader before the capture ended".into(),
@@ -58,6 +58,13 @@ pub async fn capture<W: Write + Send + 'static>(
         (_, Err(e)) => Err(Error::io("writing the output", e)),
         (result, Ok(())) => result,
     }
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), for the logs and the benchmark.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Percent-encodes a resource path into a Flow state key, as the runtime does.
