@@ -248,7 +248,7 @@ mod fast {
         (!inner.contains('\\')).then_some(inner)
     }
 
-    /// JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    /// JSON's number grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
     pub(super) fn is_json_number(text: &str) -> bool {
         let b = text.as_bytes();
         let mut i = 0;

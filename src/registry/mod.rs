@@ -121,14 +121,46 @@ const fn list(
     }
 }
 
-/// An extra report (tiktok-api.md 3.4 and 3.5): no legacy name; advertiser-level and the basic
-/// by-country reports are production only.
+/// A core report row, with the unsuffixed name earlier versions used for its family.
+const fn report(
+    name: &'static str,
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+    breakdown: Breakdown,
+    legacy_name: &'static str,
+) -> StreamDef {
+    report_row(
+        name,
+        report_type,
+        level,
+        granularity,
+        breakdown,
+        Some(legacy_name),
+    )
+}
+
+/// An extra report (tiktok-api.md 3.4 and 3.5): no legacy name.
 const fn extra_report(
     name: &'static str,
     report_type: ReportType,
     level: Level,
     granularity: Granularity,
     breakdown: Breakdown,
+) -> StreamDef {
+    report_row(name, report_type, level, granularity, breakdown, None)
+}
+
+/// The availability rules of every report row: TikTok refuses the advertiser level and the
+/// basic by-country reports in sandbox, and the hour dimension in audience reports since late
+/// 2022 (those rows are offered but not enabled).
+const fn report_row(
+    name: &'static str,
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+    breakdown: Breakdown,
+    legacy_name: Option<&'static str>,
 ) -> StreamDef {
     let basic_by_country =
         matches!(report_type, ReportType::Basic) && matches!(breakdown, Breakdown::Country);
@@ -140,38 +172,11 @@ const fn extra_report(
             granularity,
             breakdown,
         }),
-        core: false,
+        core: legacy_name.is_some(),
         sandbox: !matches!(level, Level::Advertiser) && !basic_by_country,
-        disabled_by_default: false,
-        legacy_name: None,
-    }
-}
-
-const fn report(
-    name: &'static str,
-    report_type: ReportType,
-    level: Level,
-    granularity: Granularity,
-    breakdown: Breakdown,
-    legacy_name: &'static str,
-) -> StreamDef {
-    // The advertiser level is refused in sandbox; TikTok refuses the hour dimension in
-    // audience reports since late 2022, so those rows are offered but not enabled.
-    let sandbox = !matches!(level, Level::Advertiser);
-    let disabled_by_default =
-        matches!(report_type, ReportType::Audience) && matches!(granularity, Granularity::Hour);
-    StreamDef {
-        name,
-        kind: Kind::Report(ReportDef {
-            report_type,
-            level,
-            granularity,
-            breakdown,
-        }),
-        core: true,
-        sandbox,
-        disabled_by_default,
-        legacy_name: Some(legacy_name),
+        disabled_by_default: matches!(report_type, ReportType::Audience)
+            && matches!(granularity, Granularity::Hour),
+        legacy_name,
     }
 }
 
