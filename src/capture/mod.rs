@@ -125,8 +125,9 @@ impl Context {
         &self.counters[binding].refused
     }
 
-    /// Logs a warning once per binding and advertiser.
-    fn warn_once(&self, binding: usize, advertiser: u64) -> bool {
+    /// Whether a warning about this binding (or `usize::MAX`: any binding) and advertiser is
+    /// the first of the run.
+    pub(crate) fn warn_once(&self, binding: usize, advertiser: u64) -> bool {
         self.warned
             .lock()
             .unwrap_or_else(|e| e.into_inner())

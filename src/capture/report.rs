@@ -200,6 +200,13 @@ async fn run_unit(
     ) else {
         return ctx.checkpoint(binding, json!({})).await;
     };
+    if start == EARLIEST_DAY && ctx.warn_once(usize::MAX, advertiser.id) {
+        tracing::warn!(
+            advertiser_id = advertiser.id,
+            "Neither start_date nor the ad account's creation date is known, so reports are \
+             read from {EARLIEST_DAY}, when TikTok Ads began. Set start_date to read less."
+        );
+    }
     // Windows run a few at a time; checkpoints follow in window order, so the cursor only ever
     // covers windows whose every row was sent before it.
     let splits = &splits;
