@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::client::{Params, TikTokClient};
 use crate::config::Config;
@@ -219,72 +219,50 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     if bindings.is_empty() {
         return Ok(errors);
     }
-    let advertisers = Arc::new(advertisers::resolve(&ctx.client, &ctx.config).await?);
-    let limit = Arc::new(Semaphore::new(unit_concurrency(&ctx.config)));
-    let mut tasks = tokio::task::JoinSet::new();
+    let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
+    // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
+    // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
+    let mut plan: Vec<(usize, Option<&Advertiser>)> = Vec::new();
     for (index, binding) in bindings.iter().enumerate() {
-        let stream = Arc::new(binding.stream.clone());
-        let units: Vec<Option<Advertiser>> = match stream.spec {
-            StreamSpec::Advertisers => vec![None],
-            _ => advertisers.list.iter().cloned().map(Some).collect(),
-        };
-        remaining[index] = units.len();
-        for advertiser in units {
-            let ctx = ctx.clone();
-            let stream = stream.clone();
-            let limit = limit.clone();
-            let advertisers = advertisers.clone();
+        match binding.stream.spec {
+            StreamSpec::Advertisers => plan.push((index, None)),
+            _ => plan.extend(advertisers.list.iter().map(|a| (index, Some(a)))),
+        }
+        remaining[index] = plan.iter().filter(|(b, _)| *b == index).count();
+    }
+    let ctx: &Context = ctx;
+    let advertisers = &advertisers;
+    let outcomes = futures::stream::iter(plan)
+        .map(|(index, advertiser)| async move {
+            let binding = &bindings[index];
             let incremental = binding.incremental;
             let cursor = advertiser
-                .as_ref()
                 .and_then(|a| binding.state.cursor(a.id))
                 .filter(|_| incremental)
                 .map(str::to_string);
-            tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let advertiser_id = advertiser.as_ref().map(|a| a.id);
-                let result = match (&stream.spec, advertiser) {
-                    (StreamSpec::Advertisers, _) => {
-                        advertisers::emit(&ctx, index, &advertisers).await
-                    }
-                    (StreamSpec::Entity(def), Some(advertiser)) => {
-                        entity_unit(&ctx, index, def, &advertiser, incremental, cursor).await
-                    }
-                    (StreamSpec::PixelInstantPageEvents, Some(advertiser)) => {
-                        pixels::instant_page_events(&ctx, index, &advertiser).await
-                    }
-                    (StreamSpec::PixelEventStats, Some(advertiser)) => {
-                        pixels::event_statistics(&ctx, index, &advertiser).await
-                    }
-                    (StreamSpec::Report(spec), Some(advertiser)) => {
-                        report::unit(
-                            &ctx,
-                            index,
-                            &stream.name,
-                            spec,
-                            &advertiser,
-                            incremental,
-                            cursor,
-                        )
-                        .await
-                    }
-                    _ => Ok(()),
-                };
-                (index, advertiser_id, result)
-            });
-        }
-    }
-    while let Some(joined) = tasks.join_next().await {
-        let (index, advertiser_id, result) = match joined {
-            Ok(outcome) => outcome,
-            Err(join_error) => {
-                tasks.abort_all();
-                return Err(Error::Fatal(format!(
-                    "a capture task failed unexpectedly: {join_error}"
-                )));
-            }
-        };
+            let result = match (&binding.stream.spec, advertiser) {
+                (StreamSpec::Advertisers, _) => advertisers::emit(ctx, index, advertisers).await,
+                (StreamSpec::Entity(def), Some(advertiser)) => {
+                    entity_unit(ctx, index, def, advertiser, incremental, cursor).await
+                }
+                (StreamSpec::PixelInstantPageEvents, Some(advertiser)) => {
+                    pixels::instant_page_events(ctx, index, advertiser).await
+                }
+                (StreamSpec::PixelEventStats, Some(advertiser)) => {
+                    pixels::event_statistics(ctx, index, advertiser).await
+                }
+                (StreamSpec::Report(spec), Some(advertiser)) => {
+                    let name = &binding.stream.name;
+                    report::unit(ctx, index, name, spec, advertiser, incremental, cursor).await
+                }
+                _ => Ok(()),
+            };
+            (index, advertiser.map(|a| a.id), result)
+        })
+        .buffer_unordered(unit_concurrency(&ctx.config));
+    futures::pin_mut!(outcomes);
+    while let Some((index, advertiser_id, result)) = outcomes.next().await {
         remaining[index] -= 1;
         if remaining[index] == 0 {
             *ctx.counters[index]
@@ -295,7 +273,6 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         let Err(err) = result else { continue };
         let stream = &bindings[index].stream.name;
         if err.stops_the_run() {
-            tasks.abort_all();
             return Err(err);
         }
         if err.class() == ErrorClass::Permission {
