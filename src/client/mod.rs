@@ -15,7 +15,6 @@ use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use url::Url;
 
 use crate::config::{Config, Environment};
@@ -552,9 +551,4 @@ pub fn from_raw<T: serde::de::DeserializeOwned>(path: &str, raw: &RawValue) -> R
         message: format!("TikTok's answer to {path} is not what the connector expects: {e}"),
         retryable: false,
     })
-}
-
-/// Encodes a JSON parameter value (arrays and objects travel as JSON text).
-pub fn json_param(value: &Value) -> String {
-    value.to_string()
 }

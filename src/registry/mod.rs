@@ -469,16 +469,6 @@ impl ReportSpec {
             filtering: Vec::new(),
         }
     }
-
-    /// The breakdown dimensions (neither the id nor the time).
-    pub fn breakdowns(&self) -> impl Iterator<Item = &str> {
-        let time = self.granularity.time_dimension();
-        let id = self.level.id_field();
-        self.dimensions
-            .iter()
-            .map(String::as_str)
-            .filter(move |d| *d != id && Some(*d) != time)
-    }
 }
 
 /// What a runnable stream captures.
