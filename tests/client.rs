@@ -421,7 +421,7 @@ async fn a_route_that_always_fails_gives_up_in_bounded_time() {
         .unwrap_err();
     let elapsed = started.elapsed();
     assert!(
-        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(4),
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(8),
         "gave up after {elapsed:?}"
     );
     let Error::GaveUp(text) = &err else {
@@ -769,7 +769,7 @@ async fn a_slow_answer_times_out_and_is_retried() {
     let data = client.get("campaign/get/", &[]).await.expect("retried");
     assert_eq!(data_of(&data), json!({"list": ["fast"]}));
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_millis(2800),
         "the slow answer was not awaited: {:?}",
         started.elapsed()
     );
