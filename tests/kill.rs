@@ -203,7 +203,11 @@ async fn soak_every_core_resource_killed_twenty_times_loses_no_key() {
         let mut union = BTreeSet::new();
         let mut state = json!({});
         let mut kills = 0;
-        while kills < 20 {
+        // Bounded: a run that always finished before its kill would end here, not hang.
+        for _ in 0..100 {
+            if kills >= 20 {
+                break;
+            }
             let after = Duration::from_millis(rng.random_range(50..1200));
             let (docs, next, killed) = session_of(&config, &names, &state, Some(after));
             keys_of(docs, &mut union);
@@ -218,6 +222,10 @@ async fn soak_every_core_resource_killed_twenty_times_loses_no_key() {
     .await
     .unwrap();
     assert!(clean.len() > 1000, "{}", clean.len());
+    assert!(
+        kills >= 20,
+        "only {kills} sessions were killed mid-capture (seed {seed})"
+    );
     let lost: Vec<&(usize, String)> = clean.difference(&union).take(5).collect();
     assert!(
         lost.is_empty(),
