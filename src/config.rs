@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::registry::metrics::{Granularity, Level, ReportType};
+use crate::registry::metrics::{Granularity, Level, ReportType, ID_FIELDS};
 use crate::registry::ReportSpec;
 
 pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
@@ -468,7 +468,6 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
 }
 
 const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
-const ID_DIMENSIONS: &[&str] = &["advertiser_id", "campaign_id", "adgroup_id", "ad_id"];
 const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
 const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
 
@@ -511,7 +510,7 @@ fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Custom
     }
     let ids: Vec<&String> = dimensions
         .iter()
-        .filter(|d| ID_DIMENSIONS.contains(&d.as_str()))
+        .filter(|d| ID_FIELDS.contains(&d.as_str()))
         .collect();
     let level_id = level.id_field();
     if ids.is_empty() {
@@ -567,7 +566,7 @@ fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Custom
         ReportType::Audience => AUDIENCE_BREAKDOWNS,
     };
     for d in &dimensions {
-        let known = ID_DIMENSIONS.contains(&d.as_str())
+        let known = ID_FIELDS.contains(&d.as_str())
             || TIME_DIMENSIONS.contains(&d.as_str())
             || breakdowns.contains(&d.as_str());
         if !known {

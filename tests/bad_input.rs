@@ -46,6 +46,7 @@ fn malformed_flow_requests() {
         ("null".into(), "exactly one of spec"),
         ("\"spec\"".into(), "exactly one of spec"),
         ("{\"spec\": {".into(), "not valid JSON"),
+        ("this is not json".into(), "not valid JSON"),
         (json!({"spec": {}, "discover": {}}).to_string(), "exactly one of spec"),
         (json!({"open": {}}).to_string(), "credentials"),
         (json!({"discover": {"config": "config as text"}}).to_string(), "JSON object"),
@@ -144,6 +145,11 @@ fn malformed_catalogs() {
         &[],
     );
     refused(&out, "not valid JSON", "truncated catalog");
+    assert!(
+        out.last_log_message().contains("--catalog"),
+        "{}",
+        out.stderr
+    );
     let out = run(
         &[
             "read",

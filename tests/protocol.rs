@@ -294,38 +294,11 @@ fn invalid_configs_fail_airbyte_check_with_failed_status_and_exit_zero() {
 }
 
 #[test]
-fn bad_arguments_and_files_give_clear_errors() {
+fn a_missing_config_file_fails_check_with_its_path() {
     let out = run(&["check", "--config", "/nonexistent/config.json"], "", &[]);
     assert_eq!(out.code, 0);
     assert!(out.stdout[0]["connectionStatus"]["message"]
         .as_str()
         .unwrap()
         .contains("/nonexistent/config.json"));
-    let dir = tempfile::tempdir().unwrap();
-    let config = temp_json(&dir, "config.json", &production_config());
-    let truncated = dir.path().join("catalog.json");
-    std::fs::write(&truncated, "{\"streams\": [").unwrap();
-    let out = run(
-        &[
-            "read",
-            "--config",
-            &config,
-            "--catalog",
-            truncated.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    );
-    assert_ne!(out.code, 0);
-    assert!(
-        out.last_log_message().contains("--catalog"),
-        "{}",
-        out.stderr
-    );
-    let out = run(&[], "this is not json\n", &[]);
-    assert_ne!(out.code, 0);
-    assert!(out.last_log_message().contains("not valid JSON"));
-    let out = run(&[], "", &[]);
-    assert_ne!(out.code, 0);
-    assert!(out.last_log_message().contains("No request arrived"));
 }

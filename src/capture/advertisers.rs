@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::{record, Context};
+use super::record::{self, id_of};
+use super::Context;
 use crate::client::{from_raw, parse_page, TikTokClient};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
@@ -35,14 +36,6 @@ pub struct Advertisers {
 #[derive(Deserialize)]
 struct Listed {
     advertiser_id: Value,
-}
-
-fn id_of(value: &Value) -> Option<u64> {
-    match value {
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Number(n) => n.as_u64(),
-        _ => None,
-    }
 }
 
 /// The ids the token reaches (production) or the configured sandbox account.

@@ -73,6 +73,15 @@ struct Counters {
     finished_at: Mutex<Option<Instant>>,
 }
 
+/// The warnings logged once per binding or run and advertiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Warning {
+    /// The token cannot read the advertiser.
+    NoPermission,
+    /// Reports must start at TikTok Ads' first day for lack of a better bound.
+    EarliestDay,
+}
+
 /// Shared by every unit of one run.
 pub(crate) struct Context {
     pub client: Arc<TikTokClient>,
@@ -81,7 +90,8 @@ pub(crate) struct Context {
     pub today: NaiveDate,
     counters: Vec<Counters>,
     pub ad_splits: report::AdSplitCache,
-    warned: Mutex<HashSet<(usize, u64)>>,
+    /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
+    warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
 }
 
 impl Context {
@@ -125,13 +135,18 @@ impl Context {
         &self.counters[binding].refused
     }
 
-    /// Whether a warning about this binding (or `usize::MAX`: any binding) and advertiser is
-    /// the first of the run.
-    pub(crate) fn warn_once(&self, binding: usize, advertiser: u64) -> bool {
+    /// Whether this warning is the first of its kind for this binding (or the whole run) and
+    /// advertiser: the rest are not logged again.
+    pub(crate) fn first_warning(
+        &self,
+        topic: Warning,
+        binding: Option<usize>,
+        advertiser: u64,
+    ) -> bool {
         self.warned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((binding, advertiser))
+            .insert((topic, binding, advertiser))
     }
 }
 
@@ -225,11 +240,12 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
     let mut plan: Vec<(usize, Option<&Advertiser>)> = Vec::new();
     for (index, binding) in bindings.iter().enumerate() {
+        let before = plan.len();
         match binding.stream.spec {
             StreamSpec::Advertisers => plan.push((index, None)),
             _ => plan.extend(advertisers.list.iter().map(|a| (index, Some(a)))),
         }
-        remaining[index] = plan.iter().filter(|(b, _)| *b == index).count();
+        remaining[index] = plan.len() - before;
     }
     let ctx: &Context = ctx;
     let advertisers = &advertisers;
@@ -276,7 +292,11 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             return Err(err);
         }
         if err.class() == ErrorClass::Permission {
-            if ctx.warn_once(index, advertiser_id.unwrap_or(0)) {
+            if ctx.first_warning(
+                Warning::NoPermission,
+                Some(index),
+                advertiser_id.unwrap_or(0),
+            ) {
                 tracing::warn!(stream, advertiser_id, error = %err, "Skipping an advertiser this token cannot read.");
             }
             continue;
@@ -311,8 +331,7 @@ fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::Joi
     })
 }
 
-/// Campaign buying types: `campaign/get/` returns only AUCTION campaigns unless asked, and
-/// TopView cannot be combined with the others, so each is asked for separately.
+/// The campaign buying types, each asked for separately (see `EntityDef::per_buying_type`).
 const CAMPAIGN_BUYING_TYPES: &[&str] = &["AUCTION", "RESERVATION_TOP_VIEW", "RESERVATION_RF"];
 
 /// An entity stream for one advertiser: read the full list, emit what changed since the cursor
@@ -326,7 +345,7 @@ async fn entity_unit(
     cursor: Option<String>,
 ) -> Result<()> {
     let deleted = def.status_all.filter(|_| ctx.config.include_deleted);
-    let filterings: Vec<Option<Value>> = if def.endpoint == "campaign/get/" {
+    let filterings: Vec<Option<Value>> = if def.per_buying_type {
         CAMPAIGN_BUYING_TYPES
             .iter()
             .map(|bt| {

@@ -6,22 +6,25 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-use crate::registry::metrics::{metric_type, MetricType};
+use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
 use crate::registry::schema::dimension_type;
 use crate::registry::ReportSpec;
 
-/// The id fields of entity objects, converted to integers when TikTok sends them as strings.
-const ENTITY_ID_FIELDS: &[&str] = &["advertiser_id", "campaign_id", "adgroup_id", "ad_id"];
+/// An id as an exact integer, from a number or a numeric string (TikTok sends both).
+pub fn id_of(value: &Value) -> Option<u64> {
+    match value {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
 
 /// An exact integer from a number or a numeric string.
 fn as_id(value: &Value) -> Option<Value> {
     match value {
+        // Negative ids are kept as sent; numeric strings become numbers.
         Value::Number(n) if n.is_u64() || n.is_i64() => Some(value.clone()),
-        Value::String(s) => s
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(|n| Value::Number(n.into())),
+        Value::String(_) => id_of(value).map(|n| Value::Number(n.into())),
         _ => None,
     }
 }
@@ -89,14 +92,14 @@ pub fn entity(
     let Value::Object(mut object) = value else {
         return Err("a record is not a JSON object".into());
     };
-    for field in ENTITY_ID_FIELDS {
-        if let Some(value) = object.get_mut(*field) {
+    for field in ID_FIELDS {
+        if let Some(value) = object.get_mut(field) {
             if let Some(id) = as_id(value) {
                 *value = id;
             }
         }
     }
-    let numeric_key = ENTITY_ID_FIELDS.contains(&id_field);
+    let numeric_key = ID_FIELDS.contains(&id_field);
     match object.get_mut(id_field) {
         Some(Value::Number(_)) if numeric_key => {}
         Some(Value::String(s)) if !numeric_key && !s.is_empty() => {}

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::advertisers::Advertiser;
 use super::state::BindingState;
-use super::{record, Context};
+use super::{record, Context, Warning};
 use crate::client::Params;
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
@@ -200,7 +200,7 @@ async fn run_unit(
     ) else {
         return ctx.checkpoint(binding, json!({})).await;
     };
-    if start == EARLIEST_DAY && ctx.warn_once(usize::MAX, advertiser.id) {
+    if start == EARLIEST_DAY && ctx.first_warning(Warning::EarliestDay, None, advertiser.id) {
         tracing::warn!(
             advertiser_id = advertiser.id,
             "Neither start_date nor the ad account's creation date is known, so reports are \
@@ -358,11 +358,7 @@ async fn compute_ad_splits(
         ctx.count_request(binding);
         for raw in page?.records {
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-            let id = |k: &str| match &v[k] {
-                Value::String(s) => s.parse().ok(),
-                Value::Number(n) => n.as_u64(),
-                _ => None,
-            };
+            let id = |k: &str| record::id_of(&v[k]);
             if let (Some(ad), Some(group), Some(campaign)) =
                 (id("ad_id"), id("adgroup_id"), id("campaign_id"))
             {

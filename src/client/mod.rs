@@ -454,12 +454,6 @@ fn null_value() -> Box<RawValue> {
     RawValue::from_string("null".into()).expect("null is JSON")
 }
 
-/// Decodes one HTTP answer into `data` or a classified error.
-pub fn decode(path: &str, status: u16, body: &[u8], secrets: &[String]) -> Result<Box<RawValue>> {
-    decode_data(path, status, body, secrets)
-        .map(|data| data.map(|d| d.to_owned()).unwrap_or_else(null_value))
-}
-
 /// Decodes one HTTP answer into `data` (borrowed from the body; `None` when absent) or a
 /// classified error.
 pub fn decode_data<'a>(

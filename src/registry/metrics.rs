@@ -30,21 +30,24 @@ const TEXT_METRICS: &[&str] = &[
     "campaign_dedicate_type",
 ];
 
-/// Metrics that carry an entity id.
-const ID_METRICS: &[&str] = &[
-    "campaign_id",
-    "adgroup_id",
-    "ad_id",
-    "advertiser_id",
-    "tt_app_id",
+/// The id fields of TikTok's four levels: entity keys, id dimensions and id metrics, emitted as
+/// exact integers wherever they appear.
+pub const ID_FIELDS: [&str; 4] = [
+    Level::Advertiser.id_field(),
+    Level::Campaign.id_field(),
+    Level::AdGroup.id_field(),
+    Level::Ad.id_field(),
 ];
+
+/// Metrics that carry an id beyond the level ids.
+const OTHER_ID_METRICS: &[&str] = &["tt_app_id"];
 
 /// The type of a metric by name. Metrics outside the declared lists (custom reports may ask for
 /// any) are `None`: they are emitted as TikTok sends them and declared as nullable strings.
 pub fn metric_type(name: &str) -> Option<MetricType> {
     if TEXT_METRICS.contains(&name) {
         Some(MetricType::Text)
-    } else if ID_METRICS.contains(&name) {
+    } else if ID_FIELDS.contains(&name) || OTHER_ID_METRICS.contains(&name) {
         Some(MetricType::Id)
     } else if is_known_metric(name) {
         Some(MetricType::Number)

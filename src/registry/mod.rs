@@ -30,6 +30,9 @@ pub struct EntityDef {
     /// The incremental cursor field, when records carry one.
     pub cursor: Option<&'static str>,
     pub page_size: u32,
+    /// Asked once per campaign buying type: `campaign/get/` returns only AUCTION campaigns
+    /// unless asked, and TopView cannot be combined with the others.
+    pub per_buying_type: bool,
 }
 
 /// A report resource of the table.
@@ -85,6 +88,7 @@ const fn entity(
             status_all: Some(status_all),
             cursor: Some("modify_time"),
             page_size: 1000,
+            per_buying_type: matches!(level, Level::Campaign),
         }),
         core: true,
         sandbox: true,
@@ -113,6 +117,7 @@ const fn list(
             status_all: None,
             cursor,
             page_size,
+            per_buying_type: false,
         }),
         core: false,
         sandbox,
@@ -394,6 +399,7 @@ pub const STREAMS: &[StreamDef] = &[
             status_all: None,
             cursor: None,
             page_size: 50,
+            per_buying_type: false,
         }),
         core: false,
         sandbox: false,
@@ -786,6 +792,8 @@ mod tests {
                 Kind::Advertisers => false,
             };
             assert_eq!(def.sandbox, !production_only, "{}", def.name);
+            let per_buying_type = matches!(def.kind, Kind::Entity(e) if e.per_buying_type);
+            assert_eq!(per_buying_type, def.name == "campaigns", "{}", def.name);
         }
     }
 

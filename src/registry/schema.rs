@@ -84,9 +84,10 @@ pub fn for_stream(table_name: &str, spec: &StreamSpec) -> Value {
 
 /// The type of a dimension value in records.
 pub fn dimension_type(dimension: &str) -> MetricType {
-    match dimension {
-        "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => MetricType::Id,
-        _ => MetricType::Text,
+    if super::metrics::ID_FIELDS.contains(&dimension) {
+        MetricType::Id
+    } else {
+        MetricType::Text
     }
 }
 

@@ -78,6 +78,17 @@ pub(crate) struct Life {
     pub last_hour: i64,
 }
 
+impl Life {
+    /// When the entity stops existing: its deletion, or the end of the history.
+    fn end(&self, end_ts: i64) -> i64 {
+        if self.deleted {
+            self.modify_ts
+        } else {
+            end_ts
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Advertiser {
     pub id: u64,
@@ -319,11 +330,7 @@ impl Model {
                 for _ in 0..cfg.adgroups_per_campaign {
                     let h = hash(&[seed, 3, gg as u64]);
                     let parent = adv.campaigns[c_index as usize].life;
-                    let parent_end = if parent.deleted {
-                        parent.modify_ts
-                    } else {
-                        end_ts
-                    };
+                    let parent_end = parent.end(end_ts);
                     let life = child_life(parent.create_ts, parent_end, h, nth(gg), Some(&parent));
                     let g_index = adv.adgroups.len() as u32;
                     adv.adgroups.push(AdGroup {
@@ -342,11 +349,7 @@ impl Model {
                     for _ in 0..cfg.ads_per_adgroup {
                         let h = hash(&[seed, 4, ga as u64]);
                         let parent = adv.adgroups[g_index as usize].life;
-                        let parent_end = if parent.deleted {
-                            parent.modify_ts
-                        } else {
-                            end_ts
-                        };
+                        let parent_end = parent.end(end_ts);
                         let life =
                             child_life(parent.create_ts, parent_end, h, nth(ga), Some(&parent));
                         adv.ads.push(Ad {
