@@ -2,6 +2,8 @@
 FROM rust:1.91-bookworm AS build
 WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
+# The simulated TikTok API is a workspace member (the `demo` and `simulate` commands use it).
+COPY crates ./crates
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src

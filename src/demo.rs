@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::capture::{Binding, BindingSummary};
 use crate::error::{Error, Result};
 use crate::protocol::emit::Framing;
-use crate::simulator::{self, SimConfig};
 use crate::{config, registry};
+use tiktok_sim::{self as simulator, SimConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {

@@ -9,4 +9,3 @@ pub mod demo;
 pub mod error;
 pub mod protocol;
 pub mod registry;
-pub mod simulator;

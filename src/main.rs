@@ -55,7 +55,7 @@ enum Command {
     /// stderr. Needs no credentials and no network.
     Demo(source_tiktok_marketing::demo::DemoArgs),
     /// Serve the simulated TikTok API on 127.0.0.1 (for benchmarks and trying things by hand).
-    Simulate(source_tiktok_marketing::simulator::SimArgs),
+    Simulate(tiktok_sim::SimArgs),
 }
 
 fn init_logging() {
@@ -146,8 +146,6 @@ async fn run(command: Option<Command>) -> Result<(), Error> {
             state,
         }) => airbyte::read(&config, &catalog, state.as_deref(), std::io::stdout()).await,
         Some(Command::Demo(args)) => source_tiktok_marketing::demo::run(args).await,
-        Some(Command::Simulate(args)) => source_tiktok_marketing::simulator::run_cli(args)
-            .await
-            .map_err(Error::Config),
+        Some(Command::Simulate(args)) => tiktok_sim::run_cli(args).await.map_err(Error::Config),
     }
 }

@@ -304,7 +304,10 @@ mod fast {
             b'n' => out.push_str("null"),
             b'"' => {
                 let inner = plain_string(raw)?;
-                let value = inner.trim();
+                // Text is kept as sent (only "" and "-" mean no value); numbers and ids are
+                // read with surrounding blanks trimmed, as the general path reads them.
+                let textual = matches!(ty, Some(MetricType::Text) | None);
+                let value = if textual { inner } else { inner.trim() };
                 if value.is_empty() || value == "-" {
                     out.push_str("null");
                     return Some(());
@@ -585,6 +588,28 @@ mod tests {
                 let b: Value = serde_json::from_str(&general.doc).unwrap();
                 proptest::prop_assert_eq!(a, b);
             }
+        }
+    }
+
+    /// Blank and dash-padded text is text: both paths keep it as sent (a case proptest found).
+    #[test]
+    fn both_paths_keep_blank_text() {
+        let Kind::Report(def) = find("ads_audience_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec::from_def(&def);
+        for text in [" ", " - "] {
+            let row = json!({"dimensions": {"ad_id": "1", "stat_time_day": "2024-01-01 00:00:00",
+                                            "gender": "MALE", "age": "AGE_25_34"},
+                             "metrics": {"ad_name": text, "spend": " "}});
+            let raw = raw(row);
+            let fast = fast::report_row(raw.get(), &spec, 42).expect("fast path");
+            let general = report_row_general(&raw, &spec, 42).unwrap();
+            let a: Value = serde_json::from_str(&fast.doc).unwrap();
+            let b: Value = serde_json::from_str(&general.doc).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a["metrics"]["ad_name"], json!(text));
+            assert_eq!(a["metrics"]["spend"], Value::Null);
         }
     }
 

@@ -4,17 +4,15 @@
 //! run re-reads only the lookback window; each of the 21 report resources sends the query of
 //! tiktok-api.md sections 3.4 and 3.5; hourly audience refusals leave an empty binding.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::{flow_session, sim_config};
 use chrono::{Days, NaiveDate};
-use common::{flow_session, sim_config};
 use serde_json::{json, Value};
 use source_tiktok_marketing::capture::report::filtering;
 use source_tiktok_marketing::config;
 use source_tiktok_marketing::registry::{self, metrics::Granularity};
-use source_tiktok_marketing::simulator::{self, ReportQuery, SimConfig};
+use tiktok_sim::{self as simulator, ReportQuery, SimConfig};
 
 fn key_of(row: &Value, dims: &[String]) -> String {
     dims.iter()
@@ -56,8 +54,8 @@ fn model_keys(
                 .model()
                 .report_rows(&ReportQuery {
                     advertiser_id: advertiser,
-                    report_type: spec.report_type,
-                    level: spec.level,
+                    report_type: sim_report_type(&spec),
+                    level: sim_level(&spec),
                     dimensions: spec.dimensions.clone(),
                     metrics: spec.metrics.clone(),
                     start_date: s,
@@ -634,8 +632,8 @@ async fn ad_level_reports_over_ten_thousand_ads_are_split_and_lose_no_row() {
             .model()
             .report_rows(&ReportQuery {
                 advertiser_id: advertiser,
-                report_type: spec.report_type,
-                level: spec.level,
+                report_type: sim_report_type(&spec),
+                level: sim_level(&spec),
                 dimensions: spec.dimensions.clone(),
                 metrics: spec.metrics.clone(),
                 start_date: None,
@@ -665,4 +663,16 @@ async fn ad_level_reports_over_ten_thousand_ads_are_split_and_lose_no_row() {
         })
         .count();
     assert!(queries >= 2, "the report was not split ({queries} queries)");
+}
+
+/// The simulator's own name for a stream's report type (it shares no types with the connector).
+fn sim_report_type(
+    spec: &source_tiktok_marketing::registry::ReportSpec,
+) -> tiktok_sim::catalog::ReportType {
+    tiktok_sim::catalog::ReportType::from_api(spec.report_type.as_api()).unwrap()
+}
+
+/// The simulator's own name for a stream's report level.
+fn sim_level(spec: &source_tiktok_marketing::registry::ReportSpec) -> tiktok_sim::catalog::Level {
+    tiktok_sim::catalog::Level::from_data_level(spec.level.data_level()).unwrap()
 }

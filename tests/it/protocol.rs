@@ -3,12 +3,10 @@
 //! handling of invalid configs: Flow exits non-zero with the message as the last log line,
 //! Airbyte `check` reports FAILED and exits 0. No secret appears in any output.
 
-mod common;
-
-use common::{production_config, run, sandbox_config, temp_json};
+use crate::common::{production_config, run, sandbox_config, temp_json};
 use serde_json::{json, Value};
 
-fn flow(request: Value) -> common::Output {
+fn flow(request: Value) -> crate::common::Output {
     run(&[], &format!("{request}\n"), &[])
 }
 
@@ -36,7 +34,7 @@ fn airbyte_spec_is_pinned() {
     insta::assert_json_snapshot!("airbyte_spec", out.stdout[0]);
 }
 
-fn discovered_names(out: &common::Output) -> Vec<String> {
+fn discovered_names(out: &crate::common::Output) -> Vec<String> {
     out.stdout[0]["discovered"]["bindings"]
         .as_array()
         .unwrap()

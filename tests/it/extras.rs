@@ -3,13 +3,11 @@
 //! shape) and captures exactly the simulator's records; advertisers without pixel permission
 //! are skipped with a warning.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{flow_session, sim_config};
+use crate::common::{flow_session, sim_config};
 use serde_json::{json, Value};
-use source_tiktok_marketing::simulator::{self, AssetKind, SimConfig};
+use tiktok_sim::{self as simulator, AssetKind, SimConfig};
 
 const LISTS: &[(&str, AssetKind, &str, &str)] = &[
     (

@@ -163,7 +163,7 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::{Fault, FaultRule};
+    use crate::{Fault, FaultRule};
     use clap::Parser;
 
     #[derive(clap::Parser)]

@@ -3,13 +3,11 @@
 //! otherwise), incremental second runs, and faults (40100 on one request in five, HTTP 500 on one
 //! in ten) that change nothing in what is captured.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{flow_session, run, sim_config, temp_json};
+use crate::common::{flow_session, run, sim_config, temp_json};
 use serde_json::{json, Value};
-use source_tiktok_marketing::simulator::{self, EntityKind, Fault, FaultRule, SimConfig};
+use tiktok_sim::{self as simulator, EntityKind, Fault, FaultRule, SimConfig};
 
 const ENTITIES: [&str; 4] = ["advertisers", "campaigns", "ad_groups", "ads"];
 
@@ -122,7 +120,7 @@ async fn include_deleted_false_hides_deleted_entities() {
     assert_eq!(captured_ids(&session.docs, 0, "ad_id"), expected);
 }
 
-fn airbyte_records(out: &common::Output) -> Vec<(String, String)> {
+fn airbyte_records(out: &crate::common::Output) -> Vec<(String, String)> {
     let mut records: Vec<(String, String)> = out
         .stdout
         .iter()

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::registry::metrics::{Level, ReportType};
+use crate::catalog::{Level, ReportType};
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
@@ -694,15 +694,13 @@ async fn serves_a_benchmark_sized_account_quickly() {
         "2024-06-29",
         "2024-06-30",
     );
-    p[5].1 = s(
-        serde_json::to_string(&crate::registry::metrics::metrics_for(
-            ReportType::Basic,
-            Level::Ad,
-            crate::registry::metrics::Granularity::Day,
-            crate::registry::metrics::Breakdown::None,
-        ))
-        .unwrap(),
-    );
+    p[5].1 = s(serde_json::to_string(&crate::catalog::metrics_for(
+        ReportType::Basic,
+        Level::Ad,
+        crate::catalog::Granularity::Day,
+        crate::catalog::Breakdown::None,
+    ))
+    .unwrap());
     let rows = c.all_pages("report/integrated/get/", &p, 1000).await;
     assert!(rows.len() > 10_000, "{}", rows.len());
     let report_time = started.elapsed();

@@ -12,9 +12,7 @@ use serde_json::Value;
 use super::model::{
     ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser, Model,
 };
-use crate::registry::metrics::{
-    is_metric_allowed, metric_type, Granularity, Level, MetricType, ReportType,
-};
+use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level, MetricType, ReportType};
 
 /// One `report/integrated/get/` query, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -1076,8 +1074,8 @@ fn filter_values(v: Option<&Value>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::metrics::{metrics_for, Breakdown};
-    use crate::simulator::{EntityKind, SimConfig};
+    use crate::catalog::{metrics_for, Breakdown};
+    use crate::{EntityKind, SimConfig};
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()

@@ -21,7 +21,7 @@ use super::faults::{code_message, html_body, normalize_path};
 use super::model::{restrict, EntityKind, Model};
 use super::report::{window_days, ReportPlan, ReportQuery};
 use super::{Fault, RecordedRequest, SimConfig};
-use crate::registry::metrics::{Level, ReportType};
+use crate::catalog::{Level, ReportType};
 
 const REPORT_PATH: &str = "report/integrated/get/";
 const INSTANT_PAGE_PATH: &str = "pixel/instant_page/event/";

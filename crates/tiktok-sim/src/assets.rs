@@ -148,9 +148,48 @@ impl AssetSizes {
     }
 }
 
-/// The objective types and optimization goals of `pixel/instant_page/event/`: the connector's
-/// own table (an API fact), so the simulator serves exactly what the stream asks for.
-pub use crate::capture::pixels::{OBJECTIVE_TYPES, OPTIMIZATION_GOALS};
+/// The `objective_type` values `pixel/instant_page/event/` accepts: TikTok's campaign objectives,
+/// reservation ones included (the `objective_type` enum of `campaign/get/` in TikTok's SDK,
+/// tiktok/tiktok-business-api-sdk).
+pub const OBJECTIVE_TYPES: &[&str] = &[
+    "APP_PROMOTION",
+    "WEB_CONVERSIONS",
+    "REACH",
+    "TRAFFIC",
+    "VIDEO_VIEWS",
+    "PRODUCT_SALES",
+    "ENGAGEMENT",
+    "LEAD_GENERATION",
+    "RF_REACH",
+    "TOPVIEW_REACH",
+];
+
+/// The `optimization_goal` values `pixel/instant_page/event/` accepts: TikTok's ad group
+/// optimization goals (the `optimization_goal` enum of `adgroup/get/` in TikTok's SDK).
+pub const OPTIMIZATION_GOALS: &[&str] = &[
+    "CLICK",
+    "CONVERT",
+    "INSTALL",
+    "IN_APP_EVENT",
+    "SHOW",
+    "REACH",
+    "LEAD_GENERATION",
+    "CONVERSATION",
+    "FOLLOWERS",
+    "PAGE_VISIT",
+    "VALUE",
+    "AUTOMATIC_VALUE_OPTIMIZATION",
+    "GMV",
+    "PURCHASES",
+    "INITIATE_CHECKOUTS",
+    "MT_LIVE_ROOM",
+    "PRODUCT_CLICK_IN_LIVE",
+    "ENGAGED_VIEW",
+    "ENGAGED_VIEW_FIFTEEN",
+    "TRAFFIC_LANDING_PAGE_VIEW",
+    "DESTINATION_VISIT",
+    "PREFERRED_LEAD",
+];
 
 /// Does `pixel/instant_page/event/` serve this combination (else 40002)? A fixed property of the
 /// simulated API, independent of seed and advertiser: about half of the 220 combinations.

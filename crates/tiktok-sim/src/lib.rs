@@ -4,6 +4,7 @@
 //! in `model`, `report` and `assets`, the HTTP side in `server`, the command line in `cli`.
 
 mod assets;
+pub mod catalog;
 mod cli;
 mod faults;
 mod model;

@@ -3,9 +3,7 @@
 //! (the harness kills a run that does not end). Invalid configs have their own corpus in
 //! `protocol.rs`.
 
-mod common;
-
-use common::{production_config, run, sandbox_config, temp_json, Output};
+use crate::common::{production_config, run, sandbox_config, temp_json, Output};
 use serde_json::{json, Value};
 
 fn offline_config() -> Value {

@@ -7,13 +7,11 @@
 
 #![allow(clippy::print_stderr)]
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::json;
-use source_tiktok_marketing::simulator::{self, SimConfig};
+use tiktok_sim::{self as simulator, SimConfig};
 
 fn checker() -> Option<PathBuf> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/run.sh");
@@ -65,13 +63,13 @@ async fn conformance(sandbox: bool) {
         "custom_reports": custom_reports,
         "advanced": {"base_url": sim.base_url(), "requests_per_second": 100}});
     let dir = tempfile::tempdir().unwrap();
-    let path = common::temp_json(&dir, "config.json", &config);
+    let path = crate::common::temp_json(&dir, "config.json", &config);
     let output = tokio::task::spawn_blocking(move || {
         Command::new("bash")
             .arg(script)
             .args([
                 "--binary",
-                common::BINARY,
+                crate::common::BINARY,
                 "--config",
                 &path,
                 "--timeout",

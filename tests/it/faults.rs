@@ -3,13 +3,11 @@
 //! with a clear error and a state from which the next run completes them. Every case runs with
 //! canary credentials that must never appear in stdout or stderr.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{run, temp_json, Output};
+use crate::common::{run, temp_json, Output};
 use serde_json::{json, Value};
-use source_tiktok_marketing::simulator::{self, Fault, FaultRule, SimConfig};
+use tiktok_sim::{self as simulator, Fault, FaultRule, SimConfig};
 
 const TOKEN: &str = "canary-token-Q7x";
 const APP: &str = "canary-app-Z3y";

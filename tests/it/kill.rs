@@ -3,17 +3,15 @@
 //! (documents a checkpoint covers) holds every ad of the model; and a soak over every enabled
 //! core resource, killed at least 20 times, holds every key of a fault-free capture.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fold, open_request, sim_config, BINARY};
+use crate::common::{fold, open_request, sim_config, BINARY};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use source_tiktok_marketing::simulator::{self, EntityKind, SimConfig};
+use tiktok_sim::{self as simulator, EntityKind, SimConfig};
 
 /// Runs one session, killing it after `kill_after` (if it has not ended by then). Returns the
 /// committed ad ids, the folded state, and whether it was killed before finishing.

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: run the real binary with stdin and arguments, and
 //! split what it wrote into JSON lines.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,0 +1,438 @@
+//! What the simulated API knows of TikTok's report metrics: which metrics exist, how TikTok
+//! types each on the wire, and which report type, level and granularity accept it. Written from
+//! TikTok's own documentation, never from the connector's tables, so that a misunderstanding of
+//! the connector cannot pass its tests by being echoed back:
+//! - Basic reports: <https://business-api.tiktok.com/portal/docs?id=1738864915188737>
+//! - Audience reports: <https://business-api.tiktok.com/portal/docs?id=1738864928947201>
+//! - Run a synchronous report (`report/integrated/get/`):
+//!   <https://business-api.tiktok.com/portal/docs?id=1740302848100353>
+//!
+//! The level lists below are the metrics each level documents, in the order TikTok's reference
+//! lists them; `report_rows` answers 40002 for a metric outside them.
+
+/// How a metric (or a dimension) is typed in records and schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// Money, counts and rates: a JSON number with TikTok's decimal digits kept.
+    Number,
+    /// An entity id: an exact 64-bit integer.
+    Id,
+    /// Names and free text: a string.
+    Text,
+}
+
+/// Metrics TikTok sends as names or free text. Every other known metric is numeric.
+const TEXT_METRICS: &[&str] = &[
+    "campaign_name",
+    "adgroup_name",
+    "placement_type",
+    "ad_name",
+    "ad_text",
+    "tt_app_name",
+    "mobile_app_id",
+    "promotion_type",
+    "dpa_target_audience_type",
+    "currency",
+    "objective_type",
+    "campaign_dedicate_type",
+];
+
+/// The id fields of TikTok's four levels: entity keys, id dimensions and id metrics, emitted as
+/// exact integers wherever they appear.
+pub const ID_FIELDS: [&str; 4] = [
+    Level::Advertiser.id_field(),
+    Level::Campaign.id_field(),
+    Level::AdGroup.id_field(),
+    Level::Ad.id_field(),
+];
+
+/// Metrics that carry an id beyond the level ids.
+const OTHER_ID_METRICS: &[&str] = &["tt_app_id"];
+
+/// The type of a metric by name. Metrics outside the declared lists (custom reports may ask for
+/// any) are `None`: they are emitted as TikTok sends them and declared as nullable strings.
+pub fn metric_type(name: &str) -> Option<MetricType> {
+    if TEXT_METRICS.contains(&name) {
+        Some(MetricType::Text)
+    } else if ID_FIELDS.contains(&name) || OTHER_ID_METRICS.contains(&name) {
+        Some(MetricType::Id)
+    } else if is_known_metric(name) {
+        Some(MetricType::Number)
+    } else {
+        None
+    }
+}
+
+fn is_known_metric(name: &str) -> bool {
+    [
+        M_BASE,
+        M_AUD,
+        L_ADV_DAY,
+        L_CAMP,
+        L_ADGROUP,
+        L_AD_EXTRA,
+        L_AD_AUD_EXTRA,
+        M_EXTRA_NUMERIC,
+    ]
+    .iter()
+    .any(|list| list.contains(&name))
+}
+
+/// Numeric metrics users commonly ask for in custom reports beyond the stream lists.
+const M_EXTRA_NUMERIC: &[&str] = &[
+    "engaged_view",
+    "engagements",
+    "paid_engaged_view",
+    "engaged_view_15s",
+    "gross_impressions",
+    "conversion_rate_v2",
+    "cost_per_result_v2",
+    "skan_conversion",
+    "onsite_form",
+    "total_onsite_form_value",
+];
+
+/// BASIC report base list, appended after the level list.
+pub const M_BASE: &[&str] = &[
+    "spend",
+    "cpc",
+    "cpm",
+    "impressions",
+    "clicks",
+    "ctr",
+    "reach",
+    "cost_per_1000_reached",
+    "frequency",
+    "video_play_actions",
+    "video_watched_2s",
+    "video_watched_6s",
+    "average_video_play",
+    "average_video_play_per_user",
+    "video_views_p25",
+    "video_views_p50",
+    "video_views_p75",
+    "video_views_p100",
+    "profile_visits",
+    "likes",
+    "comments",
+    "shares",
+    "follows",
+    "clicks_on_music_disc",
+    "real_time_app_install",
+    "real_time_app_install_cost",
+    "app_install",
+];
+
+/// AUDIENCE report base list.
+pub const M_AUD: &[&str] = &["spend", "cpc", "cpm", "impressions", "clicks", "ctr"];
+
+/// Advertiser level, daily only: TikTok refuses these at hour and lifetime granularity.
+pub const L_ADV_DAY: &[&str] = &["cash_spend", "voucher_spend"];
+
+/// Campaign level.
+pub const L_CAMP: &[&str] = &["campaign_name"];
+
+/// Ad group level (BASIC).
+pub const L_ADGROUP: &[&str] = &[
+    "campaign_name",
+    "campaign_id",
+    "adgroup_name",
+    "placement_type",
+    "tt_app_id",
+    "tt_app_name",
+    "mobile_app_id",
+    "promotion_type",
+    "dpa_target_audience_type",
+    "conversion",
+    "cost_per_conversion",
+    "conversion_rate",
+    "real_time_conversion",
+    "real_time_cost_per_conversion",
+    "real_time_conversion_rate",
+    "result",
+    "cost_per_result",
+    "result_rate",
+    "real_time_result",
+    "real_time_cost_per_result",
+    "real_time_result_rate",
+    "secondary_goal_result",
+    "cost_per_secondary_goal_result",
+    "secondary_goal_result_rate",
+];
+
+/// What the ad level adds to [`L_ADGROUP`] (BASIC).
+const L_AD_EXTRA: &[&str] = &[
+    "adgroup_id",
+    "ad_name",
+    "ad_text",
+    "total_purchase_value",
+    "total_onsite_shopping_value",
+    "onsite_shopping",
+    "vta_purchase",
+    "vta_conversion",
+    "cta_purchase",
+    "cta_conversion",
+    "total_pageview",
+    "complete_payment",
+    "value_per_complete_payment",
+    "total_complete_payment_rate",
+    "profile_visits_rate",
+    "purchase",
+    "purchase_rate",
+    "registration",
+    "registration_rate",
+    "sales_lead",
+    "sales_lead_rate",
+    "cost_per_app_install",
+    "cost_per_purchase",
+    "cost_per_registration",
+    "cost_per_sales_lead",
+    "cost_per_total_sales_lead",
+    "cost_per_total_app_event_add_to_cart",
+    "total_app_event_add_to_cart",
+];
+
+/// What the ad level adds to the ad group audience list.
+const L_AD_AUD_EXTRA: &[&str] = &["adgroup_id", "ad_name", "ad_text"];
+
+/// The three `secondary_goal_*` metrics that audience reports do not offer.
+const SECONDARY_GOAL: &[&str] = &[
+    "secondary_goal_result",
+    "cost_per_secondary_goal_result",
+    "secondary_goal_result_rate",
+];
+
+/// Metrics the ad-level by-country BASIC report does not offer.
+const NOT_BY_COUNTRY: &[&str] = &["purchase", "purchase_rate", "cost_per_purchase"];
+
+/// Report type, as TikTok's `report_type` parameter names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportType {
+    Basic,
+    Audience,
+}
+
+impl ReportType {
+    pub fn as_api(self) -> &'static str {
+        match self {
+            ReportType::Basic => "BASIC",
+            ReportType::Audience => "AUDIENCE",
+        }
+    }
+
+    /// The report type a `report_type` parameter names, if TikTok knows it.
+    pub fn from_api(value: &str) -> Option<ReportType> {
+        [ReportType::Basic, ReportType::Audience]
+            .into_iter()
+            .find(|r| r.as_api() == value)
+    }
+}
+
+/// The level a report or entity stream is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Advertiser,
+    Campaign,
+    AdGroup,
+    Ad,
+}
+
+impl Level {
+    /// TikTok's `data_level` value.
+    pub fn data_level(self) -> &'static str {
+        match self {
+            Level::Advertiser => "AUCTION_ADVERTISER",
+            Level::Campaign => "AUCTION_CAMPAIGN",
+            Level::AdGroup => "AUCTION_ADGROUP",
+            Level::Ad => "AUCTION_AD",
+        }
+    }
+
+    /// The id dimension of rows at this level.
+    pub const fn id_field(self) -> &'static str {
+        match self {
+            Level::Advertiser => "advertiser_id",
+            Level::Campaign => "campaign_id",
+            Level::AdGroup => "adgroup_id",
+            Level::Ad => "ad_id",
+        }
+    }
+
+    /// The `filtering` field that asks a report at this level for deleted entities too.
+    /// The advertiser level has none: an advertiser is never deleted from its own reports.
+    pub fn status_filter_field(self) -> Option<&'static str> {
+        match self {
+            Level::Advertiser => None,
+            Level::Campaign => Some("campaign_status"),
+            Level::AdGroup => Some("adgroup_status"),
+            Level::Ad => Some("ad_status"),
+        }
+    }
+
+    pub fn from_data_level(value: &str) -> Option<Level> {
+        [
+            Level::Advertiser,
+            Level::Campaign,
+            Level::AdGroup,
+            Level::Ad,
+        ]
+        .into_iter()
+        .find(|level| level.data_level() == value)
+    }
+}
+
+/// Report time granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Granularity {
+    Hour,
+    Day,
+    Lifetime,
+}
+
+impl Granularity {
+    /// The time dimension of rows at this granularity; lifetime rows have none.
+    pub fn time_dimension(self) -> Option<&'static str> {
+        match self {
+            Granularity::Hour => Some("stat_time_hour"),
+            Granularity::Day => Some("stat_time_day"),
+            Granularity::Lifetime => None,
+        }
+    }
+}
+
+/// Which breakdown a report carries beside its id and time dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Breakdown {
+    None,
+    GenderAge,
+    Country,
+    Platform,
+    Province,
+}
+
+impl Breakdown {
+    pub fn dimensions(self) -> &'static [&'static str] {
+        match self {
+            Breakdown::None => &[],
+            Breakdown::GenderAge => &["gender", "age"],
+            Breakdown::Country => &["country_code"],
+            Breakdown::Platform => &["platform"],
+            Breakdown::Province => &["province_id"],
+        }
+    }
+}
+
+/// The metrics a stream requests, in request order: the level list, then the base list.
+pub fn metrics_for(
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+    breakdown: Breakdown,
+) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    match (report_type, level) {
+        (ReportType::Basic, Level::Advertiser) => {
+            if granularity == Granularity::Day {
+                out.extend(L_ADV_DAY);
+            }
+        }
+        (ReportType::Basic, Level::Campaign) | (ReportType::Audience, Level::Campaign) => {
+            out.extend(L_CAMP)
+        }
+        (ReportType::Basic, Level::AdGroup) => out.extend(L_ADGROUP),
+        (ReportType::Basic, Level::Ad) => {
+            out.extend(L_ADGROUP);
+            out.extend(L_AD_EXTRA);
+            if breakdown == Breakdown::Country {
+                out.retain(|m| !NOT_BY_COUNTRY.contains(m));
+            }
+        }
+        (ReportType::Audience, Level::Advertiser) => {}
+        (ReportType::Audience, Level::AdGroup) => {
+            out.extend(L_ADGROUP.iter().filter(|m| !SECONDARY_GOAL.contains(m)))
+        }
+        (ReportType::Audience, Level::Ad) => {
+            out.extend(L_ADGROUP.iter().filter(|m| !SECONDARY_GOAL.contains(m)));
+            out.extend(L_AD_AUD_EXTRA);
+        }
+    }
+    match report_type {
+        ReportType::Basic => out.extend(M_BASE),
+        ReportType::Audience => out.extend(M_AUD),
+    }
+    out
+}
+
+/// Metrics TikTok refuses for a report type, level and granularity (code 40002 "Invalid metric
+/// fields"): the cash and voucher split exists only for advertiser-level daily BASIC reports.
+pub fn is_metric_allowed(
+    metric: &str,
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+) -> bool {
+    if L_ADV_DAY.contains(&metric) {
+        return report_type == ReportType::Basic
+            && level == Level::Advertiser
+            && granularity == Granularity::Day;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_sizes_match_the_api_table() {
+        use Breakdown as B;
+        use Granularity as G;
+        use Level as L;
+        use ReportType as R;
+        let n = |r, l, g, b| metrics_for(r, l, g, b).len();
+        assert_eq!(n(R::Basic, L::Ad, G::Day, B::None), 79);
+        assert_eq!(n(R::Basic, L::Ad, G::Day, B::Country), 76);
+        assert_eq!(n(R::Basic, L::AdGroup, G::Day, B::None), 51);
+        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28);
+        assert_eq!(n(R::Basic, L::Advertiser, G::Day, B::None), 29);
+        assert_eq!(n(R::Basic, L::Advertiser, G::Hour, B::None), 27);
+        assert_eq!(n(R::Basic, L::Advertiser, G::Lifetime, B::None), 27);
+        assert_eq!(n(R::Audience, L::Ad, G::Day, B::GenderAge), 30);
+        assert_eq!(n(R::Audience, L::AdGroup, G::Day, B::GenderAge), 27);
+        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7);
+        assert_eq!(n(R::Audience, L::Advertiser, G::Day, B::GenderAge), 6);
+    }
+
+    #[test]
+    fn every_requested_metric_is_typed() {
+        for r in [ReportType::Basic, ReportType::Audience] {
+            for l in [
+                Level::Advertiser,
+                Level::Campaign,
+                Level::AdGroup,
+                Level::Ad,
+            ] {
+                for g in [Granularity::Hour, Granularity::Day, Granularity::Lifetime] {
+                    let metrics = metrics_for(r, l, g, Breakdown::None);
+                    let mut seen = std::collections::HashSet::new();
+                    for m in &metrics {
+                        assert!(metric_type(m).is_some(), "{m} has no declared type");
+                        assert!(seen.insert(*m), "{m} requested twice");
+                        assert!(
+                            is_metric_allowed(m, r, l, g),
+                            "{m} is refused at {l:?} {g:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_and_id_metrics_are_not_numbers() {
+        assert_eq!(metric_type("mobile_app_id"), Some(MetricType::Text));
+        assert_eq!(metric_type("campaign_id"), Some(MetricType::Id));
+        assert_eq!(metric_type("spend"), Some(MetricType::Number));
+        assert_eq!(metric_type("made_up_metric"), None);
+    }
+}
