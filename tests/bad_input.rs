@@ -1,4 +1,4 @@
-//! The bad-input corpus (issue 7): malformed Flow requests, catalogs and state files. Each must
+//! The bad-input corpus: malformed Flow requests, catalogs and state files. Each must
 //! end with a clear error that names what is wrong and a non-zero exit, never a panic or a hang
 //! (the harness kills a run that does not end). Invalid configs have their own corpus in
 //! `protocol.rs`.
