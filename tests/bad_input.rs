@@ -88,7 +88,7 @@ fn malformed_catalogs() {
         (json!({"streams": "ads"}), "no \"streams\" array", "config"),
         (
             json!({"streams": [{"stream": {}}]}),
-            "streams[0] has no stream.name",
+            "streams[0].stream.name is missing",
             "config",
         ),
         (
@@ -180,7 +180,7 @@ fn malformed_state_files() {
         ("[{\"type\": \"BOGUS\"}]", "neither a STREAM"),
         (
             "[{\"type\": \"STREAM\", \"stream\": {}}]",
-            "stream_descriptor.name",
+            "stream.stream_descriptor",
         ),
         (
             r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"ads"},"stream_state":{"advertisers":5}}}]"#,

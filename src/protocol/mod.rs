@@ -1,11 +1,13 @@
 //! The protocol layer: Flow (no arguments, JSON lines on stdin/stdout) in [`flow`], Airbyte
-//! (subcommands) in [`airbyte`], both writing through [`emit`]. They parse and validate what
-//! they are given, hand typed values to the registry and the capture engine, and frame the
-//! answers; neither talks to TikTok itself.
+//! (subcommands) in [`airbyte`], each with its message types in a `wire` module, both writing
+//! through [`emit`]; [`logs`] copies warnings and progress into Airbyte LOG messages. They parse
+//! and validate what they are given, hand typed values to the registry and the capture engine,
+//! and frame the answers; neither talks to TikTok itself.
 
 pub mod airbyte;
 pub mod emit;
 pub mod flow;
+pub mod logs;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -34,11 +36,20 @@ pub async fn capture<W: Write + Send + 'static>(
 ) -> Result<Vec<BindingSummary>> {
     let client = Arc::new(TikTokClient::new(&config, ClientOptions::from_env())?);
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
+    logs::begin_capture();
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut emitter = Emitter::new(out, framing);
+        // LOG messages logged before an event was taken go out before it.
+        let write_logs = |emitter: &mut Emitter<W>| {
+            logs::take_queued()
+                .into_iter()
+                .try_for_each(|log| emitter.log(log))
+        };
         while let Some(event) = rx.blocking_recv() {
+            write_logs(&mut emitter)?;
             emitter.event(event)?;
         }
+        write_logs(&mut emitter)?;
         emitter.finish().map(|_| ())
     });
     let result = capture::run(config, bindings, client.clone(), tx).await;
@@ -46,6 +57,7 @@ pub async fn capture<W: Write + Send + 'static>(
         .await
         .map_err(|e| Error::Fatal(format!("the output writer stopped: {e}")))?
         .map_err(|_| Error::Fatal("the output writer panicked".into()))?;
+    logs::end_capture();
     let requests = client
         .stats
         .requests
@@ -65,6 +77,44 @@ fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Describes a JSON value by its kind only (never its text, which may hold a secret), for
+/// errors about input of the wrong shape.
+pub(crate) fn json_kind(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(items) => format!("an array of {} item(s)", items.len()),
+        Value::Object(map) if map.is_empty() => "an empty object".into(),
+        Value::Object(map) => format!(
+            "an object with the field(s) {}",
+            map.keys()
+                .take(5)
+                .map(|k| k.chars().take(40).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Rewords a serde error at `path` so that it names the field and what was expected, but
+/// never repeats the value it found (serde quotes strings it refuses, and those may be
+/// secrets).
+pub(crate) fn field_problem(path: &str, serde_message: &str) -> String {
+    if let Some(field) = serde_message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return format!("{path}.{field} is missing");
+    }
+    match serde_message.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("{path} is not valid: expected {expected}"),
+        None => format!("{path} is not valid"),
+    }
 }
 
 /// Percent-encodes a resource path into a Flow state key, as the runtime does.
