@@ -2,8 +2,9 @@
 //! source's LOG messages on stdout, not its stderr. When the binary runs an Airbyte command,
 //! [`AirbyteLogLayer`] copies every WARN and ERROR event, and every INFO event about one stream
 //! (the progress lines), into a LOG message. During a capture those go through the emitter, in
-//! order with the records; outside one (check, discover) they are written at once, before the
-//! command's answer. Flow keeps its logs on stderr only. The layer adds to the stderr logs, it
+//! order with the records: each is stamped with the number of events sent to the writer so far
+//! and written right after those. Outside a capture (check, discover) they are written at once,
+//! before the command's answer. Flow keeps its logs on stderr only. The layer adds to the stderr logs, it
 //! never replaces them.
 
 use std::fmt::Write as _;
@@ -21,9 +22,16 @@ enum Sink {
     Off,
     /// Airbyte, no capture running: written to stdout at once.
     Direct,
-    /// A capture is running: queued for its writer, which writes them before its next event.
-    Queue(Vec<Log>),
+    /// A capture is running: queued for its writer, each with the number of events sent before
+    /// it was logged (from `events_sent`).
+    Queue {
+        queued: Vec<(u64, Log)>,
+        events_sent: EventCount,
+    },
 }
+
+/// How many events the running capture has sent to its writer.
+pub(crate) type EventCount = Box<dyn Fn() -> u64 + Send>;
 
 static SINK: Mutex<Sink> = Mutex::new(Sink::Off);
 
@@ -42,17 +50,24 @@ pub fn disable() {
 }
 
 /// A capture's writer takes over: LOG messages queue for it. No effect when forwarding is off.
-pub(crate) fn begin_capture() {
+pub(crate) fn begin_capture(events_sent: EventCount) {
     let mut sink = sink();
     if matches!(*sink, Sink::Direct) {
-        *sink = Sink::Queue(Vec::new());
+        *sink = Sink::Queue {
+            queued: Vec::new(),
+            events_sent,
+        };
     }
 }
 
-/// The LOG messages queued since the last call.
-pub(crate) fn take_queued() -> Vec<Log> {
+/// The queued LOG messages logged before event number `event` (0-based) was sent: the writer
+/// writes them just before that event.
+pub(crate) fn take_queued(event: u64) -> Vec<Log> {
     match &mut *sink() {
-        Sink::Queue(queued) => std::mem::take(queued),
+        Sink::Queue { queued, .. } => {
+            let due = queued.iter().take_while(|(sent, _)| *sent <= event).count();
+            queued.drain(..due).map(|(_, log)| log).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -62,14 +77,14 @@ pub(crate) fn end_capture() {
     let left = {
         let mut sink = sink();
         match std::mem::replace(&mut *sink, Sink::Direct) {
-            Sink::Queue(left) => left,
+            Sink::Queue { queued, .. } => queued,
             other => {
                 *sink = other;
                 return;
             }
         }
     };
-    for log in left {
+    for (_, log) in left {
         write_now(log);
     }
 }
@@ -102,7 +117,13 @@ impl<S: Subscriber> Layer<S> for AirbyteLogLayer {
         let mut sink = sink();
         match &mut *sink {
             Sink::Off => {}
-            Sink::Queue(queued) => queued.push(log),
+            Sink::Queue {
+                queued,
+                events_sent,
+            } => {
+                let sent = events_sent();
+                queued.push((sent, log));
+            }
             Sink::Direct => {
                 drop(sink);
                 write_now(log);
@@ -158,31 +179,39 @@ mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
 
-    /// Runs `body` with only this layer installed, forwarding into a queue, and returns the
-    /// queued messages. The sink is process-wide, so this is the only unit test that uses it.
+    /// Only this layer installed, forwarding into a queue. The sink is process-wide, so this is
+    /// the only unit test that uses it.
     #[test]
     fn warnings_and_stream_progress_become_log_messages_and_the_rest_does_not() {
         let subscriber = tracing_subscriber::registry().with(AirbyteLogLayer);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = sent.clone();
         enable();
-        begin_capture();
+        begin_capture(Box::new(move || {
+            count.load(std::sync::atomic::Ordering::SeqCst)
+        }));
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(advertiser_id = 7u64, "Skipping an advertiser.");
             tracing::info!("Capture finished.");
+            sent.store(2, std::sync::atomic::Ordering::SeqCst);
             tracing::info!(stream = "ads", records = 3u64, "Capture in progress.");
             tracing::debug!(stream = "ads", "Fine detail.");
             tracing::error!(error = %"boom", "A stream failed.");
         });
-        let queued = take_queued();
+        // Before event 0: only what was logged before any event was sent.
+        let first: Vec<String> = take_queued(0).into_iter().map(|l| l.message).collect();
+        assert_eq!(first, vec!["Skipping an advertiser. (advertiser_id=7)"]);
+        assert!(
+            take_queued(1).is_empty(),
+            "nothing was logged after one event"
+        );
+        let queued = take_queued(2);
         *sink() = Sink::Off;
         let lines: Vec<(LogLevel, String)> =
             queued.into_iter().map(|l| (l.level, l.message)).collect();
         assert_eq!(
             lines,
             vec![
-                (
-                    LogLevel::Warn,
-                    "Skipping an advertiser. (advertiser_id=7)".to_string()
-                ),
                 (
                     LogLevel::Info,
                     "Capture in progress. (stream=ads, records=3)".to_string()

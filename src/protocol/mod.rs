@@ -10,6 +10,7 @@ pub mod flow;
 pub mod logs;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -36,20 +37,34 @@ pub async fn capture<W: Write + Send + 'static>(
 ) -> Result<Vec<BindingSummary>> {
     let client = Arc::new(TikTokClient::new(&config, ClientOptions::from_env())?);
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
-    logs::begin_capture();
+    // Events sent so far = taken by the writer + waiting in the channel: a LOG message is
+    // stamped with it, so it is written after exactly the events sent before it was logged.
+    let taken = Arc::new(AtomicU64::new(0));
+    let events_sent = {
+        let taken = taken.clone();
+        let waiting = tx.downgrade();
+        let capacity = tx.max_capacity();
+        move || {
+            let in_channel = waiting
+                .upgrade()
+                .map_or(0, |tx| capacity.saturating_sub(tx.capacity()));
+            taken.load(Ordering::SeqCst) + in_channel as u64
+        }
+    };
+    logs::begin_capture(Box::new(events_sent));
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut emitter = Emitter::new(out, framing);
-        // LOG messages logged before an event was taken go out before it.
-        let write_logs = |emitter: &mut Emitter<W>| {
-            logs::take_queued()
+        let write_logs = |emitter: &mut Emitter<W>, up_to: u64| {
+            logs::take_queued(up_to)
                 .into_iter()
                 .try_for_each(|log| emitter.log(log))
         };
         while let Some(event) = rx.blocking_recv() {
-            write_logs(&mut emitter)?;
+            let index = taken.fetch_add(1, Ordering::SeqCst);
+            write_logs(&mut emitter, index)?;
             emitter.event(event)?;
         }
-        write_logs(&mut emitter)?;
+        write_logs(&mut emitter, u64::MAX)?;
         emitter.finish().map(|_| ())
     });
     let result = capture::run(config, bindings, client.clone(), tx).await;
@@ -58,10 +73,7 @@ pub async fn capture<W: Write + Send + 'static>(
         .map_err(|e| Error::Fatal(format!("the output writer stopped: {e}")))?
         .map_err(|_| Error::Fatal("the output writer panicked".into()))?;
     logs::end_capture();
-    let requests = client
-        .stats
-        .requests
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let requests = client.stats.requests.load(Ordering::Relaxed);
     tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished.");
     match (result, written) {
         (_, Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Fatal(
