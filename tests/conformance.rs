@@ -2,7 +2,8 @@
 //! protocol models plus the strict Flow field check) against the binary and the simulated TikTok
 //! API, in production (25 core resources, the 22 extras and two custom reports) and sandbox (19
 //! core resources, 12 extras, two custom reports): every stream must deliver records that match
-//! its discovered schema. The checker needs python3 and PyPI for its virtual environment
+//! its discovered schema; and `selftest.py` shows the checker refuses lines the runtimes
+//! refuse. The checker needs python3 and PyPI for its virtual environment
 //! (created once by `tests/conformance/setup.py`, which several tests may call at once); without
 //! them the tests say so and pass, unless CONFORMANCE_REQUIRED=1 (as `.ci/run` sets) demands
 //! them.
@@ -124,4 +125,27 @@ async fn conformance_production_all_core_resources() {
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance_sandbox_all_sandbox_resources() {
     conformance(true).await;
+}
+
+/// The checker can fail: lines either runtime would refuse are refused by its parsers.
+#[test]
+fn the_checker_refuses_what_the_runtimes_refuse() {
+    let Some((folder, python)) = checker() else {
+        return;
+    };
+    let output = Command::new(python)
+        .arg(folder.join("selftest.py"))
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.lines().filter(|l| l.contains(" refused: ")).count() >= 8,
+        "{stdout}"
+    );
 }

@@ -187,6 +187,10 @@ def flow_suite(args, config, tally):
 def airbyte_call(args, argv, tally, label):
     code, lines, stderr = call([args.binary, *argv], "", args.timeout)
     tally.expect(code == 0, f"{label}: exit 0", f"exit {code}: {stderr[-800:]}")
+    return parse_airbyte_lines(lines, tally, label)
+
+
+def parse_airbyte_lines(lines, tally, label) -> list:
     messages, bad = [], []
     for n, line in enumerate(lines, 1):
         try:
