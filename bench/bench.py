@@ -66,7 +66,7 @@ def days_ago(n):
 
 # Scenario definitions. `sim` are the simulator's flags (besides --port); `streams` None means
 # every stream that `discover` offers.
-# The 25 core resources of product.md 3.1 (the extras are not part of the paced target).
+# The 25 core resources (the extras are not part of the paced target).
 CORE_STREAMS = [
     "advertisers", "campaigns", "ad_groups", "ads",
     "ads_reports_hourly", "ads_reports_daily", "ads_reports_lifetime",

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use source_tiktok_marketing::error::Error;
-use source_tiktok_marketing::protocol::{airbyte, emit::write_line, flow};
+use source_tiktok_marketing::protocol::{airbyte, emit::write_line, flow, logs};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
 #[command(
@@ -72,14 +74,18 @@ fn init_logging() {
     } else {
         level
     };
-    tracing_subscriber::fmt()
+    let stderr_json = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(filter))
+        .with(stderr_json)
+        // Forwards nothing until `logs::enable` (Airbyte commands only).
+        .with(logs::AirbyteLogLayer)
         .init();
 }
 
@@ -105,6 +111,9 @@ fn main() -> ExitCode {
             Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read { .. }
         )
     );
+    if airbyte {
+        logs::enable();
+    }
     let result = runtime.block_on(run(cli.command));
     // Blocking stdin reads must not hold the process open.
     runtime.shutdown_background();
@@ -112,6 +121,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if airbyte {
+                // The ERROR trace carries the error to Airbyte; no LOG copy of it.
+                logs::disable();
                 let mut stdout = std::io::stdout().lock();
                 let _ = write_line(&mut stdout, &airbyte::error_trace(&err));
                 let _ = stdout.flush();
@@ -135,10 +146,13 @@ async fn run(command: Option<Command>) -> Result<(), Error> {
         Some(Command::Spec) => {
             write_line(&mut std::io::stdout(), &airbyte::spec()).map_err(out_error)
         }
-        Some(Command::Check { config }) => airbyte::check(&config, &mut std::io::stdout()).await,
+        Some(Command::Check { config }) => {
+            let status = airbyte::check(&config).await;
+            write_line(&mut std::io::stdout(), &status).map_err(out_error)
+        }
         Some(Command::Discover { config }) => {
-            let config = airbyte::load_config(&config)?;
-            write_line(&mut std::io::stdout(), &airbyte::catalog(&config)).map_err(out_error)
+            let catalog = airbyte::discover(&config)?;
+            write_line(&mut std::io::stdout(), &catalog).map_err(out_error)
         }
         Some(Command::Read {
             config,

@@ -3,7 +3,7 @@
 //! 40002 for combinations it does not support; those are skipped). `pixel_events_statistics`
 //! asks `pixel/event/stats/` for each pixel of the advertiser over the last 30 days, with
 //! `pixel_ids` as a JSON array and `date_range` as a JSON object (the parameters other
-//! connectors got wrong, tiktok-api.md section 7).
+//! connectors got wrong).
 
 use chrono::Days;
 use futures::StreamExt;

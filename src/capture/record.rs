@@ -1,4 +1,4 @@
-//! Turns TikTok's rows into the records we emit (product.md section 4): entity ids become exact
+//! Turns TikTok's rows into the records we emit: entity ids become exact
 //! integers; report rows keep TikTok's nested `dimensions` and `metrics`, gain top-level copies
 //! of their key dimensions and `advertiser_id`, and have every metric typed by the declared
 //! table (`"-"` and `""` become null, decimal digits are kept as sent).

@@ -1,5 +1,5 @@
-//! The table of TikTok response codes and what the connector does about each (tiktok-api.md
-//! 1.6). The client classifies every non-zero code through [`classify`]; nothing else looks at
+//! The table of TikTok response codes and what the connector does about each. The
+//! client classifies every non-zero code through [`classify`]; nothing else looks at
 //! raw codes except the few callers that treat one code specially (40002 for the hourly
 //! audience refusal, 40067 for window halving).
 

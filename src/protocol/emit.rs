@@ -1,14 +1,21 @@
 //! The only writer of stdout. Unary answers go through [`write_line`]; a capture's events go
 //! through [`Emitter`], which frames them for Flow (`captured` / `checkpoint`) or Airbyte
-//! (`RECORD` / `STATE` / `TRACE`), buffers records and flushes at every checkpoint, so a kill
-//! never leaves a half-written transaction.
+//! (`RECORD` / `STATE` / `TRACE`, and `LOG` lines from [`super::logs`]), buffers records and
+//! flushes at every checkpoint, so a kill never leaves a half-written transaction. Every line
+//! is one of the typed messages of `flow::wire` or `airbyte::wire`; records are written from
+//! pre-rendered heads for speed, with the same bytes those types serialize to.
 
 use std::io::{BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
+use super::airbyte::wire::{
+    self as airbyte, Message, SourceStats, StateMessage, StateType, StreamDescriptor,
+    StreamRunStatus, StreamState, StreamStatus, Trace, TraceError,
+};
+use super::flow::wire::{Checkpoint, Response, StatePatch, StateUpdate};
 use crate::capture::state::merge_patch;
 use crate::capture::Event;
 
@@ -52,43 +59,45 @@ impl Framing {
     }
 }
 
+/// The constant head of a record line up to its document, rendered once per binding. The
+/// tests compare whole lines with the typed messages.
+fn record_head(framing: &Framing, binding: usize) -> Vec<u8> {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    match framing {
+        Framing::Flow { .. } => format!("{{\"captured\":{{\"binding\":{binding},\"doc\":"),
+        Framing::Airbyte { streams, .. } => format!(
+            "{{\"type\":\"RECORD\",\"record\":{{\"stream\":{},\"data\":",
+            quoted(&streams[binding])
+        ),
+        Framing::Plain { streams } => {
+            format!("{{\"stream\":{},\"data\":", quoted(&streams[binding]))
+        }
+    }
+    .into_bytes()
+}
+
 pub struct Emitter<W: Write> {
     out: BufWriter<W>,
     framing: Framing,
     /// Records written since the last checkpoint (Flow).
     pending: u64,
     checkpoints: u64,
-    stream_prefixes: Vec<Vec<u8>>,
+    record_heads: Vec<Vec<u8>>,
 }
 
 impl<W: Write> Emitter<W> {
     pub fn new(out: W, framing: Framing) -> Self {
-        // Pre-render the constant head of each record line.
-        let stream_prefixes = match &framing {
-            Framing::Flow { state_keys } => (0..state_keys.len())
-                .map(|i| format!("{{\"captured\":{{\"binding\":{i},\"doc\":").into_bytes())
-                .collect(),
-            Framing::Airbyte { streams, .. } => streams
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{{\"type\":\"RECORD\",\"record\":{{\"stream\":{},\"data\":",
-                        json!(s)
-                    )
-                    .into_bytes()
-                })
-                .collect(),
-            Framing::Plain { streams } => streams
-                .iter()
-                .map(|s| format!("{{\"stream\":{},\"data\":", json!(s)).into_bytes())
-                .collect(),
+        let bindings = match &framing {
+            Framing::Flow { state_keys } => state_keys.len(),
+            Framing::Airbyte { streams, .. } | Framing::Plain { streams } => streams.len(),
         };
+        let record_heads = (0..bindings).map(|b| record_head(&framing, b)).collect();
         Emitter {
             out: BufWriter::with_capacity(256 * 1024, out),
             framing,
             pending: 0,
             checkpoints: 0,
-            stream_prefixes,
+            record_heads,
         }
     }
 
@@ -98,13 +107,21 @@ impl<W: Write> Emitter<W> {
                 docs.iter().try_for_each(|doc| self.record(binding, doc))
             }
             Event::Checkpoint { binding, patch } => self.checkpoint(binding, patch),
-            Event::Started { binding } => self.status(binding, "STARTED"),
+            Event::Started { binding } => self.status(binding, StreamRunStatus::Started),
             Event::Finished { binding, error } => self.finished(binding, error),
         }
     }
 
+    /// Writes an Airbyte LOG line (the other framings keep their logs on stderr).
+    pub fn log(&mut self, log: airbyte::Log) -> std::io::Result<()> {
+        if let Framing::Airbyte { .. } = self.framing {
+            write_line(&mut self.out, &Message::Log { log })?;
+        }
+        Ok(())
+    }
+
     fn record(&mut self, binding: usize, doc: &str) -> std::io::Result<()> {
-        self.out.write_all(&self.stream_prefixes[binding])?;
+        self.out.write_all(&self.record_heads[binding])?;
         self.out.write_all(doc.as_bytes())?;
         match &mut self.framing {
             Framing::Flow { .. } => self.out.write_all(b"}}\n")?,
@@ -121,11 +138,11 @@ impl<W: Write> Emitter<W> {
     fn checkpoint(&mut self, binding: usize, patch: Value) -> std::io::Result<()> {
         match &mut self.framing {
             Framing::Flow { state_keys } => {
-                let key = &state_keys[binding];
-                let line = json!({"checkpoint": {"state": {
-                    "updated": {"bindingStateV1": {key.as_str(): patch}},
-                    "mergePatch": true}}});
-                write_line(&mut self.out, &line)?;
+                let mut updated = StatePatch::default();
+                updated
+                    .binding_state_v1
+                    .insert(state_keys[binding].clone(), patch);
+                write_line(&mut self.out, &flow_checkpoint(updated))?;
             }
             Framing::Airbyte { states, .. } => {
                 merge_patch(&mut states[binding], &patch);
@@ -147,53 +164,68 @@ impl<W: Write> Emitter<W> {
         else {
             return Ok(());
         };
-        let state = if states[binding].is_object() {
+        let stream_state = if states[binding].is_object() {
             states[binding].clone()
         } else {
-            json!({})
+            Value::Object(Map::new())
         };
-        let line = json!({"type": "STATE", "state": {
-            "type": "STREAM",
-            "stream": {"stream_descriptor": {"name": streams[binding]}, "stream_state": state},
-            "sourceStats": {"recordCount": since_state[binding] as f64}}});
+        let message = Message::State {
+            state: StateMessage {
+                kind: StateType::Stream,
+                stream: StreamState {
+                    stream_descriptor: descriptor(&streams[binding]),
+                    stream_state,
+                },
+                source_stats: SourceStats {
+                    record_count: since_state[binding] as f64,
+                },
+            },
+        };
         since_state[binding] = 0;
-        write_line(&mut self.out, &line)
+        write_line(&mut self.out, &message)
     }
 
-    fn status(&mut self, binding: usize, status: &str) -> std::io::Result<()> {
+    fn status(&mut self, binding: usize, status: StreamRunStatus) -> std::io::Result<()> {
         if let Framing::Airbyte { streams, .. } = &self.framing {
-            let line = json!({"type": "TRACE", "trace": {
-                "type": "STREAM_STATUS", "emitted_at": now_millis() as f64,
-                "stream_status": {"stream_descriptor": {"name": streams[binding]}, "status": status}}});
-            write_line(&mut self.out, &line)?;
+            let message = Message::Trace {
+                trace: Trace::StreamStatus {
+                    emitted_at: now_millis() as f64,
+                    stream_status: StreamStatus {
+                        stream_descriptor: descriptor(&streams[binding]),
+                        status,
+                    },
+                },
+            };
+            write_line(&mut self.out, &message)?;
         }
         Ok(())
     }
 
     fn finished(&mut self, binding: usize, error: Option<String>) -> std::io::Result<()> {
-        if let Framing::Airbyte { .. } = self.framing {
-            // A state always closes a stream, so the platform never resets it.
-            self.airbyte_state(binding)?;
-            if let Some(message) = &error {
-                let Framing::Airbyte { streams, .. } = &self.framing else {
-                    unreachable!()
+        let Framing::Airbyte { streams, .. } = &self.framing else {
+            return Ok(());
+        };
+        let name = streams[binding].clone();
+        // A state always closes a stream, so the platform never resets it.
+        self.airbyte_state(binding)?;
+        let status = match error {
+            Some(message) => {
+                let trace = Message::Trace {
+                    trace: Trace::Error {
+                        emitted_at: now_millis() as f64,
+                        error: TraceError {
+                            message,
+                            failure_type: airbyte::FailureType::SystemError,
+                            stream_descriptor: Some(descriptor(&name)),
+                        },
+                    },
                 };
-                let line = json!({"type": "TRACE", "trace": {
-                    "type": "ERROR", "emitted_at": now_millis() as f64,
-                    "error": {"message": message, "failure_type": "system_error",
-                              "stream_descriptor": {"name": streams[binding]}}}});
-                write_line(&mut self.out, &line)?;
+                write_line(&mut self.out, &trace)?;
+                StreamRunStatus::Incomplete
             }
-            self.status(
-                binding,
-                if error.is_some() {
-                    "INCOMPLETE"
-                } else {
-                    "COMPLETE"
-                },
-            )?;
-        }
-        Ok(())
+            None => StreamRunStatus::Complete,
+        };
+        self.status(binding, status)
     }
 
     /// Ends the output: Flow gets a last checkpoint when records are pending (or when none was
@@ -201,8 +233,7 @@ impl<W: Write> Emitter<W> {
     pub fn finish(mut self) -> std::io::Result<u64> {
         if let Framing::Flow { .. } = self.framing {
             if self.pending > 0 || self.checkpoints == 0 {
-                let line = json!({"checkpoint": {"state": {"updated": {}, "mergePatch": true}}});
-                write_line(&mut self.out, &line)?;
+                write_line(&mut self.out, &flow_checkpoint(StatePatch::default()))?;
             }
         }
         self.out.flush()?;
@@ -210,9 +241,23 @@ impl<W: Write> Emitter<W> {
     }
 }
 
+fn descriptor(name: &str) -> StreamDescriptor {
+    StreamDescriptor { name: name.into() }
+}
+
+fn flow_checkpoint(updated: StatePatch) -> Response<'static> {
+    Response::Checkpoint(Checkpoint {
+        state: StateUpdate {
+            updated,
+            merge_patch: true,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Counts flushes, to prove records are buffered until a checkpoint.
     #[derive(Default)]
@@ -359,5 +404,90 @@ mod tests {
         assert_eq!(out[0]["state"]["stream"]["stream_state"], json!({}));
         assert_eq!(out[1]["trace"]["error"]["message"], "boom");
         assert_eq!(out[2]["trace"]["stream_status"]["status"], "INCOMPLETE");
+    }
+
+    #[test]
+    fn record_lines_are_the_typed_messages() {
+        use serde_json::value::RawValue;
+        let doc = "{\"ad_id\":1,\"name\":\"a \\\"quoted\\\" ad\"}";
+        let raw = RawValue::from_string(doc.into()).unwrap();
+        let mut flow = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut flow,
+                Framing::Flow {
+                    state_keys: vec!["a".into(), "b".into()],
+                },
+            );
+            e.record(1, doc).unwrap();
+            e.out.flush().unwrap();
+        }
+        let typed = Response::Captured(super::super::flow::wire::Captured {
+            binding: 1,
+            doc: &raw,
+        });
+        assert_eq!(
+            String::from_utf8(flow.bytes).unwrap(),
+            format!("{}\n", serde_json::to_string(&typed).unwrap())
+        );
+        let stream = "ads \"x\"";
+        let mut airbyte_out = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut airbyte_out,
+                Framing::airbyte(vec![stream.into()], vec![Value::Null]),
+            );
+            e.record(0, doc).unwrap();
+            e.out.flush().unwrap();
+        }
+        let written = String::from_utf8(airbyte_out.bytes).unwrap();
+        let emitted_at: Value =
+            serde_json::from_str::<Value>(&written).unwrap()["record"]["emitted_at"].clone();
+        let typed = Message::Record {
+            record: airbyte::Record {
+                stream,
+                data: &raw,
+                emitted_at: emitted_at.as_u64().unwrap(),
+            },
+        };
+        assert_eq!(
+            written,
+            format!("{}\n", serde_json::to_string(&typed).unwrap())
+        );
+    }
+
+    #[test]
+    fn log_lines_go_out_in_airbyte_only() {
+        let log = || airbyte::Log {
+            level: airbyte::LogLevel::Warn,
+            message: "careful".into(),
+        };
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::airbyte(vec!["ads".into()], vec![Value::Null]),
+            );
+            e.log(log()).unwrap();
+            e.finish().unwrap();
+        }
+        assert_eq!(
+            lines(&rec.bytes),
+            vec![json!({"type": "LOG", "log": {"level": "WARN", "message": "careful"}})]
+        );
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::Flow {
+                    state_keys: vec!["ads".into()],
+                },
+            );
+            e.log(log()).unwrap();
+            e.finish().unwrap();
+        }
+        assert!(lines(&rec.bytes)
+            .iter()
+            .all(|l| l.get("checkpoint").is_some()));
     }
 }

@@ -1,13 +1,16 @@
 //! The protocol layer: Flow (no arguments, JSON lines on stdin/stdout) in [`flow`], Airbyte
-//! (subcommands) in [`airbyte`], both writing through [`emit`]. They parse and validate what
-//! they are given, hand typed values to the registry and the capture engine, and frame the
-//! answers; neither talks to TikTok itself.
+//! (subcommands) in [`airbyte`], each with its message types in a `wire` module, both writing
+//! through [`emit`]; [`logs`] copies warnings and progress into Airbyte LOG messages. They parse
+//! and validate what they are given, hand typed values to the registry and the capture engine,
+//! and frame the answers; neither talks to TikTok itself.
 
 pub mod airbyte;
 pub mod emit;
 pub mod flow;
+pub mod logs;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -34,11 +37,34 @@ pub async fn capture<W: Write + Send + 'static>(
 ) -> Result<Vec<BindingSummary>> {
     let client = Arc::new(TikTokClient::new(&config, ClientOptions::from_env())?);
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
+    // Events sent so far = taken by the writer + waiting in the channel: a LOG message is
+    // stamped with it, so it is written after exactly the events sent before it was logged.
+    let taken = Arc::new(AtomicU64::new(0));
+    let events_sent = {
+        let taken = taken.clone();
+        let waiting = tx.downgrade();
+        let capacity = tx.max_capacity();
+        move || {
+            let in_channel = waiting
+                .upgrade()
+                .map_or(0, |tx| capacity.saturating_sub(tx.capacity()));
+            taken.load(Ordering::SeqCst) + in_channel as u64
+        }
+    };
+    logs::begin_capture(Box::new(events_sent));
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut emitter = Emitter::new(out, framing);
+        let write_logs = |emitter: &mut Emitter<W>, up_to: u64| {
+            logs::take_queued(up_to)
+                .into_iter()
+                .try_for_each(|log| emitter.log(log))
+        };
         while let Some(event) = rx.blocking_recv() {
+            let index = taken.fetch_add(1, Ordering::SeqCst);
+            write_logs(&mut emitter, index)?;
             emitter.event(event)?;
         }
+        write_logs(&mut emitter, u64::MAX)?;
         emitter.finish().map(|_| ())
     });
     let result = capture::run(config, bindings, client.clone(), tx).await;
@@ -46,10 +72,8 @@ pub async fn capture<W: Write + Send + 'static>(
         .await
         .map_err(|e| Error::Fatal(format!("the output writer stopped: {e}")))?
         .map_err(|_| Error::Fatal("the output writer panicked".into()))?;
-    let requests = client
-        .stats
-        .requests
-        .load(std::sync::atomic::Ordering::Relaxed);
+    logs::end_capture();
+    let requests = client.stats.requests.load(Ordering::Relaxed);
     tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished.");
     match (result, written) {
         (_, Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Fatal(
@@ -65,6 +89,44 @@ fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Describes a JSON value by its kind only (never its text, which may hold a secret), for
+/// errors about input of the wrong shape.
+pub(crate) fn json_kind(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(items) => format!("an array of {} item(s)", items.len()),
+        Value::Object(map) if map.is_empty() => "an empty object".into(),
+        Value::Object(map) => format!(
+            "an object with the field(s) {}",
+            map.keys()
+                .take(5)
+                .map(|k| k.chars().take(40).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Rewords a serde error at `path` so that it names the field and what was expected, but
+/// never repeats the value it found (serde quotes strings it refuses, and those may be
+/// secrets).
+pub(crate) fn field_problem(path: &str, serde_message: &str) -> String {
+    if let Some(field) = serde_message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return format!("{path}.{field} is missing");
+    }
+    match serde_message.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("{path} is not valid: expected {expected}"),
+        None => format!("{path} is not valid"),
+    }
 }
 
 /// Percent-encodes a resource path into a Flow state key, as the runtime does.

@@ -1,7 +1,7 @@
 //! The declared metric tables: which metrics each report level requests, in TikTok's request
-//! order (tiktok-api.md 3.2), and the one table that types every metric in emitted records and
-//! schemas (product.md section 4). Report streams, custom reports, the schema generator and the
-//! simulated API all read these slices; nothing else lists metric names.
+//! order, and the one table that types every metric in emitted records and schemas. Report
+//! streams, custom reports, the schema generator and the simulated API all read these slices;
+//! nothing else lists metric names.
 
 /// How a metric (or a dimension) is typed in records and schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

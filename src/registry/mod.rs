@@ -62,7 +62,8 @@ pub enum Kind {
 pub struct StreamDef {
     pub name: &'static str,
     pub kind: Kind,
-    /// One of the 25 core resources of product.md 3.1 (the others are extras).
+    /// One of the 25 core resources (the streams of the earlier Airbyte-based connector; the
+    /// others are extras).
     pub core: bool,
     /// Offered to sandbox configs (every row is offered in production).
     pub sandbox: bool,
@@ -97,7 +98,7 @@ const fn entity(
     }
 }
 
-/// An extra list stream (tiktok-api.md 3.3).
+/// An extra list stream (creative assets, audiences, pixels, ...).
 const fn list(
     name: &'static str,
     endpoint: &'static str,
@@ -145,7 +146,7 @@ const fn report(
     )
 }
 
-/// An extra report (tiktok-api.md 3.4 and 3.5): no legacy name.
+/// An extra report (breakdowns by country, platform, province, ...): no legacy name.
 const fn extra_report(
     name: &'static str,
     report_type: ReportType,
@@ -190,8 +191,8 @@ use Granularity as G;
 use Level as L;
 use ReportType as R;
 
-/// Every resource, in discovery order: the 25 core resources of product.md 3.1, then the
-/// extras of tiktok-api.md 3.3 to 3.5.
+/// Every resource, in discovery order: the 25 core resources, then the extra list streams and
+/// the extra reports.
 #[rustfmt::skip]
 pub const STREAMS: &[StreamDef] = &[
     StreamDef {
@@ -558,9 +559,9 @@ impl Stream {
     }
 }
 
-/// Reports are keyed by their dimensions: the level id, the time and the breakdowns
-/// (product.md 3.4). Entity ids are unique across advertisers, so the table's reports need no
-/// advertiser id in their key; custom reports add it (see [`custom_stream`]).
+/// Reports are keyed by their dimensions: the level id, the time and the breakdowns.
+/// Entity ids are unique across advertisers, so the table's reports need no advertiser id in
+/// their key; custom reports add it (see [`custom_stream`]).
 fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
     let key = spec.dimensions.clone();
     let cursor = spec.granularity.time_dimension().map(str::to_string);
@@ -758,7 +759,7 @@ mod tests {
         let core: Vec<&str> = STREAMS.iter().filter(|d| d.core).map(|d| d.name).collect();
         assert_eq!(
             core, CORE,
-            "the core rows are exactly product.md 3.1, in order"
+            "the core rows are exactly the 25 core resources, in order"
         );
     }
 
@@ -779,7 +780,7 @@ mod tests {
 
     #[test]
     fn production_only_rows_are_the_documented_ones() {
-        // tiktok-api.md 3.3: advertiser-level reports, basic by-country reports, spark ads and
+        // Advertiser-level reports, basic by-country reports, spark ads and
         // the pixel streams are not offered in sandbox.
         for def in STREAMS {
             let production_only = match def.kind {

@@ -1,4 +1,4 @@
-//! The bad-input corpus (issue 7): malformed Flow requests, catalogs and state files. Each must
+//! The bad-input corpus: malformed Flow requests, catalogs and state files. Each must
 //! end with a clear error that names what is wrong and a non-zero exit, never a panic or a hang
 //! (the harness kills a run that does not end). Invalid configs have their own corpus in
 //! `protocol.rs`.
@@ -86,7 +86,7 @@ fn malformed_catalogs() {
         (json!({"streams": "ads"}), "no \"streams\" array", "config"),
         (
             json!({"streams": [{"stream": {}}]}),
-            "streams[0] has no stream.name",
+            "streams[0].stream.name is missing",
             "config",
         ),
         (
@@ -178,7 +178,7 @@ fn malformed_state_files() {
         ("[{\"type\": \"BOGUS\"}]", "neither a STREAM"),
         (
             "[{\"type\": \"STREAM\", \"stream\": {}}]",
-            "stream_descriptor.name",
+            "stream.stream_descriptor",
         ),
         (
             r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"ads"},"stream_state":{"advertisers":5}}}]"#,

@@ -1,36 +1,49 @@
-//! Runs ../shared/conformance (Estuary's and Airbyte's own protocol models plus the strict field
-//! check) against the binary and the simulated TikTok API, in production (25 core resources, the
-//! 22 extras and two custom reports) and sandbox (19 core resources, 12 extras, two custom
-//! reports): every stream must deliver records that match its discovered schema. The checker needs python3 and PyPI for its virtual environment; without
+//! Runs the protocol checker of `tests/conformance/` (Estuary's and Airbyte's published
+//! protocol models plus the strict Flow field check) against the binary and the simulated TikTok
+//! API, in production (25 core resources, the 22 extras and two custom reports) and sandbox (19
+//! core resources, 12 extras, two custom reports): every stream must deliver records that match
+//! its discovered schema; and `selftest.py` shows the checker refuses lines the runtimes
+//! refuse. The checker needs python3 and PyPI for its virtual environment
+//! (created once by `tests/conformance/setup.py`, which several tests may call at once); without
 //! them the tests say so and pass, unless CONFORMANCE_REQUIRED=1 (as `.ci/run` sets) demands
 //! them.
 
 #![allow(clippy::print_stderr)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
 use tiktok_sim::{self as simulator, SimConfig};
 
-fn checker() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/run.sh");
+/// The checker's folder and the python of its virtual environment, or None (skip) when
+/// python3 or the environment is missing and conformance is not required.
+fn checker() -> Option<(PathBuf, String)> {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
     let required = std::env::var("CONFORMANCE_REQUIRED").is_ok_and(|v| v == "1");
-    let python = Command::new("python3").arg("--version").output().is_ok();
-    if script.exists() && python {
-        return Some(script);
-    }
-    assert!(
-        !required,
-        "CONFORMANCE_REQUIRED=1 but {} or python3 is missing",
-        script.display()
-    );
-    eprintln!("skipping: {} or python3 is missing", script.display());
+    let setup = Command::new("python3")
+        .arg(folder.join("setup.py"))
+        .output();
+    let problem = match setup {
+        Ok(out) if out.status.success() => {
+            let python = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            return Some((folder, python));
+        }
+        Ok(out) => format!(
+            "tests/conformance/setup.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => format!("python3 cannot be started: {e}"),
+    };
+    assert!(!required, "CONFORMANCE_REQUIRED=1 but {problem}");
+    eprintln!("skipping the conformance check: {problem}");
     None
 }
 
 async fn conformance(sandbox: bool) {
-    let Some(script) = checker() else { return };
+    let Some((folder, python)) = checker() else {
+        return;
+    };
     let sim = simulator::spawn(SimConfig {
         sandbox,
         // Today's API refuses hourly audience queries; the checker reads every stream in
@@ -65,8 +78,8 @@ async fn conformance(sandbox: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = crate::common::temp_json(&dir, "config.json", &config);
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg(script)
+        Command::new(python)
+            .arg(folder.join("check.py"))
             .args([
                 "--binary",
                 crate::common::BINARY,
@@ -96,6 +109,10 @@ async fn conformance(sandbox: bool) {
         stdout.contains(&format!("records over {expected_streams} streams")),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(&format!("documents over {expected_streams} bindings")),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,4 +123,27 @@ async fn conformance_production_all_core_resources() {
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance_sandbox_all_sandbox_resources() {
     conformance(true).await;
+}
+
+/// The checker can fail: lines either runtime would refuse are refused by its parsers.
+#[test]
+fn the_checker_refuses_what_the_runtimes_refuse() {
+    let Some((folder, python)) = checker() else {
+        return;
+    };
+    let output = Command::new(python)
+        .arg(folder.join("selftest.py"))
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.lines().filter(|l| l.contains(" refused: ")).count() >= 8,
+        "{stdout}"
+    );
 }

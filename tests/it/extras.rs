@@ -1,5 +1,5 @@
-//! The extra streams (issue 5) end to end against the simulated TikTok API: each sends the
-//! request of tiktok-api.md 3.3 to 3.5 (endpoint, page size, JSON-encoded parameters, report
+//! The extra streams end to end against the simulated TikTok API: each sends its TikTok
+//! request (endpoint, page size, JSON-encoded parameters, report
 //! shape) and captures exactly the simulator's records; advertisers without pixel permission
 //! are skipped with a warning.
 

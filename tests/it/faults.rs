@@ -1,4 +1,4 @@
-//! The fault matrix (issue 7): each case runs a capture against the simulated TikTok API with
+//! The fault matrix: each case runs a capture against the simulated TikTok API with
 //! one kind of fault injected and must end with exactly the records of a fault-free run, or
 //! with a clear error and a state from which the next run completes them. Every case runs with
 //! canary credentials that must never appear in stdout or stderr.

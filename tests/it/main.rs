@@ -12,4 +12,5 @@ mod faults;
 mod fuzz;
 mod kill;
 mod protocol;
+mod protocol_messages;
 mod reports;

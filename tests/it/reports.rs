@@ -2,7 +2,7 @@
 //! exactly the rows the simulator's model holds for the configured dates (count and keys), for
 //! several advertisers, across window boundaries and with several pages per window; a second
 //! run re-reads only the lookback window; each of the 21 report resources sends the query of
-//! tiktok-api.md sections 3.4 and 3.5; hourly audience refusals leave an empty binding.
+//! its data level, report type, dimensions and metrics; hourly audience refusals leave an empty binding.
 
 use std::collections::BTreeMap;
 
@@ -265,7 +265,7 @@ async fn a_second_run_rereads_only_the_lookback_window() {
     assert_eq!(hourly_days, 2 * 4, "two advertisers x four days");
 }
 
-/// tiktok-api.md 3.4/3.5: data level, report type, dimensions, metric count, first and last
+/// What each report resource asks TikTok for: data level, report type, dimensions, metric count, first and last
 /// metric, status filter field, per resource.
 /// (stream, data_level, report_type, dimensions, metric count, first metric, last metric,
 /// status filter field)

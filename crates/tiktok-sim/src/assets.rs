@@ -1,4 +1,4 @@
-//! The non-report, non-entity data of each simulated advertiser (tiktok-api.md 3.3): custom
+//! The non-report, non-entity data of each simulated advertiser (the extra list streams): custom
 //! audiences, the creative library (images, videos, music, portfolios), Spark Ads posts, pixels,
 //! the instant-page events of objective/goal combinations and pixel event statistics. Every record
 //! is a pure function of the seed, the advertiser and its index in the list, rendered on demand

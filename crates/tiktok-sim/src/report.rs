@@ -1,5 +1,5 @@
 //! `report/integrated/get/` over the simulated data: the validation rules the real API enforces
-//! (tiktok-api.md 1.8), which rows exist (an entity delivers on a deterministic subset of hours
+//! (data levels, report types, dimensions, metric limits, date spans), which rows exist (an entity delivers on a deterministic subset of hours
 //! from its creation to today or its deletion; day and lifetime rows aggregate those hours), and
 //! the metric values and wire formats of each row. Rows are planned as small keys first so the
 //! server renders only the page it answers.
@@ -1558,7 +1558,7 @@ mod tests {
         assert_ne!(a.report_rows(&q).unwrap(), c.report_rows(&qc).unwrap());
     }
 
-    /// The breakdown reports of tiktok-api.md 3.4 and 3.5 beyond gender/age: BASIC by country
+    /// The breakdown reports of the extra report streams beyond gender/age: BASIC by country
     /// (ads and ad groups, daily and hourly) and AUDIENCE by country and platform at every level
     /// and by province at ad level, each with the metrics its stream requests.
     #[test]

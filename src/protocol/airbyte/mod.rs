@@ -1,0 +1,348 @@
+//! The Airbyte protocol: `spec`, `check --config`, `discover --config` and
+//! `read --config --catalog [--state]`, answering with AirbyteMessage lines. [`wire`] holds the
+//! message types; this module holds one handler per command, each returning typed messages.
+//! `check` reports a bad config or bad credentials as `FAILED` and exits 0, as Airbyte expects;
+//! other failures end with an ERROR trace and a non-zero exit.
+
+pub mod wire;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::emit::{now_millis, Framing};
+use super::{field_problem, json_kind, DOCUMENTATION_URL};
+use crate::capture::state::BindingState;
+use crate::capture::Binding;
+use crate::config::{self, Config, Flavor};
+use crate::error::{Error, ErrorClass, Result};
+use crate::registry;
+use wire::{
+    AdvancedAuth, Catalog, CatalogStream, ConfiguredCatalog, ConnectionStatus,
+    ConnectorSpecification, DestinationSyncMode, FailureType, InputStateMessage, InputStreamState,
+    Message, OAuthConfigSpecification, StateType, Status, SyncMode, Trace, TraceError,
+};
+
+/// `spec`: the config schema and how the platform's OAuth flow fills the credentials.
+pub fn spec() -> Message<'static> {
+    Message::Spec {
+        spec: Box::new(ConnectorSpecification {
+            documentation_url: DOCUMENTATION_URL.into(),
+            connection_specification: config::endpoint_schema(Flavor::Airbyte),
+            supports_incremental: true,
+            supported_destination_sync_modes: vec![
+                DestinationSyncMode::Overwrite,
+                DestinationSyncMode::Append,
+                DestinationSyncMode::AppendDedup,
+            ],
+            advanced_auth: AdvancedAuth {
+                auth_flow_type: "oauth2.0".into(),
+                predicate_key: vec!["credentials".into(), "auth_type".into()],
+                predicate_value: "oauth2.0".into(),
+                oauth_config_specification: OAuthConfigSpecification {
+                    complete_oauth_output_specification: json!({
+                        "type": "object",
+                        "properties": {"access_token": {"type": "string",
+                            "path_in_connector_config": ["credentials", "access_token"]}}
+                    }),
+                    complete_oauth_server_input_specification: json!({
+                        "type": "object",
+                        "properties": {"app_id": {"type": "string"}, "secret": {"type": "string"}}
+                    }),
+                    complete_oauth_server_output_specification: json!({
+                        "type": "object",
+                        "properties": {
+                            "app_id": {"type": "string", "path_in_connector_config": ["credentials", "app_id"]},
+                            "secret": {"type": "string", "path_in_connector_config": ["credentials", "secret"]}
+                        }
+                    }),
+                },
+            },
+        }),
+    }
+}
+
+/// Reads a JSON file given on the command line, naming the flag when it cannot.
+fn read_json(path: &Path, flag: &str) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::config(format!(
+            "Cannot read the {flag} file {}: {e}. Pass an existing JSON file.",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::config(format!(
+            "The {flag} file {} is not valid JSON (line {} column {}).",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+pub fn load_config(path: &Path) -> Result<Config> {
+    config::parse(&read_json(path, "--config")?)
+}
+
+/// `check`: the config parses and the credentials work. Always one CONNECTION_STATUS.
+pub async fn check(config_path: &Path) -> Message<'static> {
+    let outcome = match load_config(config_path) {
+        Ok(config) => crate::check::connection(&config).await,
+        Err(e) => Err(e),
+    };
+    let connection_status = match outcome {
+        Ok(message) => ConnectionStatus {
+            status: Status::Succeeded,
+            message,
+        },
+        Err(err) => {
+            // The answer says it; on stderr too, but not as a warning copied to stdout.
+            tracing::info!(error = %err, "Connection check failed.");
+            ConnectionStatus {
+                status: Status::Failed,
+                message: err.to_string(),
+            }
+        }
+    };
+    Message::ConnectionStatus { connection_status }
+}
+
+/// `discover`: every stream this config offers.
+pub fn discover(config_path: &Path) -> Result<Message<'static>> {
+    Ok(catalog(&load_config(config_path)?))
+}
+
+pub fn catalog(config: &Config) -> Message<'static> {
+    let streams = registry::catalog(config)
+        .into_iter()
+        .map(|stream| {
+            let incremental = stream.cursor.is_some();
+            CatalogStream {
+                source_defined_primary_key: stream.key.iter().map(|k| vec![k.clone()]).collect(),
+                is_resumable: true,
+                supported_sync_modes: if incremental {
+                    vec![SyncMode::FullRefresh, SyncMode::Incremental]
+                } else {
+                    vec![SyncMode::FullRefresh]
+                },
+                source_defined_cursor: incremental.then_some(true),
+                default_cursor_field: stream.cursor.map(|cursor| vec![cursor]),
+                name: stream.name,
+                json_schema: stream.schema,
+            }
+        })
+        .collect();
+    Message::Catalog {
+        catalog: Catalog { streams },
+    }
+}
+
+/// Per-stream states from `--state`, in every form the protocol has had: an array of state
+/// messages (STREAM, GLOBAL or LEGACY), a single state message, a legacy `{stream: state}`
+/// object, an empty file, `{}` or `null`.
+pub fn parse_state(text: &str) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    if text.trim().is_empty() {
+        return Ok(out);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Error::config(format!(
+            "The --state file is not valid JSON (line {} column {}).",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            // A single state message is accepted too.
+            if map.contains_key("type")
+                && (map.contains_key("stream") || map.contains_key("global"))
+            {
+                collect_message(Value::Object(map), 0, &mut out)?;
+            } else {
+                out = map;
+            }
+        }
+        Value::Array(messages) => {
+            for (n, message) in messages.into_iter().enumerate() {
+                collect_message(message, n, &mut out)?;
+            }
+        }
+        other => {
+            return Err(Error::config(format!(
+                "The --state file holds {}; expected an array of state messages or an object.",
+                json_kind(&other)
+            )))
+        }
+    }
+    Ok(out)
+}
+
+fn collect_message(message: Value, n: usize, out: &mut Map<String, Value>) -> Result<()> {
+    let neither = |what: String| {
+        Error::config(format!(
+            "State message {n} is neither a STREAM, GLOBAL nor LEGACY state: {what}."
+        ))
+    };
+    if !message.is_object() {
+        return Err(neither(format!("it is {}", json_kind(&message))));
+    }
+    let message: InputStateMessage = serde_path_to_error::deserialize(message).map_err(|err| {
+        let path = err.path().to_string();
+        let problem = field_problem(&path, &err.into_inner().to_string());
+        if path.starts_with("stream") || path.starts_with("global") {
+            Error::config(format!("State message {n}: {problem}."))
+        } else {
+            neither(problem)
+        }
+    })?;
+    let mut stream_entry = |entry: InputStreamState| {
+        out.insert(entry.stream_descriptor.name, entry.stream_state);
+    };
+    match (message.kind, message.stream, message.global, message.data) {
+        (Some(StateType::Stream), Some(stream), _, _) => stream_entry(stream),
+        (Some(StateType::Global), _, Some(global), _) => {
+            global.stream_states.into_iter().for_each(stream_entry)
+        }
+        (Some(StateType::Legacy) | None, _, _, Some(data)) => out.extend(data),
+        (Some(StateType::Stream), None, _, _) => {
+            return Err(Error::config(format!(
+                "State message {n} is a STREAM state without its stream.stream_descriptor.name."
+            )))
+        }
+        _ => return Err(neither("no payload for its type".into())),
+    }
+    Ok(())
+}
+
+/// `read`: captures the catalog's streams, resuming from `--state`.
+pub async fn read<W: Write + Send + 'static>(
+    config_path: &Path,
+    catalog_path: &Path,
+    state_path: Option<&Path>,
+    out: W,
+) -> Result<()> {
+    let config = Arc::new(load_config(config_path)?);
+    let catalog = parse_catalog(read_json(catalog_path, "--catalog")?)?;
+    let state_text = match state_path {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "Cannot read the --state file {}: {e}.",
+                path.display()
+            ))
+        })?,
+        None => String::new(),
+    };
+    let states = parse_state(&state_text)?;
+    let mut bindings = Vec::new();
+    let mut names = Vec::new();
+    let mut initial_states = Vec::new();
+    for (n, entry) in catalog.streams.into_iter().enumerate() {
+        let name = entry.stream.name;
+        let stream = registry::resolve(&name, &config)
+            .map_err(|e| Error::config(format!("Catalog streams[{n}]: {e}")))?;
+        if names.contains(&stream.name) {
+            return Err(Error::config(format!(
+                "Catalog streams[{n}]: the stream {name:?} is listed twice."
+            )));
+        }
+        let incremental = entry.sync_mode == Some(SyncMode::Incremental);
+        let raw_state = states.get(&name).cloned().unwrap_or(Value::Null);
+        let state = BindingState::from_any(&raw_state).ok_or_else(|| {
+            Error::config(format!(
+                "The --state for stream {name:?} is not in a shape this connector knows ({}). \
+                 Reset the stream to start it afresh.",
+                json_kind(&raw_state)
+            ))
+        })?;
+        initial_states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
+        names.push(stream.name.clone());
+        bindings.push(Binding {
+            stream,
+            incremental,
+            state,
+        });
+    }
+    let summaries = super::capture(
+        config,
+        bindings,
+        Framing::airbyte(names, initial_states),
+        out,
+    )
+    .await?;
+    let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
+    if !failed.is_empty() {
+        return Err(Error::Fatal(format!(
+            "{} stream(s) are incomplete: {}",
+            failed.len(),
+            failed.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// The configured catalog, with errors naming the entry and field at fault.
+fn parse_catalog(value: Value) -> Result<ConfiguredCatalog> {
+    if !value.get("streams").is_some_and(Value::is_array) {
+        return Err(Error::config(
+            "The --catalog file has no \"streams\" array; pass a configured catalog as written \
+             by discover plus sync modes.",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        Error::config(format!(
+            "Catalog {}; pass a configured catalog as written by discover plus sync modes \
+             (sync_mode \"incremental\" or \"full_refresh\").",
+            field_problem(&path, &err.into_inner().to_string())
+        ))
+    })
+}
+
+/// The ERROR trace that ends a failed command.
+pub fn error_trace(err: &Error) -> Message<'static> {
+    let failure_type = match err.class() {
+        ErrorClass::Config | ErrorClass::Auth => FailureType::ConfigError,
+        ErrorClass::Retryable | ErrorClass::RateLimited => FailureType::TransientError,
+        _ => FailureType::SystemError,
+    };
+    Message::Trace {
+        trace: Trace::Error {
+            emitted_at: now_millis() as f64,
+            error: TraceError {
+                message: err.to_string(),
+                failure_type,
+                stream_descriptor: None,
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_form_is_accepted() {
+        let modern = r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"campaigns","namespace":null},
+            "stream_state":{"advertisers":{"1":{"cursor":"x"}}}},"global_":null,"data":null,"sourceStats":{"recordCount":1.0}}]"#;
+        let states = parse_state(modern).unwrap();
+        assert_eq!(
+            states["campaigns"],
+            json!({"advertisers": {"1": {"cursor": "x"}}})
+        );
+        let legacy = parse_state(r#"{"ads": {"modify_time": "2024-01-01 00:00:00"}}"#).unwrap();
+        assert!(legacy.contains_key("ads"));
+        for empty in ["", "  \n", "{}", "null", "[]"] {
+            assert!(parse_state(empty).unwrap().is_empty(), "{empty:?}");
+        }
+        let global = r#"[{"type":"GLOBAL","global":{"stream_states":[{"stream_descriptor":{"name":"ads"},"stream_state":{}}]}}]"#;
+        assert!(parse_state(global).unwrap().contains_key("ads"));
+        assert!(parse_state("[1]").is_err());
+        assert!(parse_state("\"text\"").is_err());
+        assert!(parse_state("{\"truncated\": ").is_err());
+    }
+}
