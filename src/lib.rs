@@ -9,4 +9,5 @@ pub mod demo;
 pub mod error;
 pub mod protocol;
 pub mod registry;
+pub mod scrub;
 pub mod simulator;

@@ -79,7 +79,8 @@ fn init_logging() {
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        // Every log line passes the secret scrubber on its way out.
+        .with_writer(|| source_tiktok_marketing::scrub::ScrubbingWriter::new(std::io::stderr()))
         .init();
 }
 

@@ -351,7 +351,8 @@ async fn compute_ad_splits(
         ads = total,
         "More than 10,000 ads: splitting ad-level reports by id filters."
     );
-    let mut ads: Vec<(u64, u64, u64)> = Vec::with_capacity(total);
+    // Grown as ads arrive, never sized by the server's count.
+    let mut ads: Vec<(u64, u64, u64)> = Vec::new();
     let pages = ctx.client.pages("ad/get/", params, "list", 1000);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {

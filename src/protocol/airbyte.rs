@@ -13,6 +13,7 @@ use super::emit::{now_millis, write_line, Framing};
 use super::DOCUMENTATION_URL;
 use crate::capture::state::BindingState;
 use crate::capture::Binding;
+use crate::client::ClientOptions;
 use crate::config::{self, Config, Flavor};
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry;
@@ -78,10 +79,10 @@ pub async fn check<W: Write>(config_path: &Path, out: &mut W) -> Result<()> {
         Err(e) => Err(e),
     };
     let status = match outcome {
-        Ok(message) => json!({"status": "SUCCEEDED", "message": message}),
+        Ok(message) => json!({"status": "SUCCEEDED", "message": crate::scrub::scrub(&message)}),
         Err(err) => {
             tracing::warn!(error = %err, "Connection check failed.");
-            json!({"status": "FAILED", "message": err.to_string()})
+            json!({"status": "FAILED", "message": crate::scrub::scrub(&err.to_string())})
         }
     };
     write_line(
@@ -187,7 +188,7 @@ fn collect_message(
         }
         _ => Err(Error::config(format!(
             "State message {n} is neither a STREAM, GLOBAL nor LEGACY state: {}",
-            message.to_string().chars().take(200).collect::<String>()
+            crate::scrub::excerpt(&message.to_string(), 200)
         ))),
     }
 }
@@ -198,6 +199,24 @@ pub async fn read<W: Write + Send + 'static>(
     catalog_path: &Path,
     state_path: Option<&Path>,
     out: W,
+) -> Result<()> {
+    read_with(
+        config_path,
+        catalog_path,
+        state_path,
+        out,
+        ClientOptions::default(),
+    )
+    .await
+}
+
+/// [`read`] with the client's retry, timeout and size knobs given (tests shorten them).
+pub async fn read_with<W: Write + Send + 'static>(
+    config_path: &Path,
+    catalog_path: &Path,
+    state_path: Option<&Path>,
+    out: W,
+    options: ClientOptions,
 ) -> Result<()> {
     let config = Arc::new(load_config(config_path)?);
     let catalog = read_json(catalog_path, "--catalog")?;
@@ -246,7 +265,7 @@ pub async fn read<W: Write + Send + 'static>(
             Error::config(format!(
                 "The --state for stream {name:?} is not in a shape this connector knows: {}. \
                  Reset the stream to start it afresh.",
-                raw_state.to_string().chars().take(200).collect::<String>()
+                crate::scrub::excerpt(&raw_state.to_string(), 200)
             ))
         })?;
         initial_states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
@@ -257,11 +276,12 @@ pub async fn read<W: Write + Send + 'static>(
             state,
         });
     }
-    let summaries = super::capture(
+    let summaries = super::capture_with(
         config,
         bindings,
         Framing::airbyte(names, initial_states),
         out,
+        options,
     )
     .await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
@@ -283,7 +303,7 @@ pub fn error_trace(err: &Error) -> Value {
         _ => "system_error",
     };
     json!({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_millis() as f64,
-        "error": {"message": err.to_string(), "failure_type": failure_type}}})
+        "error": {"message": crate::scrub::scrub(&err.to_string()), "failure_type": failure_type}}})
 }
 
 #[cfg(test)]

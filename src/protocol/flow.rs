@@ -241,10 +241,24 @@ where
         })?;
         let variants = value.as_object().map(|o| o.len()).unwrap_or(0);
         if !value.is_object() || variants > 1 {
+            // Name the keys, never the values: a request carries the config and its secrets.
+            let got = match value.as_object() {
+                Some(object) => format!(
+                    "an object with the keys {}",
+                    crate::scrub::excerpt(
+                        &object.keys().cloned().collect::<Vec<_>>().join(", "),
+                        120
+                    )
+                ),
+                None => match value {
+                    Value::Array(_) => "an array".to_string(),
+                    Value::String(_) => "a string".to_string(),
+                    _ => "a scalar value".to_string(),
+                },
+            };
             return Err(Error::config(format!(
                 "A Flow request must be a JSON object with exactly one of spec, discover, \
-                 validate, apply or open; got {}.",
-                value.to_string().chars().take(120).collect::<String>()
+                 validate, apply or open; got {got}."
             )));
         }
         let request: Request = serde_json::from_value(value)
@@ -373,7 +387,7 @@ fn binding_state(state: &Value, key: &str, stream: &str, n: usize) -> Result<Bin
         Error::config(format!(
             "Binding {n} (stream {stream:?}): its state in {origin} is not in a shape this \
              connector knows ({}). Trigger a backfill of the binding to start it afresh.",
-            value.to_string().chars().take(200).collect::<String>()
+            crate::scrub::excerpt(&value.to_string(), 200)
         ))
     })
 }

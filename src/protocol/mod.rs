@@ -32,7 +32,18 @@ pub async fn capture<W: Write + Send + 'static>(
     framing: Framing,
     out: W,
 ) -> Result<Vec<BindingSummary>> {
-    let client = Arc::new(TikTokClient::new(&config, ClientOptions::from_env())?);
+    capture_with(config, bindings, framing, out, ClientOptions::default()).await
+}
+
+/// [`capture`] with the client's retry, timeout and size knobs given.
+pub async fn capture_with<W: Write + Send + 'static>(
+    config: Arc<Config>,
+    bindings: Vec<Binding>,
+    framing: Framing,
+    out: W,
+    options: ClientOptions,
+) -> Result<Vec<BindingSummary>> {
+    let client = Arc::new(TikTokClient::new(&config, options)?);
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut emitter = Emitter::new(out, framing);
