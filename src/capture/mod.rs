@@ -80,7 +80,14 @@ pub(crate) enum Warning {
     NoPermission,
     /// Reports must start at TikTok Ads' first day for lack of a better bound.
     EarliestDay,
+    /// A `modify_time` later than now: it does not move the cursor.
+    FutureModifyTime,
+    /// A `modify_time` that is not a `YYYY-MM-DD HH:MM:SS` time: it does not move the cursor.
+    UnreadableModifyTime,
 }
+
+/// How far a server time may be ahead of this machine's clock and still become a cursor.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(3600);
 
 /// Shared by every unit of one run.
 pub(crate) struct Context {
@@ -169,6 +176,16 @@ pub async fn run(
     tx: mpsc::Sender<Event>,
 ) -> Result<Vec<BindingSummary>> {
     let started = Instant::now();
+    let today = chrono::Utc::now().date_naive();
+    for binding in &bindings {
+        binding.state.check(today).map_err(|why| {
+            Error::config(format!(
+                "The state of stream {:?} {why}. Such a cursor was not written by this \
+                 connector; fix the state, or reset (backfill) the stream to start it afresh.",
+                binding.stream.name
+            ))
+        })?;
+    }
     for binding in 0..bindings.len() {
         send(&tx, Event::Started { binding }).await?;
     }
@@ -176,7 +193,7 @@ pub async fn run(
         client: client.clone(),
         config: config.clone(),
         tx: tx.clone(),
-        today: chrono::Utc::now().date_naive(),
+        today,
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         ad_splits: Default::default(),
         warned: Default::default(),
@@ -390,13 +407,17 @@ async fn entity_unit(
                         continue;
                     }
                 };
-                let changed = match (&cursor, &entity.modify_time) {
-                    (Some(c), Some(t)) => t.as_str() >= c.as_str(),
+                let modify_time = entity
+                    .modify_time
+                    .as_deref()
+                    .and_then(|t| cursor_time(ctx, binding, def, advertiser.id, t));
+                let changed = match (&cursor, modify_time) {
+                    (Some(c), Some(t)) => t >= c.as_str(),
                     _ => true,
                 };
-                if let Some(t) = &entity.modify_time {
-                    if newest.as_deref().is_none_or(|n| t.as_str() > n) {
-                        newest = Some(t.clone());
+                if let Some(t) = modify_time {
+                    if newest.as_deref().is_none_or(|n| t > n) {
+                        newest = Some(t.to_string());
                     }
                 }
                 if changed || !incremental {
@@ -413,4 +434,43 @@ async fn entity_unit(
         _ => json!({}),
     };
     ctx.checkpoint(binding, patch).await
+}
+
+/// A `modify_time` that may become a cursor: a `YYYY-MM-DD HH:MM:SS` time no later than now
+/// (plus [`CLOCK_SKEW`]). Anything else is logged once per binding and advertiser and yields
+/// `None`: the row is still emitted, but the cursor stays where it was, so one bad value can
+/// neither freeze the stream nor make it skip rows.
+fn cursor_time<'t>(
+    ctx: &Context,
+    binding: usize,
+    def: &EntityDef,
+    advertiser_id: u64,
+    text: &'t str,
+) -> Option<&'t str> {
+    let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, state::ENTITY_CURSOR_FORMAT) else {
+        if ctx.first_warning(Warning::UnreadableModifyTime, Some(binding), advertiser_id) {
+            tracing::warn!(
+                endpoint = def.endpoint,
+                advertiser_id,
+                modify_time = text,
+                "TikTok sent a modify_time that is not a YYYY-MM-DD HH:MM:SS time; the row is \
+                 kept but does not move the cursor."
+            );
+        }
+        return None;
+    };
+    let latest = chrono::Utc::now().naive_utc() + CLOCK_SKEW;
+    if time > latest {
+        if ctx.first_warning(Warning::FutureModifyTime, Some(binding), advertiser_id) {
+            tracing::warn!(
+                endpoint = def.endpoint,
+                advertiser_id,
+                modify_time = text,
+                "TikTok sent a modify_time later than now; the row is kept but does not move \
+                 the cursor, which would otherwise skip every change until then."
+            );
+        }
+        return None;
+    }
+    Some(text)
 }

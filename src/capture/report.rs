@@ -216,8 +216,14 @@ async fn run_unit(
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {
         let to = result?;
+        // An end_date in the future reads (empty) days ahead, but the cursor never goes past
+        // tomorrow: a later one would be refused as impossible by the next run.
+        let tomorrow = ctx.today.succ_opt().unwrap_or(ctx.today);
         let patch = if incremental {
-            BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
+            BindingState::cursor_patch(
+                advertiser.id,
+                &to.min(tomorrow).format("%Y-%m-%d").to_string(),
+            )
         } else {
             json!({})
         };

@@ -26,7 +26,59 @@ pub struct AdvertiserCursor {
     pub cursor: String,
 }
 
+/// The format of entity cursors (`modify_time`); report cursors are `YYYY-MM-DD` days.
+pub const ENTITY_CURSOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// How far past today a report cursor may be: the connector reads up to tomorrow (UTC) so
+/// accounts east of UTC keep today, so its own cursors can be a day ahead; one more day of
+/// margin covers a slow clock.
+const CURSOR_DAYS_AHEAD: u64 = 2;
+
 impl BindingState {
+    /// Refuses cursors this connector could not have written: values that are not a day or a
+    /// `modify_time`, or that lie in the future. Such a cursor would freeze the stream (a
+    /// string that sorts after every date) or skip every row until its date. The error names
+    /// the advertiser and the value.
+    pub fn check(&self, today: chrono::NaiveDate) -> Result<(), String> {
+        let latest = today
+            .checked_add_days(chrono::Days::new(CURSOR_DAYS_AHEAD))
+            .unwrap_or(today);
+        let entries = self
+            .advertisers
+            .iter()
+            .map(|(id, c)| (format!("advertiser {id}"), c.cursor.as_str()))
+            .chain(
+                self.default_cursor
+                    .iter()
+                    .map(|c| ("default_cursor".to_string(), c.as_str())),
+            );
+        for (whose, cursor) in entries {
+            let day = chrono::NaiveDate::parse_from_str(cursor, "%Y-%m-%d")
+                .ok()
+                .or_else(|| {
+                    chrono::NaiveDateTime::parse_from_str(cursor, ENTITY_CURSOR_FORMAT)
+                        .ok()
+                        .map(|t| t.date())
+                });
+            let excerpt = crate::scrub::excerpt(cursor, 60);
+            match day {
+                None => {
+                    return Err(format!(
+                        "has the cursor {excerpt:?} for {whose}, which is not a date \
+                         (YYYY-MM-DD) nor a time (YYYY-MM-DD HH:MM:SS)"
+                    ))
+                }
+                Some(day) if day > latest => {
+                    return Err(format!(
+                        "has the cursor {excerpt:?} for {whose}, which is in the future"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn cursor(&self, advertiser_id: u64) -> Option<&str> {
         self.advertisers
             .get(&advertiser_id.to_string())
@@ -164,6 +216,50 @@ mod tests {
     fn unknown_shapes_are_refused() {
         assert_eq!(BindingState::from_any(&json!([1, 2])), None);
         assert_eq!(BindingState::from_any(&json!({"something": 1})), None);
+    }
+
+    #[test]
+    fn cursors_that_are_not_dates_or_lie_ahead_are_refused() {
+        let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        let with = |cursor: &str| BindingState {
+            advertisers: BTreeMap::from([(
+                "42".to_string(),
+                AdvertiserCursor {
+                    cursor: cursor.into(),
+                },
+            )]),
+            default_cursor: None,
+        };
+        for good in [
+            "2025-05-01",
+            "2025-06-02",
+            "2025-06-03",
+            "2025-06-01 23:59:59",
+        ] {
+            assert_eq!(with(good).check(today), Ok(()), "{good}");
+        }
+        for bad in [
+            "not-a-date",
+            "9999-12-31",
+            "2025-06-04",
+            "2025-13-01",
+            "2025-06-01T00:00:00",
+            "",
+        ] {
+            let why = with(bad).check(today).unwrap_err();
+            assert!(
+                why.contains("advertiser 42") && why.contains(&format!("{bad:?}")),
+                "{why}"
+            );
+        }
+        let migrated = BindingState {
+            advertisers: BTreeMap::new(),
+            default_cursor: Some("zzz".into()),
+        };
+        assert!(migrated
+            .check(today)
+            .unwrap_err()
+            .contains("default_cursor"));
     }
 
     #[test]
