@@ -252,6 +252,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         return Ok(errors);
     }
     let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
+    prune_states(ctx, bindings, &advertisers).await?;
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
@@ -327,6 +328,40 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         }
     }
     Ok(errors)
+}
+
+/// Drops the cursors of advertisers this run does not capture (the token no longer reaches
+/// them, or the config no longer names them), so a state holds only what the next run can use
+/// and does not grow with every account ever seen. One merge patch per binding that has any.
+async fn prune_states(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &advertisers::Advertisers,
+) -> Result<()> {
+    if advertisers.list.is_empty() {
+        return Ok(());
+    }
+    let current: HashSet<String> = advertisers.list.iter().map(|a| a.id.to_string()).collect();
+    for (index, binding) in bindings.iter().enumerate() {
+        let gone: serde_json::Map<String, Value> = binding
+            .state
+            .advertisers
+            .keys()
+            .filter(|id| !current.contains(id.as_str()))
+            .map(|id| (id.clone(), Value::Null))
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            stream = binding.stream.name.as_str(),
+            advertisers = gone.len(),
+            "Dropping the cursors of advertisers this run does not capture."
+        );
+        ctx.checkpoint(index, json!({ "advertisers": gone }))
+            .await?;
+    }
+    Ok(())
 }
 
 fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::JoinHandle<()> {
