@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{run, temp_json, Output};
@@ -20,8 +19,6 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use source_tiktok_marketing::client::{ClientOptions, TikTokClient};
 use source_tiktok_marketing::config;
-use source_tiktok_marketing::error::Error;
-use source_tiktok_marketing::protocol::airbyte;
 
 const TOKEN: &str = "hostile-token-K4m";
 const APP: &str = "hostile-app-P8q";
@@ -135,58 +132,10 @@ async fn check_binary(config: Value) -> Output {
     .unwrap()
 }
 
-/// A `Write` the test keeps a handle on, for captures run in-process.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
 /// Quick retries: fault paths take milliseconds. The give-up time stays at its production
 /// value unless a test shortens it.
 fn quick() -> ClientOptions {
-    ClientOptions::default().with_retry_delay(Duration::from_millis(5))
-}
-
-/// Runs an Airbyte `read` in this process, with these client knobs.
-async fn read_in_process(
-    config: Value,
-    streams: &[&str],
-    state: Option<Value>,
-    options: ClientOptions,
-) -> (Result<(), Error>, Vec<Value>) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = temp_json(&dir, "config.json", &config);
-    let k = temp_json(&dir, "catalog.json", &catalog(streams));
-    let s = state.map(|s| temp_json(&dir, "state.json", &s));
-    let out = Shared::default();
-    let result = airbyte::read_with(
-        c.as_ref(),
-        k.as_ref(),
-        s.as_deref().map(AsRef::as_ref),
-        out.clone(),
-        options,
-    )
-    .await;
-    (result, out.lines())
+    common::quick_retries()
 }
 
 /// The last state of a stream in Airbyte output.
@@ -826,14 +775,15 @@ async fn state_of_unreachable_advertisers_is_pruned() {
     let state = json!({"campaigns": {"advertisers": {
         gone: {"cursor": "2024-02-01 00:00:00"},
         ADVERTISER.to_string(): {"cursor": "2024-02-01 00:00:00"}}}});
-    let (result, lines) = read_in_process(
-        one_advertiser(&server.uri()),
-        &["campaigns"],
-        Some(state),
+    let out = common::read_in_process(
+        &one_advertiser(&server.uri()),
+        &catalog(&["campaigns"]),
+        Some(&state),
         quick(),
     )
     .await;
-    result.unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.stdout;
     let state = last_state(&lines, "campaigns");
     assert_eq!(
         state,
