@@ -36,6 +36,7 @@ pub enum Framing {
         streams: Vec<String>,
         states: Vec<Value>,
         since_state: Vec<u64>,
+        written: Vec<StateMark>,
     },
     /// The demo: `{"stream": NAME, "data": RECORD}` lines, no state.
     Plain { streams: Vec<String> },
@@ -48,7 +49,41 @@ impl Framing {
             streams,
             states,
             since_state: vec![0; n],
+            written: (0..n).map(|_| StateMark::default()).collect(),
         }
+    }
+}
+
+/// When a stream's Airbyte state was last written, and whether it changed since.
+#[derive(Default)]
+pub struct StateMark {
+    /// A patch was folded in (or records written) since the last STATE line.
+    dirty: bool,
+    /// The size of the last STATE line, and when it was written (`None`: never).
+    last: Option<(usize, std::time::Instant)>,
+}
+
+/// An Airbyte state line of at least this size is written at most every
+/// [`LARGE_STATE_INTERVAL`]: each line carries the stream's whole state, so with many
+/// advertisers (one checkpoint each) writing it at every checkpoint would make the output grow
+/// with the square of the state. The stream's last state is always written when it ends.
+const LARGE_STATE_BYTES: usize = 1 << 20;
+const LARGE_STATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts what passes through, so a state line is measured without being built twice.
+struct Counting<'a, W: Write> {
+    inner: &'a mut W,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -127,9 +162,21 @@ impl<W: Write> Emitter<W> {
                     "mergePatch": true}}});
                 write_line(&mut self.out, &line)?;
             }
-            Framing::Airbyte { states, .. } => {
+            Framing::Airbyte {
+                states, written, ..
+            } => {
                 merge_patch(&mut states[binding], &patch);
-                self.airbyte_state(binding)?;
+                let mark = &mut written[binding];
+                mark.dirty = true;
+                let due = match mark.last {
+                    Some((bytes, at)) if bytes >= LARGE_STATE_BYTES => {
+                        at.elapsed() >= LARGE_STATE_INTERVAL
+                    }
+                    _ => true,
+                };
+                if due {
+                    self.airbyte_state(binding)?;
+                }
             }
             Framing::Plain { .. } => self.out.flush()?,
         }
@@ -138,26 +185,75 @@ impl<W: Write> Emitter<W> {
         Ok(())
     }
 
+    /// Writes the stream's whole state as one STATE line, serialized straight from the folded
+    /// state (no copy of it is made, however large).
     fn airbyte_state(&mut self, binding: usize) -> std::io::Result<()> {
         let Framing::Airbyte {
             streams,
             states,
             since_state,
+            written,
         } = &mut self.framing
         else {
             return Ok(());
         };
-        let state = if states[binding].is_object() {
-            states[binding].clone()
-        } else {
-            json!({})
+        #[derive(Serialize)]
+        struct Line<'a> {
+            r#type: &'static str,
+            state: Body<'a>,
+        }
+        #[derive(Serialize)]
+        struct Body<'a> {
+            r#type: &'static str,
+            stream: Stream<'a>,
+            #[serde(rename = "sourceStats")]
+            source_stats: Stats,
+        }
+        #[derive(Serialize)]
+        struct Stream<'a> {
+            stream_descriptor: Descriptor<'a>,
+            stream_state: &'a Value,
+        }
+        #[derive(Serialize)]
+        struct Descriptor<'a> {
+            name: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Stats {
+            #[serde(rename = "recordCount")]
+            record_count: f64,
+        }
+        let empty = json!({});
+        let line = Line {
+            r#type: "STATE",
+            state: Body {
+                r#type: "STREAM",
+                stream: Stream {
+                    stream_descriptor: Descriptor {
+                        name: &streams[binding],
+                    },
+                    stream_state: if states[binding].is_object() {
+                        &states[binding]
+                    } else {
+                        &empty
+                    },
+                },
+                source_stats: Stats {
+                    record_count: since_state[binding] as f64,
+                },
+            },
         };
-        let line = json!({"type": "STATE", "state": {
-            "type": "STREAM",
-            "stream": {"stream_descriptor": {"name": streams[binding]}, "stream_state": state},
-            "sourceStats": {"recordCount": since_state[binding] as f64}}});
+        let mut counting = Counting {
+            inner: &mut self.out,
+            bytes: 0,
+        };
+        write_line(&mut counting, &line)?;
         since_state[binding] = 0;
-        write_line(&mut self.out, &line)
+        written[binding] = StateMark {
+            dirty: false,
+            last: Some((counting.bytes, std::time::Instant::now())),
+        };
+        Ok(())
     }
 
     fn status(&mut self, binding: usize, status: &str) -> std::io::Result<()> {
@@ -171,16 +267,25 @@ impl<W: Write> Emitter<W> {
     }
 
     fn finished(&mut self, binding: usize, error: Option<String>) -> std::io::Result<()> {
-        if let Framing::Airbyte { .. } = self.framing {
-            // A state always closes a stream, so the platform never resets it.
-            self.airbyte_state(binding)?;
+        if let Framing::Airbyte {
+            written,
+            since_state,
+            ..
+        } = &self.framing
+        {
+            // A state always closes a stream, so the platform never resets it and every record
+            // is followed by one; it is not written twice in a row unchanged.
+            let mark = &written[binding];
+            if mark.dirty || mark.last.is_none() || since_state[binding] > 0 {
+                self.airbyte_state(binding)?;
+            }
             if let Some(message) = &error {
                 let Framing::Airbyte { streams, .. } = &self.framing else {
                     unreachable!()
                 };
                 let line = json!({"type": "TRACE", "trace": {
                     "type": "ERROR", "emitted_at": now_millis() as f64,
-                    "error": {"message": message, "failure_type": "system_error",
+                    "error": {"message": crate::scrub::scrub(message), "failure_type": "system_error",
                               "stream_descriptor": {"name": streams[binding]}}}});
                 write_line(&mut self.out, &line)?;
             }
@@ -336,8 +441,49 @@ mod tests {
             json!({"advertisers": {"1": {"cursor": "a"}, "2": {"cursor": "b"}}})
         );
         assert_eq!(out[2]["state"]["sourceStats"]["recordCount"], json!(1.0));
-        assert_eq!(out[3]["type"], "STATE");
-        assert_eq!(out[4]["trace"]["stream_status"]["status"], "COMPLETE");
+        // The state did not change after the checkpoint: it is not written a second time.
+        assert_eq!(out[3]["trace"]["stream_status"]["status"], "COMPLETE");
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn a_large_airbyte_state_is_not_rewritten_at_every_checkpoint() {
+        let big: serde_json::Map<String, Value> = (0..40_000u64)
+            .map(|i| {
+                (
+                    format!("{}", 7_000_000_000_000_000_000 + i),
+                    json!({"cursor": "2024-01-01"}),
+                )
+            })
+            .collect();
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::airbyte(vec!["ads".into()], vec![json!({"advertisers": big})]),
+            );
+            for n in 0..50 {
+                e.event(Event::Checkpoint {
+                    binding: 0,
+                    patch: json!({"advertisers": {n.to_string(): {"cursor": "2024-02-01"}}}),
+                })
+                .unwrap();
+            }
+            e.event(Event::Finished {
+                binding: 0,
+                error: None,
+            })
+            .unwrap();
+            e.finish().unwrap();
+        }
+        let out = lines(&rec.bytes);
+        let states: Vec<&Value> = out.iter().filter(|l| l["type"] == "STATE").collect();
+        // The first checkpoint, then (within the interval) only the final state, which holds
+        // every patch.
+        assert_eq!(states.len(), 2);
+        let last = &states[1]["state"]["stream"]["stream_state"]["advertisers"];
+        assert_eq!(last.as_object().unwrap().len(), 40_050);
+        assert_eq!(last["49"]["cursor"], "2024-02-01");
     }
 
     #[test]
