@@ -830,3 +830,53 @@ fn production_code_reads_no_test_only_environment_variables() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// The README's state-size figure: peak memory of a read whose state holds `n` advertisers
+/// (all but one no longer reached, so the run also prunes them). Slow in a debug build; run it
+/// by hand: `cargo test --release --test hostile -- --ignored --nocapture state_memory`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn state_memory_grows_linearly_with_the_advertisers_in_it() {
+    let server = MockServer::start().await;
+    mount_info(&server).await;
+    Mock::given(path(api("campaign/get/")))
+        .respond_with(ok(
+            json!({"list": [{"campaign_id": "3", "advertiser_id": ADVERTISER,
+            "modify_time": "2024-03-01 10:00:00"}],
+            "page_info": {"page": 1, "page_size": 1000, "total_number": 1, "total_page": 1}}),
+        ))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let mut peaks = Vec::new();
+    for n in [100_000u64, 1_000_000] {
+        let mut advertisers = serde_json::Map::new();
+        for i in 0..n {
+            advertisers.insert(
+                (7_100_000_000_000_000_000 + i).to_string(),
+                json!({"cursor": "2024-02-01 00:00:00"}),
+            );
+        }
+        let state = json!({"campaigns": {"advertisers": advertisers}});
+        let state_bytes = state.to_string().len();
+        let out = read_binary(one_advertiser(&server.uri()), &["campaigns"], Some(state)).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let peak_kb = out
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "Capture finished.")
+            .and_then(|l| l["peak_rss_kb"].as_u64())
+            .unwrap();
+        let state_lines = out.stdout.iter().filter(|m| m["type"] == "STATE").count();
+        println!(
+            "{n} advertisers: state {} MB, peak RSS {} MB, {state_lines} state line(s)",
+            state_bytes >> 20,
+            peak_kb >> 10
+        );
+        assert_eq!(state_lines, 1);
+        peaks.push(peak_kb);
+    }
+    // Ten times the advertisers, at most about ten times the memory.
+    assert!(peaks[1] < peaks[0] * 11, "{peaks:?}");
+}

@@ -99,7 +99,8 @@ impl BindingState {
             Value::Object(map) if map.is_empty() => Some(BindingState::default()),
             Value::Object(map) => {
                 if map.contains_key("advertisers") || map.contains_key("default_cursor") {
-                    return serde_json::from_value(value.clone()).ok();
+                    // Read through a reference: a state of a million advertisers is not copied.
+                    return BindingState::deserialize(value).ok();
                 }
                 // Airbyte 4.x concurrent cursor: {"states": [{"partition": {...}, "cursor": {...}}]}
                 if let Some(Value::Array(states)) = map.get("states") {

@@ -229,7 +229,8 @@ pub async fn read_with<W: Write + Send + 'static>(
         })?,
         None => String::new(),
     };
-    let states = parse_state(&state_text)?;
+    let mut states = parse_state(&state_text)?;
+    drop(state_text);
     let Some(entries) = catalog.get("streams").and_then(Value::as_array) else {
         return Err(Error::config(
             "The --catalog file has no \"streams\" array; pass a configured catalog as written \
@@ -260,7 +261,8 @@ pub async fn read_with<W: Write + Send + 'static>(
                 )))
             }
         };
-        let raw_state = states.get(name).cloned().unwrap_or(Value::Null);
+        // Taken, not copied: a state of a million advertisers is tens of MB as a `Value`.
+        let raw_state = states.remove(name).unwrap_or(Value::Null);
         let state = BindingState::from_any(&raw_state).ok_or_else(|| {
             Error::config(format!(
                 "The --state for stream {name:?} is not in a shape this connector knows: {}. \
@@ -268,6 +270,7 @@ pub async fn read_with<W: Write + Send + 'static>(
                 crate::scrub::excerpt(&raw_state.to_string(), 200)
             ))
         })?;
+        drop(raw_state);
         initial_states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
         names.push(stream.name.clone());
         bindings.push(Binding {
