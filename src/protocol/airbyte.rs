@@ -271,7 +271,7 @@ pub async fn read_with<W: Write + Send + 'static>(
             ))
         })?;
         drop(raw_state);
-        initial_states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
+        initial_states.push(state.clone());
         names.push(stream.name.clone());
         bindings.push(Binding {
             stream,

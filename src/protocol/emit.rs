@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::capture::state::merge_patch;
+use crate::capture::state::BindingState;
 use crate::capture::Event;
 
 /// Writes one JSON line and flushes.
@@ -34,7 +34,7 @@ pub enum Framing {
     /// replaces a stream's state with each STATE message, so patches are folded here).
     Airbyte {
         streams: Vec<String>,
-        states: Vec<Value>,
+        states: Vec<BindingState>,
         since_state: Vec<u64>,
         written: Vec<StateMark>,
     },
@@ -43,7 +43,7 @@ pub enum Framing {
 }
 
 impl Framing {
-    pub fn airbyte(streams: Vec<String>, states: Vec<Value>) -> Self {
+    pub fn airbyte(streams: Vec<String>, states: Vec<BindingState>) -> Self {
         let n = streams.len();
         Framing::Airbyte {
             streams,
@@ -165,7 +165,7 @@ impl<W: Write> Emitter<W> {
             Framing::Airbyte {
                 states, written, ..
             } => {
-                merge_patch(&mut states[binding], &patch);
+                states[binding].apply_patch(&patch);
                 let mark = &mut written[binding];
                 mark.dirty = true;
                 let due = match mark.last {
@@ -212,7 +212,7 @@ impl<W: Write> Emitter<W> {
         #[derive(Serialize)]
         struct Stream<'a> {
             stream_descriptor: Descriptor<'a>,
-            stream_state: &'a Value,
+            stream_state: &'a BindingState,
         }
         #[derive(Serialize)]
         struct Descriptor<'a> {
@@ -223,7 +223,6 @@ impl<W: Write> Emitter<W> {
             #[serde(rename = "recordCount")]
             record_count: f64,
         }
-        let empty = json!({});
         let line = Line {
             r#type: "STATE",
             state: Body {
@@ -232,11 +231,7 @@ impl<W: Write> Emitter<W> {
                     stream_descriptor: Descriptor {
                         name: &streams[binding],
                     },
-                    stream_state: if states[binding].is_object() {
-                        &states[binding]
-                    } else {
-                        &empty
-                    },
+                    stream_state: &states[binding],
                 },
                 source_stats: Stats {
                     record_count: since_state[binding] as f64,
@@ -411,7 +406,10 @@ mod tests {
                 &mut rec,
                 Framing::airbyte(
                     vec!["ads".into()],
-                    vec![json!({"advertisers": {"1": {"cursor": "a"}}})],
+                    vec![
+                        BindingState::from_any(&json!({"advertisers": {"1": {"cursor": "a"}}}))
+                            .unwrap(),
+                    ],
                 ),
             );
             e.event(Event::Started { binding: 0 }).unwrap();
@@ -460,7 +458,10 @@ mod tests {
         {
             let mut e = Emitter::new(
                 &mut rec,
-                Framing::airbyte(vec!["ads".into()], vec![json!({"advertisers": big})]),
+                Framing::airbyte(
+                    vec!["ads".into()],
+                    vec![BindingState::from_any(&json!({"advertisers": big})).unwrap()],
+                ),
             );
             for n in 0..50 {
                 e.event(Event::Checkpoint {
@@ -492,7 +493,7 @@ mod tests {
         {
             let mut e = Emitter::new(
                 &mut rec,
-                Framing::airbyte(vec!["ads".into()], vec![Value::Null]),
+                Framing::airbyte(vec!["ads".into()], vec![BindingState::default()]),
             );
             e.event(Event::Finished {
                 binding: 0,
