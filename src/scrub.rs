@@ -189,10 +189,10 @@ fn collect_secrets(value: &Value, found: &mut Vec<String>) {
         Value::Object(map) => {
             for (key, value) in map {
                 match value {
+                    // Trimmed: values are trimmed before use, and the trimmed text is inside
+                    // the untrimmed one anyway.
                     Value::String(s) if SECRET_KEYS.contains(&key.as_str()) => {
-                        found.push(s.clone());
-                        // A value with stray spaces is trimmed before use; scrub that form too.
-                        found.push(s.trim().to_string());
+                        found.push(s.trim().to_string())
                     }
                     Value::Number(n) if SECRET_KEYS.contains(&key.as_str()) => {
                         found.push(n.to_string())
