@@ -127,6 +127,21 @@ impl BindingState {
         json!({"advertisers": {advertiser_id.to_string(): {"cursor": cursor}}})
     }
 
+    /// Like [`BindingState::from_any`], from unparsed text: this connector's own shape is read
+    /// straight into the typed state, with no JSON value in between (a million advertisers
+    /// would take several times the memory as one).
+    pub fn from_raw(raw: &serde_json::value::RawValue) -> Option<BindingState> {
+        let text = raw.get();
+        if text.starts_with('{') {
+            let keys: std::collections::HashMap<String, serde::de::IgnoredAny> =
+                serde_json::from_str(text).ok()?;
+            if keys.contains_key("advertisers") || keys.contains_key("default_cursor") {
+                return serde_json::from_str(text).ok();
+            }
+        }
+        BindingState::from_any(&serde_json::from_str(text).ok()?)
+    }
+
     /// Reads a state in any shape this connector has ever written. Unknown shapes yield
     /// `None`, so the caller can report them.
     pub fn from_any(value: &Value) -> Option<BindingState> {

@@ -7,6 +7,10 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::emit::{now_millis, write_line, Framing};
@@ -117,80 +121,131 @@ pub fn catalog(config: &Config) -> Value {
 }
 
 /// Per-stream states from `--state`, in every form protocols.md 4.4 lists: an array of state
-/// messages, a legacy `{stream: state}` object, an empty file, `{}` or `null`.
-pub fn parse_state(text: &str) -> Result<serde_json::Map<String, Value>> {
-    let mut out = serde_json::Map::new();
+/// messages, a legacy `{stream: state}` object, an empty file, `{}` or `null`. Each stream's
+/// state stays unparsed text here: a state of a million advertisers as a JSON value would take
+/// several times the memory of the typed state it becomes.
+pub fn parse_state(text: &str) -> Result<BTreeMap<String, Box<RawValue>>> {
+    let mut out = BTreeMap::new();
     if text.trim().is_empty() {
         return Ok(out);
     }
-    let value: Value = serde_json::from_str(text)
+    let value: &RawValue = serde_json::from_str(text)
         .map_err(|e| Error::config(format!("The --state file is not valid JSON: {e}.")))?;
-    match value {
-        Value::Null => {}
-        Value::Object(map) => {
+    let raw = value.get();
+    match raw.as_bytes().first() {
+        Some(b'n') => {}
+        Some(b'{') => {
+            let map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw)
+                .map_err(|e| Error::config(format!("The --state file is not valid JSON: {e}.")))?;
             // A single state message is accepted too.
             if map.contains_key("type")
                 && (map.contains_key("stream") || map.contains_key("global"))
             {
-                collect_message(&Value::Object(map), 0, &mut out)?;
+                collect_message(value, 0, &mut out)?;
             } else {
                 out = map;
             }
         }
-        Value::Array(messages) => {
-            for (n, message) in messages.iter().enumerate() {
+        Some(b'[') => {
+            let messages: Vec<&RawValue> = serde_json::from_str(raw)
+                .map_err(|e| Error::config(format!("The --state file is not valid JSON: {e}.")))?;
+            for (n, message) in messages.into_iter().enumerate() {
                 collect_message(message, n, &mut out)?;
             }
         }
-        other => {
+        _ => {
             return Err(Error::config(format!(
-                "The --state file holds {other}; expected an array of state messages or an object."
+                "The --state file holds {}; expected an array of state messages or an object.",
+                crate::scrub::excerpt(raw, 200)
             )))
         }
     }
     Ok(out)
 }
 
+#[derive(Deserialize)]
+struct StateMessage<'a> {
+    #[serde(rename = "type", default)]
+    kind: Option<Value>,
+    #[serde(default, borrow)]
+    stream: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    global: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct StreamEntry<'a> {
+    #[serde(default)]
+    stream_descriptor: Option<Value>,
+    #[serde(default, borrow)]
+    stream_state: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct GlobalEntry<'a> {
+    #[serde(default, borrow)]
+    stream_states: Option<Vec<&'a RawValue>>,
+}
+
 fn collect_message(
-    message: &Value,
+    message: &RawValue,
     n: usize,
-    out: &mut serde_json::Map<String, Value>,
+    out: &mut BTreeMap<String, Box<RawValue>>,
 ) -> Result<()> {
-    let stream_entry = |entry: &Value, out: &mut serde_json::Map<String, Value>| -> Result<()> {
-        let name = entry["stream_descriptor"]["name"].as_str().ok_or_else(|| {
+    let refuse = || {
+        Error::config(format!(
+            "State message {n} is neither a STREAM, GLOBAL nor LEGACY state: {}",
+            crate::scrub::excerpt(message.get(), 200)
+        ))
+    };
+    let stream_entry = |entry: &RawValue, out: &mut BTreeMap<String, Box<RawValue>>| {
+        let missing_name = || {
             Error::config(format!(
                 "State message {n} has a stream entry without stream_descriptor.name."
             ))
-        })?;
-        out.insert(
-            name.to_string(),
-            entry.get("stream_state").cloned().unwrap_or(Value::Null),
-        );
-        Ok(())
+        };
+        let entry: StreamEntry = serde_json::from_str(entry.get()).map_err(|_| missing_name())?;
+        let name = entry
+            .stream_descriptor
+            .as_ref()
+            .and_then(|d| d.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(missing_name)?;
+        let state = entry
+            .stream_state
+            .map(|s| s.to_owned())
+            .unwrap_or_else(null_raw);
+        out.insert(name.to_string(), state);
+        Ok::<(), Error>(())
     };
-    match message.get("type").and_then(Value::as_str) {
-        Some("STREAM") => stream_entry(&message["stream"], out),
+    let parsed: StateMessage = serde_json::from_str(message.get()).map_err(|_| refuse())?;
+    let is_object = |raw: Option<&RawValue>| raw.is_some_and(|r| r.get().starts_with('{'));
+    match parsed.kind.as_ref().and_then(Value::as_str) {
+        Some("STREAM") => stream_entry(parsed.stream.unwrap_or(&null_raw()), out),
         Some("GLOBAL") => {
-            for entry in message["global"]["stream_states"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            let global: Option<GlobalEntry> = parsed
+                .global
+                .and_then(|g| serde_json::from_str(g.get()).ok());
+            for entry in global.and_then(|g| g.stream_states).into_iter().flatten() {
                 stream_entry(entry, out)?;
             }
             Ok(())
         }
-        Some("LEGACY") | None if message.get("data").is_some_and(Value::is_object) => {
-            for (k, v) in message["data"].as_object().into_iter().flatten() {
-                out.insert(k.clone(), v.clone());
-            }
+        Some("LEGACY") | None if is_object(parsed.data) => {
+            let data: BTreeMap<String, Box<RawValue>> =
+                serde_json::from_str(parsed.data.map(RawValue::get).unwrap_or("{}"))
+                    .map_err(|_| refuse())?;
+            out.extend(data);
             Ok(())
         }
-        _ => Err(Error::config(format!(
-            "State message {n} is neither a STREAM, GLOBAL nor LEGACY state: {}",
-            crate::scrub::excerpt(&message.to_string(), 200)
-        ))),
+        _ => Err(refuse()),
     }
+}
+
+fn null_raw() -> Box<RawValue> {
+    RawValue::from_string("null".into()).expect("null is JSON")
 }
 
 /// Runs `read`.
@@ -261,13 +316,12 @@ pub async fn read_with<W: Write + Send + 'static>(
                 )))
             }
         };
-        // Taken, not copied: a state of a million advertisers is tens of MB as a `Value`.
-        let raw_state = states.remove(name).unwrap_or(Value::Null);
-        let state = BindingState::from_any(&raw_state).ok_or_else(|| {
+        let raw_state = states.remove(name).unwrap_or_else(null_raw);
+        let state = BindingState::from_raw(&raw_state).ok_or_else(|| {
             Error::config(format!(
                 "The --state for stream {name:?} is not in a shape this connector knows: {}. \
                  Reset the stream to start it afresh.",
-                crate::scrub::excerpt(&raw_state.to_string(), 200)
+                crate::scrub::excerpt(raw_state.get(), 200)
             ))
         })?;
         drop(raw_state);
@@ -319,7 +373,7 @@ mod tests {
             "stream_state":{"advertisers":{"1":{"cursor":"x"}}}},"global_":null,"data":null,"sourceStats":{"recordCount":1.0}}]"#;
         let states = parse_state(modern).unwrap();
         assert_eq!(
-            states["campaigns"],
+            serde_json::from_str::<Value>(states["campaigns"].get()).unwrap(),
             json!({"advertisers": {"1": {"cursor": "x"}}})
         );
         let legacy = parse_state(r#"{"ads": {"modify_time": "2024-01-01 00:00:00"}}"#).unwrap();
