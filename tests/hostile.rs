@@ -875,8 +875,9 @@ async fn state_memory_grows_linearly_with_the_advertisers_in_it() {
             state_bytes >> 20,
             peak_kb >> 10
         );
-        // One line for the pruning checkpoint, one for the advertiser's.
-        assert_eq!(state_lines, 2);
+        // Pruning checkpoints come in batches, but a state this large is written at most
+        // every ten seconds, and once more at the end.
+        assert!(state_lines <= 3, "{state_lines}");
         peaks.push(peak_kb);
     }
     // Ten times the advertisers, at most about ten times the memory.

@@ -343,12 +343,11 @@ async fn prune_states(
     }
     let current: HashSet<String> = advertisers.list.iter().map(|a| a.id.to_string()).collect();
     for (index, binding) in bindings.iter().enumerate() {
-        let gone: serde_json::Map<String, Value> = binding
+        let gone: Vec<&String> = binding
             .state
             .advertisers
             .keys()
             .filter(|id| !current.contains(id.as_str()))
-            .map(|id| (id.clone(), Value::Null))
             .collect();
         if gone.is_empty() {
             continue;
@@ -358,11 +357,20 @@ async fn prune_states(
             advertisers = gone.len(),
             "Dropping the cursors of advertisers this run does not capture."
         );
-        ctx.checkpoint(index, json!({ "advertisers": gone }))
-            .await?;
+        // In patches of bounded size: a million removals as one JSON patch would cost more
+        // memory than the state itself.
+        for ids in gone.chunks(PRUNE_BATCH) {
+            let entries: serde_json::Map<String, Value> =
+                ids.iter().map(|id| (id.to_string(), Value::Null)).collect();
+            ctx.checkpoint(index, json!({ "advertisers": entries }))
+                .await?;
+        }
     }
     Ok(())
 }
+
+/// The most advertisers one pruning checkpoint removes.
+const PRUNE_BATCH: usize = 10_000;
 
 fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
