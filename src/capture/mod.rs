@@ -86,8 +86,10 @@ pub(crate) enum Warning {
     UnreadableModifyTime,
 }
 
-/// How far a server time may be ahead of this machine's clock and still become a cursor.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(3600);
+/// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
+/// TikTok's times carry no zone, and some answers are in the ad account's zone (up to 14 hours
+/// ahead of UTC), so a day; a time past that (2099) is an error, not a clock difference.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 /// Shared by every unit of one run.
 pub(crate) struct Context {
@@ -453,12 +455,16 @@ async fn entity_unit(
                 let modify_time = entity
                     .modify_time
                     .as_deref()
-                    .and_then(|t| cursor_time(ctx, binding, def, advertiser.id, t));
+                    .map(|t| (t, cursor_time(ctx, binding, def, advertiser.id, t)));
+                // A row whose time cannot be read is always emitted; a time in the future is
+                // compared as usual (it is after the cursor) but does not move it.
                 let changed = match (&cursor, modify_time) {
-                    (Some(c), Some(t)) => t >= c.as_str(),
+                    (Some(c), Some((t, CursorTime::Trusted | CursorTime::Future))) => {
+                        t >= c.as_str()
+                    }
                     _ => true,
                 };
-                if let Some(t) = modify_time {
+                if let Some((t, CursorTime::Trusted)) = modify_time {
                     if newest.as_deref().is_none_or(|n| t > n) {
                         newest = Some(t.to_string());
                     }
@@ -479,17 +485,27 @@ async fn entity_unit(
     ctx.checkpoint(binding, patch).await
 }
 
-/// A `modify_time` that may become a cursor: a `YYYY-MM-DD HH:MM:SS` time no later than now
-/// (plus [`CLOCK_SKEW`]). Anything else is logged once per binding and advertiser and yields
-/// `None`: the row is still emitted, but the cursor stays where it was, so one bad value can
-/// neither freeze the stream nor make it skip rows.
-fn cursor_time<'t>(
+/// What a `modify_time` may do to the cursor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CursorTime {
+    /// A `YYYY-MM-DD HH:MM:SS` time no later than now (plus [`CLOCK_SKEW`]).
+    Trusted,
+    /// A time later than that.
+    Future,
+    /// Not a time at all.
+    Unreadable,
+}
+
+/// Judges a `modify_time`. Anything but a trusted time is logged once per binding and
+/// advertiser: the row is still emitted, but the cursor stays where it was, so one bad value
+/// can neither freeze the stream nor make it skip rows.
+fn cursor_time(
     ctx: &Context,
     binding: usize,
     def: &EntityDef,
     advertiser_id: u64,
-    text: &'t str,
-) -> Option<&'t str> {
+    text: &str,
+) -> CursorTime {
     let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, state::ENTITY_CURSOR_FORMAT) else {
         if ctx.first_warning(Warning::UnreadableModifyTime, Some(binding), advertiser_id) {
             tracing::warn!(
@@ -500,7 +516,7 @@ fn cursor_time<'t>(
                  kept but does not move the cursor."
             );
         }
-        return None;
+        return CursorTime::Unreadable;
     };
     let latest = chrono::Utc::now().naive_utc() + CLOCK_SKEW;
     if time > latest {
@@ -513,7 +529,7 @@ fn cursor_time<'t>(
                  the cursor, which would otherwise skip every change until then."
             );
         }
-        return None;
+        return CursorTime::Future;
     }
-    Some(text)
+    CursorTime::Trusted
 }
