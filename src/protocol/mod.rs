@@ -35,7 +35,7 @@ pub async fn capture<W: Write + Send + 'static>(
     capture_with(config, bindings, framing, out, ClientOptions::default()).await
 }
 
-/// [`capture`] with the client's retry, timeout and size knobs given.
+/// [`capture()`] with the client's retry, timeout and size knobs given.
 pub async fn capture_with<W: Write + Send + 'static>(
     config: Arc<Config>,
     bindings: Vec<Binding>,
