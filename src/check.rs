@@ -11,7 +11,11 @@ use crate::error::{Error, ErrorClass, Result};
 /// Makes one authenticated call: the advertiser list (production), the details of the
 /// configured accounts (production with `advertiser_ids`) or one campaign (sandbox).
 pub async fn connection(config: &Config) -> Result<String> {
-    let mut options = ClientOptions::from_env();
+    connection_with(config, ClientOptions::default()).await
+}
+
+/// [`connection`] with the client's retry and timeout knobs given.
+pub async fn connection_with(config: &Config, mut options: ClientOptions) -> Result<String> {
     // A check answers in seconds or says why not; it does not retry for ten minutes.
     options.give_up_after = options
         .give_up_after

@@ -19,6 +19,9 @@ pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
 pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
 pub const MAX_LOOKBACK_DAYS: u32 = 364;
+/// The request rate bounds. Below a tenth of a request per second a capture of even one
+/// advertiser would take hours; above 100 exceeds every TikTok tier.
+pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
 pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
 
 // ---------------------------------------------------------------------------------------------
@@ -112,14 +115,18 @@ pub struct AdvancedConfig {
     #[schemars(title = "Include Deleted", extend("default" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_deleted: Option<bool>,
-    /// The most requests per second the connector sends to TikTok, shared by every stream. Defaults to 10 in production (TikTok's basic tier) and 1 in sandbox.
-    #[schemars(title = "Requests Per Second")]
+    /// The most requests per second the connector sends to TikTok, shared by every stream, from 0.1 to 100. Defaults to 10 in production (TikTok's basic tier) and 1 in sandbox.
+    #[schemars(title = "Requests Per Second", range(min = 0.1, max = 100))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<f64>,
     /// Where the TikTok API lives. Leave empty for TikTok itself; set it to reach the API through a proxy or the simulated API.
     #[schemars(title = "API Base URL", extend("format" = "uri"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Allow an API Base URL that starts with http:// for a host other than this machine, such as a proxy inside your network. The access token and the app secret then travel unencrypted, so leave this off unless the network between the connector and that host is trusted.
+    #[schemars(title = "Allow Insecure HTTP", extend("default" = false))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
 }
 
 /// A report of your own design.
@@ -247,6 +254,8 @@ impl Config {
 
 /// Parses and validates an endpoint config. Errors name the field and say what is expected.
 pub fn parse(raw: &Value) -> Result<Config> {
+    // Before anything can fail: no error about this config may echo one of its secrets.
+    crate::scrub::register_config(raw);
     let Some(object) = raw.as_object() else {
         return Err(Error::config(format!(
             "The config must be a JSON object with at least `credentials`; got {}.",
@@ -425,15 +434,20 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
                 10.0
             }
         }
-        Some(rps) if rps.is_finite() && rps > 0.0 && rps <= MAX_REQUESTS_PER_SECOND => rps,
+        Some(rps) if (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rps) => rps,
         Some(rps) => {
             return Err(Error::config(format!(
-                "Config field `advanced.requests_per_second` is {rps}: use a number greater than 0 \
-                 and at most {MAX_REQUESTS_PER_SECOND} (TikTok's basic tier allows 10)."
+                "Config field `advanced.requests_per_second` is {rps}: use a number from \
+                 {MIN_REQUESTS_PER_SECOND} to {MAX_REQUESTS_PER_SECOND} (TikTok's basic tier \
+                 allows 10)."
             )))
         }
     };
-    let api_root = api_root(advanced.base_url.as_deref(), sandbox)?;
+    let api_root = api_root(
+        advanced.base_url.as_deref(),
+        sandbox,
+        advanced.allow_insecure_http.unwrap_or(false),
+    )?;
 
     let mut custom_reports: Vec<CustomReport> = Vec::new();
     for (n, report) in surface.custom_reports.into_iter().enumerate() {
@@ -660,25 +674,61 @@ fn parse_advertiser_id(value: &str, field: &str) -> Result<u64> {
     }
 }
 
-fn api_root(base_url: Option<&str>, sandbox: bool) -> Result<Url> {
+/// The API root from `advanced.base_url`. Errors name what is wrong but never echo the URL,
+/// which may hold a password or a token.
+fn api_root(base_url: Option<&str>, sandbox: bool, allow_insecure_http: bool) -> Result<Url> {
     let raw = base_url.map(str::trim).filter(|s| !s.is_empty());
     let text = raw.unwrap_or(if sandbox {
         SANDBOX_BASE_URL
     } else {
         PRODUCTION_BASE_URL
     });
-    let invalid = || {
+    let refuse = |why: String| {
         Error::config(format!(
-            "Config field `advanced.base_url` is {text:?}: use an http or https URL such as \
+            "Config field `advanced.base_url` {why}. Use an https URL such as \
              {PRODUCTION_BASE_URL}, or leave it empty."
         ))
     };
-    let mut url = Url::parse(text).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid());
+    let mut url = Url::parse(text).map_err(|e| refuse(format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse(format!(
+            "has the scheme {:?}; only https (or http, see below) reaches the API",
+            crate::scrub::excerpt(url.scheme(), 20)
+        )));
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid());
+    let Some(host) = url.host() else {
+        return Err(refuse("has no host".into()));
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(
+            "holds a user name or password (user:password@): TikTok authenticates with the \
+             access token alone, and a password in a URL would be sent as a Basic \
+             Authorization header. Remove it"
+                .into(),
+        ));
+    }
+    if url.query().is_some() {
+        return Err(refuse(
+            "has a query (?...): the connector adds its own parameters, and one there could \
+             carry a token. Remove it"
+                .into(),
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(refuse("has a fragment (#...): remove it".into()));
+    }
+    let loopback = match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    if url.scheme() == "http" && !loopback && !allow_insecure_http {
+        return Err(Error::config(
+            "Config field `advanced.base_url` starts with http:// for a host other than this \
+             machine, so the access token and app secret would cross the network unencrypted. \
+             Use https, or set `advanced.allow_insecure_http` to true if the host is a proxy on \
+             a network you trust.",
+        ));
     }
     let path = url.path().trim_end_matches('/').to_string();
     let path = path.strip_suffix("/open_api/v1.3").unwrap_or(&path);
@@ -869,6 +919,88 @@ mod tests {
             config.api_root.as_str(),
             "https://sandbox-ads.tiktok.com/open_api/v1.3/"
         );
+    }
+
+    #[test]
+    fn requests_per_second_is_bounded() {
+        for (rps, ok) in [
+            (1e-11, false),
+            (0.001, false),
+            (0.09, false),
+            (0.1, true),
+            (100.0, true),
+            (100.5, false),
+            (1e300, false),
+        ] {
+            let mut raw = production();
+            raw["advanced"] = json!({"requests_per_second": rps});
+            match parse(&raw) {
+                Ok(config) => {
+                    assert!(ok, "{rps} was accepted");
+                    assert_eq!(config.requests_per_second, rps);
+                }
+                Err(err) => {
+                    assert!(!ok, "{rps} was refused: {err}");
+                    let text = err.to_string();
+                    assert!(text.contains("advanced.requests_per_second"), "{text}");
+                    assert!(text.contains("0.1") && text.contains("100"), "{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn base_url_must_be_https_unless_loopback_or_allowed() {
+        let parse_url = |url: &str, allow: Option<bool>| {
+            let mut raw = production();
+            raw["advanced"] = json!({"base_url": url});
+            if let Some(allow) = allow {
+                raw["advanced"]["allow_insecure_http"] = json!(allow);
+            }
+            parse(&raw)
+        };
+        for url in [
+            "https://proxy.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1234",
+            "http://[::1]:99",
+        ] {
+            assert!(parse_url(url, None).is_ok(), "{url}");
+        }
+        let err = parse_url("http://proxy.example.com", None).unwrap_err();
+        assert!(
+            err.to_string().contains("advanced.allow_insecure_http"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("advanced.base_url"), "{err}");
+        assert!(parse_url("http://proxy.example.com", Some(false)).is_err());
+        assert!(parse_url("http://proxy.example.com", Some(true)).is_ok());
+    }
+
+    #[test]
+    fn base_url_with_credentials_query_or_fragment_is_refused_without_echo() {
+        for (url, names) in [
+            ("https://user:hunter2pass@proxy.example.com", "password"),
+            ("https://hunter2pass@proxy.example.com", "password"),
+            (
+                "https://proxy.example.com/?access_token=hunter2pass",
+                "query",
+            ),
+            ("https://proxy.example.com/#hunter2pass", "fragment"),
+            ("not a url hunter2pass", "not a URL"),
+            ("ftp://hunter2pass.example.com", "scheme"),
+        ] {
+            let mut raw = production();
+            raw["advanced"] = json!({"base_url": url});
+            let text = parse(&raw).unwrap_err().to_string();
+            assert!(text.contains("advanced.base_url"), "{text}");
+            assert!(text.contains(names), "{url}: {text}");
+            assert!(
+                !text.contains("hunter2pass"),
+                "{url}: the URL was echoed: {text}"
+            );
+        }
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub enum Error {
     /// The request did not get a TikTok answer (network, HTTP status, unreadable body).
     #[error("{message}")]
     Transport { message: String, retryable: bool },
+    /// A whole answer that is not a TikTok envelope (no numeric `code`, trailing garbage, a
+    /// `data` of the wrong shape). Retried a few times, quickly, then the request fails.
+    #[error("{0}")]
+    Malformed(String),
     /// Retrying went on for too long without progress.
     #[error("{0}")]
     GaveUp(String),
@@ -103,6 +107,7 @@ impl Error {
                     ErrorClass::Fatal
                 }
             }
+            Error::Malformed(_) => ErrorClass::Retryable,
             Error::GaveUp(_) | Error::Io { .. } | Error::Fatal(_) => ErrorClass::Fatal,
         }
     }

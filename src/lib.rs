@@ -9,3 +9,4 @@ pub mod demo;
 pub mod error;
 pub mod protocol;
 pub mod registry;
+pub mod scrub;

@@ -80,7 +80,8 @@ fn init_logging() {
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_writer(std::io::stderr);
+        // Every log line passes the secret scrubber on its way out.
+        .with_writer(|| source_tiktok_marketing::scrub::ScrubbingWriter::new(std::io::stderr()));
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new(filter))
         .with(stderr_json)

@@ -80,7 +80,16 @@ pub(crate) enum Warning {
     NoPermission,
     /// Reports must start at TikTok Ads' first day for lack of a better bound.
     EarliestDay,
+    /// A `modify_time` later than now: it does not move the cursor.
+    FutureModifyTime,
+    /// A `modify_time` that is not a `YYYY-MM-DD HH:MM:SS` time: it does not move the cursor.
+    UnreadableModifyTime,
 }
+
+/// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
+/// TikTok's times carry no zone, and some answers are in the ad account's zone (up to 14 hours
+/// ahead of UTC), so a day; a time past that (2099) is an error, not a clock difference.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 /// Shared by every unit of one run.
 pub(crate) struct Context {
@@ -169,6 +178,16 @@ pub async fn run(
     tx: mpsc::Sender<Event>,
 ) -> Result<Vec<BindingSummary>> {
     let started = Instant::now();
+    let today = chrono::Utc::now().date_naive();
+    for binding in &bindings {
+        binding.state.check(today).map_err(|why| {
+            Error::config(format!(
+                "The state of stream {:?} {why}. Such a cursor was not written by this \
+                 connector; fix the state, or reset (backfill) the stream to start it afresh.",
+                binding.stream.name
+            ))
+        })?;
+    }
     for binding in 0..bindings.len() {
         send(&tx, Event::Started { binding }).await?;
     }
@@ -176,7 +195,7 @@ pub async fn run(
         client: client.clone(),
         config: config.clone(),
         tx: tx.clone(),
-        today: chrono::Utc::now().date_naive(),
+        today,
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         ad_splits: Default::default(),
         warned: Default::default(),
@@ -235,6 +254,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         return Ok(errors);
     }
     let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
+    prune_states(ctx, bindings, &advertisers).await?;
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
@@ -311,6 +331,48 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     }
     Ok(errors)
 }
+
+/// Drops the cursors of advertisers this run does not capture (the token no longer reaches
+/// them, or the config no longer names them), so a state holds only what the next run can use
+/// and does not grow with every account ever seen. One merge patch per binding that has any.
+async fn prune_states(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &advertisers::Advertisers,
+) -> Result<()> {
+    if advertisers.list.is_empty() {
+        return Ok(());
+    }
+    let current: HashSet<String> = advertisers.list.iter().map(|a| a.id.to_string()).collect();
+    for (index, binding) in bindings.iter().enumerate() {
+        let gone: Vec<&String> = binding
+            .state
+            .advertisers
+            .keys()
+            .filter(|id| !current.contains(id.as_str()))
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            stream = binding.stream.name.as_str(),
+            advertisers = gone.len(),
+            "Dropping the cursors of advertisers this run does not capture."
+        );
+        // In patches of bounded size: a million removals as one JSON patch would cost more
+        // memory than the state itself.
+        for ids in gone.chunks(PRUNE_BATCH) {
+            let entries: serde_json::Map<String, Value> =
+                ids.iter().map(|id| (id.to_string(), Value::Null)).collect();
+            ctx.checkpoint(index, json!({ "advertisers": entries }))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The most advertisers one pruning checkpoint removes.
+const PRUNE_BATCH: usize = 10_000;
 
 fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -390,13 +452,21 @@ async fn entity_unit(
                         continue;
                     }
                 };
-                let changed = match (&cursor, &entity.modify_time) {
-                    (Some(c), Some(t)) => t.as_str() >= c.as_str(),
+                let modify_time = entity
+                    .modify_time
+                    .as_deref()
+                    .map(|t| (t, cursor_time(ctx, binding, def, advertiser.id, t)));
+                // A row whose time cannot be read is always emitted; a time in the future is
+                // compared as usual (it is after the cursor) but does not move it.
+                let changed = match (&cursor, modify_time) {
+                    (Some(c), Some((t, CursorTime::Trusted | CursorTime::Future))) => {
+                        t >= c.as_str()
+                    }
                     _ => true,
                 };
-                if let Some(t) = &entity.modify_time {
-                    if newest.as_deref().is_none_or(|n| t.as_str() > n) {
-                        newest = Some(t.clone());
+                if let Some((t, CursorTime::Trusted)) = modify_time {
+                    if newest.as_deref().is_none_or(|n| t > n) {
+                        newest = Some(t.to_string());
                     }
                 }
                 if changed || !incremental {
@@ -413,4 +483,53 @@ async fn entity_unit(
         _ => json!({}),
     };
     ctx.checkpoint(binding, patch).await
+}
+
+/// What a `modify_time` may do to the cursor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CursorTime {
+    /// A `YYYY-MM-DD HH:MM:SS` time no later than now (plus [`CLOCK_SKEW`]).
+    Trusted,
+    /// A time later than that.
+    Future,
+    /// Not a time at all.
+    Unreadable,
+}
+
+/// Judges a `modify_time`. Anything but a trusted time is logged once per binding and
+/// advertiser: the row is still emitted, but the cursor stays where it was, so one bad value
+/// can neither freeze the stream nor make it skip rows.
+fn cursor_time(
+    ctx: &Context,
+    binding: usize,
+    def: &EntityDef,
+    advertiser_id: u64,
+    text: &str,
+) -> CursorTime {
+    let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, state::ENTITY_CURSOR_FORMAT) else {
+        if ctx.first_warning(Warning::UnreadableModifyTime, Some(binding), advertiser_id) {
+            tracing::warn!(
+                endpoint = def.endpoint,
+                advertiser_id,
+                modify_time = text,
+                "TikTok sent a modify_time that is not a YYYY-MM-DD HH:MM:SS time; the row is \
+                 kept but does not move the cursor."
+            );
+        }
+        return CursorTime::Unreadable;
+    };
+    let latest = chrono::Utc::now().naive_utc() + CLOCK_SKEW;
+    if time > latest {
+        if ctx.first_warning(Warning::FutureModifyTime, Some(binding), advertiser_id) {
+            tracing::warn!(
+                endpoint = def.endpoint,
+                advertiser_id,
+                modify_time = text,
+                "TikTok sent a modify_time later than now; the row is kept but does not move \
+                 the cursor, which would otherwise skip every change until then."
+            );
+        }
+        return CursorTime::Future;
+    }
+    CursorTime::Trusted
 }

@@ -216,8 +216,14 @@ async fn run_unit(
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {
         let to = result?;
+        // An end_date in the future reads (empty) days ahead, but the cursor never goes past
+        // tomorrow: a later one would be refused as impossible by the next run.
+        let tomorrow = ctx.today.succ_opt().unwrap_or(ctx.today);
         let patch = if incremental {
-            BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
+            BindingState::cursor_patch(
+                advertiser.id,
+                &to.min(tomorrow).format("%Y-%m-%d").to_string(),
+            )
         } else {
             json!({})
         };
@@ -351,7 +357,8 @@ async fn compute_ad_splits(
         ads = total,
         "More than 10,000 ads: splitting ad-level reports by id filters."
     );
-    let mut ads: Vec<(u64, u64, u64)> = Vec::with_capacity(total);
+    // Grown as ads arrive, never sized by the server's count.
+    let mut ads: Vec<(u64, u64, u64)> = Vec::new();
     let pages = ctx.client.pages("ad/get/", params, "list", 1000);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {

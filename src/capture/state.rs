@@ -26,7 +26,59 @@ pub struct AdvertiserCursor {
     pub cursor: String,
 }
 
+/// The format of entity cursors (`modify_time`); report cursors are `YYYY-MM-DD` days.
+pub const ENTITY_CURSOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// How far past today a report cursor may be: the connector reads up to tomorrow (UTC) so
+/// accounts east of UTC keep today, so its own cursors can be a day ahead; one more day of
+/// margin covers a slow clock.
+const CURSOR_DAYS_AHEAD: u64 = 2;
+
 impl BindingState {
+    /// Refuses cursors this connector could not have written: values that are not a day or a
+    /// `modify_time`, or that lie in the future. Such a cursor would freeze the stream (a
+    /// string that sorts after every date) or skip every row until its date. The error names
+    /// the advertiser and the value.
+    pub fn check(&self, today: chrono::NaiveDate) -> Result<(), String> {
+        let latest = today
+            .checked_add_days(chrono::Days::new(CURSOR_DAYS_AHEAD))
+            .unwrap_or(today);
+        let entries = self
+            .advertisers
+            .iter()
+            .map(|(id, c)| (format!("advertiser {id}"), c.cursor.as_str()))
+            .chain(
+                self.default_cursor
+                    .iter()
+                    .map(|c| ("default_cursor".to_string(), c.as_str())),
+            );
+        for (whose, cursor) in entries {
+            let day = chrono::NaiveDate::parse_from_str(cursor, "%Y-%m-%d")
+                .ok()
+                .or_else(|| {
+                    chrono::NaiveDateTime::parse_from_str(cursor, ENTITY_CURSOR_FORMAT)
+                        .ok()
+                        .map(|t| t.date())
+                });
+            let excerpt = crate::scrub::excerpt(cursor, 60);
+            match day {
+                None => {
+                    return Err(format!(
+                        "has the cursor {excerpt:?} for {whose}, which is not a date \
+                         (YYYY-MM-DD) nor a time (YYYY-MM-DD HH:MM:SS)"
+                    ))
+                }
+                Some(day) if day > latest => {
+                    return Err(format!(
+                        "has the cursor {excerpt:?} for {whose}, which is in the future"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn cursor(&self, advertiser_id: u64) -> Option<&str> {
         self.advertisers
             .get(&advertiser_id.to_string())
@@ -34,9 +86,60 @@ impl BindingState {
             .or(self.default_cursor.as_deref())
     }
 
+    /// Applies a merge patch of the shapes the capture engine emits (cursors set or removed
+    /// per advertiser, `default_cursor` set or removed), as RFC 7396 would on the state's JSON,
+    /// but on the typed state: the Airbyte emitter keeps each stream's state this way, which
+    /// takes a fraction of the memory of a JSON value.
+    pub fn apply_patch(&mut self, patch: &Value) {
+        let Some(patch) = patch.as_object() else {
+            return;
+        };
+        match patch.get("advertisers") {
+            Some(Value::Object(entries)) => {
+                for (id, entry) in entries {
+                    match entry.get("cursor").and_then(Value::as_str) {
+                        Some(cursor) => {
+                            self.advertisers.insert(
+                                id.clone(),
+                                AdvertiserCursor {
+                                    cursor: cursor.to_string(),
+                                },
+                            );
+                        }
+                        None => {
+                            self.advertisers.remove(id);
+                        }
+                    }
+                }
+            }
+            Some(Value::Null) => self.advertisers.clear(),
+            _ => {}
+        }
+        match patch.get("default_cursor") {
+            Some(Value::String(cursor)) => self.default_cursor = Some(cursor.clone()),
+            Some(Value::Null) => self.default_cursor = None,
+            _ => {}
+        }
+    }
+
     /// The merge patch that sets one advertiser's cursor.
     pub fn cursor_patch(advertiser_id: u64, cursor: &str) -> Value {
         json!({"advertisers": {advertiser_id.to_string(): {"cursor": cursor}}})
+    }
+
+    /// Like [`BindingState::from_any`], from unparsed text: this connector's own shape is read
+    /// straight into the typed state, with no JSON value in between (a million advertisers
+    /// would take several times the memory as one).
+    pub fn from_raw(raw: &serde_json::value::RawValue) -> Option<BindingState> {
+        let text = raw.get();
+        if text.starts_with('{') {
+            let keys: std::collections::HashMap<String, serde::de::IgnoredAny> =
+                serde_json::from_str(text).ok()?;
+            if keys.contains_key("advertisers") || keys.contains_key("default_cursor") {
+                return serde_json::from_str(text).ok();
+            }
+        }
+        BindingState::from_any(&serde_json::from_str(text).ok()?)
     }
 
     /// Reads a state in any shape this connector has ever written. Unknown shapes yield
@@ -47,7 +150,8 @@ impl BindingState {
             Value::Object(map) if map.is_empty() => Some(BindingState::default()),
             Value::Object(map) => {
                 if map.contains_key("advertisers") || map.contains_key("default_cursor") {
-                    return serde_json::from_value(value.clone()).ok();
+                    // Read through a reference: a state of a million advertisers is not copied.
+                    return BindingState::deserialize(value).ok();
                 }
                 // Airbyte 4.x concurrent cursor: {"states": [{"partition": {...}, "cursor": {...}}]}
                 if let Some(Value::Array(states)) = map.get("states") {
@@ -164,6 +268,76 @@ mod tests {
     fn unknown_shapes_are_refused() {
         assert_eq!(BindingState::from_any(&json!([1, 2])), None);
         assert_eq!(BindingState::from_any(&json!({"something": 1})), None);
+    }
+
+    #[test]
+    fn cursors_that_are_not_dates_or_lie_ahead_are_refused() {
+        let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        let with = |cursor: &str| BindingState {
+            advertisers: BTreeMap::from([(
+                "42".to_string(),
+                AdvertiserCursor {
+                    cursor: cursor.into(),
+                },
+            )]),
+            default_cursor: None,
+        };
+        for good in [
+            "2025-05-01",
+            "2025-06-02",
+            "2025-06-03",
+            "2025-06-01 23:59:59",
+        ] {
+            assert_eq!(with(good).check(today), Ok(()), "{good}");
+        }
+        for bad in [
+            "not-a-date",
+            "9999-12-31",
+            "2025-06-04",
+            "2025-13-01",
+            "2025-06-01T00:00:00",
+            "",
+        ] {
+            let why = with(bad).check(today).unwrap_err();
+            assert!(
+                why.contains("advertiser 42") && why.contains(&format!("{bad:?}")),
+                "{why}"
+            );
+        }
+        let migrated = BindingState {
+            advertisers: BTreeMap::new(),
+            default_cursor: Some("zzz".into()),
+        };
+        assert!(migrated
+            .check(today)
+            .unwrap_err()
+            .contains("default_cursor"));
+    }
+
+    #[test]
+    fn typed_patches_agree_with_json_merge_patches() {
+        let start = json!({"advertisers": {"1": {"cursor": "a"}, "2": {"cursor": "b"}},
+                           "default_cursor": "d"});
+        let patches = [
+            BindingState::cursor_patch(3, "c"),
+            BindingState::cursor_patch(1, "z"),
+            json!({"advertisers": {"2": null}}),
+            json!({}),
+            json!({"default_cursor": null}),
+            json!({"advertisers": null}),
+            json!({"default_cursor": "e"}),
+        ];
+        let mut typed = BindingState::from_any(&start).unwrap();
+        let mut value = start;
+        for patch in &patches {
+            typed.apply_patch(patch);
+            merge_patch(&mut value, patch);
+            assert_eq!(
+                serde_json::to_value(&typed).unwrap(),
+                value,
+                "after {patch}"
+            );
+        }
     }
 
     #[test]

@@ -53,8 +53,13 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(requests_per_second: f64, policy: ThrottlePolicy) -> Self {
-        let rps = if requests_per_second.is_finite() && requests_per_second > 0.0 {
-            requests_per_second
+        // The config refuses rates outside these bounds; the clamp keeps a limiter built any
+        // other way from a period too long for `Duration` or too short to mean anything.
+        let rps = if requests_per_second.is_finite() {
+            requests_per_second.clamp(
+                crate::config::MIN_REQUESTS_PER_SECOND,
+                crate::config::MAX_REQUESTS_PER_SECOND,
+            )
         } else {
             1.0
         };

@@ -19,9 +19,12 @@ use url::Url;
 
 use crate::config::{Config, Environment};
 use crate::error::{ApiError, Error, ErrorClass, Result};
+use crate::scrub::Scrubber;
 use limiter::{Limiter, ThrottlePolicy};
 
-/// Retry and timeout knobs. Production uses [`ClientOptions::default`]; tests shorten them.
+/// Retry, timeout and size knobs. Production uses [`ClientOptions::default`]; tests build the
+/// client (or run a capture through the library) with shorter ones. Nothing here is read from
+/// the environment.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// A request that has failed for this long without one success fails the run.
@@ -34,7 +37,19 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// How many pages of one query are fetched at once.
     pub page_concurrency: usize,
+    /// The largest answer body read; a longer one is cut off and retried.
+    pub max_body_bytes: usize,
+    /// How many times an answer that is not a TikTok envelope at all (no numeric `code`,
+    /// trailing garbage, a `data` that is not an object) is asked for before the request
+    /// fails. Such answers do not get better with time, so they are not retried for
+    /// `give_up_after`.
+    pub malformed_attempts: u32,
 }
+
+/// The largest answer body the client reads: 16 MiB. TikTok's largest pages are 1,000 report
+/// rows with every metric, or 1,000 ads, a few MB each; this leaves several times that as
+/// headroom while keeping an endless or huge body from taking the process's memory.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -45,37 +60,21 @@ impl Default for ClientOptions {
             throttle: ThrottlePolicy::default(),
             timeout: Duration::from_secs(120),
             page_concurrency: 2,
+            max_body_bytes: MAX_BODY_BYTES,
+            malformed_attempts: 3,
         }
     }
 }
 
 impl ClientOptions {
-    /// Defaults, with test-only overrides from the environment (`SOURCE_TIKTOK_GIVE_UP_SECS`,
-    /// `SOURCE_TIKTOK_TIMEOUT_SECS`, `SOURCE_TIKTOK_RETRY_MS`) so end-to-end tests of the binary
-    /// can exercise give-up and timeout paths in seconds rather than minutes.
-    pub fn from_env() -> Self {
-        let mut options = ClientOptions::default();
-        let secs = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .map(Duration::from_secs_f64)
-        };
-        if let Some(d) = secs("SOURCE_TIKTOK_GIVE_UP_SECS") {
-            options.give_up_after = d;
-        }
-        if let Some(d) = secs("SOURCE_TIKTOK_TIMEOUT_SECS") {
-            options.timeout = d;
-        }
-        if let Some(d) = secs("SOURCE_TIKTOK_RETRY_MS") {
-            let d = d / 1000;
-            options.first_retry_delay = d;
-            options.max_retry_delay = d * 8;
-            options.throttle.first_pause = d;
-            options.throttle.max_pause = d * 8;
-        }
-        options
+    /// Every retry pause set to `delay` (and throttling pauses to at most eight times it): for
+    /// tests and tools that exercise fault paths in milliseconds rather than minutes.
+    pub fn with_retry_delay(mut self, delay: Duration) -> Self {
+        self.first_retry_delay = delay;
+        self.max_retry_delay = delay * 8;
+        self.throttle.first_pause = delay;
+        self.throttle.max_pause = delay * 8;
+        self
     }
 }
 
@@ -153,7 +152,7 @@ pub struct TikTokClient {
     root: Url,
     token: String,
     app: Option<(String, String)>,
-    secrets: Vec<String>,
+    scrubber: Scrubber,
     limiter: Limiter,
     options: ClientOptions,
     pub stats: Arc<ClientStats>,
@@ -168,6 +167,9 @@ impl TikTokClient {
             .timeout(options.timeout)
             .connect_timeout(Duration::from_secs(20).min(options.timeout))
             .pool_max_idle_per_host(32)
+            // TikTok's API never redirects. Following one would send the `Access-Token` header
+            // (and, for `oauth2/advertiser/get/`, the app secret) to whatever host it names.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
                 "source-tiktok-marketing/",
                 env!("CARGO_PKG_VERSION")
@@ -186,7 +188,11 @@ impl TikTokClient {
             root: config.api_root.clone(),
             token: config.access_token.expose().to_string(),
             app,
-            secrets: config.secrets(),
+            scrubber: {
+                let secrets = config.secrets();
+                crate::scrub::register(&secrets);
+                Scrubber::new(&secrets)
+            },
             limiter: Limiter::new(config.requests_per_second, options.throttle),
             options,
             stats: Arc::default(),
@@ -204,7 +210,7 @@ impl TikTokClient {
 
     /// Replaces every secret in a text (error bodies can echo request parameters).
     pub fn scrub(&self, text: &str) -> String {
-        scrub(text, &self.secrets)
+        self.scrubber.scrub(text).into_owned()
     }
 
     /// GET `path` and return `data`, retrying what can be retried. Rate-limited answers pause
@@ -232,12 +238,13 @@ impl TikTokClient {
     ) -> Result<T> {
         let started = tokio::time::Instant::now();
         let mut attempt: u32 = 0;
+        let mut malformed: u32 = 0;
         loop {
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let answer = match self.get_once(path, params).await {
                 Ok((status, body)) => {
-                    let answer = decode_data(path, status, &body, &self.secrets).and_then(&finish);
+                    let answer = decode_data(path, status, &body, &self.scrubber).and_then(&finish);
                     self.bodies.give(body);
                     answer
                 }
@@ -250,6 +257,16 @@ impl TikTokClient {
                 }
                 Err(err) => err,
             };
+            if let Error::Malformed(what) = &err {
+                malformed += 1;
+                if malformed >= self.options.malformed_attempts.max(1) {
+                    return Err(Error::Fatal(format!(
+                        "{what}. The same came back {malformed} times in a row, and TikTok's \
+                         API never answers like this: check that advanced.base_url points at \
+                         the TikTok API and that no proxy rewrites its answers."
+                    )));
+                }
+            }
             let delay = match err.class() {
                 ErrorClass::RateLimited => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -286,7 +303,8 @@ impl TikTokClient {
         }
     }
 
-    /// One HTTP exchange: the status and the whole body.
+    /// One HTTP exchange: the status and the whole body. Redirects are refused, and a body
+    /// longer than `max_body_bytes` is cut off (a retryable error) without being held.
     async fn get_once(
         &self,
         path: &str,
@@ -316,25 +334,44 @@ impl TikTokClient {
         };
         let mut response = self
             .http
-            .get(url)
+            .get(url.clone())
             .header("Access-Token", &self.token)
             .send()
             .await
             .map_err(|e| transport("Requesting", e))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(redirect_error(path, status.as_u16(), &url, &response));
+        }
+        let cap = self.options.max_body_bytes;
+        let too_long = || Error::Transport {
+            message: format!(
+                "TikTok's answer to {path} is longer than {} MiB, far more than any TikTok page; \
+                 the connector stopped reading it and will ask again.",
+                cap >> 20
+            ),
+            retryable: true,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > cap as u64)
+        {
+            return Err(too_long());
+        }
         let mut body = self.bodies.take();
         if let Some(length) = response.content_length() {
-            body.reserve(
-                usize::try_from(length)
-                    .unwrap_or(0)
-                    .min(BodyPool::MAX_BYTES),
-            );
+            // At most the cap (checked above), so a server's number never sizes more than that.
+            body.reserve(usize::try_from(length).unwrap_or(0).min(cap));
         }
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| transport("Reading the answer of", e))?
         {
+            if body.len() + chunk.len() > cap {
+                // Dropping the response closes the connection: nothing more is read.
+                return Err(too_long());
+            }
             body.extend_from_slice(&chunk);
         }
         Ok((status.as_u16(), body))
@@ -342,7 +379,10 @@ impl TikTokClient {
 
     /// Every page of a list endpoint, as a stream of pages in order. The first page tells the
     /// page count; the rest are fetched `page_concurrency` at a time. Without `page_info`, a
-    /// page shorter than `page_size` is the last.
+    /// page shorter than `page_size` is the last. Whatever the server claims, paging stops at
+    /// `total_page`, at `total_number / page_size + 1` pages, at an empty page, and at a page
+    /// that repeats the one before it; the last three are logged, as they mean the server's
+    /// answers contradict each other.
     pub fn pages<'a>(
         &'a self,
         path: &'a str,
@@ -357,34 +397,52 @@ impl TikTokClient {
         };
         futures::stream::once(first)
             .map_ok(move |first| {
-                let rest: futures::stream::BoxStream<'a, Result<Page>> = match first.total_pages {
-                    Some(total) => {
-                        let params = params.clone();
-                        futures::stream::iter(2..=total.max(1))
-                            .map(move |n| {
-                                let params = params.clone();
-                                async move { self.page(path, &params, list_key, n, page_size).await }
-                            })
-                            .buffered(self.options.page_concurrency.max(1))
-                            .boxed()
-                    }
-                    None if first.records.len() as u32 >= page_size => {
-                        let params = params.clone();
-                        futures::stream::try_unfold(Some(2u32), move |next| {
+                let limit = page_limit(first.total_pages, first.total_number, page_size);
+                let more = match limit {
+                    Some(limit) => limit > 1,
+                    None => first.records.len() as u32 >= page_size,
+                };
+                let rest: futures::stream::BoxStream<'a, Result<Page>> = if more
+                    && !first.records.is_empty()
+                {
+                    let params = params.clone();
+                    let guard = PageGuard {
+                        path,
+                        previous: fingerprint(&first.records),
+                        limit,
+                        page_size,
+                        done: false,
+                    };
+                    match limit {
+                        Some(limit) => {
+                            let mut guard = guard;
+                            futures::stream::iter(2..=limit)
+                                .map(move |n| {
+                                    let params = params.clone();
+                                    async move {
+                                        self.page(path, &params, list_key, n, page_size).await
+                                    }
+                                })
+                                .buffered(self.options.page_concurrency.max(1))
+                                .scan((), move |_, page| futures::future::ready(guard.admit(page)))
+                                .boxed()
+                        }
+                        // Without a count, pages are asked for one at a time, and none after
+                        // the one that ends the list.
+                        None => futures::stream::unfold(Some((2u32, guard)), move |next| {
                             let params = params.clone();
                             async move {
-                                let Some(n) = next else { return Ok(None) };
-                                let page = self.page(path, &params, list_key, n, page_size).await?;
-                                if page.records.is_empty() {
-                                    return Ok(None);
-                                }
-                                let more = page.records.len() as u32 >= page_size;
-                                Ok(Some((page, more.then_some(n + 1))))
+                                let (n, mut guard) = next?;
+                                let page = self.page(path, &params, list_key, n, page_size).await;
+                                let item = guard.admit(page)?;
+                                let next = n.checked_add(1).filter(|_| !guard.done);
+                                Some((item, next.map(|n| (n, guard))))
                             }
                         })
-                        .boxed()
+                        .boxed(),
                     }
-                    None => futures::stream::empty().boxed(),
+                } else {
+                    futures::stream::empty().boxed()
                 };
                 futures::stream::once(futures::future::ready(Ok(first))).chain(rest)
             })
@@ -416,11 +474,93 @@ impl TikTokClient {
     }
 }
 
+/// The most pages a query may have: `total_page`, and never more than
+/// `total_number / page_size + 1`. `None` when the server said neither.
+pub fn page_limit(
+    total_pages: Option<u32>,
+    total_number: Option<u64>,
+    page_size: u32,
+) -> Option<u32> {
+    let by_number = total_number.map(|n| {
+        let pages = n / u64::from(page_size.max(1)) + 1;
+        u32::try_from(pages).unwrap_or(u32::MAX)
+    });
+    match (total_pages, by_number) {
+        (Some(pages), Some(by_number)) => Some(pages.min(by_number)),
+        (pages, by_number) => pages.or(by_number),
+    }
+}
+
+/// Decides, page by page after the first, whether paging goes on.
+struct PageGuard<'a> {
+    path: &'a str,
+    /// The fingerprint of the previous page's records.
+    previous: u64,
+    limit: Option<u32>,
+    page_size: u32,
+    done: bool,
+}
+
+impl PageGuard<'_> {
+    /// `Some` to pass the item on, `None` to end the stream.
+    fn admit(&mut self, page: Result<Page>) -> Option<Result<Page>> {
+        if self.done {
+            return None;
+        }
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                self.done = true;
+                return Some(Err(err));
+            }
+        };
+        if page.records.is_empty() {
+            if self.limit.is_some_and(|limit| page.page < limit) {
+                tracing::warn!(
+                    path = self.path,
+                    page = page.page,
+                    promised = self.limit,
+                    "TikTok sent an empty page before the last page it announced; paging stops here."
+                );
+            }
+            return None;
+        }
+        let fingerprint = fingerprint(&page.records);
+        if fingerprint == self.previous {
+            tracing::warn!(
+                path = self.path,
+                page = page.page,
+                "TikTok sent the same rows as on the page before; paging stops here rather than \
+                 repeating them."
+            );
+            return None;
+        }
+        self.previous = fingerprint;
+        if self.limit.is_none() && (page.records.len() as u32) < self.page_size {
+            self.done = true;
+        }
+        Some(Ok(page))
+    }
+}
+
+/// A hash of a page's records, to notice a page that repeats the one before.
+fn fingerprint(records: &[Box<RawValue>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    records.len().hash(&mut hasher);
+    for record in records {
+        record.get().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// Splits `data` into its records and `page_info`.
 pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Result<Page> {
-    let unreadable = |e: serde_json::Error| Error::Transport {
-        message: format!("TikTok's answer to {path} has an unreadable data object: {e}"),
-        retryable: true,
+    let unreadable = |e: serde_json::Error| {
+        Error::Malformed(format!(
+            "TikTok's answer to {path} cannot be read: its data object is not a page of \
+             `{list_key}` records ({e})"
+        ))
     };
     if data.get().trim() == "null" {
         return Ok(Page {
@@ -450,20 +590,49 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
     })
 }
 
+/// The error for a redirect: names where it pointed (host and port only, never the path or
+/// query, which may carry secrets) and says nothing was sent there.
+fn redirect_error(path: &str, status: u16, url: &Url, response: &reqwest::Response) -> Error {
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url.join(l).ok());
+    let host = match &target {
+        Some(t) => match (t.host_str(), t.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => format!("a {} URL without a host", t.scheme()),
+        },
+        None => "no readable Location".to_string(),
+    };
+    Error::Transport {
+        message: crate::scrub::scrub(&format!(
+            "TikTok's answer to {path} is a redirect (HTTP {status}) to {host}. TikTok's API \
+             never redirects, so the connector does not follow it and sent nothing there: set \
+             advanced.base_url to the API itself."
+        ))
+        .into_owned(),
+        retryable: false,
+    }
+}
+
 fn null_value() -> Box<RawValue> {
     RawValue::from_string("null".into()).expect("null is JSON")
 }
 
 /// Decodes one HTTP answer into `data` (borrowed from the body; `None` when absent) or a
-/// classified error.
+/// classified error. A 2xx body cut short is retried like a dropped connection; a 2xx body
+/// that is whole but not a TikTok envelope is [`Error::Malformed`].
 pub fn decode_data<'a>(
     path: &str,
     status: u16,
     body: &'a [u8],
-    secrets: &[String],
+    scrubber: &Scrubber,
 ) -> Result<Option<&'a RawValue>> {
     let envelope: std::result::Result<Envelope<'a>, _> = serde_json::from_slice(body);
-    match envelope {
+    let scrub = |text: &str| crate::scrub::scrub(&scrubber.scrub(text)).into_owned();
+    let problem = match envelope {
         Ok(Envelope {
             code: Some(code),
             message,
@@ -474,48 +643,53 @@ pub fn decode_data<'a>(
                 return Ok(data);
             }
             let (class, hint) = codes::classify(code);
-            Err(Error::Api(Box::new(ApiError {
+            return Err(Error::Api(Box::new(ApiError {
                 code,
-                message: scrub(message.as_deref().unwrap_or("(no message)"), secrets),
-                request_id,
+                message: scrub(message.as_deref().unwrap_or("(no message)")),
+                request_id: request_id.map(|id| scrub(&id)),
                 path: path.to_string(),
                 class,
                 hint,
-            })))
+            })));
         }
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            // Scrub before cutting, so a secret straddling the cut cannot leak its first half.
-            let snippet: String = scrub(&text, secrets)
-                .chars()
-                .take(200)
-                .collect::<String>()
-                .replace('\n', " ");
-            let (retryable, what) = match status {
-                429 => (true, "throttled (HTTP 429)".to_string()),
-                500..=599 => (true, format!("a server error (HTTP {status})")),
-                200..=299 => (true, "an incomplete or unreadable answer".to_string()),
-                404 => (
-                    false,
-                    "HTTP 404: check advanced.base_url, it must point at the TikTok API root"
-                        .into(),
-                ),
-                _ => (false, format!("HTTP {status}")),
-            };
-            let message = format!("TikTok answered {path} with {what}: {snippet:?}");
-            if status == 429 {
-                return Err(Error::Api(Box::new(ApiError {
-                    code: 429,
-                    message,
-                    request_id: None,
-                    path: path.to_string(),
-                    class: ErrorClass::RateLimited,
-                    hint: None,
-                })));
-            }
-            Err(Error::Transport { message, retryable })
-        }
+        Ok(Envelope { code: None, .. }) => "it has no `code`".to_string(),
+        Err(e) if e.is_eof() => String::new(),
+        Err(e) => format!("it is not a TikTok envelope ({e})"),
+    };
+    let text = String::from_utf8_lossy(body);
+    // Scrub before cutting, so a secret straddling the cut cannot leak its first half.
+    let snippet: String = scrub(&text)
+        .chars()
+        .take(200)
+        .collect::<String>()
+        .replace('\n', " ");
+    if (200..=299).contains(&status) && !problem.is_empty() {
+        return Err(Error::Malformed(format!(
+            "TikTok's answer to {path} cannot be read: {problem}: {snippet:?}"
+        )));
     }
+    let (retryable, what) = match status {
+        429 => (true, "throttled (HTTP 429)".to_string()),
+        500..=599 => (true, format!("a server error (HTTP {status})")),
+        200..=299 => (true, "an incomplete answer".to_string()),
+        404 => (
+            false,
+            "HTTP 404: check advanced.base_url, it must point at the TikTok API root".into(),
+        ),
+        _ => (false, format!("HTTP {status}")),
+    };
+    let message = format!("TikTok answered {path} with {what}: {snippet:?}");
+    if status == 429 {
+        return Err(Error::Api(Box::new(ApiError {
+            code: 429,
+            message,
+            request_id: None,
+            path: path.to_string(),
+            class: ErrorClass::RateLimited,
+            hint: None,
+        })));
+    }
+    Err(Error::Transport { message, retryable })
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -527,16 +701,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
-}
-
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        if !secret.is_empty() && out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "<redacted>");
-        }
-    }
-    out
 }
 
 /// Parses a JSON value as `T` with a message naming the path on failure.

@@ -9,14 +9,14 @@ use std::io::{BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::airbyte::wire::{
     self as airbyte, Message, SourceStats, StateMessage, StateType, StreamDescriptor,
     StreamRunStatus, StreamState, StreamStatus, Trace, TraceError,
 };
 use super::flow::wire::{Checkpoint, Response, StatePatch, StateUpdate};
-use crate::capture::state::merge_patch;
+use crate::capture::state::BindingState;
 use crate::capture::Event;
 
 /// Writes one JSON line and flushes.
@@ -41,20 +41,22 @@ pub enum Framing {
     /// replaces a stream's state with each STATE message, so patches are folded here).
     Airbyte {
         streams: Vec<String>,
-        states: Vec<Value>,
+        states: Vec<BindingState>,
         since_state: Vec<u64>,
+        written: Vec<StateMark>,
     },
     /// The demo: `{"stream": NAME, "data": RECORD}` lines, no state.
     Plain { streams: Vec<String> },
 }
 
 impl Framing {
-    pub fn airbyte(streams: Vec<String>, states: Vec<Value>) -> Self {
+    pub fn airbyte(streams: Vec<String>, states: Vec<BindingState>) -> Self {
         let n = streams.len();
         Framing::Airbyte {
             streams,
             states,
             since_state: vec![0; n],
+            written: (0..n).map(|_| StateMark::default()).collect(),
         }
     }
 }
@@ -74,6 +76,39 @@ fn record_head(framing: &Framing, binding: usize) -> Vec<u8> {
         }
     }
     .into_bytes()
+}
+
+/// When a stream's Airbyte state was last written, and whether it changed since.
+#[derive(Default)]
+pub struct StateMark {
+    /// A patch was folded in (or records written) since the last STATE line.
+    dirty: bool,
+    /// The size of the last STATE line, and when it was written (`None`: never).
+    last: Option<(usize, std::time::Instant)>,
+}
+
+/// An Airbyte state line of at least this size is written at most every
+/// [`LARGE_STATE_INTERVAL`]: each line carries the stream's whole state, so with many
+/// advertisers (one checkpoint each) writing it at every checkpoint would make the output grow
+/// with the square of the state. The stream's last state is always written when it ends.
+const LARGE_STATE_BYTES: usize = 1 << 20;
+const LARGE_STATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts what passes through, so a state line is measured without being built twice.
+struct Counting<'a, W: Write> {
+    inner: &'a mut W,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 pub struct Emitter<W: Write> {
@@ -144,9 +179,21 @@ impl<W: Write> Emitter<W> {
                     .insert(state_keys[binding].clone(), patch);
                 write_line(&mut self.out, &flow_checkpoint(updated))?;
             }
-            Framing::Airbyte { states, .. } => {
-                merge_patch(&mut states[binding], &patch);
-                self.airbyte_state(binding)?;
+            Framing::Airbyte {
+                states, written, ..
+            } => {
+                states[binding].apply_patch(&patch);
+                let mark = &mut written[binding];
+                mark.dirty = true;
+                let due = match mark.last {
+                    Some((bytes, at)) if bytes >= LARGE_STATE_BYTES => {
+                        at.elapsed() >= LARGE_STATE_INTERVAL
+                    }
+                    _ => true,
+                };
+                if due {
+                    self.airbyte_state(binding)?;
+                }
             }
             Framing::Plain { .. } => self.out.flush()?,
         }
@@ -155,34 +202,41 @@ impl<W: Write> Emitter<W> {
         Ok(())
     }
 
+    /// Writes the stream's whole state as one STATE line, serialized straight from the folded
+    /// state (no copy of it is made, however large).
     fn airbyte_state(&mut self, binding: usize) -> std::io::Result<()> {
         let Framing::Airbyte {
             streams,
             states,
             since_state,
+            written,
         } = &mut self.framing
         else {
             return Ok(());
-        };
-        let stream_state = if states[binding].is_object() {
-            states[binding].clone()
-        } else {
-            Value::Object(Map::new())
         };
         let message = Message::State {
             state: StateMessage {
                 kind: StateType::Stream,
                 stream: StreamState {
                     stream_descriptor: descriptor(&streams[binding]),
-                    stream_state,
+                    stream_state: &states[binding],
                 },
                 source_stats: SourceStats {
                     record_count: since_state[binding] as f64,
                 },
             },
         };
+        let mut counting = Counting {
+            inner: &mut self.out,
+            bytes: 0,
+        };
+        write_line(&mut counting, &message)?;
         since_state[binding] = 0;
-        write_line(&mut self.out, &message)
+        written[binding] = StateMark {
+            dirty: false,
+            last: Some((counting.bytes, std::time::Instant::now())),
+        };
+        Ok(())
     }
 
     fn status(&mut self, binding: usize, status: StreamRunStatus) -> std::io::Result<()> {
@@ -202,19 +256,29 @@ impl<W: Write> Emitter<W> {
     }
 
     fn finished(&mut self, binding: usize, error: Option<String>) -> std::io::Result<()> {
-        let Framing::Airbyte { streams, .. } = &self.framing else {
+        let Framing::Airbyte {
+            streams,
+            written,
+            since_state,
+            ..
+        } = &self.framing
+        else {
             return Ok(());
         };
         let name = streams[binding].clone();
-        // A state always closes a stream, so the platform never resets it.
-        self.airbyte_state(binding)?;
+        // A state always closes a stream, so the platform never resets it and every record is
+        // followed by one; it is not written twice in a row unchanged.
+        let mark = &written[binding];
+        if mark.dirty || mark.last.is_none() || since_state[binding] > 0 {
+            self.airbyte_state(binding)?;
+        }
         let status = match error {
             Some(message) => {
                 let trace = Message::Trace {
                     trace: Trace::Error {
                         emitted_at: now_millis() as f64,
                         error: TraceError {
-                            message,
+                            message: crate::scrub::scrub(&message).into_owned(),
                             failure_type: airbyte::FailureType::SystemError,
                             stream_descriptor: Some(descriptor(&name)),
                         },
@@ -351,7 +415,10 @@ mod tests {
                 &mut rec,
                 Framing::airbyte(
                     vec!["ads".into()],
-                    vec![json!({"advertisers": {"1": {"cursor": "a"}}})],
+                    vec![
+                        BindingState::from_any(&json!({"advertisers": {"1": {"cursor": "a"}}}))
+                            .unwrap(),
+                    ],
                 ),
             );
             e.event(Event::Started { binding: 0 }).unwrap();
@@ -381,8 +448,52 @@ mod tests {
             json!({"advertisers": {"1": {"cursor": "a"}, "2": {"cursor": "b"}}})
         );
         assert_eq!(out[2]["state"]["sourceStats"]["recordCount"], json!(1.0));
-        assert_eq!(out[3]["type"], "STATE");
-        assert_eq!(out[4]["trace"]["stream_status"]["status"], "COMPLETE");
+        // The state did not change after the checkpoint: it is not written a second time.
+        assert_eq!(out[3]["trace"]["stream_status"]["status"], "COMPLETE");
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn a_large_airbyte_state_is_not_rewritten_at_every_checkpoint() {
+        let big: serde_json::Map<String, Value> = (0..40_000u64)
+            .map(|i| {
+                (
+                    format!("{}", 7_000_000_000_000_000_000 + i),
+                    json!({"cursor": "2024-01-01"}),
+                )
+            })
+            .collect();
+        let mut rec = Recorder::default();
+        {
+            let mut e = Emitter::new(
+                &mut rec,
+                Framing::airbyte(
+                    vec!["ads".into()],
+                    vec![BindingState::from_any(&json!({"advertisers": big})).unwrap()],
+                ),
+            );
+            for n in 0..50 {
+                e.event(Event::Checkpoint {
+                    binding: 0,
+                    patch: json!({"advertisers": {n.to_string(): {"cursor": "2024-02-01"}}}),
+                })
+                .unwrap();
+            }
+            e.event(Event::Finished {
+                binding: 0,
+                error: None,
+            })
+            .unwrap();
+            e.finish().unwrap();
+        }
+        let out = lines(&rec.bytes);
+        let states: Vec<&Value> = out.iter().filter(|l| l["type"] == "STATE").collect();
+        // The first checkpoint, then (within the interval) only the final state, which holds
+        // every patch.
+        assert_eq!(states.len(), 2);
+        let last = &states[1]["state"]["stream"]["stream_state"]["advertisers"];
+        assert_eq!(last.as_object().unwrap().len(), 40_050);
+        assert_eq!(last["49"]["cursor"], "2024-02-01");
     }
 
     #[test]
@@ -391,7 +502,7 @@ mod tests {
         {
             let mut e = Emitter::new(
                 &mut rec,
-                Framing::airbyte(vec!["ads".into()], vec![Value::Null]),
+                Framing::airbyte(vec!["ads".into()], vec![BindingState::default()]),
             );
             e.event(Event::Finished {
                 binding: 0,
@@ -435,7 +546,7 @@ mod tests {
         {
             let mut e = Emitter::new(
                 &mut airbyte_out,
-                Framing::airbyte(vec![stream.into()], vec![Value::Null]),
+                Framing::airbyte(vec![stream.into()], vec![BindingState::default()]),
             );
             e.record(0, doc).unwrap();
             e.out.flush().unwrap();
@@ -466,7 +577,7 @@ mod tests {
         {
             let mut e = Emitter::new(
                 &mut rec,
-                Framing::airbyte(vec!["ads".into()], vec![Value::Null]),
+                Framing::airbyte(vec!["ads".into()], vec![BindingState::default()]),
             );
             e.log(log()).unwrap();
             e.finish().unwrap();

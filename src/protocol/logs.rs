@@ -112,7 +112,8 @@ impl<S: Subscriber> Layer<S> for AirbyteLogLayer {
         }
         let log = Log {
             level,
-            message: text.finish(),
+            // LOG lines reach stdout: they pass the secret scrubber as stderr lines do.
+            message: crate::scrub::scrub(&text.finish()).into_owned(),
         };
         let mut sink = sink();
         match &mut *sink {

@@ -35,7 +35,18 @@ pub async fn capture<W: Write + Send + 'static>(
     framing: Framing,
     out: W,
 ) -> Result<Vec<BindingSummary>> {
-    let client = Arc::new(TikTokClient::new(&config, ClientOptions::from_env())?);
+    capture_with(config, bindings, framing, out, ClientOptions::default()).await
+}
+
+/// [`capture()`] with the client's retry, timeout and size knobs given.
+pub async fn capture_with<W: Write + Send + 'static>(
+    config: Arc<Config>,
+    bindings: Vec<Binding>,
+    framing: Framing,
+    out: W,
+    options: ClientOptions,
+) -> Result<Vec<BindingSummary>> {
+    let client = Arc::new(TikTokClient::new(&config, options)?);
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
     // Events sent so far = taken by the writer + waiting in the channel: a LOG message is
     // stamped with it, so it is written after exactly the events sent before it was logged.

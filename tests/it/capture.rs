@@ -170,21 +170,10 @@ async fn faults_change_nothing_in_what_is_captured() {
             .unwrap();
         let start = sim.model().first_day().to_string();
         let config = sim_config(&sim.base_url(), &start, json!({}));
-        let out = tokio::task::spawn_blocking({
-            let catalog = catalog.clone();
-            move || {
-                let dir = tempfile::tempdir().unwrap();
-                let c = temp_json(&dir, "config.json", &config);
-                let k = temp_json(&dir, "catalog.json", &catalog);
-                run(
-                    &["read", "--config", &c, "--catalog", &k],
-                    "",
-                    &[("SOURCE_TIKTOK_RETRY_MS", "5")],
-                )
-            }
-        })
-        .await
-        .unwrap();
+        // In-process: quick retries are a library setting the binary does not expose.
+        let out =
+            crate::common::read_in_process(&config, &catalog, None, crate::common::quick_retries())
+                .await;
         assert_eq!(out.code, 0, "{}", out.stderr);
         outputs.push((out, sim.request_count()));
     }

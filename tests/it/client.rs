@@ -67,7 +67,7 @@ fn options() -> ClientOptions {
             max_pause: Duration::from_millis(20),
         },
         timeout: Duration::from_secs(1),
-        page_concurrency: 2,
+        ..ClientOptions::default()
     }
 }
 

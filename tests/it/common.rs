@@ -189,3 +189,94 @@ pub fn flow_session(
         output,
     }
 }
+
+/// A `Write` the test keeps a handle on, for captures run in-process.
+#[derive(Clone, Default)]
+pub struct SharedOut(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedOut {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+}
+
+static LOGS: std::sync::OnceLock<SharedOut> = std::sync::OnceLock::new();
+
+/// Installs (once per test binary) the logging `main.rs` installs, JSON lines through the
+/// connector's secret scrubber, into a buffer, and returns everything logged so far by every
+/// test of this binary.
+pub fn logs() -> String {
+    LOGS.get_or_init(|| {
+        let buffer = SharedOut::default();
+        let sink = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(move || source_tiktok_marketing::scrub::ScrubbingWriter::new(sink.clone()))
+            .try_init();
+        buffer
+    })
+    .text()
+}
+
+/// Runs an Airbyte `read` in this process with these client knobs (the binary has no way to
+/// set them). The output's `code` is 0 or 1 as the binary's would be, and its `stderr` holds
+/// the final error, as the binary's last log line would; the logs of the run go to
+/// [`logs`].
+pub async fn read_in_process(
+    config: &Value,
+    catalog: &Value,
+    state: Option<&Value>,
+    options: source_tiktok_marketing::client::ClientOptions,
+) -> Output {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let c = temp_json(&dir, "config.json", config);
+    let k = temp_json(&dir, "catalog.json", catalog);
+    let s = state.map(|s| temp_json(&dir, "state.json", s));
+    let out = SharedOut::default();
+    let result = source_tiktok_marketing::protocol::airbyte::read_with(
+        c.as_ref(),
+        k.as_ref(),
+        s.as_deref().map(AsRef::as_ref),
+        out.clone(),
+        options,
+    )
+    .await;
+    let stdout_text = out.text();
+    let stdout = stdout_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let (code, stderr) = match result {
+        Ok(()) => (0, String::new()),
+        Err(err) => (
+            1,
+            source_tiktok_marketing::scrub::scrub(&err.to_string()).into_owned(),
+        ),
+    };
+    Output {
+        code,
+        stdout,
+        stdout_text,
+        stderr,
+    }
+}
+
+/// Client knobs for fault tests: every retry pause a few milliseconds.
+pub fn quick_retries() -> source_tiktok_marketing::client::ClientOptions {
+    source_tiktok_marketing::client::ClientOptions::default()
+        .with_retry_delay(std::time::Duration::from_millis(5))
+}

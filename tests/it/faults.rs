@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use crate::common::{run, temp_json, Output};
+use crate::common::{logs, quick_retries, read_in_process, Output};
 use serde_json::{json, Value};
+use source_tiktok_marketing::client::ClientOptions;
 use tiktok_sim::{self as simulator, Fault, FaultRule, SimConfig};
 
 const TOKEN: &str = "canary-token-Q7x";
@@ -43,12 +44,13 @@ fn catalog() -> Value {
         "sync_mode": "incremental", "destination_sync_mode": "append"})).collect::<Vec<_>>()})
 }
 
-/// One Airbyte read against a fresh simulator; returns the sorted records, the output and the
-/// states to resume from.
+/// One Airbyte read (in-process, with quick retries and `adjust` applied to the client knobs)
+/// against a fresh simulator; returns the sorted records, the output and the states to resume
+/// from.
 async fn read(
     faults: Vec<FaultRule>,
     state: Option<Value>,
-    env: &[(&'static str, &'static str)],
+    adjust: fn(&mut ClientOptions),
 ) -> (Vec<String>, Output, Value) {
     let sim = simulator::spawn(sim_config(faults)).await.unwrap();
     // Hourly reports over the last two days only, to keep the matrix quick.
@@ -58,37 +60,18 @@ async fn read(
         "start_date": start,
         "advanced": {"base_url": sim.base_url(), "requests_per_second": 100},
     });
-    let env: Vec<(&'static str, &'static str)> = env.to_vec();
-    let out = tokio::task::spawn_blocking(move || {
-        let dir = tempfile::tempdir().unwrap();
-        let c = temp_json(&dir, "config.json", &config);
-        let k = temp_json(&dir, "catalog.json", &catalog());
-        let mut args = vec![
-            "read".to_string(),
-            "--config".into(),
-            c,
-            "--catalog".into(),
-            k,
-        ];
-        if let Some(state) = state {
-            args.push("--state".into());
-            args.push(temp_json(&dir, "state.json", &state));
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut env = env;
-        env.push(("SOURCE_TIKTOK_RETRY_MS", "5"));
-        run(&args, "", &env)
-    })
-    .await
-    .unwrap();
+    let mut options = quick_retries();
+    adjust(&mut options);
+    let out = read_in_process(&config, &catalog(), state.as_ref(), options).await;
+    let logs = logs();
     for canary in [TOKEN, APP, SECRET] {
         assert!(
             !out.stdout_text.contains(canary),
             "{canary} leaked to stdout"
         );
-        assert!(!out.stderr.contains(canary), "{canary} leaked to stderr");
+        assert!(!out.stderr.contains(canary), "{canary} leaked to the error");
+        assert!(!logs.contains(canary), "{canary} leaked to the logs");
     }
-    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     let mut records: Vec<String> = out
         .stdout
         .iter()
@@ -117,7 +100,7 @@ async fn read(
 }
 
 async fn baseline() -> Vec<String> {
-    let (records, out, _) = read(vec![], None, &[]).await;
+    let (records, out, _) = read(vec![], None, |_| {}).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(records.len() > 1000, "{}", records.len());
     records
@@ -131,9 +114,9 @@ fn every(fault: Fault, every: u32) -> FaultRule {
     }
 }
 
-async fn same_as_baseline(faults: Vec<FaultRule>, env: &[(&'static str, &'static str)]) {
+async fn same_as_baseline(faults: Vec<FaultRule>, adjust: fn(&mut ClientOptions)) {
     let expected = baseline().await;
-    let (records, out, _) = read(faults, None, env).await;
+    let (records, out, _) = read(faults, None, adjust).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(records.len(), expected.len(), "record counts differ");
     assert!(
@@ -146,14 +129,14 @@ async fn same_as_baseline(faults: Vec<FaultRule>, env: &[(&'static str, &'static
 async fn rate_limit_storm_longer_than_a_minute() {
     same_as_baseline(
         vec![every(Fault::RateLimitStorm(Duration::from_secs(65)), 1)],
-        &[],
+        |_| {},
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn advertiser_qps_limit_40133() {
-    same_as_baseline(vec![every(Fault::Code(40133), 3)], &[]).await;
+    same_as_baseline(vec![every(Fault::Code(40133), 3)], |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,7 +147,7 @@ async fn server_errors_50000_51002_and_maintenance_60001() {
             every(Fault::Code(51002), 5),
             every(Fault::Code(60001), 7),
         ],
-        &[],
+        |_| {},
     )
     .await;
 }
@@ -173,33 +156,33 @@ async fn server_errors_50000_51002_and_maintenance_60001() {
 async fn http_500_and_504_with_html_bodies() {
     same_as_baseline(
         vec![every(Fault::Http(500), 3), every(Fault::Http(504), 4)],
-        &[],
+        |_| {},
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_dropped_mid_body() {
-    same_as_baseline(vec![every(Fault::DropConnection, 4)], &[]).await;
+    same_as_baseline(vec![every(Fault::DropConnection, 4)], |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn truncated_json() {
-    same_as_baseline(vec![every(Fault::TruncatedJson, 4)], &[]).await;
+    same_as_baseline(vec![every(Fault::TruncatedJson, 4)], |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn responses_slower_than_the_client_timeout() {
     same_as_baseline(
         vec![every(Fault::Slow(Duration::from_secs(3)), 6)],
-        &[("SOURCE_TIKTOK_TIMEOUT_SECS", "1")],
+        |options| options.timeout = Duration::from_secs(1),
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_too_large_on_long_windows_halves_them() {
-    same_as_baseline(vec![every(Fault::QueryTooLarge { max_days: 7 }, 1)], &[]).await;
+    same_as_baseline(vec![every(Fault::QueryTooLarge { max_days: 7 }, 1)], |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -214,15 +197,11 @@ async fn an_advertiser_without_permission_is_skipped_and_the_others_complete() {
             1,
         )],
         None,
-        &[],
+        |_| {},
     )
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("Skipping an advertiser"),
-        "{}",
-        out.stderr
-    );
+    assert!(logs().contains("Skipping an advertiser"), "{}", logs());
     let denied_text = denied.to_string();
     let others: Vec<&String> = expected
         .iter()
@@ -250,7 +229,10 @@ async fn endless_server_errors_fail_clearly_and_the_next_run_completes() {
         every: 1,
         paths: Some(vec!["report/integrated/get/".into()]),
     }];
-    let (first, out, state) = read(broken, None, &[("SOURCE_TIKTOK_GIVE_UP_SECS", "2")]).await;
+    let (first, out, state) = read(broken, None, |options| {
+        options.give_up_after = Duration::from_secs(2)
+    })
+    .await;
     assert_ne!(out.code, 0, "a run that cannot progress must fail");
     let message = out.last_log_message();
     assert!(
@@ -262,7 +244,7 @@ async fn endless_server_errors_fail_clearly_and_the_next_run_completes() {
         .iter()
         .any(|m| m["trace"]["stream_status"]["status"] == "INCOMPLETE"));
     // The next run, from the state the failed one left, completes everything.
-    let (second, out, _) = read(vec![], Some(state), &[]).await;
+    let (second, out, _) = read(vec![], Some(state), |_| {}).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let mut union: Vec<String> = first.into_iter().chain(second).collect();
     union.sort();

@@ -10,6 +10,7 @@ use source_tiktok_marketing::capture::{record, state::BindingState};
 use source_tiktok_marketing::client::{decode_data, parse_page};
 use source_tiktok_marketing::protocol::airbyte::parse_state;
 use source_tiktok_marketing::registry::{find, Kind, ReportSpec};
+use source_tiktok_marketing::scrub::Scrubber;
 
 /// Arbitrary JSON, biased toward the keys and values our parsers look at.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -75,20 +76,20 @@ proptest! {
 
     #[test]
     fn the_decoder_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512), status in 100u16..600) {
-        let _ = decode_data("report/integrated/get/", status, &bytes, &["secret-x".to_string()]);
+        let _ = decode_data("report/integrated/get/", status, &bytes, &Scrubber::new(["secret-x"]));
     }
 
     #[test]
     fn the_decoder_and_page_parser_never_panic_on_json(body in json_value(), status in prop_oneof![Just(200u16), 100u16..600]) {
         let bytes = body.to_string().into_bytes();
-        if let Ok(Some(data)) = decode_data("ad/get/", status, &bytes, &[]) {
+        if let Ok(Some(data)) = decode_data("ad/get/", status, &bytes, &Scrubber::default()) {
             for key in ["list", "musics", "pixels"] {
                 let _ = parse_page("ad/get/", data, key, 1);
             }
         }
         // An envelope around arbitrary data, as TikTok would send it.
         let wrapped = json!({"code": 0, "message": "OK", "data": body}).to_string();
-        if let Ok(Some(data)) = decode_data("ad/get/", 200, wrapped.as_bytes(), &[]) {
+        if let Ok(Some(data)) = decode_data("ad/get/", 200, wrapped.as_bytes(), &Scrubber::default()) {
             let _ = parse_page("ad/get/", data, "list", 1);
         }
     }

@@ -10,6 +10,7 @@ mod conformance;
 mod extras;
 mod faults;
 mod fuzz;
+mod hostile;
 mod kill;
 mod protocol;
 mod protocol_messages;

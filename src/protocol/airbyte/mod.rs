@@ -16,6 +16,7 @@ use super::emit::{now_millis, Framing};
 use super::{field_problem, json_kind, DOCUMENTATION_URL};
 use crate::capture::state::BindingState;
 use crate::capture::Binding;
+use crate::client::ClientOptions;
 use crate::config::{self, Config, Flavor};
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry;
@@ -95,14 +96,14 @@ pub async fn check(config_path: &Path) -> Message<'static> {
     let connection_status = match outcome {
         Ok(message) => ConnectionStatus {
             status: Status::Succeeded,
-            message,
+            message: crate::scrub::scrub(&message).into_owned(),
         },
         Err(err) => {
             // The answer says it; on stderr too, but not as a warning copied to stdout.
             tracing::info!(error = %err, "Connection check failed.");
             ConnectionStatus {
                 status: Status::Failed,
-                message: err.to_string(),
+                message: crate::scrub::scrub(&err.to_string()).into_owned(),
             }
         }
     };
@@ -225,6 +226,24 @@ pub async fn read<W: Write + Send + 'static>(
     state_path: Option<&Path>,
     out: W,
 ) -> Result<()> {
+    read_with(
+        config_path,
+        catalog_path,
+        state_path,
+        out,
+        ClientOptions::default(),
+    )
+    .await
+}
+
+/// [`read`] with the client's retry, timeout and size knobs given (tests shorten them).
+pub async fn read_with<W: Write + Send + 'static>(
+    config_path: &Path,
+    catalog_path: &Path,
+    state_path: Option<&Path>,
+    out: W,
+    options: ClientOptions,
+) -> Result<()> {
     let config = Arc::new(load_config(config_path)?);
     let catalog = parse_catalog(read_json(catalog_path, "--catalog")?)?;
     let state_text = match state_path {
@@ -236,7 +255,8 @@ pub async fn read<W: Write + Send + 'static>(
         })?,
         None => String::new(),
     };
-    let states = parse_state(&state_text)?;
+    let mut states = parse_state(&state_text)?;
+    drop(state_text);
     let mut bindings = Vec::new();
     let mut names = Vec::new();
     let mut initial_states = Vec::new();
@@ -250,7 +270,7 @@ pub async fn read<W: Write + Send + 'static>(
             )));
         }
         let incremental = entry.sync_mode == Some(SyncMode::Incremental);
-        let raw_state = states.get(&name).cloned().unwrap_or(Value::Null);
+        let raw_state = states.remove(&name).unwrap_or(Value::Null);
         let state = BindingState::from_any(&raw_state).ok_or_else(|| {
             Error::config(format!(
                 "The --state for stream {name:?} is not in a shape this connector knows ({}). \
@@ -258,7 +278,8 @@ pub async fn read<W: Write + Send + 'static>(
                 json_kind(&raw_state)
             ))
         })?;
-        initial_states.push(serde_json::to_value(&state).unwrap_or(Value::Null));
+        drop(raw_state);
+        initial_states.push(state.clone());
         names.push(stream.name.clone());
         bindings.push(Binding {
             stream,
@@ -266,11 +287,12 @@ pub async fn read<W: Write + Send + 'static>(
             state,
         });
     }
-    let summaries = super::capture(
+    let summaries = super::capture_with(
         config,
         bindings,
         Framing::airbyte(names, initial_states),
         out,
+        options,
     )
     .await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
@@ -313,7 +335,7 @@ pub fn error_trace(err: &Error) -> Message<'static> {
         trace: Trace::Error {
             emitted_at: now_millis() as f64,
             error: TraceError {
-                message: err.to_string(),
+                message: crate::scrub::scrub(&err.to_string()).into_owned(),
                 failure_type,
                 stream_descriptor: None,
             },

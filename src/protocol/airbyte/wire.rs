@@ -5,6 +5,7 @@
 //! (mostly snake_case, with the protocol's few camelCase exceptions). Documents that are ours
 //! to define (configs, schemas, stream states) stay JSON values.
 
+use crate::capture::state::BindingState;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -28,7 +29,7 @@ pub enum Message<'a> {
         record: Record<'a>,
     },
     State {
-        state: StateMessage,
+        state: StateMessage<'a>,
     },
     Log {
         log: Log,
@@ -133,10 +134,10 @@ pub struct Record<'a> {
 
 /// A per-stream state: the platform replaces the stream's state with each one.
 #[derive(Debug, Serialize)]
-pub struct StateMessage {
+pub struct StateMessage<'a> {
     #[serde(rename = "type")]
     pub kind: StateType,
-    pub stream: StreamState,
+    pub stream: StreamState<'a>,
     #[serde(rename = "sourceStats")]
     pub source_stats: SourceStats,
 }
@@ -150,9 +151,11 @@ pub enum StateType {
 }
 
 #[derive(Debug, Serialize)]
-pub struct StreamState {
+pub struct StreamState<'a> {
     pub stream_descriptor: StreamDescriptor,
-    pub stream_state: Value,
+    /// Serialized straight from the engine's folded state: no copy of it is made, however many
+    /// advertisers it holds.
+    pub stream_state: &'a BindingState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -374,12 +377,14 @@ mod tests {
 
     #[test]
     fn state_message() {
+        let folded = BindingState::from_any(&json!({"advertisers": {"7": {"cursor": "x"}}}))
+            .expect("a state of this connector");
         let message = Message::State {
             state: StateMessage {
                 kind: StateType::Stream,
                 stream: StreamState {
                     stream_descriptor: descriptor("ads"),
-                    stream_state: json!({"advertisers": {"7": {"cursor": "x"}}}),
+                    stream_state: &folded,
                 },
                 source_stats: SourceStats { record_count: 3.0 },
             },
