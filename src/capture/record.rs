@@ -435,7 +435,11 @@ fn typed(name: &str, value: &Value, ty: Option<MetricType>, notes: &mut Notes) -
     }
     let (converted, declared) = match ty {
         Some(MetricType::Number) => (as_number(value), "a number"),
-        Some(MetricType::Id) => (conform_id(name, value, notes), "an integer"),
+        // The level ids must be positive; other id metrics (`tt_app_id`) use 0 for "none".
+        Some(MetricType::Id) if ID_FIELDS.contains(&name) => {
+            (conform_id(name, value, notes), "an integer")
+        }
+        Some(MetricType::Id) => (as_id(value), "an integer"),
         Some(MetricType::Text) | None => {
             return match value {
                 Value::String(_) => value.clone(),
@@ -659,7 +663,7 @@ mod fast {
     use serde_json::value::RawValue;
 
     use super::ReportRecord;
-    use crate::registry::metrics::{metric_type, MetricType};
+    use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
     use crate::registry::schema::dimension_type;
     use crate::registry::ReportSpec;
 
@@ -754,7 +758,13 @@ mod fast {
     }
 
     /// Writes a metric value typed by the table; `None` when the general path must decide.
-    fn write_metric(out: &mut String, raw: &str, ty: Option<MetricType>) -> Option<()> {
+    fn write_metric(out: &mut String, name: &str, raw: &str, ty: Option<MetricType>) -> Option<()> {
+        // Level ids must be positive (else the general path notes them); other id metrics
+        // (`tt_app_id`) use 0 for "none".
+        let id = |text: &str| match ID_FIELDS.contains(&name) {
+            true => positive_id(text),
+            false => text.parse::<u64>().ok(),
+        };
         let first = raw.as_bytes().first()?;
         match first {
             b'n' => out.push_str("null"),
@@ -773,14 +783,14 @@ mod fast {
                             return None;
                         }
                     }
-                    Some(MetricType::Id) => write!(out, "{}", positive_id(value)?).ok()?,
+                    Some(MetricType::Id) => write!(out, "{}", id(value)?).ok()?,
                     Some(MetricType::Text) | None => out.push_str(raw),
                 }
             }
             b'-' | b'0'..=b'9' if !is_plain_number(raw) => return None,
             b'-' | b'0'..=b'9' => match ty {
                 Some(MetricType::Number) => out.push_str(raw),
-                Some(MetricType::Id) => write!(out, "{}", positive_id(raw)?).ok()?,
+                Some(MetricType::Id) => write!(out, "{}", id(raw)?).ok()?,
                 Some(MetricType::Text) | None => {
                     out.push('"');
                     out.push_str(raw);
@@ -874,7 +884,7 @@ mod fast {
                 out.push(',');
             }
             key(&mut out, name);
-            write_metric(&mut out, value.get(), metric_type(name))?;
+            write_metric(&mut out, name, value.get(), metric_type(name))?;
         }
         out.push_str("}}");
         Some(ReportRecord { doc: out, time })
