@@ -1298,14 +1298,24 @@ mod tests {
         let row = |id: Value| {
             raw(
                 json!({"dimensions": {"ad_id": id, "stat_time_day": "2024-01-01 00:00:00"},
-                       "metrics": {"campaign_id": 0}}),
+                       "metrics": {"campaign_id": 0, "tt_app_id": 0}}),
             )
         };
         let mut notes = Notes::new();
         let record = report_row(&row(json!(0)), &spec, 9, &mut notes).unwrap();
         let doc: Value = serde_json::from_str(&record.doc).unwrap();
         assert_eq!(doc["ad_id"], json!(0));
+        // tt_app_id is not a level id: 0 is TikTok's "no app", kept without a note.
+        assert_eq!(doc["metrics"]["tt_app_id"], json!(0));
         assert_eq!(notes.len(), 2, "{notes:?}");
+        let fast = fast::report_row(
+            &json!({"dimensions": {"ad_id": 5, "stat_time_day": "2024-01-01 00:00:00"},
+                    "metrics": {"tt_app_id": 0}})
+            .to_string(),
+            &spec,
+            9,
+        );
+        assert!(fast.is_some(), "a tt_app_id of 0 keeps the fast path");
         assert!(report_row(&row(json!(1.5)), &spec, 9, &mut notes).is_err());
     }
 }
