@@ -148,14 +148,25 @@ pub(crate) async fn event_statistics(
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
+        let mut notes = record::Notes::new();
         for raw in page?.records {
-            let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let value = match record::parse_row(raw.get(), &mut notes) {
+                Ok(value) => value,
+                Err(err) => {
+                    ctx.row_error(binding, advertiser.id, err)?;
+                    continue;
+                }
+            };
             match &value["pixel_id"] {
                 Value::String(s) => pixel_ids.push(s.clone()),
                 Value::Number(n) => pixel_ids.push(n.to_string()),
-                _ => {}
+                other => tracing::warn!(
+                    advertiser_id = advertiser.id,
+                    "Skipping a pixel without a usable pixel_id: {other}."
+                ),
             }
         }
+        ctx.log_notes(binding, &mut notes);
     }
     let end = ctx.config.end_date.unwrap_or(ctx.today).min(ctx.today);
     let start = end.checked_sub_days(Days::new(29)).unwrap_or(end);
