@@ -287,7 +287,7 @@ def main() -> int:
                         assert after >= count, f"{label}: {stream} lost rows ({count} -> {after})"
 
                 test(f"{label}: a second, incremental read", read_again)
-                test(f"{label}: no type warnings from PyAirbyte", lambda c=capture, l=label: no_type_warnings(c, l))
+                test(f"{label}: no type warnings from PyAirbyte", lambda c=capture, name=label: no_type_warnings(c, name))
     finally:
         simulator.stop()
 
