@@ -785,8 +785,7 @@ pub fn endpoint_schema(flavor: Flavor) -> Value {
             if tag == "oauth2.0" {
                 branch["x-oauth2-provider"] = json!("tiktok");
                 if flavor == Flavor::Airbyte {
-                    rename_property(branch, "client_id", "app_id");
-                    rename_property(branch, "client_secret", "secret");
+                    accept_both_app_spellings(branch);
                 }
             }
         }
@@ -810,25 +809,42 @@ pub fn endpoint_schema(flavor: Flavor) -> Value {
     schema
 }
 
-fn rename_property(object_schema: &mut Value, from: &str, to: &str) {
-    if let Some(props) = object_schema
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-    {
-        if let Some(value) = props.remove(from) {
-            props.insert(to.to_string(), value);
-        }
-    }
-    if let Some(required) = object_schema
-        .get_mut("required")
-        .and_then(Value::as_array_mut)
-    {
-        for r in required.iter_mut() {
-            if r == from {
-                *r = json!(to);
+/// The OAuth branch of the Airbyte spec: Airbyte's own TikTok connector names the app fields
+/// `app_id` and `secret`, Estuary and this connector's README `client_id` and `client_secret`.
+/// Clients such as PyAirbyte validate the config against the spec before a read, so the branch
+/// accepts either pair (one of them required). The form shows Airbyte's spelling and hides the
+/// other (`airbyte_hidden`); [`parse`] reads both.
+fn accept_both_app_spellings(branch: &mut Value) {
+    const PAIRS: [(&str, &str); 2] = [("client_id", "app_id"), ("client_secret", "secret")];
+    let Some(props) = branch.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut reordered = serde_json::Map::new();
+    for (key, value) in std::mem::take(props) {
+        match PAIRS.iter().find(|(ours, _)| *ours == key) {
+            Some((ours, airbyte)) => {
+                reordered.insert((*airbyte).to_string(), value.clone());
+                let mut hidden = value;
+                hidden["description"] = json!(format!(
+                    "The same as `{airbyte}`, under the name Estuary's configs use. Fill in \
+                     one of the two."
+                ));
+                hidden["airbyte_hidden"] = json!(true);
+                reordered.insert((*ours).to_string(), hidden);
+            }
+            None => {
+                reordered.insert(key, value);
             }
         }
     }
+    *props = reordered;
+    if let Some(required) = branch.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|r| !PAIRS.iter().any(|(ours, _)| r == ours));
+    }
+    branch["anyOf"] = json!([
+        {"required": ["app_id", "secret"]},
+        {"required": ["client_id", "client_secret"]},
+    ]);
 }
 
 /// schemars describes `Option<T>` as "T or null"; the UI wants optional, non-null fields.
@@ -1228,7 +1244,9 @@ mod tests {
         let airbyte = endpoint_schema(Flavor::Airbyte);
         let oauth = &airbyte["properties"]["credentials"]["oneOf"][0];
         assert_eq!(oauth["properties"]["app_id"]["secret"], true);
-        assert!(oauth["properties"].get("client_id").is_none());
+        assert_eq!(oauth["properties"]["client_id"]["secret"], true);
+        assert_eq!(oauth["properties"]["client_id"]["airbyte_hidden"], true);
+        assert_eq!(oauth["required"], json!(["auth_type", "access_token"]));
         let text = schema.to_string();
         assert!(!text.contains("\"null\""), "nullable types leaked: {text}");
     }

@@ -162,18 +162,20 @@ fn creation_day(raw: &RawValue) -> Option<NaiveDate> {
 pub(crate) async fn emit(ctx: &Context, binding: usize, advertisers: &Advertisers) -> Result<()> {
     ctx.count_request(binding);
     let mut docs = Vec::new();
+    let mut notes = record::Notes::new();
     for advertiser in &advertisers.list {
         let Some(info) = &advertiser.info else {
             continue;
         };
-        match record::advertiser(info) {
+        match record::advertiser(info, ctx.field_types(binding), &mut notes) {
             Ok(doc) => docs.push(doc),
-            Err(why) => tracing::warn!(
-                advertiser_id = advertiser.id,
-                "Skipping unreadable advertiser details: {why}."
-            ),
+            Err(err) => {
+                ctx.log_notes(binding, &mut notes);
+                ctx.row_error(binding, advertiser.id, err)?;
+            }
         }
     }
+    ctx.log_notes(binding, &mut notes);
     ctx.records(binding, docs).await?;
     ctx.checkpoint(binding, json!({})).await?;
     match &advertisers.info_error {

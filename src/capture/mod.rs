@@ -101,6 +101,12 @@ pub(crate) struct Context {
     pub ad_splits: report::AdSplitCache,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
+    /// The stream name of each binding (for warnings).
+    names: Vec<String>,
+    /// The declared field types of each binding's records.
+    field_types: Vec<record::FieldTypes>,
+    /// Record notes already logged, by binding, kind and field.
+    noted: Mutex<HashSet<(usize, &'static str, String)>>,
 }
 
 impl Context {
@@ -132,6 +138,46 @@ impl Context {
             .map_err(|_| {
                 Error::Fatal("the output closed while a checkpoint was being written".into())
             })
+    }
+
+    /// The declared field types of a binding's records.
+    pub fn field_types(&self, binding: usize) -> &record::FieldTypes {
+        &self.field_types[binding]
+    }
+
+    /// Logs the record notes of a binding, each kind and field once per run, and empties them.
+    pub fn log_notes(&self, binding: usize, notes: &mut record::Notes) {
+        if notes.is_empty() {
+            return;
+        }
+        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        for note in notes.drain(..) {
+            let (kind, field) = note.topic();
+            if noted.insert((binding, kind, field.to_string())) {
+                note.warn(&self.names[binding]);
+            }
+        }
+    }
+
+    /// The error of a row that cannot become a record: a row nested too deep fails the unit
+    /// (naming the stream); any other is logged and the row skipped.
+    pub fn row_error(
+        &self,
+        binding: usize,
+        advertiser_id: u64,
+        err: record::RowError,
+    ) -> Result<()> {
+        match err {
+            record::RowError::TooDeep => Err(record::RowError::too_deep(&self.names[binding])),
+            record::RowError::Unreadable(why) => {
+                tracing::warn!(
+                    stream = self.names[binding].as_str(),
+                    advertiser_id,
+                    "Skipping a row TikTok sent: {why}."
+                );
+                Ok(())
+            }
+        }
     }
 
     pub fn count_request(&self, binding: usize) {
@@ -199,6 +245,12 @@ pub async fn run(
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         ad_splits: Default::default(),
         warned: Default::default(),
+        names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
+        field_types: bindings
+            .iter()
+            .map(|b| record::FieldTypes::from_schema(&b.stream.schema))
+            .collect(),
+        noted: Default::default(),
     });
     let progress = spawn_progress_log(
         ctx.clone(),
@@ -440,15 +492,15 @@ async fn entity_unit(
             let page = page?;
             ctx.count_request(binding);
             let mut docs = Vec::with_capacity(page.records.len());
+            let mut notes = record::Notes::new();
+            let types = ctx.field_types(binding);
             for raw in &page.records {
-                let entity = match record::entity(raw, def.id_field, def.id_from) {
+                let entity = match record::entity(raw, def.id_field, def.id_from, types, &mut notes)
+                {
                     Ok(entity) => entity,
-                    Err(why) => {
-                        tracing::warn!(
-                            endpoint = def.endpoint,
-                            advertiser_id = advertiser.id,
-                            "Skipping an unreadable entity: {why}."
-                        );
+                    Err(err) => {
+                        ctx.log_notes(binding, &mut notes);
+                        ctx.row_error(binding, advertiser.id, err)?;
                         continue;
                     }
                 };
@@ -473,6 +525,7 @@ async fn entity_unit(
                     docs.push(entity.doc);
                 }
             }
+            ctx.log_notes(binding, &mut notes);
             ctx.records(binding, docs).await?;
         }
     }

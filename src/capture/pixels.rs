@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use super::advertisers::Advertiser;
-use super::Context;
+use super::{record, Context};
 use crate::client::{parse_page, Params};
 use crate::error::Result;
 
@@ -55,21 +55,28 @@ pub const OPTIMIZATION_GOALS: &[&str] = &[
 /// How many combinations are asked at once (the rate budget still sets the pace).
 const CONCURRENT_COMBINATIONS: usize = 4;
 
-/// The records of one answer with fields added, each serialized.
+/// The records of one answer with fields added, each serialized and typed by the schema.
 fn with_fields(
+    ctx: &Context,
+    binding: usize,
+    advertiser_id: u64,
     records: Vec<Box<serde_json::value::RawValue>>,
     extra: &Map<String, Value>,
-) -> Vec<String> {
-    records
-        .into_iter()
-        .filter_map(|raw| {
-            let mut object: Map<String, Value> = serde_json::from_str(raw.get()).ok()?;
-            for (k, v) in extra {
-                object.insert(k.clone(), v.clone());
+) -> Result<Vec<String>> {
+    let mut docs = Vec::with_capacity(records.len());
+    let mut notes = record::Notes::new();
+    for raw in records {
+        let types = ctx.field_types(binding);
+        match record::object_record(&raw, "advertiser_id", None, extra, types, &mut notes) {
+            Ok(entity) => docs.push(entity.doc),
+            Err(err) => {
+                ctx.log_notes(binding, &mut notes);
+                ctx.row_error(binding, advertiser_id, err)?;
             }
-            serde_json::to_string(&object).ok()
-        })
-        .collect()
+        }
+    }
+    ctx.log_notes(binding, &mut notes);
+    Ok(docs)
 }
 
 pub(crate) async fn instant_page_events(
@@ -120,8 +127,8 @@ pub(crate) async fn instant_page_events(
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("objective_type".into(), json!(objective));
         extra.insert("optimization_goal".into(), json!(goal));
-        ctx.records(binding, with_fields(page.records, &extra))
-            .await?;
+        let docs = with_fields(ctx, binding, advertiser.id, page.records, &extra)?;
+        ctx.records(binding, docs).await?;
     }
     ctx.checkpoint(binding, json!({})).await
 }
@@ -141,14 +148,25 @@ pub(crate) async fn event_statistics(
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
+        let mut notes = record::Notes::new();
         for raw in page?.records {
-            let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let value = match record::parse_row(raw.get(), &mut notes) {
+                Ok(value) => value,
+                Err(err) => {
+                    ctx.row_error(binding, advertiser.id, err)?;
+                    continue;
+                }
+            };
             match &value["pixel_id"] {
                 Value::String(s) => pixel_ids.push(s.clone()),
                 Value::Number(n) => pixel_ids.push(n.to_string()),
-                _ => {}
+                other => tracing::warn!(
+                    advertiser_id = advertiser.id,
+                    "Skipping a pixel without a usable pixel_id: {other}."
+                ),
             }
         }
+        ctx.log_notes(binding, &mut notes);
     }
     let end = ctx.config.end_date.unwrap_or(ctx.today).min(ctx.today);
     let start = end.checked_sub_days(Days::new(29)).unwrap_or(end);
@@ -167,8 +185,8 @@ pub(crate) async fn event_statistics(
         let mut extra = Map::new();
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("pixel_id".into(), json!(pixel_id));
-        ctx.records(binding, with_fields(page.records, &extra))
-            .await?;
+        let docs = with_fields(ctx, binding, advertiser.id, page.records, &extra)?;
+        ctx.records(binding, docs).await?;
     }
     ctx.checkpoint(binding, json!({})).await
 }

@@ -2,6 +2,15 @@
 //! integers; report rows keep TikTok's nested `dimensions` and `metrics`, gain top-level copies
 //! of their key dimensions and `advertiser_id`, and have every metric typed by the declared
 //! table (`"-"` and `""` become null, decimal digits are kept as sent).
+//!
+//! Every record fits its stream's schema, whatever JSON type TikTok used: each top-level field
+//! is converted to its one declared type (a digit string to an integer, a number to a string,
+//! ...), and a value that cannot be converted becomes null. Numbers outside the double range
+//! become null, a lone UTF-16 surrogate (half an emoji) becomes U+FFFD, and an id that is not a
+//! positive 64-bit integer is kept only where its type allows it. Each such change is reported
+//! as a [`Note`], which the capture engine logs once per kind, field and stream.
+
+use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
@@ -9,6 +18,351 @@ use serde_json::{Map, Number, Value};
 use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
 use crate::registry::schema::dimension_type;
 use crate::registry::ReportSpec;
+
+/// Something the record layer changed in a row so that it fits its schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Note {
+    /// A value that cannot take its field's declared type became null.
+    Unconvertible {
+        field: String,
+        declared: &'static str,
+        sent: &'static str,
+    },
+    /// A number that is not finite in double precision (such as `1e+999`) became null.
+    NotFinite { field: String },
+    /// An id that is not a positive 64-bit integer, kept as given.
+    OddId { field: String, value: String },
+    /// A lone UTF-16 surrogate escape in a string became U+FFFD (the row is kept).
+    LoneSurrogate,
+}
+
+impl Note {
+    /// What makes two notes the same warning: the kind and the field (not the value).
+    pub fn topic(&self) -> (&'static str, &str) {
+        match self {
+            Note::Unconvertible { field, .. } => ("unconvertible", field),
+            Note::NotFinite { field } => ("not-finite", field),
+            Note::OddId { field, .. } => ("odd-id", field),
+            Note::LoneSurrogate => ("lone-surrogate", ""),
+        }
+    }
+
+    /// Logs the note as a warning about this stream.
+    pub fn warn(&self, stream: &str) {
+        match self {
+            Note::Unconvertible {
+                field,
+                declared,
+                sent,
+            } => tracing::warn!(
+                stream,
+                field = field.as_str(),
+                "TikTok sent {sent} where the schema declares {declared}; the value is emitted as null (further ones in this field and stream are not logged)."
+            ),
+            Note::NotFinite { field } => tracing::warn!(
+                stream,
+                field = field.as_str(),
+                "TikTok sent a number outside the double-precision range; it is emitted as null (further ones in this field and stream are not logged)."
+            ),
+            Note::OddId { field, value } => tracing::warn!(
+                stream,
+                field = field.as_str(),
+                value = value.as_str(),
+                "TikTok sent an id that is not a positive 64-bit integer; it is kept as given (further ones in this field and stream are not logged)."
+            ),
+            Note::LoneSurrogate => tracing::warn!(
+                stream,
+                "TikTok sent text with half of a UTF-16 surrogate pair (a cut emoji); it is emitted as U+FFFD and the row is kept (further ones in this stream are not logged)."
+            ),
+        }
+    }
+}
+
+/// The notes of the rows being built; the caller drains and logs them.
+pub type Notes = Vec<Note>;
+
+/// The one JSON type a schema declares for a field (besides null).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declared {
+    Integer,
+    Number,
+    String,
+    Boolean,
+    Object,
+    Array,
+}
+
+impl Declared {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "integer" => Declared::Integer,
+            "number" => Declared::Number,
+            "string" => Declared::String,
+            "boolean" => Declared::Boolean,
+            "object" => Declared::Object,
+            "array" => Declared::Array,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Declared::Integer => "an integer",
+            Declared::Number => "a number",
+            Declared::String => "a string",
+            Declared::Boolean => "a boolean",
+            Declared::Object => "an object",
+            Declared::Array => "an array",
+        }
+    }
+}
+
+/// The declared type of each top-level field of a stream's records, read from its schema.
+#[derive(Debug, Clone, Default)]
+pub struct FieldTypes(HashMap<String, Declared>);
+
+impl FieldTypes {
+    pub fn from_schema(schema: &Value) -> Self {
+        let mut types = HashMap::new();
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            let declared = match &property["type"] {
+                Value::String(t) => Declared::from_name(t),
+                Value::Array(ts) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find_map(Declared::from_name),
+                _ => None,
+            };
+            if let Some(declared) = declared {
+                types.insert(name.clone(), declared);
+            }
+        }
+        FieldTypes(types)
+    }
+
+    fn get(&self, field: &str) -> Option<Declared> {
+        self.0.get(field).copied()
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The deepest nesting serde_json parses (its recursion limit).
+const MAX_DEPTH: usize = 128;
+
+/// Parses one row, repairing lone surrogate escapes (noted). A row nested deeper than the
+/// parser allows is an error: the caller fails the stream with it rather than dropping the row.
+pub fn parse_row(text: &str, notes: &mut Notes) -> Result<Value, RowError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            if let Some(repaired) = repair_lone_surrogates(text) {
+                if let Ok(value) = serde_json::from_str::<Value>(&repaired) {
+                    notes.push(Note::LoneSurrogate);
+                    return Ok(value);
+                }
+            }
+            if err.to_string().contains("recursion limit") {
+                return Err(RowError::TooDeep);
+            }
+            Err(RowError::Unreadable(format!(
+                "a row is not valid JSON: {err}"
+            )))
+        }
+    }
+}
+
+/// Why a row could not become a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    /// The row is skipped (with a warning saying why).
+    Unreadable(String),
+    /// The row nests deeper than the parser allows: the stream fails, naming it.
+    TooDeep,
+}
+
+impl RowError {
+    /// The error that fails a stream for a row nested too deep, naming the stream.
+    pub fn too_deep(stream: &str) -> crate::error::Error {
+        crate::error::Error::Fatal(format!(
+            "Stream {stream:?}: TikTok sent a row nested more than {MAX_DEPTH} levels deep, \
+             deeper than the connector can read; no row was dropped silently, the stream stops \
+             here. Report this answer to TikTok support."
+        ))
+    }
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowError::Unreadable(why) => f.write_str(why),
+            RowError::TooDeep => write!(f, "a row nests more than {MAX_DEPTH} levels deep"),
+        }
+    }
+}
+
+impl From<String> for RowError {
+    fn from(why: String) -> Self {
+        RowError::Unreadable(why)
+    }
+}
+
+/// Replaces every `\uXXXX` escape of a lone UTF-16 surrogate in JSON text with `\ufffd`;
+/// `None` when there is none. Pairs are kept; escaped backslashes are skipped whole, so
+/// `\\ud83d` (a backslash, then text) is left alone.
+pub fn repair_lone_surrogates(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let unit = |at: usize| -> Option<u16> {
+        let hex = bytes.get(at..at + 4)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let escape_at = |at: usize| bytes.get(at) == Some(&b'\\') && bytes.get(at + 1) == Some(&b'u');
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(code) = escape_at(i).then(|| unit(i + 2)).flatten() else {
+            i += 2;
+            continue;
+        };
+        let lone = match code {
+            0xD800..=0xDBFF => {
+                let paired = escape_at(i + 6)
+                    && unit(i + 8).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low));
+                if paired {
+                    i += 12;
+                    continue;
+                }
+                true
+            }
+            0xDC00..=0xDFFF => true,
+            _ => false,
+        };
+        if lone {
+            out.push_str(&text[copied..i]);
+            out.push_str("\\ufffd");
+            copied = i + 6;
+        }
+        i += 6;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// Whether a JSON number is finite in double precision (`1e+999` is not).
+fn is_finite(n: &Number) -> bool {
+    n.is_u64() || n.is_i64() || n.as_f64().is_some_and(f64::is_finite)
+}
+
+/// Replaces every number that is not finite, at any depth, with null (noted by top field).
+fn null_non_finite(field: &str, value: &mut Value, notes: &mut Notes) {
+    match value {
+        Value::Number(n) if !is_finite(n) => {
+            *value = Value::Null;
+            notes.push(Note::NotFinite {
+                field: field.to_string(),
+            });
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| null_non_finite(field, v, notes)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| null_non_finite(field, v, notes)),
+        _ => {}
+    }
+}
+
+/// Converts a value to its field's declared type; unconvertible values become null (noted).
+/// TikTok's `""` (no value) becomes null silently for every type but strings.
+fn conform(field: &str, value: &mut Value, declared: Declared, notes: &mut Notes) {
+    let converted = match (declared, &*value) {
+        (_, Value::Null) => return,
+        (Declared::String, Value::String(_))
+        | (Declared::Boolean, Value::Bool(_))
+        | (Declared::Object, Value::Object(_))
+        | (Declared::Array, Value::Array(_))
+        | (Declared::Number, Value::Number(_)) => return,
+        (Declared::Integer, Value::Number(n)) if n.is_u64() || n.is_i64() => return,
+        (_, Value::String(s)) if s.trim().is_empty() => Some(Value::Null),
+        (Declared::String, Value::Number(n)) => Some(Value::String(n.to_string())),
+        (Declared::String, Value::Bool(b)) => Some(Value::String(b.to_string())),
+        (Declared::String, other) => Some(Value::String(other.to_string())),
+        (Declared::Integer, other) => as_integer(other),
+        (Declared::Number, Value::String(s)) => {
+            let t = s.trim();
+            serde_json::from_str::<Number>(t)
+                .ok()
+                .filter(is_finite)
+                .map(Value::Number)
+        }
+        (Declared::Boolean, Value::String(s)) => match s.trim() {
+            "true" | "TRUE" | "True" => Some(Value::Bool(true)),
+            "false" | "FALSE" | "False" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (Declared::Boolean, Value::Number(n)) => match n.as_u64() {
+            Some(0) => Some(Value::Bool(false)),
+            Some(1) => Some(Value::Bool(true)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match converted {
+        Some(v) => *value = v,
+        None => {
+            notes.push(Note::Unconvertible {
+                field: field.to_string(),
+                declared: declared.name(),
+                sent: kind_of(value),
+            });
+            *value = Value::Null;
+        }
+    }
+}
+
+/// An integer from an integer, a whole float (`3.0`) or a digit string.
+fn as_integer(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(value.clone()),
+        Value::Number(n) => {
+            let f = n.as_f64().filter(|f| f.is_finite() && f.fract() == 0.0)?;
+            if f.abs() < 9.0e15 {
+                Some(Value::Number((f as i64).into()))
+            } else {
+                None
+            }
+        }
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(n) = t.parse::<u64>() {
+                Some(Value::Number(n.into()))
+            } else {
+                t.parse::<i64>().ok().map(|n| Value::Number(n.into()))
+            }
+        }
+        _ => None,
+    }
+}
 
 /// An id as an exact integer, from a number or a numeric string (TikTok sends both).
 pub fn id_of(value: &Value) -> Option<u64> {
@@ -19,14 +373,33 @@ pub fn id_of(value: &Value) -> Option<u64> {
     }
 }
 
-/// An exact integer from a number or a numeric string.
+/// An exact 64-bit integer from a number or a numeric string.
 fn as_id(value: &Value) -> Option<Value> {
     match value {
-        // Negative ids are kept as sent; numeric strings become numbers.
         Value::Number(n) if n.is_u64() || n.is_i64() => Some(value.clone()),
-        Value::String(_) => id_of(value).map(|n| Value::Number(n.into())),
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(n) = t.parse::<u64>() {
+                Some(Value::Number(n.into()))
+            } else {
+                t.parse::<i64>().ok().map(|n| Value::Number(n.into()))
+            }
+        }
         _ => None,
     }
+}
+
+/// An id field's value made an exact integer. A negative or zero integer is kept as given
+/// (noted); anything else is `None` (the caller nulls it, or skips the row for a key).
+fn conform_id(field: &str, value: &Value, notes: &mut Notes) -> Option<Value> {
+    let id = as_id(value)?;
+    if id.as_u64().is_none_or(|n| n == 0) {
+        notes.push(Note::OddId {
+            field: field.to_string(),
+            value: id.to_string(),
+        });
+    }
+    Some(id)
 }
 
 /// A JSON number from a number or a decimal string, keeping the digits TikTok sent.
@@ -46,26 +419,44 @@ fn as_number(value: &Value) -> Option<Value> {
             };
             serde_json::from_str::<Number>(&cleaned)
                 .ok()
+                .filter(is_finite)
                 .map(Value::Number)
         }
         _ => None,
     }
 }
 
-fn typed(value: &Value, ty: Option<MetricType>) -> Value {
-    if matches!(value, Value::String(s) if s == "-" || s.is_empty()) || value.is_null() {
+/// A metric typed by the declared table; unconvertible values become null (noted).
+fn typed(name: &str, value: &Value, ty: Option<MetricType>, notes: &mut Notes) -> Value {
+    if matches!(value, Value::String(s) if s.trim() == "-" || s.trim().is_empty())
+        || value.is_null()
+    {
         return Value::Null;
     }
-    match ty {
-        Some(MetricType::Number) => as_number(value).unwrap_or(Value::Null),
-        Some(MetricType::Id) => as_id(value).unwrap_or(Value::Null),
-        Some(MetricType::Text) | None => match value {
-            Value::String(_) => value.clone(),
-            Value::Number(n) => Value::String(n.to_string()),
-            Value::Bool(b) => Value::String(b.to_string()),
-            other => Value::String(other.to_string()),
-        },
-    }
+    let (converted, declared) = match ty {
+        Some(MetricType::Number) => (as_number(value), "a number"),
+        // The level ids must be positive; other id metrics (`tt_app_id`) use 0 for "none".
+        Some(MetricType::Id) if ID_FIELDS.contains(&name) => {
+            (conform_id(name, value, notes), "an integer")
+        }
+        Some(MetricType::Id) => (as_id(value), "an integer"),
+        Some(MetricType::Text) | None => {
+            return match value {
+                Value::String(_) => value.clone(),
+                Value::Number(n) => Value::String(n.to_string()),
+                Value::Bool(b) => Value::String(b.to_string()),
+                other => Value::String(other.to_string()),
+            }
+        }
+    };
+    converted.unwrap_or_else(|| {
+        notes.push(Note::Unconvertible {
+            field: format!("metrics.{name}"),
+            declared,
+            sent: kind_of(value),
+        });
+        Value::Null
+    })
 }
 
 /// An entity as we emit it, and its `modify_time` (if any).
@@ -75,14 +466,29 @@ pub struct EntityRecord {
 }
 
 /// An entity or list record: the four TikTok ids become integers, a nested key is copied to
-/// `id_field` (spark ads), and a key that is not one of the four ids is kept as a string.
+/// `id_field` (spark ads), a key that is not one of the four ids is kept as a string, and every
+/// other top-level field takes its declared type. `extra` fields (the advertiser and query of
+/// pixel streams) are added as given.
 pub fn entity(
     raw: &RawValue,
     id_field: &str,
     id_from: Option<&str>,
-) -> Result<EntityRecord, String> {
-    let mut value: Value = serde_json::from_str(raw.get())
-        .map_err(|e| format!("a record is not a JSON object: {e}"))?;
+    types: &FieldTypes,
+    notes: &mut Notes,
+) -> Result<EntityRecord, RowError> {
+    object_record(raw, id_field, id_from, &Map::new(), types, notes)
+}
+
+/// [`entity`] with fields added to the record.
+pub fn object_record(
+    raw: &RawValue,
+    id_field: &str,
+    id_from: Option<&str>,
+    extra: &Map<String, Value>,
+    types: &FieldTypes,
+    notes: &mut Notes,
+) -> Result<EntityRecord, RowError> {
+    let mut value = parse_row(raw.get(), notes)?;
     if let Some(pointer) = id_from {
         let nested = value.pointer(pointer).cloned().unwrap_or(Value::Null);
         if let Some(object) = value.as_object_mut() {
@@ -90,12 +496,35 @@ pub fn entity(
         }
     }
     let Value::Object(mut object) = value else {
-        return Err("a record is not a JSON object".into());
+        return Err(format!("a record is {}, not a JSON object", kind_of(&value)).into());
     };
+    for (k, v) in extra {
+        object.insert(k.clone(), v.clone());
+    }
+    for (field, value) in object.iter_mut() {
+        null_non_finite(field, value, notes);
+    }
     for field in ID_FIELDS {
-        if let Some(value) = object.get_mut(field) {
-            if let Some(id) = as_id(value) {
-                *value = id;
+        let Some(value) = object.get_mut(field) else {
+            continue;
+        };
+        if value.is_null() {
+            continue;
+        }
+        match conform_id(field, value, notes) {
+            Some(id) => *value = id,
+            None if field == id_field => {
+                return Err(
+                    format!("its key {id_field} is {value}, not a positive 64-bit integer").into(),
+                )
+            }
+            None => {
+                notes.push(Note::Unconvertible {
+                    field: field.to_string(),
+                    declared: "an integer",
+                    sent: kind_of(value),
+                });
+                *value = Value::Null;
             }
         }
     }
@@ -104,7 +533,15 @@ pub fn entity(
         Some(Value::Number(_)) if numeric_key => {}
         Some(Value::String(s)) if !numeric_key && !s.is_empty() => {}
         Some(value @ Value::Number(_)) if !numeric_key => *value = Value::String(value.to_string()),
-        other => return Err(format!("a record has no usable {id_field}: {other:?}")),
+        other => return Err(format!("a record has no usable {id_field}: {other:?}").into()),
+    }
+    for (field, value) in object.iter_mut() {
+        if ID_FIELDS.contains(&field.as_str()) || field == id_field {
+            continue;
+        }
+        if let Some(declared) = types.get(field) {
+            conform(field, value, declared, notes);
+        }
     }
     let modify_time = object
         .get("modify_time")
@@ -116,8 +553,12 @@ pub fn entity(
 }
 
 /// An advertiser object from `advertiser/info/`.
-pub fn advertiser(raw: &RawValue) -> Result<String, String> {
-    entity(raw, "advertiser_id", None).map(|r| r.doc)
+pub fn advertiser(
+    raw: &RawValue,
+    types: &FieldTypes,
+    notes: &mut Notes,
+) -> Result<String, RowError> {
+    entity(raw, "advertiser_id", None, types, notes).map(|r| r.doc)
 }
 
 /// A report row as we emit it, and its time key (if any).
@@ -133,10 +574,11 @@ pub fn report_row(
     raw: &RawValue,
     spec: &ReportSpec,
     advertiser_id: u64,
-) -> Result<ReportRecord, String> {
+    notes: &mut Notes,
+) -> Result<ReportRecord, RowError> {
     match fast::report_row(raw.get(), spec, advertiser_id) {
         Some(record) => Ok(record),
-        None => report_row_general(raw, spec, advertiser_id),
+        None => report_row_general(raw, spec, advertiser_id, notes),
     }
 }
 
@@ -146,7 +588,8 @@ pub fn report_row_general(
     raw: &RawValue,
     spec: &ReportSpec,
     advertiser_id: u64,
-) -> Result<ReportRecord, String> {
+    notes: &mut Notes,
+) -> Result<ReportRecord, RowError> {
     #[derive(serde::Deserialize)]
     struct Row {
         #[serde(default)]
@@ -154,15 +597,25 @@ pub fn report_row_general(
         #[serde(default)]
         metrics: Map<String, Value>,
     }
+    let mut value = parse_row(raw.get(), notes)?;
+    if let Value::Object(object) = &mut value {
+        for part in ["dimensions", "metrics"] {
+            if let Some(Value::Object(members)) = object.get_mut(part) {
+                for (name, value) in members.iter_mut() {
+                    null_non_finite(&format!("{part}.{name}"), value, notes);
+                }
+            }
+        }
+    }
     let row: Row =
-        serde_json::from_str(raw.get()).map_err(|e| format!("a report row is unreadable: {e}"))?;
+        serde_json::from_value(value).map_err(|e| format!("a report row is unreadable: {e}"))?;
     let mut out = Map::new();
     let mut dimensions = Map::new();
     let mut time = None;
     for name in &spec.dimensions {
         let value = row.dimensions.get(name).unwrap_or(&Value::Null);
         let value = match dimension_type(name) {
-            MetricType::Id => as_id(value),
+            MetricType::Id => conform_id(name, value, notes),
             _ => match value {
                 Value::String(s) if !s.is_empty() => Some(value.clone()),
                 Value::Number(n) => Some(Value::String(n.to_string())),
@@ -173,7 +626,8 @@ pub fn report_row_general(
             return Err(format!(
                 "a report row has no usable {name:?} (a key dimension): {}",
                 raw.get().chars().take(300).collect::<String>()
-            ));
+            )
+            .into());
         };
         if Some(name.as_str()) == spec.granularity.time_dimension() {
             time = value.as_str().map(str::to_string);
@@ -191,7 +645,7 @@ pub fn report_row_general(
     let metrics: Map<String, Value> = row
         .metrics
         .iter()
-        .map(|(name, value)| (name.clone(), typed(value, metric_type(name))))
+        .map(|(name, value)| (name.clone(), typed(name, value, metric_type(name), notes)))
         .collect();
     out.insert("dimensions".into(), Value::Object(dimensions));
     out.insert("metrics".into(), Value::Object(metrics));
@@ -209,7 +663,7 @@ mod fast {
     use serde_json::value::RawValue;
 
     use super::ReportRecord;
-    use crate::registry::metrics::{metric_type, MetricType};
+    use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
     use crate::registry::schema::dimension_type;
     use crate::registry::ReportSpec;
 
@@ -293,12 +747,24 @@ mod fast {
         i == b.len()
     }
 
-    fn is_integer(text: &str) -> bool {
-        text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()
+    /// A positive 64-bit id written as digits; anything else is for the general path.
+    fn positive_id(text: &str) -> Option<u64> {
+        text.parse::<u64>().ok().filter(|n| *n > 0)
+    }
+
+    /// A JSON number surely finite in double precision: no exponent, at most 64 characters.
+    pub(super) fn is_plain_number(text: &str) -> bool {
+        text.len() <= 64 && !text.contains(['e', 'E']) && is_json_number(text)
     }
 
     /// Writes a metric value typed by the table; `None` when the general path must decide.
-    fn write_metric(out: &mut String, raw: &str, ty: Option<MetricType>) -> Option<()> {
+    fn write_metric(out: &mut String, name: &str, raw: &str, ty: Option<MetricType>) -> Option<()> {
+        // Level ids must be positive (else the general path notes them); other id metrics
+        // (`tt_app_id`) use 0 for "none".
+        let id = |text: &str| match ID_FIELDS.contains(&name) {
+            true => positive_id(text),
+            false => text.parse::<u64>().ok(),
+        };
         let first = raw.as_bytes().first()?;
         match first {
             b'n' => out.push_str("null"),
@@ -314,23 +780,20 @@ mod fast {
                 }
                 match ty {
                     Some(MetricType::Number) => {
-                        if is_json_number(value) {
+                        if is_plain_number(value) {
                             out.push_str(value);
                         } else {
                             return None;
                         }
                     }
-                    Some(MetricType::Id) => match value.parse::<u64>() {
-                        Ok(n) => write!(out, "{n}").ok()?,
-                        Err(_) => out.push_str("null"),
-                    },
+                    Some(MetricType::Id) => write!(out, "{}", id(value)?).ok()?,
                     Some(MetricType::Text) | None => out.push_str(raw),
                 }
             }
+            b'-' | b'0'..=b'9' if !is_plain_number(raw) => return None,
             b'-' | b'0'..=b'9' => match ty {
                 Some(MetricType::Number) => out.push_str(raw),
-                Some(MetricType::Id) if is_integer(raw) => out.push_str(raw),
-                Some(MetricType::Id) => out.push_str("null"),
+                Some(MetricType::Id) => write!(out, "{}", id(raw)?).ok()?,
                 Some(MetricType::Text) | None => {
                     out.push('"');
                     out.push_str(raw);
@@ -350,12 +813,11 @@ mod fast {
                     b'"' => plain_string(raw)?.trim(),
                     _ => raw,
                 };
-                let n: u64 = text.parse().ok()?;
-                write!(out, "{n}").ok()?;
+                write!(out, "{}", positive_id(text)?).ok()?;
             }
             _ => match raw.as_bytes().first()? {
-                b'"' if raw.len() > 2 => out.push_str(raw),
-                b'-' | b'0'..=b'9' => {
+                b'"' if raw.len() > 2 && plain_string(raw).is_some() => out.push_str(raw),
+                b'-' | b'0'..=b'9' if is_plain_number(raw) => {
                     out.push('"');
                     out.push_str(raw);
                     out.push('"');
@@ -409,6 +871,8 @@ mod fast {
         out.push_str(&dims);
         for (name, value) in &row.dimensions.0 {
             if !spec.dimensions.iter().any(|d| d == name) {
+                // Only plain text is copied as is; the general path checks the rest.
+                plain_string(value.get())?;
                 key(&mut out, name);
                 out.push_str(value.get());
                 out.push(',');
@@ -423,7 +887,7 @@ mod fast {
                 out.push(',');
             }
             key(&mut out, name);
-            write_metric(&mut out, value.get(), metric_type(name))?;
+            write_metric(&mut out, name, value.get(), metric_type(name))?;
         }
         out.push_str("}}");
         Some(ReportRecord { doc: out, time })
@@ -449,6 +913,8 @@ mod tests {
             ),
             "ad_id",
             None,
+            &FieldTypes::default(),
+            &mut Notes::new(),
         )
         .unwrap();
         assert!(
@@ -456,13 +922,27 @@ mod tests {
             "{}",
             record.doc
         );
-        assert!(record.doc.contains("\"campaign_id\":\"x\""));
+        // A non-key id that is no integer cannot fit its schema: null, and noted.
+        assert!(
+            record.doc.contains("\"campaign_id\":null"),
+            "{}",
+            record.doc
+        );
         assert_eq!(record.modify_time.as_deref(), Some("2024-01-02 04:00:00"));
-        assert!(entity(&raw(json!({"name": "no id"})), "ad_id", None).is_err());
+        assert!(entity(
+            &raw(json!({"name": "no id"})),
+            "ad_id",
+            None,
+            &FieldTypes::default(),
+            &mut Notes::new()
+        )
+        .is_err());
         let spark = entity(
             &raw(json!({"item_info": {"item_id": 12345}, "text": "x"})),
             "spark_ads_post_id",
             Some("/item_info/item_id"),
+            &FieldTypes::default(),
+            &mut Notes::new(),
         )
         .unwrap();
         assert!(
@@ -487,6 +967,7 @@ mod tests {
             })),
             &spec,
             872746382648,
+            &mut Notes::new(),
         )
         .unwrap();
         let doc: Value = serde_json::from_str(&record.doc).unwrap();
@@ -516,10 +997,11 @@ mod tests {
             &raw(json!({"dimensions": {"ad_id": "1"}, "metrics": {}})),
             &spec,
             1,
+            &mut Notes::new(),
         )
         .err()
         .unwrap();
-        assert!(err.contains("stat_time_day"));
+        assert!(err.to_string().contains("stat_time_day"));
     }
 
     /// TikTok-like rows: ids as strings or numbers, metrics as decimal strings, numbers, "-",
@@ -581,7 +1063,7 @@ mod tests {
             let Kind::Report(def) = find("ads_audience_reports_daily").unwrap().kind else { unreachable!() };
             let spec = ReportSpec::from_def(&def);
             let raw = raw(row.clone());
-            let general = report_row_general(&raw, &spec, 42);
+            let general = report_row_general(&raw, &spec, 42, &mut Notes::new());
             if let Some(fast) = fast::report_row(raw.get(), &spec, 42) {
                 let general = general.expect("the general path accepts what the fast path accepts");
                 let a: Value = serde_json::from_str(&fast.doc).expect("the fast path writes JSON");
@@ -631,5 +1113,234 @@ mod tests {
         for bad in ["", "-", "01", "1.", ".5", "1e", "12%", "1,234", "NaN", "+1"] {
             assert!(!fast::is_json_number(bad), "{bad}");
         }
+    }
+
+    fn types(schema: Value) -> FieldTypes {
+        FieldTypes::from_schema(&json!({"properties": schema}))
+    }
+
+    #[test]
+    fn values_take_their_declared_type() {
+        let types = types(json!({
+            "width": {"type": ["integer", "null"]}, "size": {"type": ["integer", "null"]},
+            "ratio": {"type": ["number", "null"]}, "name": {"type": ["string", "null"]},
+            "flag": {"type": ["boolean", "null"]}, "fields": {"type": ["object", "null"]},
+            "tags": {"type": ["array", "null"]}, "count": {"type": ["integer", "null"]},
+            "blank": {"type": ["integer", "null"]}, "note": {"type": ["string", "null"]},
+        }));
+        let mut notes = Notes::new();
+        let record = entity(
+            &raw(
+                json!({"ad_id": "7", "width": "1080", "size": 3.0, "ratio": "0.25",
+                        "name": 12, "flag": "true", "fields": [1], "tags": ["a"],
+                        "count": "many", "blank": "", "note": {"a": 1}, "other": "kept"}),
+            ),
+            "ad_id",
+            None,
+            &types,
+            &mut notes,
+        )
+        .unwrap();
+        let doc: Value = serde_json::from_str(&record.doc).unwrap();
+        assert_eq!(doc["width"], json!(1080));
+        assert_eq!(doc["size"], json!(3));
+        assert_eq!(doc["ratio"], json!(0.25));
+        assert_eq!(doc["name"], json!("12"));
+        assert_eq!(doc["flag"], json!(true));
+        assert_eq!(doc["tags"], json!(["a"]));
+        assert_eq!(doc["note"], json!("{\"a\":1}"));
+        assert_eq!(doc["blank"], Value::Null);
+        assert_eq!(
+            doc["other"],
+            json!("kept"),
+            "undeclared fields are left alone"
+        );
+        // What cannot be converted is null, and noted once per row and field.
+        assert_eq!(doc["fields"], Value::Null);
+        assert_eq!(doc["count"], Value::Null);
+        assert_eq!(
+            notes,
+            vec![
+                Note::Unconvertible {
+                    field: "fields".into(),
+                    declared: "an object",
+                    sent: "an array"
+                },
+                Note::Unconvertible {
+                    field: "count".into(),
+                    declared: "an integer",
+                    sent: "a string"
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let repaired = |t: &str| repair_lone_surrogates(t);
+        assert_eq!(repaired(r#""a\ud83db""#).as_deref(), Some(r#""a\ufffdb""#));
+        assert_eq!(repaired(r#""\ude00""#).as_deref(), Some(r#""\ufffd""#));
+        assert_eq!(
+            repaired(r#""\ud83d\ud83d\ude00""#).as_deref(),
+            Some(r#""\ufffd\ud83d\ude00""#)
+        );
+        assert_eq!(repaired(r#""\ud83d\ude00 \u00e9 \\ud83d""#), None);
+        assert_eq!(repaired(r#""\ud83""#), None);
+
+        let mut notes = Notes::new();
+        let row =
+            RawValue::from_string(r#"{"ad_id": 5, "ad_name": "Sale \ud83d!"}"#.into()).unwrap();
+        let record = entity(&row, "ad_id", None, &FieldTypes::default(), &mut notes).unwrap();
+        let doc: Value = serde_json::from_str(&record.doc).unwrap();
+        assert_eq!(doc["ad_name"], "Sale \u{FFFD}!");
+        assert_eq!(notes, vec![Note::LoneSurrogate]);
+
+        let Kind::Report(def) = find("ads_audience_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec::from_def(&def);
+        let row = RawValue::from_string(
+            r#"{"dimensions": {"ad_id": "1", "stat_time_day": "2024-01-01 00:00:00",
+                "gender": "MALE", "age": "AGE_25_34"}, "metrics": {"ad_name": "\udc00x"}}"#
+                .into(),
+        )
+        .unwrap();
+        let mut notes = Notes::new();
+        let record = report_row(&row, &spec, 9, &mut notes).unwrap();
+        let doc: Value = serde_json::from_str(&record.doc).unwrap();
+        assert_eq!(doc["metrics"]["ad_name"], "\u{FFFD}x");
+        assert_eq!(notes, vec![Note::LoneSurrogate]);
+    }
+
+    #[test]
+    fn rows_nested_too_deep_are_an_error_not_a_silent_drop() {
+        let deep = format!(
+            r#"{{"ad_id": 1, "x": {}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let row = RawValue::from_string(deep).unwrap();
+        let err = entity(
+            &row,
+            "ad_id",
+            None,
+            &FieldTypes::default(),
+            &mut Notes::new(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err, RowError::TooDeep);
+        let text = RowError::too_deep("ads").to_string();
+        assert!(
+            text.contains("\"ads\"") && text.contains("nested"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn numbers_outside_the_double_range_become_null() {
+        let types = types(json!({"size": {"type": ["integer", "null"]},
+                                 "ratio": {"type": ["number", "null"]}}));
+        let row = RawValue::from_string(
+            r#"{"ad_id": 5, "ratio": 1e+999, "size": "1e999", "deep": {"a": [-1E400, 2]}}"#.into(),
+        )
+        .unwrap();
+        let mut notes = Notes::new();
+        let record = entity(&row, "ad_id", None, &types, &mut notes).unwrap();
+        let doc: Value = serde_json::from_str(&record.doc).unwrap();
+        assert_eq!(doc["ratio"], Value::Null);
+        assert_eq!(doc["size"], Value::Null);
+        assert_eq!(doc["deep"], json!({"a": [null, 2]}));
+        assert!(
+            notes.contains(&Note::NotFinite {
+                field: "ratio".into()
+            }),
+            "{notes:?}"
+        );
+        assert!(
+            notes.contains(&Note::NotFinite {
+                field: "deep".into()
+            }),
+            "{notes:?}"
+        );
+
+        let Kind::Report(def) = find("ads_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec::from_def(&def);
+        for spend in ["1e+999", r#""1e+999""#, "-1e999"] {
+            let text = format!(
+                r#"{{"dimensions": {{"ad_id": "1", "stat_time_day": "2024-01-01 00:00:00"}},
+                    "metrics": {{"spend": {spend}, "clicks": "3"}}}}"#
+            );
+            let row = RawValue::from_string(text).unwrap();
+            assert!(fast::report_row(row.get(), &spec, 9).is_none(), "{spend}");
+            let mut notes = Notes::new();
+            let record = report_row(&row, &spec, 9, &mut notes).unwrap();
+            let doc: Value = serde_json::from_str(&record.doc).unwrap();
+            assert_eq!(doc["metrics"]["spend"], Value::Null, "{spend}");
+            assert_eq!(doc["metrics"]["clicks"], json!(3));
+            assert_eq!(notes.len(), 1, "{spend}: {notes:?}");
+        }
+    }
+
+    #[test]
+    fn ids_must_be_positive_64_bit_integers() {
+        let build = |row: Value| {
+            let mut notes = Notes::new();
+            let result = entity(&raw(row), "ad_id", None, &FieldTypes::default(), &mut notes);
+            (result, notes)
+        };
+        // Integers the schema allows are kept as given, with a note.
+        let (record, notes) = build(json!({"ad_id": -5, "campaign_id": "0"}));
+        let doc: Value = serde_json::from_str(&record.unwrap().doc).unwrap();
+        assert_eq!(doc["ad_id"], json!(-5));
+        assert_eq!(doc["campaign_id"], json!(0));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes.iter().any(
+            |n| matches!(n, Note::OddId { field, value } if field == "ad_id" && value == "-5")
+        ));
+        // A key that is no integer skips the row, naming the key and the value.
+        for bad in [
+            json!(1.5),
+            json!("12x"),
+            json!(18446744073709551616u128 as f64),
+            json!(true),
+        ] {
+            let (record, _) = build(json!({"ad_id": bad}));
+            let err = record.err().unwrap().to_string();
+            assert!(err.contains("ad_id"), "{bad}: {err}");
+        }
+        // Positive ids are not noted.
+        let (record, notes) = build(json!({"ad_id": "18446744073709551615", "adgroup_id": 3}));
+        assert!(record.unwrap().doc.contains("18446744073709551615"));
+        assert!(notes.is_empty(), "{notes:?}");
+
+        let Kind::Report(def) = find("ads_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec::from_def(&def);
+        let row = |id: Value| {
+            raw(
+                json!({"dimensions": {"ad_id": id, "stat_time_day": "2024-01-01 00:00:00"},
+                       "metrics": {"campaign_id": 0, "tt_app_id": 0}}),
+            )
+        };
+        let mut notes = Notes::new();
+        let record = report_row(&row(json!(0)), &spec, 9, &mut notes).unwrap();
+        let doc: Value = serde_json::from_str(&record.doc).unwrap();
+        assert_eq!(doc["ad_id"], json!(0));
+        // tt_app_id is not a level id: 0 is TikTok's "no app", kept without a note.
+        assert_eq!(doc["metrics"]["tt_app_id"], json!(0));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        let fast = fast::report_row(
+            &json!({"dimensions": {"ad_id": 5, "stat_time_day": "2024-01-01 00:00:00"},
+                    "metrics": {"tt_app_id": 0}})
+            .to_string(),
+            &spec,
+            9,
+        );
+        assert!(fast.is_some(), "a tt_app_id of 0 keeps the fast path");
+        assert!(report_row(&row(json!(1.5)), &spec, 9, &mut notes).is_err());
     }
 }

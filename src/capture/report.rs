@@ -292,14 +292,17 @@ async fn fetch(
         let page = page?;
         ctx.count_request(binding);
         let mut docs = Vec::with_capacity(page.records.len());
+        let mut notes = record::Notes::new();
         for raw in &page.records {
-            match record::report_row(raw, spec, advertiser_id) {
+            match record::report_row(raw, spec, advertiser_id, &mut notes) {
                 Ok(row) => docs.push(row.doc),
-                Err(why) => {
-                    tracing::warn!(advertiser_id, "Skipping a report row: {why}.")
+                Err(err) => {
+                    ctx.log_notes(binding, &mut notes);
+                    ctx.row_error(binding, advertiser_id, err)?;
                 }
             }
         }
+        ctx.log_notes(binding, &mut notes);
         ctx.records(binding, docs).await?;
     }
     Ok(())

@@ -67,7 +67,9 @@ pub struct StreamDef {
     pub core: bool,
     /// Offered to sandbox configs (every row is offered in production).
     pub sandbox: bool,
-    /// Discovered with `disable: true`: offered, not enabled by default.
+    /// Discovered by Flow with `disable: true`: offered, not enabled by default. Every extra is
+    /// opt-in (a new capture costs what the core resources cost until the user enables more),
+    /// and so are the hourly audience reports TikTok refuses.
     pub disabled_by_default: bool,
     /// The unsuffixed name earlier versions used when `report_granularity` was set.
     pub legacy_name: Option<&'static str>,
@@ -122,7 +124,7 @@ const fn list(
         }),
         core: false,
         sandbox,
-        disabled_by_default: false,
+        disabled_by_default: true,
         legacy_name: None,
     }
 }
@@ -180,8 +182,9 @@ const fn report_row(
         }),
         core: legacy_name.is_some(),
         sandbox: !matches!(level, Level::Advertiser) && !basic_by_country,
-        disabled_by_default: matches!(report_type, ReportType::Audience)
-            && matches!(granularity, Granularity::Hour),
+        disabled_by_default: legacy_name.is_none()
+            || (matches!(report_type, ReportType::Audience)
+                && matches!(granularity, Granularity::Hour)),
         legacy_name,
     }
 }
@@ -404,7 +407,7 @@ pub const STREAMS: &[StreamDef] = &[
         }),
         core: false,
         sandbox: false,
-        disabled_by_default: false,
+        disabled_by_default: true,
         legacy_name: None,
     },
     list("pixels", "pixel/list/", "pixels", "pixel_id", None, 20, false),
@@ -413,7 +416,7 @@ pub const STREAMS: &[StreamDef] = &[
         kind: Kind::PixelInstantPageEvents,
         core: false,
         sandbox: false,
-        disabled_by_default: false,
+        disabled_by_default: true,
         legacy_name: None,
     },
     StreamDef {
@@ -421,7 +424,7 @@ pub const STREAMS: &[StreamDef] = &[
         kind: Kind::PixelEventStats,
         core: false,
         sandbox: false,
-        disabled_by_default: false,
+        disabled_by_default: true,
         legacy_name: None,
     },
     // Extras: basic reports by country, audience reports by country, platform and province.
@@ -799,20 +802,21 @@ mod tests {
     }
 
     #[test]
-    fn only_hourly_audience_rows_are_disabled() {
-        let disabled: Vec<&str> = STREAMS
-            .iter()
-            .filter(|d| d.disabled_by_default)
-            .map(|d| d.name)
-            .collect();
+    fn only_core_resources_are_enabled_by_default() {
+        let hourly_audience = [
+            "advertisers_audience_reports_hourly",
+            "ad_group_audience_reports_hourly",
+            "ads_audience_reports_hourly",
+            "campaigns_audience_reports_by_country_hourly",
+        ];
+        for def in STREAMS {
+            let expected = !def.core || hourly_audience.contains(&def.name);
+            assert_eq!(def.disabled_by_default, expected, "{}", def.name);
+        }
+        let enabled = STREAMS.iter().filter(|d| !d.disabled_by_default).count();
         assert_eq!(
-            disabled,
-            [
-                "advertisers_audience_reports_hourly",
-                "ad_group_audience_reports_hourly",
-                "ads_audience_reports_hourly",
-                "campaigns_audience_reports_by_country_hourly"
-            ]
+            enabled, 21,
+            "the 25 core resources less the 4 hourly audience ones"
         );
     }
 

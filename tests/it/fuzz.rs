@@ -112,11 +112,17 @@ proptest! {
     #[test]
     fn the_record_builders_never_panic(row in json_value(), advertiser in any::<u64>()) {
         let raw = serde_json::value::RawValue::from_string(row.to_string()).unwrap();
+        let mut notes = record::Notes::new();
         for name in ["ads_reports_daily", "ads_audience_reports_daily", "campaigns_reports_lifetime"] {
-            let _ = record::report_row(&raw, &spec(name), advertiser);
+            let _ = record::report_row(&raw, &spec(name), advertiser, &mut notes);
         }
-        let _ = record::entity(&raw, "ad_id", None);
-        let _ = record::entity(&raw, "spark_ads_post_id", Some("/item_info/item_id"));
-        let _ = record::advertiser(&raw);
+        // Every declared type, under keys the generated rows use.
+        let types = record::FieldTypes::from_schema(&json!({"properties": {
+            "code": {"type": ["integer", "null"]}, "total_page": {"type": ["number", "null"]},
+            "message": {"type": ["string", "null"]}, "cursor": {"type": ["boolean", "null"]},
+            "page_info": {"type": ["object", "null"]}, "list": {"type": ["array", "null"]}}}));
+        let _ = record::entity(&raw, "ad_id", None, &types, &mut notes);
+        let _ = record::entity(&raw, "spark_ads_post_id", Some("/item_info/item_id"), &types, &mut notes);
+        let _ = record::advertiser(&raw, &types, &mut notes);
     }
 }

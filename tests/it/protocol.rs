@@ -55,7 +55,17 @@ fn flow_discover_is_pinned_for_production_and_sandbox() {
         .iter()
         .filter(|b| b["disable"] == json!(true))
         .collect();
-    assert_eq!(disabled.len(), 4);
+    // Only the core resources are enabled: the 4 hourly audience reports TikTok refuses and
+    // every extra (opt-in, each costs requests per ad account) are offered disabled.
+    assert_eq!(disabled.len(), 4 + 22);
+    for binding in &disabled {
+        let name = binding["recommendedName"].as_str().unwrap();
+        let core = source_tiktok_marketing::registry::find(name).is_some_and(|d| d.core);
+        assert!(
+            !core || name.contains("audience_reports") && name.contains("hourly"),
+            "{name}"
+        );
+    }
     insta::assert_json_snapshot!("flow_discover_production", prod.stdout[0]);
     let sandbox = flow(json!({"discover": {"connectorType": "IMAGE", "config": sandbox_config()}}));
     assert_eq!(sandbox.code, 0, "{}", sandbox.stderr);

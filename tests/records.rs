@@ -1,0 +1,234 @@
+//! Records as clients load them: every record of every stream fits its schema, each schema
+//! field has exactly one JSON type (plus null), and rows a hostile or sloppy server sends (lone
+//! UTF-16 surrogates, numbers outside the double range, ids that are not positive 64-bit
+//! integers, values of another JSON type, nesting deeper than the parser reads) are repaired
+//! or refused loudly, never dropped silently.
+
+mod common;
+
+use common::{flow_session, sim_config};
+use serde_json::{json, Value};
+use source_tiktok_marketing::simulator::{self, SimConfig};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Every schema property (at any depth) declares one JSON type, or one type and null.
+fn assert_single_types(stream: &str, schema: &Value, at: &str) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, property) in properties {
+        let types: Vec<&str> = match &property["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            other => panic!("{stream}: {at}{name} has no type: {other}"),
+        };
+        let non_null: Vec<&&str> = types.iter().filter(|t| **t != "null").collect();
+        assert_eq!(
+            non_null.len(),
+            1,
+            "{stream}: {at}{name} declares {types:?}; clients need exactly one type"
+        );
+        assert_single_types(stream, property, &format!("{at}{name}."));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_record_of_every_stream_fits_its_one_typed_schema() {
+    let sim = simulator::spawn(SimConfig {
+        advertisers: 2,
+        days: 2,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let start = today.pred_opt().unwrap().to_string();
+    let cfg = sim_config(&sim.base_url(), &start, json!({}));
+    let parsed = source_tiktok_marketing::config::parse(&cfg).unwrap();
+    let catalog = source_tiktok_marketing::registry::catalog(&parsed);
+    assert!(catalog.len() >= 47);
+    for stream in &catalog {
+        assert_single_types(&stream.name, &stream.schema, "");
+    }
+    let names: Vec<String> = catalog
+        .iter()
+        .filter(|s| !s.name.contains("audience_reports") || !s.name.contains("hourly"))
+        .map(|s| s.name.clone())
+        .collect();
+    let session = tokio::task::spawn_blocking({
+        let names = names.clone();
+        move || {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            flow_session(&cfg, &names, &json!({}), &[])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let mut counts = vec![0usize; names.len()];
+    for (binding, doc) in &session.docs {
+        let stream = catalog.iter().find(|s| s.name == names[*binding]).unwrap();
+        let validator = jsonschema::validator_for(&stream.schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?} in {doc}", stream.name);
+        counts[*binding] += 1;
+    }
+    for (name, count) in names.iter().zip(&counts) {
+        assert!(*count > 0, "{name}: no records to check");
+    }
+    sim.shutdown().await;
+}
+
+fn envelope(data: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(
+        format!(r#"{{"code": 0, "message": "OK", "request_id": "r1", "data": {data}}}"#),
+        "application/json",
+    )
+}
+
+/// A TikTok answering `ads` with the rows given (raw JSON text, so escapes stay as sent).
+async fn server_with_ads(rows: &[String]) -> MockServer {
+    let server = MockServer::start().await;
+    let api = |p: &str| format!("/open_api/v1.3/{p}");
+    Mock::given(method("GET"))
+        .and(path(api("oauth2/advertiser/get/")))
+        .respond_with(envelope(
+            r#"{"list": [{"advertiser_id": "7000000000000000001", "advertiser_name": "A"}]}"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(api("advertiser/info/")))
+        .respond_with(envelope(
+            r#"{"list": [{"advertiser_id": "7000000000000000001", "name": "A", "create_time": 1704067200}]}"#,
+        ))
+        .mount(&server)
+        .await;
+    let list = rows.join(",");
+    Mock::given(method("GET"))
+        .and(path(api("ad/get/")))
+        .respond_with(envelope(&format!(
+            r#"{{"list": [{list}], "page_info": {{"page": 1, "page_size": 1000, "total_number": {n}, "total_page": 1}}}}"#,
+            n = rows.len()
+        )))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn ad(id: &str, name: &str, extra: &str) -> String {
+    format!(
+        r#"{{"ad_id": {id}, "adgroup_id": "11", "campaign_id": "12", "advertiser_id": "7000000000000000001", "ad_name": "{name}", "modify_time": "2024-01-02 00:00:00"{extra}}}"#
+    )
+}
+
+fn warnings(stderr: &str, needle: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") && l.contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_values_are_repaired_or_refused_and_warned_once_per_stream() {
+    let rows = vec![
+        // Half an emoji, twice: both rows are kept, one warning.
+        ad("1", r"Sale \ud83d", ""),
+        ad("2", r"\ude00 again", ""),
+        // A paired surrogate is a real emoji and no warning.
+        ad("3", r"Party \ud83c\udf89", ""),
+        // Numbers outside the double range become null, with a warning.
+        ad("4", "big", r#", "deep_link": 1e+999, "video_id": "v""#),
+        // Ids must be positive 64-bit integers: an integer the schema allows is kept (warned),
+        // anything else skips the row, naming the key.
+        ad("-5", "negative", ""),
+        ad("1.5", "fraction", ""),
+        ad(r#""12x""#, "text", ""),
+        // Another JSON type than declared: converted when possible, else null (warned once).
+        ad(
+            "6",
+            "typed",
+            r#", "ad_texts": "not a list", "is_aco": "true""#,
+        ),
+        ad("8", "typed again", r#", "ad_texts": "still not a list""#),
+    ];
+    let server = server_with_ads(&rows).await;
+    let session = tokio::task::spawn_blocking({
+        let server_uri = server.uri();
+        move || {
+            let cfg = sim_config(&server_uri, "2024-01-01", json!({}));
+            flow_session(&cfg, &["ads"], &json!({}), &[])
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let by_id = |id: i64| {
+        session
+            .docs
+            .iter()
+            .map(|(_, d)| d)
+            .find(|d| d["ad_id"] == json!(id))
+            .unwrap_or_else(|| panic!("ad {id} was dropped: {stderr}"))
+    };
+    assert_eq!(by_id(1)["ad_name"], "Sale \u{FFFD}");
+    assert_eq!(by_id(2)["ad_name"], "\u{FFFD} again");
+    assert_eq!(by_id(3)["ad_name"], "Party \u{1F389}");
+    assert_eq!(warnings(stderr, "surrogate"), 1, "{stderr}");
+
+    assert_eq!(by_id(4)["deep_link"], Value::Null);
+    assert_eq!(warnings(stderr, "double-precision"), 1, "{stderr}");
+
+    assert_eq!(by_id(-5)["ad_name"], "negative");
+    assert_eq!(
+        warnings(stderr, "not a positive 64-bit integer; it is kept"),
+        1
+    );
+    assert_eq!(session.docs.len(), 7, "two rows skipped: {stderr}");
+    assert!(
+        stderr.contains("ad_id is 1.5") && stderr.contains("ad_id is \\\"12x\\\""),
+        "skipped rows are named: {stderr}"
+    );
+
+    assert_eq!(by_id(6)["ad_texts"], Value::Null);
+    assert_eq!(by_id(6)["is_aco"], json!(true));
+    assert_eq!(by_id(8)["ad_texts"], Value::Null);
+    assert_eq!(warnings(stderr, "where the schema declares"), 1, "{stderr}");
+    // Every record still fits its schema.
+    let parsed =
+        source_tiktok_marketing::config::parse(&sim_config(&server.uri(), "2024-01-01", json!({})))
+            .unwrap();
+    let schema = source_tiktok_marketing::registry::catalog(&parsed)
+        .into_iter()
+        .find(|s| s.name == "ads")
+        .unwrap()
+        .schema;
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (_, doc) in &session.docs {
+        assert!(validator.is_valid(doc), "{doc}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_nested_deeper_than_the_parser_reads_fails_the_stream_by_name() {
+    let deep = format!(r#", "deep": {}{}"#, "[".repeat(300), "]".repeat(300));
+    let rows = vec![ad("1", "fine", ""), ad("2", "deep", &deep)];
+    let server = server_with_ads(&rows).await;
+    let session = tokio::task::spawn_blocking({
+        let server = server.uri();
+        move || {
+            let cfg = sim_config(&server, "2024-01-01", json!({}));
+            flow_session(&cfg, &["ads"], &json!({}), &[])
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = &session.output.stderr;
+    assert_ne!(session.output.code, 0, "a silent drop: {stderr}");
+    assert!(
+        stderr.contains("Stream \\\"ads\\\"") && stderr.contains("nested more than 128 levels"),
+        "{stderr}"
+    );
+}
