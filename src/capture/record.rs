@@ -1086,7 +1086,7 @@ mod tests {
                              "metrics": {"ad_name": text, "spend": " "}});
             let raw = raw(row);
             let fast = fast::report_row(raw.get(), &spec, 42).expect("fast path");
-            let general = report_row_general(&raw, &spec, 42).unwrap();
+            let general = report_row_general(&raw, &spec, 42, &mut Notes::new()).unwrap();
             let a: Value = serde_json::from_str(&fast.doc).unwrap();
             let b: Value = serde_json::from_str(&general.doc).unwrap();
             assert_eq!(a, b);

@@ -14,4 +14,6 @@ mod hostile;
 mod kill;
 mod protocol;
 mod protocol_messages;
+mod records;
 mod reports;
+mod spec_validation;

@@ -3,12 +3,10 @@
 //! README spelling (`client_id`/`client_secret`), Estuary's, and Airbyte's own TikTok connector's
 //! (`app_id`/`secret`).
 
-mod common;
-
-use common::run;
+use crate::common::run;
 use serde_json::{json, Value};
 
-fn flow(request: Value) -> common::Output {
+fn flow(request: Value) -> crate::common::Output {
     run(&[], &format!("{request}\n"), &[])
 }
 

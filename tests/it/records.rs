@@ -4,11 +4,9 @@
 //! integers, values of another JSON type, nesting deeper than the parser reads) are repaired
 //! or refused loudly, never dropped silently.
 
-mod common;
-
-use common::{flow_session, sim_config};
+use crate::common::{flow_session, sim_config};
 use serde_json::{json, Value};
-use source_tiktok_marketing::simulator::{self, SimConfig};
+use tiktok_sim::{self as simulator, SimConfig};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
