@@ -1077,3 +1077,107 @@ async fn faults_can_target_the_new_paths() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_app_without_a_scope_is_refused_on_every_advertiser_naming_the_scope() {
+    let sim = spawn(SimConfig {
+        missing_scopes: vec!["Reporting".into()],
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    for adv in sim.model().advertiser_ids() {
+        let p = report_params(
+            adv,
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day"]"#,
+            "2024-06-01",
+            "2024-06-02",
+        );
+        let body = c.get("report/integrated/get/", &p).await;
+        assert_eq!(body["code"], 40001, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("\"Reporting\""));
+        // Endpoints of other scopes still answer.
+        let campaigns = c.get("campaign/get/", &[("advertiser_id", s(adv))]).await;
+        assert_eq!(campaigns["code"], 0);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn quotas_refuse_beyond_the_minute_and_the_day_per_endpoint() {
+    let sim = spawn(SimConfig {
+        quota: Some(rules::Quota {
+            per_minute: 3,
+            per_day: 5,
+        }),
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let p = [("advertiser_id", s(adv))];
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(c.get("campaign/get/", &p).await["code"].as_i64().unwrap());
+    }
+    assert_eq!(codes, vec![0, 0, 0, 40100]);
+    let minute = c.get("campaign/get/", &p).await;
+    assert!(
+        minute["message"].as_str().unwrap().contains("QPM"),
+        "{minute}"
+    );
+    // Another endpoint has its own count.
+    assert_eq!(c.get("ad/get/", &p).await["code"], 0);
+    sim.shutdown().await;
+
+    // The daily quota: the minute never fills, the day does.
+    let sim = spawn(SimConfig {
+        quota: Some(rules::Quota {
+            per_minute: 100,
+            per_day: 2,
+        }),
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    assert_eq!(c.get("campaign/get/", &p).await["code"], 0);
+    assert_eq!(c.get("campaign/get/", &p).await["code"], 0);
+    let day = c.get("campaign/get/", &p).await;
+    assert_eq!(day["code"], 40100);
+    assert!(day["message"].as_str().unwrap().contains("QPD"), "{day}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn page_size_limits_follow_the_rules_table() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    for rule in rules::PAGE_SIZE_RULES {
+        if rule.path == "report/integrated/get/" {
+            continue;
+        }
+        let over = c
+            .get(
+                rule.path,
+                &[("advertiser_id", s(adv)), ("page_size", s(rule.max + 1))],
+            )
+            .await;
+        assert_eq!(over["code"], 40002, "{}: {over}", rule.path);
+        assert!(over["message"].as_str().unwrap().starts_with("page_size"));
+    }
+    let mut p = report_params(
+        adv,
+        Level::Campaign,
+        r#"["campaign_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-02",
+    );
+    p.push(("page_size", s(1001)));
+    assert_eq!(c.get("report/integrated/get/", &p).await["code"], 40002);
+    sim.shutdown().await;
+}
