@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -80,6 +79,8 @@ pub(crate) enum Warning {
     NoPermission,
     /// Reports must start at TikTok Ads' first day for lack of a better bound.
     EarliestDay,
+    /// Report rows came with an empty key dimension (kept as "").
+    EmptyKey,
 }
 
 /// Shared by every unit of one run.
@@ -87,8 +88,9 @@ pub(crate) struct Context {
     pub client: Arc<TikTokClient>,
     pub config: Arc<Config>,
     pub tx: mpsc::Sender<Event>,
-    pub today: NaiveDate,
     counters: Vec<Counters>,
+    /// The stream name of each binding, for messages.
+    stream_names: Vec<String>,
     pub ad_splits: report::AdSplitCache,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
@@ -129,6 +131,13 @@ impl Context {
         self.counters[binding]
             .requests
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_name(&self, binding: usize) -> &str {
+        self.stream_names
+            .get(binding)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     pub fn refused(&self, binding: usize) -> &AtomicBool {
@@ -176,8 +185,8 @@ pub async fn run(
         client: client.clone(),
         config: config.clone(),
         tx: tx.clone(),
-        today: chrono::Utc::now().date_naive(),
         counters: bindings.iter().map(|_| Counters::default()).collect(),
+        stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         ad_splits: Default::default(),
         warned: Default::default(),
     });
@@ -238,6 +247,9 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
+    let mut planned: Vec<usize> = vec![0; bindings.len()];
+    // Per binding: advertisers refused for lack of permission, and the last such refusal.
+    let mut refused: Vec<(usize, Option<Error>)> = (0..bindings.len()).map(|_| (0, None)).collect();
     let mut plan: Vec<(usize, Option<&Advertiser>)> = Vec::new();
     for (index, binding) in bindings.iter().enumerate() {
         let before = plan.len();
@@ -246,6 +258,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             _ => plan.extend(advertisers.list.iter().map(|a| (index, Some(a)))),
         }
         remaining[index] = plan.len() - before;
+        planned[index] = remaining[index];
     }
     let ctx: &Context = ctx;
     let advertisers = &advertisers;
@@ -291,7 +304,28 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         if err.stops_the_run() {
             return Err(err);
         }
+        if err.class() == ErrorClass::QuotaExhausted {
+            // Nothing succeeds before TikTok resets its daily quotas: stop starting work and
+            // end at the checkpoints already written (units in flight are dropped; their rows
+            // after the last checkpoint are read again next run).
+            let now = ctx.config.clock.now();
+            let resets = quota_reset_after(now);
+            let wait = resets - now;
+            tracing::warn!(
+                stream,
+                advertiser_id,
+                error = %err,
+                resumes_after = %resets.format("%Y-%m-%d %H:%M UTC"),
+                "TikTok's daily request quota is used up, so this run ends here at its last \
+                 checkpoint, without losing anything. The capture goes on where it stopped \
+                 once TikTok resets the quota at 00:00 UTC, in about {} h {} min.",
+                wait.num_hours(),
+                wait.num_minutes() % 60
+            );
+            break;
+        }
         if err.class() == ErrorClass::Permission {
+            refused[index].0 += 1;
             if ctx.first_warning(
                 Warning::NoPermission,
                 Some(index),
@@ -299,6 +333,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             ) {
                 tracing::warn!(stream, advertiser_id, error = %err, "Skipping an advertiser this token cannot read.");
             }
+            refused[index].1 = Some(err);
             continue;
         }
         tracing::error!(stream, advertiser_id, error = %err, "A stream failed for one advertiser; the others go on.");
@@ -309,7 +344,43 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             });
         }
     }
+    // A binding whose every advertiser was refused captured nothing: that is not a skip but a
+    // missing permission of the app, which the user must grant.
+    for (index, (count, last)) in refused.into_iter().enumerate() {
+        let Some(err) = last else { continue };
+        if count == planned[index] && errors[index].is_none() {
+            let message = every_advertiser_refused(&bindings[index].stream.name, count, &err);
+            tracing::error!(stream = bindings[index].stream.name.as_str(), "{message}");
+            errors[index] = Some(message);
+        }
+    }
     Ok(errors)
+}
+
+/// When TikTok resets daily quotas after `now`: the next 00:00 UTC (Rate limits,
+/// <https://business-api.tiktok.com/portal/docs?id=1740029171730433>).
+pub fn quota_reset_after(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
+    tomorrow.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The failure of a binding whose every advertiser was refused (code 40001 and the like),
+/// naming the permission scope the app lacks.
+fn every_advertiser_refused(stream: &str, count: usize, err: &Error) -> String {
+    let path = match err {
+        Error::Api(api) => api.path.as_str(),
+        _ => "",
+    };
+    let scope = match crate::client::codes::permission_scope(path) {
+        Some(scope) => format!("the permission scope \"{scope}\" ({path})"),
+        None => format!("the permission for {path}"),
+    };
+    format!(
+        "Stream {stream:?}: TikTok refused all {count} advertiser(s) of this binding, so it \
+         captured nothing. The app most likely lacks {scope}: add it to the app in TikTok for \
+         Business (My Apps, Scope of permission), re-authorize the capture, or disable the \
+         binding. TikTok said: {err}"
+    )
 }
 
 fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::JoinHandle<()> {
