@@ -13,3 +13,4 @@ mod fuzz;
 mod kill;
 mod protocol;
 mod reports;
+mod rules;
