@@ -345,3 +345,60 @@ async fn rows_with_an_empty_breakdown_are_kept_with_one_warning() {
         .count();
     assert_eq!(warnings, 1, "{}", session.output.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_run_completes() {
+    let sim = simulator::spawn(SimConfig {
+        today: day("2024-06-30"),
+        days: 2,
+        advertisers: 1,
+        faults: vec![tiktok_sim::FaultRule {
+            fault: tiktok_sim::Fault::RateLimitStorm(std::time::Duration::from_millis(1500)),
+            every: 1,
+            paths: None,
+        }],
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = sim_config(&sim.base_url(), "2024-06-29", json!({}));
+    let (cfg2, streams) = (cfg.clone(), ["campaigns", "campaigns_reports_daily"]);
+    // Pauses scaled down for the test: 20 ms first, the per-minute pause 400 ms.
+    let session = tokio::task::spawn_blocking(move || {
+        flow_session(
+            &cfg2,
+            &streams,
+            &json!({}),
+            &[
+                ("SOURCE_TIKTOK_RETRY_MS", "20"),
+                ("SOURCE_TIKTOK_NOW", "2024-06-30T12:00:00Z"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    assert!(
+        session
+            .output
+            .stderr
+            .contains("throttled the app repeatedly within a minute"),
+        "{}",
+        session.output.stderr
+    );
+    let throttled = sim.requests().iter().filter(|r| r.code == 40100).count();
+    assert!(throttled >= 3, "{throttled}");
+    // Everything was captured once the restriction ended.
+    let calm = simulator::spawn(SimConfig {
+        today: day("2024-06-30"),
+        days: 2,
+        advertisers: 1,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = sim_config(&calm.base_url(), "2024-06-29", json!({}));
+    let baseline = session_at(&cfg, &streams, &json!({}), "2024-06-30T12:00:00Z").await;
+    assert_eq!(session.docs.len(), baseline.docs.len());
+}
