@@ -200,6 +200,33 @@ async fn totals_without_lifetime_metrics_query_the_longest_range_and_nothing_is_
             assert_eq!(lifetime, Some("true"), "{r:?}");
         }
     }
+    // The legacy name at report_granularity LIFETIME is the same totals.
+    let before = sim.requests().len();
+    let legacy_cfg = sim_config(
+        &sim.base_url(),
+        "2024-01-01",
+        json!({"report_granularity": "LIFETIME"}),
+    );
+    let legacy = session_at(
+        &legacy_cfg,
+        &["advertisers_audience_reports"],
+        &json!({}),
+        "2024-06-30T12:00:00Z",
+    )
+    .await;
+    assert_eq!(legacy.output.code, 0, "{}", legacy.output.stderr);
+    assert!(!legacy.docs.is_empty());
+    let requests = sim.requests();
+    let legacy_reports: Vec<_> = requests[before..]
+        .iter()
+        .filter(|r| r.path == "report/integrated/get/")
+        .collect();
+    assert!(!legacy_reports.is_empty());
+    for r in legacy_reports {
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(!r.params.contains_key("query_lifetime"), "{r:?}");
+        assert_eq!(r.params["start_date"], "2023-07-02", "{r:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

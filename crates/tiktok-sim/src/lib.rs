@@ -1,7 +1,8 @@
 //! The simulated TikTok Marketing API v1.3 (product.md section 8): deterministic data from a seed
 //! and sizes, served over HTTP on loopback with the real envelope, pagination, validation rules
 //! and scriptable faults. This file owns the public configuration and handle types; the data lives
-//! in `model`, `report` and `assets`, the HTTP side in `server`, the command line in `cli`.
+//! in `model`, `report` and `assets`, TikTok's documented rules in `rules`, the HTTP side in
+//! `server`, the command line in `cli`.
 
 mod assets;
 pub mod catalog;

@@ -1,5 +1,6 @@
-//! `report/integrated/get/` over the simulated data: the validation rules the real API enforces
-//! (tiktok-api.md 1.8), which rows exist (an entity delivers on a deterministic subset of hours
+//! `report/integrated/get/` over the simulated data: validation (TikTok's documented rules of
+//! report type, lifetime, time dimension and date span come from [`crate::rules`]; dimensions,
+//! metrics and filters are checked here), which rows exist (an entity delivers on a deterministic subset of hours
 //! from its creation to today or its deletion; day and lifetime rows aggregate those hours), and
 //! the metric values and wire formats of each row. Rows are planned as small keys first so the
 //! server renders only the page it answers.
