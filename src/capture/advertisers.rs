@@ -135,6 +135,17 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
             }
         }
     }
+    if !ids.is_empty() && denied.len() == ids.len() {
+        // No account readable at all: every binding would capture nothing.
+        let scope = crate::client::codes::permission_scope(path).unwrap_or("Ad Account Management");
+        return Err(Error::config(format!(
+            "TikTok refused every ad account of this capture ({} of them) on {path}: the app \
+             most likely lacks the permission scope \"{scope}\". Add it to the app in TikTok \
+             for Business (My Apps, Scope of permission) and re-authorize the capture, or check \
+             advanced.advertiser_ids.",
+            ids.len()
+        )));
+    }
     for id in ids.into_iter().filter(|id| !denied.contains(id)) {
         let info = details.remove(&id);
         let created = info.as_ref().and_then(|raw| creation_day(raw));

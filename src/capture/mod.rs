@@ -243,7 +243,14 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     if bindings.is_empty() {
         return Ok(errors);
     }
-    let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
+    let advertisers = match advertisers::resolve(&ctx.client, &ctx.config).await {
+        Ok(advertisers) => advertisers,
+        Err(err) if err.class() == ErrorClass::QuotaExhausted => {
+            warn_quota_exhausted(ctx, None, None, &err);
+            return Ok(errors);
+        }
+        Err(err) => return Err(err),
+    };
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
@@ -308,20 +315,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             // Nothing succeeds before TikTok resets its daily quotas: stop starting work and
             // end at the checkpoints already written (units in flight are dropped; their rows
             // after the last checkpoint are read again next run).
-            let now = ctx.config.clock.now();
-            let resets = quota_reset_after(now);
-            let wait = resets - now;
-            tracing::warn!(
-                stream,
-                advertiser_id,
-                error = %err,
-                resumes_after = %resets.format("%Y-%m-%d %H:%M UTC"),
-                "TikTok's daily request quota is used up, so this run ends here at its last \
-                 checkpoint, without losing anything. The capture goes on where it stopped \
-                 once TikTok resets the quota at 00:00 UTC, in about {} h {} min.",
-                wait.num_hours(),
-                wait.num_minutes() % 60
-            );
+            warn_quota_exhausted(ctx, Some(stream), advertiser_id, &err);
             break;
         }
         if err.class() == ErrorClass::Permission {
@@ -355,6 +349,29 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         }
     }
     Ok(errors)
+}
+
+/// The warning of a run that ends because TikTok's daily quota is used up.
+fn warn_quota_exhausted(
+    ctx: &Context,
+    stream: Option<&str>,
+    advertiser_id: Option<u64>,
+    err: &Error,
+) {
+    let now = ctx.config.clock.now();
+    let resets = quota_reset_after(now);
+    let wait = resets - now;
+    tracing::warn!(
+        stream,
+        advertiser_id,
+        error = %err,
+        resumes_after = %resets.format("%Y-%m-%d %H:%M UTC"),
+        "TikTok's daily request quota is used up, so this run ends here at its last checkpoint, \
+         without losing anything. The capture goes on where it stopped once TikTok resets the \
+         quota at 00:00 UTC, in about {} h {} min.",
+        wait.num_hours(),
+        wait.num_minutes() % 60
+    );
 }
 
 /// When TikTok resets daily quotas after `now`: the next 00:00 UTC (Rate limits,

@@ -429,3 +429,31 @@ async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_ru
     let baseline = session_at(&cfg, &streams, &json!({}), "2024-06-30T12:00:00Z").await;
     assert_eq!(session.docs.len(), baseline.docs.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_that_can_read_no_ad_account_fails_the_run_naming_the_scope() {
+    let sim = simulator::spawn(SimConfig {
+        today: day("2024-06-30"),
+        days: 3,
+        missing_scopes: vec!["Ad Account Management".into()],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = sim_config(&sim.base_url(), "2024-06-29", json!({}));
+    let session = session_at(
+        &cfg,
+        &["campaigns", "campaigns_reports_daily"],
+        &json!({}),
+        "2024-06-30T12:00:00Z",
+    )
+    .await;
+    assert_ne!(session.output.code, 0);
+    let message = session.output.last_log_message();
+    assert!(
+        message.contains("refused every ad account")
+            && message.contains("\"Ad Account Management\""),
+        "{message}"
+    );
+    assert!(session.docs.is_empty());
+}
