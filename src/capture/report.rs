@@ -1,6 +1,8 @@
 //! The one report fetcher (`report/integrated/get/`), driven by a [`ReportSpec`]: it builds the
 //! query (report type, data level, dimensions, metrics, level-correct `filtering`), cuts the
-//! date range into windows (30 days for daily, one day for hourly, one lifetime query), halves a
+//! date range into windows (30 days for daily, one day for hourly; for reports without a time
+//! dimension one lifetime query, or the 365 days ending today where TikTok has no lifetime
+//! metrics), keeps the cursor at the last complete day of the ad account's time zone, halves a
 //! window TikTok finds too large (40067), splits ad-level queries over more than 10,000 ads by
 //! id filters so TikTok cannot silently drop rows, and checkpoints after every window.
 
