@@ -457,3 +457,39 @@ async fn an_app_that_can_read_no_ad_account_fails_the_run_naming_the_scope() {
     );
     assert!(session.docs.is_empty());
 }
+
+/// Slow by nature (about 80 seconds): the sandbox's default budget must stay within TikTok's 30
+/// requests per minute per endpoint for longer than a minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_default_budget_stays_within_30_requests_a_minute() {
+    let sim = simulator::spawn(SimConfig {
+        sandbox: true,
+        today: day("2024-06-30"),
+        days: 40,
+        advertisers: 1,
+        ads_per_adgroup: 1,
+        quota: Some(Quota::SANDBOX),
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = json!({
+        "credentials": {"auth_type": "sandbox_access_token",
+                        "advertiser_id": sim.model().advertiser_ids()[0].to_string(),
+                        "access_token": "sim-token"},
+        "start_date": "2024-05-28",
+        "advanced": {"base_url": sim.base_url()},
+    });
+    let stream = "campaigns_reports_hourly";
+    let session = session_at(&cfg, &[stream], &json!({}), "2024-06-30T12:00:00Z").await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let reports: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "report/integrated/get/")
+        .collect();
+    assert!(reports.len() > 30, "{} requests", reports.len());
+    let throttled = reports.iter().filter(|r| r.code != 0).count();
+    assert_eq!(throttled, 0, "the sandbox throttled the default budget");
+}
