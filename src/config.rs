@@ -23,6 +23,11 @@ pub const MAX_LOOKBACK_DAYS: u32 = 364;
 /// advertiser would take hours; above 100 exceeds every TikTok tier.
 pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
 pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
+/// The production default: TikTok's basic tier allows 10 requests per second per app.
+pub const PRODUCTION_REQUESTS_PER_SECOND: f64 = 10.0;
+/// The sandbox default: 27 requests a minute, within TikTok's sandbox limit of 30 per minute
+/// (per endpoint), with room for the timing of a loaded network.
+pub const SANDBOX_REQUESTS_PER_SECOND: f64 = 0.45;
 
 // ---------------------------------------------------------------------------------------------
 // The surface: what the user fills in.
@@ -115,7 +120,7 @@ pub struct AdvancedConfig {
     #[schemars(title = "Include Deleted", extend("default" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_deleted: Option<bool>,
-    /// The most requests per second the connector sends to TikTok, shared by every stream, from 0.1 to 100. Defaults to 10 in production (TikTok's basic tier) and 1 in sandbox.
+    /// The most requests per second the connector sends to TikTok, shared by every stream, from 0.1 to 100. Defaults to 10 in production (TikTok's basic tier) and 0.45 in sandbox (27 a minute, within TikTok's sandbox limit of 30 a minute).
     #[schemars(title = "Requests Per Second", range(min = 0.1, max = 100))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<f64>,
@@ -141,7 +146,7 @@ pub struct CustomReportConfig {
     /// The level of the rows.
     #[schemars(title = "Data Level")]
     pub data_level: DataLevelConfig,
-    /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for lifetime totals), and breakdowns such as gender, age, country_code or platform.
+    /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for totals: lifetime totals for BASIC reports without country_code, otherwise totals over the 365 days ending today, since TikTok has no lifetime metrics for those), and breakdowns such as gender, age, country_code or platform.
     #[schemars(title = "Dimensions")]
     pub dimensions: Vec<String>,
     /// The metrics, such as spend, impressions and clicks.
@@ -233,6 +238,8 @@ pub struct Config {
     /// The API root, always ending in `/open_api/v1.3/`.
     pub api_root: Url,
     pub custom_reports: Vec<CustomReport>,
+    /// Where the run's "now" and "today" come from (the system clock outside tests).
+    pub clock: crate::clock::Clock,
 }
 
 impl Config {
@@ -429,9 +436,9 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
     let requests_per_second = match advanced.requests_per_second {
         None => {
             if sandbox {
-                1.0
+                SANDBOX_REQUESTS_PER_SECOND
             } else {
-                10.0
+                PRODUCTION_REQUESTS_PER_SECOND
             }
         }
         Some(rps) if (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rps) => rps,
@@ -478,12 +485,15 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
         requests_per_second,
         api_root,
         custom_reports,
+        clock: crate::clock::Clock::System,
     })
 }
 
 const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
 const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
 const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
+/// Metrics TikTok serves only in advertiser-level daily BASIC reports.
+const ADVERTISER_DAILY_METRICS: &[&str] = &["cash_spend", "voucher_spend"];
 
 fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
     let name = report.name.trim().to_string();
@@ -565,16 +575,6 @@ fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Custom
             at("dimensions")
         )));
     }
-    if report_type == ReportType::Audience
-        && granularity == Granularity::Lifetime
-        && level != Level::Advertiser
-    {
-        return Err(Error::config(format!(
-            "{}: TikTok offers lifetime AUDIENCE reports only at AUCTION_ADVERTISER. Add \
-             stat_time_day or change the data level.",
-            at("dimensions")
-        )));
-    }
     let breakdowns = match report_type {
         ReportType::Basic => BASIC_BREAKDOWNS,
         ReportType::Audience => AUDIENCE_BREAKDOWNS,
@@ -607,6 +607,32 @@ fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Custom
     if metrics.is_empty() {
         return Err(Error::config(format!(
             "{}: list at least one metric, such as \"spend\".",
+            at("metrics")
+        )));
+    }
+    if report_type == ReportType::Audience
+        && !dimensions
+            .iter()
+            .any(|d| AUDIENCE_BREAKDOWNS.contains(&d.as_str()))
+    {
+        return Err(Error::config(format!(
+            "{}: AUDIENCE reports need an audience dimension among {AUDIENCE_BREAKDOWNS:?} \
+             (TikTok refuses them without one); use report_type BASIC for plain totals.",
+            at("dimensions")
+        )));
+    }
+    let advertiser_daily = report_type == ReportType::Basic
+        && level == Level::Advertiser
+        && granularity == Granularity::Day;
+    if let Some(m) = metrics
+        .iter()
+        .find(|m| ADVERTISER_DAILY_METRICS.contains(&m.as_str()))
+        .filter(|_| !advertiser_daily)
+    {
+        return Err(Error::config(format!(
+            "{}: TikTok offers {m:?} only in BASIC reports at AUCTION_ADVERTISER with \
+             stat_time_day (it answers 40002 \"Invalid metric fields\" otherwise). Remove it, \
+             or change the report.",
             at("metrics")
         )));
     }
@@ -925,12 +951,13 @@ mod tests {
     }
 
     #[test]
-    fn sandbox_defaults_to_one_request_per_second_and_the_sandbox_host() {
+    fn sandbox_defaults_within_30_requests_a_minute_and_the_sandbox_host() {
         let raw = json!({"credentials": {"auth_type": "sandbox_access_token",
                          "advertiser_id": "7000000000000000001", "access_token": "tok-abcdef"}});
         let config = parse(&raw).unwrap();
         assert!(config.is_sandbox());
-        assert_eq!(config.requests_per_second, 1.0);
+        assert!(config.requests_per_second * 60.0 <= 30.0);
+        assert_eq!(config.requests_per_second, SANDBOX_REQUESTS_PER_SECOND);
         assert_eq!(
             config.api_root.as_str(),
             "https://sandbox-ads.tiktok.com/open_api/v1.3/"
@@ -1177,6 +1204,20 @@ mod tests {
             lifetime.custom_reports[0].spec.granularity,
             Granularity::Lifetime
         );
+        assert!(lifetime.custom_reports[0].spec.uses_query_lifetime());
+        // Totals TikTok has no lifetime metrics for are accepted, as totals over a date range.
+        for (report_type, dimensions) in [
+            ("BASIC", json!(["campaign_id", "country_code"])),
+            ("AUDIENCE", json!(["campaign_id", "gender", "age"])),
+        ] {
+            let totals = custom(json!({"name": "totals", "report_type": report_type,
+                "data_level": "AUCTION_CAMPAIGN", "dimensions": dimensions,
+                "metrics": ["spend"]}))
+            .unwrap();
+            let spec = &totals.custom_reports[0].spec;
+            assert_eq!(spec.granularity, Granularity::Lifetime);
+            assert!(!spec.uses_query_lifetime(), "{report_type} {dimensions}");
+        }
     }
 
     #[test]
@@ -1211,6 +1252,22 @@ mod tests {
                 json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_AD",
                        "dimensions": ["ad_id"], "metrics": []}),
                 "at least one metric",
+            ),
+            (
+                json!({"name": "a", "report_type": "AUDIENCE", "data_level": "AUCTION_AD",
+                       "dimensions": ["ad_id", "stat_time_day"], "metrics": ["spend"]}),
+                "audience dimension",
+            ),
+            (
+                json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_CAMPAIGN",
+                       "dimensions": ["campaign_id", "stat_time_day"],
+                       "metrics": ["spend", "cash_spend"]}),
+                "custom_reports[0].metrics",
+            ),
+            (
+                json!({"name": "a", "report_type": "BASIC", "data_level": "AUCTION_ADVERTISER",
+                       "dimensions": ["advertiser_id"], "metrics": ["voucher_spend"]}),
+                "\"voucher_spend\"",
             ),
             (
                 json!({"name": "a", "report_type": "WEEKLY", "data_level": "AUCTION_AD",

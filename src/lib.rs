@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod check;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -23,6 +23,8 @@ pub struct Advertiser {
     pub id: u64,
     /// The day the account was created (UTC), when `advertiser/info/` told us.
     pub created: Option<NaiveDate>,
+    /// The account's UTC offset, from its `timezone` (`None` when unknown or not a fixed offset).
+    pub utc_offset: Option<chrono::FixedOffset>,
     pub info: Option<std::sync::Arc<Box<RawValue>>>,
 }
 
@@ -133,16 +135,39 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
             }
         }
     }
+    if !ids.is_empty() && denied.len() == ids.len() {
+        // No account readable at all: every binding would capture nothing.
+        let scope = crate::client::codes::permission_scope(path).unwrap_or("Ad Account Management");
+        return Err(Error::config(format!(
+            "TikTok refused every ad account of this capture ({} of them) on {path}: the app \
+             most likely lacks the permission scope \"{scope}\". Add it to the app in TikTok \
+             for Business (My Apps, Scope of permission) and re-authorize the capture, or check \
+             advanced.advertiser_ids.",
+            ids.len()
+        )));
+    }
     for id in ids.into_iter().filter(|id| !denied.contains(id)) {
         let info = details.remove(&id);
         let created = info.as_ref().and_then(|raw| creation_day(raw));
+        let utc_offset = info.as_ref().and_then(|raw| utc_offset(raw));
         out.list.push(Advertiser {
             id,
             created,
+            utc_offset,
             info: info.map(std::sync::Arc::new),
         });
     }
     Ok(out)
+}
+
+/// The offset of the account's `timezone` (TikTok states it as `Etc/GMT+8` and the like).
+fn utc_offset(raw: &RawValue) -> Option<chrono::FixedOffset> {
+    #[derive(Deserialize)]
+    struct Zone {
+        timezone: Option<String>,
+    }
+    let zone: Zone = serde_json::from_str(raw.get()).ok()?;
+    crate::clock::utc_offset_of(zone.timezone.as_deref()?)
 }
 
 /// `create_time` is epoch seconds (sometimes a string). The UTC day before is used so that

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -84,6 +83,8 @@ pub(crate) enum Warning {
     FutureModifyTime,
     /// A `modify_time` that is not a `YYYY-MM-DD HH:MM:SS` time: it does not move the cursor.
     UnreadableModifyTime,
+    /// Report rows came with an empty key dimension (kept as "").
+    EmptyKey,
 }
 
 /// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
@@ -96,8 +97,9 @@ pub(crate) struct Context {
     pub client: Arc<TikTokClient>,
     pub config: Arc<Config>,
     pub tx: mpsc::Sender<Event>,
-    pub today: NaiveDate,
     counters: Vec<Counters>,
+    /// The stream name of each binding, for messages.
+    stream_names: Vec<String>,
     pub ad_splits: report::AdSplitCache,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
@@ -186,6 +188,13 @@ impl Context {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn stream_name(&self, binding: usize) -> &str {
+        self.stream_names
+            .get(binding)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
     pub fn refused(&self, binding: usize) -> &AtomicBool {
         &self.counters[binding].refused
     }
@@ -224,7 +233,7 @@ pub async fn run(
     tx: mpsc::Sender<Event>,
 ) -> Result<Vec<BindingSummary>> {
     let started = Instant::now();
-    let today = chrono::Utc::now().date_naive();
+    let today = config.clock.now().date_naive();
     for binding in &bindings {
         binding.state.check(today).map_err(|why| {
             Error::config(format!(
@@ -241,8 +250,8 @@ pub async fn run(
         client: client.clone(),
         config: config.clone(),
         tx: tx.clone(),
-        today,
         counters: bindings.iter().map(|_| Counters::default()).collect(),
+        stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         ad_splits: Default::default(),
         warned: Default::default(),
         names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
@@ -305,11 +314,21 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     if bindings.is_empty() {
         return Ok(errors);
     }
-    let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
+    let advertisers = match advertisers::resolve(&ctx.client, &ctx.config).await {
+        Ok(advertisers) => advertisers,
+        Err(err) if err.class() == ErrorClass::QuotaExhausted => {
+            warn_quota_exhausted(ctx, None, None, &err);
+            return Ok(errors);
+        }
+        Err(err) => return Err(err),
+    };
     prune_states(ctx, bindings, &advertisers).await?;
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
+    let mut planned: Vec<usize> = vec![0; bindings.len()];
+    // Per binding: advertisers refused for lack of permission, and the last such refusal.
+    let mut refused: Vec<(usize, Option<Error>)> = (0..bindings.len()).map(|_| (0, None)).collect();
     let mut plan: Vec<(usize, Option<&Advertiser>)> = Vec::new();
     for (index, binding) in bindings.iter().enumerate() {
         let before = plan.len();
@@ -318,6 +337,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             _ => plan.extend(advertisers.list.iter().map(|a| (index, Some(a)))),
         }
         remaining[index] = plan.len() - before;
+        planned[index] = remaining[index];
     }
     let ctx: &Context = ctx;
     let advertisers = &advertisers;
@@ -363,7 +383,15 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         if err.stops_the_run() {
             return Err(err);
         }
+        if err.class() == ErrorClass::QuotaExhausted {
+            // Nothing succeeds before TikTok resets its daily quotas: stop starting work and
+            // end at the checkpoints already written (units in flight are dropped; their rows
+            // after the last checkpoint are read again next run).
+            warn_quota_exhausted(ctx, Some(stream), advertiser_id, &err);
+            break;
+        }
         if err.class() == ErrorClass::Permission {
+            refused[index].0 += 1;
             if ctx.first_warning(
                 Warning::NoPermission,
                 Some(index),
@@ -371,6 +399,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             ) {
                 tracing::warn!(stream, advertiser_id, error = %err, "Skipping an advertiser this token cannot read.");
             }
+            refused[index].1 = Some(err);
             continue;
         }
         tracing::error!(stream, advertiser_id, error = %err, "A stream failed for one advertiser; the others go on.");
@@ -379,6 +408,16 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                 Some(id) => format!("Stream {stream:?}, advertiser {id}: {err}"),
                 None => format!("Stream {stream:?}: {err}"),
             });
+        }
+    }
+    // A binding whose every advertiser was refused captured nothing: that is not a skip but a
+    // missing permission of the app, which the user must grant.
+    for (index, (count, last)) in refused.into_iter().enumerate() {
+        let Some(err) = last else { continue };
+        if count == planned[index] && errors[index].is_none() {
+            let message = every_advertiser_refused(&bindings[index].stream.name, count, &err);
+            tracing::error!(stream = bindings[index].stream.name.as_str(), "{message}");
+            errors[index] = Some(message);
         }
     }
     Ok(errors)
@@ -425,6 +464,55 @@ async fn prune_states(
 
 /// The most advertisers one pruning checkpoint removes.
 const PRUNE_BATCH: usize = 10_000;
+
+/// The warning of a run that ends because TikTok's daily quota is used up.
+fn warn_quota_exhausted(
+    ctx: &Context,
+    stream: Option<&str>,
+    advertiser_id: Option<u64>,
+    err: &Error,
+) {
+    let now = ctx.config.clock.now();
+    let resets = quota_reset_after(now);
+    let wait = resets - now;
+    tracing::warn!(
+        stream,
+        advertiser_id,
+        error = %err,
+        resumes_after = %resets.format("%Y-%m-%d %H:%M UTC"),
+        "TikTok's daily request quota is used up, so this run ends here at its last checkpoint, \
+         without losing anything. The capture goes on where it stopped once TikTok resets the \
+         quota at 00:00 UTC, in about {} h {} min.",
+        wait.num_hours(),
+        wait.num_minutes() % 60
+    );
+}
+
+/// When TikTok resets daily quotas after `now`: the next 00:00 UTC (Rate limits,
+/// <https://business-api.tiktok.com/portal/docs?id=1740029171730433>).
+pub fn quota_reset_after(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
+    tomorrow.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The failure of a binding whose every advertiser was refused (code 40001 and the like),
+/// naming the permission scope the app lacks.
+fn every_advertiser_refused(stream: &str, count: usize, err: &Error) -> String {
+    let path = match err {
+        Error::Api(api) => api.path.as_str(),
+        _ => "",
+    };
+    let scope = match crate::client::codes::permission_scope(path) {
+        Some(scope) => format!("the permission scope \"{scope}\" ({path})"),
+        None => format!("the permission for {path}"),
+    };
+    format!(
+        "Stream {stream:?}: TikTok refused all {count} advertiser(s) of this binding, so it \
+         captured nothing. The app most likely lacks {scope}: add it to the app in TikTok for \
+         Business (My Apps, Scope of permission), re-authorize the capture, or disable the \
+         binding. TikTok said: {err}"
+    )
+}
 
 fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -571,7 +659,7 @@ fn cursor_time(
         }
         return CursorTime::Unreadable;
     };
-    let latest = chrono::Utc::now().naive_utc() + CLOCK_SKEW;
+    let latest = ctx.config.clock.now().naive_utc() + CLOCK_SKEW;
     if time > latest {
         if ctx.first_warning(Warning::FutureModifyTime, Some(binding), advertiser_id) {
             tracing::warn!(

@@ -168,7 +168,8 @@ pub(crate) async fn event_statistics(
         }
         ctx.log_notes(binding, &mut notes);
     }
-    let end = ctx.config.end_date.unwrap_or(ctx.today).min(ctx.today);
+    let today = ctx.config.clock.today_utc();
+    let end = ctx.config.end_date.unwrap_or(today).min(today);
     let start = end.checked_sub_days(Days::new(29)).unwrap_or(end);
     let date_range = json!({"start_date": start.format("%Y-%m-%d").to_string(),
                             "end_date": end.format("%Y-%m-%d").to_string()});

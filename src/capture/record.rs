@@ -1,7 +1,9 @@
 //! Turns TikTok's rows into the records we emit: entity ids become exact
 //! integers; report rows keep TikTok's nested `dimensions` and `metrics`, gain top-level copies
 //! of their key dimensions and `advertiser_id`, and have every metric typed by the declared
-//! table (`"-"` and `""` become null, decimal digits are kept as sent).
+//! table (`"-"` and `""` become null, decimal digits are kept as sent). A breakdown
+//! dimension TikTok leaves empty (or null) is kept as an empty string, never a reason to drop
+//! the row; only a row without its entity id or its time is unusable.
 //!
 //! Every record fits its stream's schema, whatever JSON type TikTok used: each top-level field
 //! is converted to its one declared type (a digit string to an integer, a number to a string,
@@ -18,6 +20,8 @@ use serde_json::{Map, Number, Value};
 use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
 use crate::registry::schema::dimension_type;
 use crate::registry::ReportSpec;
+
+const TIME_DIMENSIONS: [&str; 2] = ["stat_time_day", "stat_time_hour"];
 
 /// Something the record layer changed in a row so that it fits its schema.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -565,6 +569,8 @@ pub fn advertiser(
 pub struct ReportRecord {
     pub doc: String,
     pub time: Option<String>,
+    /// A key dimension TikTok left empty (kept as `""`), for the caller's warning.
+    pub empty_key: Option<String>,
 }
 
 /// Builds the record of one report row. The fast path writes the output straight from the
@@ -612,6 +618,7 @@ pub fn report_row_general(
     let mut out = Map::new();
     let mut dimensions = Map::new();
     let mut time = None;
+    let mut empty_key = None;
     for name in &spec.dimensions {
         let value = row.dimensions.get(name).unwrap_or(&Value::Null);
         let value = match dimension_type(name) {
@@ -619,6 +626,11 @@ pub fn report_row_general(
             _ => match value {
                 Value::String(s) if !s.is_empty() => Some(value.clone()),
                 Value::Number(n) => Some(Value::String(n.to_string())),
+                // A breakdown TikTok could not attribute; a row without its time is unusable.
+                Value::String(_) | Value::Null if !TIME_DIMENSIONS.contains(&name.as_str()) => {
+                    empty_key.get_or_insert_with(|| name.clone());
+                    Some(Value::String(String::new()))
+                }
                 _ => None,
             },
         };
@@ -650,7 +662,11 @@ pub fn report_row_general(
     out.insert("dimensions".into(), Value::Object(dimensions));
     out.insert("metrics".into(), Value::Object(metrics));
     let doc = serde_json::to_string(&out).map_err(|e| e.to_string())?;
-    Ok(ReportRecord { doc, time })
+    Ok(ReportRecord {
+        doc,
+        time,
+        empty_key,
+    })
 }
 
 mod fast {
@@ -770,10 +786,8 @@ mod fast {
             b'n' => out.push_str("null"),
             b'"' => {
                 let inner = plain_string(raw)?;
-                // Text is kept as sent (only "" and "-" mean no value); numbers and ids are
-                // read with surrounding blanks trimmed, as the general path reads them.
-                let textual = matches!(ty, Some(MetricType::Text) | None);
-                let value = if textual { inner } else { inner.trim() };
+                // Blank text and a padded "-" mean no value, as in the general path.
+                let value = inner.trim();
                 if value.is_empty() || value == "-" {
                     out.push_str("null");
                     return Some(());
@@ -890,7 +904,11 @@ mod fast {
             write_metric(&mut out, name, value.get(), metric_type(name))?;
         }
         out.push_str("}}");
-        Some(ReportRecord { doc: out, time })
+        Some(ReportRecord {
+            doc: out,
+            time,
+            empty_key: None,
+        })
     }
 }
 
@@ -950,6 +968,42 @@ mod tests {
             "{}",
             spark.doc
         );
+    }
+
+    #[test]
+    fn an_empty_breakdown_key_is_kept_as_an_empty_string() {
+        let Kind::Report(def) = find("ads_audience_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec::from_def(&def);
+        for gender in [json!(""), Value::Null] {
+            let record = report_row(
+                &raw(json!({
+                    "dimensions": {"ad_id": "11", "stat_time_day": "2024-01-01 00:00:00",
+                                   "gender": gender, "age": "AGE_25_34"},
+                    "metrics": {"spend": "1.00"}
+                })),
+                &spec,
+                7,
+                &mut Notes::new(),
+            )
+            .expect("the row is kept");
+            let doc: Value = serde_json::from_str(&record.doc).unwrap();
+            assert_eq!(doc["gender"], "");
+            assert_eq!(doc["dimensions"]["gender"], "");
+            assert_eq!(record.empty_key.as_deref(), Some("gender"));
+        }
+        // A row without its entity id is still unusable.
+        assert!(report_row(
+            &raw(
+                json!({"dimensions": {"ad_id": "", "stat_time_day": "2024-01-01 00:00:00",
+                                       "gender": "MALE", "age": "AGE_25_34"}, "metrics": {}})
+            ),
+            &spec,
+            7,
+            &mut Notes::new(),
+        )
+        .is_err());
     }
 
     #[test]
@@ -1073,7 +1127,7 @@ mod tests {
         }
     }
 
-    /// Blank and dash-padded text is text: both paths keep it as sent (a case proptest found).
+    /// Blank and dash-padded text means no value in both paths (a case proptest found).
     #[test]
     fn both_paths_keep_blank_text() {
         let Kind::Report(def) = find("ads_audience_reports_daily").unwrap().kind else {
@@ -1090,7 +1144,7 @@ mod tests {
             let a: Value = serde_json::from_str(&fast.doc).unwrap();
             let b: Value = serde_json::from_str(&general.doc).unwrap();
             assert_eq!(a, b);
-            assert_eq!(a["metrics"]["ad_name"], json!(text));
+            assert_eq!(a["metrics"]["ad_name"], Value::Null, "{text:?}");
             assert_eq!(a["metrics"]["spend"], Value::Null);
         }
     }

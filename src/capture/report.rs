@@ -1,6 +1,8 @@
 //! The one report fetcher (`report/integrated/get/`), driven by a [`ReportSpec`]: it builds the
 //! query (report type, data level, dimensions, metrics, level-correct `filtering`), cuts the
-//! date range into windows (30 days for daily, one day for hourly, one lifetime query), halves a
+//! date range into windows (30 days for daily, one day for hourly; for reports without a time
+//! dimension one lifetime query, or the 365 days ending today where TikTok has no lifetime
+//! metrics), keeps the cursor at the last complete day of the ad account's time zone, halves a
 //! window TikTok finds too large (40067), splits ad-level queries over more than 10,000 ads by
 //! id filters so TikTok cannot silently drop rows, and checkpoints after every window.
 
@@ -18,7 +20,7 @@ use super::{record, Context, Warning};
 use crate::client::Params;
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
-use crate::registry::ReportSpec;
+use crate::registry::{ReportSpec, TOTALS_DAYS};
 
 pub const REPORT_PATH: &str = "report/integrated/get/";
 pub const PAGE_SIZE: u32 = 1000;
@@ -58,6 +60,14 @@ pub fn date_range(
         .unwrap_or(EARLIEST_DAY);
     let end = end_date.unwrap_or_else(|| today.checked_add_days(Days::new(1)).unwrap_or(today));
     (start <= end).then_some((start, end))
+}
+
+/// The range of totals that cannot be lifetime totals: the [`TOTALS_DAYS`] days ending `today`.
+pub fn totals_window(today: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let start = today
+        .checked_sub_days(Days::new(TOTALS_DAYS - 1))
+        .unwrap_or(today);
+    (start, today)
 }
 
 /// Cuts an inclusive range into query windows.
@@ -182,21 +192,29 @@ async fn run_unit(
     cursor: Option<String>,
 ) -> Result<()> {
     let splits = ad_splits(ctx, binding, spec, advertiser).await?;
+    let clock = ctx.config.clock;
     if spec.granularity == Granularity::Lifetime {
+        // Lifetime metrics where TikTok has them; otherwise totals over the longest range it
+        // accepts without a time dimension, ending today in the ad account's time zone.
+        let window = (!spec.uses_query_lifetime())
+            .then(|| totals_window(clock.today_at(advertiser.utc_offset)));
         for split in &splits {
-            fetch(ctx, binding, spec, advertiser.id, None, split.as_ref()).await?;
+            fetch(ctx, binding, spec, advertiser.id, window, split.as_ref()).await?;
         }
         return ctx.checkpoint(binding, json!({})).await;
     }
     let config = &ctx.config;
     let cursor = cursor.filter(|_| incremental);
+    // The cursor stops at the last day that is over where the account lives: the day in
+    // progress is read again next run, whatever lookback_days says.
+    let last_complete_day = clock.last_complete_day(advertiser.utc_offset);
     let Some((start, end)) = date_range(
         config.start_date,
         config.end_date,
         advertiser.created,
         cursor.as_deref(),
         config.lookback_days,
-        ctx.today,
+        clock.today_utc(),
     ) else {
         return ctx.checkpoint(binding, json!({})).await;
     };
@@ -215,15 +233,9 @@ async fn run_unit(
         .buffered(CONCURRENT_WINDOWS);
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {
-        let to = result?;
-        // An end_date in the future reads (empty) days ahead, but the cursor never goes past
-        // tomorrow: a later one would be refused as impossible by the next run.
-        let tomorrow = ctx.today.succ_opt().unwrap_or(ctx.today);
+        let to = result?.min(last_complete_day);
         let patch = if incremental {
-            BindingState::cursor_patch(
-                advertiser.id,
-                &to.min(tomorrow).format("%Y-%m-%d").to_string(),
-            )
+            BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
         } else {
             json!({})
         };
@@ -295,7 +307,20 @@ async fn fetch(
         let mut notes = record::Notes::new();
         for raw in &page.records {
             match record::report_row(raw, spec, advertiser_id, &mut notes) {
-                Ok(row) => docs.push(row.doc),
+                Ok(row) => {
+                    if let Some(dimension) = &row.empty_key {
+                        if ctx.first_warning(Warning::EmptyKey, Some(binding), 0) {
+                            tracing::warn!(
+                                stream = ctx.stream_name(binding),
+                                dimension = dimension.as_str(),
+                                advertiser_id,
+                                "TikTok left a key dimension of some report rows empty; they are \
+                                 kept, with an empty string as that dimension's value."
+                            );
+                        }
+                    }
+                    docs.push(row.doc)
+                }
                 Err(err) => {
                     ctx.log_notes(binding, &mut notes);
                     ctx.row_error(binding, advertiser_id, err)?;

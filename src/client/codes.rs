@@ -78,6 +78,51 @@ pub fn classify(code: i64) -> (ErrorClass, Option<&'static str>) {
     (Fatal, None)
 }
 
+/// The permission scope (as TikTok names it in an app's "Scope of permission") that opens the
+/// endpoint at `path`, for the message of a binding whose every advertiser was refused
+/// (<https://business-api.tiktok.com/portal/docs?id=1753986142651394>).
+pub fn permission_scope(path: &str) -> Option<&'static str> {
+    const SCOPES: &[(&str, &[&str])] = &[
+        ("Reporting", &["report/integrated/get/"]),
+        (
+            "Ads Management",
+            &["campaign/get/", "adgroup/get/", "ad/get/"],
+        ),
+        ("Ad Account Management", &["advertiser/info/"]),
+        ("Audience Management", &["dmp/custom_audience/list/"]),
+        (
+            "Creative Management",
+            &[
+                "file/image/ad/search/",
+                "file/video/ad/search/",
+                "file/music/get/",
+                "creative/portfolio/list/",
+                "tt_video/list/",
+            ],
+        ),
+        (
+            "Pixel Management",
+            &[
+                "pixel/list/",
+                "pixel/event/stats/",
+                "pixel/instant_page/event/",
+            ],
+        ),
+    ];
+    SCOPES
+        .iter()
+        .find(|(_, paths)| paths.contains(&path))
+        .map(|(scope, _)| *scope)
+}
+
+/// Whether a throttle answer says the daily quota (QPD) is used up, rather than a per-second
+/// or per-minute limit: TikTok uses the same code for all and tells them apart in the message
+/// only (Rate limits, <https://business-api.tiktok.com/portal/docs?id=1740029171730433>).
+pub fn is_daily_quota(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("qpd") || lower.contains("daily") || lower.contains("per day")
+}
+
 /// `20001` is a partial success: the data is good, TikTok just says some of it is missing.
 pub fn is_success(code: i64) -> bool {
     code == 0 || code == 20001
@@ -111,6 +156,19 @@ mod tests {
         assert_eq!(classify(40001).0, Permission);
         assert_eq!(classify(40002).0, Fatal);
         assert!(is_success(20001));
+    }
+
+    #[test]
+    fn the_daily_quota_is_told_from_the_other_limits_by_its_message() {
+        assert!(is_daily_quota(
+            "Requests made too frequently. The app reaches the daily limit (QPD) 1000 for current path"
+        ));
+        assert!(!is_daily_quota(
+            "Requests made too frequently. Please try again later."
+        ));
+        assert!(!is_daily_quota(
+            "The app reaches the QPM limit 30 for current path"
+        ));
     }
 
     #[test]

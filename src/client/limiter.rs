@@ -2,7 +2,10 @@
 //! requests at `requests_per_second` with no burst, so TikTok never sees more than the budget in
 //! any one-second window. When TikTok throttles anyway (40100, 40016, 40133, HTTP 429), every
 //! request pauses for a jittered, growing interval and the rate drops to a fraction of the
-//! budget for a minute, then recovers step by step as requests succeed.
+//! budget for a minute, then recovers step by step as requests succeed. App-level throttling
+//! that repeats within a minute means TikTok's per-minute limit: TikTok advises pausing for
+//! about five minutes then, because requests during the restriction extend it, so the limiter
+//! pauses every request for [`ThrottlePolicy::minute_pause`] and logs it.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -16,6 +19,9 @@ use tokio::time::Instant;
 const SLOWDOWN_PERIOD: Duration = Duration::from_secs(60);
 /// The slowest the limiter goes: an eighth of the budget.
 const MAX_SLOWDOWN: u32 = 8;
+/// App-level throttle answers within a minute that mean the per-minute limit was hit.
+pub const REPEATED_THROTTLES: usize = 3;
+const MINUTE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -23,6 +29,9 @@ pub struct ThrottlePolicy {
     pub first_pause: Duration,
     /// The longest pause.
     pub max_pause: Duration,
+    /// The pause after repeated app-level throttling within a minute (TikTok's advice after a
+    /// per-minute limit: five minutes).
+    pub minute_pause: Duration,
 }
 
 impl Default for ThrottlePolicy {
@@ -30,6 +39,7 @@ impl Default for ThrottlePolicy {
         ThrottlePolicy {
             first_pause: Duration::from_secs(1),
             max_pause: Duration::from_secs(60),
+            minute_pause: Duration::from_secs(300),
         }
     }
 }
@@ -39,6 +49,8 @@ struct Penalty {
     consecutive: u32,
     slowdown: u32,
     slowdown_until: Instant,
+    /// When the app-level throttle answers of the last minute came.
+    recent: std::collections::VecDeque<Instant>,
 }
 
 pub struct Limiter {
@@ -76,6 +88,7 @@ impl Limiter {
                 consecutive: 0,
                 slowdown: 1,
                 slowdown_until: Instant::now(),
+                recent: Default::default(),
             }),
             policy,
         }
@@ -109,12 +122,40 @@ impl Limiter {
     }
 
     /// TikTok throttled a request: pause everyone and slow down. Returns the pause chosen.
-    pub fn on_throttle(&self) -> Duration {
+    /// `app_level` is true for the app's limits (40100, 40016), false for an advertiser's
+    /// per-second limit (40133), which never calls for the long pause.
+    pub fn on_throttle(&self, app_level: bool) -> Duration {
         let now = Instant::now();
         let mut p = self.penalty();
         // Answers to requests sent before the pause began do not escalate it again.
         if p.pause_until.is_some_and(|until| until > now) {
             return p.pause_until.map(|u| u - now).unwrap_or_default();
+        }
+        if app_level {
+            while p
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= MINUTE)
+            {
+                p.recent.pop_front();
+            }
+            p.recent.push_back(now);
+            if p.recent.len() >= REPEATED_THROTTLES {
+                let throttles = p.recent.len();
+                p.recent.clear();
+                let pause = self.policy.minute_pause;
+                p.pause_until = Some(now + pause);
+                p.slowdown = MAX_SLOWDOWN;
+                p.slowdown_until = now + pause + SLOWDOWN_PERIOD;
+                tracing::warn!(
+                    throttles,
+                    pause_seconds = pause.as_secs(),
+                    "TikTok throttled the app repeatedly within a minute (its per-minute limit): \
+                     pausing every request as TikTok advises, since requests during the \
+                     restriction would extend it. The capture goes on after the pause."
+                );
+                return pause;
+            }
         }
         p.consecutive = p.consecutive.saturating_add(1);
         let exp = p.consecutive.saturating_sub(1).min(16);
@@ -156,20 +197,21 @@ mod tests {
             ThrottlePolicy {
                 first_pause: Duration::from_millis(40),
                 max_pause: Duration::from_millis(200),
+                minute_pause: Duration::from_secs(300),
             },
         );
         assert_eq!(limiter.current_slowdown(), 1);
-        let first = limiter.on_throttle();
+        let first = limiter.on_throttle(true);
         assert!(first >= Duration::from_millis(20) && first <= Duration::from_millis(40));
         assert_eq!(limiter.current_slowdown(), 2);
         // A second answer during the pause does not escalate.
-        limiter.on_throttle();
+        limiter.on_throttle(true);
         assert_eq!(limiter.current_slowdown(), 2);
         let started = std::time::Instant::now();
         limiter.acquire().await;
         assert!(started.elapsed() >= first.saturating_sub(Duration::from_millis(5)));
         // After the pause, the next throttle escalates.
-        let second = limiter.on_throttle();
+        let second = limiter.on_throttle(true);
         assert_eq!(limiter.current_slowdown(), 4);
         assert!(second <= Duration::from_millis(80));
         limiter.on_success();
@@ -178,6 +220,36 @@ mod tests {
             4,
             "recovery waits for the quiet period"
         );
+    }
+
+    #[tokio::test]
+    async fn repeated_app_throttling_within_a_minute_pauses_as_tiktok_advises() {
+        let limiter = Limiter::new(
+            1000.0,
+            ThrottlePolicy {
+                first_pause: Duration::from_millis(1),
+                max_pause: Duration::from_millis(2),
+                minute_pause: Duration::from_millis(400),
+            },
+        );
+        // Advertiser-level throttling (40133) never counts towards the long pause.
+        for _ in 0..REPEATED_THROTTLES + 2 {
+            let pause = limiter.on_throttle(false);
+            assert!(pause <= Duration::from_millis(2));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let mut pauses = Vec::new();
+        for _ in 0..REPEATED_THROTTLES {
+            pauses.push(limiter.on_throttle(true));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        assert!(pauses[..REPEATED_THROTTLES - 1]
+            .iter()
+            .all(|p| *p <= Duration::from_millis(2)));
+        assert_eq!(pauses[REPEATED_THROTTLES - 1], Duration::from_millis(400));
+        let started = std::time::Instant::now();
+        limiter.acquire().await;
+        assert!(started.elapsed() >= Duration::from_millis(350));
     }
 
     #[tokio::test]

@@ -74,6 +74,7 @@ impl ClientOptions {
         self.max_retry_delay = delay * 8;
         self.throttle.first_pause = delay;
         self.throttle.max_pause = delay * 8;
+        self.throttle.minute_pause = delay * 20;
         self
     }
 }
@@ -270,7 +271,8 @@ impl TikTokClient {
             let delay = match err.class() {
                 ErrorClass::RateLimited => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    let pause = self.limiter.on_throttle();
+                    let app_level = err.api_code() != Some(40133);
+                    let pause = self.limiter.on_throttle(app_level);
                     tracing::debug!(path, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; pausing.");
                     Duration::ZERO
                 }
@@ -642,10 +644,14 @@ pub fn decode_data<'a>(
             if codes::is_success(code) {
                 return Ok(data);
             }
-            let (class, hint) = codes::classify(code);
+            let (mut class, hint) = codes::classify(code);
+            let message = message.as_deref().unwrap_or("(no message)");
+            if class == ErrorClass::RateLimited && codes::is_daily_quota(message) {
+                class = ErrorClass::QuotaExhausted;
+            }
             return Err(Error::Api(Box::new(ApiError {
                 code,
-                message: scrub(message.as_deref().unwrap_or("(no message)")),
+                message: scrub(message),
                 request_id: request_id.map(|id| scrub(&id)),
                 path: path.to_string(),
                 class,

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::capture::{self, Binding, BindingSummary};
 use crate::client::{ClientOptions, TikTokClient};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use emit::{Emitter, Framing};
@@ -26,6 +27,32 @@ pub const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
 /// How many events (batches of up to `RECORD_BATCH` records) may wait for the writer: bounds
 /// memory when stdout is slower than TikTok.
 const EVENT_BUFFER: usize = 4;
+
+/// What a caller of the library may set on a run that production leaves at its defaults: the
+/// client's retry, timeout and size knobs, and the clock (tests fix "now" to cross a day
+/// boundary on purpose). The binary reads none of it from its environment.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub client: ClientOptions,
+    pub clock: Clock,
+}
+
+impl From<ClientOptions> for RunOptions {
+    fn from(client: ClientOptions) -> Self {
+        RunOptions {
+            client,
+            ..RunOptions::default()
+        }
+    }
+}
+
+impl RunOptions {
+    /// The config as this run sees it: with the run's clock.
+    fn apply(&self, mut config: Config) -> Config {
+        config.clock = self.clock;
+        config
+    }
+}
 
 /// Runs a capture and writes its events with one writer thread. Returns the per-binding
 /// summaries; a failure of the run is returned after everything already captured is written.

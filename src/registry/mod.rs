@@ -479,7 +479,23 @@ impl ReportSpec {
             filtering: Vec::new(),
         }
     }
+
+    /// Whether the report's totals come from TikTok's lifetime metrics (`query_lifetime`).
+    /// TikTok offers them for BASIC reports only, and refuses them with `country_code` (Basic
+    /// reports, <https://business-api.tiktok.com/portal/docs?id=1738864915188737>; audience
+    /// reports have no lifetime metrics in v1.3,
+    /// <https://business-api.tiktok.com/portal/docs?id=1738864928947201>). Other reports without
+    /// a time dimension are totals over the [`TOTALS_DAYS`] days ending today.
+    pub fn uses_query_lifetime(&self) -> bool {
+        self.granularity == Granularity::Lifetime
+            && self.report_type == ReportType::Basic
+            && !self.dimensions.iter().any(|d| d == "country_code")
+    }
 }
+
+/// The longest range TikTok accepts for a report without a time dimension (365 days, both ends
+/// included): what totals that cannot be lifetime totals cover, ending today.
+pub const TOTALS_DAYS: u64 = 365;
 
 /// What a runnable stream captures.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use super::metrics::{metric_type, MetricType};
-use super::{ReportSpec, StreamSpec};
+use super::{ReportSpec, StreamSpec, TOTALS_DAYS};
 
 macro_rules! schema_files {
     ($($name:literal),* $(,)?) => {
@@ -157,7 +157,13 @@ pub fn report_schema(name: &str, report: &ReportSpec) -> Value {
             report.level.data_level(),
             match report.granularity.time_dimension() {
                 Some(t) => format!(", one per {t}"),
-                None => ", lifetime totals".to_string(),
+                None if report.uses_query_lifetime() =>
+                    ", lifetime totals (TikTok's lifetime metrics)".to_string(),
+                None => format!(
+                    ", totals over the {TOTALS_DAYS} days ending today in the ad account's time \
+                     zone (the longest range TikTok accepts without a time dimension; TikTok \
+                     has no lifetime metrics for this report), read again in full every run"
+                ),
             }
         ),
         "type": "object",

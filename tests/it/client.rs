@@ -65,6 +65,7 @@ fn options() -> ClientOptions {
         throttle: ThrottlePolicy {
             first_pause: Duration::from_millis(5),
             max_pause: Duration::from_millis(20),
+            minute_pause: Duration::from_millis(50),
         },
         timeout: Duration::from_secs(1),
         ..ClientOptions::default()

@@ -167,6 +167,11 @@ pub fn flow_session(
 ) -> Session {
     let request = open_request(config, streams, state);
     let output = run(&[], &format!("{request}\n"), env);
+    fold_session(output, state)
+}
+
+/// The documents a session committed (those followed by a checkpoint) and its folded state.
+fn fold_session(output: Output, state: &Value) -> Session {
     let mut docs = Vec::new();
     let mut pending = Vec::new();
     let mut state = state.clone();
@@ -238,7 +243,7 @@ pub async fn read_in_process(
     config: &Value,
     catalog: &Value,
     state: Option<&Value>,
-    options: source_tiktok_marketing::client::ClientOptions,
+    options: impl Into<source_tiktok_marketing::protocol::RunOptions>,
 ) -> Output {
     logs();
     let dir = tempfile::tempdir().unwrap();
@@ -251,7 +256,7 @@ pub async fn read_in_process(
         k.as_ref(),
         s.as_deref().map(AsRef::as_ref),
         out.clone(),
-        options,
+        options.into(),
     )
     .await;
     let stdout_text = out.text();
@@ -279,4 +284,58 @@ pub async fn read_in_process(
 pub fn quick_retries() -> source_tiktok_marketing::client::ClientOptions {
     source_tiktok_marketing::client::ClientOptions::default()
         .with_retry_delay(std::time::Duration::from_millis(5))
+}
+
+/// A Flow session run in-process with the run's options (a fixed clock, quick retries): the
+/// same `open` request and folding as [`flow_session`], for what the binary cannot be told.
+/// `output.stderr` holds the logs captured so far (shared by the tests of this binary) and the
+/// run's error, if any.
+pub async fn flow_in_process(
+    config: &Value,
+    streams: &[&str],
+    state: &Value,
+    options: impl Into<source_tiktok_marketing::protocol::RunOptions>,
+) -> Session {
+    logs();
+    let request = open_request(config, streams, state);
+    let out = SharedOut::default();
+    let input = format!("{request}\n");
+    let result = source_tiktok_marketing::protocol::flow::serve_with(
+        input.as_bytes(),
+        out.clone(),
+        options.into(),
+    )
+    .await;
+    let stdout_text = out.text();
+    let stdout: Vec<Value> = stdout_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let (code, error) = match result {
+        Ok(()) => (0, String::new()),
+        Err(err) => (
+            1,
+            source_tiktok_marketing::scrub::scrub(&err.to_string()).into_owned(),
+        ),
+    };
+    let output = Output {
+        code,
+        stdout,
+        stdout_text,
+        stderr: format!("{}{error}", logs()),
+    };
+    fold_session(output, state)
+}
+
+/// Runs at a fixed instant (RFC 3339), with the client's default pauses.
+pub fn at(now: &str) -> source_tiktok_marketing::protocol::RunOptions {
+    source_tiktok_marketing::protocol::RunOptions {
+        clock: source_tiktok_marketing::clock::Clock::Fixed(
+            chrono::DateTime::parse_from_rfc3339(now)
+                .unwrap_or_else(|e| panic!("{now}: {e}"))
+                .with_timezone(&chrono::Utc),
+        ),
+        ..Default::default()
+    }
 }

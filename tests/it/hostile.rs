@@ -828,7 +828,7 @@ fn production_code_reads_no_test_only_environment_variables() {
 
 /// The README's state-size figure: peak memory of a read whose state holds `n` advertisers
 /// (all but one no longer reached, so the run also prunes them). Slow in a debug build; run it
-/// by hand: `cargo test --release --test hostile -- --ignored --nocapture state_memory`.
+/// by hand: `cargo test --release --test it -- --ignored --nocapture state_memory`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 #[allow(clippy::print_stdout)] // A measurement: its output is the point.

@@ -16,4 +16,5 @@ mod protocol;
 mod protocol_messages;
 mod records;
 mod reports;
+mod rules;
 mod spec_validation;

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{flow_session, sim_config};
+use crate::common::{at, flow_in_process, flow_session, sim_config};
 use chrono::{Days, NaiveDate};
 use serde_json::{json, Value};
-use source_tiktok_marketing::capture::report::filtering;
+use source_tiktok_marketing::capture::report::{filtering, totals_window};
 use source_tiktok_marketing::config;
 use source_tiktok_marketing::registry::{self, metrics::Granularity};
 use tiktok_sim::{self as simulator, ReportQuery, SimConfig};
@@ -40,8 +40,12 @@ fn model_keys(
     let mut keys = BTreeMap::new();
     for advertiser in sim.model().advertiser_ids() {
         let mut queries = Vec::new();
-        if spec.granularity == Granularity::Lifetime {
+        if spec.uses_query_lifetime() {
             queries.push((None, None, true));
+        } else if spec.granularity == Granularity::Lifetime {
+            // Totals TikTok has no lifetime metrics for: the 365 days ending today.
+            let (s, e) = totals_window(end);
+            queries.push((Some(s), Some(e), false));
         } else {
             let mut day = start;
             while day <= end {
@@ -133,15 +137,11 @@ async fn every_report_kind_captures_exactly_the_models_rows() {
             hourly_start,
         ),
     ];
+    // Noon UTC: the same day in both advertisers' time zones (UTC-8 and UTC).
+    let noon = format!("{today}T12:00:00Z");
     for (streams, start) in cases {
         let cfg = sim_config(&sim.base_url(), &start.to_string(), json!({}));
-        let session = tokio::task::spawn_blocking({
-            let cfg = cfg.clone();
-            let streams: Vec<&'static str> = streams.to_vec();
-            move || flow_session(&cfg, &streams, &json!({}), &[])
-        })
-        .await
-        .unwrap();
+        let session = flow_in_process(&cfg, streams, &json!({}), at(&noon)).await;
         assert_eq!(session.output.code, 0, "{}", session.output.stderr);
         for (binding, stream) in streams.iter().enumerate() {
             let config = config::parse(&cfg).unwrap();
@@ -192,8 +192,10 @@ async fn every_report_kind_captures_exactly_the_models_rows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_rereads_only_the_lookback_window() {
+    let today = NaiveDate::from_ymd_opt(2024, 6, 30).unwrap();
     let sim = simulator::spawn(SimConfig {
         days: 40,
+        today,
         record_requests: true,
         ..SimConfig::default()
     })
@@ -206,12 +208,9 @@ async fn a_second_run_rereads_only_the_lookback_window() {
         json!({"advanced": {"lookback_days": 3}}),
     );
     let streams = ["ads_reports_daily", "ads_reports_hourly"];
-    let first = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
-        move || flow_session(&cfg, &streams, &json!({}), &[])
-    })
-    .await
-    .unwrap();
+    // Noon UTC: June 30 is in progress for both advertisers (UTC-8 and UTC).
+    let noon = "2024-06-30T12:00:00Z";
+    let first = flow_in_process(&cfg, &streams, &json!({}), at(noon)).await;
     assert_eq!(first.output.code, 0, "{}", first.output.stderr);
     let before = sim.requests().len();
     let first_reports = sim
@@ -219,14 +218,13 @@ async fn a_second_run_rereads_only_the_lookback_window() {
         .iter()
         .filter(|r| r.path == "report/integrated/get/")
         .count();
-    let second =
-        tokio::task::spawn_blocking(move || flow_session(&cfg, &streams, &first.state, &[]))
-            .await
-            .unwrap();
+    let second = flow_in_process(&cfg, &streams, &first.state, at(noon)).await;
     assert_eq!(second.output.code, 0, "{}", second.output.stderr);
-    let today = chrono::Utc::now().date_naive();
+    // The cursor stopped at the last complete day (June 29); the lookback counts from there, and
+    // the day in progress is read again too.
     let tomorrow = today.succ_opt().unwrap();
-    let lookback_start = tomorrow.checked_sub_days(Days::new(3)).unwrap();
+    let last_complete = today.pred_opt().unwrap();
+    let lookback_start = last_complete.checked_sub_days(Days::new(3)).unwrap();
     let again: Vec<_> = sim.requests()[before..]
         .iter()
         .filter(|r| r.path == "report/integrated/get/")
@@ -262,7 +260,11 @@ async fn a_second_run_rereads_only_the_lookback_window() {
         .iter()
         .filter(|r| r.params["dimensions"].contains("stat_time_hour"))
         .count();
-    assert_eq!(hourly_days, 2 * 4, "two advertisers x four days");
+    assert_eq!(
+        hourly_days,
+        2 * 6,
+        "two advertisers x six days (June 26 to July 1)"
+    );
 }
 
 /// What each report resource asks TikTok for: data level, report type, dimensions, metric count, first and last
@@ -515,10 +517,8 @@ async fn each_report_resource_sends_the_documented_query() {
     );
     let streams: Vec<&'static str> = EXPECTED.iter().map(|e| e.0).collect();
     assert_eq!(streams.len(), 21);
-    let session =
-        tokio::task::spawn_blocking(move || flow_session(&cfg, &streams, &json!({}), &[]))
-            .await
-            .unwrap();
+    let noon = format!("{today}T12:00:00Z");
+    let session = flow_in_process(&cfg, &streams, &json!({}), at(&noon)).await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
     let requests: Vec<_> = sim
         .requests()
@@ -555,7 +555,14 @@ async fn each_report_resource_sends_the_documented_query() {
             ),
             None => assert_eq!(filtering, json!([]), "{stream}"),
         }
-        if stream.ends_with("_lifetime") {
+        if stream.ends_with("_lifetime") && *kind == "AUDIENCE" {
+            // TikTok has no lifetime audience metrics: totals over the 365 days ending today.
+            assert!(!p.contains_key("query_lifetime"), "{stream}");
+            let (start, end) = totals_window(today);
+            assert_eq!(p["start_date"], start.to_string(), "{stream}");
+            assert_eq!(p["end_date"], end.to_string(), "{stream}");
+            assert_eq!((end - start).num_days(), 364, "{stream}");
+        } else if stream.ends_with("_lifetime") {
             assert_eq!(p["query_lifetime"], "true", "{stream}");
             assert!(!p.contains_key("start_date"), "{stream}");
         } else {

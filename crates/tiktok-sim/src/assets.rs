@@ -78,11 +78,7 @@ impl AssetKind {
 
     /// The largest `page_size` the endpoint accepts.
     pub fn max_page_size(self) -> u64 {
-        match self {
-            AssetKind::SparkPost => 50,
-            AssetKind::Pixel => 20,
-            _ => 100,
-        }
+        crate::rules::max_page_size(self.path())
     }
 
     /// The id field of a record (`item_info.item_id` is nested for Spark Ads posts).

@@ -39,6 +39,16 @@ pub struct SimArgs {
     /// Serve AUDIENCE reports with stat_time_hour (today's API refuses them with 40002).
     #[arg(long)]
     pub allow_hourly_audience: bool,
+    /// A permission scope the app lacks (repeatable), e.g. "Reporting": its endpoints answer
+    /// 40001 naming it, for every advertiser.
+    #[arg(long = "missing-scope", value_name = "SCOPE")]
+    pub missing_scope: Vec<String>,
+    /// Enforce TikTok's sandbox quotas per endpoint: 30 requests a minute, 1,000 a day.
+    #[arg(long)]
+    pub sandbox_quota: bool,
+    /// Leave the last value of every breakdown dimension empty in report rows.
+    #[arg(long)]
+    pub empty_breakdown_values: bool,
     /// Every Nth campaign, ad group and ad is deleted (0 = none).
     #[arg(long, default_value_t = 5)]
     pub deleted_every: usize,
@@ -96,6 +106,9 @@ impl SimArgs {
             latency: Duration::from_millis(self.latency_ms),
             sandbox: self.sandbox,
             hourly_audience_refused: !self.allow_hourly_audience,
+            missing_scopes: self.missing_scope.clone(),
+            quota: self.sandbox_quota.then_some(crate::rules::Quota::SANDBOX),
+            empty_breakdown_values: self.empty_breakdown_values,
             deleted_every: self.deleted_every,
             audiences_per_advertiser: self.audiences,
             images_per_advertiser: self.images,

@@ -1,7 +1,8 @@
 //! The simulated TikTok Marketing API v1.3 for demos, benchmarks and tests: deterministic data from a seed
 //! and sizes, served over HTTP on loopback with the real envelope, pagination, validation rules
 //! and scriptable faults. This file owns the public configuration and handle types; the data lives
-//! in `model`, `report` and `assets`, the HTTP side in `server`, the command line in `cli`.
+//! in `model`, `report` and `assets`, TikTok's documented rules in `rules`, the HTTP side in
+//! `server`, the command line in `cli`.
 
 mod assets;
 pub mod catalog;
@@ -9,6 +10,7 @@ mod cli;
 mod faults;
 mod model;
 mod report;
+pub mod rules;
 mod server;
 
 #[cfg(test)]
@@ -45,6 +47,15 @@ pub struct SimConfig {
     pub sandbox: bool,
     /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
     pub hourly_audience_refused: bool,
+    /// Permission scopes the app lacks (e.g. `"Reporting"`): every request to an endpoint of
+    /// such a scope answers 40001 naming it, for every advertiser ([`rules::SCOPE_RULES`]).
+    pub missing_scopes: Vec<String>,
+    /// Per-endpoint request quotas (e.g. [`rules::Quota::SANDBOX`]); `None` = unlimited.
+    pub quota: Option<rules::Quota>,
+    /// Report rows leave the last value of every breakdown dimension (gender `NONE`, age
+    /// `AGE_55_100`, the last country, platform and province) empty, as TikTok does for
+    /// deliveries it cannot attribute.
+    pub empty_breakdown_values: bool,
     /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
     pub deleted_every: usize,
     /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
@@ -85,6 +96,9 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             sandbox: false,
             hourly_audience_refused: true,
+            missing_scopes: Vec::new(),
+            quota: None,
+            empty_breakdown_values: false,
             deleted_every: 5,
             audiences_per_advertiser: 7,
             images_per_advertiser: 25,

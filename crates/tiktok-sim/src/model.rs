@@ -139,6 +139,7 @@ pub struct Model {
     pub(crate) days: u32,
     pub(crate) sandbox: bool,
     pub(crate) hourly_audience_refused: bool,
+    pub(crate) empty_breakdown_values: bool,
     pub(crate) assets: AssetSizes,
     pub(crate) advertisers: Vec<Advertiser>,
 }
@@ -377,6 +378,7 @@ impl Model {
             days,
             sandbox: cfg.sandbox,
             hourly_audience_refused: cfg.hourly_audience_refused,
+            empty_breakdown_values: cfg.empty_breakdown_values,
             assets: AssetSizes::of(cfg),
             advertisers,
         }

@@ -1,5 +1,6 @@
-//! `report/integrated/get/` over the simulated data: the validation rules the real API enforces
-//! (data levels, report types, dimensions, metric limits, date spans), which rows exist (an entity delivers on a deterministic subset of hours
+//! `report/integrated/get/` over the simulated data: validation (TikTok's documented rules of
+//! report type, lifetime, time dimension and date span come from [`crate::rules`]; dimensions,
+//! metrics and filters are checked here), which rows exist (an entity delivers on a deterministic subset of hours
 //! from its creation to today or its deletion; day and lifetime rows aggregate those hours), and
 //! the metric values and wire formats of each row. Rows are planned as small keys first so the
 //! server renders only the page it answers.
@@ -460,12 +461,6 @@ impl Model {
             Some(_) => TimeDim::Hour,
             None => TimeDim::Aggregate,
         };
-        if q.lifetime && time != TimeDim::Aggregate {
-            return Err(bad(format!(
-                "dimensions: {} cannot be used when query_lifetime is true",
-                times[0]
-            )));
-        }
         let has = |d: &str| q.dimensions.iter().any(|x| x == d);
         let breakdowns: Vec<&str> = q
             .dimensions
@@ -502,49 +497,26 @@ impl Model {
                 "dimensions: province_id is only available at data_level AUCTION_AD",
             ));
         }
-        if audience && time == TimeDim::Hour && self.hourly_audience_refused {
-            return Err(bad(
-                "Conflict occurs. The input params including metrics and dimensions have no relation.",
-            ));
-        }
-        if audience && q.lifetime && q.level != Level::Advertiser {
-            return Err(bad(
-                "query_lifetime: AUDIENCE reports support lifetime only at data_level AUCTION_ADVERTISER",
-            ));
-        }
+        // TikTok's documented rules of report type, lifetime, time dimension and date span.
+        crate::rules::check_report(&crate::rules::ReportShape {
+            report_type: q.report_type,
+            time: match time {
+                TimeDim::Day => crate::rules::TimeDimension::Day,
+                TimeDim::Hour => crate::rules::TimeDimension::Hour,
+                TimeDim::Aggregate => crate::rules::TimeDimension::None,
+            },
+            has_country_code: has("country_code"),
+            lifetime: q.lifetime,
+            start_date: q.start_date,
+            end_date: q.end_date,
+            hourly_audience_refused: self.hourly_audience_refused,
+        })?;
 
         // Window.
-        let hours =
-            if q.lifetime {
-                (adv.first_hour, adv.last_hour)
-            } else {
-                let (Some(start), Some(end)) = (q.start_date, q.end_date) else {
-                    return Err(bad(
-                        "start_date, end_date: Missing data for required field.",
-                    ));
-                };
-                if start > end {
-                    return Err(bad("start_date must not be later than end_date"));
-                }
-                let days = window_days(start, end);
-                match time {
-                    TimeDim::Day if days > 30 => {
-                        return Err(bad(
-                            "The time range between start_date and end_date cannot exceed 30 days",
-                        ))
-                    }
-                    TimeDim::Hour if days > 1 => return Err(bad(
-                        "When stat_time_hour is used, start_date and end_date must be the same day",
-                    )),
-                    TimeDim::Aggregate if days > 365 => {
-                        return Err(bad(
-                            "The time range between start_date and end_date cannot exceed 365 days",
-                        ))
-                    }
-                    _ => {}
-                }
-                (day_num(start) * 24, day_num(end) * 24 + 23)
-            };
+        let hours = match (q.lifetime, q.start_date, q.end_date) {
+            (false, Some(start), Some(end)) => (day_num(start) * 24, day_num(end) * 24 + 23),
+            _ => (adv.first_hour, adv.last_hour),
+        };
 
         // Metrics.
         let granularity = match time {
@@ -848,7 +820,14 @@ impl Model {
                     key.time.rem_euclid(24)
                 ),
                 "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => e.id.to_string(),
-                other => plan.bd.value(other, key.bd).to_string(),
+                other => {
+                    let value = plan.bd.value(other, key.bd);
+                    if self.empty_breakdown_values && is_last_breakdown_value(other, value) {
+                        String::new()
+                    } else {
+                        value.to_string()
+                    }
+                }
             };
             write_str(out, &v);
         }
@@ -1014,6 +993,20 @@ impl Model {
             }
         }
     }
+}
+
+/// Whether `value` is the last of its breakdown dimension's values (left empty when the model
+/// says so).
+fn is_last_breakdown_value(dim: &str, value: &str) -> bool {
+    let list = match dim {
+        "gender" => GENDERS,
+        "age" => AGES,
+        "country_code" => COUNTRIES,
+        "platform" => PLATFORMS,
+        "province_id" => PROVINCES,
+        _ => return false,
+    };
+    list.last() == Some(&value)
 }
 
 fn ent(id: u64, index: usize, life: &super::model::Life, bd_mask: u32) -> Ent {
@@ -1230,13 +1223,72 @@ mod tests {
             // AUDIENCE metrics are strings.
             assert!(r["metrics"]["spend"].is_string());
         }
-        aud.dimensions = vec!["campaign_id".into(), "gender".into(), "age".into()];
-        aud.lifetime = true;
-        assert_eq!(
-            code(m.report_rows(&aud)).0,
-            40002,
-            "audience lifetime only at advertiser level"
+        // TikTok has no lifetime audience metrics (v1.3), at any level; totals over a date range
+        // without a time dimension are served instead.
+        for (level, id) in [
+            (Level::Advertiser, "advertiser_id"),
+            (Level::Campaign, "campaign_id"),
+        ] {
+            aud.level = level;
+            aud.dimensions = vec![id.into(), "gender".into(), "age".into()];
+            aud.lifetime = true;
+            let (c, message) = code(m.report_rows(&aud));
+            assert_eq!(c, 40002, "audience lifetime at {level:?}");
+            assert!(message.starts_with("query_lifetime"), "{message}");
+            aud.lifetime = false;
+            aud.start_date = today().checked_sub_days(chrono::Days::new(364));
+            aud.end_date = Some(today());
+            let totals = m.report_rows(&aud).unwrap();
+            assert!(!totals.is_empty(), "audience totals at {level:?}");
+            aud.start_date = today().checked_sub_days(chrono::Days::new(365));
+            assert_eq!(code(m.report_rows(&aud)).0, 40002, "366 days");
+        }
+    }
+
+    #[test]
+    fn lifetime_basic_refuses_country_code_but_a_range_serves_it() {
+        let m = model();
+        let mut q = query(
+            &m,
+            Level::Campaign,
+            &["campaign_id", "country_code"],
+            &["spend"],
         );
+        q.lifetime = true;
+        let (c, message) = code(m.report_rows(&q));
+        assert_eq!(c, 40002);
+        assert!(message.contains("country_code"), "{message}");
+        q.lifetime = false;
+        q.start_date = today().checked_sub_days(chrono::Days::new(364));
+        q.end_date = Some(today());
+        assert!(!m.report_rows(&q).unwrap().is_empty());
+    }
+
+    #[test]
+    fn empty_breakdown_values_are_deterministic_and_keys_stay_distinct() {
+        let m = Model::new(&SimConfig {
+            today: today(),
+            empty_breakdown_values: true,
+            ..SimConfig::default()
+        });
+        let mut q = query(
+            &m,
+            Level::Campaign,
+            &["campaign_id", "stat_time_day", "country_code"],
+            &["spend"],
+        );
+        q.report_type = ReportType::Audience;
+        let rows = m.report_rows(&q).unwrap();
+        let empty = rows
+            .iter()
+            .filter(|r| r["dimensions"]["country_code"] == "")
+            .count();
+        assert!(empty > 0, "some rows have no country");
+        assert!(rows.iter().all(|r| r["dimensions"]["country_code"] != "BR"));
+        let keys: std::collections::HashSet<String> =
+            rows.iter().map(|r| r["dimensions"].to_string()).collect();
+        assert_eq!(keys.len(), rows.len(), "no two rows share a key");
+        assert_eq!(rows, m.report_rows(&q).unwrap(), "deterministic");
     }
 
     #[test]

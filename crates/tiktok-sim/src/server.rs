@@ -2,7 +2,7 @@
 //! parameter parsing (JSON-valued query parameters), the response envelope and `page_info`
 //! pagination over [`Model`] data, latency, fault injection and the request log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,11 +22,11 @@ use super::model::{restrict, EntityKind, Model};
 use super::report::{window_days, ReportPlan, ReportQuery};
 use super::{Fault, RecordedRequest, SimConfig};
 use crate::catalog::{Level, ReportType};
+use crate::rules;
 
 const REPORT_PATH: &str = "report/integrated/get/";
 const INSTANT_PAGE_PATH: &str = "pixel/instant_page/event/";
 const PIXEL_STATS_PATH: &str = "pixel/event/stats/";
-const MAX_PAGE_SIZE: u64 = 1000;
 const MAX_ADVERTISER_IDS: usize = 100;
 /// Report plans kept for the following pages of the same query.
 const PLAN_CACHE: usize = 16;
@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     rule_counts: Vec<AtomicU64>,
     log: Mutex<Vec<RecordedRequest>>,
     plans: Mutex<HashMap<String, Arc<ReportPlan>>>,
+    /// Per endpoint: when its accepted requests of the last minute came, and its count today.
+    quota_use: Mutex<HashMap<String, (VecDeque<Instant>, u32)>>,
 }
 
 impl AppState {
@@ -54,7 +56,35 @@ impl AppState {
             served: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             plans: Mutex::new(HashMap::new()),
+            quota_use: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Counts one request to `path` against the per-endpoint quotas, or answers as TikTok does
+    /// beyond them (code 40100; the message tells the daily quota from the per-minute one).
+    /// Refused requests do not count. The simulated day never ends: a server lives for minutes.
+    fn spend_quota(&self, path: &str, quota: rules::Quota) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut usage = self.quota_use.lock().unwrap_or_else(|e| e.into_inner());
+        let (minute, today) = usage.entry(path.to_string()).or_default();
+        while minute
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            minute.pop_front();
+        }
+        if *today >= quota.per_day {
+            return Err((rules::TOO_FREQUENT, rules::per_day_message(quota.per_day)));
+        }
+        if minute.len() >= quota.per_minute as usize {
+            return Err((
+                rules::TOO_FREQUENT,
+                rules::per_minute_message(quota.per_minute),
+            ));
+        }
+        minute.push_back(now);
+        *today += 1;
+        Ok(())
     }
 
     pub(crate) fn request_count(&self) -> u64 {
@@ -236,6 +266,10 @@ async fn answer_api(
         Some(t) if t != state.cfg.access_token => return Err((40105, code_message(40105, None))),
         _ => {}
     }
+    rules::check_scope(rel, &state.cfg.missing_scopes)?;
+    if let Some(quota) = state.cfg.quota {
+        state.spend_quota(rel, quota)?;
+    }
     for rule in &state.cfg.faults {
         if !rule.matches(rel) {
             continue;
@@ -410,13 +444,9 @@ fn advertiser_param(params: &Params) -> Result<u64, ApiError> {
         .map_err(|_| bad("advertiser_id: Not a valid integer."))
 }
 
-/// `(page, page_size)` with TikTok's defaults (1, 10) and the report/entity limit.
-fn paging(params: &Params) -> Result<(u64, u64), ApiError> {
-    paging_upto(params, MAX_PAGE_SIZE)
-}
-
-/// `(page, page_size)` with TikTok's defaults (1, 10) and an endpoint's `page_size` limit.
-fn paging_upto(params: &Params, max_size: u64) -> Result<(u64, u64), ApiError> {
+/// `(page, page_size)` with TikTok's defaults (1, 10) and the `page_size` limit of the endpoint
+/// at `path` ([`rules::PAGE_SIZE_RULES`]).
+fn paging(params: &Params, path: &str) -> Result<(u64, u64), ApiError> {
     let page = match params.get("page") {
         None => 1,
         Some(p) => p
@@ -434,9 +464,7 @@ fn paging_upto(params: &Params, max_size: u64) -> Result<(u64, u64), ApiError> {
     if page == 0 {
         return Err(bad("page: Must be greater than or equal to 1."));
     }
-    if size == 0 || size > max_size {
-        return Err(bad(format!("page_size: Must be between 1 and {max_size}.")));
-    }
+    rules::check_page_size(path, size)?;
     Ok((page, size))
 }
 
@@ -524,7 +552,12 @@ fn advertiser_info(state: &AppState, params: &Params) -> Result<Value, ApiError>
 fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Value, ApiError> {
     let model = &state.model;
     let adv = known_advertiser(state, advertiser_param(params)?)?;
-    let (page, size) = paging(params)?;
+    let path = match kind {
+        EntityKind::Campaign => "campaign/get/",
+        EntityKind::AdGroup => "adgroup/get/",
+        EntityKind::Ad => "ad/get/",
+    };
+    let (page, size) = paging(params, path)?;
     let filtering = match json_param(params, "filtering")? {
         None => serde_json::Map::new(),
         Some(Value::Object(map)) => map,
@@ -653,7 +686,7 @@ fn asset_list(state: &AppState, kind: AssetKind, params: &Params) -> Result<Valu
         kind.production_only(),
         kind == AssetKind::Pixel,
     )?;
-    let (page, size) = paging_upto(params, kind.max_page_size())?;
+    let (page, size) = paging(params, kind.path())?;
     let total = model.asset_count(kind);
     let (from, to) = page_range(page, size, total);
     let list: Vec<Value> = (from..to)
@@ -794,7 +827,7 @@ pub(crate) fn parse_report_query(params: &Params) -> Result<ReportQuery, ApiErro
 
 fn report_get(state: &AppState, params: &Params) -> Result<Vec<u8>, ApiError> {
     let q = parse_report_query(params)?;
-    let (page, size) = paging(params)?;
+    let (page, size) = paging(params, REPORT_PATH)?;
     let key = format!("{q:?}");
     let cached = state.plans.lock().ok().and_then(|p| p.get(&key).cloned());
     let plan = match cached {

@@ -668,7 +668,7 @@ async fn latency_is_added() {
 }
 
 #[tokio::test]
-async fn serves_a_benchmark_sized_account_quickly() {
+async fn serves_a_benchmark_sized_account() {
     let sim = spawn(SimConfig {
         advertisers: 1,
         campaigns_per_advertiser: 10,
@@ -710,10 +710,7 @@ async fn serves_a_benchmark_sized_account_quickly() {
         rows = rows.len(),
         "benchmark-sized account"
     );
-    assert!(
-        ads_time + report_time < Duration::from_secs(30),
-        "{ads_time:?} {report_time:?}"
-    );
+    // How fast is the benchmark's business (bench/bench.py), not a test's.
     sim.shutdown().await;
 }
 
@@ -1074,6 +1071,240 @@ async fn faults_can_target_the_new_paths() {
             0
         };
         assert_eq!(body["code"], want, "{kind:?}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_app_without_a_scope_is_refused_on_every_advertiser_naming_the_scope() {
+    let sim = spawn(SimConfig {
+        missing_scopes: vec!["Reporting".into()],
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    for adv in sim.model().advertiser_ids() {
+        let p = report_params(
+            adv,
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day"]"#,
+            "2024-06-01",
+            "2024-06-02",
+        );
+        let body = c.get("report/integrated/get/", &p).await;
+        assert_eq!(body["code"], 40001, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("\"Reporting\""));
+        // Endpoints of other scopes still answer.
+        let campaigns = c.get("campaign/get/", &[("advertiser_id", s(adv))]).await;
+        assert_eq!(campaigns["code"], 0);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn quotas_refuse_beyond_the_minute_and_the_day_per_endpoint() {
+    let sim = spawn(SimConfig {
+        quota: Some(rules::Quota {
+            per_minute: 3,
+            per_day: 5,
+        }),
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let p = [("advertiser_id", s(adv))];
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(c.get("campaign/get/", &p).await["code"].as_i64().unwrap());
+    }
+    assert_eq!(codes, vec![0, 0, 0, 40100]);
+    let minute = c.get("campaign/get/", &p).await;
+    assert!(
+        minute["message"].as_str().unwrap().contains("QPM"),
+        "{minute}"
+    );
+    // Another endpoint has its own count.
+    assert_eq!(c.get("ad/get/", &p).await["code"], 0);
+    sim.shutdown().await;
+
+    // The daily quota: the minute never fills, the day does.
+    let sim = spawn(SimConfig {
+        quota: Some(rules::Quota {
+            per_minute: 100,
+            per_day: 2,
+        }),
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    assert_eq!(c.get("campaign/get/", &p).await["code"], 0);
+    assert_eq!(c.get("campaign/get/", &p).await["code"], 0);
+    let day = c.get("campaign/get/", &p).await;
+    assert_eq!(day["code"], 40100);
+    assert!(day["message"].as_str().unwrap().contains("QPD"), "{day}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn page_size_limits_follow_the_rules_table() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    for rule in rules::PAGE_SIZE_RULES {
+        if rule.path == "report/integrated/get/" {
+            continue;
+        }
+        let over = c
+            .get(
+                rule.path,
+                &[("advertiser_id", s(adv)), ("page_size", s(rule.max + 1))],
+            )
+            .await;
+        assert_eq!(over["code"], 40002, "{}: {over}", rule.path);
+        assert!(over["message"].as_str().unwrap().starts_with("page_size"));
+    }
+    let mut p = report_params(
+        adv,
+        Level::Campaign,
+        r#"["campaign_id","stat_time_day"]"#,
+        "2024-06-01",
+        "2024-06-02",
+    );
+    p.push(("page_size", s(1001)));
+    assert_eq!(c.get("report/integrated/get/", &p).await["code"], 40002);
+    sim.shutdown().await;
+}
+
+/// Every row of [`rules::REPORT_RULES`] refuses, over HTTP, a query that breaks it, with the
+/// row's code and message; the same query within the rule is served.
+#[tokio::test]
+async fn every_documented_report_rule_refuses_over_http() {
+    let sim = spawn(cfg()).await.unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    // (rule, report_type, data_level, dimensions, dates or lifetime, an accepted variant)
+    type Case = (
+        &'static str,
+        &'static str,
+        Level,
+        &'static str,
+        (&'static str, &'static str, bool),
+        (&'static str, &'static str, bool),
+    );
+    let cases: &[Case] = &[
+        (
+            "dates_required",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day"]"#,
+            ("", "", false),
+            ("2024-06-01", "2024-06-02", false),
+        ),
+        (
+            "start_before_end",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day"]"#,
+            ("2024-06-03", "2024-06-02", false),
+            ("2024-06-02", "2024-06-03", false),
+        ),
+        (
+            "audience_has_no_lifetime",
+            "AUDIENCE",
+            Level::Advertiser,
+            r#"["advertiser_id","gender","age"]"#,
+            ("", "", true),
+            ("2023-07-02", "2024-06-30", false),
+        ),
+        (
+            "lifetime_without_time_or_country",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","country_code"]"#,
+            ("", "", true),
+            ("2023-07-02", "2024-06-30", false),
+        ),
+        (
+            "hourly_audience_refused",
+            "AUDIENCE",
+            Level::Ad,
+            r#"["ad_id","stat_time_hour","gender"]"#,
+            ("2024-06-30", "2024-06-30", false),
+            ("2024-06-30", "2024-06-30", false),
+        ),
+        (
+            "daily_span_30_days",
+            "BASIC",
+            Level::Ad,
+            r#"["ad_id","stat_time_day"]"#,
+            ("2024-05-31", "2024-06-30", false),
+            ("2024-06-01", "2024-06-30", false),
+        ),
+        (
+            "hourly_span_one_day",
+            "BASIC",
+            Level::Ad,
+            r#"["ad_id","stat_time_hour"]"#,
+            ("2024-06-29", "2024-06-30", false),
+            ("2024-06-30", "2024-06-30", false),
+        ),
+        (
+            "totals_span_365_days",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id"]"#,
+            ("2023-07-01", "2024-06-30", false),
+            ("2023-07-02", "2024-06-30", false),
+        ),
+    ];
+    let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    for rule in rules::REPORT_RULES {
+        assert!(names.contains(&rule.name), "rule {} has no case", rule.name);
+    }
+    let params = |report_type: &str, level: Level, dims: &str, when: (&str, &str, bool)| {
+        let mut p = vec![
+            ("advertiser_id", s(adv)),
+            ("report_type", s(report_type)),
+            ("data_level", s(level.data_level())),
+            ("dimensions", s(dims)),
+            ("metrics", s(r#"["spend"]"#)),
+        ];
+        if when.2 {
+            p.push(("query_lifetime", s("true")));
+        }
+        if !when.0.is_empty() {
+            p.push(("start_date", s(when.0)));
+            p.push(("end_date", s(when.1)));
+        }
+        p
+    };
+    for (name, report_type, level, dims, broken, fixed) in cases {
+        let rule = rules::REPORT_RULES
+            .iter()
+            .find(|r| r.name == *name)
+            .unwrap();
+        let body = c
+            .get(
+                "report/integrated/get/",
+                &params(report_type, *level, dims, *broken),
+            )
+            .await;
+        assert_eq!(body["code"], rule.code, "{name}: {body}");
+        assert_eq!(body["message"], rule.message, "{name}");
+        if *name == "hourly_audience_refused" {
+            continue; // accepted only by a simulator told to serve it
+        }
+        let body = c
+            .get(
+                "report/integrated/get/",
+                &params(report_type, *level, dims, *fixed),
+            )
+            .await;
+        assert_eq!(body["code"], 0, "{name} within the rule: {body}");
     }
     sim.shutdown().await;
 }

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::emit::{now_millis, Framing};
+use super::RunOptions;
 use super::{field_problem, json_kind, DOCUMENTATION_URL};
 use crate::capture::state::BindingState;
 use crate::capture::Binding;
-use crate::client::ClientOptions;
 use crate::config::{self, Config, Flavor};
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry;
@@ -231,20 +231,20 @@ pub async fn read<W: Write + Send + 'static>(
         catalog_path,
         state_path,
         out,
-        ClientOptions::default(),
+        RunOptions::default(),
     )
     .await
 }
 
-/// [`read`] with the client's retry, timeout and size knobs given (tests shorten them).
+/// [`read`] with the run's options given (tests shorten the client's pauses and fix the clock).
 pub async fn read_with<W: Write + Send + 'static>(
     config_path: &Path,
     catalog_path: &Path,
     state_path: Option<&Path>,
     out: W,
-    options: ClientOptions,
+    options: RunOptions,
 ) -> Result<()> {
-    let config = Arc::new(load_config(config_path)?);
+    let config = Arc::new(options.apply(load_config(config_path)?));
     let catalog = parse_catalog(read_json(catalog_path, "--catalog")?)?;
     let state_text = match state_path {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
@@ -292,7 +292,7 @@ pub async fn read_with<W: Write + Send + 'static>(
         bindings,
         Framing::airbyte(names, initial_states),
         out,
-        options,
+        options.client,
     )
     .await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();

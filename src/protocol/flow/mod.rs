@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::emit::{write_line, Framing};
+use super::RunOptions;
 use super::{json_kind, state_key, DOCUMENTATION_URL};
 use crate::capture::state::BindingState;
 use crate::capture::Binding;
@@ -172,7 +173,16 @@ fn resolve_bindings(config: &Config, resources: &[&ResourceConfig]) -> Result<Ve
 }
 
 /// Serves Flow requests until stdin ends (unary calls) or a capture session ends (`open`).
-pub async fn serve<R, W>(input: R, mut out: W) -> Result<()>
+pub async fn serve<R, W>(input: R, out: W) -> Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: Write + Send + 'static,
+{
+    serve_with(input, out, RunOptions::default()).await
+}
+
+/// [`serve`] with the run's options given (tests shorten the client's pauses and fix the clock).
+pub async fn serve_with<R, W>(input: R, mut out: W, options: RunOptions) -> Result<()>
 where
     R: AsyncBufRead + Unpin,
     W: Write + Send + 'static,
@@ -192,7 +202,7 @@ where
             Request::Discover(request) => Response::Discovered(discover(request)?),
             Request::Validate(request) => Response::Validated(validate(request).await?),
             Request::Apply(request) => Response::Applied(apply(request)?),
-            Request::Open(request) => return open(request, out).await,
+            Request::Open(request) => return open(request, out, options).await,
             Request::Acknowledge => continue,
         };
         write_line(&mut out, &response).map_err(|e| Error::io("writing a response", e))?;
@@ -209,8 +219,12 @@ where
 }
 
 /// `open`: answers `opened`, runs the capture, and ends after its last checkpoint.
-pub async fn open<W: Write + Send + 'static>(request: Open, mut out: W) -> Result<()> {
-    let config = Arc::new(config::parse(&request.capture.config)?);
+pub async fn open<W: Write + Send + 'static>(
+    request: Open,
+    mut out: W,
+    options: RunOptions,
+) -> Result<()> {
+    let config = Arc::new(options.apply(config::parse(&request.capture.config)?));
     let resources: Vec<&ResourceConfig> = request
         .capture
         .bindings
@@ -253,7 +267,14 @@ pub async fn open<W: Write + Send + 'static>(request: Open, mut out: W) -> Resul
         bindings = bindings.len(),
         "Capture started."
     );
-    let summaries = super::capture(config, bindings, Framing::Flow { state_keys }, out).await?;
+    let summaries = super::capture_with(
+        config,
+        bindings,
+        Framing::Flow { state_keys },
+        out,
+        options.client,
+    )
+    .await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
     if !failed.is_empty() {
         return Err(Error::Fatal(format!(

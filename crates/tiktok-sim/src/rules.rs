@@ -1,0 +1,531 @@
+//! TikTok's documented rules for the requests the simulated API serves, as one table each: which
+//! report queries `report/integrated/get/` accepts (report type, query_lifetime, time
+//! dimensions, date spans), the largest `page_size` of every endpoint, which permission scope
+//! each endpoint needs, and the request quotas of the sandbox. Every row cites the TikTok page it
+//! comes from (by its portal id, <https://business-api.tiktok.com/portal/docs?id=ID>), and the
+//! server and the report planner ask these tables instead of repeating the rules. A refusal
+//! carries TikTok's code and a message naming the parameter at fault.
+
+use chrono::NaiveDate;
+
+use crate::catalog::ReportType;
+
+/// TikTok doc pages the rules come from (portal ids).
+pub mod docs {
+    /// Run a synchronous report (`report/integrated/get/`).
+    pub const SYNC_REPORT: &str = "https://business-api.tiktok.com/portal/docs?id=1740302848100353";
+    /// Basic reports.
+    pub const BASIC_REPORTS: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1738864915188737";
+    /// Audience reports.
+    pub const AUDIENCE_REPORTS: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1738864928947201";
+    /// Reporting FAQ.
+    pub const REPORTING_FAQ: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1738864850353154";
+    /// Get campaigns.
+    pub const GET_CAMPAIGNS: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1739315828649986";
+    /// Get ad groups.
+    pub const GET_ADGROUPS: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1739314558673922";
+    /// Rate limits (global and sandbox quotas).
+    pub const RATE_LIMITS: &str = "https://business-api.tiktok.com/portal/docs?id=1740029171730433";
+    /// Permission scopes of an app.
+    pub const PERMISSION_SCOPES: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1753986142651394";
+    /// Sandbox accounts.
+    pub const SANDBOX: &str = "https://business-api.tiktok.com/portal/docs?id=1738855331457026";
+    /// TikTok's SDK, generated from the API reference: each endpoint's parameters and ranges,
+    /// for the endpoints whose portal page is not cited here.
+    pub const SDK: &str = "https://github.com/tiktok/tiktok-business-api-sdk";
+}
+
+/// A refusal: TikTok's code and message.
+pub type Refusal = (i64, String);
+
+/// TikTok's code for invalid parameters.
+pub const PARAMETER_ERROR: i64 = 40002;
+/// TikTok's code for a missing permission.
+pub const NO_PERMISSION: i64 = 40001;
+/// TikTok's code for requests beyond a rate or a quota (per second, minute or day alike).
+pub const TOO_FREQUENT: i64 = 40100;
+
+/// The time dimension of a report query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeDimension {
+    Day,
+    Hour,
+    /// No time dimension: one row per entity and breakdown over the whole range.
+    None,
+}
+
+/// What the report rules look at in a query.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportShape {
+    pub report_type: ReportType,
+    pub time: TimeDimension,
+    pub has_country_code: bool,
+    pub lifetime: bool,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    /// The simulated API behaves like today's TikTok, which refuses hourly audience reports.
+    pub hourly_audience_refused: bool,
+}
+
+impl ReportShape {
+    /// Inclusive day count of the range, when both ends are given.
+    fn span_days(&self) -> Option<i64> {
+        Some((self.end_date? - self.start_date?).num_days() + 1)
+    }
+
+    fn dated(&self) -> bool {
+        !self.lifetime
+    }
+}
+
+/// The longest range (inclusive days) of a daily report query.
+pub const MAX_DAY_SPAN: i64 = 30;
+/// The longest range (inclusive days) of an hourly report query.
+pub const MAX_HOUR_SPAN: i64 = 1;
+/// The longest range (inclusive days) of a report query without a time dimension.
+pub const MAX_TOTALS_SPAN: i64 = 365;
+
+/// One documented rule of `report/integrated/get/`: what it refuses, and how.
+pub struct ReportRule {
+    /// A short name, for tests and logs.
+    pub name: &'static str,
+    /// The TikTok page that documents it.
+    pub doc: &'static str,
+    pub code: i64,
+    pub message: &'static str,
+    pub refuses: fn(&ReportShape) -> bool,
+}
+
+/// The rules of `report/integrated/get/`, checked in order; the first that refuses answers.
+pub const REPORT_RULES: &[ReportRule] = &[
+    ReportRule {
+        name: "dates_required",
+        doc: docs::SYNC_REPORT,
+        code: PARAMETER_ERROR,
+        message: "start_date, end_date: Missing data for required field. They are required when \
+                  query_lifetime is false.",
+        refuses: |q| q.dated() && (q.start_date.is_none() || q.end_date.is_none()),
+    },
+    ReportRule {
+        name: "start_before_end",
+        doc: docs::SYNC_REPORT,
+        code: PARAMETER_ERROR,
+        message: "start_date: must not be later than end_date.",
+        refuses: |q| q.dated() && q.span_days().is_some_and(|d| d < 1),
+    },
+    ReportRule {
+        name: "audience_has_no_lifetime",
+        doc: docs::AUDIENCE_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "query_lifetime: Audience reports do not support lifetime metrics. Query a date \
+                  range instead.",
+        refuses: |q| q.lifetime && q.report_type == ReportType::Audience,
+    },
+    ReportRule {
+        name: "lifetime_without_time_or_country",
+        doc: docs::BASIC_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: when query_lifetime = True, dimensions can not contain \
+                  stat_time_day, stat_time_hour or country_code.",
+        refuses: |q| q.lifetime && (q.time != TimeDimension::None || q.has_country_code),
+    },
+    ReportRule {
+        name: "hourly_audience_refused",
+        doc: docs::AUDIENCE_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "Conflict occurs. The input params including metrics and dimensions have no \
+                  relation.",
+        refuses: |q| {
+            q.hourly_audience_refused
+                && q.report_type == ReportType::Audience
+                && q.time == TimeDimension::Hour
+        },
+    },
+    ReportRule {
+        name: "daily_span_30_days",
+        doc: docs::REPORTING_FAQ,
+        code: PARAMETER_ERROR,
+        message: "The time range between start_date and end_date cannot exceed 30 days when \
+                  dimensions contain stat_time_day.",
+        refuses: |q| {
+            q.dated()
+                && q.time == TimeDimension::Day
+                && q.span_days().is_some_and(|d| d > MAX_DAY_SPAN)
+        },
+    },
+    ReportRule {
+        name: "hourly_span_one_day",
+        doc: docs::REPORTING_FAQ,
+        code: PARAMETER_ERROR,
+        message: "When dimensions contain stat_time_hour, start_date and end_date must be the \
+                  same day.",
+        refuses: |q| {
+            q.dated()
+                && q.time == TimeDimension::Hour
+                && q.span_days().is_some_and(|d| d > MAX_HOUR_SPAN)
+        },
+    },
+    ReportRule {
+        name: "totals_span_365_days",
+        doc: docs::REPORTING_FAQ,
+        code: PARAMETER_ERROR,
+        message: "The time range between start_date and end_date cannot exceed 365 days when \
+                  dimensions contain no time dimension.",
+        refuses: |q| {
+            q.dated()
+                && q.time == TimeDimension::None
+                && q.span_days().is_some_and(|d| d > MAX_TOTALS_SPAN)
+        },
+    },
+];
+
+/// The first documented rule `shape` breaks, as TikTok's answer.
+pub fn check_report(shape: &ReportShape) -> Result<(), Refusal> {
+    match REPORT_RULES.iter().find(|rule| (rule.refuses)(shape)) {
+        Some(rule) => Err((rule.code, rule.message.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// The largest `page_size` of one endpoint.
+pub struct PageSizeRule {
+    pub path: &'static str,
+    pub max: u64,
+    pub doc: &'static str,
+}
+
+/// `page_size` limits per endpoint (TikTok's default page size is 10 everywhere).
+pub const PAGE_SIZE_RULES: &[PageSizeRule] = &[
+    PageSizeRule {
+        path: "report/integrated/get/",
+        max: 1000,
+        doc: docs::SYNC_REPORT,
+    },
+    PageSizeRule {
+        path: "campaign/get/",
+        max: 1000,
+        doc: docs::GET_CAMPAIGNS,
+    },
+    PageSizeRule {
+        path: "adgroup/get/",
+        max: 1000,
+        doc: docs::GET_ADGROUPS,
+    },
+    PageSizeRule {
+        path: "ad/get/",
+        max: 1000,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "dmp/custom_audience/list/",
+        max: 100,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "file/image/ad/search/",
+        max: 100,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "file/video/ad/search/",
+        max: 100,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "file/music/get/",
+        max: 100,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "creative/portfolio/list/",
+        max: 100,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "tt_video/list/",
+        max: 50,
+        doc: docs::SDK,
+    },
+    PageSizeRule {
+        path: "pixel/list/",
+        max: 20,
+        doc: docs::SDK,
+    },
+];
+
+/// The largest `page_size` the endpoint at `path` accepts (1000 for endpoints not listed).
+pub fn max_page_size(path: &str) -> u64 {
+    PAGE_SIZE_RULES
+        .iter()
+        .find(|r| r.path == path)
+        .map_or(1000, |r| r.max)
+}
+
+/// The refusal of a `page_size` outside 1..=max.
+pub fn check_page_size(path: &str, size: u64) -> Result<(), Refusal> {
+    let max = max_page_size(path);
+    if size == 0 || size > max {
+        return Err((
+            PARAMETER_ERROR,
+            format!("page_size: Must be between 1 and {max}."),
+        ));
+    }
+    Ok(())
+}
+
+/// A permission scope an app is granted by TikTok, and the endpoints it opens.
+pub struct ScopeRule {
+    pub scope: &'static str,
+    pub paths: &'static [&'static str],
+    pub doc: &'static str,
+}
+
+/// The scopes of the endpoints the simulated API serves.
+pub const SCOPE_RULES: &[ScopeRule] = &[
+    ScopeRule {
+        scope: "Reporting",
+        paths: &["report/integrated/get/"],
+        doc: docs::PERMISSION_SCOPES,
+    },
+    ScopeRule {
+        scope: "Ads Management",
+        paths: &["campaign/get/", "adgroup/get/", "ad/get/"],
+        doc: docs::PERMISSION_SCOPES,
+    },
+    ScopeRule {
+        scope: "Ad Account Management",
+        paths: &["advertiser/info/"],
+        doc: docs::PERMISSION_SCOPES,
+    },
+    ScopeRule {
+        scope: "Audience Management",
+        paths: &["dmp/custom_audience/list/"],
+        doc: docs::PERMISSION_SCOPES,
+    },
+    ScopeRule {
+        scope: "Creative Management",
+        paths: &[
+            "file/image/ad/search/",
+            "file/video/ad/search/",
+            "file/music/get/",
+            "creative/portfolio/list/",
+            "tt_video/list/",
+        ],
+        doc: docs::PERMISSION_SCOPES,
+    },
+    ScopeRule {
+        scope: "Pixel Management",
+        paths: &[
+            "pixel/list/",
+            "pixel/event/stats/",
+            "pixel/instant_page/event/",
+        ],
+        doc: docs::PERMISSION_SCOPES,
+    },
+];
+
+/// The scope the endpoint at `path` needs, if any.
+pub fn scope_of(path: &str) -> Option<&'static str> {
+    SCOPE_RULES
+        .iter()
+        .find(|r| r.paths.contains(&path))
+        .map(|r| r.scope)
+}
+
+/// TikTok's answer to a request the app has no scope for (every advertiser alike).
+pub fn check_scope(path: &str, missing_scopes: &[String]) -> Result<(), Refusal> {
+    match scope_of(path) {
+        Some(scope) if missing_scopes.iter().any(|m| m.eq_ignore_ascii_case(scope)) => Err((
+            NO_PERMISSION,
+            format!(
+                "No permission to operate. The app has not been granted the permission scope \
+                 \"{scope}\" needed by /open_api/v1.3/{path}; add the scope to the app in \
+                 TikTok for Business and re-authorize it."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Request quotas per endpoint; TikTok documents 30 a minute and 1,000 a day per endpoint for
+/// the sandbox ([`docs::RATE_LIMITS`], [`docs::SANDBOX`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub per_minute: u32,
+    pub per_day: u32,
+}
+
+impl Quota {
+    /// The sandbox's quotas, per endpoint.
+    pub const SANDBOX: Quota = Quota {
+        per_minute: 30,
+        per_day: 1000,
+    };
+}
+
+/// The message of a request beyond the per-minute quota.
+pub fn per_minute_message(limit: u32) -> String {
+    format!(
+        "Requests made too frequently. The app reaches the QPM limit {limit} for current path, \
+         request is temporarily restricted. Please pause for 5 minutes and try again."
+    )
+}
+
+/// The message of a request beyond the daily quota (same code as the other limits; only the
+/// message tells them apart).
+pub fn per_day_message(limit: u32) -> String {
+    format!(
+        "Requests made too frequently. The app reaches the daily limit (QPD) {limit} for \
+         current path, request is restricted until 00:00:00 UTC+0."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    }
+
+    fn shape(report_type: ReportType, time: TimeDimension) -> ReportShape {
+        ReportShape {
+            report_type,
+            time,
+            has_country_code: false,
+            lifetime: false,
+            start_date: date("2024-03-01"),
+            end_date: date("2024-03-01"),
+            hourly_audience_refused: true,
+        }
+    }
+
+    fn refusal(s: &ReportShape) -> Option<&'static str> {
+        REPORT_RULES.iter().find(|r| (r.refuses)(s)).map(|r| r.name)
+    }
+
+    #[test]
+    fn every_rule_cites_a_tiktok_page_and_has_a_unique_name() {
+        let mut names = std::collections::HashSet::new();
+        for rule in REPORT_RULES {
+            assert!(names.insert(rule.name), "{} twice", rule.name);
+            assert!(
+                rule.doc
+                    .starts_with("https://business-api.tiktok.com/portal/docs?id="),
+                "{}",
+                rule.name
+            );
+            assert!(rule.code == PARAMETER_ERROR);
+        }
+        for rule in PAGE_SIZE_RULES {
+            assert!(
+                rule.doc.contains("portal/docs?id=") || rule.doc == docs::SDK,
+                "{}",
+                rule.path
+            );
+        }
+        for rule in SCOPE_RULES {
+            assert!(rule.doc.contains("portal/docs?id="), "{}", rule.scope);
+        }
+    }
+
+    #[test]
+    fn audience_reports_have_no_lifetime() {
+        let mut s = shape(ReportType::Audience, TimeDimension::None);
+        s.lifetime = true;
+        assert_eq!(refusal(&s), Some("audience_has_no_lifetime"));
+        s.report_type = ReportType::Basic;
+        assert_eq!(refusal(&s), None, "BASIC lifetime without time dimension");
+        let (code, message) = check_report(&ReportShape {
+            report_type: ReportType::Audience,
+            ..s
+        })
+        .unwrap_err();
+        assert_eq!(code, 40002);
+        assert!(message.starts_with("query_lifetime"), "{message}");
+    }
+
+    #[test]
+    fn lifetime_refuses_time_dimensions_and_country_code() {
+        for time in [TimeDimension::Day, TimeDimension::Hour] {
+            let mut s = shape(ReportType::Basic, time);
+            s.lifetime = true;
+            assert_eq!(refusal(&s), Some("lifetime_without_time_or_country"));
+        }
+        let mut s = shape(ReportType::Basic, TimeDimension::None);
+        s.lifetime = true;
+        s.has_country_code = true;
+        assert_eq!(refusal(&s), Some("lifetime_without_time_or_country"));
+        // The same breakdown over a date range is accepted.
+        s.lifetime = false;
+        assert_eq!(refusal(&s), None);
+    }
+
+    #[test]
+    fn spans_are_bounded_by_the_time_dimension() {
+        let with = |time, start: &str, end: &str| {
+            let mut s = shape(ReportType::Basic, time);
+            s.start_date = date(start);
+            s.end_date = date(end);
+            refusal(&s)
+        };
+        assert_eq!(with(TimeDimension::Day, "2024-01-01", "2024-01-30"), None);
+        assert_eq!(
+            with(TimeDimension::Day, "2024-01-01", "2024-01-31"),
+            Some("daily_span_30_days")
+        );
+        assert_eq!(with(TimeDimension::Hour, "2024-01-01", "2024-01-01"), None);
+        assert_eq!(
+            with(TimeDimension::Hour, "2024-01-01", "2024-01-02"),
+            Some("hourly_span_one_day")
+        );
+        assert_eq!(with(TimeDimension::None, "2024-01-01", "2024-12-30"), None);
+        assert_eq!(
+            with(TimeDimension::None, "2024-01-01", "2024-12-31"),
+            Some("totals_span_365_days"),
+            "2024 is a leap year: 366 days"
+        );
+        assert_eq!(
+            with(TimeDimension::Day, "2024-01-02", "2024-01-01"),
+            Some("start_before_end")
+        );
+        let mut s = shape(ReportType::Basic, TimeDimension::Day);
+        s.end_date = None;
+        assert_eq!(refusal(&s), Some("dates_required"));
+    }
+
+    #[test]
+    fn hourly_audience_is_refused_only_when_configured() {
+        let mut s = shape(ReportType::Audience, TimeDimension::Hour);
+        assert_eq!(refusal(&s), Some("hourly_audience_refused"));
+        s.hourly_audience_refused = false;
+        assert_eq!(refusal(&s), None);
+    }
+
+    #[test]
+    fn page_sizes_per_endpoint() {
+        assert!(check_page_size("report/integrated/get/", 1000).is_ok());
+        assert!(check_page_size("report/integrated/get/", 1001).is_err());
+        assert!(check_page_size("pixel/list/", 21).is_err());
+        assert!(check_page_size("pixel/list/", 20).is_ok());
+        assert!(check_page_size("tt_video/list/", 51).is_err());
+        assert!(check_page_size("file/music/get/", 101).is_err());
+        assert!(check_page_size("ad/get/", 0).is_err());
+    }
+
+    #[test]
+    fn a_missing_scope_refuses_its_endpoints_naming_the_scope() {
+        let missing = vec!["Reporting".to_string()];
+        let (code, message) = check_scope("report/integrated/get/", &missing).unwrap_err();
+        assert_eq!(code, 40001);
+        assert!(message.contains("\"Reporting\""), "{message}");
+        assert!(check_scope("campaign/get/", &missing).is_ok());
+        assert!(check_scope("report/integrated/get/", &[]).is_ok());
+    }
+}
