@@ -25,7 +25,7 @@ pub use assets::{
 };
 pub use cli::{run_cli, SimArgs};
 pub use model::{EntityKind, Model};
-pub use report::ReportQuery;
+pub use report::{ReportQuery, ADS_THROTTLE_HEADER};
 
 /// Everything that shapes a simulated API: data sizes, the seed, behaviour switches and faults.
 #[derive(Debug, Clone)]
@@ -47,6 +47,13 @@ pub struct SimConfig {
     pub hourly_audience_refused: bool,
     /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
     pub deleted_every: usize,
+    /// Advertisers number N, 2N, ... (1-based, in id order) run auction campaigns only; the
+    /// others mix in reach & frequency and TopView campaigns (see `model`). 0 = every advertiser
+    /// may have reservation campaigns.
+    pub auction_only_every: usize,
+    /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
+    /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
+    pub ads_cap: usize,
     /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
     pub audiences_per_advertiser: usize,
     /// Library images per advertiser (`file/image/ad/search/`).
@@ -86,6 +93,8 @@ impl Default for SimConfig {
             sandbox: false,
             hourly_audience_refused: true,
             deleted_every: 5,
+            auction_only_every: 0,
+            ads_cap: report::ADS_CAP,
             audiences_per_advertiser: 7,
             images_per_advertiser: 25,
             videos_per_advertiser: 12,
