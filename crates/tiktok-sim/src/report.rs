@@ -1226,7 +1226,11 @@ impl ProcessedAds {
     }
 
     fn share_of_ad(&self, i: usize) -> Option<(u32, u32)> {
-        self.dropped.get(i).copied().unwrap_or(false).then_some((0, 1))
+        self.dropped
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then_some((0, 1))
     }
 }
 
@@ -1756,7 +1760,10 @@ mod tests {
     }
 
     /// `(id, impressions)` of every row of a lifetime query.
-    fn lifetime_rows(m: &Model, q: &ReportQuery) -> (std::collections::BTreeMap<String, u64>, bool) {
+    fn lifetime_rows(
+        m: &Model,
+        q: &ReportQuery,
+    ) -> (std::collections::BTreeMap<String, u64>, bool) {
         let plan = m.report_plan(q).unwrap();
         let rows = m.render_rows(&plan, 0, plan.len());
         let field = q.level.id_field();
@@ -1794,11 +1801,19 @@ mod tests {
         let m = sized(25);
         let adv = m.advertiser(m.advertiser_ids()[0]).unwrap();
         assert_eq!(adv.ads.len(), 60);
-        for level in [Level::Advertiser, Level::Campaign, Level::AdGroup, Level::Ad] {
+        for level in [
+            Level::Advertiser,
+            Level::Campaign,
+            Level::AdGroup,
+            Level::Ad,
+        ] {
             let mut q = query(&m, level, &[level.id_field()], &["impressions"]);
             q.lifetime = true;
             let (capped, throttled) = lifetime_rows(&m, &q);
-            assert!(throttled, "{level:?}: 60 ads over a cap of 25 must be signalled");
+            assert!(
+                throttled,
+                "{level:?}: 60 ads over a cap of 25 must be signalled"
+            );
             // Whole figures, entity by entity, from queries under the cap.
             let mut whole = std::collections::BTreeMap::new();
             if level == Level::Advertiser {
@@ -1879,8 +1894,10 @@ mod tests {
         assert!(!top_ads.is_empty());
         assert!(top_ads.keys().all(|id| !default_ads.contains_key(id)));
         // Refusals.
-        q.filtering = vec![serde_json::json!({"field_name": "buying_type", "filter_type": "IN",
-            "filter_value": "[\"RESERVATION_TOP_VIEW\",\"AUCTION\"]"})];
+        q.filtering = vec![
+            serde_json::json!({"field_name": "buying_type", "filter_type": "IN",
+            "filter_value": "[\"RESERVATION_TOP_VIEW\",\"AUCTION\"]"}),
+        ];
         assert_eq!(code(m.report_rows(&q)).0, 40002);
         q.filtering = vec![buying_filter("RESERVATION")];
         assert_eq!(code(m.report_rows(&q)).0, 40002);

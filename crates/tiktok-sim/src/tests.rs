@@ -301,7 +301,10 @@ async fn entity_lists_by_buying_type() {
         assert_eq!(seen, sim.model().entities(kind, adv, true).len(), "{path}");
         // TopView with another buying type, or with more than 100 a page: refused.
         for (filter, size) in [
-            (r#"{"buying_types":["AUCTION","RESERVATION_TOP_VIEW"]}"#, "100"),
+            (
+                r#"{"buying_types":["AUCTION","RESERVATION_TOP_VIEW"]}"#,
+                "100",
+            ),
             (r#"{"buying_types":["RESERVATION_TOP_VIEW"]}"#, "101"),
             (r#"{"buying_types":["RESERVATION"]}"#, "10"),
         ] {
@@ -347,7 +350,10 @@ async fn reports_over_the_ads_cap_carry_the_throttle_header() {
         let mut p = report_params(adv, level, dims, "2024-06-01", "2024-06-30");
         p[5].1 = s(r#"["spend","impressions"]"#);
         p.push(("page_size", s("1000")));
-        let resp = c.raw("report/integrated/get/", &p, Some("sim-token")).await.unwrap();
+        let resp = c
+            .raw("report/integrated/get/", &p, Some("sim-token"))
+            .await
+            .unwrap();
         assert!(
             resp.headers().contains_key(ADS_THROTTLE_HEADER),
             "{level:?}: 30 ads over a cap of 20"
@@ -360,8 +366,14 @@ async fn reports_over_the_ads_cap_carry_the_throttle_header() {
                         "filter_value": json!([campaign]).to_string()}])
                 .to_string(),
             ));
-            let resp = c.raw("report/integrated/get/", &p, Some("sim-token")).await.unwrap();
-            assert!(!resp.headers().contains_key(ADS_THROTTLE_HEADER), "{level:?}");
+            let resp = c
+                .raw("report/integrated/get/", &p, Some("sim-token"))
+                .await
+                .unwrap();
+            assert!(
+                !resp.headers().contains_key(ADS_THROTTLE_HEADER),
+                "{level:?}"
+            );
         }
     }
     sim.shutdown().await;
