@@ -7,6 +7,7 @@ mod capture;
 mod client;
 mod common;
 mod conformance;
+mod everything;
 mod extras;
 mod faults;
 mod fuzz;

@@ -153,6 +153,8 @@ pub struct RecordedRequest {
     pub params: BTreeMap<String, String>,
     /// The TikTok code answered, or the HTTP status for HTTP faults and unknown paths.
     pub code: i64,
+    /// The answer carried `X-Tt-Ads-Throttle`: a report over the ads cap, figures incomplete.
+    pub ads_throttled: bool,
 }
 
 /// A running simulated API.

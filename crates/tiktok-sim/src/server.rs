@@ -65,13 +65,14 @@ impl AppState {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    fn record(&self, path: &str, params: Params, code: i64) {
+    fn record(&self, path: &str, params: Params, code: i64, ads_throttled: bool) {
         if self.cfg.record_requests {
             if let Ok(mut log) = self.log.lock() {
                 log.push(RecordedRequest {
                     path: path.to_string(),
                     params,
                     code,
+                    ads_throttled,
                 });
             }
         }
@@ -218,7 +219,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         }
     };
     tracing::trace!(path = %rel, code, "simulated TikTok API answered");
-    state.record(&rel, params, code);
+    state.record(&rel, params, code, delivery.ads_throttled);
     response
 }
 
