@@ -329,7 +329,9 @@ async fn report_queries(
             let listing = inventory
                 .listing(ctx, binding, advertiser_id, scope)
                 .await?;
-            match plan_splits(&listing, spec.level, MAX_ADS_PER_QUERY) {
+            let plan = plan_splits(&listing, spec.level, MAX_ADS_PER_QUERY)
+                .filter(|_| listing.is_complete(ads));
+            match plan {
                 Some(splits) => splits,
                 None => split_by_campaign(ctx, binding, advertiser_id, scope, &listing).await?,
             }
@@ -376,7 +378,9 @@ async fn fetch_queries(
                     // The ad count did not foresee the cap (or TikTok's cap is lower): split
                     // in at least two.
                     let per_query = MAX_ADS_PER_QUERY.min(listing.ads.len().div_ceil(2)).max(1);
-                    match plan_splits(&listing, spec.level, per_query) {
+                    let plan = plan_splits(&listing, spec.level, per_query)
+                        .filter(|_| listing.is_complete(inventory.ads(*scope)));
+                    match plan {
                         Some(parts) if parts.len() > 1 => Some(parts),
                         _ => {
                             let parts =
@@ -484,10 +488,19 @@ pub struct AdInventory {
 }
 
 /// The ads of one buying scope, by parent. Ads TikTok lists without a campaign or ad group
-/// are kept with what is known of them.
+/// are kept with what is known of them; ads without a readable id are only counted.
 #[derive(Debug, Default)]
 pub struct AdListing {
     pub ads: Vec<ListedAd>,
+    pub unusable: u64,
+}
+
+impl AdListing {
+    /// Whether the listing names every ad TikTok counted: a split planned from a shorter one
+    /// would leave the unlisted ads out.
+    pub fn is_complete(&self, counted: u64) -> bool {
+        self.unusable == 0 && self.ads.len() as u64 >= counted
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -584,6 +597,7 @@ async fn list_ads(
             }
         }
     }
+    listing.unusable = unusable;
     if unusable > 0 {
         tracing::warn!(
             advertiser_id,
@@ -893,6 +907,7 @@ mod tests {
                     ad,
                 })
                 .collect(),
+            unusable: 0,
         }
     }
 
@@ -968,6 +983,7 @@ mod tests {
         assert!(plan_splits(&listing, Level::AdGroup, MAX_ADS_PER_QUERY).is_none());
         assert!(plan_splits(&listing, Level::Advertiser, MAX_ADS_PER_QUERY).is_none());
         let parented = super::AdListing {
+            unusable: 0,
             ads: listing
                 .ads
                 .iter()
