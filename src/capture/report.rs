@@ -313,13 +313,16 @@ async fn report_queries(
 ) -> Result<ReportQueries> {
     let inventory = inventory(ctx, binding, advertiser_id).await?;
     let mut scopes = vec![BuyingScope::AuctionAndReachFrequency];
-    if spec.level != Level::Advertiser && inventory.topview_ads > 0 {
+    if spec.level != Level::Advertiser
+        && inventory.topview_ads > 0
+        && !filters_on(spec, &["buying_type"])
+    {
         scopes.push(BuyingScope::TopView);
     }
     let mut planned = Vec::with_capacity(scopes.len());
     for scope in scopes {
         let ads = inventory.ads(scope);
-        let splits = if ads > MAX_ADS_PER_QUERY as u64 && spec.level != Level::Advertiser {
+        let splits = if ads > MAX_ADS_PER_QUERY as u64 && can_split(spec) {
             tracing::info!(
                 advertiser_id,
                 ads,
@@ -341,6 +344,21 @@ async fn report_queries(
         planned.push((scope, std::sync::Mutex::new(splits)));
     }
     Ok(ReportQueries { scopes: planned })
+}
+
+/// Whether a report's own filtering (a custom report's) already filters on one of `fields`.
+fn filters_on(spec: &ReportSpec, fields: &[&str]) -> bool {
+    spec.filtering.iter().any(|f| {
+        f["field_name"]
+            .as_str()
+            .is_some_and(|n| fields.contains(&n))
+    })
+}
+
+/// Whether id filters can narrow this report: not at the advertiser level (TikTok takes none
+/// there), nor when a custom report already filters by ids of its own.
+fn can_split(spec: &ReportSpec) -> bool {
+    spec.level != Level::Advertiser && !filters_on(spec, &["campaign_ids", "adgroup_ids", "ad_ids"])
 }
 
 /// Runs every query of one window (or of the lifetime report), narrowing the id filters of
@@ -374,7 +392,7 @@ async fn fetch_queries(
                 .listing(ctx, binding, advertiser_id, *scope)
                 .await?;
             let parts = match &split {
-                None if spec.level != Level::Advertiser => {
+                None if can_split(spec) => {
                     // The ad count did not foresee the cap (or TikTok's cap is lower): split
                     // in at least two.
                     let per_query = MAX_ADS_PER_QUERY.min(listing.ads.len().div_ceil(2)).max(1);
@@ -1061,6 +1079,26 @@ mod tests {
         let small = plan_splits(&listing, Level::Ad, 8).unwrap();
         let covered = coverage(&small, &listing, 8);
         assert_eq!(covered.len(), 30);
+    }
+
+    #[test]
+    fn custom_reports_with_their_own_id_or_buying_filters_are_not_split_or_doubled() {
+        let spec = |level: Level, filtering: Vec<Value>| ReportSpec {
+            report_type: ReportType::Basic,
+            level,
+            granularity: Granularity::Day,
+            dimensions: vec![level.id_field().into(), "stat_time_day".into()],
+            metrics: vec!["spend".into()],
+            filtering,
+        };
+        assert!(can_split(&spec(Level::Ad, Vec::new())));
+        assert!(can_split(&spec(Level::Campaign, Vec::new())));
+        assert!(!can_split(&spec(Level::Advertiser, Vec::new())));
+        let own = vec![id_filter("campaign_ids", &[1])];
+        assert!(!can_split(&spec(Level::Ad, own)));
+        let buying = vec![BuyingScope::TopView.report_filter().unwrap()];
+        assert!(filters_on(&spec(Level::Ad, buying), &["buying_type"]));
+        assert!(!filters_on(&spec(Level::Ad, Vec::new()), &["buying_type"]));
     }
 
     #[test]
