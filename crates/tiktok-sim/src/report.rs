@@ -1,7 +1,9 @@
-//! `report/integrated/get/` over the simulated data: the validation rules the real API enforces
-//! (tiktok-api.md 1.8), which rows exist (an entity delivers on a deterministic subset of hours
-//! from its creation to today or its deletion; day and lifetime rows aggregate those hours), and
-//! the metric values and wire formats of each row. Rows are planned as small keys first so the
+//! `report/integrated/get/` over the simulated data, in three steps: `validate` (the rules the
+//! real API enforces, per Run a synchronous report, portal doc 1740302848100353, answered with
+//! TikTok's refusals), `plan` (which rows exist: an entity delivers on a deterministic subset of
+//! hours from its creation to today or its deletion, day and lifetime rows aggregate those hours;
+//! which buying types the query covers; which ads the 20,000-ads cap leaves out) and render (the
+//! metric values and wire formats of each row). Rows are planned as small keys first so the
 //! server renders only the page it answers.
 
 use std::collections::HashSet;
