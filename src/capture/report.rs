@@ -500,7 +500,7 @@ pub type AdInventoryCache =
 
 #[derive(Debug, Default)]
 pub struct AdInventory {
-    pub auction_ads: u64,
+    pub auction_and_reach_frequency_ads: u64,
     pub topview_ads: u64,
     listings: [tokio::sync::OnceCell<Arc<AdListing>>; 2],
 }
@@ -531,7 +531,7 @@ pub struct ListedAd {
 impl AdInventory {
     fn ads(&self, scope: BuyingScope) -> u64 {
         match scope {
-            BuyingScope::AuctionAndReachFrequency => self.auction_ads,
+            BuyingScope::AuctionAndReachFrequency => self.auction_and_reach_frequency_ads,
             BuyingScope::TopView => self.topview_ads,
         }
     }
@@ -563,7 +563,7 @@ async fn inventory(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<
             Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
         };
         Ok(Arc::new(AdInventory {
-            auction_ads: count(BuyingScope::AuctionAndReachFrequency).await?,
+            auction_and_reach_frequency_ads: count(BuyingScope::AuctionAndReachFrequency).await?,
             topview_ads: count(BuyingScope::TopView).await?,
             listings: Default::default(),
         }))

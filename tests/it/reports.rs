@@ -702,3 +702,106 @@ fn sim_report_type(
 fn sim_level(spec: &source_tiktok_marketing::registry::ReportSpec) -> tiktok_sim::catalog::Level {
     tiktok_sim::catalog::Level::from_data_level(spec.level.data_level()).unwrap()
 }
+
+/// The cap at the campaign and ad group levels, foreseen from the ad count: the reports are split
+/// by campaign (whole campaigns where they fit), no answer is capped, and every row holds the
+/// whole figures of its entity.
+#[tokio::test(flavor = "multi_thread")]
+async fn campaign_and_ad_group_reports_over_the_ads_cap_are_split_and_whole() {
+    let account = SimConfig {
+        advertisers: 1,
+        campaigns_per_advertiser: 21,
+        adgroups_per_campaign: 10,
+        ads_per_adgroup: 100,
+        days: 2,
+        auction_only_every: 1,
+        record_requests: true,
+        ..SimConfig::default()
+    };
+    let sim = simulator::spawn(account.clone()).await.unwrap();
+    let truth = simulator::Model::new(&SimConfig {
+        ads_cap: usize::MAX,
+        ..account
+    });
+    let today = sim.model().first_day().succ_opt().unwrap();
+    let cfg = sim_config(
+        &sim.base_url(),
+        &today.to_string(),
+        json!({"end_date": today.to_string()}),
+    );
+    let streams = ["campaigns_reports_lifetime", "ad_groups_reports_lifetime"];
+    let session = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || flow_session(&cfg, &streams, &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let config = config::parse(&cfg).unwrap();
+    let advertiser = sim.model().advertiser_ids()[0];
+    for (binding, stream) in streams.iter().enumerate() {
+        let spec = registry::resolve(stream, &config)
+            .unwrap()
+            .report()
+            .unwrap()
+            .clone();
+        let query = ReportQuery {
+            advertiser_id: advertiser,
+            report_type: sim_report_type(&spec),
+            level: sim_level(&spec),
+            dimensions: spec.dimensions.clone(),
+            metrics: spec.metrics.clone(),
+            start_date: None,
+            end_date: None,
+            lifetime: true,
+            filtering: filtering(&spec, true, None),
+        };
+        let id = spec.level.id_field();
+        let figures = |rows: Vec<Value>| -> BTreeMap<String, String> {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r["dimensions"][id]
+                            .to_string()
+                            .trim_matches('"')
+                            .to_string(),
+                        r["metrics"]["impressions"]
+                            .to_string()
+                            .trim_matches('"')
+                            .to_string(),
+                    )
+                })
+                .collect()
+        };
+        let expected = figures(truth.report_rows(&query).unwrap());
+        let capped = figures(sim.model().report_rows(&query).unwrap());
+        assert_ne!(
+            expected, capped,
+            "{stream}: one query would have been partial"
+        );
+        let got = figures(
+            session
+                .docs
+                .iter()
+                .filter(|(b, _)| *b == binding)
+                .map(|(_, d)| d.clone())
+                .collect(),
+        );
+        assert_eq!(got, expected, "{stream}");
+        let queries = sim
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.path == "report/integrated/get/"
+                    && r.params["data_level"] == spec.level.data_level()
+            })
+            .count();
+        assert!(queries >= 2, "{stream} was not split ({queries} queries)");
+    }
+    let bad: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.ads_throttled || r.code != 0)
+        .collect();
+    assert!(bad.is_empty(), "capped or refused answers: {bad:?}");
+}
