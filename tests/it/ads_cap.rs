@@ -207,3 +207,39 @@ async fn a_capped_answer_is_narrowed_or_kept_with_a_warning() {
         .stderr
         .contains("no id filter can narrow it further"));
 }
+
+/// The client exposes `X-Tt-Ads-Throttle` on every page it returns: present with a value is
+/// "capped", absent or `0` is not.
+#[tokio::test]
+async fn the_client_exposes_the_ads_throttle_header() {
+    use source_tiktok_marketing::client::{ClientOptions, TikTokClient};
+    let server = MockServer::start().await;
+    let page = |throttle: Option<&str>| {
+        let answer = ok(json!({"list": [], "page_info": {"page": 1, "page_size": 10,
+            "total_number": 0, "total_page": 0}}));
+        match throttle {
+            Some(v) => answer.insert_header("X-Tt-Ads-Throttle", v),
+            None => answer,
+        }
+    };
+    for (advertiser, throttle) in [("1", Some("1")), ("2", None), ("3", Some("0"))] {
+        Mock::given(method("GET"))
+            .and(path("/open_api/v1.3/report/integrated/get/"))
+            .and(wiremock::matchers::query_param("advertiser_id", advertiser))
+            .respond_with(page(throttle))
+            .mount(&server)
+            .await;
+    }
+    let cfg =
+        source_tiktok_marketing::config::parse(&sim_config(&server.uri(), "2024-01-01", json!({})))
+            .unwrap();
+    let client = TikTokClient::new(&cfg, ClientOptions::default()).unwrap();
+    for (advertiser, expected) in [("1", true), ("2", false), ("3", false)] {
+        let params = vec![("advertiser_id", advertiser.to_string())];
+        let page = client
+            .page("report/integrated/get/", &params, "list", 1, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.ads_throttled, expected, "advertiser {advertiser}");
+    }
+}
