@@ -388,10 +388,15 @@ async fn fetch_queries(
             }
             narrowed = true;
             let inventory = inventory(ctx, binding, advertiser_id).await?;
-            let listing = inventory
-                .listing(ctx, binding, advertiser_id, *scope)
-                .await?;
+            let listing = if inventory.listable {
+                inventory
+                    .listing(ctx, binding, advertiser_id, *scope)
+                    .await?
+            } else {
+                Arc::new(AdListing::default())
+            };
             let parts = match &split {
+                _ if !inventory.listable => None,
                 None if can_split(spec) => {
                     // The ad count did not foresee the cap (or TikTok's cap is lower): split
                     // in at least two.
@@ -502,6 +507,8 @@ pub type AdInventoryCache =
 pub struct AdInventory {
     pub auction_and_reach_frequency_ads: u64,
     pub topview_ads: u64,
+    /// Whether the token may list the ads (`ad/get/`); without it no split can be planned.
+    pub listable: bool,
     listings: [tokio::sync::OnceCell<Arc<AdListing>>; 2],
 }
 
@@ -562,11 +569,38 @@ async fn inventory(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<
             ctx.count_request(binding);
             Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
         };
-        Ok(Arc::new(AdInventory {
-            auction_and_reach_frequency_ads: count(BuyingScope::AuctionAndReachFrequency).await?,
-            topview_ads: count(BuyingScope::TopView).await?,
-            listings: Default::default(),
-        }))
+        let counted = async {
+            Ok::<_, crate::error::Error>((
+                count(BuyingScope::AuctionAndReachFrequency).await?,
+                count(BuyingScope::TopView).await?,
+            ))
+        };
+        match counted.await {
+            Ok((auction_and_reach_frequency_ads, topview_ads)) => Ok(Arc::new(AdInventory {
+                auction_and_reach_frequency_ads,
+                topview_ads,
+                listable: true,
+                listings: Default::default(),
+            })),
+            // An app with the reporting scope but not the ads one: report anyway, TopView
+            // included (it may exist), and rely on TikTok's header alone for the cap.
+            Err(err) if err.class() == ErrorClass::Permission => {
+                tracing::warn!(
+                    advertiser_id,
+                    error = %err,
+                    "This token cannot list the ad account's ads (ad/get/), so its reports \
+                     cannot be split ahead of TikTok's 20,000-ads cap and TopView delivery is \
+                     asked for without knowing whether it exists."
+                );
+                Ok(Arc::new(AdInventory {
+                    auction_and_reach_frequency_ads: 0,
+                    topview_ads: 1,
+                    listable: false,
+                    listings: Default::default(),
+                }))
+            }
+            Err(err) => Err(err),
+        }
     })
     .await
     .cloned()

@@ -243,3 +243,95 @@ async fn the_client_exposes_the_ads_throttle_header() {
         assert_eq!(page.ads_throttled, expected, "advertiser {advertiser}");
     }
 }
+
+/// A token that may read reports but not list ads (`ad/get/` answers 40001): reports still run,
+/// TopView delivery included, and say why they cannot be split ahead of the cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_go_on_when_the_token_cannot_list_ads() {
+    use source_tiktok_marketing::capture::report::{filtering, BuyingScope};
+    use source_tiktok_marketing::registry;
+    use tiktok_sim::{catalog, Fault, FaultRule, ReportQuery, SimConfig};
+
+    let probe = SimConfig {
+        advertisers: 2,
+        campaigns_per_advertiser: 6,
+        ..SimConfig::default()
+    };
+    let denied = tiktok_sim::Model::new(&probe).advertiser_ids()[1];
+    let sim = tiktok_sim::spawn(SimConfig {
+        faults: vec![FaultRule {
+            fault: Fault::NoPermission {
+                advertiser_id: denied,
+            },
+            every: 1,
+            paths: Some(vec!["ad/get/".into()]),
+        }],
+        record_requests: true,
+        ..probe
+    })
+    .await
+    .unwrap();
+    let uri = sim.base_url();
+    let session = tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(&uri, "2024-01-01", json!({}));
+        flow_session(&cfg, &["campaigns_reports_lifetime"], &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    assert!(session
+        .output
+        .stderr
+        .contains("cannot list the ad account's ads"));
+    // Every campaign row of the model, TopView's included, for both accounts.
+    let cfg = source_tiktok_marketing::config::parse(&sim_config(
+        &sim.base_url(),
+        "2024-01-01",
+        json!({}),
+    ))
+    .unwrap();
+    let spec = registry::resolve("campaigns_reports_lifetime", &cfg)
+        .unwrap()
+        .report()
+        .unwrap()
+        .clone();
+    let mut expected = std::collections::BTreeSet::new();
+    for advertiser in sim.model().advertiser_ids() {
+        for scope in [BuyingScope::AuctionAndReachFrequency, BuyingScope::TopView] {
+            let mut filters = filtering(&spec, true, None);
+            filters.extend(scope.report_filter());
+            let rows = sim
+                .model()
+                .report_rows(&ReportQuery {
+                    advertiser_id: advertiser,
+                    report_type: catalog::ReportType::Basic,
+                    level: catalog::Level::Campaign,
+                    dimensions: spec.dimensions.clone(),
+                    metrics: spec.metrics.clone(),
+                    start_date: None,
+                    end_date: None,
+                    lifetime: true,
+                    filtering: filters,
+                })
+                .unwrap();
+            expected.extend(
+                rows.iter()
+                    .map(|r| r["dimensions"]["campaign_id"].as_str().unwrap().to_string()),
+            );
+        }
+    }
+    let got: std::collections::BTreeSet<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["campaign_id"].to_string())
+        .collect();
+    assert_eq!(got, expected);
+    let topview_of_denied = sim.requests().iter().any(|r| {
+        r.path == "report/integrated/get/"
+            && r.params["advertiser_id"] == denied.to_string()
+            && r.params
+                .get("filtering")
+                .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))
+    });
+    assert!(topview_of_denied);
+}
