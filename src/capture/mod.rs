@@ -85,6 +85,8 @@ pub(crate) enum Warning {
     UnreadableModifyTime,
     /// Report rows came with an empty key dimension (kept as "").
     EmptyKey,
+    /// A report over TikTok's ads cap that no id filter can narrow (partial figures).
+    AdsCapped,
 }
 
 /// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
@@ -100,7 +102,7 @@ pub(crate) struct Context {
     counters: Vec<Counters>,
     /// The stream name of each binding, for messages.
     stream_names: Vec<String>,
-    pub ad_splits: report::AdSplitCache,
+    pub ad_inventory: report::AdInventoryCache,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
     /// The stream name of each binding (for warnings).
@@ -252,7 +254,7 @@ pub async fn run(
         tx: tx.clone(),
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
-        ad_splits: Default::default(),
+        ad_inventory: Default::default(),
         warned: Default::default(),
         names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         field_types: bindings
@@ -533,8 +535,16 @@ fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::Joi
     })
 }
 
-/// The campaign buying types, each asked for separately (see `EntityDef::per_buying_type`).
-const CAMPAIGN_BUYING_TYPES: &[&str] = &["AUCTION", "RESERVATION_TOP_VIEW", "RESERVATION_RF"];
+/// The listings of an entity stream with `EntityDef::per_buying_type` (Get campaigns, portal
+/// doc 1739315828649986; Get ad groups, 1739314558673922; Get ads, 1735735588640770):
+/// `filtering.buying_types` defaults to auction and reach & frequency, and TopView must be asked
+/// alone with `page_size` at most 100. Each entry: the buying types and the page size cap.
+pub const BUYING_TYPE_LISTINGS: [(&[&str], u32); 2] = [
+    (&["AUCTION", "RESERVATION_RF"], u32::MAX),
+    (&["RESERVATION_TOP_VIEW"], TOP_VIEW_PAGE_SIZE),
+];
+/// The largest page of a TopView listing.
+pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
 /// An entity stream for one advertiser: read the full list, emit what changed since the cursor
 /// (everything on the first pass), then move the cursor to the newest `modify_time` seen.
@@ -547,34 +557,34 @@ async fn entity_unit(
     cursor: Option<String>,
 ) -> Result<()> {
     let deleted = def.status_all.filter(|_| ctx.config.include_deleted);
-    let filterings: Vec<Option<Value>> = if def.per_buying_type {
-        CAMPAIGN_BUYING_TYPES
+    let filterings: Vec<(Option<Value>, u32)> = if def.per_buying_type {
+        BUYING_TYPE_LISTINGS
             .iter()
-            .map(|bt| {
-                let mut f = json!({"buying_types": [bt]});
+            .map(|(types, max_page)| {
+                let mut f = json!({"buying_types": types});
                 if let Some(all) = deleted {
                     f["secondary_status"] = json!(all);
                 }
-                Some(f)
+                (Some(f), def.page_size.min(*max_page))
             })
             .collect()
     } else if let Some(all) = deleted {
-        vec![Some(json!({"secondary_status": all}))]
+        vec![(Some(json!({"secondary_status": all})), def.page_size)]
     } else {
-        vec![None]
+        vec![(None, def.page_size)]
     };
     // Streams without a cursor are read whole every run.
     let incremental = incremental && def.cursor.is_some();
     let cursor = cursor.filter(|_| incremental);
     let mut newest = cursor.clone();
-    for filtering in filterings {
+    for (filtering, page_size) in filterings {
         let mut params: Params = vec![("advertiser_id", advertiser.id.to_string())];
         if let Some(f) = filtering {
             params.push(("filtering", f.to_string()));
         }
         let pages = ctx
             .client
-            .pages(def.endpoint, params, def.list_key, def.page_size);
+            .pages(def.endpoint, params, def.list_key, page_size);
         futures::pin_mut!(pages);
         while let Some(page) = pages.next().await {
             let page = page?;

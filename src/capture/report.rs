@@ -3,8 +3,11 @@
 //! date range into windows (30 days for daily, one day for hourly; for reports without a time
 //! dimension one lifetime query, or the 365 days ending today where TikTok has no lifetime
 //! metrics), keeps the cursor at the last complete day of the ad account's time zone, halves a
-//! window TikTok finds too large (40067), splits ad-level queries over more than 10,000 ads by
-//! id filters so TikTok cannot silently drop rows, and checkpoints after every window.
+//! window TikTok finds too large (40067), and checkpoints after every window. It owns two things
+//! TikTok does per report: reservation delivery (TopView rows come only with the `buying_type`
+//! filter, so advertisers with TopView ads get a second query per window) and the cap of 20,000
+//! most recently created ads per report, met by id filters of at most 100 ids, planned from the
+//! ad count and narrowed further whenever an answer carries `X-Tt-Ads-Throttle`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -17,7 +20,7 @@ use serde_json::{json, Value};
 use super::advertisers::Advertiser;
 use super::state::BindingState;
 use super::{record, Context, Warning};
-use crate::client::Params;
+use crate::client::{Page, Params};
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
 use crate::registry::{ReportSpec, TOTALS_DAYS};
@@ -28,8 +31,10 @@ pub const PAGE_SIZE: u32 = 1000;
 pub const CONCURRENT_WINDOWS: usize = 2;
 /// The most days one daily query may span.
 pub const MAX_DAILY_WINDOW: u64 = 30;
-/// TikTok's synchronous reports cover at most this many ads per query.
-pub const MAX_ADS_PER_QUERY: usize = 10_000;
+/// TikTok's synchronous reports process at most this many ads per query: the most recently
+/// created ones (Run a synchronous report, portal doc 1740302848100353; Reporting FAQ,
+/// 1738864850353154).
+pub const MAX_ADS_PER_QUERY: usize = 20_000;
 /// At most this many ids in one id filter.
 pub const MAX_IDS_PER_FILTER: usize = 100;
 /// When TikTok Ads began: the lower bound when nothing else is known.
@@ -191,16 +196,14 @@ async fn run_unit(
     incremental: bool,
     cursor: Option<String>,
 ) -> Result<()> {
-    let splits = ad_splits(ctx, binding, spec, advertiser).await?;
+    let queries = report_queries(ctx, binding, spec, advertiser.id).await?;
     let clock = ctx.config.clock;
     if spec.granularity == Granularity::Lifetime {
         // Lifetime metrics where TikTok has them; otherwise totals over the longest range it
         // accepts without a time dimension, ending today in the ad account's time zone.
         let window = (!spec.uses_query_lifetime())
             .then(|| totals_window(clock.today_at(advertiser.utc_offset)));
-        for split in &splits {
-            fetch(ctx, binding, spec, advertiser.id, window, split.as_ref()).await?;
-        }
+        fetch_queries(ctx, binding, spec, advertiser.id, &queries, window).await?;
         return ctx.checkpoint(binding, json!({})).await;
     }
     let config = &ctx.config;
@@ -227,9 +230,9 @@ async fn run_unit(
     }
     // Windows run a few at a time; checkpoints follow in window order, so the cursor only ever
     // covers windows whose every row was sent before it.
-    let splits = &splits;
+    let queries = &queries;
     let results = futures::stream::iter(windows(start, end, spec.granularity))
-        .map(|(from, to)| fetch_window(ctx, binding, spec, advertiser.id, splits, from, to))
+        .map(|(from, to)| fetch_window(ctx, binding, spec, advertiser.id, queries, from, to))
         .buffered(CONCURRENT_WINDOWS);
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {
@@ -244,34 +247,21 @@ async fn run_unit(
     Ok(())
 }
 
-/// Fetches one window (every split), halving it while TikTok finds it too large (40067).
-/// Returns the window's last day once all of it is sent.
+/// Fetches one window (every buying scope and id filter), halving it while TikTok finds it too
+/// large (40067). Returns the window's last day once all of it is sent.
 async fn fetch_window(
     ctx: &Context,
     binding: usize,
     spec: &ReportSpec,
     advertiser_id: u64,
-    splits: &[Option<Value>],
+    queries: &ReportQueries,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<NaiveDate> {
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     while let Some((from, to)) = queue.pop_front() {
-        let mut outcome = Ok(());
-        for split in splits {
-            outcome = fetch(
-                ctx,
-                binding,
-                spec,
-                advertiser_id,
-                Some((from, to)),
-                split.as_ref(),
-            )
-            .await;
-            if outcome.is_err() {
-                break;
-            }
-        }
+        let outcome =
+            fetch_queries(ctx, binding, spec, advertiser_id, queries, Some((from, to))).await;
         match outcome {
             Ok(()) => {}
             Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
@@ -287,22 +277,231 @@ async fn fetch_window(
     Ok(to)
 }
 
-/// Fetches every page of one query and emits its rows.
+/// Which buying types one report query covers. TikTok's `service_type=AUCTION` reports cover
+/// auction and reach & frequency ads; TopView delivery comes only with the report filter
+/// `buying_type` = `RESERVATION_TOP_VIEW` (Run a synchronous report, portal doc
+/// 1740302848100353). An ad has one buying type, so the two answers never share a key. The
+/// advertiser level already holds every buying type and is asked once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyingScope {
+    AuctionAndReachFrequency,
+    TopView,
+}
+
+impl BuyingScope {
+    /// The report filter this scope adds.
+    pub fn report_filter(self) -> Option<Value> {
+        match self {
+            BuyingScope::AuctionAndReachFrequency => None,
+            BuyingScope::TopView => Some(json!({
+                "field_name": "buying_type",
+                "filter_type": "IN",
+                "filter_value": json!(["RESERVATION_TOP_VIEW"]).to_string(),
+            })),
+        }
+    }
+
+    /// The `buying_types` of the `ad/get/` and `campaign/get/` listings of this scope, and
+    /// their page size.
+    fn listing(self) -> (&'static [&'static str], u32) {
+        let index = match self {
+            BuyingScope::AuctionAndReachFrequency => 0,
+            BuyingScope::TopView => 1,
+        };
+        let (types, max_page) = super::BUYING_TYPE_LISTINGS[index];
+        (types, max_page.min(1000))
+    }
+}
+
+/// The queries one report makes in every window: per buying scope, its id filters (`None` =
+/// no filter). A filter TikTok answers with `X-Tt-Ads-Throttle` is replaced by narrower ones
+/// for the windows that follow.
+pub(crate) struct ReportQueries {
+    scopes: Vec<(BuyingScope, std::sync::Mutex<Vec<Option<Value>>>)>,
+}
+
+/// Plans the queries of one report for one advertiser: a TopView scope when the advertiser has
+/// TopView ads (none otherwise), and id filters when a scope holds more ads than one report
+/// processes.
+async fn report_queries(
+    ctx: &Context,
+    binding: usize,
+    spec: &ReportSpec,
+    advertiser_id: u64,
+) -> Result<ReportQueries> {
+    let inventory = inventory(ctx, binding, advertiser_id).await?;
+    let mut scopes = vec![BuyingScope::AuctionAndReachFrequency];
+    if spec.level != Level::Advertiser
+        && inventory.topview_ads > 0
+        && !filters_on(spec, &["buying_type"])
+    {
+        scopes.push(BuyingScope::TopView);
+    }
+    let mut planned = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        let ads = inventory.ads(scope);
+        let splits = if ads > MAX_ADS_PER_QUERY as u64 && can_split(spec) {
+            tracing::info!(
+                advertiser_id,
+                ads,
+                level = spec.level.data_level(),
+                "More than {MAX_ADS_PER_QUERY} ads: splitting the report by id filters."
+            );
+            let listing = inventory
+                .listing(ctx, binding, advertiser_id, scope)
+                .await?;
+            let plan = plan_splits(&listing, spec.level, MAX_ADS_PER_QUERY)
+                .filter(|_| listing.is_complete(ads));
+            match plan {
+                Some(splits) => splits,
+                None => split_by_campaign(ctx, binding, advertiser_id, scope, &listing).await?,
+            }
+        } else {
+            vec![None]
+        };
+        planned.push((scope, std::sync::Mutex::new(splits)));
+    }
+    Ok(ReportQueries { scopes: planned })
+}
+
+/// Whether a report's own filtering (a custom report's) already filters on one of `fields`.
+fn filters_on(spec: &ReportSpec, fields: &[&str]) -> bool {
+    spec.filtering.iter().any(|f| {
+        f["field_name"]
+            .as_str()
+            .is_some_and(|n| fields.contains(&n))
+    })
+}
+
+/// Whether id filters can narrow this report: not at the advertiser level (TikTok takes none
+/// there), nor when a custom report already filters by ids of its own.
+fn can_split(spec: &ReportSpec) -> bool {
+    spec.level != Level::Advertiser && !filters_on(spec, &["campaign_ids", "adgroup_ids", "ad_ids"])
+}
+
+/// Runs every query of one window (or of the lifetime report), narrowing the id filters of
+/// any answer TikTok marks with `X-Tt-Ads-Throttle`.
+async fn fetch_queries(
+    ctx: &Context,
+    binding: usize,
+    spec: &ReportSpec,
+    advertiser_id: u64,
+    queries: &ReportQueries,
+    window: Option<(NaiveDate, NaiveDate)>,
+) -> Result<()> {
+    for (scope, splits) in &queries.scopes {
+        let planned = splits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut queue: VecDeque<Option<Value>> = planned.into();
+        let mut done = Vec::new();
+        let mut narrowed = false;
+        while let Some(split) = queue.pop_front() {
+            let query = Query {
+                scope: *scope,
+                window,
+                split: split.as_ref(),
+            };
+            if fetch(ctx, binding, spec, advertiser_id, query, false).await? == Fetched::Whole {
+                done.push(split);
+                continue;
+            }
+            narrowed = true;
+            let inventory = inventory(ctx, binding, advertiser_id).await?;
+            let listing = if inventory.listable {
+                inventory
+                    .listing(ctx, binding, advertiser_id, *scope)
+                    .await?
+            } else {
+                Arc::new(AdListing::default())
+            };
+            let parts = match &split {
+                _ if !inventory.listable => None,
+                None if can_split(spec) => {
+                    // The ad count did not foresee the cap (or TikTok's cap is lower): split
+                    // in at least two.
+                    let per_query = MAX_ADS_PER_QUERY.min(listing.ads.len().div_ceil(2)).max(1);
+                    let plan = plan_splits(&listing, spec.level, per_query)
+                        .filter(|_| listing.is_complete(inventory.ads(*scope)));
+                    match plan {
+                        Some(parts) if parts.len() > 1 => Some(parts),
+                        _ => {
+                            let parts =
+                                split_by_campaign(ctx, binding, advertiser_id, *scope, &listing)
+                                    .await?;
+                            (parts.len() > 1 || parts.first().is_some_and(Option::is_some))
+                                .then_some(parts)
+                        }
+                    }
+                }
+                None => None,
+                Some(filter) => subdivide(filter, &listing, spec.level),
+            };
+            match parts {
+                Some(parts) => {
+                    for part in parts.into_iter().rev() {
+                        queue.push_front(part);
+                    }
+                }
+                None => {
+                    if ctx.first_warning(Warning::AdsCapped, Some(binding), advertiser_id) {
+                        tracing::warn!(
+                            advertiser_id,
+                            level = spec.level.data_level(),
+                            filter = %split.as_ref().map(|f| f.to_string()).unwrap_or_default(),
+                            "TikTok processed only the {MAX_ADS_PER_QUERY} most recently \
+                             created ads of this report (X-Tt-Ads-Throttle) and no id filter \
+                             can narrow it further at this level: its figures leave out older \
+                             ads. The lower-level report streams are complete."
+                        );
+                    }
+                    fetch(ctx, binding, spec, advertiser_id, query, true).await?;
+                    done.push(split);
+                }
+            }
+        }
+        if narrowed {
+            *splits.lock().unwrap_or_else(|e| e.into_inner()) = done;
+        }
+    }
+    Ok(())
+}
+
+/// One query of a report: its buying scope, window and id filter.
+#[derive(Clone, Copy)]
+struct Query<'a> {
+    scope: BuyingScope,
+    window: Option<(NaiveDate, NaiveDate)>,
+    split: Option<&'a Value>,
+}
+
+/// Whether a query's rows were all sent, or TikTok said they are incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetched {
+    Whole,
+    /// The answer carried `X-Tt-Ads-Throttle`; nothing of it was sent.
+    Capped,
+}
+
+/// Fetches every page of one query and emits its rows. An answer over the ads cap is not
+/// emitted (`Capped`) unless `accept_capped`.
 async fn fetch(
     ctx: &Context,
     binding: usize,
     spec: &ReportSpec,
     advertiser_id: u64,
-    window: Option<(NaiveDate, NaiveDate)>,
-    split: Option<&Value>,
-) -> Result<()> {
-    let filters = filtering(spec, ctx.config.include_deleted, split);
-    let params = params(spec, advertiser_id, window, &filters);
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    let mut filters = filtering(spec, ctx.config.include_deleted, query.split);
+    filters.extend(query.scope.report_filter());
+    let params = params(spec, advertiser_id, query.window, &filters);
     let pages = ctx.client.pages(REPORT_PATH, params, "list", PAGE_SIZE);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
-        let page = page?;
+        let page: Page = page?;
         ctx.count_request(binding);
+        if page.ads_throttled && !accept_capped {
+            return Ok(Fetched::Capped);
+        }
         let mut docs = Vec::with_capacity(page.records.len());
         let mut notes = record::Notes::new();
         for raw in &page.records {
@@ -330,99 +529,256 @@ async fn fetch(
         ctx.log_notes(binding, &mut notes);
         ctx.records(binding, docs).await?;
     }
-    Ok(())
+    Ok(Fetched::Whole)
 }
 
-/// Per advertiser: the id filters that keep every ad-level query under TikTok's 10,000-ad
-/// limit (`[None]` when no split is needed). Computed once per run and shared by the bindings.
-pub type AdSplitCache =
-    tokio::sync::Mutex<HashMap<u64, Arc<tokio::sync::OnceCell<Vec<Option<Value>>>>>>;
+/// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
+/// their listing. Read once per run and shared by every report binding.
+pub type AdInventoryCache =
+    tokio::sync::Mutex<HashMap<u64, Arc<tokio::sync::OnceCell<Arc<AdInventory>>>>>;
 
-async fn ad_splits(
-    ctx: &Context,
-    binding: usize,
-    spec: &ReportSpec,
-    advertiser: &Advertiser,
-) -> Result<Vec<Option<Value>>> {
-    if spec.level != Level::Ad {
-        return Ok(vec![None]);
+#[derive(Debug, Default)]
+pub struct AdInventory {
+    pub auction_and_reach_frequency_ads: u64,
+    pub topview_ads: u64,
+    /// Whether the token may list the ads (`ad/get/`); without it no split can be planned.
+    pub listable: bool,
+    listings: [tokio::sync::OnceCell<Arc<AdListing>>; 2],
+}
+
+/// The ads of one buying scope, by parent. Ads TikTok lists without a campaign or ad group
+/// are kept with what is known of them; ads without a readable id are only counted.
+#[derive(Debug, Default)]
+pub struct AdListing {
+    pub ads: Vec<ListedAd>,
+    pub unusable: u64,
+}
+
+impl AdListing {
+    /// Whether the listing names every ad TikTok counted: a split planned from a shorter one
+    /// would leave the unlisted ads out.
+    pub fn is_complete(&self, counted: u64) -> bool {
+        self.unusable == 0 && self.ads.len() as u64 >= counted
     }
-    let cell = {
-        let mut cache = ctx.ad_splits.lock().await;
-        cache.entry(advertiser.id).or_default().clone()
-    };
-    cell.get_or_try_init(|| compute_ad_splits(ctx, binding, advertiser.id))
-        .await
-        .cloned()
 }
 
-async fn compute_ad_splits(
-    ctx: &Context,
-    binding: usize,
-    advertiser_id: u64,
-) -> Result<Vec<Option<Value>>> {
-    let mut params: Params = vec![
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedAd {
+    pub campaign: Option<u64>,
+    pub adgroup: Option<u64>,
+    pub ad: u64,
+}
+
+impl AdInventory {
+    fn ads(&self, scope: BuyingScope) -> u64 {
+        match scope {
+            BuyingScope::AuctionAndReachFrequency => self.auction_and_reach_frequency_ads,
+            BuyingScope::TopView => self.topview_ads,
+        }
+    }
+
+    async fn listing(
+        &self,
+        ctx: &Context,
+        binding: usize,
+        advertiser_id: u64,
+        scope: BuyingScope,
+    ) -> Result<Arc<AdListing>> {
+        let cell = &self.listings[scope as usize];
+        cell.get_or_try_init(|| list_ads(ctx, binding, advertiser_id, scope))
+            .await
+            .cloned()
+    }
+}
+
+async fn inventory(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<AdInventory>> {
+    let cell = {
+        let mut cache = ctx.ad_inventory.lock().await;
+        cache.entry(advertiser_id).or_default().clone()
+    };
+    cell.get_or_try_init(|| async {
+        let count = |scope: BuyingScope| async move {
+            let params = ad_listing_params(ctx, advertiser_id, scope);
+            let probe = ctx.client.page("ad/get/", &params, "list", 1, 1).await?;
+            ctx.count_request(binding);
+            Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
+        };
+        let counted = async {
+            Ok::<_, crate::error::Error>((
+                count(BuyingScope::AuctionAndReachFrequency).await?,
+                count(BuyingScope::TopView).await?,
+            ))
+        };
+        match counted.await {
+            Ok((auction_and_reach_frequency_ads, topview_ads)) => Ok(Arc::new(AdInventory {
+                auction_and_reach_frequency_ads,
+                topview_ads,
+                listable: true,
+                listings: Default::default(),
+            })),
+            // An app with the reporting scope but not the ads one: report anyway, TopView
+            // included (it may exist), and rely on TikTok's header alone for the cap.
+            Err(err) if err.class() == ErrorClass::Permission => {
+                tracing::warn!(
+                    advertiser_id,
+                    error = %err,
+                    "This token cannot list the ad account's ads (ad/get/), so its reports \
+                     cannot be split ahead of TikTok's 20,000-ads cap and TopView delivery is \
+                     asked for without knowing whether it exists."
+                );
+                Ok(Arc::new(AdInventory {
+                    auction_and_reach_frequency_ads: 0,
+                    topview_ads: 1,
+                    listable: false,
+                    listings: Default::default(),
+                }))
+            }
+            Err(err) => Err(err),
+        }
+    })
+    .await
+    .cloned()
+}
+
+fn ad_listing_params(ctx: &Context, advertiser_id: u64, scope: BuyingScope) -> Params {
+    let mut filtering = json!({"buying_types": scope.listing().0});
+    if ctx.config.include_deleted {
+        filtering["secondary_status"] = json!("AD_STATUS_ALL");
+    }
+    vec![
         ("advertiser_id", advertiser_id.to_string()),
         (
             "fields",
             json!(["ad_id", "adgroup_id", "campaign_id"]).to_string(),
         ),
-    ];
-    if ctx.config.include_deleted {
-        params.push((
-            "filtering",
-            json!({"secondary_status": "AD_STATUS_ALL"}).to_string(),
-        ));
-    }
-    let probe = ctx.client.page("ad/get/", &params, "list", 1, 1).await?;
-    ctx.count_request(binding);
-    let total = probe.total_number.unwrap_or(0) as usize;
-    if total <= MAX_ADS_PER_QUERY {
-        return Ok(vec![None]);
-    }
-    tracing::info!(
-        advertiser_id,
-        ads = total,
-        "More than 10,000 ads: splitting ad-level reports by id filters."
-    );
-    // Grown as ads arrive, never sized by the server's count.
-    let mut ads: Vec<(u64, u64, u64)> = Vec::new();
-    let pages = ctx.client.pages("ad/get/", params, "list", 1000);
+        ("filtering", filtering.to_string()),
+    ]
+}
+
+async fn list_ads(
+    ctx: &Context,
+    binding: usize,
+    advertiser_id: u64,
+    scope: BuyingScope,
+) -> Result<Arc<AdListing>> {
+    let params = ad_listing_params(ctx, advertiser_id, scope);
+    let mut listing = AdListing::default();
+    let mut unusable = 0u64;
+    let pages = ctx
+        .client
+        .pages("ad/get/", params, "list", scope.listing().1);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
         for raw in page?.records {
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             let id = |k: &str| record::id_of(&v[k]);
-            if let (Some(ad), Some(group), Some(campaign)) =
-                (id("ad_id"), id("adgroup_id"), id("campaign_id"))
-            {
-                ads.push((campaign, group, ad));
+            match id("ad_id") {
+                Some(ad) => listing.ads.push(ListedAd {
+                    campaign: id("campaign_id"),
+                    adgroup: id("adgroup_id"),
+                    ad,
+                }),
+                None => unusable += 1,
             }
         }
     }
-    Ok(split_ads(&ads).into_iter().map(Some).collect())
+    listing.unusable = unusable;
+    if unusable > 0 {
+        tracing::warn!(
+            advertiser_id,
+            unusable,
+            "TikTok listed ads without a readable ad_id; report splits cannot name them."
+        );
+    }
+    Ok(Arc::new(listing))
 }
 
-/// Packs ads into id filters of at most [`MAX_ADS_PER_QUERY`] ads and [`MAX_IDS_PER_FILTER`]
-/// ids: whole campaigns where they fit, else whole ad groups, else ads 100 at a time.
-pub fn split_ads(ads: &[(u64, u64, u64)]) -> Vec<Value> {
+/// The fallback when the ad listing cannot plan a split (empty, or ads without parents where
+/// the level needs them): every campaign of the scope, 100 per `campaign_ids` filter, which
+/// covers every ad whatever it lacks. `[None]` (one unsplit query, with a warning) when TikTok
+/// lists no campaign either.
+async fn split_by_campaign(
+    ctx: &Context,
+    binding: usize,
+    advertiser_id: u64,
+    scope: BuyingScope,
+    listing: &AdListing,
+) -> Result<Vec<Option<Value>>> {
+    let (types, page_size) = scope.listing();
+    let mut filtering = json!({"buying_types": types});
+    if ctx.config.include_deleted {
+        filtering["secondary_status"] = json!("CAMPAIGN_STATUS_ALL");
+    }
+    let params: Params = vec![
+        ("advertiser_id", advertiser_id.to_string()),
+        ("fields", json!(["campaign_id"]).to_string()),
+        ("filtering", filtering.to_string()),
+    ];
+    let mut campaigns = std::collections::BTreeSet::new();
+    campaigns.extend(listing.ads.iter().filter_map(|a| a.campaign));
+    let pages = ctx.client.pages("campaign/get/", params, "list", page_size);
+    futures::pin_mut!(pages);
+    while let Some(page) = pages.next().await {
+        ctx.count_request(binding);
+        for raw in page?.records {
+            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            campaigns.extend(record::id_of(&v["campaign_id"]));
+        }
+    }
+    if campaigns.is_empty() {
+        tracing::warn!(
+            advertiser_id,
+            ads = listing.ads.len(),
+            "TikTok counts more ads than one report processes but lists no usable ad or \
+             campaign to split by; querying unsplit, and its answers will say whether they are \
+             complete."
+        );
+        return Ok(vec![None]);
+    }
+    let ids: Vec<u64> = campaigns.into_iter().collect();
+    Ok(ids
+        .chunks(MAX_IDS_PER_FILTER)
+        .map(|chunk| Some(id_filter("campaign_ids", chunk)))
+        .collect())
+}
+
+/// Id filters that cover every listed ad of a report at `level`, each selecting at most
+/// `per_query` ads and holding at most [`MAX_IDS_PER_FILTER`] ids: whole campaigns where they
+/// fit, else whole ad groups, else (at ad level) ads 100 at a time. `None` when the listing
+/// cannot plan it: no ads, the advertiser level (no id filter there), or ads without the parent
+/// the level needs.
+pub fn plan_splits(
+    listing: &AdListing,
+    level: Level,
+    per_query: usize,
+) -> Option<Vec<Option<Value>>> {
+    if listing.ads.is_empty() || level == Level::Advertiser {
+        return None;
+    }
+    let per_query = per_query.max(1);
     let mut by_campaign: BTreeMap<u64, BTreeMap<u64, Vec<u64>>> = BTreeMap::new();
-    for (campaign, group, ad) in ads {
-        by_campaign
-            .entry(*campaign)
-            .or_default()
-            .entry(*group)
-            .or_default()
-            .push(*ad);
+    let mut orphans: Vec<u64> = Vec::new();
+    for ad in &listing.ads {
+        match (ad.campaign, ad.adgroup) {
+            (Some(c), Some(g)) => by_campaign
+                .entry(c)
+                .or_default()
+                .entry(g)
+                .or_default()
+                .push(ad.ad),
+            _ => orphans.push(ad.ad),
+        }
+    }
+    if !orphans.is_empty() && level != Level::Ad {
+        return None;
     }
     let mut filters = Vec::new();
     let pack = |field: &str, items: Vec<(u64, usize)>, filters: &mut Vec<Value>| {
         let mut ids: Vec<u64> = Vec::new();
         let mut count = 0;
         for (id, n) in items {
-            if !ids.is_empty() && (count + n > MAX_ADS_PER_QUERY || ids.len() == MAX_IDS_PER_FILTER)
-            {
+            if !ids.is_empty() && (count + n > per_query || ids.len() == MAX_IDS_PER_FILTER) {
                 filters.push(id_filter(field, &ids));
                 ids.clear();
                 count = 0;
@@ -437,16 +793,16 @@ pub fn split_ads(ads: &[(u64, u64, u64)]) -> Vec<Value> {
     let mut small_campaigns = Vec::new();
     for (campaign, groups) in &by_campaign {
         let n: usize = groups.values().map(Vec::len).sum();
-        if n <= MAX_ADS_PER_QUERY {
+        if n <= per_query || level == Level::Campaign {
             small_campaigns.push((*campaign, n));
             continue;
         }
         let mut small_groups = Vec::new();
         for (group, group_ads) in groups {
-            if group_ads.len() <= MAX_ADS_PER_QUERY {
+            if group_ads.len() <= per_query || level == Level::AdGroup {
                 small_groups.push((*group, group_ads.len()));
             } else {
-                for chunk in group_ads.chunks(MAX_IDS_PER_FILTER) {
+                for chunk in group_ads.chunks(MAX_IDS_PER_FILTER.min(per_query)) {
                     filters.push(id_filter("ad_ids", chunk));
                 }
             }
@@ -454,7 +810,62 @@ pub fn split_ads(ads: &[(u64, u64, u64)]) -> Vec<Value> {
         pack("adgroup_ids", small_groups, &mut filters);
     }
     pack("campaign_ids", small_campaigns, &mut filters);
-    filters
+    for chunk in orphans.chunks(MAX_IDS_PER_FILTER.min(per_query)) {
+        filters.push(id_filter("ad_ids", chunk));
+    }
+    Some(filters.into_iter().map(Some).collect())
+}
+
+/// Narrower filters for one TikTok answered over the cap: its ids in two halves, or a single
+/// campaign's ad groups (or ads), or a single ad group's ads, as far as the level allows.
+/// `None` when nothing narrower exists.
+pub fn subdivide(filter: &Value, listing: &AdListing, level: Level) -> Option<Vec<Option<Value>>> {
+    let field = filter["field_name"].as_str()?;
+    let ids: Vec<u64> = serde_json::from_str::<Vec<Value>>(filter["filter_value"].as_str()?)
+        .ok()?
+        .iter()
+        .filter_map(record::id_of)
+        .collect();
+    if ids.len() > 1 {
+        let (a, b) = ids.split_at(ids.len() / 2);
+        return Some(vec![Some(id_filter(field, a)), Some(id_filter(field, b))]);
+    }
+    let id = *ids.first()?;
+    let chunks = |field: &str, mut children: Vec<u64>| {
+        children.sort_unstable();
+        children.dedup();
+        (children.len() > 1).then(|| {
+            children
+                .chunks(MAX_IDS_PER_FILTER)
+                .map(|c| Some(id_filter(field, c)))
+                .collect::<Vec<_>>()
+        })
+    };
+    let ads_of = |keep: &dyn Fn(&ListedAd) -> bool| -> Vec<u64> {
+        listing
+            .ads
+            .iter()
+            .filter(|a| keep(a))
+            .map(|a| a.ad)
+            .collect()
+    };
+    match (field, level) {
+        ("campaign_ids", Level::AdGroup | Level::Ad) => {
+            let groups: Vec<u64> = listing
+                .ads
+                .iter()
+                .filter(|a| a.campaign == Some(id))
+                .filter_map(|a| a.adgroup)
+                .collect();
+            chunks("adgroup_ids", groups).or_else(|| {
+                (level == Level::Ad)
+                    .then(|| chunks("ad_ids", ads_of(&|a| a.campaign == Some(id))))
+                    .flatten()
+            })
+        }
+        ("adgroup_ids", Level::Ad) => chunks("ad_ids", ads_of(&|a| a.adgroup == Some(id))),
+        _ => None,
+    }
 }
 
 fn id_filter(field: &str, ids: &[u64]) -> Value {
@@ -572,54 +983,207 @@ mod tests {
         assert!(filtering(&ReportSpec::from_def(&r), true, None).is_empty());
     }
 
+    fn listing(ads: &[(Option<u64>, Option<u64>, u64)]) -> AdListing {
+        AdListing {
+            ads: ads
+                .iter()
+                .map(|&(campaign, adgroup, ad)| ListedAd {
+                    campaign,
+                    adgroup,
+                    ad,
+                })
+                .collect(),
+            unusable: 0,
+        }
+    }
+
+    /// The ads each filter of `filters` selects, checking both of TikTok's limits.
+    fn coverage(filters: &[Option<Value>], listing: &AdListing, per_query: usize) -> Vec<u64> {
+        let mut covered = Vec::new();
+        for f in filters {
+            let f = f.as_ref().expect("a filter");
+            let ids: Vec<String> =
+                serde_json::from_str(f["filter_value"].as_str().unwrap()).unwrap();
+            assert!(ids.len() <= MAX_IDS_PER_FILTER, "{} ids", ids.len());
+            let ids: std::collections::HashSet<u64> =
+                ids.iter().map(|i| i.parse().unwrap()).collect();
+            let field = f["field_name"].as_str().unwrap();
+            let selected: Vec<u64> = listing
+                .ads
+                .iter()
+                .filter(|a| {
+                    let key = match field {
+                        "campaign_ids" => a.campaign,
+                        "adgroup_ids" => a.adgroup,
+                        _ => Some(a.ad),
+                    };
+                    key.is_some_and(|k| ids.contains(&k))
+                })
+                .map(|a| a.ad)
+                .collect();
+            assert!(
+                selected.len() <= per_query,
+                "{field} filter selects {} ads",
+                selected.len()
+            );
+            covered.extend(selected);
+        }
+        covered.sort_unstable();
+        covered
+    }
+
     #[test]
     fn ad_splits_respect_both_limits_and_cover_every_ad() {
         let mut ads = Vec::new();
-        // 300 small campaigns of 50 ads, and one campaign of 25,000 ads in ad groups of 5,000
-        // except one group of 12,000.
+        // 300 small campaigns of 80 ads, and one campaign of 45,000 ads in ad groups of 10,000
+        // except one group of 25,000; plus 150 ads TikTok lists without parents.
         let mut next = 1_000_000u64;
         for c in 0..300u64 {
-            for _ in 0..50 {
+            for _ in 0..80 {
                 next += 1;
-                ads.push((c, 10_000 + c, next));
+                ads.push((Some(c), Some(10_000 + c), next));
             }
         }
-        for g in 0..3u64 {
-            for _ in 0..5_000 {
+        for g in 0..2u64 {
+            for _ in 0..10_000 {
                 next += 1;
-                ads.push((999, 20_000 + g, next));
+                ads.push((Some(999), Some(20_000 + g), next));
             }
         }
-        for _ in 0..12_000 {
+        for _ in 0..25_000 {
             next += 1;
-            ads.push((999, 30_000, next));
+            ads.push((Some(999), Some(30_000), next));
         }
-        let filters = split_ads(&ads);
-        let mut covered = std::collections::HashSet::new();
-        for f in &filters {
-            let ids: Vec<String> =
-                serde_json::from_str(f["filter_value"].as_str().unwrap()).unwrap();
-            assert!(ids.len() <= MAX_IDS_PER_FILTER);
-            let field = f["field_name"].as_str().unwrap();
-            let count = ads
+        for _ in 0..150 {
+            next += 1;
+            ads.push((None, None, next));
+        }
+        let listing = listing(&ads);
+        let filters = plan_splits(&listing, Level::Ad, MAX_ADS_PER_QUERY).unwrap();
+        let covered = coverage(&filters, &listing, MAX_ADS_PER_QUERY);
+        let mut all: Vec<u64> = ads.iter().map(|a| a.2).collect();
+        all.sort_unstable();
+        assert_eq!(covered, all, "every ad exactly once");
+        // Ad groups and campaigns: whole entities (an ad group cannot be split at its level),
+        // every parent covered once; ads without parents make the plan impossible there.
+        assert!(plan_splits(&listing, Level::AdGroup, MAX_ADS_PER_QUERY).is_none());
+        assert!(plan_splits(&listing, Level::Advertiser, MAX_ADS_PER_QUERY).is_none());
+        let parented = super::AdListing {
+            unusable: 0,
+            ads: listing
+                .ads
                 .iter()
-                .filter(|(c, g, a)| {
-                    let key = match field {
-                        "campaign_ids" => c,
-                        "adgroup_ids" => g,
-                        _ => a,
-                    };
-                    ids.contains(&key.to_string())
-                })
-                .inspect(|(_, _, a)| {
-                    covered.insert(*a);
-                })
-                .count();
-            assert!(
-                count <= MAX_ADS_PER_QUERY,
-                "{field} filter covers {count} ads"
-            );
-        }
-        assert_eq!(covered.len(), ads.len());
+                .copied()
+                .filter(|a| a.campaign.is_some())
+                .collect(),
+        };
+        let groups = plan_splits(&parented, Level::AdGroup, MAX_ADS_PER_QUERY).unwrap();
+        let fields: std::collections::BTreeSet<&str> = groups
+            .iter()
+            .map(|f| f.as_ref().unwrap()["field_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            ["adgroup_ids", "campaign_ids"].into_iter().collect(),
+            "campaign 999 is split by ad group"
+        );
+        let campaigns = plan_splits(&parented, Level::Campaign, MAX_ADS_PER_QUERY).unwrap();
+        // Three filters of 100 small campaigns, and the campaign over the cap alone (TikTok
+        // will mark it; nothing narrower exists at campaign level).
+        assert_eq!(campaigns.len(), 4);
+        assert_eq!(
+            campaigns[3],
+            Some(id_filter("campaign_ids", &[999])),
+            "{campaigns:?}"
+        );
+        assert!(plan_splits(&AdListing::default(), Level::Ad, 10).is_none());
+    }
+
+    #[test]
+    fn a_filter_over_the_cap_is_narrowed_as_far_as_the_level_allows() {
+        let ads: Vec<(Option<u64>, Option<u64>, u64)> = (0..30u64)
+            .map(|i| (Some(1 + i / 15), Some(100 + i / 5), 1000 + i))
+            .collect();
+        let listing = listing(&ads);
+        // Several ids: two halves.
+        let two = subdivide(
+            &id_filter("campaign_ids", &[1, 2]),
+            &listing,
+            Level::Campaign,
+        );
+        assert_eq!(
+            two,
+            Some(vec![
+                Some(id_filter("campaign_ids", &[1])),
+                Some(id_filter("campaign_ids", &[2]))
+            ])
+        );
+        // One campaign: nothing narrower at campaign level; its ad groups below it.
+        assert_eq!(
+            subdivide(&id_filter("campaign_ids", &[1]), &listing, Level::Campaign),
+            None
+        );
+        assert_eq!(
+            subdivide(&id_filter("campaign_ids", &[1]), &listing, Level::AdGroup),
+            Some(vec![Some(id_filter("adgroup_ids", &[100, 101, 102]))])
+        );
+        // One ad group: its ads, at ad level only.
+        assert_eq!(
+            subdivide(&id_filter("adgroup_ids", &[100]), &listing, Level::Ad),
+            Some(vec![Some(id_filter(
+                "ad_ids",
+                &[1000, 1001, 1002, 1003, 1004]
+            ))])
+        );
+        assert_eq!(
+            subdivide(&id_filter("adgroup_ids", &[100]), &listing, Level::AdGroup),
+            None
+        );
+        assert_eq!(
+            subdivide(&id_filter("ad_ids", &[1000]), &listing, Level::Ad),
+            None
+        );
+        // Narrowing a plan to fewer ads per query than the cap (TikTok's cap lower than ours).
+        let small = plan_splits(&listing, Level::Ad, 8).unwrap();
+        let covered = coverage(&small, &listing, 8);
+        assert_eq!(covered.len(), 30);
+    }
+
+    #[test]
+    fn custom_reports_with_their_own_id_or_buying_filters_are_not_split_or_doubled() {
+        let spec = |level: Level, filtering: Vec<Value>| ReportSpec {
+            report_type: ReportType::Basic,
+            level,
+            granularity: Granularity::Day,
+            dimensions: vec![level.id_field().into(), "stat_time_day".into()],
+            metrics: vec!["spend".into()],
+            filtering,
+        };
+        assert!(can_split(&spec(Level::Ad, Vec::new())));
+        assert!(can_split(&spec(Level::Campaign, Vec::new())));
+        assert!(!can_split(&spec(Level::Advertiser, Vec::new())));
+        let own = vec![id_filter("campaign_ids", &[1])];
+        assert!(!can_split(&spec(Level::Ad, own)));
+        let buying = vec![BuyingScope::TopView.report_filter().unwrap()];
+        assert!(filters_on(&spec(Level::Ad, buying), &["buying_type"]));
+        assert!(!filters_on(&spec(Level::Ad, Vec::new()), &["buying_type"]));
+    }
+
+    #[test]
+    fn topview_adds_the_buying_type_report_filter() {
+        assert_eq!(BuyingScope::AuctionAndReachFrequency.report_filter(), None);
+        assert_eq!(
+            BuyingScope::TopView.report_filter(),
+            Some(json!({"field_name": "buying_type", "filter_type": "IN",
+                        "filter_value": "[\"RESERVATION_TOP_VIEW\"]"}))
+        );
+        assert_eq!(
+            BuyingScope::TopView.listing(),
+            (&["RESERVATION_TOP_VIEW"][..], 100)
+        );
+        assert_eq!(
+            BuyingScope::AuctionAndReachFrequency.listing(),
+            (&["AUCTION", "RESERVATION_RF"][..], 1000)
+        );
     }
 }

@@ -87,6 +87,21 @@ pub struct Page {
     /// `page_info.total_page` when TikTok sent it.
     pub total_pages: Option<u32>,
     pub total_number: Option<u64>,
+    /// The answer carried [`ADS_THROTTLE_HEADER`]: the report processed only the most recently
+    /// created ads of what it selected, so its rows are incomplete.
+    pub ads_throttled: bool,
+}
+
+/// TikTok's signal that a report hit its cap of 20,000 most recently created ads (Run a
+/// synchronous report, portal doc 1740302848100353). Its value is not documented: any value
+/// but an empty, `0` or `false` one counts.
+pub const ADS_THROTTLE_HEADER: &str = "x-tt-ads-throttle";
+
+fn ads_throttled(headers: &reqwest::header::HeaderMap) -> bool {
+    headers.get(ADS_THROTTLE_HEADER).is_some_and(|v| {
+        let v = v.to_str().unwrap_or("1").trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
 }
 
 #[derive(Deserialize)]
@@ -237,6 +252,19 @@ impl TikTokClient {
         params: &[(&'static str, String)],
         finish: impl Fn(Option<&RawValue>) -> Result<T>,
     ) -> Result<T> {
+        self.get_with_signal(path, params, finish)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// Like [`TikTokClient::get_with`], and also whether the answer carried
+    /// [`ADS_THROTTLE_HEADER`].
+    async fn get_with_signal<T>(
+        &self,
+        path: &str,
+        params: &[(&'static str, String)],
+        finish: impl Fn(Option<&RawValue>) -> Result<T>,
+    ) -> Result<(T, bool)> {
         let started = tokio::time::Instant::now();
         let mut attempt: u32 = 0;
         let mut malformed: u32 = 0;
@@ -244,8 +272,10 @@ impl TikTokClient {
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let answer = match self.get_once(path, params).await {
-                Ok((status, body)) => {
-                    let answer = decode_data(path, status, &body, &self.scrubber).and_then(&finish);
+                Ok((status, body, throttled)) => {
+                    let answer = decode_data(path, status, &body, &self.scrubber)
+                        .and_then(&finish)
+                        .map(|value| (value, throttled));
                     self.bodies.give(body);
                     answer
                 }
@@ -305,13 +335,14 @@ impl TikTokClient {
         }
     }
 
-    /// One HTTP exchange: the status and the whole body. Redirects are refused, and a body
-    /// longer than `max_body_bytes` is cut off (a retryable error) without being held.
+    /// One HTTP exchange: the status, the whole body and whether it carried
+    /// [`ADS_THROTTLE_HEADER`]. Redirects are refused, and a body longer than `max_body_bytes`
+    /// is cut off (a retryable error) without being held.
     async fn get_once(
         &self,
         path: &str,
         params: &[(&'static str, String)],
-    ) -> Result<(u16, Vec<u8>)> {
+    ) -> Result<(u16, Vec<u8>, bool)> {
         let mut url = self
             .root
             .join(path)
@@ -360,6 +391,7 @@ impl TikTokClient {
         {
             return Err(too_long());
         }
+        let throttled = ads_throttled(response.headers());
         let mut body = self.bodies.take();
         if let Some(length) = response.content_length() {
             // At most the cap (checked above), so a server's number never sizes more than that.
@@ -376,7 +408,7 @@ impl TikTokClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((status.as_u16(), body))
+        Ok((status.as_u16(), body, throttled))
     }
 
     /// Every page of a list endpoint, as a stream of pages in order. The first page tells the
@@ -463,16 +495,20 @@ impl TikTokClient {
         let mut all: Params = params.to_vec();
         all.push(("page", page.to_string()));
         all.push(("page_size", page_size.to_string()));
-        self.get_with(path, &all, |data| match data {
-            Some(data) => parse_page(path, data, list_key, page),
-            None => Ok(Page {
-                records: Vec::new(),
-                page,
-                total_pages: None,
-                total_number: None,
-            }),
-        })
-        .await
+        let (mut page, throttled) = self
+            .get_with_signal(path, &all, |data| match data {
+                Some(data) => parse_page(path, data, list_key, page),
+                None => Ok(Page {
+                    records: Vec::new(),
+                    page,
+                    total_pages: None,
+                    total_number: None,
+                    ads_throttled: false,
+                }),
+            })
+            .await?;
+        page.ads_throttled = throttled;
+        Ok(page)
     }
 }
 
@@ -570,6 +606,7 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
             page,
             total_pages: None,
             total_number: None,
+            ads_throttled: false,
         });
     }
     let parsed: std::collections::HashMap<String, &RawValue> =
@@ -589,6 +626,7 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
         page,
         total_pages: info.total_page,
         total_number: info.total_number,
+        ads_throttled: false,
     })
 }
 

@@ -30,8 +30,8 @@ pub struct EntityDef {
     /// The incremental cursor field, when records carry one.
     pub cursor: Option<&'static str>,
     pub page_size: u32,
-    /// Asked once per campaign buying type: `campaign/get/` returns only AUCTION campaigns
-    /// unless asked, and TopView cannot be combined with the others.
+    /// Asked once for auction and reach & frequency (what `*/get/` lists by default) and once
+    /// for TopView, which TikTok lists only when asked alone, at most 100 a page.
     pub per_buying_type: bool,
 }
 
@@ -91,7 +91,7 @@ const fn entity(
             status_all: Some(status_all),
             cursor: Some("modify_time"),
             page_size: 1000,
-            per_buying_type: matches!(level, Level::Campaign),
+            per_buying_type: matches!(level, Level::Campaign | Level::AdGroup | Level::Ad),
         }),
         core: true,
         sandbox: true,
@@ -813,7 +813,12 @@ mod tests {
             };
             assert_eq!(def.sandbox, !production_only, "{}", def.name);
             let per_buying_type = matches!(def.kind, Kind::Entity(e) if e.per_buying_type);
-            assert_eq!(per_buying_type, def.name == "campaigns", "{}", def.name);
+            assert_eq!(
+                per_buying_type,
+                matches!(def.name, "campaigns" | "ad_groups" | "ads"),
+                "{}",
+                def.name
+            );
         }
     }
 

@@ -2,11 +2,13 @@
 //! TikTok client against wiremock and hostile servers, captures against the simulated API, faults,
 //! kills and fuzzing. One binary links once, and `cargo test --test it MODULE::` runs one part.
 
+mod ads_cap;
 mod bad_input;
 mod capture;
 mod client;
 mod common;
 mod conformance;
+mod everything;
 mod extras;
 mod faults;
 mod fuzz;

@@ -104,6 +104,19 @@ async fn server_with_ads(rows: &[String]) -> MockServer {
         .mount(&server)
         .await;
     let list = rows.join(",");
+    // TikTok lists TopView ads only when asked for them alone: this account has none.
+    Mock::given(method("GET"))
+        .and(path(api("ad/get/")))
+        .and(wiremock::matchers::query_param_contains(
+            "filtering",
+            "RESERVATION_TOP_VIEW",
+        ))
+        .respond_with(envelope(
+            r#"{"list": [], "page_info": {"page": 1, "page_size": 100, "total_number": 0, "total_page": 0}}"#,
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .and(path(api("ad/get/")))
         .respond_with(envelope(&format!(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::common::{at, flow_in_process, flow_session, sim_config};
 use chrono::{Days, NaiveDate};
 use serde_json::{json, Value};
-use source_tiktok_marketing::capture::report::{filtering, totals_window};
+use source_tiktok_marketing::capture::report::{filtering, totals_window, BuyingScope};
 use source_tiktok_marketing::config;
 use source_tiktok_marketing::registry::{self, metrics::Granularity};
 use tiktok_sim::{self as simulator, ReportQuery, SimConfig};
@@ -36,7 +36,14 @@ fn model_keys(
     let config = config::parse(cfg).unwrap();
     let resolved = registry::resolve(stream, &config).unwrap();
     let spec = resolved.report().unwrap().clone();
-    let filters = filtering(&spec, true, None);
+    // Auction and reach & frequency delivery, and TopView's (asked with its own filter below
+    // the advertiser level, which holds every buying type).
+    let mut scopes = vec![filtering(&spec, true, None)];
+    if spec.level != source_tiktok_marketing::registry::metrics::Level::Advertiser {
+        let mut topview = filtering(&spec, true, None);
+        topview.extend(BuyingScope::TopView.report_filter());
+        scopes.push(topview);
+    }
     let mut keys = BTreeMap::new();
     for advertiser in sim.model().advertiser_ids() {
         let mut queries = Vec::new();
@@ -53,7 +60,10 @@ fn model_keys(
                 day = day.succ_opt().unwrap();
             }
         }
-        for (s, e, lifetime) in queries {
+        for ((s, e, lifetime), filters) in queries
+            .iter()
+            .flat_map(|q| scopes.iter().map(move |f| (*q, f)))
+        {
             let rows = sim
                 .model()
                 .report_rows(&ReportQuery {
@@ -185,6 +195,7 @@ async fn every_report_kind_captures_exactly_the_models_rows() {
                 .is_some_and(|l| l == "AUCTION_AD")
                 && r.params["dimensions"] == r#"["ad_id","stat_time_day"]"#
                 && r.params.get("page").is_none_or(|p| p == "1")
+                && !is_topview(r)
         })
         .count();
     assert_eq!(daily_windows, 4, "two advertisers x two windows");
@@ -250,6 +261,7 @@ async fn a_second_run_rereads_only_the_lookback_window() {
         .filter(|r| {
             r.params["dimensions"].contains("stat_time_day")
                 && r.params.get("page").is_none_or(|p| p == "1")
+                && !is_topview(r)
         })
         .collect();
     assert_eq!(daily.len(), 2, "{daily:?}");
@@ -258,7 +270,7 @@ async fn a_second_run_rereads_only_the_lookback_window() {
         .all(|r| r.params["start_date"] == lookback_start.to_string()));
     let hourly_days = again
         .iter()
-        .filter(|r| r.params["dimensions"].contains("stat_time_hour"))
+        .filter(|r| r.params["dimensions"].contains("stat_time_hour") && !is_topview(r))
         .count();
     assert_eq!(
         hourly_days,
@@ -589,15 +601,16 @@ async fn each_report_resource_sends_the_documented_query() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ad_level_reports_over_ten_thousand_ads_are_split_and_lose_no_row() {
-    // 16,000 ads in one account (some without rows): one query would silently keep only
-    // 10,000 of them.
+async fn ad_level_reports_over_the_ads_cap_are_split_from_the_ad_count_and_lose_no_row() {
+    // 21,000 ads in one account (some without rows): one query would process only the 20,000
+    // most recently created. The ad count foresees it, so no answer is ever capped.
     let sim = simulator::spawn(SimConfig {
         advertisers: 1,
-        campaigns_per_advertiser: 16,
+        campaigns_per_advertiser: 21,
         adgroups_per_campaign: 10,
         ads_per_adgroup: 100,
         days: 2,
+        auction_only_every: 1,
         record_requests: true,
         ..SimConfig::default()
     })
@@ -654,7 +667,7 @@ async fn ad_level_reports_over_ten_thousand_ads_are_split_and_lose_no_row() {
                 .map(|r| r["dimensions"]["ad_id"].as_str().unwrap().to_string()),
         );
     }
-    assert!(expected.len() > 10_000, "{} ads with rows", expected.len());
+    assert!(expected.len() > 20_000, "{} ads with rows", expected.len());
     let got: std::collections::BTreeSet<String> = session
         .docs
         .iter()
@@ -670,6 +683,19 @@ async fn ad_level_reports_over_ten_thousand_ads_are_split_and_lose_no_row() {
         })
         .count();
     assert!(queries >= 2, "the report was not split ({queries} queries)");
+    let capped: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.ads_throttled || r.code != 0)
+        .collect();
+    assert!(capped.is_empty(), "capped or refused answers: {capped:?}");
+}
+
+/// A TopView query (asked besides the auction one for advertisers with TopView ads).
+fn is_topview(r: &simulator::RecordedRequest) -> bool {
+    r.params
+        .get("filtering")
+        .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))
 }
 
 /// The simulator's own name for a stream's report type (it shares no types with the connector).
@@ -682,4 +708,107 @@ fn sim_report_type(
 /// The simulator's own name for a stream's report level.
 fn sim_level(spec: &source_tiktok_marketing::registry::ReportSpec) -> tiktok_sim::catalog::Level {
     tiktok_sim::catalog::Level::from_data_level(spec.level.data_level()).unwrap()
+}
+
+/// The cap at the campaign and ad group levels, foreseen from the ad count: the reports are split
+/// by campaign (whole campaigns where they fit), no answer is capped, and every row holds the
+/// whole figures of its entity.
+#[tokio::test(flavor = "multi_thread")]
+async fn campaign_and_ad_group_reports_over_the_ads_cap_are_split_and_whole() {
+    let account = SimConfig {
+        advertisers: 1,
+        campaigns_per_advertiser: 21,
+        adgroups_per_campaign: 10,
+        ads_per_adgroup: 100,
+        days: 2,
+        auction_only_every: 1,
+        record_requests: true,
+        ..SimConfig::default()
+    };
+    let sim = simulator::spawn(account.clone()).await.unwrap();
+    let truth = simulator::Model::new(&SimConfig {
+        ads_cap: usize::MAX,
+        ..account
+    });
+    let today = sim.model().first_day().succ_opt().unwrap();
+    let cfg = sim_config(
+        &sim.base_url(),
+        &today.to_string(),
+        json!({"end_date": today.to_string()}),
+    );
+    let streams = ["campaigns_reports_lifetime", "ad_groups_reports_lifetime"];
+    let session = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || flow_session(&cfg, &streams, &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let config = config::parse(&cfg).unwrap();
+    let advertiser = sim.model().advertiser_ids()[0];
+    for (binding, stream) in streams.iter().enumerate() {
+        let spec = registry::resolve(stream, &config)
+            .unwrap()
+            .report()
+            .unwrap()
+            .clone();
+        let query = ReportQuery {
+            advertiser_id: advertiser,
+            report_type: sim_report_type(&spec),
+            level: sim_level(&spec),
+            dimensions: spec.dimensions.clone(),
+            metrics: spec.metrics.clone(),
+            start_date: None,
+            end_date: None,
+            lifetime: true,
+            filtering: filtering(&spec, true, None),
+        };
+        let id = spec.level.id_field();
+        let figures = |rows: Vec<Value>| -> BTreeMap<String, String> {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r["dimensions"][id]
+                            .to_string()
+                            .trim_matches('"')
+                            .to_string(),
+                        r["metrics"]["impressions"]
+                            .to_string()
+                            .trim_matches('"')
+                            .to_string(),
+                    )
+                })
+                .collect()
+        };
+        let expected = figures(truth.report_rows(&query).unwrap());
+        let capped = figures(sim.model().report_rows(&query).unwrap());
+        assert_ne!(
+            expected, capped,
+            "{stream}: one query would have been partial"
+        );
+        let got = figures(
+            session
+                .docs
+                .iter()
+                .filter(|(b, _)| *b == binding)
+                .map(|(_, d)| d.clone())
+                .collect(),
+        );
+        assert_eq!(got, expected, "{stream}");
+        let queries = sim
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.path == "report/integrated/get/"
+                    && r.params["data_level"] == spec.level.data_level()
+            })
+            .count();
+        assert!(queries >= 2, "{stream} was not split ({queries} queries)");
+    }
+    let bad: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.ads_throttled || r.code != 0)
+        .collect();
+    assert!(bad.is_empty(), "capped or refused answers: {bad:?}");
 }

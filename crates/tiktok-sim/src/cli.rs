@@ -76,6 +76,13 @@ pub struct SimArgs {
     /// Every Nth advertiser answers 40001 on the pixel endpoints (0 = none).
     #[arg(long, default_value_t = 4)]
     pub pixel_denied_every: usize,
+    /// Every Nth advertiser runs auction campaigns only (0 = every advertiser may also have
+    /// reach & frequency and TopView campaigns).
+    #[arg(long, default_value_t = 0)]
+    pub auction_only_every: usize,
+    /// Ads one report processes (TikTok: the 20,000 most recently created).
+    #[arg(long, default_value_t = 20_000)]
+    pub ads_cap: usize,
     /// Inject a fault (repeatable): CODE/N (e.g. 40100/5), httpSTATUS/N, drop/N, truncate/N,
     /// slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
     #[arg(long = "fault", value_name = "SPEC")]
@@ -90,6 +97,9 @@ impl SimArgs {
         }
         if self.advertisers == 0 {
             return Err("--advertisers must be at least 1".into());
+        }
+        if self.ads_cap == 0 {
+            return Err("--ads-cap must be at least 1".into());
         }
         let faults = self
             .fault
@@ -118,6 +128,8 @@ impl SimArgs {
             spark_posts_per_advertiser: self.spark_posts,
             pixels_per_advertiser: self.pixels,
             pixel_denied_every: self.pixel_denied_every,
+            auction_only_every: self.auction_only_every,
+            ads_cap: self.ads_cap,
             faults,
             ..SimConfig::default()
         })

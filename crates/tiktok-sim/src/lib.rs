@@ -27,7 +27,7 @@ pub use assets::{
 };
 pub use cli::{run_cli, SimArgs};
 pub use model::{EntityKind, Model};
-pub use report::ReportQuery;
+pub use report::{ReportQuery, ADS_THROTTLE_HEADER};
 
 /// Everything that shapes a simulated API: data sizes, the seed, behaviour switches and faults.
 #[derive(Debug, Clone)]
@@ -58,6 +58,13 @@ pub struct SimConfig {
     pub empty_breakdown_values: bool,
     /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
     pub deleted_every: usize,
+    /// Advertisers number N, 2N, ... (1-based, in id order) run auction campaigns only; the
+    /// others mix in reach & frequency and TopView campaigns (see `model`). 0 = every advertiser
+    /// may have reservation campaigns.
+    pub auction_only_every: usize,
+    /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
+    /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
+    pub ads_cap: usize,
     /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
     pub audiences_per_advertiser: usize,
     /// Library images per advertiser (`file/image/ad/search/`).
@@ -100,6 +107,8 @@ impl Default for SimConfig {
             quota: None,
             empty_breakdown_values: false,
             deleted_every: 5,
+            auction_only_every: 0,
+            ads_cap: report::ADS_CAP,
             audiences_per_advertiser: 7,
             images_per_advertiser: 25,
             videos_per_advertiser: 12,
@@ -158,6 +167,8 @@ pub struct RecordedRequest {
     pub params: BTreeMap<String, String>,
     /// The TikTok code answered, or the HTTP status for HTTP faults and unknown paths.
     pub code: i64,
+    /// The answer carried `X-Tt-Ads-Throttle`: a report over the ads cap, figures incomplete.
+    pub ads_throttled: bool,
 }
 
 /// A running simulated API.

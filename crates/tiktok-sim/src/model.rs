@@ -58,6 +58,16 @@ pub(crate) enum BuyingType {
 }
 
 impl BuyingType {
+    pub(crate) const ALL: [BuyingType; 3] = [
+        BuyingType::Auction,
+        BuyingType::TopView,
+        BuyingType::ReachFrequency,
+    ];
+
+    pub(crate) fn from_api(text: &str) -> Option<BuyingType> {
+        BuyingType::ALL.into_iter().find(|b| b.as_api() == text)
+    }
+
     pub(crate) fn as_api(self) -> &'static str {
         match self {
             BuyingType::Auction => "AUCTION",
@@ -140,6 +150,8 @@ pub struct Model {
     pub(crate) sandbox: bool,
     pub(crate) hourly_audience_refused: bool,
     pub(crate) empty_breakdown_values: bool,
+    /// Ads one report processes at most (the most recently created ones).
+    pub(crate) ads_cap: usize,
     pub(crate) assets: AssetSizes,
     pub(crate) advertisers: Vec<Advertiser>,
 }
@@ -296,9 +308,12 @@ impl Model {
                 adgroups: Vec::new(),
                 ads: Vec::new(),
             };
+            let auction_only = cfg.auction_only_every > 0 && (a + 1) % cfg.auction_only_every == 0;
             for _ in 0..cfg.campaigns_per_advertiser {
                 let h = hash(&[seed, 2, gc as u64]);
-                let buying = if gc % 7 == 3 {
+                let buying = if auction_only {
+                    BuyingType::Auction
+                } else if gc % 7 == 3 {
                     BuyingType::TopView
                 } else if gc % 9 == 5 {
                     BuyingType::ReachFrequency
@@ -379,6 +394,7 @@ impl Model {
             sandbox: cfg.sandbox,
             hourly_audience_refused: cfg.hourly_audience_refused,
             empty_breakdown_values: cfg.empty_breakdown_values,
+            ads_cap: cfg.ads_cap.max(1),
             assets: AssetSizes::of(cfg),
             advertisers,
         }

@@ -1,8 +1,11 @@
-//! `report/integrated/get/` over the simulated data: validation (TikTok's documented rules of
-//! report type, lifetime, time dimension and date span come from [`crate::rules`]; dimensions,
-//! metrics and filters are checked here), which rows exist (an entity delivers on a deterministic subset of hours
-//! from its creation to today or its deletion; day and lifetime rows aggregate those hours), and
-//! the metric values and wire formats of each row. Rows are planned as small keys first so the
+//! `report/integrated/get/` over the simulated data, in three steps: `validate` (TikTok's
+//! documented rules of report type, lifetime, time dimension and date span come from
+//! [`crate::rules`]; dimensions, metrics, filters and buying types are checked here, per Run a
+//! synchronous report, portal doc 1740302848100353, answered with TikTok's refusals), `plan`
+//! (which rows exist: an entity delivers on a deterministic subset of hours from its creation to
+//! today or its deletion, day and lifetime rows aggregate those hours; which buying types the
+//! query covers; which ads the 20,000-ads cap leaves out) and render (the metric values and wire
+//! formats of each row). Rows are planned as small keys first so the
 //! server renders only the page it answers.
 
 use std::collections::HashSet;
@@ -11,7 +14,8 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::model::{
-    ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser, Model,
+    ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser,
+    BuyingType, Model,
 };
 use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level, MetricType, ReportType};
 
@@ -30,8 +34,11 @@ pub struct ReportQuery {
     pub filtering: Vec<Value>,
 }
 
-/// The most ads a synchronous AD-level report covers; rows of further ads are silently dropped.
-pub(crate) const MAX_REPORT_ADS: usize = 10_000;
+/// How many ads one report processes: the most recently created ones (Run a synchronous report,
+/// portal doc 1740302848100353; Reporting FAQ, 1738864850353154).
+pub(crate) const ADS_CAP: usize = 20_000;
+/// The response header that says a report processed only the most recent [`ADS_CAP`] ads.
+pub const ADS_THROTTLE_HEADER: &str = "X-Tt-Ads-Throttle";
 /// Ids per `campaign_ids` / `adgroup_ids` / `ad_ids` filter.
 const MAX_FILTER_IDS: usize = 100;
 
@@ -115,6 +122,9 @@ struct Ent {
     last_hour: i64,
     /// `u16` bit mask of the breakdown values this entity has rows for.
     bd_mask: u32,
+    /// `(processed, total)` of the entity's ads when the ads cap leaves some out: its figures
+    /// cover only the processed ones.
+    share: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,12 +148,34 @@ pub(crate) struct ReportPlan {
     hours: (i64, i64),
     ents: Vec<Ent>,
     keys: Vec<RowKey>,
+    /// The query covered more ads than the cap: TikTok says so with [`ADS_THROTTLE_HEADER`].
+    ads_throttled: bool,
 }
 
 impl ReportPlan {
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
+
+    /// Whether the answer carries [`ADS_THROTTLE_HEADER`].
+    pub(crate) fn ads_throttled(&self) -> bool {
+        self.ads_throttled
+    }
+}
+
+/// A report query that passed validation: what the planner needs to list its rows.
+struct Validated<'m> {
+    adv: &'m Advertiser,
+    time: TimeDim,
+    bd: Bd,
+    /// Inclusive hour range of the rows.
+    hours: (i64, i64),
+    include_deleted: bool,
+    only_deleted: bool,
+    campaign_ids: Option<HashSet<u64>>,
+    adgroup_ids: Option<HashSet<u64>>,
+    ad_ids: Option<HashSet<u64>>,
+    buying: BuyingScope,
 }
 
 type ApiError = (i64, String);
@@ -199,6 +231,47 @@ struct Totals {
 }
 
 impl Totals {
+    /// Keeps `processed / total` of every figure: what is left of an entity's delivery when the
+    /// ads cap leaves some of its ads out.
+    fn keep_share(&mut self, processed: u64, total: u64) {
+        let part = |v: &mut u64| *v = (*v as u128 * processed as u128 / total as u128) as u64;
+        for field in [
+            &mut self.impressions,
+            &mut self.clicks,
+            &mut self.spend_m,
+            &mut self.voucher_m,
+            &mut self.reach,
+            &mut self.conversions,
+            &mut self.rt_conversions,
+            &mut self.video_plays,
+            &mut self.watched_2s,
+            &mut self.watched_6s,
+            &mut self.p25,
+            &mut self.p50,
+            &mut self.p75,
+            &mut self.p100,
+            &mut self.play_ms,
+            &mut self.likes,
+            &mut self.comments,
+            &mut self.shares,
+            &mut self.follows,
+            &mut self.profile_visits,
+            &mut self.music_clicks,
+            &mut self.installs,
+            &mut self.rt_installs,
+            &mut self.purchases,
+            &mut self.purchase_value_m,
+            &mut self.registrations,
+            &mut self.sales_leads,
+            &mut self.pageviews,
+            &mut self.add_to_cart,
+            &mut self.onsite_shopping,
+            &mut self.complete_payment,
+        ] {
+            part(field);
+        }
+    }
+
     fn add_hour(&mut self, seed: u64, id: u64, hour: i64, bd: Bd, bd_index: u16, scale: u64) {
         let r1 = hash(&[
             seed ^ 0xA11CE,
@@ -398,8 +471,16 @@ impl Model {
         Ok(self.render_rows(&plan, 0, plan.len()))
     }
 
-    /// Validates `q` and lists its rows as keys.
+    /// Validates `q` and lists its rows as keys: [`Model::validate`], then [`Model::plan`]; the
+    /// rows are rendered page by page with [`Model::render_rows_json`].
     pub(crate) fn report_plan(&self, q: &ReportQuery) -> Result<ReportPlan, ApiError> {
+        let valid = self.validate(q)?;
+        Ok(self.plan(q, valid))
+    }
+
+    /// Everything TikTok checks before it answers a report query: the refusals, or what the
+    /// planner needs.
+    fn validate<'m>(&'m self, q: &ReportQuery) -> Result<Validated<'m>, ApiError> {
         if self.sandbox && q.level == Level::Advertiser {
             return Err((
                 40009,
@@ -542,6 +623,7 @@ impl Model {
         let mut campaign_ids: Option<HashSet<u64>> = None;
         let mut adgroup_ids: Option<HashSet<u64>> = None;
         let mut ad_ids: Option<HashSet<u64>> = None;
+        let mut buying = BuyingScope::Default;
         for f in &q.filtering {
             let field = f
                 .get("field_name")
@@ -610,9 +692,39 @@ impl Model {
                         _ => ad_ids = Some(set),
                     }
                 }
+                "buying_type" => buying = buying_scope(q.level, &values)?,
                 other => return Err(bad(format!("filtering: invalid field_name {other:?}"))),
             }
         }
+        Ok(Validated {
+            adv,
+            time,
+            bd,
+            hours,
+            include_deleted,
+            only_deleted,
+            campaign_ids,
+            adgroup_ids,
+            ad_ids,
+            buying,
+        })
+    }
+
+    /// The rows of a valid query, as keys: the entities of the level the filters and the buying
+    /// types select, the ads cap, then one key per time unit, entity and breakdown with delivery.
+    fn plan(&self, q: &ReportQuery, v: Validated<'_>) -> ReportPlan {
+        let Validated {
+            adv,
+            time,
+            bd,
+            hours,
+            include_deleted,
+            only_deleted,
+            campaign_ids,
+            adgroup_ids,
+            ad_ids,
+            buying,
+        } = v;
         let keep_deleted = |deleted: bool| {
             if only_deleted && !include_deleted {
                 deleted
@@ -623,12 +735,15 @@ impl Model {
         let in_set =
             |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
 
-        // Entities, in id order. AUCTION reports never show reservation (TopView, R&F) delivery.
+        // The ads the query processes: those of its buying types and id filters, at most
+        // `ads_cap` of them, the most recently created.
+        let ads = self.processed_ads(adv, buying, &campaign_ids, &adgroup_ids, &ad_ids);
+        let covers = |c: u32| buying.covers(adv.campaigns[c as usize].buying);
+
+        // Entities, in id order.
         let seed = self.seed;
         let mask_of = |id: u64| bd_mask(seed, id, bd);
         let mut ents: Vec<Ent> = Vec::new();
-        let auction =
-            |c: u32| adv.campaigns[c as usize].buying == super::model::BuyingType::Auction;
         match q.level {
             Level::Advertiser => ents.push(Ent {
                 id: adv.id,
@@ -636,38 +751,42 @@ impl Model {
                 first_hour: adv.first_hour,
                 last_hour: adv.last_hour,
                 bd_mask: mask_of(adv.id),
+                share: ads.share_of_all(),
             }),
             Level::Campaign => {
                 for (i, c) in adv.campaigns.iter().enumerate() {
-                    if auction(i as u32)
+                    if covers(i as u32)
                         && keep_deleted(c.life.deleted)
                         && in_set(&campaign_ids, c.id)
                     {
-                        ents.push(ent(c.id, i, &c.life, mask_of(c.id)));
+                        let share = ads.share_of_campaign(i);
+                        ents.extend(ent(c.id, i, &c.life, mask_of(c.id), share));
                     }
                 }
             }
             Level::AdGroup => {
                 for (i, g) in adv.adgroups.iter().enumerate() {
                     let c = &adv.campaigns[g.campaign as usize];
-                    if auction(g.campaign)
+                    if covers(g.campaign)
                         && keep_deleted(g.life.deleted)
                         && in_set(&campaign_ids, c.id)
                         && in_set(&adgroup_ids, g.id)
                     {
-                        ents.push(ent(g.id, i, &g.life, mask_of(g.id)));
+                        let share = ads.share_of_adgroup(i);
+                        ents.extend(ent(g.id, i, &g.life, mask_of(g.id), share));
                     }
                 }
             }
             Level::Ad => {
                 for (i, a) in adv.ads.iter().enumerate() {
-                    if auction(a.campaign)
+                    if covers(a.campaign)
                         && keep_deleted(a.life.deleted)
                         && in_set(&campaign_ids, adv.campaigns[a.campaign as usize].id)
                         && in_set(&adgroup_ids, adv.adgroups[a.adgroup as usize].id)
                         && in_set(&ad_ids, a.id)
                     {
-                        ents.push(ent(a.id, i, &a.life, mask_of(a.id)));
+                        let share = ads.share_of_ad(i);
+                        ents.extend(ent(a.id, i, &a.life, mask_of(a.id), share));
                     }
                 }
             }
@@ -721,18 +840,7 @@ impl Model {
             }
         }
 
-        // The synchronous report covers at most 10,000 ads: the first ones, silently.
-        if q.level == Level::Ad {
-            let mut distinct: Vec<u32> = keys.iter().map(|k| k.ent).collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if distinct.len() > MAX_REPORT_ADS {
-                let last_kept = distinct[MAX_REPORT_ADS - 1];
-                keys.retain(|k| k.ent <= last_kept);
-            }
-        }
-
-        Ok(ReportPlan {
+        ReportPlan {
             advertiser_id: adv.id,
             level: q.level,
             dimensions: q
@@ -759,7 +867,8 @@ impl Model {
             hours,
             ents,
             keys,
-        })
+            ads_throttled: ads.capped,
+        }
     }
 
     /// Renders rows `from..to` of a plan as Values.
@@ -804,6 +913,9 @@ impl Model {
             if hour_active(self.seed, e.id, hour) {
                 totals.add_hour(self.seed, e.id, hour, plan.bd, key.bd, scale);
             }
+        }
+        if let Some((processed, total)) = e.share {
+            totals.keep_share(processed as u64, total.max(1) as u64);
         }
 
         out.extend_from_slice(b"{\"dimensions\":{");
@@ -1009,13 +1121,173 @@ fn is_last_breakdown_value(dim: &str, value: &str) -> bool {
     list.last() == Some(&value)
 }
 
-fn ent(id: u64, index: usize, life: &super::model::Life, bd_mask: u32) -> Ent {
-    Ent {
+/// An entity of the plan; `None` when the ads cap leaves out every one of its ads.
+fn ent(
+    id: u64,
+    index: usize,
+    life: &super::model::Life,
+    bd_mask: u32,
+    share: Option<(u32, u32)>,
+) -> Option<Ent> {
+    if matches!(share, Some((0, _))) {
+        return None;
+    }
+    Some(Ent {
         id,
         index: index as u32,
         first_hour: life.first_hour,
         last_hour: life.last_hour,
         bd_mask,
+        share,
+    })
+}
+
+// Reservation delivery and the ads cap (Run a synchronous report, portal doc 1740302848100353;
+// Reporting FAQ, 1738864850353154):
+// - `service_type=AUCTION` (the default) covers auction ads and reach & frequency ads; TopView
+//   delivery needs the filter `buying_type` IN ["RESERVATION_TOP_VIEW"], asked alone. The
+//   advertiser level ("data of all Auction Ads and Reservation Ads") has no such filter here.
+// - One report processes the `ads_cap` most recently created ads of what it selects; the
+//   figures of the others are left out, and the response carries `X-Tt-Ads-Throttle`. Id
+//   filters (at most 100 ids each) narrow a report under the cap.
+
+/// Which buying types a report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BuyingScope {
+    /// No `buying_type` filter: auction and reach & frequency.
+    Default,
+    Only(BuyingType),
+}
+
+impl BuyingScope {
+    fn covers(self, buying: BuyingType) -> bool {
+        match self {
+            BuyingScope::Default => buying != BuyingType::TopView,
+            BuyingScope::Only(only) => only == buying,
+        }
+    }
+}
+
+/// The scope a `buying_type` filter asks for, or TikTok's refusal.
+fn buying_scope(level: Level, values: &[String]) -> Result<BuyingScope, ApiError> {
+    if level == Level::Advertiser {
+        return Err(bad(
+            "filtering: buying_type is not supported for data_level AUCTION_ADVERTISER",
+        ));
+    }
+    let mut types = Vec::with_capacity(values.len().min(BuyingType::ALL.len()));
+    for v in values {
+        let buying = BuyingType::from_api(v)
+            .ok_or_else(|| bad(format!("filtering: invalid buying_type value {v}")))?;
+        if !types.contains(&buying) {
+            types.push(buying);
+        }
+    }
+    match types.as_slice() {
+        [] => Err(bad("filtering: buying_type needs a value")),
+        [only] => Ok(BuyingScope::Only(*only)),
+        many if many.contains(&BuyingType::TopView) => Err(bad(
+            "filtering: buying_type RESERVATION_TOP_VIEW cannot be combined with other buying types",
+        )),
+        _ => Ok(BuyingScope::Default),
+    }
+}
+
+/// What the ads cap leaves of a report's ads.
+struct ProcessedAds {
+    capped: bool,
+    /// Per ad of the advertiser: selected by the query but beyond the cap.
+    dropped: Vec<bool>,
+    /// `(processed, selected)` per campaign, per ad group, and over all.
+    by_campaign: Vec<(u32, u32)>,
+    by_adgroup: Vec<(u32, u32)>,
+    all: (u32, u32),
+}
+
+impl ProcessedAds {
+    fn part((kept, total): (u32, u32)) -> Option<(u32, u32)> {
+        (kept < total).then_some((kept, total))
+    }
+
+    fn share_of_all(&self) -> Option<(u32, u32)> {
+        Self::part(self.all).filter(|_| self.capped)
+    }
+
+    fn share_of_campaign(&self, i: usize) -> Option<(u32, u32)> {
+        self.by_campaign.get(i).copied().and_then(Self::part)
+    }
+
+    fn share_of_adgroup(&self, i: usize) -> Option<(u32, u32)> {
+        self.by_adgroup.get(i).copied().and_then(Self::part)
+    }
+
+    fn share_of_ad(&self, i: usize) -> Option<(u32, u32)> {
+        self.dropped
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then_some((0, 1))
+    }
+}
+
+impl Model {
+    /// The ads a report selects (buying types and id filters) and which of them the cap keeps.
+    fn processed_ads(
+        &self,
+        adv: &Advertiser,
+        buying: BuyingScope,
+        campaign_ids: &Option<HashSet<u64>>,
+        adgroup_ids: &Option<HashSet<u64>>,
+        ad_ids: &Option<HashSet<u64>>,
+    ) -> ProcessedAds {
+        let in_set =
+            |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
+        let mut selected: Vec<usize> = adv
+            .ads
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                buying.covers(adv.campaigns[a.campaign as usize].buying)
+                    && in_set(campaign_ids, adv.campaigns[a.campaign as usize].id)
+                    && in_set(adgroup_ids, adv.adgroups[a.adgroup as usize].id)
+                    && in_set(ad_ids, a.id)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let total = selected.len();
+        if total <= self.ads_cap {
+            return ProcessedAds {
+                capped: false,
+                dropped: Vec::new(),
+                by_campaign: Vec::new(),
+                by_adgroup: Vec::new(),
+                all: (total as u32, total as u32),
+            };
+        }
+        // The most recently created first.
+        selected.sort_by_key(|&i| std::cmp::Reverse((adv.ads[i].life.create_ts, adv.ads[i].id)));
+        let mut dropped = vec![false; adv.ads.len()];
+        let mut by_campaign = vec![(0u32, 0u32); adv.campaigns.len()];
+        let mut by_adgroup = vec![(0u32, 0u32); adv.adgroups.len()];
+        for (rank, &i) in selected.iter().enumerate() {
+            let kept = rank < self.ads_cap;
+            dropped[i] = !kept;
+            let a = &adv.ads[i];
+            for slot in [
+                &mut by_campaign[a.campaign as usize],
+                &mut by_adgroup[a.adgroup as usize],
+            ] {
+                slot.0 += kept as u32;
+                slot.1 += 1;
+            }
+        }
+        ProcessedAds {
+            capped: true,
+            dropped,
+            by_campaign,
+            by_adgroup,
+            all: (self.ads_cap as u32, total as u32),
+        }
     }
 }
 
@@ -1531,44 +1803,165 @@ mod tests {
         assert_eq!(code(m.report_rows(&q)).0, 40002);
     }
 
+    fn id_filter(field: &str, ids: &[u64]) -> Value {
+        let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+        serde_json::json!({"field_name": field, "filter_type": "IN",
+            "filter_value": serde_json::to_string(&ids).unwrap()})
+    }
+
+    fn buying_filter(value: &str) -> Value {
+        serde_json::json!({"field_name": "buying_type", "filter_type": "IN",
+            "filter_value": format!("[\"{value}\"]")})
+    }
+
+    /// `(id, impressions)` of every row of a lifetime query.
+    fn lifetime_rows(
+        m: &Model,
+        q: &ReportQuery,
+    ) -> (std::collections::BTreeMap<String, u64>, bool) {
+        let plan = m.report_plan(q).unwrap();
+        let rows = m.render_rows(&plan, 0, plan.len());
+        let field = q.level.id_field();
+        let by_id = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["dimensions"][field].as_str().unwrap().to_string(),
+                    int(&r["metrics"]["impressions"]),
+                )
+            })
+            .collect();
+        (by_id, plan.ads_throttled())
+    }
+
+    /// The cap at every level: a query selecting more ads than the cap processes only the most
+    /// recently created ones (rows of the others are missing or their figures partial) and says
+    /// so; id filters that select fewer ads than the cap get whole figures and no signal.
     #[test]
-    fn ad_reports_keep_only_the_first_10000_ads() {
+    fn the_ads_cap_applies_at_every_level_and_id_filters_narrow_under_it() {
+        let sized = |ads_cap: usize| {
+            Model::new(&SimConfig {
+                today: today(),
+                advertisers: 1,
+                campaigns_per_advertiser: 4,
+                adgroups_per_campaign: 3,
+                ads_per_adgroup: 5,
+                days: 5,
+                deleted_every: 0,
+                auction_only_every: 1,
+                ads_cap,
+                ..SimConfig::default()
+            })
+        };
+        let m = sized(25);
+        let adv = m.advertiser(m.advertiser_ids()[0]).unwrap();
+        assert_eq!(adv.ads.len(), 60);
+        for level in [
+            Level::Advertiser,
+            Level::Campaign,
+            Level::AdGroup,
+            Level::Ad,
+        ] {
+            let mut q = query(&m, level, &[level.id_field()], &["impressions"]);
+            q.lifetime = true;
+            let (capped, throttled) = lifetime_rows(&m, &q);
+            assert!(
+                throttled,
+                "{level:?}: 60 ads over a cap of 25 must be signalled"
+            );
+            // Whole figures, entity by entity, from queries under the cap.
+            let mut whole = std::collections::BTreeMap::new();
+            if level == Level::Advertiser {
+                let (all, throttled) = lifetime_rows(&sized(ADS_CAP), &q);
+                assert!(!throttled);
+                whole = all;
+            } else {
+                for c in &adv.campaigns {
+                    let mut part = q.clone();
+                    part.filtering = vec![id_filter("campaign_ids", &[c.id])];
+                    let (rows, throttled) = lifetime_rows(&m, &part);
+                    assert!(!throttled, "{level:?}: 15 ads per campaign");
+                    whole.extend(rows);
+                }
+            }
+            assert!(!whole.is_empty());
+            assert_ne!(capped, whole, "{level:?}: the capped answer must differ");
+            for (id, figure) in &capped {
+                assert!(*figure <= whole[id], "{level:?} {id}");
+            }
+        }
+        // At ad level the rows kept are those of the 25 most recently created ads.
+        let mut q = query(&m, Level::Ad, &["ad_id"], &["impressions"]);
+        q.lifetime = true;
+        let (rows, _) = lifetime_rows(&m, &q);
+        let mut newest: Vec<&super::super::model::Ad> = adv.ads.iter().collect();
+        newest.sort_by_key(|a| std::cmp::Reverse((a.life.create_ts, a.id)));
+        let kept: HashSet<String> = newest[..25].iter().map(|a| a.id.to_string()).collect();
+        assert!(rows.keys().all(|id| kept.contains(id)));
+        // Id filters hold at most 100 ids.
+        let many: Vec<u64> = (0..101).map(|i| 1000 + i).collect();
+        q.filtering = vec![id_filter("ad_ids", &many)];
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+    }
+
+    /// Reservation delivery: without a `buying_type` filter a report covers auction and reach &
+    /// frequency ads; TopView delivery comes only with the filter, asked alone; the advertiser
+    /// level takes no such filter.
+    #[test]
+    fn topview_delivery_needs_the_buying_type_filter() {
         let m = Model::new(&SimConfig {
             today: today(),
             advertisers: 1,
-            campaigns_per_advertiser: 1,
-            adgroups_per_campaign: 1,
-            ads_per_adgroup: 10_300,
-            days: 3,
+            campaigns_per_advertiser: 20,
             deleted_every: 0,
             ..SimConfig::default()
         });
-        let mut q = query(&m, Level::Ad, &["ad_id"], &["impressions"]);
+        let adv = m.advertiser(m.advertiser_ids()[0]).unwrap();
+        let of = |b: BuyingType| -> HashSet<String> {
+            adv.campaigns
+                .iter()
+                .filter(|c| c.buying == b)
+                .map(|c| c.id.to_string())
+                .collect()
+        };
+        let (auction, topview, rf) = (
+            of(BuyingType::Auction),
+            of(BuyingType::TopView),
+            of(BuyingType::ReachFrequency),
+        );
+        assert!(!topview.is_empty() && !rf.is_empty() && !auction.is_empty());
+        let mut q = query(&m, Level::Campaign, &["campaign_id"], &["impressions"]);
         q.lifetime = true;
-        let rows = m.report_rows(&q).unwrap();
-        assert_eq!(rows.len(), MAX_REPORT_ADS);
-        let ads = m.entities(EntityKind::Ad, q.advertiser_id, false);
-        let last_kept = rows.last().unwrap()["dimensions"]["ad_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let later: Vec<String> = ads
-            .iter()
-            .map(|a| a["ad_id"].as_str().unwrap().to_string())
-            .skip_while(|a| *a != last_kept)
-            .skip(1)
-            .take(100)
-            .collect();
-        assert!(!later.is_empty());
-        // The ads beyond the cap are still there when asked for by id.
-        q.filtering = vec![serde_json::json!({
-            "field_name": "ad_ids", "filter_type": "IN", "filter_value": serde_json::to_string(&later).unwrap()
-        })];
-        let split = m.report_rows(&q).unwrap();
-        assert!(!split.is_empty());
-        assert!(split
-            .iter()
-            .all(|r| later.contains(&r["dimensions"]["ad_id"].as_str().unwrap().to_string())));
+        let (default, _) = lifetime_rows(&m, &q);
+        assert!(default.keys().all(|id| !topview.contains(id)));
+        assert!(default.keys().any(|id| rf.contains(id)));
+        assert!(default.keys().any(|id| auction.contains(id)));
+        q.filtering = vec![buying_filter("RESERVATION_TOP_VIEW")];
+        let (top, _) = lifetime_rows(&m, &q);
+        assert!(!top.is_empty());
+        assert!(top.keys().all(|id| topview.contains(id)));
+        // The same at ad level: an ad has one buying type, so the two answers never share a key.
+        let mut ads = query(&m, Level::Ad, &["ad_id"], &["impressions"]);
+        ads.lifetime = true;
+        let (default_ads, _) = lifetime_rows(&m, &ads);
+        ads.filtering = vec![buying_filter("RESERVATION_TOP_VIEW")];
+        let (top_ads, _) = lifetime_rows(&m, &ads);
+        assert!(!top_ads.is_empty());
+        assert!(top_ads.keys().all(|id| !default_ads.contains_key(id)));
+        // Refusals.
+        q.filtering = vec![
+            serde_json::json!({"field_name": "buying_type", "filter_type": "IN",
+            "filter_value": "[\"RESERVATION_TOP_VIEW\",\"AUCTION\"]"}),
+        ];
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+        q.filtering = vec![buying_filter("RESERVATION")];
+        assert_eq!(code(m.report_rows(&q)).0, 40002);
+        let mut a = query(&m, Level::Advertiser, &["advertiser_id"], &["impressions"]);
+        a.lifetime = true;
+        a.filtering = vec![buying_filter("RESERVATION_TOP_VIEW")];
+        let (c, msg) = code(m.report_rows(&a));
+        assert_eq!(c, 40002);
+        assert!(msg.contains("buying_type"), "{msg}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::assets::{sandbox_refusal, AssetKind};
 use super::faults::{code_message, html_body, normalize_path};
-use super::model::{restrict, EntityKind, Model};
+use super::model::{restrict, BuyingType, EntityKind, Model};
 use super::report::{window_days, ReportPlan, ReportQuery};
 use super::{Fault, RecordedRequest, SimConfig};
 use crate::catalog::{Level, ReportType};
@@ -95,13 +95,14 @@ impl AppState {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    fn record(&self, path: &str, params: Params, code: i64) {
+    fn record(&self, path: &str, params: Params, code: i64, ads_throttled: bool) {
         if self.cfg.record_requests {
             if let Ok(mut log) = self.log.lock() {
                 log.push(RecordedRequest {
                     path: path.to_string(),
                     params,
                     code,
+                    ads_throttled,
                 });
             }
         }
@@ -118,6 +119,23 @@ struct Delivery {
     slow: Option<Duration>,
     drop: bool,
     truncate: bool,
+    /// The answer carries `X-Tt-Ads-Throttle`: the report left out ads beyond the cap.
+    ads_throttled: bool,
+}
+
+/// The `data` of a successful answer, and whether the report hit the ads cap.
+struct Answered {
+    data: Vec<u8>,
+    ads_throttled: bool,
+}
+
+impl Answered {
+    fn data(data: Vec<u8>) -> Answered {
+        Answered {
+            data,
+            ads_throttled: false,
+        }
+    }
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -182,7 +200,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     }
 
     let request_id = request_id(n, state.cfg.seed);
-    let answer: Result<Result<Vec<u8>, ApiError>, u16> = match forced {
+    let answer: Result<Result<Answered, ApiError>, u16> = match forced {
         Some(Fault::Http(status)) => Err(status),
         Some(Fault::Code(code)) => Ok(Err((
             code,
@@ -222,7 +240,8 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
             )
         }
         Ok(result) => {
-            let (code, body) = envelope(result, &request_id);
+            delivery.ads_throttled = matches!(&result, Ok(a) if a.ads_throttled);
+            let (code, body) = envelope(result.map(|a| a.data), &request_id);
             (
                 code,
                 plain(StatusCode::OK, "application/json", body, &delivery),
@@ -230,7 +249,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         }
     };
     tracing::trace!(path = %rel, code, "simulated TikTok API answered");
-    state.record(&rel, params, code);
+    state.record(&rel, params, code, delivery.ads_throttled);
     response
 }
 
@@ -254,7 +273,7 @@ async fn answer_api(
     rel: &str,
     params: &Params,
     token: Option<&str>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Answered, ApiError> {
     match token {
         None | Some("") => {
             return Err((
@@ -311,7 +330,7 @@ async fn answer_api(
                 None => Err((40000, format!("Unknown path {other}"))),
             },
         };
-        data.map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        data.map(|v| Answered::data(serde_json::to_vec(&v).unwrap_or_default()))
     })
     .await
     .unwrap_or_else(|_| Err((50000, code_message(50000, None))))
@@ -368,9 +387,13 @@ fn envelope(result: Result<Vec<u8>, ApiError>, request_id: &str) -> (i64, Vec<u8
 
 /// A response with `body`, delivered whole, cut short, or dropped mid-way.
 fn plain(status: StatusCode, ctype: &str, body: Vec<u8>, delivery: &Delivery) -> Response {
-    let builder = Response::builder()
+    let mut builder = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, ctype);
+    if delivery.ads_throttled {
+        // TikTok names the header; its value is not documented, any value means "capped".
+        builder = builder.header(super::report::ADS_THROTTLE_HEADER, "1");
+    }
     let full_len = body.len();
     let built = if delivery.drop {
         // Promise the whole body, send half, pause so it reaches the client, then fail the stream:
@@ -576,31 +599,7 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
             )))
         }
     };
-    let buying: Vec<String> = if kind == EntityKind::Campaign {
-        match filtering.get("buying_types") {
-            None => vec!["AUCTION".into()],
-            Some(Value::Array(v)) => {
-                let list: Option<Vec<String>> =
-                    v.iter().map(|x| x.as_str().map(str::to_string)).collect();
-                let list = list.ok_or_else(|| {
-                    bad("filtering.buying_types: Field must be set to array of strings.")
-                })?;
-                for b in &list {
-                    if !["AUCTION", "RESERVATION_TOP_VIEW", "RESERVATION_RF"].contains(&b.as_str())
-                    {
-                        return Err(bad(format!("filtering.buying_types: invalid value {b}")));
-                    }
-                }
-                if list.len() > 1 && list.iter().any(|b| b == "RESERVATION_TOP_VIEW") {
-                    return Err(bad("filtering.buying_types: RESERVATION_TOP_VIEW cannot be combined with other buying types."));
-                }
-                list
-            }
-            Some(_) => return Err(bad("filtering.buying_types: Field must be set to array.")),
-        }
-    } else {
-        Vec::new()
-    };
+    let buying = listed_buying_types(&filtering, size)?;
     let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
         match filtering.get(name) {
             None => Ok(None),
@@ -653,7 +652,7 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
                 ),
             };
             let campaign = &adv.campaigns[c];
-            (kind != EntityKind::Campaign || buying.iter().any(|b| b == campaign.buying.as_api()))
+            buying.contains(&campaign.buying)
                 && has(&campaign_ids, campaign.id)
                 && g.is_none_or(|g| has(&adgroup_ids, adv.adgroups[g].id))
                 && a.is_none_or(|a| has(&ad_ids, adv.ads[a].id))
@@ -671,6 +670,57 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
         })
         .collect();
     Ok(json!({ "list": list, "page_info": page_info(page, size, selected.len()) }))
+}
+
+// Buying types of `campaign/get/`, `adgroup/get/` and `ad/get/` (Get campaigns, portal doc
+// 1739315828649986; Get ad groups, 1739314558673922; Get ads, 1735735588640770):
+// `filtering.buying_types` defaults to ["AUCTION", "RESERVATION_RF"]; "RESERVATION_TOP_VIEW"
+// must be asked alone, and then `page_size` is at most 100. The docs state the page limit for ad
+// groups; the simulator applies the same rules to all three lists.
+
+/// Buying types listed when `filtering.buying_types` is absent.
+const DEFAULT_BUYING_TYPES: [BuyingType; 2] = [BuyingType::Auction, BuyingType::ReachFrequency];
+/// The largest `page_size` of a TopView listing.
+pub(crate) const TOP_VIEW_MAX_PAGE_SIZE: u64 = 100;
+
+/// The buying types an entity list covers, or TikTok's refusal of `filtering.buying_types`.
+fn listed_buying_types(
+    filtering: &serde_json::Map<String, Value>,
+    page_size: u64,
+) -> Result<Vec<BuyingType>, ApiError> {
+    let Some(value) = filtering.get("buying_types") else {
+        return Ok(DEFAULT_BUYING_TYPES.to_vec());
+    };
+    let Value::Array(items) = value else {
+        return Err(bad("filtering.buying_types: Field must be set to array."));
+    };
+    let mut list = Vec::with_capacity(items.len().min(BuyingType::ALL.len()));
+    for item in items {
+        let text = item
+            .as_str()
+            .ok_or_else(|| bad("filtering.buying_types: Field must be set to array of strings."))?;
+        let buying = BuyingType::from_api(text)
+            .ok_or_else(|| bad(format!("filtering.buying_types: invalid value {text}")))?;
+        if !list.contains(&buying) {
+            list.push(buying);
+        }
+    }
+    if list.is_empty() {
+        return Err(bad("filtering.buying_types: Length must be at least 1."));
+    }
+    if list.contains(&BuyingType::TopView) {
+        if list.len() > 1 {
+            return Err(bad(
+                "filtering.buying_types: RESERVATION_TOP_VIEW cannot be combined with other buying types.",
+            ));
+        }
+        if page_size > TOP_VIEW_MAX_PAGE_SIZE {
+            return Err(bad(format!(
+                "page_size: When filtering.buying_types is [\"RESERVATION_TOP_VIEW\"], page_size must be between 1 and {TOP_VIEW_MAX_PAGE_SIZE}."
+            )));
+        }
+    }
+    Ok(list)
 }
 
 /// A page of `dmp/custom_audience/list/`, `file/*/...`, `creative/portfolio/list/`,
@@ -825,7 +875,7 @@ pub(crate) fn parse_report_query(params: &Params) -> Result<ReportQuery, ApiErro
     })
 }
 
-fn report_get(state: &AppState, params: &Params) -> Result<Vec<u8>, ApiError> {
+fn report_get(state: &AppState, params: &Params) -> Result<Answered, ApiError> {
     let q = parse_report_query(params)?;
     let (page, size) = paging(params, REPORT_PATH)?;
     let key = format!("{q:?}");
@@ -851,5 +901,8 @@ fn report_get(state: &AppState, params: &Params) -> Result<Vec<u8>, ApiError> {
     out.extend_from_slice(b",\"page_info\":");
     let _ = serde_json::to_writer(&mut out, &page_info(page, size, plan.len()));
     out.push(b'}');
-    Ok(out)
+    Ok(Answered {
+        data: out,
+        ads_throttled: plan.ads_throttled(),
+    })
 }

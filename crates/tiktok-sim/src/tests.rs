@@ -172,10 +172,13 @@ async fn discovery_and_advertiser_info() {
 
 #[tokio::test]
 async fn entity_pages_serve_exactly_the_model() {
+    // Auction campaigns only: the default listing is every entity (buying types are tested in
+    // `entity_lists_by_buying_type`).
     let sim = spawn(SimConfig {
         campaigns_per_advertiser: 4,
         adgroups_per_campaign: 3,
         ads_per_adgroup: 4,
+        auction_only_every: 1,
         ..cfg()
     })
     .await
@@ -243,9 +246,12 @@ async fn entity_pages_serve_exactly_the_model() {
     sim.shutdown().await;
 }
 
+/// `campaign/get/`, `adgroup/get/` and `ad/get/`: `buying_types` defaults to auction and reach &
+/// frequency; TopView is listed only when asked alone, with `page_size` at most 100.
 #[tokio::test]
-async fn campaigns_by_buying_type() {
+async fn entity_lists_by_buying_type() {
     let sim = spawn(SimConfig {
+        advertisers: 1,
         campaigns_per_advertiser: 10,
         deleted_every: 0,
         ..cfg()
@@ -254,39 +260,122 @@ async fn campaigns_by_buying_type() {
     .unwrap();
     let c = Client::new(&sim);
     let adv = sim.model().advertiser_ids()[0];
-    let mut seen = 0;
-    for (filter, kind) in [
-        (None, "AUCTION"),
-        (
-            Some(r#"{"buying_types":["RESERVATION_TOP_VIEW"]}"#),
-            "RESERVATION_TOP_VIEW",
-        ),
-        (
-            Some(r#"{"buying_types":["RESERVATION_RF"]}"#),
-            "RESERVATION_RF",
-        ),
+    for (path, kind) in [
+        ("campaign/get/", EntityKind::Campaign),
+        ("adgroup/get/", EntityKind::AdGroup),
+        ("ad/get/", EntityKind::Ad),
     ] {
-        let mut p = vec![("advertiser_id", s(adv))];
-        if let Some(f) = filter {
-            p.push(("filtering", s(f)));
+        let campaign_type: std::collections::HashMap<String, String> = sim
+            .model()
+            .entities(EntityKind::Campaign, adv, true)
+            .iter()
+            .map(|c| {
+                (
+                    c["campaign_id"].as_str().unwrap().to_string(),
+                    c["buying_type"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let type_of = |e: &Value| campaign_type[e["campaign_id"].as_str().unwrap()].clone();
+        let mut seen = 0;
+        for (filter, size, types) in [
+            (None, 1000, &["AUCTION", "RESERVATION_RF"][..]),
+            (
+                Some(r#"{"buying_types":["RESERVATION_TOP_VIEW"]}"#),
+                100,
+                &["RESERVATION_TOP_VIEW"][..],
+            ),
+        ] {
+            let mut p = vec![("advertiser_id", s(adv))];
+            if let Some(f) = filter {
+                p.push(("filtering", s(f)));
+            }
+            let list = c.all_pages(path, &p, size).await;
+            assert!(!list.is_empty(), "{path} {types:?}");
+            for t in types {
+                assert!(list.iter().any(|e| type_of(e) == *t), "{path} lists no {t}");
+            }
+            assert!(list.iter().all(|e| types.contains(&type_of(e).as_str())));
+            seen += list.len();
         }
-        let list = c.all_pages("campaign/get/", &p, 100).await;
-        assert!(!list.is_empty(), "{kind}");
-        assert!(list.iter().all(|c| c["buying_type"] == kind), "{kind}");
-        seen += list.len();
+        assert_eq!(seen, sim.model().entities(kind, adv, true).len(), "{path}");
+        // TopView with another buying type, or with more than 100 a page: refused.
+        for (filter, size) in [
+            (
+                r#"{"buying_types":["AUCTION","RESERVATION_TOP_VIEW"]}"#,
+                "100",
+            ),
+            (r#"{"buying_types":["RESERVATION_TOP_VIEW"]}"#, "101"),
+            (r#"{"buying_types":["RESERVATION"]}"#, "10"),
+        ] {
+            let p = [
+                ("advertiser_id", s(adv)),
+                ("filtering", s(filter)),
+                ("page_size", s(size)),
+            ];
+            let body = c.get(path, &p).await;
+            assert_eq!(body["code"], 40002, "{path} {filter} {size}: {body}");
+        }
     }
-    assert_eq!(
-        seen,
-        sim.model().entities(EntityKind::Campaign, adv, true).len()
-    );
-    let p = [
-        ("advertiser_id", s(adv)),
-        (
-            "filtering",
-            s(r#"{"buying_types":["AUCTION","RESERVATION_TOP_VIEW"]}"#),
-        ),
-    ];
-    assert_eq!(c.get("campaign/get/", &p).await["code"], 40002);
+    sim.shutdown().await;
+}
+
+/// A report over more ads than the cap carries `X-Tt-Ads-Throttle`; one narrowed under the
+/// cap by an id filter does not.
+#[tokio::test]
+async fn reports_over_the_ads_cap_carry_the_throttle_header() {
+    let sim = spawn(SimConfig {
+        advertisers: 1,
+        campaigns_per_advertiser: 3,
+        adgroups_per_campaign: 2,
+        ads_per_adgroup: 5,
+        auction_only_every: 1,
+        ads_cap: 20,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let adv = sim.model().advertiser_ids()[0];
+    let campaign = sim.model().entities(EntityKind::Campaign, adv, true)[0]["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (level, dims) in [
+        (Level::Advertiser, r#"["advertiser_id","stat_time_day"]"#),
+        (Level::Campaign, r#"["campaign_id","stat_time_day"]"#),
+        (Level::AdGroup, r#"["adgroup_id","stat_time_day"]"#),
+        (Level::Ad, r#"["ad_id","stat_time_day"]"#),
+    ] {
+        let mut p = report_params(adv, level, dims, "2024-06-01", "2024-06-30");
+        p[5].1 = s(r#"["spend","impressions"]"#);
+        p.push(("page_size", s("1000")));
+        let resp = c
+            .raw("report/integrated/get/", &p, Some("sim-token"))
+            .await
+            .unwrap();
+        assert!(
+            resp.headers().contains_key(ADS_THROTTLE_HEADER),
+            "{level:?}: 30 ads over a cap of 20"
+        );
+        assert_eq!(json_of(resp).await["code"], 0);
+        if level != Level::Advertiser {
+            p.push((
+                "filtering",
+                json!([{"field_name": "campaign_ids", "filter_type": "IN",
+                        "filter_value": json!([campaign]).to_string()}])
+                .to_string(),
+            ));
+            let resp = c
+                .raw("report/integrated/get/", &p, Some("sim-token"))
+                .await
+                .unwrap();
+            assert!(
+                !resp.headers().contains_key(ADS_THROTTLE_HEADER),
+                "{level:?}"
+            );
+        }
+    }
     sim.shutdown().await;
 }
 
@@ -674,6 +763,7 @@ async fn serves_a_benchmark_sized_account() {
         campaigns_per_advertiser: 10,
         adgroups_per_campaign: 20,
         ads_per_adgroup: 100,
+        auction_only_every: 1,
         ..cfg()
     })
     .await
