@@ -47,6 +47,13 @@ pub struct SimConfig {
     pub hourly_audience_refused: bool,
     /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
     pub deleted_every: usize,
+    /// Share (0 to 1) of advertisers that never deliver: their entities exist, their reports
+    /// have no rows. Which ones is fixed by the seed; the count is the share rounded.
+    pub idle_account_share: f64,
+    /// Share (0 to 1) of days on which a delivering advertiser delivers nothing at any level,
+    /// drawn per advertiser and day from the seed (so the same days stay idle when `today`
+    /// moves on).
+    pub idle_day_share: f64,
     /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
     pub audiences_per_advertiser: usize,
     /// Library images per advertiser (`file/image/ad/search/`).
@@ -86,6 +93,8 @@ impl Default for SimConfig {
             sandbox: false,
             hourly_audience_refused: true,
             deleted_every: 5,
+            idle_account_share: 0.0,
+            idle_day_share: 0.0,
             audiences_per_advertiser: 7,
             images_per_advertiser: 25,
             videos_per_advertiser: 12,
