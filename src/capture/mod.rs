@@ -211,13 +211,21 @@ pub async fn run(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or_else(Instant::now);
-        summaries.push(BindingSummary {
+        let summary = BindingSummary {
             name: binding.stream.name.clone(),
             records: counters.records.load(Ordering::Relaxed),
             requests: counters.requests.load(Ordering::Relaxed),
             seconds: finished.duration_since(started).as_secs_f64(),
             error,
-        });
+        };
+        tracing::info!(
+            stream = summary.name.as_str(),
+            records = summary.records,
+            requests = summary.requests,
+            seconds = summary.seconds,
+            "Stream finished."
+        );
+        summaries.push(summary);
     }
     Ok(summaries)
 }
