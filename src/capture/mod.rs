@@ -5,6 +5,7 @@
 //! records on the channel, so a state is never committed ahead of the rows it covers: a capture
 //! killed at any moment resumes from its last checkpoint without losing a row.
 
+pub mod activity;
 pub mod advertisers;
 pub mod pixels;
 pub mod record;
@@ -90,6 +91,8 @@ pub(crate) struct Context {
     pub today: NaiveDate,
     counters: Vec<Counters>,
     pub ad_splits: report::AdSplitCache,
+    /// Which days each ad account had activity, shared by the report bindings.
+    pub activity: activity::ActivityIndex,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
 }
@@ -179,6 +182,7 @@ pub async fn run(
         today: chrono::Utc::now().date_naive(),
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         ad_splits: Default::default(),
+        activity: Default::default(),
         warned: Default::default(),
     });
     let progress = spawn_progress_log(
@@ -243,6 +247,8 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         return Ok(errors);
     }
     let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
+    ctx.activity
+        .plan(&ctx.config, bindings, &advertisers.list, ctx.today);
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];

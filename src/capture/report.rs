@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::advertisers::Advertiser;
 use super::state::BindingState;
-use super::{record, Context, Warning};
+use super::{activity, record, Context, Warning};
 use crate::client::Params;
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
@@ -152,7 +152,7 @@ pub(crate) async fn unit(
     if ctx.refused(binding).load(Ordering::Relaxed) {
         return Ok(());
     }
-    let result = run_unit(ctx, binding, spec, advertiser, incremental, cursor).await;
+    let result = run_unit(ctx, binding, stream, spec, advertiser, incremental, cursor).await;
     match result {
         Err(err)
             if err.api_code() == Some(40002)
@@ -176,13 +176,17 @@ pub(crate) async fn unit(
 async fn run_unit(
     ctx: &Context,
     binding: usize,
+    stream: &str,
     spec: &ReportSpec,
     advertiser: &Advertiser,
     incremental: bool,
     cursor: Option<String>,
 ) -> Result<()> {
-    let splits = ad_splits(ctx, binding, spec, advertiser).await?;
     if spec.granularity == Granularity::Lifetime {
+        if !activity::ever_active(ctx, stream, advertiser.id).await? {
+            return ctx.checkpoint(binding, json!({})).await;
+        }
+        let splits = ad_splits(ctx, binding, spec, advertiser).await?;
         for split in &splits {
             fetch(ctx, binding, spec, advertiser.id, None, split.as_ref()).await?;
         }
@@ -207,11 +211,24 @@ async fn run_unit(
              read from {EARLIEST_DAY}, when TikTok Ads began. Set start_date to read less."
         );
     }
+    // Days without activity need no query: the pieces between the windows only move the cursor.
+    let activity = activity::for_binding(ctx, stream, advertiser.id).await?;
+    let pieces = activity::cut_windows(activity.as_deref(), start, end, spec.granularity);
+    let splits = if pieces.iter().any(|(_, _, fetch)| *fetch) {
+        ad_splits(ctx, binding, spec, advertiser).await?
+    } else {
+        Vec::new()
+    };
     // Windows run a few at a time; checkpoints follow in window order, so the cursor only ever
     // covers windows whose every row was sent before it.
     let splits = &splits;
-    let results = futures::stream::iter(windows(start, end, spec.granularity))
-        .map(|(from, to)| fetch_window(ctx, binding, spec, advertiser.id, splits, from, to))
+    let results = futures::stream::iter(pieces)
+        .map(|(from, to, fetch)| async move {
+            if !fetch {
+                return Ok(to);
+            }
+            fetch_window(ctx, binding, spec, advertiser.id, splits, from, to).await
+        })
         .buffered(CONCURRENT_WINDOWS);
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {

@@ -3,6 +3,7 @@
 //! kills and fuzzing. One binary links once, and `cargo test --test it MODULE::` runs one part.
 
 mod bad_input;
+mod budget;
 mod capture;
 mod client;
 mod common;
