@@ -277,7 +277,9 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                     entity_unit(ctx, index, def, advertiser, incremental, cursor).await
                 }
                 (StreamSpec::PixelInstantPageEvents, Some(advertiser)) => {
-                    pixels::instant_page_events(ctx, index, advertiser).await
+                    let last_read = binding.state.cursor(advertiser.id).filter(|_| incremental);
+                    pixels::instant_page_events(ctx, index, advertiser, incremental, last_read)
+                        .await
                 }
                 (StreamSpec::PixelEventStats, Some(advertiser)) => {
                     pixels::event_statistics(ctx, index, advertiser).await

@@ -150,3 +150,56 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
         states = [full.state, indexed.state];
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instant_page_events_are_read_at_most_once_a_day() {
+    let sim = simulator::spawn(SimConfig {
+        advertisers: 2,
+        days: 2,
+        pixel_denied_every: 0,
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let config = sim_config(&sim.base_url(), &today.to_string(), json!({}));
+    let stream = ["pixel_instant_page_events"];
+    let asked = |sim: &simulator::SimHandle| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "pixel/instant_page/event/")
+            .count()
+    };
+    let run = |state: Value| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || flow_session(&config, &stream, &state, &[]))
+    };
+
+    let first = run(json!({})).await.unwrap();
+    assert_eq!(first.output.code, 0, "{}", first.output.stderr);
+    assert_eq!(asked(&sim), 2 * 220);
+    assert!(!first.docs.is_empty());
+    let cursors = &first.state["bindingStateV1"]["pixel_instant_page_events"]["advertisers"];
+    for id in sim.model().advertiser_ids() {
+        assert_eq!(cursors[id.to_string()]["cursor"], json!(today.to_string()));
+    }
+
+    // The same day again: nothing asked, nothing captured.
+    let second = run(first.state.clone()).await.unwrap();
+    assert_eq!(second.output.code, 0, "{}", second.output.stderr);
+    assert_eq!(asked(&sim), 2 * 220);
+    assert!(second.docs.is_empty());
+
+    // Read yesterday: read again today.
+    let mut state = first.state.clone();
+    let yesterday = (today - Days::new(1)).to_string();
+    for id in sim.model().advertiser_ids() {
+        state["bindingStateV1"]["pixel_instant_page_events"]["advertisers"][id.to_string()] =
+            json!({"cursor": yesterday});
+    }
+    let third = run(state).await.unwrap();
+    assert_eq!(third.output.code, 0, "{}", third.output.stderr);
+    assert_eq!(asked(&sim), 4 * 220);
+    assert_eq!(third.docs.len(), first.docs.len());
+}
