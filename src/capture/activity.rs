@@ -255,6 +255,11 @@ pub(crate) async fn ever_active(ctx: &Context, stream: &str, advertiser_id: u64)
     if !applies(ctx, stream) {
         return Ok(true);
     }
+    ever(ctx, advertiser_id).await
+}
+
+/// Whether the account ever delivered, asked once per run.
+pub(crate) async fn ever(ctx: &Context, advertiser_id: u64) -> Result<bool> {
     if let Some(days) = days(ctx, advertiser_id).await? {
         if !days.active_days.is_empty() {
             return Ok(true);
@@ -273,6 +278,12 @@ pub(crate) async fn ever_active(ctx: &Context, stream: &str, advertiser_id: u64)
         })
         .await?;
     Ok(ever)
+}
+
+/// What [`ever`] found, without asking: `true` unless the account is known never to deliver.
+pub(crate) async fn peek_ever(ctx: &Context, advertiser_id: u64) -> bool {
+    let cell = ctx.activity.ever.lock().await.get(&advertiser_id).cloned();
+    cell.and_then(|c| c.get().copied()).unwrap_or(true)
 }
 
 async fn build_days(

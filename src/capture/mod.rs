@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod advertisers;
 pub mod pixels;
+pub mod plan;
 pub mod record;
 pub mod report;
 pub mod state;
@@ -71,6 +72,8 @@ struct Counters {
     requests: AtomicU64,
     /// Set when TikTok refuses the binding's query for good (hourly audience, 40002).
     refused: AtomicBool,
+    /// Requests the plan expects.
+    planned: AtomicU64,
     finished_at: Mutex<Option<Instant>>,
 }
 
@@ -93,6 +96,9 @@ pub(crate) struct Context {
     pub ad_splits: report::AdSplitCache,
     /// Which days each ad account had activity, shared by the report bindings.
     pub activity: activity::ActivityIndex,
+    /// Every request the plan expects, 0 until it is made.
+    planned_total: AtomicU64,
+    started: Instant,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
 }
@@ -158,7 +164,7 @@ pub const RECORD_BATCH: usize = 256;
 
 /// How many units run at once. The rate limiter sets the pace; this bounds memory and keeps
 /// enough requests in flight to fill the budget when TikTok is slow.
-fn unit_concurrency(config: &Config) -> usize {
+pub(crate) fn unit_concurrency(config: &Config) -> usize {
     ((config.requests_per_second * 4.0).ceil() as usize).clamp(4, 64)
 }
 
@@ -183,6 +189,8 @@ pub async fn run(
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         ad_splits: Default::default(),
         activity: Default::default(),
+        planned_total: AtomicU64::new(0),
+        started,
         warned: Default::default(),
     });
     let progress = spawn_progress_log(
@@ -249,6 +257,11 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     let advertisers = advertisers::resolve(&ctx.client, &ctx.config).await?;
     ctx.activity
         .plan(&ctx.config, bindings, &advertisers.list, ctx.today);
+    let plan = plan::prepare(ctx, bindings, &advertisers.list).await?;
+    for (counters, planned) in ctx.counters.iter().zip(&plan.per_binding) {
+        counters.planned.store(*planned, Ordering::Relaxed);
+    }
+    ctx.planned_total.store(plan.total, Ordering::Relaxed);
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
@@ -340,9 +353,28 @@ fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::Joi
                     stream = name.as_str(),
                     records = c.records.load(Ordering::Relaxed),
                     requests = c.requests.load(Ordering::Relaxed),
+                    planned_requests = c.planned.load(Ordering::Relaxed),
                     "Capture in progress."
                 );
             }
+            let planned = ctx.planned_total.load(Ordering::Relaxed);
+            if planned == 0 {
+                continue;
+            }
+            let done = ctx.client.stats.requests.load(Ordering::Relaxed);
+            let (planned, left) = plan::progress(
+                planned,
+                done,
+                ctx.started.elapsed(),
+                ctx.config.requests_per_second,
+            );
+            tracing::info!(
+                requests = done,
+                planned_requests = planned,
+                eta_seconds = left.as_secs(),
+                "Capture progress: {done} of about {planned} requests, about {} left.",
+                plan::human(left)
+            );
         }
     })
 }

@@ -62,6 +62,22 @@ pub fn requests(session: &Session) -> u64 {
         .expect("a Capture finished. log line")
 }
 
+/// Requests the run planned in all (from its plan log line).
+pub fn planned(session: &Session) -> u64 {
+    session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Capture plan"))
+        })
+        .and_then(|l| l["planned_requests"].as_u64())
+        .expect("a Capture plan log line")
+}
+
 /// Requests per stream (from the log), for failure messages.
 pub fn requests_per_stream(session: &Session) -> BTreeMap<String, u64> {
     session
@@ -147,6 +163,14 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
             requests_per_stream(&indexed),
             requests_per_stream(&full),
         );
+        // The plan made before the work is close to what was done.
+        for (session, label) in [(&full, "without"), (&indexed, "with")] {
+            let (plan, made) = (planned(session) as f64, requests(session) as f64);
+            assert!(
+                (plan - made).abs() <= made * 0.1,
+                "{sim_today}, {label} the index: planned {plan}, made {made}"
+            );
+        }
         states = [full.state, indexed.state];
     }
 }
