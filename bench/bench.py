@@ -129,7 +129,7 @@ SCENARIOS = {
         "streams": DEFAULT_STREAMS,
         # Requests are what this scenario measures: the capture runs as fast as it can and the
         # wall time at TikTok's basic budget is requests / 10.
-        "rps": 1000,
+        "rps": 100,  # the most the connector accepts
         "budget_rps": 10,
         "days": 90,
     },

@@ -384,6 +384,8 @@ const CAMPAIGN_BUYING_TYPES: &[&str] = &["AUCTION", "RESERVATION_TOP_VIEW", "RES
 
 /// An entity stream for one advertiser: read the full list, emit what changed since the cursor
 /// (everything on the first pass), then move the cursor to the newest `modify_time` seen.
+/// The whole list is asked for because TikTok documents no modified-since filter for
+/// `campaign|adgroup|ad/get/` (only creation-time bounds), and it also shows deletions.
 async fn entity_unit(
     ctx: &Context,
     binding: usize,

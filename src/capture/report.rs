@@ -112,6 +112,12 @@ pub fn filtering(spec: &ReportSpec, include_deleted: bool, split: Option<&Value>
 }
 
 /// The query parameters of one report request (without page and page_size).
+///
+/// One ad account per query. TikTok's multi-account form (`advertiser_ids`, up to five accounts
+/// per BASIC or AUDIENCE query) would save requests, but its documentation (Run a synchronous
+/// report, portal id 1740302848100353) says currency metrics then come without a decimal point
+/// and times in UTC or each account's zone by choice, and the 20,000-ad cap counts the whole
+/// batch: the rows would not be those of per-account queries, so it is not used.
 pub fn params(
     spec: &ReportSpec,
     advertiser_id: u64,
