@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::advertisers::Advertiser;
 use super::report::{date_range, windows, PAGE_SIZE, REPORT_PATH};
-use super::{Binding, Context};
+use super::{Binding, Context, Warning};
 use crate::client::Params;
 use crate::config::Config;
 use crate::error::{ErrorClass, Result};
@@ -343,7 +343,11 @@ async fn query(
                 metrics = &ACTIVITY_METRICS[..BASIC_ACTIVITY_METRICS];
             }
             Err(err) => {
-                tracing::warn!(advertiser_id, error = %err, "The activity index is unavailable for this ad account, so every report day is read.");
+                if ctx.first_warning(Warning::NoActivityIndex, None, 0) {
+                    tracing::warn!(advertiser_id, error = %err, "TikTok did not answer the activity index query, so every report day of this ad account is read (other accounts that fail the same way are logged at debug level).");
+                } else {
+                    tracing::debug!(advertiser_id, error = %err, "No activity index for this ad account; every report day is read.");
+                }
                 return Ok(None);
             }
         }

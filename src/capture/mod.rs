@@ -84,6 +84,8 @@ pub(crate) enum Warning {
     NoPermission,
     /// Reports must start at TikTok Ads' first day for lack of a better bound.
     EarliestDay,
+    /// TikTok refused or garbled the activity index of an account (logged once per run).
+    NoActivityIndex,
 }
 
 /// Shared by every unit of one run.
