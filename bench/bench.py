@@ -494,7 +494,8 @@ def read_with_state(argv):
             requests = entry.get("requests")
         elif entry.get("message") == "Stream finished.":
             per_stream[entry["stream"]] = entry.get("requests")
-        elif entry.get("message") == "Capture plan." and "planned_requests" in entry:
+        elif str(entry.get("message", "")).startswith("Capture plan") and \
+                "planned_requests" in entry:
             plan = entry["planned_requests"]
     if proc.returncode != 0:
         raise RuntimeError(f"read exited {proc.returncode}:\n{stderr[-2000:]}")

@@ -226,25 +226,40 @@ async fn run_unit(
         Vec::new()
     };
     // Windows run a few at a time; checkpoints follow in window order, so the cursor only ever
-    // covers windows whose every row was sent before it.
+    // covers windows whose every row was sent before it. Each window sends its own checkpoint
+    // once the previous one has: this loop only drives the windows and never waits on the
+    // output itself, since a window whose turn on the bounded output came while its driver
+    // was waiting there too would hold that turn unused, and enough of them stall the run.
     let splits = &splits;
-    let results = futures::stream::iter(pieces)
-        .map(|(from, to, fetch)| async move {
-            if !fetch {
-                return Ok(to);
+    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    let mut steps = Vec::with_capacity(pieces.len());
+    for (from, to, fetch) in pieces {
+        let (done, next) = tokio::sync::oneshot::channel::<()>();
+        let after = previous.replace(next);
+        steps.push(async move {
+            if fetch {
+                fetch_window(ctx, binding, spec, advertiser.id, splits, from, to).await?;
             }
-            fetch_window(ctx, binding, spec, advertiser.id, splits, from, to).await
-        })
-        .buffered(CONCURRENT_WINDOWS);
+            // The previous window failed: its error ends the unit, and no cursor may pass it.
+            if let Some(after) = after {
+                if after.await.is_err() {
+                    return Ok(());
+                }
+            }
+            let patch = if incremental {
+                BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
+            } else {
+                json!({})
+            };
+            ctx.checkpoint(binding, patch).await?;
+            let _ = done.send(());
+            Ok(())
+        });
+    }
+    let results = futures::stream::iter(steps).buffered(CONCURRENT_WINDOWS);
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {
-        let to = result?;
-        let patch = if incremental {
-            BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
-        } else {
-            json!({})
-        };
-        ctx.checkpoint(binding, patch).await?;
+        result?;
     }
     Ok(())
 }
