@@ -240,6 +240,9 @@ pub struct Config {
     pub custom_reports: Vec<CustomReport>,
     /// Where the run's "now" and "today" come from (the system clock outside tests).
     pub clock: crate::clock::Clock,
+    /// Whether reports skip the days the activity index finds idle (always, outside tests that
+    /// compare a run with and without it).
+    pub activity_index: bool,
 }
 
 impl Config {
@@ -486,6 +489,7 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
         api_root,
         custom_reports,
         clock: crate::clock::Clock::System,
+        activity_index: true,
     })
 }
 

@@ -5,8 +5,10 @@
 //! records on the channel, so a state is never committed ahead of the rows it covers: a capture
 //! killed at any moment resumes from its last checkpoint without losing a row.
 
+pub mod activity;
 pub mod advertisers;
 pub mod pixels;
+pub mod plan;
 pub mod record;
 pub mod report;
 pub mod state;
@@ -69,6 +71,8 @@ struct Counters {
     requests: AtomicU64,
     /// Set when TikTok refuses the binding's query for good (hourly audience, 40002).
     refused: AtomicBool,
+    /// Requests the plan expects.
+    planned: AtomicU64,
     finished_at: Mutex<Option<Instant>>,
 }
 
@@ -87,6 +91,8 @@ pub(crate) enum Warning {
     EmptyKey,
     /// A report over TikTok's ads cap that no id filter can narrow (partial figures).
     AdsCapped,
+    /// TikTok refused or garbled the activity index of an account (logged once per run).
+    NoActivityIndex,
 }
 
 /// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
@@ -103,6 +109,11 @@ pub(crate) struct Context {
     /// The stream name of each binding, for messages.
     stream_names: Vec<String>,
     pub ad_inventory: report::AdInventoryCache,
+    /// Which days each ad account had activity, shared by the report bindings.
+    pub activity: activity::ActivityIndex,
+    /// Every request the plan expects, 0 until it is made.
+    planned_total: AtomicU64,
+    started: Instant,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
     /// The stream name of each binding (for warnings).
@@ -221,7 +232,7 @@ pub const RECORD_BATCH: usize = 256;
 
 /// How many units run at once. The rate limiter sets the pace; this bounds memory and keeps
 /// enough requests in flight to fill the budget when TikTok is slow.
-fn unit_concurrency(config: &Config) -> usize {
+pub(crate) fn unit_concurrency(config: &Config) -> usize {
     ((config.requests_per_second * 4.0).ceil() as usize).clamp(4, 64)
 }
 
@@ -255,6 +266,9 @@ pub async fn run(
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         ad_inventory: Default::default(),
+        activity: Default::default(),
+        planned_total: AtomicU64::new(0),
+        started,
         warned: Default::default(),
         names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         field_types: bindings
@@ -293,13 +307,21 @@ pub async fn run(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or_else(Instant::now);
-        summaries.push(BindingSummary {
+        let summary = BindingSummary {
             name: binding.stream.name.clone(),
             records: counters.records.load(Ordering::Relaxed),
             requests: counters.requests.load(Ordering::Relaxed),
             seconds: finished.duration_since(started).as_secs_f64(),
             error,
-        });
+        };
+        tracing::info!(
+            stream = summary.name.as_str(),
+            records = summary.records,
+            requests = summary.requests,
+            seconds = summary.seconds,
+            "Stream finished."
+        );
+        summaries.push(summary);
     }
     Ok(summaries)
 }
@@ -325,6 +347,17 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         Err(err) => return Err(err),
     };
     prune_states(ctx, bindings, &advertisers).await?;
+    ctx.activity.plan(
+        &ctx.config,
+        bindings,
+        &advertisers.list,
+        ctx.config.clock.today_utc(),
+    );
+    let plan = plan::prepare(ctx, bindings, &advertisers.list).await?;
+    for (counters, planned) in ctx.counters.iter().zip(&plan.per_binding) {
+        counters.planned.store(*planned, Ordering::Relaxed);
+    }
+    ctx.planned_total.store(plan.total, Ordering::Relaxed);
     // Every (binding, advertiser) pair, in binding order; futures are made lazily, so a capture
     // of thousands of accounts holds only the units that run.
     let mut remaining: Vec<usize> = vec![0; bindings.len()];
@@ -357,7 +390,9 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                     entity_unit(ctx, index, def, advertiser, incremental, cursor).await
                 }
                 (StreamSpec::PixelInstantPageEvents, Some(advertiser)) => {
-                    pixels::instant_page_events(ctx, index, advertiser).await
+                    let last_read = binding.state.cursor(advertiser.id).filter(|_| incremental);
+                    pixels::instant_page_events(ctx, index, advertiser, incremental, last_read)
+                        .await
                 }
                 (StreamSpec::PixelEventStats, Some(advertiser)) => {
                     pixels::event_statistics(ctx, index, advertiser).await
@@ -528,9 +563,28 @@ fn spawn_progress_log(ctx: Arc<Context>, names: Vec<String>) -> tokio::task::Joi
                     stream = name.as_str(),
                     records = c.records.load(Ordering::Relaxed),
                     requests = c.requests.load(Ordering::Relaxed),
+                    planned_requests = c.planned.load(Ordering::Relaxed),
                     "Capture in progress."
                 );
             }
+            let planned = ctx.planned_total.load(Ordering::Relaxed);
+            if planned == 0 {
+                continue;
+            }
+            let done = ctx.client.stats.requests.load(Ordering::Relaxed);
+            let (planned, left) = plan::progress(
+                planned,
+                done,
+                ctx.started.elapsed(),
+                ctx.config.requests_per_second,
+            );
+            tracing::info!(
+                requests = done,
+                planned_requests = planned,
+                eta_seconds = left.as_secs(),
+                "Capture progress: {done} of about {planned} requests, about {} left.",
+                plan::human(left)
+            );
         }
     })
 }
@@ -548,6 +602,8 @@ pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
 /// An entity stream for one advertiser: read the full list, emit what changed since the cursor
 /// (everything on the first pass), then move the cursor to the newest `modify_time` seen.
+/// The whole list is asked for because TikTok documents no modified-since filter for
+/// `campaign|adgroup|ad/get/` (only creation-time bounds), and it also shows deletions.
 async fn entity_unit(
     ctx: &Context,
     binding: usize,

@@ -1,6 +1,7 @@
 //! The two pixel streams that are not plain lists. `pixel_instant_page_events` asks
 //! `pixel/instant_page/event/` for every objective type and optimization goal (TikTok answers
-//! 40002 for combinations it does not support; those are skipped). `pixel_events_statistics`
+//! 40002 for combinations it does not support; those are skipped), at most once a day per ad
+//! account when the binding is incremental. `pixel_events_statistics`
 //! asks `pixel/event/stats/` for each pixel of the advertiser over the last 30 days, with
 //! `pixel_ids` as a JSON array and `date_range` as a JSON object (the parameters other
 //! connectors got wrong).
@@ -10,6 +11,7 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use super::advertisers::Advertiser;
+use super::state::BindingState;
 use super::{record, Context};
 use crate::client::{parse_page, Params};
 use crate::error::Result;
@@ -79,11 +81,24 @@ fn with_fields(
     Ok(docs)
 }
 
+/// `pixel_instant_page_events` costs 220 requests per ad account and holds configuration, not
+/// delivery, so an incremental binding reads each account at most once a day (UTC): its state
+/// records the day of the last complete read. A full-refresh binding reads it every run.
 pub(crate) async fn instant_page_events(
     ctx: &Context,
     binding: usize,
     advertiser: &Advertiser,
+    incremental: bool,
+    last_read: Option<&str>,
 ) -> Result<()> {
+    let today = ctx.config.clock.today_utc().format("%Y-%m-%d").to_string();
+    if incremental && last_read == Some(today.as_str()) {
+        tracing::debug!(
+            advertiser_id = advertiser.id,
+            "Instant page events were read today already; skipped until tomorrow."
+        );
+        return ctx.checkpoint(binding, json!({})).await;
+    }
     let path = "pixel/instant_page/event/";
     // Indexes, not string slices: a stream of borrowed tuples trips the compiler's
     // higher-ranked lifetime check once the unit is spawned.
@@ -130,7 +145,12 @@ pub(crate) async fn instant_page_events(
         let docs = with_fields(ctx, binding, advertiser.id, page.records, &extra)?;
         ctx.records(binding, docs).await?;
     }
-    ctx.checkpoint(binding, json!({})).await
+    let patch = if incremental {
+        BindingState::cursor_patch(advertiser.id, &today)
+    } else {
+        json!({})
+    };
+    ctx.checkpoint(binding, patch).await
 }
 
 pub(crate) async fn event_statistics(

@@ -77,6 +77,12 @@ async fn report_filters(server: &MockServer) -> Vec<Vec<Value>> {
         .unwrap_or_default()
         .iter()
         .filter(|r| r.url.path().ends_with("report/integrated/get/"))
+        // The activity index's own advertiser-level query is not the report's.
+        .filter(|r| {
+            !r.url
+                .query_pairs()
+                .any(|(k, v)| k == "data_level" && v == "AUCTION_ADVERTISER")
+        })
         .map(|r| {
             r.url
                 .query_pairs()

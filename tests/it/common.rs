@@ -288,26 +288,43 @@ pub fn quick_retries() -> source_tiktok_marketing::client::ClientOptions {
 
 /// A Flow session run in-process with the run's options (a fixed clock, quick retries): the
 /// same `open` request and folding as [`flow_session`], for what the binary cannot be told.
-/// `output.stderr` holds the logs captured so far (shared by the tests of this binary) and the
-/// run's error, if any.
+/// It runs on a thread of its own with a current-thread runtime, as the binary does, so its
+/// logs are its own: `output.stderr` holds them (JSON lines) and the run's error, if any.
 pub async fn flow_in_process(
     config: &Value,
     streams: &[&str],
     state: &Value,
     options: impl Into<source_tiktok_marketing::protocol::RunOptions>,
 ) -> Session {
-    logs();
     let request = open_request(config, streams, state);
-    let out = SharedOut::default();
-    let input = format!("{request}\n");
-    let result = source_tiktok_marketing::protocol::flow::serve_with(
-        input.as_bytes(),
-        out.clone(),
-        options.into(),
-    )
-    .await;
-    let stdout_text = out.text();
-    let stdout: Vec<Value> = stdout_text
+    let options = options.into();
+    let (output_text, stderr_text, result) = tokio::task::spawn_blocking(move || {
+        let out = SharedOut::default();
+        let log = SharedOut::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(move || source_tiktok_marketing::scrub::ScrubbingWriter::new(sink.clone()))
+            .finish();
+        let input = format!("{request}\n");
+        let result = tracing::subscriber::with_default(subscriber, || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(source_tiktok_marketing::protocol::flow::serve_with(
+                    input.as_bytes(),
+                    out.clone(),
+                    options,
+                ))
+        });
+        (out.text(), log.text(), result)
+    })
+    .await
+    .expect("the session's thread");
+    let stdout: Vec<Value> = output_text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -322,8 +339,8 @@ pub async fn flow_in_process(
     let output = Output {
         code,
         stdout,
-        stdout_text,
-        stderr: format!("{}{error}", logs()),
+        stdout_text: output_text,
+        stderr: format!("{stderr_text}{error}"),
     };
     fold_session(output, state)
 }

@@ -201,6 +201,9 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
                     && r.params["dimensions"] == dimensions
                     && r.params["data_level"] == spec.level.data_level()
                     && r.params["report_type"] == spec.report_type.as_api()
+                    // The stream's own queries, not the activity index's (same dimensions at
+                    // advertiser level, other metrics).
+                    && r.params["metrics"] == serde_json::to_string(&spec.metrics).unwrap()
             })
             .map(unsplit_query)
             .filter(|q| !q.filtering.iter().any(|f| f["field_name"] == "buying_type"))

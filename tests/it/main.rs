@@ -4,6 +4,7 @@
 
 mod ads_cap;
 mod bad_input;
+mod budget;
 mod capture;
 mod client;
 mod common;

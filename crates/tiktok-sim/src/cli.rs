@@ -30,6 +30,15 @@ pub struct SimArgs {
     /// Days of history, ending today.
     #[arg(long, default_value_t = 30)]
     pub days: u32,
+    /// The simulated API's today, as YYYY-MM-DD (default: today in UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub today: Option<String>,
+    /// Share (0 to 1) of advertisers that never deliver (no report rows at all).
+    #[arg(long, default_value_t = 0.0)]
+    pub idle_account_share: f64,
+    /// Share (0 to 1) of days on which each delivering advertiser delivers nothing.
+    #[arg(long, default_value_t = 0.0)]
+    pub idle_day_share: f64,
     /// Latency added to every response, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -101,6 +110,22 @@ impl SimArgs {
         if self.ads_cap == 0 {
             return Err("--ads-cap must be at least 1".into());
         }
+        for (flag, share) in [
+            ("--idle-account-share", self.idle_account_share),
+            ("--idle-day-share", self.idle_day_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "{flag} must be a share from 0 to 1 (0.3 = 30%); got {share}"
+                ));
+            }
+        }
+        let today = match &self.today {
+            None => SimConfig::default().today,
+            Some(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                format!("--today must be a date as YYYY-MM-DD, such as 2024-06-30; got {text:?}")
+            })?,
+        };
         let faults = self
             .fault
             .iter()
@@ -113,6 +138,9 @@ impl SimArgs {
             adgroups_per_campaign: self.adgroups,
             ads_per_adgroup: self.ads,
             days: self.days,
+            today,
+            idle_account_share: self.idle_account_share,
+            idle_day_share: self.idle_day_share,
             latency: Duration::from_millis(self.latency_ms),
             sandbox: self.sandbox,
             hourly_audience_refused: !self.allow_hourly_audience,
@@ -212,6 +240,7 @@ mod tests {
         assert_eq!(cfg.advertisers, def.advertisers);
         assert_eq!(cfg.campaigns_per_advertiser, def.campaigns_per_advertiser);
         assert_eq!(cfg.days, def.days);
+        assert_eq!((cfg.idle_account_share, cfg.idle_day_share), (0.0, 0.0));
         assert!(cfg.hourly_audience_refused);
         assert_eq!(cfg.deleted_every, 5);
         assert_eq!(
@@ -262,6 +291,12 @@ mod tests {
             "--allow-hourly-audience",
             "--deleted-every",
             "0",
+            "--today",
+            "2024-06-30",
+            "--idle-account-share",
+            "0.6",
+            "--idle-day-share",
+            "0.3",
             "--images",
             "300",
             "--pixels",
@@ -287,6 +322,11 @@ mod tests {
         assert_eq!(cfg.latency, Duration::from_millis(25));
         assert!(cfg.sandbox && !cfg.hourly_audience_refused);
         assert_eq!(cfg.deleted_every, 0);
+        assert_eq!(
+            cfg.today,
+            chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
+        );
+        assert_eq!((cfg.idle_account_share, cfg.idle_day_share), (0.6, 0.3));
         assert_eq!(
             (
                 cfg.images_per_advertiser,
@@ -326,6 +366,16 @@ mod tests {
         assert!(err.contains("slow delay"), "{err}");
         let err = parse(&["--days", "0"]).to_config().unwrap_err();
         assert!(err.contains("--days"), "{err}");
+        let err = parse(&["--idle-day-share", "30"]).to_config().unwrap_err();
+        assert!(
+            err.contains("--idle-day-share") && err.contains("30"),
+            "{err}"
+        );
+        let err = parse(&["--today", "30/06/2024"]).to_config().unwrap_err();
+        assert!(
+            err.contains("--today") && err.contains("30/06/2024"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -65,6 +65,13 @@ pub struct SimConfig {
     /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
     /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
     pub ads_cap: usize,
+    /// Share (0 to 1) of advertisers that never deliver: their entities exist, their reports
+    /// have no rows. Which ones is fixed by the seed; the count is the share rounded.
+    pub idle_account_share: f64,
+    /// Share (0 to 1) of days on which a delivering advertiser delivers nothing at any level,
+    /// drawn per advertiser and day from the seed (so the same days stay idle when `today`
+    /// moves on).
+    pub idle_day_share: f64,
     /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
     pub audiences_per_advertiser: usize,
     /// Library images per advertiser (`file/image/ad/search/`).
@@ -109,6 +116,8 @@ impl Default for SimConfig {
             deleted_every: 5,
             auction_only_every: 0,
             ads_cap: report::ADS_CAP,
+            idle_account_share: 0.0,
+            idle_day_share: 0.0,
             audiences_per_advertiser: 7,
             images_per_advertiser: 25,
             videos_per_advertiser: 12,

@@ -108,6 +108,8 @@ pub(crate) struct Advertiser {
     pub create_ts: i64,
     pub first_hour: i64,
     pub last_hour: i64,
+    /// Never delivers (see [`SimConfig::idle_account_share`]).
+    pub idle: bool,
     pub campaigns: Vec<Campaign>,
     pub adgroups: Vec<AdGroup>,
     pub ads: Vec<Ad>,
@@ -152,6 +154,8 @@ pub struct Model {
     pub(crate) empty_breakdown_values: bool,
     /// Ads one report processes at most (the most recently created ones).
     pub(crate) ads_cap: usize,
+    /// Share of idle days of a delivering advertiser, in parts per 10,000.
+    pub(crate) idle_day_parts: u64,
     pub(crate) assets: AssetSizes,
     pub(crate) advertisers: Vec<Advertiser>,
 }
@@ -286,8 +290,9 @@ impl Model {
                 }
             };
 
+        let idle_accounts = idle_accounts(seed, cfg.advertisers, cfg.idle_account_share);
         let mut advertisers = Vec::with_capacity(cfg.advertisers);
-        for a in 0..cfg.advertisers {
+        for (a, &idle) in idle_accounts.iter().enumerate() {
             let ah = hash(&[seed, 1, a as u64]);
             let id = ADVERTISER_BASE + slice + a as u64;
             // Created between 0 and 200 days before the first day of data.
@@ -304,6 +309,7 @@ impl Model {
                 create_ts,
                 first_hour: first_ts.div_euclid(3_600),
                 last_hour: end_ts.div_euclid(3_600),
+                idle,
                 campaigns: Vec::with_capacity(cfg.campaigns_per_advertiser),
                 adgroups: Vec::new(),
                 ads: Vec::new(),
@@ -395,9 +401,24 @@ impl Model {
             hourly_audience_refused: cfg.hourly_audience_refused,
             empty_breakdown_values: cfg.empty_breakdown_values,
             ads_cap: cfg.ads_cap.max(1),
+            idle_day_parts: share_parts(cfg.idle_day_share),
             assets: AssetSizes::of(cfg),
             advertisers,
         }
+    }
+
+    /// Whether an advertiser delivers anything on a day (day number since 1970-01-01, in its own
+    /// time zone): never for an idle account, and not on its idle days.
+    pub(crate) fn delivers_on(&self, adv: &Advertiser, day: i64) -> bool {
+        !adv.idle
+            && (self.idle_day_parts == 0
+                || hash(&[self.seed ^ 0x1D1E, adv.id, day as u64]) % 10_000 >= self.idle_day_parts)
+    }
+
+    /// Whether the advertiser of `advertiser_id` delivers anything on `day`.
+    pub fn advertiser_delivers_on(&self, advertiser_id: u64, day: NaiveDate) -> bool {
+        self.advertiser(advertiser_id)
+            .is_some_and(|a| self.delivers_on(a, day_num(day)))
     }
 
     /// The first day with data.
@@ -646,6 +667,26 @@ impl Model {
             }
         }
     }
+}
+
+/// A share from 0 to 1 in parts per 10,000 (out-of-range shares are clamped).
+fn share_parts(share: f64) -> u64 {
+    (share.clamp(0.0, 1.0) * 10_000.0).round() as u64
+}
+
+/// Which of `count` advertisers are idle: the `share` of them (rounded) whose hash by the seed
+/// is lowest, so the count is exact and the choice changes with the seed.
+fn idle_accounts(seed: u64, count: usize, share: f64) -> Vec<bool> {
+    let idle_count = (share.clamp(0.0, 1.0) * count as f64).round() as usize;
+    let mut ranked: Vec<(u64, usize)> = (0..count)
+        .map(|a| (hash(&[seed ^ 0x1D1E, 0xAC, a as u64]), a))
+        .collect();
+    ranked.sort_unstable();
+    let mut idle = vec![false; count];
+    for &(_, a) in ranked.iter().take(idle_count) {
+        idle[a] = true;
+    }
+    idle
 }
 
 /// The account currency of an advertiser.

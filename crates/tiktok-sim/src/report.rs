@@ -805,9 +805,11 @@ impl Model {
                 }
             }
         };
+        let delivers_hour =
+            |e: &Ent, h: i64| hour_active(seed, e.id, h) && self.delivers_on(adv, h.div_euclid(24));
         let delivers = |e: &Ent, from: i64, to: i64| {
             let (from, to) = (from.max(e.first_hour), to.min(e.last_hour));
-            (from..=to).any(|h| hour_active(seed, e.id, h))
+            (from..=to).any(|h| delivers_hour(e, h))
         };
         match time {
             TimeDim::Day => {
@@ -822,10 +824,7 @@ impl Model {
             TimeDim::Hour => {
                 for hour in hours.0..=hours.1 {
                     for (k, e) in ents.iter().enumerate() {
-                        if hour >= e.first_hour
-                            && hour <= e.last_hour
-                            && hour_active(seed, e.id, hour)
-                        {
+                        if hour >= e.first_hour && hour <= e.last_hour && delivers_hour(e, hour) {
                             push_bds(&mut keys, hour, k as u32, e.bd_mask);
                         }
                     }
@@ -910,7 +909,7 @@ impl Model {
         };
         let mut totals = Totals::default();
         for hour in from.max(e.first_hour)..=to.min(e.last_hour) {
-            if hour_active(self.seed, e.id, hour) {
+            if hour_active(self.seed, e.id, hour) && self.delivers_on(adv, hour.div_euclid(24)) {
                 totals.add_hour(self.seed, e.id, hour, plan.bd, key.bd, scale);
             }
         }
@@ -2132,5 +2131,85 @@ mod tests {
             q.report_type = ReportType::Audience;
             assert_eq!(code(m.report_rows(&q)).0, 40002, "{level:?}");
         }
+    }
+
+    #[test]
+    fn idle_accounts_and_idle_days_have_no_rows_at_any_level() {
+        let cfg = SimConfig {
+            today: today(),
+            advertisers: 10,
+            idle_account_share: 0.6,
+            idle_day_share: 0.3,
+            ..SimConfig::default()
+        };
+        let m = Model::new(&cfg);
+        let idle: Vec<bool> = m.advertisers.iter().map(|a| a.idle).collect();
+        assert_eq!(idle.iter().filter(|i| **i).count(), 6, "{idle:?}");
+        // The same seed picks the same accounts and days; another seed others.
+        let again = Model::new(&cfg);
+        assert_eq!(
+            again.advertisers.iter().map(|a| a.idle).collect::<Vec<_>>(),
+            idle
+        );
+        let other = Model::new(&SimConfig {
+            seed: 7,
+            ..cfg.clone()
+        });
+        assert_ne!(
+            other.advertisers.iter().map(|a| a.idle).collect::<Vec<_>>(),
+            idle
+        );
+
+        let rows = |id: u64, level: Level, dims: &[&str], lifetime: bool| {
+            let mut q = query(&m, level, dims, &["spend", "impressions"]);
+            q.advertiser_id = id;
+            if lifetime {
+                (q.lifetime, q.start_date, q.end_date) = (true, None, None);
+            }
+            m.report_rows(&q).unwrap()
+        };
+        let (mut idle_days, mut busy_days) = (0, 0);
+        for adv in &m.advertisers {
+            let days: Vec<String> = rows(
+                adv.id,
+                Level::Advertiser,
+                &["advertiser_id", "stat_time_day"],
+                false,
+            )
+            .iter()
+            .map(|r| r["dimensions"]["stat_time_day"].as_str().unwrap()[..10].to_string())
+            .collect();
+            let lifetime = rows(adv.id, Level::Advertiser, &["advertiser_id"], true);
+            if adv.idle {
+                assert!(days.is_empty() && lifetime.is_empty(), "{}", adv.id);
+                assert!(rows(adv.id, Level::Ad, &["ad_id", "stat_time_day"], false).is_empty());
+                continue;
+            }
+            assert_eq!(lifetime.len(), 1);
+            for day in 1..=30 {
+                let date = NaiveDate::from_ymd_opt(2024, 6, day).unwrap();
+                let text = date.format("%Y-%m-%d").to_string();
+                let delivers = m.advertiser_delivers_on(adv.id, date);
+                assert_eq!(days.contains(&text), delivers, "{} {text}", adv.id);
+                if delivers {
+                    busy_days += 1;
+                    continue;
+                }
+                idle_days += 1;
+                // Nothing at any level, by hour either.
+                for (level, id_dim) in [(Level::Campaign, "campaign_id"), (Level::Ad, "ad_id")] {
+                    let mut q = query(&m, level, &[id_dim, "stat_time_hour"], &["spend"]);
+                    (q.advertiser_id, q.start_date, q.end_date) = (adv.id, Some(date), Some(date));
+                    assert!(m.report_rows(&q).unwrap().is_empty(), "{} {text}", adv.id);
+                }
+            }
+        }
+        // About 30% of the delivering accounts' days are idle.
+        let share = idle_days as f64 / (idle_days + busy_days) as f64;
+        assert!(
+            (0.2..0.4).contains(&share),
+            "{idle_days} idle of {}",
+            idle_days + busy_days
+        );
     }
 }

@@ -1,0 +1,265 @@
+//! The request plan of a run: before any binding starts, the activity index is built for every
+//! ad account and the requests each binding will make are counted from the same windows the
+//! report units will cut, so the run can say up front how many requests it needs and how long
+//! that takes at the configured rate. Progress logs then show the requests done of the planned
+//! ones and an estimate of the time left. Pages beyond the first cannot be known before a query
+//! is answered; the plan counts one page per query and the estimate of what remains grows with
+//! the pages seen.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::activity;
+use super::advertisers::Advertiser;
+use super::report::date_range;
+use super::{Binding, Context};
+use crate::error::Result;
+use crate::registry::metrics::{Granularity, Level};
+use crate::registry::StreamSpec;
+
+/// How many requests each binding and the whole run are expected to make.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub per_binding: Vec<u64>,
+    /// Every request of the run, those already made (discovery, account details, the activity
+    /// index) included.
+    pub total: u64,
+}
+
+/// Builds the activity index of every account (so the plan knows which days will be read),
+/// then counts the requests of each binding and logs the plan.
+pub(crate) async fn prepare(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+) -> Result<Plan> {
+    let reports: Vec<(&Binding, bool)> = bindings
+        .iter()
+        .filter(|b| matches!(b.stream.spec, StreamSpec::Report(_)))
+        .map(|b| (b, activity::applies(ctx, &b.stream.name)))
+        .collect();
+    if reports.iter().any(|(_, applies)| *applies) {
+        let any_lifetime = reports.iter().any(|(b, applies)| {
+            *applies && b.stream.report().map(|r| r.granularity) == Some(Granularity::Lifetime)
+        });
+        let built = futures::stream::iter(advertisers)
+            .map(|a| async move {
+                let days = activity::days(ctx, a.id).await?;
+                let idle = days.as_ref().is_none_or(|d| d.active_days.is_empty());
+                if any_lifetime && idle {
+                    activity::ever(ctx, a.id).await?;
+                }
+                Ok::<(), crate::error::Error>(())
+            })
+            .buffer_unordered(super::unit_concurrency(&ctx.config));
+        futures::pin_mut!(built);
+        while let Some(result) = built.next().await {
+            match result {
+                Err(err) if err.stops_the_run() => return Err(err),
+                // The units meet the same error and report it.
+                _ => {}
+            }
+        }
+    }
+    // The ad counts (two `ad/get/` looks per account, shared by every report binding) decide
+    // TopView queries and splits: made now for the accounts with anything to report, so the
+    // plan knows them (the units reuse them).
+    if let Some(first) = bindings
+        .iter()
+        .position(|b| matches!(b.stream.spec, StreamSpec::Report(_)))
+    {
+        let looked = futures::stream::iter(advertisers)
+            .map(|a| async move {
+                if activity::peek_ever(ctx, a.id).await {
+                    super::report::inventory(ctx, first, a.id).await?;
+                }
+                Ok::<(), crate::error::Error>(())
+            })
+            .buffer_unordered(super::unit_concurrency(&ctx.config));
+        futures::pin_mut!(looked);
+        while let Some(result) = looked.next().await {
+            match result {
+                Err(err) if err.stops_the_run() => return Err(err),
+                _ => {}
+            }
+        }
+    }
+    let plan = count(ctx, bindings, advertisers).await?;
+    let rate = ctx.config.requests_per_second;
+    for (binding, planned) in bindings.iter().zip(&plan.per_binding) {
+        tracing::info!(
+            stream = binding.stream.name.as_str(),
+            planned_requests = planned,
+            "Planned requests."
+        );
+    }
+    let seconds = plan.total as f64 / rate;
+    tracing::info!(
+        planned_requests = plan.total,
+        activity_index_requests = ctx.activity.requests.load(Ordering::Relaxed),
+        requests_per_second = rate,
+        expected_seconds = seconds.round() as u64,
+        "Capture plan: about {} requests, {} at {rate} requests per second.",
+        plan.total,
+        human(Duration::from_secs_f64(seconds)),
+    );
+    Ok(plan)
+}
+
+async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) -> Result<Plan> {
+    let config = &ctx.config;
+    let accounts = advertisers.len() as u64;
+    let today = ctx.config.clock.today_utc().format("%Y-%m-%d").to_string();
+    let mut per_binding = Vec::with_capacity(bindings.len());
+    let mut total = ctx.client.stats.requests.load(Ordering::Relaxed);
+    for binding in bindings {
+        let planned = match &binding.stream.spec {
+            // Its one request per 100 accounts was made to find the accounts.
+            StreamSpec::Advertisers => {
+                per_binding.push(accounts.div_ceil(100).max(1));
+                continue;
+            }
+            StreamSpec::Entity(def) => {
+                let listings = if def.per_buying_type {
+                    super::BUYING_TYPE_LISTINGS.len() as u64
+                } else {
+                    1
+                };
+                accounts * listings
+            }
+            StreamSpec::PixelInstantPageEvents => {
+                let due = advertisers
+                    .iter()
+                    .filter(|a| {
+                        !(binding.incremental && binding.state.cursor(a.id) == Some(&today))
+                    })
+                    .count() as u64;
+                due * (super::pixels::OBJECTIVE_TYPES.len()
+                    * super::pixels::OPTIMIZATION_GOALS.len()) as u64
+            }
+            // The pixel list, then (usually) one pixel.
+            StreamSpec::PixelEventStats => accounts * 2,
+            StreamSpec::Report(spec) => {
+                let applies = activity::applies(ctx, &binding.stream.name);
+                let mut n = 0;
+                for a in advertisers {
+                    let queries = if spec.granularity == Granularity::Lifetime {
+                        let active = !applies || activity::peek_ever(ctx, a.id).await;
+                        u64::from(active)
+                    } else {
+                        let cursor = a_cursor(binding, a.id);
+                        match date_range(
+                            config.start_date,
+                            config.end_date,
+                            a.created,
+                            cursor,
+                            config.lookback_days,
+                            ctx.config.clock.today_utc(),
+                        ) {
+                            None => 0,
+                            Some((start, end)) => {
+                                let days = if applies {
+                                    activity::days(ctx, a.id).await.ok().flatten()
+                                } else {
+                                    None
+                                };
+                                activity::cut_windows(days.as_deref(), start, end, spec.granularity)
+                                    .iter()
+                                    .filter(|(_, _, fetch)| *fetch)
+                                    .count() as u64
+                            }
+                        }
+                    };
+                    // TopView delivery is a second query of every window below the advertiser
+                    // level, for accounts that have TopView ads (the ad counts made above).
+                    let topview = spec.level != Level::Advertiser
+                        && !super::report::filters_on(spec, &["buying_type"])
+                        && super::report::peek_inventory(ctx, a.id)
+                            .await
+                            .is_some_and(|i| i.topview_ads > 0);
+                    n += queries * if topview { 2 } else { 1 };
+                }
+                n
+            }
+        };
+        total += planned;
+        per_binding.push(planned);
+    }
+    Ok(Plan { per_binding, total })
+}
+
+fn a_cursor(binding: &Binding, advertiser_id: u64) -> Option<&str> {
+    binding
+        .state
+        .cursor(advertiser_id)
+        .filter(|_| binding.incremental)
+}
+
+/// What remains of a plan at this point of the run: requests done, the plan (never below what
+/// is done) and the estimated time left at the rate observed so far, capped by the budget.
+pub fn progress(planned: u64, done: u64, elapsed: Duration, budget: f64) -> (u64, Duration) {
+    let planned = planned.max(done);
+    let remaining = planned - done;
+    let observed = if elapsed.as_secs_f64() > 0.0 {
+        done as f64 / elapsed.as_secs_f64()
+    } else {
+        0.0
+    };
+    let rate = if observed > 0.0 {
+        observed.min(budget)
+    } else {
+        budget
+    };
+    (
+        planned,
+        Duration::from_secs_f64(remaining as f64 / rate.max(1e-6)),
+    )
+}
+
+/// `1h 05m`, `3m 20s`, `42s`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m {sec:02}s"),
+        (h, min, _) => format!("{h}h {min:02}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_never_plans_below_what_is_done_and_paces_at_most_at_the_budget() {
+        // 100 of 400 done in 10 s (10/s): 300 left at 10/s.
+        assert_eq!(
+            progress(400, 100, Duration::from_secs(10), 10.0),
+            (400, Duration::from_secs(30))
+        );
+        // Faster than the budget so far (a burst): the budget sets the pace.
+        assert_eq!(
+            progress(400, 100, Duration::from_secs(1), 10.0),
+            (400, Duration::from_secs(30))
+        );
+        // Slower: the observed rate.
+        assert_eq!(
+            progress(400, 100, Duration::from_secs(20), 10.0),
+            (400, Duration::from_secs(60))
+        );
+        // More done than planned (extra pages): nothing left, the plan follows.
+        assert_eq!(
+            progress(400, 450, Duration::from_secs(45), 10.0),
+            (450, Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human(Duration::from_secs(42)), "42s");
+        assert_eq!(human(Duration::from_secs(200)), "3m 20s");
+        assert_eq!(human(Duration::from_secs(3900)), "1h 05m");
+    }
+}

@@ -1,0 +1,225 @@
+//! Captures of an agency-like set of ad accounts (half of them idle, the others idle on some
+//! days) with the streams discovery enables: a backfill, then the next day's run from its state.
+//! With the activity index the connector makes far fewer requests and captures exactly the same
+//! rows and states as when it reads every day.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Days, NaiveDate};
+use serde_json::{json, Value};
+use tiktok_sim::{self as simulator, SimConfig};
+
+use crate::common::{flow_in_process, flow_session, sim_config, Session};
+
+/// What Flow discovery enables by default: the core resources but the hourly audience reports.
+pub const DEFAULT_STREAMS: [&str; 21] = [
+    "advertisers",
+    "campaigns",
+    "ad_groups",
+    "ads",
+    "ads_reports_hourly",
+    "ads_reports_daily",
+    "ads_reports_lifetime",
+    "ad_groups_reports_hourly",
+    "ad_groups_reports_daily",
+    "ad_groups_reports_lifetime",
+    "campaigns_reports_hourly",
+    "campaigns_reports_daily",
+    "campaigns_reports_lifetime",
+    "advertisers_reports_hourly",
+    "advertisers_reports_daily",
+    "advertisers_reports_lifetime",
+    "advertisers_audience_reports_daily",
+    "advertisers_audience_reports_lifetime",
+    "ad_group_audience_reports_daily",
+    "ads_audience_reports_daily",
+    "campaigns_audience_reports_by_country_daily",
+];
+
+pub fn agency(today: NaiveDate, days: u32) -> SimConfig {
+    SimConfig {
+        advertisers: 6,
+        campaigns_per_advertiser: 2,
+        adgroups_per_campaign: 2,
+        ads_per_adgroup: 3,
+        days,
+        today,
+        idle_account_share: 0.5,
+        idle_day_share: 0.3,
+        ..SimConfig::default()
+    }
+}
+
+/// Requests the run made in all (from its last log line).
+pub fn requests(session: &Session) -> u64 {
+    session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "Capture finished.")
+        .and_then(|l| l["requests"].as_u64())
+        .expect("a Capture finished. log line")
+}
+
+/// Requests the run planned in all (from its plan log line).
+pub fn planned(session: &Session) -> u64 {
+    session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Capture plan"))
+        })
+        .and_then(|l| l["planned_requests"].as_u64())
+        .expect("a Capture plan log line")
+}
+
+/// Requests per stream (from the log), for failure messages.
+pub fn requests_per_stream(session: &Session) -> BTreeMap<String, u64> {
+    session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "Stream finished.")
+        .filter_map(|l| Some((l["stream"].as_str()?.to_string(), l["requests"].as_u64()?)))
+        .collect()
+}
+
+/// The rows of each binding, as canonical JSON text.
+fn rows(session: &Session) -> BTreeMap<usize, BTreeSet<String>> {
+    let mut out: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for (binding, doc) in &session.docs {
+        out.entry(*binding).or_default().insert(doc.to_string());
+    }
+    out
+}
+
+/// One day's session against a simulator whose today is `today`, with or without the index.
+async fn day(
+    today: NaiveDate,
+    days: u32,
+    end_date: Option<NaiveDate>,
+    state: &Value,
+    index: bool,
+) -> Session {
+    let sim = simulator::spawn(agency(today, days)).await.unwrap();
+    let start = (today - Days::new(days as u64 - 1)).to_string();
+    let mut extra = json!({"advanced": {"requests_per_second": 100}});
+    if let Some(end) = end_date {
+        extra["end_date"] = json!(end.to_string());
+    }
+    let config = sim_config(&sim.base_url(), &start, extra);
+    let state = state.clone();
+    let options = source_tiktok_marketing::protocol::RunOptions {
+        no_activity_index: !index,
+        ..Default::default()
+    };
+    let session = flow_in_process(&config, &DEFAULT_STREAMS, &state, options).await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    sim.shutdown().await;
+    session
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_activity_index_skips_idle_days_and_loses_no_row() {
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today - Days::new(1);
+    // Yesterday's run read up to today (its tomorrow); today's run resumes from its state.
+    let mut states = [json!({}), json!({})];
+    // The backfill needs at most half the requests; the next day's run, mostly entity lists and
+    // lifetime reports at this size, fewer.
+    for (sim_today, days, end_date, most) in
+        [(yesterday, 20, Some(today), 0.5), (today, 21, None, 0.75)]
+    {
+        let full = day(sim_today, days, end_date, &states[0], false).await;
+        let indexed = day(sim_today, days, end_date, &states[1], true).await;
+        let (all, some) = (rows(&full), rows(&indexed));
+        assert_eq!(
+            all.keys().count(),
+            DEFAULT_STREAMS.len(),
+            "every stream has rows"
+        );
+        for (binding, stream) in DEFAULT_STREAMS.iter().enumerate() {
+            assert_eq!(
+                all.get(&binding),
+                some.get(&binding),
+                "{stream}: the rows differ with the activity index ({sim_today})"
+            );
+        }
+        assert_eq!(full.state, indexed.state, "the same states ({sim_today})");
+        let (before, after) = (requests(&full), requests(&indexed));
+        assert!(
+            after as f64 <= before as f64 * most,
+            "{sim_today}: {after} requests with the index, {before} without: {:?} against {:?}",
+            requests_per_stream(&indexed),
+            requests_per_stream(&full),
+        );
+        // The plan made before the work is close to what was done.
+        for (session, label) in [(&full, "without"), (&indexed, "with")] {
+            let (plan, made) = (planned(session) as f64, requests(session) as f64);
+            assert!(
+                (plan - made).abs() <= made * 0.1,
+                "{sim_today}, {label} the index: planned {plan}, made {made}"
+            );
+        }
+        states = [full.state, indexed.state];
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instant_page_events_are_read_at_most_once_a_day() {
+    let sim = simulator::spawn(SimConfig {
+        advertisers: 2,
+        days: 2,
+        pixel_denied_every: 0,
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let config = sim_config(&sim.base_url(), &today.to_string(), json!({}));
+    let stream = ["pixel_instant_page_events"];
+    let asked = |sim: &simulator::SimHandle| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "pixel/instant_page/event/")
+            .count()
+    };
+    let run = |state: Value| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || flow_session(&config, &stream, &state, &[]))
+    };
+
+    let first = run(json!({})).await.unwrap();
+    assert_eq!(first.output.code, 0, "{}", first.output.stderr);
+    assert_eq!(asked(&sim), 2 * 220);
+    assert!(!first.docs.is_empty());
+    let cursors = &first.state["bindingStateV1"]["pixel_instant_page_events"]["advertisers"];
+    for id in sim.model().advertiser_ids() {
+        assert_eq!(cursors[id.to_string()]["cursor"], json!(today.to_string()));
+    }
+
+    // The same day again: nothing asked, nothing captured.
+    let second = run(first.state.clone()).await.unwrap();
+    assert_eq!(second.output.code, 0, "{}", second.output.stderr);
+    assert_eq!(asked(&sim), 2 * 220);
+    assert!(second.docs.is_empty());
+
+    // Read yesterday: read again today.
+    let mut state = first.state.clone();
+    let yesterday = (today - Days::new(1)).to_string();
+    for id in sim.model().advertiser_ids() {
+        state["bindingStateV1"]["pixel_instant_page_events"]["advertisers"][id.to_string()] =
+            json!({"cursor": yesterday});
+    }
+    let third = run(state).await.unwrap();
+    assert_eq!(third.output.code, 0, "{}", third.output.stderr);
+    assert_eq!(asked(&sim), 4 * 220);
+    assert_eq!(third.docs.len(), first.docs.len());
+}
