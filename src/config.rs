@@ -17,17 +17,33 @@ use crate::registry::ReportSpec;
 
 pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
 pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
+
+// The defaults and bounds of the config. The form's schema (defaults, minimum, maximum and the
+// descriptions that quote them) and [`parse`] both read these constants, so they cannot disagree.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
+pub const MIN_LOOKBACK_DAYS: u32 = 0;
 pub const MAX_LOOKBACK_DAYS: u32 = 364;
+pub const DEFAULT_INCLUDE_DELETED: bool = true;
+pub const DEFAULT_ALLOW_INSECURE_HTTP: bool = false;
 /// The request rate bounds. Below a tenth of a request per second a capture of even one
 /// advertiser would take hours; above 100 exceeds every TikTok tier.
 pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
 pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
 /// The production default: TikTok's basic tier allows 10 requests per second per app.
-pub const PRODUCTION_REQUESTS_PER_SECOND: f64 = 10.0;
+pub const DEFAULT_REQUESTS_PER_SECOND_PRODUCTION: f64 = 10.0;
 /// The sandbox default: 27 requests a minute, within TikTok's sandbox limit of 30 per minute
 /// (per endpoint), with room for the timing of a loaded network.
-pub const SANDBOX_REQUESTS_PER_SECOND: f64 = 0.45;
+pub const DEFAULT_REQUESTS_PER_SECOND_SANDBOX: f64 = 0.45;
+
+/// A bound or default as the schema shows it: whole numbers without a fraction (`100`, not
+/// `100.0`), so the form reads as written.
+fn schema_number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The surface: what the user fills in.
@@ -51,7 +67,7 @@ pub struct EndpointConfig {
     /// Set this only to keep the report streams of earlier versions (ads_reports, campaigns_reports, ...) at one granularity. Leave it empty to get the suffixed streams (ads_reports_daily, ads_reports_hourly, ...).
     #[schemars(title = "Report Granularity (earlier versions)")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report_granularity: Option<GranularityConfig>,
+    pub report_granularity: Option<Granularity>,
     /// Reports of your own design. Each becomes a stream named custom_report_ followed by its name.
     #[schemars(title = "Custom Reports")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,16 +111,6 @@ pub enum CredentialsConfig {
     },
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum GranularityConfig {
-    #[serde(rename = "DAY")]
-    Day,
-    #[serde(rename = "HOUR")]
-    Hour,
-    #[serde(rename = "LIFETIME")]
-    Lifetime,
-}
-
 /// Settings most captures leave alone.
 #[derive(Serialize, Deserialize, JsonSchema, Default)]
 pub struct AdvancedConfig {
@@ -112,16 +118,40 @@ pub struct AdvancedConfig {
     #[schemars(title = "Advertiser IDs")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advertiser_ids: Option<Vec<String>>,
-    /// How many days of daily and hourly reports each run reads again, because TikTok keeps revising conversions for days (the attribution window). From 0 to 364.
-    #[schemars(title = "Lookback Days", range(min = 0, max = 364), extend("default" = 3))]
+    /// How many days of daily and hourly reports each run reads again (the form's text is the
+    /// `description` below, which quotes the bounds).
+    #[schemars(
+        title = "Lookback Days",
+        description = format!(
+            "How many days of daily and hourly reports each run reads again, because TikTok \
+             keeps revising conversions for days (the attribution window). From \
+             {MIN_LOOKBACK_DAYS} to {MAX_LOOKBACK_DAYS}."
+        ),
+        range(min = MIN_LOOKBACK_DAYS, max = MAX_LOOKBACK_DAYS),
+        extend("default" = DEFAULT_LOOKBACK_DAYS)
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookback_days: Option<i64>,
     /// Also capture deleted campaigns, ad groups and ads, and their report rows. TikTok hides them unless asked.
-    #[schemars(title = "Include Deleted", extend("default" = true))]
+    #[schemars(title = "Include Deleted", extend("default" = DEFAULT_INCLUDE_DELETED))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_deleted: Option<bool>,
-    /// The most requests per second the connector sends to TikTok, shared by every stream, from 0.1 to 100. Defaults to 10 in production (TikTok's basic tier) and 0.45 in sandbox (27 a minute, within TikTok's sandbox limit of 30 a minute).
-    #[schemars(title = "Requests Per Second", range(min = 0.1, max = 100))]
+    /// The request rate limit (the form's text is the `description` below, which quotes the
+    /// bounds and defaults).
+    #[schemars(
+        title = "Requests Per Second",
+        description = format!(
+            "The most requests per second the connector sends to TikTok, shared by every \
+             stream, from {MIN_REQUESTS_PER_SECOND} to {MAX_REQUESTS_PER_SECOND}. Defaults to \
+             {DEFAULT_REQUESTS_PER_SECOND_PRODUCTION} in production (TikTok's basic tier) and \
+             {DEFAULT_REQUESTS_PER_SECOND_SANDBOX} in sandbox (27 a minute, within TikTok's sandbox \
+             limit of 30 a minute)."
+        ),
+        range(
+            min = schema_number(MIN_REQUESTS_PER_SECOND),
+            max = schema_number(MAX_REQUESTS_PER_SECOND)
+        )
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<f64>,
     /// Where the TikTok API lives. Leave empty for TikTok itself; set it to reach the API through a proxy or the simulated API.
@@ -129,7 +159,10 @@ pub struct AdvancedConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Allow an API Base URL that starts with http:// for a host other than this machine, such as a proxy inside your network. The access token and the app secret then travel unencrypted, so leave this off unless the network between the connector and that host is trusted.
-    #[schemars(title = "Allow Insecure HTTP", extend("default" = false))]
+    #[schemars(
+        title = "Allow Insecure HTTP",
+        extend("default" = DEFAULT_ALLOW_INSECURE_HTTP)
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_insecure_http: Option<bool>,
 }
@@ -142,10 +175,10 @@ pub struct CustomReportConfig {
     pub name: String,
     /// BASIC or AUDIENCE.
     #[schemars(title = "Report Type")]
-    pub report_type: ReportTypeConfig,
+    pub report_type: ReportType,
     /// The level of the rows.
     #[schemars(title = "Data Level")]
-    pub data_level: DataLevelConfig,
+    pub data_level: Level,
     /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for totals: lifetime totals for BASIC reports without country_code, otherwise totals over the 365 days ending today, since TikTok has no lifetime metrics for those), and breakdowns such as gender, age, country_code or platform.
     #[schemars(title = "Dimensions")]
     pub dimensions: Vec<String>,
@@ -156,26 +189,6 @@ pub struct CustomReportConfig {
     #[schemars(title = "Filtering")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filtering: Option<Vec<Value>>,
-}
-
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug)]
-pub enum ReportTypeConfig {
-    #[serde(rename = "BASIC")]
-    Basic,
-    #[serde(rename = "AUDIENCE")]
-    Audience,
-}
-
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug)]
-pub enum DataLevelConfig {
-    #[serde(rename = "AUCTION_ADVERTISER")]
-    Advertiser,
-    #[serde(rename = "AUCTION_CAMPAIGN")]
-    Campaign,
-    #[serde(rename = "AUCTION_ADGROUP")]
-    AdGroup,
-    #[serde(rename = "AUCTION_AD")]
-    Ad,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,35 +441,34 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
     };
     let lookback_days = match advanced.lookback_days {
         None => DEFAULT_LOOKBACK_DAYS,
-        Some(days) if (0..=MAX_LOOKBACK_DAYS as i64).contains(&days) => days as u32,
+        Some(days) if (MIN_LOOKBACK_DAYS as i64..=MAX_LOOKBACK_DAYS as i64).contains(&days) => {
+            days as u32
+        }
         Some(days) => {
             return Err(Error::config(format!(
                 "Config field `advanced.lookback_days` is {days}: use a whole number of days from \
-                 0 to {MAX_LOOKBACK_DAYS}."
+                 {MIN_LOOKBACK_DAYS} to {MAX_LOOKBACK_DAYS}."
             )))
         }
     };
     let requests_per_second = match advanced.requests_per_second {
-        None => {
-            if sandbox {
-                SANDBOX_REQUESTS_PER_SECOND
-            } else {
-                PRODUCTION_REQUESTS_PER_SECOND
-            }
-        }
+        None if sandbox => DEFAULT_REQUESTS_PER_SECOND_SANDBOX,
+        None => DEFAULT_REQUESTS_PER_SECOND_PRODUCTION,
         Some(rps) if (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rps) => rps,
         Some(rps) => {
             return Err(Error::config(format!(
                 "Config field `advanced.requests_per_second` is {rps}: use a number from \
                  {MIN_REQUESTS_PER_SECOND} to {MAX_REQUESTS_PER_SECOND} (TikTok's basic tier \
-                 allows 10)."
+                 allows {DEFAULT_REQUESTS_PER_SECOND_PRODUCTION})."
             )))
         }
     };
     let api_root = api_root(
         advanced.base_url.as_deref(),
         sandbox,
-        advanced.allow_insecure_http.unwrap_or(false),
+        advanced
+            .allow_insecure_http
+            .unwrap_or(DEFAULT_ALLOW_INSECURE_HTTP),
     )?;
 
     let mut custom_reports: Vec<CustomReport> = Vec::new();
@@ -477,14 +489,10 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
         access_token,
         start_date,
         end_date,
-        report_granularity: surface.report_granularity.map(|g| match g {
-            GranularityConfig::Day => Granularity::Day,
-            GranularityConfig::Hour => Granularity::Hour,
-            GranularityConfig::Lifetime => Granularity::Lifetime,
-        }),
+        report_granularity: surface.report_granularity,
         advertiser_ids,
         lookback_days,
-        include_deleted: advanced.include_deleted.unwrap_or(true),
+        include_deleted: advanced.include_deleted.unwrap_or(DEFAULT_INCLUDE_DELETED),
         requests_per_second,
         api_root,
         custom_reports,
@@ -515,16 +523,8 @@ fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Custom
         )));
     }
     let at = |f: &str| format!("Custom report {name:?}, field `{}`", field(f));
-    let report_type = match report.report_type {
-        ReportTypeConfig::Basic => ReportType::Basic,
-        ReportTypeConfig::Audience => ReportType::Audience,
-    };
-    let level = match report.data_level {
-        DataLevelConfig::Advertiser => Level::Advertiser,
-        DataLevelConfig::Campaign => Level::Campaign,
-        DataLevelConfig::AdGroup => Level::AdGroup,
-        DataLevelConfig::Ad => Level::Ad,
-    };
+    let report_type = report.report_type;
+    let level = report.data_level;
     let mut dimensions: Vec<String> = Vec::new();
     for d in &report.dimensions {
         let d = d.trim().to_string();
@@ -961,7 +961,10 @@ mod tests {
         let config = parse(&raw).unwrap();
         assert!(config.is_sandbox());
         assert!(config.requests_per_second * 60.0 <= 30.0);
-        assert_eq!(config.requests_per_second, SANDBOX_REQUESTS_PER_SECOND);
+        assert_eq!(
+            config.requests_per_second,
+            DEFAULT_REQUESTS_PER_SECOND_SANDBOX
+        );
         assert_eq!(
             config.api_root.as_str(),
             "https://sandbox-ads.tiktok.com/open_api/v1.3/"
@@ -1293,6 +1296,71 @@ mod tests {
             text.contains("used twice") && text.contains("custom_reports[1]"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn schema_defaults_and_bounds_are_the_ones_parse_applies() {
+        let schema = endpoint_schema(Flavor::Flow);
+        let advanced = &schema["properties"]["advanced"]["properties"];
+        let lookback = &advanced["lookback_days"];
+        assert_eq!(lookback["default"], json!(DEFAULT_LOOKBACK_DAYS));
+        assert_eq!(lookback["minimum"], json!(MIN_LOOKBACK_DAYS));
+        assert_eq!(lookback["maximum"], json!(MAX_LOOKBACK_DAYS));
+        let rps = &advanced["requests_per_second"];
+        assert_eq!(rps["minimum"].as_f64(), Some(MIN_REQUESTS_PER_SECOND));
+        assert_eq!(rps["maximum"].as_f64(), Some(MAX_REQUESTS_PER_SECOND));
+        assert_eq!(
+            advanced["include_deleted"]["default"],
+            json!(DEFAULT_INCLUDE_DELETED)
+        );
+        assert_eq!(
+            advanced["allow_insecure_http"]["default"],
+            json!(DEFAULT_ALLOW_INSECURE_HTTP)
+        );
+        // What the form says is what an empty `advanced` gets, and its bounds are the ones
+        // validation enforces.
+        let config = parse(&production()).unwrap();
+        assert_eq!(json!(config.lookback_days), lookback["default"]);
+        assert_eq!(
+            json!(config.include_deleted),
+            advanced["include_deleted"]["default"]
+        );
+        let description = rps["description"].as_str().unwrap();
+        assert!(
+            description.contains(&format!(
+                "Defaults to {} in production",
+                config.requests_per_second
+            )),
+            "{description}"
+        );
+        for (days, ok) in [
+            (lookback["maximum"].as_i64().unwrap(), true),
+            (lookback["maximum"].as_i64().unwrap() + 1, false),
+            (lookback["minimum"].as_i64().unwrap() - 1, false),
+        ] {
+            let mut raw = production();
+            raw["advanced"] = json!({"lookback_days": days});
+            assert_eq!(parse(&raw).is_ok(), ok, "{days}");
+        }
+    }
+
+    #[test]
+    fn report_enums_use_the_wire_spellings() {
+        let schema = endpoint_schema(Flavor::Flow);
+        assert_eq!(
+            schema["properties"]["report_granularity"]["enum"],
+            json!(["DAY", "HOUR", "LIFETIME"])
+        );
+        let custom = &schema["properties"]["custom_reports"]["items"]["properties"];
+        assert_eq!(custom["report_type"]["enum"], json!(["BASIC", "AUDIENCE"]));
+        let levels: Vec<Level> =
+            serde_json::from_value(custom["data_level"]["enum"].clone()).unwrap();
+        for level in levels {
+            assert_eq!(json!(level), json!(level.data_level()));
+        }
+        for granularity in [Granularity::Day, Granularity::Hour, Granularity::Lifetime] {
+            assert_eq!(json!(granularity), json!(granularity.as_config()));
+        }
     }
 
     #[test]

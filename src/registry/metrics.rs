@@ -3,6 +3,9 @@
 //! streams, custom reports, the schema generator and the simulated API all read these slices;
 //! nothing else lists metric names.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 /// How a metric (or a dimension) is typed in records and schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricType {
@@ -198,10 +201,12 @@ const SECONDARY_GOAL: &[&str] = &[
 /// Metrics the ad-level by-country BASIC report does not offer.
 const NOT_BY_COUNTRY: &[&str] = &["purchase", "purchase_rate", "cost_per_purchase"];
 
-/// Report type, as TikTok's `report_type` parameter names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Report type, as TikTok's `report_type` parameter names it (and custom reports in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ReportType {
+    #[serde(rename = "BASIC")]
     Basic,
+    #[serde(rename = "AUDIENCE")]
     Audience,
 }
 
@@ -214,12 +219,18 @@ impl ReportType {
     }
 }
 
-/// The level a report or entity stream is at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The level a report or entity stream is at; serialized as TikTok's `data_level` value.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Level {
+    #[serde(rename = "AUCTION_ADVERTISER")]
     Advertiser,
+    #[serde(rename = "AUCTION_CAMPAIGN")]
     Campaign,
+    #[serde(rename = "AUCTION_ADGROUP")]
     AdGroup,
+    #[serde(rename = "AUCTION_AD")]
     Ad,
 }
 
@@ -267,11 +278,16 @@ impl Level {
     }
 }
 
-/// Report time granularity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Report time granularity; serialized as the config value of `report_granularity`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Granularity {
-    Hour,
+    #[serde(rename = "DAY")]
     Day,
+    #[serde(rename = "HOUR")]
+    Hour,
+    #[serde(rename = "LIFETIME")]
     Lifetime,
 }
 
