@@ -7,6 +7,7 @@ use crate::capture::advertisers;
 use crate::client::{ClientOptions, TikTokClient};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
+use crate::registry;
 
 /// Makes one authenticated call: the advertiser list (production), the details of the
 /// configured accounts (production with `advertiser_ids`) or one campaign (sandbox).
@@ -24,7 +25,7 @@ pub async fn connection_with(config: &Config, mut options: ClientOptions) -> Res
     let outcome = match (&config.environment, &config.advertiser_ids) {
         (Environment::Sandbox { advertiser_id }, _) => client
             .page(
-                "campaign/get/",
+                registry::CAMPAIGNS.endpoint,
                 &[("advertiser_id", advertiser_id.to_string())],
                 "list",
                 1,
@@ -40,7 +41,7 @@ pub async fn connection_with(config: &Config, mut options: ClientOptions) -> Res
                 .collect();
             client
                 .get(
-                    "advertiser/info/",
+                    registry::ADVERTISERS.endpoint,
                     &[("advertiser_ids", json!(batch).to_string())],
                 )
                 .await

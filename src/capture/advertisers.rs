@@ -85,7 +85,7 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
     let ids = ids(client, config).await?;
     let mut out = Advertisers::default();
     let mut details: std::collections::HashMap<u64, Box<RawValue>> = Default::default();
-    let path = "advertiser/info/";
+    let path = crate::registry::ADVERTISERS.endpoint;
     let mut denied: Vec<u64> = Vec::new();
     let mut batches: std::collections::VecDeque<Vec<u64>> =
         ids.chunks(INFO_BATCH).map(<[u64]>::to_vec).collect();

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::client::{Params, TikTokClient};
 use crate::config::Config;
 use crate::error::{Error, ErrorClass, Result};
-use crate::registry::{EntityDef, Stream, StreamSpec};
+use crate::registry::{EntityDef, Key, Kind, Stream, StreamDef, StreamSpec};
 use advertisers::Advertiser;
 use state::BindingState;
 
@@ -368,7 +368,10 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
     for (index, binding) in bindings.iter().enumerate() {
         let before = plan.len();
         match binding.stream.spec {
-            StreamSpec::Advertisers => plan.push((index, None)),
+            StreamSpec::Row(StreamDef {
+                kind: Kind::Advertisers,
+                ..
+            }) => plan.push((index, None)),
             _ => plan.extend(advertisers.list.iter().map(|a| (index, Some(a)))),
         }
         remaining[index] = plan.len() - before;
@@ -385,18 +388,34 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                 .filter(|_| incremental)
                 .map(str::to_string);
             let result = match (&binding.stream.spec, advertiser) {
-                (StreamSpec::Advertisers, _) => advertisers::emit(ctx, index, advertisers).await,
-                (StreamSpec::Entity(def), Some(advertiser)) => {
-                    entity_unit(ctx, index, def, advertiser, incremental, cursor).await
-                }
-                (StreamSpec::PixelInstantPageEvents, Some(advertiser)) => {
-                    let last_read = binding.state.cursor(advertiser.id).filter(|_| incremental);
-                    pixels::instant_page_events(ctx, index, advertiser, incremental, last_read)
+                (StreamSpec::Row(row), advertiser) => match (row.kind, advertiser) {
+                    (Kind::Advertisers, _) => advertisers::emit(ctx, index, advertisers).await,
+                    (Kind::Entity(def), Some(advertiser)) => {
+                        let unit = EntityUnit {
+                            binding: index,
+                            row,
+                            def,
+                            advertiser,
+                        };
+                        entity_unit(ctx, &unit, incremental, cursor).await
+                    }
+                    (Kind::PixelInstantPageEvents, Some(advertiser)) => {
+                        let last_read = binding.state.cursor(advertiser.id).filter(|_| incremental);
+                        pixels::instant_page_events(
+                            ctx,
+                            index,
+                            row,
+                            advertiser,
+                            incremental,
+                            last_read,
+                        )
                         .await
-                }
-                (StreamSpec::PixelEventStats, Some(advertiser)) => {
-                    pixels::event_statistics(ctx, index, advertiser).await
-                }
+                    }
+                    (Kind::PixelEventStats { pixels }, Some(advertiser)) => {
+                        pixels::event_statistics(ctx, index, (row, pixels), advertiser).await
+                    }
+                    _ => Ok(()),
+                },
                 (StreamSpec::Report(spec), Some(advertiser)) => {
                     let name = &binding.stream.name;
                     report::unit(ctx, index, name, spec, advertiser, incremental, cursor).await
@@ -600,18 +619,41 @@ pub const BUYING_TYPE_LISTINGS: [(&[&str], u32); 2] = [
 /// The largest page of a TopView listing.
 pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
+/// One list row for one advertiser: what [`entity_unit`] reads.
+struct EntityUnit<'a> {
+    binding: usize,
+    row: &'static StreamDef,
+    def: EntityDef,
+    advertiser: &'a Advertiser,
+}
+
+impl EntityUnit<'_> {
+    /// The records' key field (list rows have one).
+    fn id_field(&self) -> &'static str {
+        match self.row.key {
+            Key::Fields(&[id, ..]) => id,
+            _ => "id",
+        }
+    }
+}
+
 /// An entity stream for one advertiser: read the full list, emit what changed since the cursor
 /// (everything on the first pass), then move the cursor to the newest `modify_time` seen.
 /// The whole list is asked for because TikTok documents no modified-since filter for
 /// `campaign|adgroup|ad/get/` (only creation-time bounds), and it also shows deletions.
 async fn entity_unit(
     ctx: &Context,
-    binding: usize,
-    def: &EntityDef,
-    advertiser: &Advertiser,
+    unit: &EntityUnit<'_>,
     incremental: bool,
     cursor: Option<String>,
 ) -> Result<()> {
+    let EntityUnit {
+        binding,
+        row,
+        def,
+        advertiser,
+    } = *unit;
+    let id_field = unit.id_field();
     let deleted = def.status_all.filter(|_| ctx.config.include_deleted);
     let filterings: Vec<(Option<Value>, u32)> = if def.per_buying_type {
         BUYING_TYPE_LISTINGS
@@ -630,7 +672,7 @@ async fn entity_unit(
         vec![(None, def.page_size)]
     };
     // Streams without a cursor are read whole every run.
-    let incremental = incremental && def.cursor.is_some();
+    let incremental = incremental && row.cursor.is_some();
     let cursor = cursor.filter(|_| incremental);
     let mut newest = cursor.clone();
     for (filtering, page_size) in filterings {
@@ -640,7 +682,7 @@ async fn entity_unit(
         }
         let pages = ctx
             .client
-            .pages(def.endpoint, params, def.list_key, page_size);
+            .pages(row.endpoint, params, def.list_key, page_size);
         futures::pin_mut!(pages);
         while let Some(page) = pages.next().await {
             let page = page?;
@@ -649,8 +691,7 @@ async fn entity_unit(
             let mut notes = record::Notes::new();
             let types = ctx.field_types(binding);
             for raw in &page.records {
-                let entity = match record::entity(raw, def.id_field, def.id_from, types, &mut notes)
-                {
+                let entity = match record::entity(raw, id_field, def.id_from, types, &mut notes) {
                     Ok(entity) => entity,
                     Err(err) => {
                         ctx.log_notes(binding, &mut notes);
@@ -661,7 +702,7 @@ async fn entity_unit(
                 let modify_time = entity
                     .modify_time
                     .as_deref()
-                    .map(|t| (t, cursor_time(ctx, binding, def, advertiser.id, t)));
+                    .map(|t| (t, cursor_time(ctx, unit, t)));
                 // A row whose time cannot be read is always emitted; a time in the future is
                 // compared as usual (it is after the cursor) but does not move it.
                 let changed = match (&cursor, modify_time) {
@@ -706,17 +747,12 @@ enum CursorTime {
 /// Judges a `modify_time`. Anything but a trusted time is logged once per binding and
 /// advertiser: the row is still emitted, but the cursor stays where it was, so one bad value
 /// can neither freeze the stream nor make it skip rows.
-fn cursor_time(
-    ctx: &Context,
-    binding: usize,
-    def: &EntityDef,
-    advertiser_id: u64,
-    text: &str,
-) -> CursorTime {
+fn cursor_time(ctx: &Context, unit: &EntityUnit<'_>, text: &str) -> CursorTime {
+    let (binding, advertiser_id, endpoint) = (unit.binding, unit.advertiser.id, unit.row.endpoint);
     let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, state::ENTITY_CURSOR_FORMAT) else {
         if ctx.first_warning(Warning::UnreadableModifyTime, Some(binding), advertiser_id) {
             tracing::warn!(
-                endpoint = def.endpoint,
+                endpoint,
                 advertiser_id,
                 modify_time = text,
                 "TikTok sent a modify_time that is not a YYYY-MM-DD HH:MM:SS time; the row is \
@@ -729,7 +765,7 @@ fn cursor_time(
     if time > latest {
         if ctx.first_warning(Warning::FutureModifyTime, Some(binding), advertiser_id) {
             tracing::warn!(
-                endpoint = def.endpoint,
+                endpoint,
                 advertiser_id,
                 modify_time = text,
                 "TikTok sent a modify_time later than now; the row is kept but does not move \

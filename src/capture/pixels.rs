@@ -14,7 +14,8 @@ use super::advertisers::Advertiser;
 use super::state::BindingState;
 use super::{record, Context};
 use crate::client::{parse_page, Params};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::registry::{Kind, StreamDef};
 
 pub const OBJECTIVE_TYPES: &[&str] = &[
     "APP_PROMOTION",
@@ -87,6 +88,7 @@ fn with_fields(
 pub(crate) async fn instant_page_events(
     ctx: &Context,
     binding: usize,
+    row: &'static StreamDef,
     advertiser: &Advertiser,
     incremental: bool,
     last_read: Option<&str>,
@@ -99,7 +101,7 @@ pub(crate) async fn instant_page_events(
         );
         return ctx.checkpoint(binding, json!({})).await;
     }
-    let path = "pixel/instant_page/event/";
+    let path = row.endpoint;
     // Indexes, not string slices: a stream of borrowed tuples trips the compiler's
     // higher-ranked lifetime check once the unit is spawned.
     let combinations: Vec<(usize, usize)> = (0..OBJECTIVE_TYPES.len())
@@ -153,17 +155,25 @@ pub(crate) async fn instant_page_events(
     ctx.checkpoint(binding, patch).await
 }
 
+/// `row` is the statistics row, `pixels` the row whose list gives the pixels.
 pub(crate) async fn event_statistics(
     ctx: &Context,
     binding: usize,
+    (row, pixels): (&'static StreamDef, &'static StreamDef),
     advertiser: &Advertiser,
 ) -> Result<()> {
+    let Kind::Entity(pixel_list) = pixels.kind else {
+        return Err(Error::Fatal(format!(
+            "The stream {:?} lists pixels with the row {:?}, which is not a list.",
+            row.name, pixels.name
+        )));
+    };
     let mut pixel_ids: Vec<String> = Vec::new();
     let pages = ctx.client.pages(
-        "pixel/list/",
+        pixels.endpoint,
         vec![("advertiser_id", advertiser.id.to_string())],
-        "pixels",
-        20,
+        pixel_list.list_key,
+        pixel_list.page_size,
     );
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
@@ -193,7 +203,7 @@ pub(crate) async fn event_statistics(
     let start = end.checked_sub_days(Days::new(29)).unwrap_or(end);
     let date_range = json!({"start_date": start.format("%Y-%m-%d").to_string(),
                             "end_date": end.format("%Y-%m-%d").to_string()});
-    let path = "pixel/event/stats/";
+    let path = row.endpoint;
     for pixel_id in pixel_ids {
         let params: Params = vec![
             ("advertiser_id", advertiser.id.to_string()),

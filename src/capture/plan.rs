@@ -17,7 +17,7 @@ use super::report::date_range;
 use super::{Binding, Context};
 use crate::error::Result;
 use crate::registry::metrics::{Granularity, Level};
-use crate::registry::StreamSpec;
+use crate::registry::{Kind, StreamSpec};
 
 /// How many requests each binding and the whole run are expected to make.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -117,30 +117,34 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
     for binding in bindings {
         let planned = match &binding.stream.spec {
             // Its one request per 100 accounts was made to find the accounts.
-            StreamSpec::Advertisers => {
+            StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers) => {
                 per_binding.push(accounts.div_ceil(100).max(1));
                 continue;
             }
-            StreamSpec::Entity(def) => {
-                let listings = if def.per_buying_type {
-                    super::BUYING_TYPE_LISTINGS.len() as u64
-                } else {
-                    1
-                };
-                accounts * listings
-            }
-            StreamSpec::PixelInstantPageEvents => {
-                let due = advertisers
-                    .iter()
-                    .filter(|a| {
-                        !(binding.incremental && binding.state.cursor(a.id) == Some(&today))
-                    })
-                    .count() as u64;
-                due * (super::pixels::OBJECTIVE_TYPES.len()
-                    * super::pixels::OPTIMIZATION_GOALS.len()) as u64
-            }
-            // The pixel list, then (usually) one pixel.
-            StreamSpec::PixelEventStats => accounts * 2,
+            StreamSpec::Row(row) => match row.kind {
+                Kind::Entity(def) => {
+                    let listings = if def.per_buying_type {
+                        super::BUYING_TYPE_LISTINGS.len() as u64
+                    } else {
+                        1
+                    };
+                    accounts * listings
+                }
+                Kind::PixelInstantPageEvents => {
+                    let due = advertisers
+                        .iter()
+                        .filter(|a| {
+                            !(binding.incremental && binding.state.cursor(a.id) == Some(&today))
+                        })
+                        .count() as u64;
+                    due * (super::pixels::OBJECTIVE_TYPES.len()
+                        * super::pixels::OPTIMIZATION_GOALS.len()) as u64
+                }
+                // The pixel list, then (usually) one pixel.
+                Kind::PixelEventStats { .. } => accounts * 2,
+                // Report rows resolve to `StreamSpec::Report`; the advertisers row is above.
+                Kind::Advertisers | Kind::Report(_) => 0,
+            },
             StreamSpec::Report(spec) => {
                 let applies = activity::applies(ctx, &binding.stream.name);
                 let mut n = 0;

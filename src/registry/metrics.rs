@@ -247,11 +247,16 @@ impl Level {
 
     /// The id dimension of rows at this level.
     pub const fn id_field(self) -> &'static str {
+        self.id_key()[0]
+    }
+
+    /// The key of entities at this level: their id field alone.
+    pub const fn id_key(self) -> &'static [&'static str] {
         match self {
-            Level::Advertiser => "advertiser_id",
-            Level::Campaign => "campaign_id",
-            Level::AdGroup => "adgroup_id",
-            Level::Ad => "ad_id",
+            Level::Advertiser => &["advertiser_id"],
+            Level::Campaign => &["campaign_id"],
+            Level::AdGroup => &["adgroup_id"],
+            Level::Ad => &["ad_id"],
         }
     }
 
@@ -293,7 +298,7 @@ pub enum Granularity {
 
 impl Granularity {
     /// The time dimension of rows at this granularity; lifetime rows have none.
-    pub fn time_dimension(self) -> Option<&'static str> {
+    pub const fn time_dimension(self) -> Option<&'static str> {
         match self {
             Granularity::Hour => Some("stat_time_hour"),
             Granularity::Day => Some("stat_time_day"),

@@ -1,8 +1,10 @@
 //! The stream registry: one row per resource the connector offers ([`STREAMS`]), and the
 //! resolution of a stream name against a config into a runnable [`Stream`] (legacy unsuffixed
-//! names, custom reports, sandbox availability). Discovery, validation, the capture engine and
-//! the simulated API all read this table; per-stream behaviour is a `match` on the row's kind,
-//! never a module per stream. Invariant tests over the table live at the bottom.
+//! names, custom reports, sandbox availability). A row says everything about its stream: the
+//! endpoint, what kind of requests it takes, its key and cursor, its JSON schema (compiled in by
+//! the row), where it is offered, whether it is enabled by default and what it costs. Discovery,
+//! validation and the capture engine all read this table; per-stream behaviour is a `match` on
+//! the row's kind, never a module per stream. Invariant tests over the table live at the bottom.
 
 pub mod metrics;
 pub mod schema;
@@ -13,22 +15,16 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use metrics::{Breakdown, Granularity, Level, ReportType};
 
-/// A paginated list endpoint per advertiser: the entities (`campaign/get/` and friends) and the
-/// creative, audience, spark-ads and pixel lists.
+/// How a paginated list endpoint is read per advertiser: the entities (`campaign/get/` and
+/// friends) and the creative, audience, spark-ads and pixel lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntityDef {
-    /// Path below the API root, with its trailing slash.
-    pub endpoint: &'static str,
     /// Where the records are in `data` (`list`, `musics`, `pixels`, ...).
     pub list_key: &'static str,
-    /// The key field of the records.
-    pub id_field: &'static str,
     /// A JSON pointer to copy the key from, when TikTok nests it (spark ads).
     pub id_from: Option<&'static str>,
     /// The `secondary_status` filter value that includes deleted entities.
     pub status_all: Option<&'static str>,
-    /// The incremental cursor field, when records carry one.
-    pub cursor: Option<&'static str>,
     pub page_size: u32,
     /// Asked once for auction and reach & frequency (what `*/get/` lists by default) and once
     /// for TopView, which TikTok lists only when asked alone, at most 100 a page.
@@ -44,24 +40,42 @@ pub struct ReportDef {
     pub breakdown: Breakdown,
 }
 
-/// What a row captures.
+/// What a row captures, that is how the engine asks the row's endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// `advertiser/info/` for every advertiser the token reaches.
+    /// The details of every advertiser the token reaches, in batches.
     Advertisers,
+    /// A paginated list per advertiser.
     Entity(EntityDef),
+    /// `report/integrated/get/` windows per advertiser.
     Report(ReportDef),
-    /// `pixel/instant_page/event/` for every objective type and optimization goal.
+    /// One request for every objective type and optimization goal.
     PixelInstantPageEvents,
-    /// `pixel/event/stats/` for every pixel, over the last 30 days.
-    PixelEventStats,
+    /// One request per pixel over the last 30 days; the pixels come from the `pixels` row.
+    PixelEventStats { pixels: &'static StreamDef },
+}
+
+/// The key of a row's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// These top-level fields, in order.
+    Fields(&'static [&'static str]),
+    /// A report's dimensions: the level id, the time dimension, the breakdowns.
+    Dimensions,
 }
 
 /// One row of the table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamDef {
     pub name: &'static str,
+    /// Path below the API root, with its trailing slash.
+    pub endpoint: &'static str,
     pub kind: Kind,
+    pub key: Key,
+    /// The incremental cursor field, when records carry one.
+    pub cursor: Option<&'static str>,
+    /// The JSON schema of the records (`schemas/<name>.json`, compiled in by the row).
+    pub schema: &'static str,
     /// One of the 25 core resources (the streams of the earlier Airbyte-based connector; the
     /// others are extras).
     pub core: bool,
@@ -73,374 +87,310 @@ pub struct StreamDef {
     pub disabled_by_default: bool,
     /// The unsuffixed name earlier versions used when `report_granularity` was set.
     pub legacy_name: Option<&'static str>,
+    /// What a run costs per ad account, in TikTok requests (the README's table shows it).
+    pub cost: &'static str,
 }
 
+impl StreamDef {
+    /// The parsed schema of the row. The tests parse every row's file, so the fallback (an
+    /// object schema) is never used in a build that passed them.
+    pub fn schema(&self) -> Value {
+        serde_json::from_str(self.schema).unwrap_or_else(|_| serde_json::json!({"type": "object"}))
+    }
+}
+
+/// The path of a stream's schema file, as a literal for `include_str!`.
+macro_rules! schema_file {
+    ($name:literal) => {
+        include_str!(concat!("../../schemas/", $name, ".json"))
+    };
+}
+
+/// A row whose schema is `schemas/<name>.json`: `row!(constructor, "name", arguments...)`
+/// calls the constructor with the name and that file, so no second list of names exists.
+macro_rules! row {
+    ($constructor:ident, $name:literal $(, $arg:expr)* $(,)?) => {
+        $constructor($name, schema_file!($name) $(, $arg)*)
+    };
+}
+
+/// The sandbox availability of entity and list rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offered {
+    Everywhere,
+    ProductionOnly,
+}
+
+/// A core entity list (`campaign/get/`, `adgroup/get/`, `ad/get/`): keyed by the level's id,
+/// incremental on `modify_time`, deleted entities on request.
 const fn entity(
     name: &'static str,
+    schema: &'static str,
     level: Level,
     endpoint: &'static str,
     status_all: &'static str,
+    cost: &'static str,
 ) -> StreamDef {
     StreamDef {
         name,
+        endpoint,
         kind: Kind::Entity(EntityDef {
-            endpoint,
             list_key: "list",
-            id_field: level.id_field(),
             id_from: None,
             status_all: Some(status_all),
-            cursor: Some("modify_time"),
             page_size: 1000,
             per_buying_type: matches!(level, Level::Campaign | Level::AdGroup | Level::Ad),
         }),
+        key: Key::Fields(level.id_key()),
+        cursor: Some("modify_time"),
+        schema,
         core: true,
         sandbox: true,
         disabled_by_default: false,
         legacy_name: None,
+        cost,
     }
 }
 
 /// An extra list stream (creative assets, audiences, pixels, ...).
+#[allow(clippy::too_many_arguments)] // a table row: every argument is a column, named below
 const fn list(
     name: &'static str,
+    schema: &'static str,
     endpoint: &'static str,
     list_key: &'static str,
-    id_field: &'static str,
+    key: &'static [&'static str],
     cursor: Option<&'static str>,
     page_size: u32,
-    sandbox: bool,
+    offered: Offered,
+    cost: &'static str,
 ) -> StreamDef {
     StreamDef {
         name,
+        endpoint,
         kind: Kind::Entity(EntityDef {
-            endpoint,
             list_key,
-            id_field,
             id_from: None,
             status_all: None,
-            cursor,
             page_size,
             per_buying_type: false,
         }),
+        key: Key::Fields(key),
+        cursor,
+        schema,
         core: false,
-        sandbox,
+        sandbox: matches!(offered, Offered::Everywhere),
         disabled_by_default: true,
         legacy_name: None,
+        cost,
     }
 }
 
 /// A core report row, with the unsuffixed name earlier versions used for its family.
 const fn report(
     name: &'static str,
+    schema: &'static str,
+    def: ReportDef,
+    legacy_name: &'static str,
+) -> StreamDef {
+    report_row(name, schema, def, Some(legacy_name))
+}
+
+/// An extra report (breakdowns by country, platform, province, ...): no legacy name.
+const fn extra_report(name: &'static str, schema: &'static str, def: ReportDef) -> StreamDef {
+    report_row(name, schema, def, None)
+}
+
+/// A report row's columns.
+const fn r(
     report_type: ReportType,
     level: Level,
     granularity: Granularity,
     breakdown: Breakdown,
-    legacy_name: &'static str,
-) -> StreamDef {
-    report_row(
-        name,
+) -> ReportDef {
+    ReportDef {
         report_type,
         level,
         granularity,
         breakdown,
-        Some(legacy_name),
-    )
-}
-
-/// An extra report (breakdowns by country, platform, province, ...): no legacy name.
-const fn extra_report(
-    name: &'static str,
-    report_type: ReportType,
-    level: Level,
-    granularity: Granularity,
-    breakdown: Breakdown,
-) -> StreamDef {
-    report_row(name, report_type, level, granularity, breakdown, None)
+    }
 }
 
 /// The availability rules of every report row: TikTok refuses the advertiser level and the
 /// basic by-country reports in sandbox, and the hour dimension in audience reports since late
-/// 2022 (those rows are offered but not enabled).
+/// 2022 (those rows are offered but not enabled). Key, cursor and cost follow from the report.
 const fn report_row(
     name: &'static str,
-    report_type: ReportType,
-    level: Level,
-    granularity: Granularity,
-    breakdown: Breakdown,
+    schema: &'static str,
+    def: ReportDef,
     legacy_name: Option<&'static str>,
 ) -> StreamDef {
     let basic_by_country =
-        matches!(report_type, ReportType::Basic) && matches!(breakdown, Breakdown::Country);
+        matches!(def.report_type, ReportType::Basic) && matches!(def.breakdown, Breakdown::Country);
     StreamDef {
         name,
-        kind: Kind::Report(ReportDef {
-            report_type,
-            level,
-            granularity,
-            breakdown,
-        }),
+        endpoint: REPORT_ENDPOINT,
+        kind: Kind::Report(def),
+        key: Key::Dimensions,
+        cursor: def.granularity.time_dimension(),
+        schema,
         core: legacy_name.is_some(),
-        sandbox: !matches!(level, Level::Advertiser) && !basic_by_country,
+        sandbox: !matches!(def.level, Level::Advertiser) && !basic_by_country,
         disabled_by_default: legacy_name.is_none()
-            || (matches!(report_type, ReportType::Audience)
-                && matches!(granularity, Granularity::Hour)),
+            || (matches!(def.report_type, ReportType::Audience)
+                && matches!(def.granularity, Granularity::Hour)),
         legacy_name,
+        cost: match def.granularity {
+            Granularity::Hour => "1 per day and 1,000-row page",
+            Granularity::Day => "1 per 30 days and 1,000-row page",
+            Granularity::Lifetime => "1 per 1,000-row page",
+        },
     }
 }
+
+/// Every report row (and custom report) asks this endpoint.
+pub const REPORT_ENDPOINT: &str = "report/integrated/get/";
 
 use Breakdown as B;
 use Granularity as G;
 use Level as L;
+use Offered::{Everywhere, ProductionOnly};
 use ReportType as R;
+
+/// The advertisers row; the engine lists the ad accounts through its endpoint.
+pub const ADVERTISERS: StreamDef = StreamDef {
+    name: "advertisers",
+    endpoint: "advertiser/info/",
+    kind: Kind::Advertisers,
+    key: Key::Fields(&["advertiser_id"]),
+    cursor: None,
+    schema: schema_file!("advertisers"),
+    core: true,
+    sandbox: true,
+    disabled_by_default: false,
+    legacy_name: None,
+    cost: "1 per 100 accounts (shared by the run)",
+};
+
+/// The campaigns row; the connection check reads one page of it.
+pub const CAMPAIGNS: StreamDef = row!(
+    entity,
+    "campaigns",
+    L::Campaign,
+    "campaign/get/",
+    "CAMPAIGN_STATUS_ALL",
+    "3 (one per buying type), plus 1 per 1,000 campaigns"
+);
+
+/// The ads row; ad-level reports of large accounts are split by the ids it lists.
+pub const ADS: StreamDef = row!(
+    entity,
+    "ads",
+    L::Ad,
+    "ad/get/",
+    "AD_STATUS_ALL",
+    "1 per 1,000-row page"
+);
+
+/// The pixels row; the pixel event statistics are asked per pixel it lists.
+pub const PIXELS: StreamDef = row!(
+    list,
+    "pixels",
+    "pixel/list/",
+    "pixels",
+    &["pixel_id"],
+    None,
+    20,
+    ProductionOnly,
+    "1 per 20 pixels"
+);
 
 /// Every resource, in discovery order: the 25 core resources, then the extra list streams and
 /// the extra reports.
 #[rustfmt::skip]
 pub const STREAMS: &[StreamDef] = &[
-    StreamDef {
-        name: "advertisers",
-        kind: Kind::Advertisers,
-        core: true,
-        sandbox: true,
-        disabled_by_default: false,
-        legacy_name: None,
-    },
-    entity(
-        "campaigns",
-        L::Campaign,
-        "campaign/get/",
-        "CAMPAIGN_STATUS_ALL",
-    ),
-    entity(
-        "ad_groups",
-        L::AdGroup,
-        "adgroup/get/",
-        "ADGROUP_STATUS_ALL",
-    ),
-    entity("ads", L::Ad, "ad/get/", "AD_STATUS_ALL"),
-    report(
-        "ads_reports_hourly",
-        R::Basic,
-        L::Ad,
-        G::Hour,
-        B::None,
-        "ads_reports",
-    ),
-    report(
-        "ads_reports_daily",
-        R::Basic,
-        L::Ad,
-        G::Day,
-        B::None,
-        "ads_reports",
-    ),
-    report(
-        "ads_reports_lifetime",
-        R::Basic,
-        L::Ad,
-        G::Lifetime,
-        B::None,
-        "ads_reports",
-    ),
-    report(
-        "ad_groups_reports_hourly",
-        R::Basic,
-        L::AdGroup,
-        G::Hour,
-        B::None,
-        "ad_groups_reports",
-    ),
-    report(
-        "ad_groups_reports_daily",
-        R::Basic,
-        L::AdGroup,
-        G::Day,
-        B::None,
-        "ad_groups_reports",
-    ),
-    report(
-        "ad_groups_reports_lifetime",
-        R::Basic,
-        L::AdGroup,
-        G::Lifetime,
-        B::None,
-        "ad_groups_reports",
-    ),
-    report(
-        "campaigns_reports_hourly",
-        R::Basic,
-        L::Campaign,
-        G::Hour,
-        B::None,
-        "campaigns_reports",
-    ),
-    report(
-        "campaigns_reports_daily",
-        R::Basic,
-        L::Campaign,
-        G::Day,
-        B::None,
-        "campaigns_reports",
-    ),
-    report(
-        "campaigns_reports_lifetime",
-        R::Basic,
-        L::Campaign,
-        G::Lifetime,
-        B::None,
-        "campaigns_reports",
-    ),
-    report(
-        "advertisers_reports_hourly",
-        R::Basic,
-        L::Advertiser,
-        G::Hour,
-        B::None,
-        "advertisers_reports",
-    ),
-    report(
-        "advertisers_reports_daily",
-        R::Basic,
-        L::Advertiser,
-        G::Day,
-        B::None,
-        "advertisers_reports",
-    ),
-    report(
-        "advertisers_reports_lifetime",
-        R::Basic,
-        L::Advertiser,
-        G::Lifetime,
-        B::None,
-        "advertisers_reports",
-    ),
-    report(
-        "advertisers_audience_reports_hourly",
-        R::Audience,
-        L::Advertiser,
-        G::Hour,
-        B::GenderAge,
-        "advertisers_audience_reports",
-    ),
-    report(
-        "advertisers_audience_reports_daily",
-        R::Audience,
-        L::Advertiser,
-        G::Day,
-        B::GenderAge,
-        "advertisers_audience_reports",
-    ),
-    report(
-        "advertisers_audience_reports_lifetime",
-        R::Audience,
-        L::Advertiser,
-        G::Lifetime,
-        B::GenderAge,
-        "advertisers_audience_reports",
-    ),
-    report(
-        "ad_group_audience_reports_hourly",
-        R::Audience,
-        L::AdGroup,
-        G::Hour,
-        B::GenderAge,
-        "ad_group_audience_reports",
-    ),
-    report(
-        "ad_group_audience_reports_daily",
-        R::Audience,
-        L::AdGroup,
-        G::Day,
-        B::GenderAge,
-        "ad_group_audience_reports",
-    ),
-    report(
-        "ads_audience_reports_hourly",
-        R::Audience,
-        L::Ad,
-        G::Hour,
-        B::GenderAge,
-        "ads_audience_reports",
-    ),
-    report(
-        "ads_audience_reports_daily",
-        R::Audience,
-        L::Ad,
-        G::Day,
-        B::GenderAge,
-        "ads_audience_reports",
-    ),
-    report(
-        "campaigns_audience_reports_by_country_hourly",
-        R::Audience,
-        L::Campaign,
-        G::Hour,
-        B::Country,
-        "campaigns_audience_reports_by_country",
-    ),
-    report(
-        "campaigns_audience_reports_by_country_daily",
-        R::Audience,
-        L::Campaign,
-        G::Day,
-        B::Country,
-        "campaigns_audience_reports_by_country",
-    ),
+    ADVERTISERS,
+    CAMPAIGNS,
+    row!(entity, "ad_groups", L::AdGroup, "adgroup/get/", "ADGROUP_STATUS_ALL", "1 per 1,000-row page"),
+    ADS,
+    row!(report, "ads_reports_hourly", r(R::Basic, L::Ad, G::Hour, B::None), "ads_reports"),
+    row!(report, "ads_reports_daily", r(R::Basic, L::Ad, G::Day, B::None), "ads_reports"),
+    row!(report, "ads_reports_lifetime", r(R::Basic, L::Ad, G::Lifetime, B::None), "ads_reports"),
+    row!(report, "ad_groups_reports_hourly", r(R::Basic, L::AdGroup, G::Hour, B::None), "ad_groups_reports"),
+    row!(report, "ad_groups_reports_daily", r(R::Basic, L::AdGroup, G::Day, B::None), "ad_groups_reports"),
+    row!(report, "ad_groups_reports_lifetime", r(R::Basic, L::AdGroup, G::Lifetime, B::None), "ad_groups_reports"),
+    row!(report, "campaigns_reports_hourly", r(R::Basic, L::Campaign, G::Hour, B::None), "campaigns_reports"),
+    row!(report, "campaigns_reports_daily", r(R::Basic, L::Campaign, G::Day, B::None), "campaigns_reports"),
+    row!(report, "campaigns_reports_lifetime", r(R::Basic, L::Campaign, G::Lifetime, B::None), "campaigns_reports"),
+    row!(report, "advertisers_reports_hourly", r(R::Basic, L::Advertiser, G::Hour, B::None), "advertisers_reports"),
+    row!(report, "advertisers_reports_daily", r(R::Basic, L::Advertiser, G::Day, B::None), "advertisers_reports"),
+    row!(report, "advertisers_reports_lifetime", r(R::Basic, L::Advertiser, G::Lifetime, B::None), "advertisers_reports"),
+    row!(report, "advertisers_audience_reports_hourly", r(R::Audience, L::Advertiser, G::Hour, B::GenderAge), "advertisers_audience_reports"),
+    row!(report, "advertisers_audience_reports_daily", r(R::Audience, L::Advertiser, G::Day, B::GenderAge), "advertisers_audience_reports"),
+    row!(report, "advertisers_audience_reports_lifetime", r(R::Audience, L::Advertiser, G::Lifetime, B::GenderAge), "advertisers_audience_reports"),
+    row!(report, "ad_group_audience_reports_hourly", r(R::Audience, L::AdGroup, G::Hour, B::GenderAge), "ad_group_audience_reports"),
+    row!(report, "ad_group_audience_reports_daily", r(R::Audience, L::AdGroup, G::Day, B::GenderAge), "ad_group_audience_reports"),
+    row!(report, "ads_audience_reports_hourly", r(R::Audience, L::Ad, G::Hour, B::GenderAge), "ads_audience_reports"),
+    row!(report, "ads_audience_reports_daily", r(R::Audience, L::Ad, G::Day, B::GenderAge), "ads_audience_reports"),
+    row!(report, "campaigns_audience_reports_by_country_hourly", r(R::Audience, L::Campaign, G::Hour, B::Country), "campaigns_audience_reports_by_country"),
+    row!(report, "campaigns_audience_reports_by_country_daily", r(R::Audience, L::Campaign, G::Day, B::Country), "campaigns_audience_reports_by_country"),
     // Extras: creative assets, audiences, spark ads, pixels.
-    list("audiences", "dmp/custom_audience/list/", "list", "audience_id", None, 100, true),
-    list("creative_assets_images", "file/image/ad/search/", "list", "image_id", Some("modify_time"), 100, true),
-    list("creative_assets_videos", "file/video/ad/search/", "list", "video_id", Some("modify_time"), 100, true),
-    list("creative_assets_music", "file/music/get/", "musics", "music_id", None, 100, true),
-    list("creative_assets_portfolios", "creative/portfolio/list/", "creative_portfolios", "creative_portfolio_id", None, 100, true),
+    row!(list, "audiences", "dmp/custom_audience/list/", "list", &["audience_id"], None, 100, Everywhere, "1 per 100 audiences"),
+    row!(list, "creative_assets_images", "file/image/ad/search/", "list", &["image_id"], Some("modify_time"), 100, Everywhere, "1 per 100 images"),
+    row!(list, "creative_assets_videos", "file/video/ad/search/", "list", &["video_id"], Some("modify_time"), 100, Everywhere, "1 per 100 videos"),
+    row!(list, "creative_assets_music", "file/music/get/", "musics", &["music_id"], None, 100, Everywhere, "1 per 100 tracks"),
+    row!(list, "creative_assets_portfolios", "creative/portfolio/list/", "creative_portfolios", &["creative_portfolio_id"], None, 100, Everywhere, "1 per 100 portfolios"),
     StreamDef {
-        name: "spark_ads",
         kind: Kind::Entity(EntityDef {
-            endpoint: "tt_video/list/",
             list_key: "list",
-            id_field: "spark_ads_post_id",
             id_from: Some("/item_info/item_id"),
             status_all: None,
-            cursor: None,
             page_size: 50,
             per_buying_type: false,
         }),
-        core: false,
-        sandbox: false,
-        disabled_by_default: true,
-        legacy_name: None,
+        ..row!(list, "spark_ads", "tt_video/list/", "list", &["spark_ads_post_id"], None, 50, ProductionOnly, "1 per 50 posts")
     },
-    list("pixels", "pixel/list/", "pixels", "pixel_id", None, 20, false),
+    PIXELS,
     StreamDef {
         name: "pixel_instant_page_events",
+        endpoint: "pixel/instant_page/event/",
         kind: Kind::PixelInstantPageEvents,
+        key: Key::Fields(&["advertiser_id", "objective_type", "optimization_goal", "event_type"]),
+        cursor: None,
+        schema: schema_file!("pixel_instant_page_events"),
         core: false,
         sandbox: false,
         disabled_by_default: true,
         legacy_name: None,
+        cost: "220 (every objective type and optimization goal pair)",
     },
     StreamDef {
         name: "pixel_events_statistics",
-        kind: Kind::PixelEventStats,
+        endpoint: "pixel/event/stats/",
+        kind: Kind::PixelEventStats { pixels: &PIXELS },
+        key: Key::Fields(&["advertiser_id", "pixel_id", "event"]),
+        cursor: None,
+        schema: schema_file!("pixel_events_statistics"),
         core: false,
         sandbox: false,
         disabled_by_default: true,
         legacy_name: None,
+        cost: "1 per 20 pixels, plus 1 per pixel",
     },
     // Extras: basic reports by country, audience reports by country, platform and province.
-    extra_report("ads_reports_by_country_hourly", R::Basic, L::Ad, G::Hour, B::Country),
-    extra_report("ads_reports_by_country_daily", R::Basic, L::Ad, G::Day, B::Country),
-    extra_report("ad_groups_reports_by_country_hourly", R::Basic, L::AdGroup, G::Hour, B::Country),
-    extra_report("ad_groups_reports_by_country_daily", R::Basic, L::AdGroup, G::Day, B::Country),
-    extra_report("campaigns_audience_reports_daily", R::Audience, L::Campaign, G::Day, B::GenderAge),
-    extra_report("campaigns_audience_reports_by_platform_daily", R::Audience, L::Campaign, G::Day, B::Platform),
-    extra_report("ad_group_audience_reports_by_country_daily", R::Audience, L::AdGroup, G::Day, B::Country),
-    extra_report("ad_group_audience_reports_by_platform_daily", R::Audience, L::AdGroup, G::Day, B::Platform),
-    extra_report("ads_audience_reports_by_country_daily", R::Audience, L::Ad, G::Day, B::Country),
-    extra_report("ads_audience_reports_by_platform_daily", R::Audience, L::Ad, G::Day, B::Platform),
-    extra_report("ads_audience_reports_by_province_daily", R::Audience, L::Ad, G::Day, B::Province),
-    extra_report("advertisers_audience_reports_by_country_daily", R::Audience, L::Advertiser, G::Day, B::Country),
-    extra_report("advertisers_audience_reports_by_platform_daily", R::Audience, L::Advertiser, G::Day, B::Platform),
+    row!(extra_report, "ads_reports_by_country_hourly", r(R::Basic, L::Ad, G::Hour, B::Country)),
+    row!(extra_report, "ads_reports_by_country_daily", r(R::Basic, L::Ad, G::Day, B::Country)),
+    row!(extra_report, "ad_groups_reports_by_country_hourly", r(R::Basic, L::AdGroup, G::Hour, B::Country)),
+    row!(extra_report, "ad_groups_reports_by_country_daily", r(R::Basic, L::AdGroup, G::Day, B::Country)),
+    row!(extra_report, "campaigns_audience_reports_daily", r(R::Audience, L::Campaign, G::Day, B::GenderAge)),
+    row!(extra_report, "campaigns_audience_reports_by_platform_daily", r(R::Audience, L::Campaign, G::Day, B::Platform)),
+    row!(extra_report, "ad_group_audience_reports_by_country_daily", r(R::Audience, L::AdGroup, G::Day, B::Country)),
+    row!(extra_report, "ad_group_audience_reports_by_platform_daily", r(R::Audience, L::AdGroup, G::Day, B::Platform)),
+    row!(extra_report, "ads_audience_reports_by_country_daily", r(R::Audience, L::Ad, G::Day, B::Country)),
+    row!(extra_report, "ads_audience_reports_by_platform_daily", r(R::Audience, L::Ad, G::Day, B::Platform)),
+    row!(extra_report, "ads_audience_reports_by_province_daily", r(R::Audience, L::Ad, G::Day, B::Province)),
+    row!(extra_report, "advertisers_audience_reports_by_country_daily", r(R::Audience, L::Advertiser, G::Day, B::Country)),
+    row!(extra_report, "advertisers_audience_reports_by_platform_daily", r(R::Audience, L::Advertiser, G::Day, B::Platform)),
 ];
 
 /// A report as the capture engine runs it: a row of the table or a custom report.
@@ -497,14 +447,13 @@ impl ReportSpec {
 /// included): what totals that cannot be lifetime totals cover, ending today.
 pub const TOTALS_DAYS: u64 = 365;
 
-/// What a runnable stream captures.
+/// What a runnable stream captures: a row of the table, or a report (a row's or a custom
+/// one) resolved to its dimensions and metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamSpec {
-    Advertisers,
-    Entity(EntityDef),
+    /// A row that is not a report: the row says how to ask for it.
+    Row(&'static StreamDef),
     Report(ReportSpec),
-    PixelInstantPageEvents,
-    PixelEventStats,
 }
 
 /// A stream resolved against a config: what discovery offers and what the engine runs.
@@ -529,51 +478,30 @@ impl Stream {
     pub fn report(&self) -> Option<&ReportSpec> {
         match &self.spec {
             StreamSpec::Report(r) => Some(r),
-            _ => None,
+            StreamSpec::Row(_) => None,
         }
     }
 
-    fn from_def(def: &StreamDef, name: &str) -> Self {
-        let (spec, key, cursor) = match def.kind {
-            Kind::Advertisers => (StreamSpec::Advertisers, vec!["advertiser_id".into()], None),
-            Kind::Entity(e) => (
-                StreamSpec::Entity(e),
-                vec![e.id_field.to_string()],
-                e.cursor.map(str::to_string),
-            ),
-            Kind::PixelInstantPageEvents => (
-                StreamSpec::PixelInstantPageEvents,
-                [
-                    "advertiser_id",
-                    "objective_type",
-                    "optimization_goal",
-                    "event_type",
-                ]
-                .map(String::from)
-                .to_vec(),
-                None,
-            ),
-            Kind::PixelEventStats => (
-                StreamSpec::PixelEventStats,
-                ["advertiser_id", "pixel_id", "event"]
-                    .map(String::from)
-                    .to_vec(),
-                None,
-            ),
-            Kind::Report(r) => {
-                let spec = ReportSpec::from_def(&r);
-                let (key, cursor) = report_key(&spec);
-                (StreamSpec::Report(spec), key, cursor)
-            }
+    /// The stream of a row, under the name the user sees (the row's or its legacy name).
+    /// Everything comes from the row: a new row needs no code here.
+    fn from_def(def: &'static StreamDef, name: &str) -> Self {
+        let spec = match def.kind {
+            Kind::Report(r) => StreamSpec::Report(ReportSpec::from_def(&r)),
+            _ => StreamSpec::Row(def),
         };
-        let schema = schema::for_stream(def.name, &spec);
+        let key = match (def.key, &spec) {
+            (Key::Fields(fields), _) => fields.iter().map(|f| f.to_string()).collect(),
+            (Key::Dimensions, StreamSpec::Report(report)) => report.dimensions.clone(),
+            // A row keyed by dimensions that is not a report is refused by the table's tests.
+            (Key::Dimensions, StreamSpec::Row(_)) => Vec::new(),
+        };
         Stream {
             name: name.to_string(),
             spec,
             key,
-            cursor,
+            cursor: def.cursor.map(str::to_string),
             disabled_by_default: def.disabled_by_default,
-            schema,
+            schema: def.schema(),
         }
     }
 }
@@ -595,7 +523,7 @@ fn custom_stream(report: &crate::config::CustomReport) -> Stream {
         key.push("advertiser_id".to_string());
     }
     let name = report.stream_name();
-    let schema = schema::for_stream(&name, &StreamSpec::Report(spec.clone()));
+    let schema = schema::report_schema(&name, &spec);
     Stream {
         name,
         spec: StreamSpec::Report(spec),
@@ -807,8 +735,8 @@ mod tests {
                     r.level == Level::Advertiser
                         || (r.report_type == ReportType::Basic && r.breakdown == Breakdown::Country)
                 }
-                Kind::Entity(e) => matches!(e.endpoint, "tt_video/list/" | "pixel/list/"),
-                Kind::PixelInstantPageEvents | Kind::PixelEventStats => true,
+                Kind::Entity(_) => matches!(def.endpoint, "tt_video/list/" | "pixel/list/"),
+                Kind::PixelInstantPageEvents | Kind::PixelEventStats { .. } => true,
                 Kind::Advertisers => false,
             };
             assert_eq!(def.sandbox, !production_only, "{}", def.name);
@@ -839,6 +767,130 @@ mod tests {
             enabled, 21,
             "the 25 core resources less the 4 hourly audience ones"
         );
+    }
+
+    #[test]
+    fn every_row_is_complete() {
+        for def in STREAMS {
+            let name = def.name;
+            assert!(
+                def.endpoint.ends_with('/') && !def.endpoint.starts_with('/'),
+                "{name}"
+            );
+            assert!(!def.cost.is_empty(), "{name}: no cost");
+            let schema = def.schema();
+            assert_eq!(schema["type"], "object", "{name}");
+            match (def.kind, def.key) {
+                (Kind::Report(r), Key::Dimensions) => {
+                    assert_eq!(def.endpoint, REPORT_ENDPOINT, "{name}");
+                    assert_eq!(def.cursor, r.granularity.time_dimension(), "{name}");
+                }
+                (Kind::Report(_), Key::Fields(_)) => {
+                    panic!("{name}: reports are keyed by dimensions")
+                }
+                (_, Key::Dimensions) => panic!("{name}: only reports have dimensions"),
+                (_, Key::Fields(fields)) => assert!(!fields.is_empty(), "{name}: no key"),
+            }
+            if let Some(cursor) = def.cursor {
+                assert!(
+                    schema["properties"].get(cursor).is_some(),
+                    "{name}: {cursor}"
+                );
+            }
+            if let Kind::PixelEventStats { pixels } = def.kind {
+                assert!(matches!(pixels.kind, Kind::Entity(_)), "{name}");
+                assert!(
+                    STREAMS.contains(pixels),
+                    "{name}: its pixel list is not a row"
+                );
+            }
+        }
+        for named in [ADVERTISERS, CAMPAIGNS, ADS, PIXELS] {
+            assert_eq!(
+                find(named.name),
+                Some(&named),
+                "{} is not in the table",
+                named.name
+            );
+        }
+        // No two rows ask the same endpoint for the same thing.
+        let mut lists = HashSet::new();
+        for def in STREAMS
+            .iter()
+            .filter(|d| !matches!(d.kind, Kind::Report(_)))
+        {
+            assert!(
+                lists.insert(def.endpoint),
+                "{} repeats {}",
+                def.name,
+                def.endpoint
+            );
+        }
+    }
+
+    /// Adding a plain report stream is one row plus its schema file: everything discovery and
+    /// the engine need follows from the row. The row here is not in the table (its schema is
+    /// generated, as the schema test does for a new file).
+    #[test]
+    fn a_plain_report_is_one_row_plus_its_schema() {
+        const NAME: &str = "campaigns_audience_reports_by_province_daily";
+        assert!(find(NAME).is_none(), "pick a name the table does not have");
+        let report = r(R::Audience, L::Campaign, G::Day, B::Province);
+        let schema = schema::report_schema(NAME, &ReportSpec::from_def(&report));
+        let text: &'static str =
+            Box::leak(serde_json::to_string(&schema).unwrap().into_boxed_str());
+        let def: &'static StreamDef = Box::leak(Box::new(extra_report(NAME, text, report)));
+        let stream = Stream::from_def(def, def.name);
+        assert_eq!(stream.name, NAME);
+        assert_eq!(stream.key, ["campaign_id", "stat_time_day", "province_id"]);
+        assert_eq!(stream.cursor.as_deref(), Some("stat_time_day"));
+        assert!(stream.disabled_by_default, "extras are opt-in");
+        assert!(def.sandbox && !def.core && def.legacy_name.is_none());
+        assert_eq!(def.cost, "1 per 30 days and 1,000-row page");
+        assert_eq!(stream.schema, schema);
+        let spec = stream.report().unwrap();
+        assert_eq!(spec.dimensions, stream.key);
+        assert!(spec.metrics.iter().any(|m| m == "spend"));
+        // And every report row of the table is exactly such a row.
+        for def in STREAMS {
+            let Kind::Report(report) = def.kind else {
+                continue;
+            };
+            let built = if def.core {
+                report_row(def.name, def.schema, report, def.legacy_name)
+            } else {
+                extra_report(def.name, def.schema, report)
+            };
+            assert_eq!(built, *def, "{}", def.name);
+        }
+    }
+
+    /// The README's stream table is the registry's, column by column.
+    #[test]
+    fn the_readme_stream_table_matches_the_rows() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<Vec<&str>> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .filter(|cells: &Vec<&str>| cells.len() == 8)
+            .collect();
+        assert_eq!(rows.len(), STREAMS.len(), "one README row per stream");
+        let production = production(None);
+        for (cells, def) in rows.iter().zip(STREAMS) {
+            let name = def.name;
+            // The name, and perhaps a note on what the stream holds in parentheses.
+            let shown = cells[0].split(" (").next().unwrap_or_default();
+            assert_eq!(shown, format!("`{name}`"));
+            assert_eq!(cells[1], if def.core { "core" } else { "extra" }, "{name}");
+            assert_eq!(cells[2] == "on", !def.disabled_by_default, "{name}");
+            let stream = resolve(name, &production).unwrap();
+            assert_eq!(cells[3], stream.key.join(", "), "{name}");
+            assert_eq!(cells[4], def.cursor.unwrap_or("—"), "{name}");
+            assert_eq!(cells[5], "yes", "{name}");
+            assert_eq!(cells[6], if def.sandbox { "yes" } else { "no" }, "{name}");
+            assert_eq!(cells[7], def.cost, "{name}");
+        }
     }
 
     #[test]

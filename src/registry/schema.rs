@@ -1,86 +1,13 @@
 //! JSON schemas of the records. Entity schemas are written by hand under `schemas/`; report
 //! schemas follow from the report's dimensions and the declared metric table, and the ones of
 //! the table's rows are also kept under `schemas/` (a test regenerates and compares them, so a
-//! change to the table shows up as a reviewed file diff). Every schema file is compiled into the
-//! binary.
+//! change to the table shows up as a reviewed file diff). Each row of the table compiles its
+//! own file into the binary; custom reports get theirs from [`report_schema`].
 
 use serde_json::{json, Map, Value};
 
 use super::metrics::{metric_type, MetricType};
-use super::{ReportSpec, StreamSpec, TOTALS_DAYS};
-
-macro_rules! schema_files {
-    ($($name:literal),* $(,)?) => {
-        /// Every schema file under `schemas/`, by stream name.
-        pub const SCHEMA_FILES: &[(&str, &str)] = &[
-            $(($name, include_str!(concat!("../../schemas/", $name, ".json"))),)*
-        ];
-    };
-}
-
-schema_files!(
-    "advertisers",
-    "campaigns",
-    "ad_groups",
-    "ads",
-    "ads_reports_hourly",
-    "ads_reports_daily",
-    "ads_reports_lifetime",
-    "ad_groups_reports_hourly",
-    "ad_groups_reports_daily",
-    "ad_groups_reports_lifetime",
-    "campaigns_reports_hourly",
-    "campaigns_reports_daily",
-    "campaigns_reports_lifetime",
-    "advertisers_reports_hourly",
-    "advertisers_reports_daily",
-    "advertisers_reports_lifetime",
-    "advertisers_audience_reports_hourly",
-    "advertisers_audience_reports_daily",
-    "advertisers_audience_reports_lifetime",
-    "ad_group_audience_reports_hourly",
-    "ad_group_audience_reports_daily",
-    "ads_audience_reports_hourly",
-    "ads_audience_reports_daily",
-    "campaigns_audience_reports_by_country_hourly",
-    "campaigns_audience_reports_by_country_daily",
-    "audiences",
-    "creative_assets_images",
-    "creative_assets_videos",
-    "creative_assets_music",
-    "creative_assets_portfolios",
-    "spark_ads",
-    "pixels",
-    "pixel_instant_page_events",
-    "pixel_events_statistics",
-    "ads_reports_by_country_hourly",
-    "ads_reports_by_country_daily",
-    "ad_groups_reports_by_country_hourly",
-    "ad_groups_reports_by_country_daily",
-    "campaigns_audience_reports_daily",
-    "campaigns_audience_reports_by_platform_daily",
-    "ad_group_audience_reports_by_country_daily",
-    "ad_group_audience_reports_by_platform_daily",
-    "ads_audience_reports_by_country_daily",
-    "ads_audience_reports_by_platform_daily",
-    "ads_audience_reports_by_province_daily",
-    "advertisers_audience_reports_by_country_daily",
-    "advertisers_audience_reports_by_platform_daily",
-);
-
-/// The schema of a stream: its file when the table has one, else generated (custom reports).
-pub fn for_stream(table_name: &str, spec: &StreamSpec) -> Value {
-    if let Some((_, text)) = SCHEMA_FILES.iter().find(|(n, _)| *n == table_name) {
-        if let Ok(value) = serde_json::from_str(text) {
-            return value;
-        }
-    }
-    match spec {
-        StreamSpec::Report(report) => report_schema(table_name, report),
-        // Entity schemas always have files; an unparsable one is caught by the tests.
-        _ => json!({"type": "object"}),
-    }
-}
+use super::{ReportSpec, TOTALS_DAYS};
 
 /// The type of a dimension value in records.
 pub fn dimension_type(dimension: &str) -> MetricType {
@@ -202,11 +129,8 @@ mod tests {
     #[test]
     fn every_row_has_a_parsable_schema_file() {
         for def in STREAMS {
-            let (_, text) = SCHEMA_FILES
-                .iter()
-                .find(|(n, _)| *n == def.name)
-                .unwrap_or_else(|| panic!("{} has no schema file", def.name));
-            let value: Value = serde_json::from_str(text).unwrap();
+            let value: Value = serde_json::from_str(def.schema)
+                .unwrap_or_else(|e| panic!("{}: the schema file does not parse: {e}", def.name));
             assert_eq!(value["type"], "object", "{}", def.name);
         }
     }
