@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::registry::metrics::{Granularity, Level, ReportType, ID_FIELDS};
-use crate::registry::ReportSpec;
+use crate::registry::metrics::ID_FIELDS;
+use crate::registry::{CustomReport, Granularity, Level, ReportSpec, ReportType};
 
 pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
 pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
@@ -222,20 +222,6 @@ pub enum Environment {
     Sandbox { advertiser_id: u64 },
 }
 
-/// A validated custom report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CustomReport {
-    pub name: String,
-    /// The report as the engine runs it (dimensions in the order given).
-    pub spec: ReportSpec,
-}
-
-impl CustomReport {
-    pub fn stream_name(&self) -> String {
-        format!("custom_report_{}", self.name)
-    }
-}
-
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -272,6 +258,20 @@ impl Config {
         }
         out.retain(|s| s.len() >= 4);
         out
+    }
+}
+
+impl crate::registry::Scope for Config {
+    fn is_sandbox(&self) -> bool {
+        Config::is_sandbox(self)
+    }
+
+    fn report_granularity(&self) -> Option<Granularity> {
+        self.report_granularity
+    }
+
+    fn custom_reports(&self) -> &[CustomReport] {
+        &self.custom_reports
     }
 }
 

@@ -11,9 +11,8 @@ pub mod schema;
 
 use serde_json::Value;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
-use metrics::{Breakdown, Granularity, Level, ReportType};
+pub use metrics::{Breakdown, Granularity, Level, ReportType};
 
 /// How a paginated list endpoint is read per advertiser: the entities (`campaign/get/` and
 /// friends) and the creative, audience, spark-ads and pixel lists.
@@ -393,6 +392,43 @@ pub const STREAMS: &[StreamDef] = &[
     row!(extra_report, "advertisers_audience_reports_by_platform_daily", r(R::Audience, L::Advertiser, G::Day, B::Platform)),
 ];
 
+/// What of a config decides which streams are offered. The config implements it; the
+/// registry knows nothing else of the config (dependencies point from config to registry).
+pub trait Scope {
+    /// A sandbox account: production-only rows are not offered.
+    fn is_sandbox(&self) -> bool;
+    /// Set by configs of earlier versions: the unsuffixed report names at this granularity.
+    fn report_granularity(&self) -> Option<Granularity>;
+    fn custom_reports(&self) -> &[CustomReport];
+}
+
+/// A shared config (the engine holds it in an `Arc`) is the same scope.
+impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
+    fn is_sandbox(&self) -> bool {
+        (**self).is_sandbox()
+    }
+    fn report_granularity(&self) -> Option<Granularity> {
+        (**self).report_granularity()
+    }
+    fn custom_reports(&self) -> &[CustomReport] {
+        (**self).custom_reports()
+    }
+}
+
+/// A validated custom report of a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomReport {
+    pub name: String,
+    /// The report as the engine runs it (dimensions in the order given).
+    pub spec: ReportSpec,
+}
+
+impl CustomReport {
+    pub fn stream_name(&self) -> String {
+        format!("custom_report_{}", self.name)
+    }
+}
+
 /// A report as the capture engine runs it: a row of the table or a custom report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportSpec {
@@ -515,7 +551,7 @@ fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
     (key, cursor)
 }
 
-fn custom_stream(report: &crate::config::CustomReport) -> Stream {
+fn custom_stream(report: &CustomReport) -> Stream {
     let spec = report.spec.clone();
     let (mut key, cursor) = report_key(&spec);
     // A custom report's key is its dimensions plus the advertiser, whatever they are.
@@ -544,10 +580,10 @@ fn legacy_family(name: &str) -> bool {
 }
 
 /// The streams discovery offers for a config, in a stable order.
-pub fn catalog(config: &Config) -> Vec<Stream> {
+pub fn catalog(config: &impl Scope) -> Vec<Stream> {
     let sandbox = config.is_sandbox();
     let mut out = Vec::new();
-    match config.report_granularity {
+    match config.report_granularity() {
         None => {
             for def in STREAMS.iter().filter(|d| d.sandbox || !sandbox) {
                 out.push(Stream::from_def(def, def.name));
@@ -567,13 +603,13 @@ pub fn catalog(config: &Config) -> Vec<Stream> {
             }
         }
     }
-    out.extend(config.custom_reports.iter().map(custom_stream));
+    out.extend(config.custom_reports().iter().map(custom_stream));
     out
 }
 
 /// Resolves any known stream name (suffixed, legacy or custom) against a config, or says why it
 /// cannot be captured with it.
-pub fn resolve(name: &str, config: &Config) -> Result<Stream> {
+pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
     let sandbox = config.is_sandbox();
     let unavailable = |def: &StreamDef| {
         Error::config(format!(
@@ -590,7 +626,7 @@ pub fn resolve(name: &str, config: &Config) -> Result<Stream> {
         return Ok(Stream::from_def(def, name));
     }
     if legacy_family(name) {
-        let granularity = config.report_granularity.unwrap_or(Granularity::Day);
+        let granularity = config.report_granularity().unwrap_or(Granularity::Day);
         let def = STREAMS.iter().find(|d| {
             d.legacy_name == Some(name)
                 && matches!(d.kind, Kind::Report(r) if r.granularity == granularity)
@@ -609,7 +645,7 @@ pub fn resolve(name: &str, config: &Config) -> Result<Stream> {
         return Ok(Stream::from_def(def, name));
     }
     if let Some(report) = config
-        .custom_reports
+        .custom_reports()
         .iter()
         .find(|r| r.stream_name() == name)
     {
@@ -646,26 +682,39 @@ mod tests {
     use serde_json::json;
     use std::collections::HashSet;
 
-    fn config(credentials: Value, granularity: Option<&str>) -> Config {
-        let mut raw = json!({ "credentials": credentials });
-        if let Some(g) = granularity {
-            raw["report_granularity"] = json!(g);
+    /// A config as far as the registry sees one.
+    struct TestScope {
+        sandbox: bool,
+        report_granularity: Option<Granularity>,
+        custom_reports: Vec<CustomReport>,
+    }
+
+    impl Scope for TestScope {
+        fn is_sandbox(&self) -> bool {
+            self.sandbox
         }
-        crate::config::parse(&raw).unwrap()
+        fn report_granularity(&self) -> Option<Granularity> {
+            self.report_granularity
+        }
+        fn custom_reports(&self) -> &[CustomReport] {
+            &self.custom_reports
+        }
     }
 
-    fn production(granularity: Option<&str>) -> Config {
-        config(
-            json!({"auth_type": "oauth2.0", "client_id": "a", "client_secret": "b", "access_token": "t"}),
-            granularity,
-        )
+    fn scope(sandbox: bool, granularity: Option<&str>) -> TestScope {
+        TestScope {
+            sandbox,
+            report_granularity: granularity.map(|g| serde_json::from_value(json!(g)).unwrap()),
+            custom_reports: Vec::new(),
+        }
     }
 
-    fn sandbox(granularity: Option<&str>) -> Config {
-        config(
-            json!({"auth_type": "sandbox_access_token", "advertiser_id": "7", "access_token": "t"}),
-            granularity,
-        )
+    fn production(granularity: Option<&str>) -> TestScope {
+        scope(false, granularity)
+    }
+
+    fn sandbox(granularity: Option<&str>) -> TestScope {
+        scope(true, granularity)
     }
 
     const CORE: &[&str] = &[
@@ -953,7 +1002,7 @@ mod tests {
 
     #[test]
     fn report_granularity_offers_the_legacy_names() {
-        let names = |c: &Config| catalog(c).into_iter().map(|s| s.name).collect::<Vec<_>>();
+        let names = |c: &TestScope| catalog(c).into_iter().map(|s| s.name).collect::<Vec<_>>();
         assert_eq!(
             names(&production(Some("DAY")))[..12],
             [
@@ -1000,12 +1049,18 @@ mod tests {
 
     #[test]
     fn custom_reports_are_keyed_by_their_dimensions_and_the_advertiser() {
-        let raw = json!({"credentials": {"auth_type": "oauth2.0", "client_id": "a",
-            "client_secret": "b", "access_token": "t"},
-            "custom_reports": [{"name": "by_country", "report_type": "BASIC",
-                "data_level": "AUCTION_CAMPAIGN", "dimensions": ["campaign_id", "country_code"],
-                "metrics": ["spend", "my_new_metric"]}]});
-        let config = crate::config::parse(&raw).unwrap();
+        let mut config = production(None);
+        config.custom_reports.push(CustomReport {
+            name: "by_country".into(),
+            spec: ReportSpec {
+                report_type: ReportType::Basic,
+                level: Level::Campaign,
+                granularity: Granularity::Lifetime,
+                dimensions: vec!["campaign_id".into(), "country_code".into()],
+                metrics: vec!["spend".into(), "my_new_metric".into()],
+                filtering: Vec::new(),
+            },
+        });
         let stream = resolve("custom_report_by_country", &config).unwrap();
         assert_eq!(stream.key, ["campaign_id", "country_code", "advertiser_id"]);
         assert_eq!(stream.cursor, None, "no time dimension: lifetime totals");
