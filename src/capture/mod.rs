@@ -29,6 +29,13 @@ use crate::registry::{EntityDef, Key, Kind, Stream, StreamDef, StreamSpec};
 use advertisers::Advertiser;
 use state::BindingState;
 
+/// Whose rows a page holds: a binding's, for one advertiser (named in row warnings).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowsOf {
+    pub binding: usize,
+    pub advertiser_id: u64,
+}
+
 /// What the engine tells the emitter.
 #[derive(Debug)]
 pub enum Event {
@@ -172,6 +179,38 @@ impl Context {
                 note.warn(&self.names[binding]);
             }
         }
+    }
+
+    /// The one loop from a page's rows to records. `make` turns a row into its record, or
+    /// `None` to leave the row out (unchanged since the cursor); a row that cannot become a
+    /// record is skipped with a warning or fails the unit ([`Context::row_error`]), and the
+    /// notes of the page are logged once per run. The records come back in row order.
+    pub fn page_records<R>(
+        &self,
+        of: RowsOf,
+        rows: impl IntoIterator<Item = R>,
+        mut make: impl FnMut(
+            R,
+            &record::FieldTypes,
+            &mut record::Notes,
+        ) -> std::result::Result<Option<String>, record::RowError>,
+    ) -> Result<Vec<String>> {
+        let rows = rows.into_iter();
+        let mut docs = Vec::with_capacity(rows.size_hint().0);
+        let mut notes = record::Notes::new();
+        let types = self.field_types(of.binding);
+        for row in rows {
+            match make(row, types, &mut notes) {
+                Ok(Some(doc)) => docs.push(doc),
+                Ok(None) => {}
+                Err(err) => {
+                    self.log_notes(of.binding, &mut notes);
+                    self.row_error(of.binding, of.advertiser_id, err)?;
+                }
+            }
+        }
+        self.log_notes(of.binding, &mut notes);
+        Ok(docs)
     }
 
     /// The error of a row that cannot become a record: a row nested too deep fails the unit
@@ -687,18 +726,12 @@ async fn entity_unit(
         while let Some(page) = pages.next().await {
             let page = page?;
             ctx.count_request(binding);
-            let mut docs = Vec::with_capacity(page.records.len());
-            let mut notes = record::Notes::new();
-            let types = ctx.field_types(binding);
-            for raw in &page.records {
-                let entity = match record::entity(raw, id_field, def.id_from, types, &mut notes) {
-                    Ok(entity) => entity,
-                    Err(err) => {
-                        ctx.log_notes(binding, &mut notes);
-                        ctx.row_error(binding, advertiser.id, err)?;
-                        continue;
-                    }
-                };
+            let of = RowsOf {
+                binding,
+                advertiser_id: advertiser.id,
+            };
+            let docs = ctx.page_records(of, &page.records, |raw, types, notes| {
+                let entity = record::entity(raw, id_field, def.id_from, types, notes)?;
                 let modify_time = entity
                     .modify_time
                     .as_deref()
@@ -716,11 +749,8 @@ async fn entity_unit(
                         newest = Some(t.to_string());
                     }
                 }
-                if changed || !incremental {
-                    docs.push(entity.doc);
-                }
-            }
-            ctx.log_notes(binding, &mut notes);
+                Ok((changed || !incremental).then_some(entity.doc))
+            })?;
             ctx.records(binding, docs).await?;
         }
     }

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::advertisers::Advertiser;
 use super::state::BindingState;
-use super::{record, Context};
+use super::{record, Context, RowsOf};
 use crate::client::{parse_page, Params};
 use crate::error::{Error, Result};
 use crate::registry::{Kind, StreamDef};
@@ -61,25 +61,14 @@ const CONCURRENT_COMBINATIONS: usize = 4;
 /// The records of one answer with fields added, each serialized and typed by the schema.
 fn with_fields(
     ctx: &Context,
-    binding: usize,
-    advertiser_id: u64,
+    of: RowsOf,
     records: Vec<Box<serde_json::value::RawValue>>,
     extra: &Map<String, Value>,
 ) -> Result<Vec<String>> {
-    let mut docs = Vec::with_capacity(records.len());
-    let mut notes = record::Notes::new();
-    for raw in records {
-        let types = ctx.field_types(binding);
-        match record::object_record(&raw, "advertiser_id", None, extra, types, &mut notes) {
-            Ok(entity) => docs.push(entity.doc),
-            Err(err) => {
-                ctx.log_notes(binding, &mut notes);
-                ctx.row_error(binding, advertiser_id, err)?;
-            }
-        }
-    }
-    ctx.log_notes(binding, &mut notes);
-    Ok(docs)
+    ctx.page_records(of, records, |raw, types, notes| {
+        let record = record::object_record(&raw, "advertiser_id", None, extra, types, notes)?;
+        Ok(Some(record.doc))
+    })
 }
 
 /// `pixel_instant_page_events` costs 220 requests per ad account and holds configuration, not
@@ -102,6 +91,10 @@ pub(crate) async fn instant_page_events(
         return ctx.checkpoint(binding, json!({})).await;
     }
     let path = row.endpoint;
+    let of = RowsOf {
+        binding,
+        advertiser_id: advertiser.id,
+    };
     // Indexes, not string slices: a stream of borrowed tuples trips the compiler's
     // higher-ranked lifetime check once the unit is spawned.
     let combinations: Vec<(usize, usize)> = (0..OBJECTIVE_TYPES.len())
@@ -144,7 +137,7 @@ pub(crate) async fn instant_page_events(
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("objective_type".into(), json!(objective));
         extra.insert("optimization_goal".into(), json!(goal));
-        let docs = with_fields(ctx, binding, advertiser.id, page.records, &extra)?;
+        let docs = with_fields(ctx, of, page.records, &extra)?;
         ctx.records(binding, docs).await?;
     }
     let patch = if incremental {
@@ -167,6 +160,10 @@ pub(crate) async fn event_statistics(
             "The stream {:?} lists pixels with the row {:?}, which is not a list.",
             row.name, pixels.name
         )));
+    };
+    let of = RowsOf {
+        binding,
+        advertiser_id: advertiser.id,
     };
     let mut pixel_ids: Vec<String> = Vec::new();
     let pages = ctx.client.pages(
@@ -216,7 +213,7 @@ pub(crate) async fn event_statistics(
         let mut extra = Map::new();
         extra.insert("advertiser_id".into(), json!(advertiser.id));
         extra.insert("pixel_id".into(), json!(pixel_id));
-        let docs = with_fields(ctx, binding, advertiser.id, page.records, &extra)?;
+        let docs = with_fields(ctx, of, page.records, &extra)?;
         ctx.records(binding, docs).await?;
     }
     ctx.checkpoint(binding, json!({})).await
