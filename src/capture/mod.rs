@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry::{EntityDef, Key, Kind, Stream, StreamDef, StreamSpec};
 use advertisers::Advertiser;
+use record::RecordKey;
 use state::BindingState;
 
 /// Whose rows a page holds: a binding's, for one advertiser (named in row warnings).
@@ -731,7 +732,8 @@ async fn entity_unit(
                 advertiser_id: advertiser.id,
             };
             let docs = ctx.page_records(of, &page.records, |raw, types, notes| {
-                let entity = record::entity(raw, id_field, def.id_from, types, notes)?;
+                let entity =
+                    record::entity(raw, RecordKey::new(id_field, def.id_from), types, notes)?;
                 let modify_time = entity
                     .modify_time
                     .as_deref()

@@ -55,6 +55,9 @@ pub const OPTIMIZATION_GOALS: &[&str] = &[
     "PREFERRED_LEAD",
 ];
 
+/// Pixel records are keyed by the advertiser and the query fields added to them.
+const ADVERTISER_KEY: record::RecordKey = record::RecordKey::new("advertiser_id", None);
+
 /// How many combinations are asked at once (the rate budget still sets the pace).
 const CONCURRENT_COMBINATIONS: usize = 4;
 
@@ -66,7 +69,7 @@ fn with_fields(
     extra: &Map<String, Value>,
 ) -> Result<Vec<String>> {
     ctx.page_records(of, records, |raw, types, notes| {
-        let record = record::object_record(&raw, "advertiser_id", None, extra, types, notes)?;
+        let record = record::object_record(&raw, (ADVERTISER_KEY, extra), types, notes)?;
         Ok(Some(record.doc))
     })
 }

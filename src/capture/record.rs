@@ -475,23 +475,34 @@ pub struct EntityRecord {
 /// pixel streams) are added as given.
 pub fn entity(
     raw: &RawValue,
-    id_field: &str,
-    id_from: Option<&str>,
+    key: RecordKey<'_>,
     types: &FieldTypes,
     notes: &mut Notes,
 ) -> Result<EntityRecord, RowError> {
-    object_record(raw, id_field, id_from, &Map::new(), types, notes)
+    object_record(raw, (key, &Map::new()), types, notes)
 }
 
-/// [`entity`] with fields added to the record.
+/// The key of an entity or list record: its field, and where TikTok nests it (spark ads).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordKey<'a> {
+    pub id_field: &'a str,
+    pub id_from: Option<&'a str>,
+}
+
+impl<'a> RecordKey<'a> {
+    pub const fn new(id_field: &'a str, id_from: Option<&'a str>) -> Self {
+        RecordKey { id_field, id_from }
+    }
+}
+
+/// [`entity`] with `extra` fields added to the record.
 pub fn object_record(
     raw: &RawValue,
-    id_field: &str,
-    id_from: Option<&str>,
-    extra: &Map<String, Value>,
+    (key, extra): (RecordKey<'_>, &Map<String, Value>),
     types: &FieldTypes,
     notes: &mut Notes,
 ) -> Result<EntityRecord, RowError> {
+    let RecordKey { id_field, id_from } = key;
     let mut value = parse_row(raw.get(), notes)?;
     if let Some(pointer) = id_from {
         let nested = value.pointer(pointer).cloned().unwrap_or(Value::Null);
@@ -562,7 +573,7 @@ pub fn advertiser(
     types: &FieldTypes,
     notes: &mut Notes,
 ) -> Result<String, RowError> {
-    entity(raw, "advertiser_id", None, types, notes).map(|r| r.doc)
+    entity(raw, RecordKey::new("advertiser_id", None), types, notes).map(|r| r.doc)
 }
 
 /// A report row as we emit it, and its time key (if any).
@@ -929,8 +940,7 @@ mod tests {
                 json!({"ad_id": "7002238017842757633", "advertiser_id": 12, "campaign_id": "x",
                         "modify_time": "2024-01-02 04:00:00"}),
             ),
-            "ad_id",
-            None,
+            RecordKey::new("ad_id", None),
             &FieldTypes::default(),
             &mut Notes::new(),
         )
@@ -949,16 +959,14 @@ mod tests {
         assert_eq!(record.modify_time.as_deref(), Some("2024-01-02 04:00:00"));
         assert!(entity(
             &raw(json!({"name": "no id"})),
-            "ad_id",
-            None,
+            RecordKey::new("ad_id", None),
             &FieldTypes::default(),
             &mut Notes::new()
         )
         .is_err());
         let spark = entity(
             &raw(json!({"item_info": {"item_id": 12345}, "text": "x"})),
-            "spark_ads_post_id",
-            Some("/item_info/item_id"),
+            RecordKey::new("spark_ads_post_id", Some("/item_info/item_id")),
             &FieldTypes::default(),
             &mut Notes::new(),
         )
@@ -1189,8 +1197,7 @@ mod tests {
                         "name": 12, "flag": "true", "fields": [1], "tags": ["a"],
                         "count": "many", "blank": "", "note": {"a": 1}, "other": "kept"}),
             ),
-            "ad_id",
-            None,
+            RecordKey::new("ad_id", None),
             &types,
             &mut notes,
         )
@@ -1244,7 +1251,13 @@ mod tests {
         let mut notes = Notes::new();
         let row =
             RawValue::from_string(r#"{"ad_id": 5, "ad_name": "Sale \ud83d!"}"#.into()).unwrap();
-        let record = entity(&row, "ad_id", None, &FieldTypes::default(), &mut notes).unwrap();
+        let record = entity(
+            &row,
+            RecordKey::new("ad_id", None),
+            &FieldTypes::default(),
+            &mut notes,
+        )
+        .unwrap();
         let doc: Value = serde_json::from_str(&record.doc).unwrap();
         assert_eq!(doc["ad_name"], "Sale \u{FFFD}!");
         assert_eq!(notes, vec![Note::LoneSurrogate]);
@@ -1276,8 +1289,7 @@ mod tests {
         let row = RawValue::from_string(deep).unwrap();
         let err = entity(
             &row,
-            "ad_id",
-            None,
+            RecordKey::new("ad_id", None),
             &FieldTypes::default(),
             &mut Notes::new(),
         )
@@ -1300,7 +1312,7 @@ mod tests {
         )
         .unwrap();
         let mut notes = Notes::new();
-        let record = entity(&row, "ad_id", None, &types, &mut notes).unwrap();
+        let record = entity(&row, RecordKey::new("ad_id", None), &types, &mut notes).unwrap();
         let doc: Value = serde_json::from_str(&record.doc).unwrap();
         assert_eq!(doc["ratio"], Value::Null);
         assert_eq!(doc["size"], Value::Null);
@@ -1342,7 +1354,12 @@ mod tests {
     fn ids_must_be_positive_64_bit_integers() {
         let build = |row: Value| {
             let mut notes = Notes::new();
-            let result = entity(&raw(row), "ad_id", None, &FieldTypes::default(), &mut notes);
+            let result = entity(
+                &raw(row),
+                RecordKey::new("ad_id", None),
+                &FieldTypes::default(),
+                &mut notes,
+            );
             (result, notes)
         };
         // Integers the schema allows are kept as given, with a note.

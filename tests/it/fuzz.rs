@@ -121,8 +121,8 @@ proptest! {
             "code": {"type": ["integer", "null"]}, "total_page": {"type": ["number", "null"]},
             "message": {"type": ["string", "null"]}, "cursor": {"type": ["boolean", "null"]},
             "page_info": {"type": ["object", "null"]}, "list": {"type": ["array", "null"]}}}));
-        let _ = record::entity(&raw, "ad_id", None, &types, &mut notes);
-        let _ = record::entity(&raw, "spark_ads_post_id", Some("/item_info/item_id"), &types, &mut notes);
+        let _ = record::entity(&raw, record::RecordKey::new("ad_id", None), &types, &mut notes);
+        let _ = record::entity(&raw, record::RecordKey::new("spark_ads_post_id", Some("/item_info/item_id")), &types, &mut notes);
         let _ = record::advertiser(&raw, &types, &mut notes);
     }
 }
