@@ -121,16 +121,24 @@ enum Offered {
     ProductionOnly,
 }
 
-/// A core entity list (`campaign/get/`, `adgroup/get/`, `ad/get/`): keyed by the level's id,
-/// incremental on `modify_time`, deleted entities on request.
-const fn entity(
-    name: &'static str,
-    schema: &'static str,
+/// The columns of a core entity row.
+struct EntityRow {
     level: Level,
     endpoint: &'static str,
+    /// The `secondary_status` filter value that includes deleted entities.
     status_all: &'static str,
     cost: &'static str,
-) -> StreamDef {
+}
+
+/// A core entity list (`campaign/get/`, `adgroup/get/`, `ad/get/`): keyed by the level's id,
+/// incremental on `modify_time`, deleted entities on request.
+const fn entity(name: &'static str, schema: &'static str, row: EntityRow) -> StreamDef {
+    let EntityRow {
+        level,
+        endpoint,
+        status_all,
+        cost,
+    } = row;
     StreamDef {
         name,
         endpoint,
@@ -152,19 +160,29 @@ const fn entity(
     }
 }
 
-/// An extra list stream (creative assets, audiences, pixels, ...).
-#[allow(clippy::too_many_arguments)] // a table row: every argument is a column, named below
-const fn list(
-    name: &'static str,
-    schema: &'static str,
+/// The columns of an extra list row.
+struct ListRow {
     endpoint: &'static str,
+    /// Where the records are in `data`.
     list_key: &'static str,
     key: &'static [&'static str],
     cursor: Option<&'static str>,
     page_size: u32,
     offered: Offered,
     cost: &'static str,
-) -> StreamDef {
+}
+
+/// An extra list stream (creative assets, audiences, pixels, ...).
+const fn list(name: &'static str, schema: &'static str, row: ListRow) -> StreamDef {
+    let ListRow {
+        endpoint,
+        list_key,
+        key,
+        cursor,
+        page_size,
+        offered,
+        cost,
+    } = row;
     StreamDef {
         name,
         endpoint,
@@ -276,33 +294,39 @@ pub const ADVERTISERS: StreamDef = StreamDef {
 pub const CAMPAIGNS: StreamDef = row!(
     entity,
     "campaigns",
-    L::Campaign,
-    "campaign/get/",
-    "CAMPAIGN_STATUS_ALL",
-    "3 (one per buying type), plus 1 per 1,000 campaigns"
+    EntityRow {
+        level: L::Campaign,
+        endpoint: "campaign/get/",
+        status_all: "CAMPAIGN_STATUS_ALL",
+        cost: "3 (one per buying type), plus 1 per 1,000 campaigns"
+    }
 );
 
 /// The ads row; ad-level reports of large accounts are split by the ids it lists.
 pub const ADS: StreamDef = row!(
     entity,
     "ads",
-    L::Ad,
-    "ad/get/",
-    "AD_STATUS_ALL",
-    "1 per 1,000-row page"
+    EntityRow {
+        level: L::Ad,
+        endpoint: "ad/get/",
+        status_all: "AD_STATUS_ALL",
+        cost: "1 per 1,000-row page"
+    }
 );
 
 /// The pixels row; the pixel event statistics are asked per pixel it lists.
 pub const PIXELS: StreamDef = row!(
     list,
     "pixels",
-    "pixel/list/",
-    "pixels",
-    &["pixel_id"],
-    None,
-    20,
-    ProductionOnly,
-    "1 per 20 pixels"
+    ListRow {
+        endpoint: "pixel/list/",
+        list_key: "pixels",
+        key: &["pixel_id"],
+        cursor: None,
+        page_size: 20,
+        offered: ProductionOnly,
+        cost: "1 per 20 pixels"
+    }
 );
 
 /// Every resource, in discovery order: the 25 core resources, then the extra list streams and
@@ -311,7 +335,7 @@ pub const PIXELS: StreamDef = row!(
 pub const STREAMS: &[StreamDef] = &[
     ADVERTISERS,
     CAMPAIGNS,
-    row!(entity, "ad_groups", L::AdGroup, "adgroup/get/", "ADGROUP_STATUS_ALL", "1 per 1,000-row page"),
+    row!(entity, "ad_groups", EntityRow { level: L::AdGroup, endpoint: "adgroup/get/", status_all: "ADGROUP_STATUS_ALL", cost: "1 per 1,000-row page" }),
     ADS,
     row!(report, "ads_reports_hourly", r(R::Basic, L::Ad, G::Hour, B::None), "ads_reports"),
     row!(report, "ads_reports_daily", r(R::Basic, L::Ad, G::Day, B::None), "ads_reports"),
@@ -335,11 +359,11 @@ pub const STREAMS: &[StreamDef] = &[
     row!(report, "campaigns_audience_reports_by_country_hourly", r(R::Audience, L::Campaign, G::Hour, B::Country), "campaigns_audience_reports_by_country"),
     row!(report, "campaigns_audience_reports_by_country_daily", r(R::Audience, L::Campaign, G::Day, B::Country), "campaigns_audience_reports_by_country"),
     // Extras: creative assets, audiences, spark ads, pixels.
-    row!(list, "audiences", "dmp/custom_audience/list/", "list", &["audience_id"], None, 100, Everywhere, "1 per 100 audiences"),
-    row!(list, "creative_assets_images", "file/image/ad/search/", "list", &["image_id"], Some("modify_time"), 100, Everywhere, "1 per 100 images"),
-    row!(list, "creative_assets_videos", "file/video/ad/search/", "list", &["video_id"], Some("modify_time"), 100, Everywhere, "1 per 100 videos"),
-    row!(list, "creative_assets_music", "file/music/get/", "musics", &["music_id"], None, 100, Everywhere, "1 per 100 tracks"),
-    row!(list, "creative_assets_portfolios", "creative/portfolio/list/", "creative_portfolios", &["creative_portfolio_id"], None, 100, Everywhere, "1 per 100 portfolios"),
+    row!(list, "audiences", ListRow { endpoint: "dmp/custom_audience/list/", list_key: "list", key: &["audience_id"], cursor: None, page_size: 100, offered: Everywhere, cost: "1 per 100 audiences" }),
+    row!(list, "creative_assets_images", ListRow { endpoint: "file/image/ad/search/", list_key: "list", key: &["image_id"], cursor: Some("modify_time"), page_size: 100, offered: Everywhere, cost: "1 per 100 images" }),
+    row!(list, "creative_assets_videos", ListRow { endpoint: "file/video/ad/search/", list_key: "list", key: &["video_id"], cursor: Some("modify_time"), page_size: 100, offered: Everywhere, cost: "1 per 100 videos" }),
+    row!(list, "creative_assets_music", ListRow { endpoint: "file/music/get/", list_key: "musics", key: &["music_id"], cursor: None, page_size: 100, offered: Everywhere, cost: "1 per 100 tracks" }),
+    row!(list, "creative_assets_portfolios", ListRow { endpoint: "creative/portfolio/list/", list_key: "creative_portfolios", key: &["creative_portfolio_id"], cursor: None, page_size: 100, offered: Everywhere, cost: "1 per 100 portfolios" }),
     StreamDef {
         kind: Kind::Entity(EntityDef {
             list_key: "list",
@@ -348,7 +372,7 @@ pub const STREAMS: &[StreamDef] = &[
             page_size: 50,
             per_buying_type: false,
         }),
-        ..row!(list, "spark_ads", "tt_video/list/", "list", &["spark_ads_post_id"], None, 50, ProductionOnly, "1 per 50 posts")
+        ..row!(list, "spark_ads", ListRow { endpoint: "tt_video/list/", list_key: "list", key: &["spark_ads_post_id"], cursor: None, page_size: 50, offered: ProductionOnly, cost: "1 per 50 posts" })
     },
     PIXELS,
     StreamDef {
