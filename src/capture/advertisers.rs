@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::record::{self, id_of};
-use super::Context;
+use super::{Context, RowsOf};
 use crate::client::{from_raw, parse_page, TikTokClient};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
@@ -187,20 +187,17 @@ fn creation_day(raw: &RawValue) -> Option<NaiveDate> {
 pub(crate) async fn emit(ctx: &Context, binding: usize, advertisers: &Advertisers) -> Result<()> {
     ctx.count_request(binding);
     let mut docs = Vec::new();
-    let mut notes = record::Notes::new();
     for advertiser in &advertisers.list {
-        let Some(info) = &advertiser.info else {
-            continue;
+        let of = RowsOf {
+            binding,
+            advertiser_id: advertiser.id,
         };
-        match record::advertiser(info, ctx.field_types(binding), &mut notes) {
-            Ok(doc) => docs.push(doc),
-            Err(err) => {
-                ctx.log_notes(binding, &mut notes);
-                ctx.row_error(binding, advertiser.id, err)?;
-            }
-        }
+        docs.extend(
+            ctx.page_records(of, &advertiser.info, |info, types, notes| {
+                record::advertiser(info, types, notes).map(Some)
+            })?,
+        );
     }
-    ctx.log_notes(binding, &mut notes);
     ctx.records(binding, docs).await?;
     ctx.checkpoint(binding, json!({})).await?;
     match &advertisers.info_error {
