@@ -37,7 +37,8 @@ pub struct ReportQuery {
 /// How many ads one report processes: the most recently created ones (Run a synchronous report,
 /// portal doc 1740302848100353; Reporting FAQ, 1738864850353154).
 pub(crate) const ADS_CAP: usize = 20_000;
-/// The response header that says a report processed only the most recent [`ADS_CAP`] ads.
+/// The response header that says a report processed only the most recently created ads (at
+/// most `ADS_CAP` of them).
 pub const ADS_THROTTLE_HEADER: &str = "X-Tt-Ads-Throttle";
 /// Ids per `campaign_ids` / `adgroup_ids` / `ad_ids` filter.
 const MAX_FILTER_IDS: usize = 100;
