@@ -11,30 +11,17 @@ use tiktok_sim::{self as simulator, SimConfig};
 
 use crate::common::{flow_in_process, flow_session, sim_config, Session};
 
-/// What Flow discovery enables by default: the core resources but the hourly audience reports.
-pub const DEFAULT_STREAMS: [&str; 21] = [
-    "advertisers",
-    "campaigns",
-    "ad_groups",
-    "ads",
-    "ads_reports_hourly",
-    "ads_reports_daily",
-    "ads_reports_lifetime",
-    "ad_groups_reports_hourly",
-    "ad_groups_reports_daily",
-    "ad_groups_reports_lifetime",
-    "campaigns_reports_hourly",
-    "campaigns_reports_daily",
-    "campaigns_reports_lifetime",
-    "advertisers_reports_hourly",
-    "advertisers_reports_daily",
-    "advertisers_reports_lifetime",
-    "advertisers_audience_reports_daily",
-    "advertisers_audience_reports_lifetime",
-    "ad_group_audience_reports_daily",
-    "ads_audience_reports_daily",
-    "campaigns_audience_reports_by_country_daily",
-];
+/// What Flow discovery enables by default: the registry's rows that are not opt-in (the core
+/// resources but the hourly audience reports).
+pub fn default_streams() -> Vec<&'static str> {
+    let streams: Vec<&'static str> = source_tiktok_marketing::registry::STREAMS
+        .iter()
+        .filter(|row| !row.disabled_by_default)
+        .map(|row| row.name)
+        .collect();
+    assert_eq!(streams.len(), 21, "21 streams are enabled by default");
+    streams
+}
 
 pub fn agency(today: NaiveDate, days: u32) -> SimConfig {
     SimConfig {
@@ -119,7 +106,7 @@ async fn day(
         no_activity_index: !index,
         ..Default::default()
     };
-    let session = flow_in_process(&config, &DEFAULT_STREAMS, &state, options).await;
+    let session = flow_in_process(&config, &default_streams(), &state, options).await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
     sim.shutdown().await;
     session
@@ -141,10 +128,10 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
         let (all, some) = (rows(&full), rows(&indexed));
         assert_eq!(
             all.keys().count(),
-            DEFAULT_STREAMS.len(),
+            default_streams().len(),
             "every stream has rows"
         );
-        for (binding, stream) in DEFAULT_STREAMS.iter().enumerate() {
+        for (binding, stream) in default_streams().iter().enumerate() {
             assert_eq!(
                 all.get(&binding),
                 some.get(&binding),

@@ -259,13 +259,22 @@ pub async fn read_in_process(
         options.into(),
     )
     .await;
-    let stdout_text = out.text();
+    in_process_output(out.text(), String::new(), result)
+}
+
+/// What an in-process run showed: its stdout lines parsed, `logs` then its error (scrubbed, as
+/// the binary prints it) as stderr, and exit code 1 when it failed.
+fn in_process_output(
+    stdout_text: String,
+    logs: String,
+    result: source_tiktok_marketing::error::Result<()>,
+) -> Output {
     let stdout = stdout_text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    let (code, stderr) = match result {
+    let (code, error) = match result {
         Ok(()) => (0, String::new()),
         Err(err) => (
             1,
@@ -276,7 +285,7 @@ pub async fn read_in_process(
         code,
         stdout,
         stdout_text,
-        stderr,
+        stderr: format!("{logs}{error}"),
     }
 }
 
@@ -324,25 +333,7 @@ pub async fn flow_in_process(
     })
     .await
     .expect("the session's thread");
-    let stdout: Vec<Value> = output_text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    let (code, error) = match result {
-        Ok(()) => (0, String::new()),
-        Err(err) => (
-            1,
-            source_tiktok_marketing::scrub::scrub(&err.to_string()).into_owned(),
-        ),
-    };
-    let output = Output {
-        code,
-        stdout,
-        stdout_text: output_text,
-        stderr: format!("{stderr_text}{error}"),
-    };
-    fold_session(output, state)
+    fold_session(in_process_output(output_text, stderr_text, result), state)
 }
 
 /// Runs at a fixed instant (RFC 3339), with the client's default pauses.
