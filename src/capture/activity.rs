@@ -277,8 +277,13 @@ pub(crate) async fn ever(ctx: &Context, advertiser_id: u64) -> Result<bool> {
 
 /// What [`ever`] found, without asking: `true` unless the account is known never to deliver.
 pub(crate) async fn peek_ever(ctx: &Context, advertiser_id: u64) -> bool {
+    known_ever(ctx, advertiser_id).await.unwrap_or(true)
+}
+
+/// What [`ever`] found, if it was asked this run.
+pub(crate) async fn known_ever(ctx: &Context, advertiser_id: u64) -> Option<bool> {
     let cell = ctx.activity.ever.lock().await.get(&advertiser_id).cloned();
-    cell.and_then(|c| c.get().copied()).unwrap_or(true)
+    cell.and_then(|c| c.get().copied())
 }
 
 async fn build_days(

@@ -40,7 +40,8 @@ pub(crate) async fn prepare(
         .filter(|b| matches!(b.stream.spec, StreamSpec::Report(_)))
         .map(|b| (b, activity::applies(ctx, &b.stream.name)))
         .collect();
-    if reports.iter().any(|(_, applies)| *applies) {
+    let index_used = reports.iter().any(|(_, applies)| *applies);
+    if index_used {
         let any_lifetime = reports.iter().any(|(b, applies)| {
             *applies && b.stream.report().map(|r| r.granularity) == Some(Granularity::Lifetime)
         });
@@ -72,7 +73,15 @@ pub(crate) async fn prepare(
     {
         let looked = futures::stream::iter(advertisers)
             .map(|a| async move {
-                if activity::peek_ever(ctx, a.id).await {
+                // Only accounts with something to report: one whose index shows no active day
+                // needs no ad count, unless it delivered at some time (asked above when a
+                // lifetime report is due; unknown otherwise, and then nothing will be queried).
+                let active = !index_used
+                    || match activity::days(ctx, a.id).await {
+                        Ok(Some(days)) => !days.active_days.is_empty(),
+                        _ => true,
+                    };
+                if active || activity::known_ever(ctx, a.id).await == Some(true) {
                     super::report::inventory(ctx, first, a.id).await?;
                 }
                 Ok::<(), crate::error::Error>(())
