@@ -505,6 +505,30 @@ def read_with_state(argv):
             "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime}
 
 
+def requests_per_endpoint(request_log):
+    """The simulator's request log (one JSON line per request) counted by endpoint; reports by
+    data level and time dimension too (`report/integrated/get/ AUCTION_AD stat_time_day`)."""
+    counts = {}
+    try:
+        with open(request_log) as f:
+            for line in f:
+                req = json.loads(line)
+                kind = req["path"]
+                params = req["params"]
+                if kind == "report/integrated/get/":
+                    dims = json.loads(params.get("dimensions", "[]"))
+                    time = next((d for d in dims if d.startswith("stat_time")), "lifetime")
+                    kind += f" {params.get('report_type')} {params.get('data_level')} {time}"
+                elif "filtering" in params and "RESERVATION_TOP_VIEW" in params["filtering"]:
+                    kind += " TopView"
+                if params.get("page_size") == "1":
+                    kind += " (count)"
+                counts[kind] = counts.get(kind, 0) + 1
+    except OSError:
+        return None  # a binary whose simulator has no --request-log
+    return dict(sorted(counts.items()))
+
+
 def run_agency(binary, tmp_root, commands):
     """A 90-day backfill on yesterday's data (end_date = today, as yesterday's run would have
     had), then today's incremental run from its state on data one day longer."""
@@ -518,7 +542,9 @@ def run_agency(binary, tmp_root, commands):
     for name, sim_today, days, end_date in (
             ("backfill", yesterday, sc["days"], utc_today.isoformat()),
             ("next_day", utc_today, sc["days"] + 1, None)):
-        flags = sc["sim"] + ["--today", sim_today.isoformat(), "--days", str(days)]
+        request_log = os.path.join(workdir, f"requests-{name}.jsonl")
+        flags = sc["sim"] + ["--today", sim_today.isoformat(), "--days", str(days),
+                             "--request-log", request_log]
         with Simulator(binary, flags, workdir) as sim:
             commands.append(cmdline(sim.argv) + "   # background, stopped with SIGTERM")
             config = {"credentials": SIM_CREDENTIALS, "start_date": start.isoformat(),
@@ -536,6 +562,7 @@ def run_agency(binary, tmp_root, commands):
                 argv += ["--state", state_path]
             commands.append(cmdline(argv))
             r = read_with_state(argv)
+        r["requests_per_endpoint"] = requests_per_endpoint(request_log)
         state_path = os.path.join(workdir, f"state-after-{name}.json")
         write_json(state_path, r.pop("states"))
         r["wall_s_at_budget"] = r["requests"] / sc["budget_rps"] if r["requests"] else None

@@ -96,6 +96,10 @@ pub struct SimArgs {
     /// slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
     #[arg(long = "fault", value_name = "SPEC")]
     pub fault: Vec<String>,
+    /// Keep every request and, when stopped, write them to this file as JSON lines
+    /// (`{"path":…,"params":{…},"code":…,"ads_throttled":…}`), for counting requests by kind.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<std::path::PathBuf>,
 }
 
 impl SimArgs {
@@ -159,6 +163,7 @@ impl SimArgs {
             auction_only_every: self.auction_only_every,
             ads_cap: self.ads_cap,
             faults,
+            record_requests: self.request_log.is_some(),
             ..SimConfig::default()
         })
     }
@@ -187,8 +192,31 @@ pub async fn run_cli(args: SimArgs) -> Result<(), String> {
         requests = handle.request_count(),
         "simulated TikTok API stopping"
     );
+    if let Some(path) = &args.request_log {
+        write_request_log(path, &handle.requests())
+            .map_err(|e| format!("cannot write --request-log {}: {e}", path.display()))?;
+    }
     handle.shutdown().await;
     Ok(())
+}
+
+/// One JSON line per request, in the order they were answered.
+fn write_request_log(
+    path: &std::path::Path,
+    requests: &[crate::RecordedRequest],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for r in requests {
+        let line = serde_json::json!({
+            "path": r.path,
+            "params": r.params,
+            "code": r.code,
+            "ads_throttled": r.ads_throttled,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
 }
 
 async fn wait_for_signal() {
