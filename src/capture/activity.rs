@@ -125,14 +125,9 @@ impl ActivityIndex {
                     .state
                     .cursor(advertiser.id)
                     .filter(|_| binding.incremental);
-                let Some((start, end)) = date_range(
-                    config.start_date,
-                    config.end_date,
-                    advertiser.created,
-                    cursor,
-                    config.lookback_days,
-                    today,
-                ) else {
+                let bounds = super::report::DateBounds::of(config);
+                let Some((start, end)) = date_range(&bounds, advertiser.created, cursor, today)
+                else {
                     continue;
                 };
                 ranges
@@ -177,7 +172,17 @@ pub(crate) async fn days(ctx: &Context, advertiser_id: u64) -> Result<Option<Arc
         cells.entry(advertiser_id).or_default().clone()
     };
     let known = cell
-        .get_or_try_init(|| build_days(ctx, advertiser_id, range))
+        .get_or_try_init(|| async {
+            // One lifetime query first: an account that never delivered (most of an agency's,
+            // on a typical day) needs no daily query at all.
+            if !ever(ctx, advertiser_id).await? {
+                return Ok(Known::Days(Arc::new(Activity {
+                    covered: range,
+                    active_days: BTreeSet::new(),
+                })));
+            }
+            build_days(ctx, advertiser_id, range).await
+        })
         .await?;
     Ok(match known {
         Known::Unknown => None,
@@ -244,8 +249,8 @@ pub fn cut_windows(
     out
 }
 
-/// Whether the account ever delivered: its active days when it has any, else one lifetime
-/// query at advertiser level.
+/// Whether the account ever delivered, for a lifetime binding (always `true` where the index
+/// does not apply).
 pub(crate) async fn ever_active(ctx: &Context, stream: &str, advertiser_id: u64) -> Result<bool> {
     if !applies(ctx, stream) {
         return Ok(true);
@@ -253,13 +258,9 @@ pub(crate) async fn ever_active(ctx: &Context, stream: &str, advertiser_id: u64)
     ever(ctx, advertiser_id).await
 }
 
-/// Whether the account ever delivered, asked once per run.
+/// Whether the account ever delivered (one lifetime query at advertiser level), asked once per
+/// run and before its active days.
 pub(crate) async fn ever(ctx: &Context, advertiser_id: u64) -> Result<bool> {
-    if let Some(days) = days(ctx, advertiser_id).await? {
-        if !days.active_days.is_empty() {
-            return Ok(true);
-        }
-    }
     let cell = {
         let mut cells = ctx.activity.ever.lock().await;
         cells.entry(advertiser_id).or_default().clone()

@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod advertisers;
+pub mod buying;
 pub mod pixels;
 pub mod plan;
 pub mod record;
@@ -117,6 +118,8 @@ pub(crate) struct Context {
     /// The stream name of each binding, for messages.
     stream_names: Vec<String>,
     pub ad_inventory: report::AdInventoryCache,
+    /// Each ad account's TopView campaigns, listed once and shared.
+    pub topview: buying::TopViewCache,
     /// Which days each ad account had activity, shared by the report bindings.
     pub activity: activity::ActivityIndex,
     /// Every request the plan expects, 0 until it is made.
@@ -306,6 +309,7 @@ pub async fn run(
         counters: bindings.iter().map(|_| Counters::default()).collect(),
         stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         ad_inventory: Default::default(),
+        topview: Default::default(),
         activity: Default::default(),
         planned_total: AtomicU64::new(0),
         started,
@@ -457,8 +461,9 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                     _ => Ok(()),
                 },
                 (StreamSpec::Report(spec), Some(advertiser)) => {
-                    let name = &binding.stream.name;
-                    report::unit(ctx, index, name, spec, advertiser, incremental, cursor).await
+                    let unit =
+                        report::ReportUnit::new(index, &binding.stream.name, spec, advertiser);
+                    report::unit(ctx, &unit, incremental, cursor).await
                 }
                 _ => Ok(()),
             };
@@ -659,6 +664,29 @@ pub const BUYING_TYPE_LISTINGS: [(&[&str], u32); 2] = [
 /// The largest page of a TopView listing.
 pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
+/// The listings of one entity row for one advertiser: each one's `filtering` (if any) and page
+/// size. Rows with [`EntityDef::per_buying_type`] have one per [`BUYING_TYPE_LISTINGS`] entry;
+/// deleted entities are included by their `secondary_status` filter when asked for.
+pub(crate) fn entity_listings(def: &EntityDef, include_deleted: bool) -> Vec<(Option<Value>, u32)> {
+    let deleted = def.status_all.filter(|_| include_deleted);
+    if def.per_buying_type {
+        BUYING_TYPE_LISTINGS
+            .iter()
+            .map(|(types, max_page)| {
+                let mut f = json!({"buying_types": types});
+                if let Some(all) = deleted {
+                    f["secondary_status"] = json!(all);
+                }
+                (Some(f), def.page_size.min(*max_page))
+            })
+            .collect()
+    } else if let Some(all) = deleted {
+        vec![(Some(json!({"secondary_status": all})), def.page_size)]
+    } else {
+        vec![(None, def.page_size)]
+    }
+}
+
 /// One list row for one advertiser: what [`entity_unit`] reads.
 struct EntityUnit<'a> {
     binding: usize,
@@ -694,28 +722,54 @@ async fn entity_unit(
         advertiser,
     } = *unit;
     let id_field = unit.id_field();
-    let deleted = def.status_all.filter(|_| ctx.config.include_deleted);
-    let filterings: Vec<(Option<Value>, u32)> = if def.per_buying_type {
-        BUYING_TYPE_LISTINGS
-            .iter()
-            .map(|(types, max_page)| {
-                let mut f = json!({"buying_types": types});
-                if let Some(all) = deleted {
-                    f["secondary_status"] = json!(all);
-                }
-                (Some(f), def.page_size.min(*max_page))
-            })
-            .collect()
-    } else if let Some(all) = deleted {
-        vec![(Some(json!({"secondary_status": all})), def.page_size)]
-    } else {
-        vec![(None, def.page_size)]
-    };
     // Streams without a cursor are read whole every run.
     let incremental = incremental && row.cursor.is_some();
     let cursor = cursor.filter(|_| incremental);
     let mut newest = cursor.clone();
-    for (filtering, page_size) in filterings {
+    let of = RowsOf {
+        binding,
+        advertiser_id: advertiser.id,
+    };
+    let mut rows_of_page = |records: &[Box<serde_json::value::RawValue>]| {
+        ctx.page_records(of, records, |raw, types, notes| {
+            let entity = record::entity(raw, RecordKey::new(id_field, def.id_from), types, notes)?;
+            let modify_time = entity
+                .modify_time
+                .as_deref()
+                .map(|t| (t, cursor_time(ctx, unit, t)));
+            // A row whose time cannot be read is always emitted; a time in the future is
+            // compared as usual (it is after the cursor) but does not move it.
+            let changed = match (&cursor, modify_time) {
+                (Some(c), Some((t, CursorTime::Trusted | CursorTime::Future))) => t >= c.as_str(),
+                _ => true,
+            };
+            if let Some((t, CursorTime::Trusted)) = modify_time {
+                if newest.as_deref().is_none_or(|n| t > n) {
+                    newest = Some(t.to_string());
+                }
+            }
+            Ok((changed || !incremental).then_some(entity.doc))
+        })
+    };
+    for (listing, (filtering, page_size)) in entity_listings(&def, ctx.config.include_deleted)
+        .into_iter()
+        .enumerate()
+    {
+        if def.per_buying_type && listing == buying::TOP_VIEW_LISTING {
+            if row.endpoint == crate::registry::CAMPAIGNS.endpoint {
+                // Listed once per account and shared: its pages are this listing's.
+                let shared = buying::topview_campaigns(ctx, binding, advertiser.id).await?;
+                if let Some(pages) = shared.as_ref() {
+                    for page in pages {
+                        let docs = rows_of_page(&page.records)?;
+                        ctx.records(binding, docs).await?;
+                    }
+                    continue;
+                }
+            } else if !buying::may_have_topview(ctx, binding, advertiser.id).await? {
+                continue;
+            }
+        }
         let mut params: Params = vec![("advertiser_id", advertiser.id.to_string())];
         if let Some(f) = filtering {
             params.push(("filtering", f.to_string()));
@@ -727,32 +781,7 @@ async fn entity_unit(
         while let Some(page) = pages.next().await {
             let page = page?;
             ctx.count_request(binding);
-            let of = RowsOf {
-                binding,
-                advertiser_id: advertiser.id,
-            };
-            let docs = ctx.page_records(of, &page.records, |raw, types, notes| {
-                let entity =
-                    record::entity(raw, RecordKey::new(id_field, def.id_from), types, notes)?;
-                let modify_time = entity
-                    .modify_time
-                    .as_deref()
-                    .map(|t| (t, cursor_time(ctx, unit, t)));
-                // A row whose time cannot be read is always emitted; a time in the future is
-                // compared as usual (it is after the cursor) but does not move it.
-                let changed = match (&cursor, modify_time) {
-                    (Some(c), Some((t, CursorTime::Trusted | CursorTime::Future))) => {
-                        t >= c.as_str()
-                    }
-                    _ => true,
-                };
-                if let Some((t, CursorTime::Trusted)) = modify_time {
-                    if newest.as_deref().is_none_or(|n| t > n) {
-                        newest = Some(t.to_string());
-                    }
-                }
-                Ok((changed || !incremental).then_some(entity.doc))
-            })?;
+            let docs = rows_of_page(&page.records)?;
             ctx.records(binding, docs).await?;
         }
     }

@@ -47,9 +47,9 @@ pub(crate) async fn prepare(
         });
         let built = futures::stream::iter(advertisers)
             .map(|a| async move {
-                let days = activity::days(ctx, a.id).await?;
-                let idle = days.as_ref().is_none_or(|d| d.active_days.is_empty());
-                if any_lifetime && idle {
+                // Whether it ever delivered, then (if it did) its active days.
+                activity::days(ctx, a.id).await?;
+                if any_lifetime {
                     activity::ever(ctx, a.id).await?;
                 }
                 Ok::<(), crate::error::Error>(())
@@ -60,6 +60,30 @@ pub(crate) async fn prepare(
             match result {
                 Err(err) if err.stops_the_run() => return Err(err),
                 // The units meet the same error and report it.
+                _ => {}
+            }
+        }
+    }
+    // TopView campaigns, listed once per account and shared by the entity bindings (the
+    // `campaigns` one emits them), so the plan knows which accounts need TopView listings.
+    let entity_listings = bindings
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b.stream.spec, StreamSpec::Row(row) if matches!(row.kind, Kind::Entity(def) if def.per_buying_type)))
+        .map(|(i, b)| (i, b.stream.name == crate::registry::CAMPAIGNS.name))
+        .collect::<Vec<_>>();
+    if let Some(&(first, _)) = entity_listings.first() {
+        let owner = entity_listings
+            .iter()
+            .find(|(_, campaigns)| *campaigns)
+            .map_or(first, |(i, _)| *i);
+        let listed = futures::stream::iter(advertisers)
+            .map(|a| super::buying::topview_campaigns(ctx, owner, a.id))
+            .buffer_unordered(super::unit_concurrency(&ctx.config));
+        futures::pin_mut!(listed);
+        while let Some(result) = listed.next().await {
+            match result {
+                Err(err) if err.stops_the_run() => return Err(err),
                 _ => {}
             }
         }
@@ -131,14 +155,18 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                 continue;
             }
             StreamSpec::Row(row) => match row.kind {
-                Kind::Entity(def) => {
-                    let listings = if def.per_buying_type {
-                        super::BUYING_TYPE_LISTINGS.len() as u64
-                    } else {
-                        1
-                    };
-                    accounts * listings
+                Kind::Entity(def) if def.per_buying_type => {
+                    // One listing of auction and reach & frequency entities; one of TopView
+                    // ones where the account may have them (the campaigns' was made above).
+                    let mut n = accounts;
+                    if row.name != crate::registry::CAMPAIGNS.name {
+                        for a in advertisers {
+                            n += u64::from(super::buying::peek_may_have_topview(ctx, a.id).await);
+                        }
+                    }
+                    n
                 }
+                Kind::Entity(_) => accounts,
                 Kind::PixelInstantPageEvents => {
                     let due = advertisers
                         .iter()
@@ -163,14 +191,8 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                         u64::from(active)
                     } else {
                         let cursor = a_cursor(binding, a.id);
-                        match date_range(
-                            config.start_date,
-                            config.end_date,
-                            a.created,
-                            cursor,
-                            config.lookback_days,
-                            ctx.config.clock.today_utc(),
-                        ) {
+                        let bounds = super::report::DateBounds::of(config);
+                        match date_range(&bounds, a.created, cursor, ctx.config.clock.today_utc()) {
                             None => 0,
                             Some((start, end)) => {
                                 let days = if applies {
@@ -192,7 +214,12 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                         && super::report::peek_inventory(ctx, a.id)
                             .await
                             .is_some_and(|i| i.topview_ads > 0);
-                    n += queries * if topview { 2 } else { 1 };
+                    let queries = queries * if topview { 2 } else { 1 };
+                    // Pages beyond the first: as many per query as the last run saw.
+                    let pages = a_pages_per_query(binding, a.id)
+                        .unwrap_or(1.0)
+                        .clamp(1.0, 100.0);
+                    n += (queries as f64 * pages).ceil() as u64;
                 }
                 n
             }
@@ -201,6 +228,13 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
         per_binding.push(planned);
     }
     Ok(Plan { per_binding, total })
+}
+
+fn a_pages_per_query(binding: &Binding, advertiser_id: u64) -> Option<f64> {
+    binding
+        .state
+        .pages_per_query(advertiser_id)
+        .filter(|_| binding.incremental)
 }
 
 fn a_cursor(binding: &Binding, advertiser_id: u64) -> Option<&str> {

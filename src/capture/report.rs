@@ -10,7 +10,7 @@
 //! ad count and narrowed further whenever an answer carries `X-Tt-Ads-Throttle`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
@@ -43,15 +43,37 @@ pub const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2016, 9, 1) {
     None => panic!("valid date"),
 };
 
+/// What the config says of every report's dates: `start_date`, `end_date` and
+/// `lookback_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateBounds {
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub lookback_days: u32,
+}
+
+impl DateBounds {
+    pub fn of(config: &crate::config::Config) -> Self {
+        DateBounds {
+            start_date: config.start_date,
+            end_date: config.end_date,
+            lookback_days: config.lookback_days,
+        }
+    }
+}
+
 /// The date range one advertiser's report must cover this run, or `None` when it is empty.
 pub fn date_range(
-    start_date: Option<NaiveDate>,
-    end_date: Option<NaiveDate>,
+    bounds: &DateBounds,
     created: Option<NaiveDate>,
     cursor: Option<&str>,
-    lookback_days: u32,
     today: NaiveDate,
 ) -> Option<(NaiveDate, NaiveDate)> {
+    let DateBounds {
+        start_date,
+        end_date,
+        lookback_days,
+    } = *bounds;
     let resume = cursor
         .and_then(|c| NaiveDate::parse_from_str(c.get(..10)?, "%Y-%m-%d").ok())
         .map(|c| {
@@ -160,20 +182,54 @@ pub fn params(
     params
 }
 
+/// One report binding's work for one ad account.
+pub(crate) struct ReportUnit<'a> {
+    pub binding: usize,
+    pub stream: &'a str,
+    pub spec: &'a ReportSpec,
+    pub advertiser: &'a Advertiser,
+    /// Queries asked and pages read, for the next run's plan.
+    queries: AtomicU64,
+    pages: AtomicU64,
+}
+
+impl<'a> ReportUnit<'a> {
+    pub fn new(
+        binding: usize,
+        stream: &'a str,
+        spec: &'a ReportSpec,
+        advertiser: &'a Advertiser,
+    ) -> Self {
+        ReportUnit {
+            binding,
+            stream,
+            spec,
+            advertiser,
+            queries: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+        }
+    }
+
+    /// Pages per query so far (one decimal), `None` before any query.
+    fn pages_per_query(&self) -> Option<f64> {
+        let queries = self.queries.load(Ordering::Relaxed);
+        let pages = self.pages.load(Ordering::Relaxed);
+        (queries > 0).then(|| (pages as f64 / queries as f64 * 10.0).round() / 10.0)
+    }
+}
+
 /// One report for one advertiser.
 pub(crate) async fn unit(
     ctx: &Context,
-    binding: usize,
-    stream: &str,
-    spec: &ReportSpec,
-    advertiser: &Advertiser,
+    unit: &ReportUnit<'_>,
     incremental: bool,
     cursor: Option<String>,
 ) -> Result<()> {
+    let (binding, stream, spec) = (unit.binding, unit.stream, unit.spec);
     if ctx.refused(binding).load(Ordering::Relaxed) {
         return Ok(());
     }
-    let result = run_unit(ctx, binding, stream, spec, advertiser, incremental, cursor).await;
+    let result = run_unit(ctx, unit, incremental, cursor).await;
     match result {
         Err(err)
             if err.api_code() == Some(40002)
@@ -196,13 +252,12 @@ pub(crate) async fn unit(
 
 async fn run_unit(
     ctx: &Context,
-    binding: usize,
-    stream: &str,
-    spec: &ReportSpec,
-    advertiser: &Advertiser,
+    unit: &ReportUnit<'_>,
     incremental: bool,
     cursor: Option<String>,
 ) -> Result<()> {
+    let (binding, stream, spec, advertiser) =
+        (unit.binding, unit.stream, unit.spec, unit.advertiser);
     let clock = ctx.config.clock;
     if spec.granularity == Granularity::Lifetime {
         if !activity::ever_active(ctx, stream, advertiser.id).await? {
@@ -213,7 +268,7 @@ async fn run_unit(
         // accepts without a time dimension, ending today in the ad account's time zone.
         let window = (!spec.uses_query_lifetime())
             .then(|| totals_window(clock.today_at(advertiser.utc_offset)));
-        fetch_queries(ctx, binding, spec, advertiser.id, &queries, window).await?;
+        fetch_queries(ctx, unit, &queries, window).await?;
         return ctx.checkpoint(binding, json!({})).await;
     }
     let config = &ctx.config;
@@ -221,12 +276,11 @@ async fn run_unit(
     // The cursor stops at the last day that is over where the account lives: the day in
     // progress is read again next run, whatever lookback_days says.
     let last_complete_day = clock.last_complete_day(advertiser.utc_offset);
+    let bounds = DateBounds::of(config);
     let Some((start, end)) = date_range(
-        config.start_date,
-        config.end_date,
+        &bounds,
         advertiser.created,
         cursor.as_deref(),
-        config.lookback_days,
         clock.today_utc(),
     ) else {
         return ctx.checkpoint(binding, json!({})).await;
@@ -255,12 +309,13 @@ async fn run_unit(
     let queries = &queries;
     let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut steps = Vec::with_capacity(pieces.len());
-    for (from, to, fetch) in pieces {
+    let last = pieces.len().saturating_sub(1);
+    for (i, (from, to, fetch)) in pieces.into_iter().enumerate() {
         let (done, next) = tokio::sync::oneshot::channel::<()>();
         let after = previous.replace(next);
         steps.push(async move {
             if fetch {
-                fetch_window(ctx, binding, spec, advertiser.id, queries, from, to).await?;
+                fetch_window(ctx, unit, queries, (from, to)).await?;
             }
             // The previous window failed: its error ends the unit, and no cursor may pass it.
             if let Some(after) = after {
@@ -270,7 +325,11 @@ async fn run_unit(
             }
             let to = to.min(last_complete_day);
             let patch = if incremental {
-                BindingState::cursor_patch(advertiser.id, &to.format("%Y-%m-%d").to_string())
+                let cursor = to.format("%Y-%m-%d").to_string();
+                // The last piece comes after every query of the unit: it also records the
+                // pages per query seen, which the next run's plan counts with.
+                let pages = unit.pages_per_query().filter(|_| i == last);
+                BindingState::cursor_patch_with_pages(advertiser.id, &cursor, pages)
             } else {
                 json!({})
             };
@@ -291,17 +350,14 @@ async fn run_unit(
 /// large (40067). Returns the window's last day once all of it is sent.
 async fn fetch_window(
     ctx: &Context,
-    binding: usize,
-    spec: &ReportSpec,
-    advertiser_id: u64,
+    unit: &ReportUnit<'_>,
     queries: &ReportQueries,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
 ) -> Result<NaiveDate> {
+    let advertiser_id = unit.advertiser.id;
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     while let Some((from, to)) = queue.pop_front() {
-        let outcome =
-            fetch_queries(ctx, binding, spec, advertiser_id, queries, Some((from, to))).await;
+        let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
         match outcome {
             Ok(()) => {}
             Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
@@ -424,12 +480,11 @@ fn can_split(spec: &ReportSpec) -> bool {
 /// any answer TikTok marks with `X-Tt-Ads-Throttle`.
 async fn fetch_queries(
     ctx: &Context,
-    binding: usize,
-    spec: &ReportSpec,
-    advertiser_id: u64,
+    unit: &ReportUnit<'_>,
     queries: &ReportQueries,
     window: Option<(NaiveDate, NaiveDate)>,
 ) -> Result<()> {
+    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
     for (scope, splits) in &queries.scopes {
         let planned = splits.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut queue: VecDeque<Option<Value>> = planned.into();
@@ -441,7 +496,7 @@ async fn fetch_queries(
                 window,
                 split: split.as_ref(),
             };
-            if fetch(ctx, binding, spec, advertiser_id, query, false).await? == Fetched::Whole {
+            if fetch(ctx, unit, query, false).await? == Fetched::Whole {
                 done.push(split);
                 continue;
             }
@@ -494,7 +549,7 @@ async fn fetch_queries(
                              ads. The lower-level report streams are complete."
                         );
                     }
-                    fetch(ctx, binding, spec, advertiser_id, query, true).await?;
+                    fetch(ctx, unit, query, true).await?;
                     done.push(split);
                 }
             }
@@ -526,12 +581,12 @@ enum Fetched {
 /// emitted (`Capped`) unless `accept_capped`.
 async fn fetch(
     ctx: &Context,
-    binding: usize,
-    spec: &ReportSpec,
-    advertiser_id: u64,
+    unit: &ReportUnit<'_>,
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
+    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    unit.queries.fetch_add(1, Ordering::Relaxed);
     let mut filters = filtering(spec, ctx.config.include_deleted, query.split);
     filters.extend(query.scope.report_filter());
     let params = params(spec, advertiser_id, query.window, &filters);
@@ -540,6 +595,7 @@ async fn fetch(
     while let Some(page) = pages.next().await {
         let page: Page = page?;
         ctx.count_request(binding);
+        unit.pages.fetch_add(1, Ordering::Relaxed);
         if page.ads_throttled && !accept_capped {
             return Ok(Fetched::Capped);
         }
@@ -655,10 +711,14 @@ pub(crate) async fn inventory(
             Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
         };
         let counted = async {
-            Ok::<_, crate::error::Error>((
-                count(BuyingScope::AuctionAndReachFrequency).await?,
-                count(BuyingScope::TopView).await?,
-            ))
+            let auction_and_reach_frequency = count(BuyingScope::AuctionAndReachFrequency).await?;
+            // No TopView campaign, no TopView ad: nothing to count.
+            let topview = if super::buying::may_have_topview(ctx, binding, advertiser_id).await? {
+                count(BuyingScope::TopView).await?
+            } else {
+                0
+            };
+            Ok::<_, crate::error::Error>((auction_and_reach_frequency, topview))
         };
         match counted.await {
             Ok((auction_and_reach_frequency_ads, topview_ads)) => Ok(Arc::new(AdInventory {
@@ -955,17 +1015,27 @@ mod tests {
         );
     }
 
+    fn bounds(
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+        lookback_days: u32,
+    ) -> DateBounds {
+        DateBounds {
+            start_date,
+            end_date,
+            lookback_days,
+        }
+    }
+
     #[test]
     fn the_range_starts_at_the_latest_known_lower_bound() {
         let today = d("2024-06-10");
         // No state: the later of start_date and the creation date; end is today plus one.
         assert_eq!(
             date_range(
-                Some(d("2024-01-01")),
-                None,
+                &bounds(Some(d("2024-01-01")), None, 3),
                 Some(d("2024-02-01")),
                 None,
-                3,
                 today
             ),
             Some((d("2024-02-01"), d("2024-06-11")))
@@ -973,11 +1043,9 @@ mod tests {
         // With a cursor: the cursor minus the lookback.
         assert_eq!(
             date_range(
-                Some(d("2024-01-01")),
-                None,
+                &bounds(Some(d("2024-01-01")), None, 3),
                 None,
                 Some("2024-06-05"),
-                3,
                 today
             ),
             Some((d("2024-06-02"), d("2024-06-11")))
@@ -985,11 +1053,9 @@ mod tests {
         // Never before start_date, whatever the lookback.
         assert_eq!(
             date_range(
-                Some(d("2024-06-04")),
-                Some(d("2024-06-08")),
+                &bounds(Some(d("2024-06-04")), Some(d("2024-06-08")), 30),
                 None,
                 Some("2024-06-05"),
-                30,
                 today
             ),
             Some((d("2024-06-04"), d("2024-06-08")))
@@ -997,17 +1063,17 @@ mod tests {
         // A finished end_date and a cursor past it: nothing to do.
         assert_eq!(
             date_range(
-                None,
-                Some(d("2024-01-31")),
+                &bounds(None, Some(d("2024-01-31")), 3),
                 None,
                 Some("2024-03-01"),
-                3,
                 today
             ),
             None
         );
         assert_eq!(
-            date_range(None, None, None, None, 3, today).unwrap().0,
+            date_range(&bounds(None, None, 3), None, None, today)
+                .unwrap()
+                .0,
             EARLIEST_DAY
         );
     }

@@ -24,6 +24,10 @@ pub struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
     pub cursor: String,
+    /// Reports: the pages per query the last run read for this advertiser, which the next
+    /// run's plan counts with (a hint; nothing else depends on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages_per_query: Option<f64>,
 }
 
 /// The format of entity cursors (`modify_time`); report cursors are `YYYY-MM-DD` days.
@@ -99,10 +103,17 @@ impl BindingState {
                 for (id, entry) in entries {
                     match entry.get("cursor").and_then(Value::as_str) {
                         Some(cursor) => {
+                            let kept = self.advertisers.remove(id).and_then(|c| c.pages_per_query);
+                            let pages_per_query = match entry.get("pages_per_query") {
+                                Some(Value::Number(n)) => n.as_f64(),
+                                Some(_) => None,
+                                None => kept,
+                            };
                             self.advertisers.insert(
                                 id.clone(),
                                 AdvertiserCursor {
                                     cursor: cursor.to_string(),
+                                    pages_per_query,
                                 },
                             );
                         }
@@ -125,6 +136,23 @@ impl BindingState {
     /// The merge patch that sets one advertiser's cursor.
     pub fn cursor_patch(advertiser_id: u64, cursor: &str) -> Value {
         json!({"advertisers": {advertiser_id.to_string(): {"cursor": cursor}}})
+    }
+
+    /// The merge patch that sets one advertiser's cursor and, when given, the pages per query
+    /// its reports read.
+    pub fn cursor_patch_with_pages(advertiser_id: u64, cursor: &str, pages: Option<f64>) -> Value {
+        let mut patch = Self::cursor_patch(advertiser_id, cursor);
+        if let Some(pages) = pages {
+            patch["advertisers"][advertiser_id.to_string()]["pages_per_query"] = json!(pages);
+        }
+        patch
+    }
+
+    /// The pages per query the last run's reports read for this advertiser.
+    pub fn pages_per_query(&self, advertiser_id: u64) -> Option<f64> {
+        self.advertisers
+            .get(&advertiser_id.to_string())
+            .and_then(|c| c.pages_per_query)
     }
 
     /// Like [`BindingState::from_any`], from unparsed text: this connector's own shape is read
@@ -167,7 +195,13 @@ impl BindingState {
                             });
                         let cursor = legacy_cursor(&entry["cursor"]);
                         if let (Some(id), Some(cursor)) = (id, cursor) {
-                            out.advertisers.insert(id, AdvertiserCursor { cursor });
+                            out.advertisers.insert(
+                                id,
+                                AdvertiserCursor {
+                                    cursor,
+                                    pages_per_query: None,
+                                },
+                            );
                         }
                     }
                     if let Some(global) = map.get("state").and_then(legacy_cursor) {
@@ -227,12 +261,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cursor_patch_keeps_the_pages_hint_unless_it_sets_one() {
+        let mut state = BindingState::default();
+        state.apply_patch(&BindingState::cursor_patch_with_pages(
+            7,
+            "2024-01-02",
+            Some(3.2),
+        ));
+        assert_eq!(state.pages_per_query(7), Some(3.2));
+        // A later cursor alone (the windows before the last) keeps it.
+        state.apply_patch(&BindingState::cursor_patch(7, "2024-01-03"));
+        assert_eq!(
+            (state.cursor(7), state.pages_per_query(7)),
+            (Some("2024-01-03"), Some(3.2))
+        );
+        state.apply_patch(&BindingState::cursor_patch_with_pages(
+            7,
+            "2024-01-04",
+            Some(1.0),
+        ));
+        assert_eq!(state.pages_per_query(7), Some(1.0));
+    }
+
+    #[test]
     fn our_own_shape_round_trips() {
         let mut state = BindingState::default();
         state.advertisers.insert(
             "7".into(),
             AdvertiserCursor {
                 cursor: "2024-01-02".into(),
+                pages_per_query: Some(2.5),
             },
         );
         let value = serde_json::to_value(&state).unwrap();
@@ -278,6 +336,7 @@ mod tests {
                 "42".to_string(),
                 AdvertiserCursor {
                     cursor: cursor.into(),
+                    pages_per_query: None,
                 },
             )]),
             default_cursor: None,
@@ -320,6 +379,8 @@ mod tests {
                            "default_cursor": "d"});
         let patches = [
             BindingState::cursor_patch(3, "c"),
+            BindingState::cursor_patch_with_pages(3, "c2", Some(2.5)),
+            BindingState::cursor_patch(3, "c3"),
             BindingState::cursor_patch(1, "z"),
             json!({"advertisers": {"2": null}}),
             json!({}),

@@ -138,7 +138,12 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
                 "{stream}: the rows differ with the activity index ({sim_today})"
             );
         }
-        assert_eq!(full.state, indexed.state, "the same states ({sim_today})");
+        // The same cursors (the pages-per-query hints differ: fewer windows, fuller pages).
+        assert_eq!(
+            without_page_hints(&full.state),
+            without_page_hints(&indexed.state),
+            "the same cursors ({sim_today})"
+        );
         let (before, after) = (requests(&full), requests(&indexed));
         assert!(
             after as f64 <= before as f64 * most,
@@ -155,6 +160,19 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
             );
         }
         states = [full.state, indexed.state];
+    }
+}
+
+/// A state without its `pages_per_query` hints, which only the plan reads.
+fn without_page_hints(state: &Value) -> Value {
+    match state {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "pages_per_query")
+                .map(|(k, v)| (k.clone(), without_page_hints(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -290,6 +290,40 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
         .output
         .stderr
         .contains("no id filter can narrow it further"));
+    // TopView campaigns are listed once per account, shared by every binding that needs them;
+    // an account without any is asked for no TopView ad group, ad, ad count or delivery.
+    let topview_asks = |path: &str, advertiser: &str| {
+        requests
+            .iter()
+            .filter(|r| {
+                r.path == path
+                    && r.params["advertiser_id"] == advertiser
+                    && r.params
+                        .get("filtering")
+                        .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))
+            })
+            .count()
+    };
+    for (i, advertiser) in advertisers.iter().enumerate() {
+        let advertiser = advertiser.to_string();
+        assert_eq!(
+            topview_asks("campaign/get/", &advertiser),
+            1,
+            "{advertiser}"
+        );
+        let expected = if i == 2 { 0 } else { 1 };
+        assert_eq!(
+            topview_asks("adgroup/get/", &advertiser),
+            expected,
+            "{advertiser}"
+        );
+        // The listing, the count and (over the cap) the ids to split by.
+        assert_eq!(
+            topview_asks("ad/get/", &advertiser) > 0,
+            i != 2,
+            "{advertiser}"
+        );
+    }
     // Advertisers without TopView ads are never asked for TopView delivery.
     let auction_only = advertisers[2].to_string();
     assert!(!requests.iter().any(|r| r.path == "report/integrated/get/"
