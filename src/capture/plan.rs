@@ -186,13 +186,23 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                 let applies = activity::applies(ctx, &binding.stream.name);
                 let mut n = 0;
                 for a in advertisers {
-                    let queries = if spec.granularity == Granularity::Lifetime {
+                    // TopView delivery is a second query of every window below the advertiser
+                    // level, for accounts that have TopView ads (the ad counts made above); it
+                    // is small, one page.
+                    let topview = spec.level != Level::Advertiser
+                        && !super::report::filters_on(spec, &["buying_type"])
+                        && super::report::peek_inventory(ctx, a.id)
+                            .await
+                            .is_some_and(|i| i.topview_ads > 0);
+                    let queries = u64::from(topview) + 1;
+                    n += if spec.granularity == Granularity::Lifetime {
                         let active = !applies || activity::peek_ever(ctx, a.id).await;
-                        u64::from(active)
+                        u64::from(active) * queries
                     } else {
                         let cursor = a_cursor(binding, a.id);
                         let bounds = super::report::DateBounds::of(config);
-                        match date_range(&bounds, a.created, cursor, ctx.config.clock.today_utc()) {
+                        let today = ctx.config.clock.today_utc();
+                        match date_range(&bounds, a.created, cursor, today) {
                             None => 0,
                             Some((start, end)) => {
                                 let days = if applies {
@@ -200,26 +210,25 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                                 } else {
                                     None
                                 };
-                                activity::cut_windows(days.as_deref(), start, end, spec.granularity)
+                                let rows_per_day = a_rows_per_day(binding, a.id);
+                                let windows = activity::cut_windows(
+                                    days.as_deref(),
+                                    start,
+                                    end,
+                                    spec.granularity,
+                                );
+                                let pages: f64 = windows
                                     .iter()
                                     .filter(|(_, _, fetch)| *fetch)
-                                    .count() as u64
+                                    .map(|(from, to, _)| {
+                                        pages(rows_per_day, (*to - *from).num_days() + 1)
+                                            + (queries - 1) as f64
+                                    })
+                                    .sum();
+                                pages.round() as u64
                             }
                         }
                     };
-                    // TopView delivery is a second query of every window below the advertiser
-                    // level, for accounts that have TopView ads (the ad counts made above).
-                    let topview = spec.level != Level::Advertiser
-                        && !super::report::filters_on(spec, &["buying_type"])
-                        && super::report::peek_inventory(ctx, a.id)
-                            .await
-                            .is_some_and(|i| i.topview_ads > 0);
-                    let queries = queries * if topview { 2 } else { 1 };
-                    // Pages beyond the first: as many per query as the last run saw.
-                    let pages = a_pages_per_query(binding, a.id)
-                        .unwrap_or(1.0)
-                        .clamp(1.0, 100.0);
-                    n += (queries as f64 * pages).ceil() as u64;
                 }
                 n
             }
@@ -230,11 +239,19 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
     Ok(Plan { per_binding, total })
 }
 
-fn a_pages_per_query(binding: &Binding, advertiser_id: u64) -> Option<f64> {
+fn a_rows_per_day(binding: &Binding, advertiser_id: u64) -> Option<f64> {
     binding
         .state
-        .pages_per_query(advertiser_id)
+        .rows_per_day(advertiser_id)
         .filter(|_| binding.incremental)
+}
+
+/// The pages one query over `days` is expected to read, from the rows per day the last run
+/// read (one page when unknown, as on a first run). Rows vary from query to query, so the
+/// last page is half full on average: `rows / page size + 1/2`, at least one page.
+fn pages(rows_per_day: Option<f64>, days: i64) -> f64 {
+    let rows = rows_per_day.unwrap_or(0.0).clamp(0.0, 1e9) * days.max(1) as f64;
+    (rows / super::report::PAGE_SIZE as f64 + 0.5).max(1.0)
 }
 
 fn a_cursor(binding: &Binding, advertiser_id: u64) -> Option<&str> {
@@ -301,6 +318,19 @@ mod tests {
             progress(400, 450, Duration::from_secs(45), 10.0),
             (450, Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn pages_follow_the_rows_per_day_of_the_last_run() {
+        // Unknown (a first run): one page a query.
+        assert_eq!(pages(None, 30), 1.0);
+        // 2,400 hourly rows a day: 2.4 pages and a half-full last one for a day; 72.5 for 30.
+        assert_eq!(pages(Some(2400.0), 1), 2.9);
+        assert_eq!(pages(Some(2400.0), 30), 72.5);
+        // An idle stretch still costs the query; a hostile hint is bounded.
+        assert_eq!(pages(Some(0.0), 4), 1.0);
+        assert_eq!(pages(Some(-5.0), 4), 1.0);
+        assert_eq!(pages(Some(f64::MAX), 1), 1_000_000.5);
     }
 
     #[test]

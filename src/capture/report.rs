@@ -188,9 +188,12 @@ pub(crate) struct ReportUnit<'a> {
     pub stream: &'a str,
     pub spec: &'a ReportSpec,
     pub advertiser: &'a Advertiser,
-    /// Queries asked and pages read, for the next run's plan.
-    queries: AtomicU64,
-    pages: AtomicU64,
+    /// Rows read and days queried (each window's days once, whatever its queries) in the
+    /// recent days, for the next run's plan.
+    rows: AtomicU64,
+    days: AtomicU64,
+    /// The days whose rows tell the next run's size: the complete ones of the last week read.
+    recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
 }
 
 impl<'a> ReportUnit<'a> {
@@ -205,16 +208,24 @@ impl<'a> ReportUnit<'a> {
             stream,
             spec,
             advertiser,
-            queries: AtomicU64::new(0),
-            pages: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            days: AtomicU64::new(0),
+            recent: std::sync::OnceLock::new(),
         }
     }
 
-    /// Pages per query so far (one decimal), `None` before any query.
-    fn pages_per_query(&self) -> Option<f64> {
-        let queries = self.queries.load(Ordering::Relaxed);
-        let pages = self.pages.load(Ordering::Relaxed);
-        (queries > 0).then(|| (pages as f64 / queries as f64 * 10.0).round() / 10.0)
+    /// Whether a window lies in the recent days whose rows are counted.
+    fn is_recent(&self, (from, to): (NaiveDate, NaiveDate)) -> bool {
+        self.recent
+            .get()
+            .is_some_and(|(first, last)| from >= *first && to <= *last)
+    }
+
+    /// Rows per queried recent day (one decimal), `None` before any such window.
+    fn rows_per_day(&self) -> Option<f64> {
+        let days = self.days.load(Ordering::Relaxed);
+        let rows = self.rows.load(Ordering::Relaxed);
+        (days > 0).then(|| (rows as f64 / days as f64 * 10.0).round() / 10.0)
     }
 }
 
@@ -292,6 +303,8 @@ async fn run_unit(
              read from {EARLIEST_DAY}, when TikTok Ads began. Set start_date to read less."
         );
     }
+    let week_before = end.checked_sub_days(Days::new(7)).unwrap_or(end);
+    let _ = unit.recent.set((week_before, last_complete_day));
     // Days without activity need no query: the pieces between the windows only move the cursor.
     let activity = activity::for_binding(ctx, stream, advertiser.id).await?;
     let pieces = activity::cut_windows(activity.as_deref(), start, end, spec.granularity);
@@ -326,10 +339,10 @@ async fn run_unit(
             let to = to.min(last_complete_day);
             let patch = if incremental {
                 let cursor = to.format("%Y-%m-%d").to_string();
-                // The last piece comes after every query of the unit: it also records the
-                // pages per query seen, which the next run's plan counts with.
-                let pages = unit.pages_per_query().filter(|_| i == last);
-                BindingState::cursor_patch_with_pages(advertiser.id, &cursor, pages)
+                // The last piece comes after every query of the unit: it also records the rows
+                // per day seen, which the next run's plan counts pages with.
+                let rows_per_day = unit.rows_per_day().filter(|_| i == last);
+                BindingState::cursor_patch_with_rows(advertiser.id, &cursor, rows_per_day)
             } else {
                 json!({})
             };
@@ -355,6 +368,10 @@ async fn fetch_window(
     (from, to): (NaiveDate, NaiveDate),
 ) -> Result<NaiveDate> {
     let advertiser_id = unit.advertiser.id;
+    if unit.is_recent((from, to)) {
+        let days = (to - from).num_days().max(0) as u64 + 1;
+        unit.days.fetch_add(days, Ordering::Relaxed);
+    }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     while let Some((from, to)) = queue.pop_front() {
         let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
@@ -586,7 +603,6 @@ async fn fetch(
     accept_capped: bool,
 ) -> Result<Fetched> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
-    unit.queries.fetch_add(1, Ordering::Relaxed);
     let mut filters = filtering(spec, ctx.config.include_deleted, query.split);
     filters.extend(query.scope.report_filter());
     let params = params(spec, advertiser_id, query.window, &filters);
@@ -595,7 +611,10 @@ async fn fetch(
     while let Some(page) = pages.next().await {
         let page: Page = page?;
         ctx.count_request(binding);
-        unit.pages.fetch_add(1, Ordering::Relaxed);
+        if query.window.is_some_and(|w| unit.is_recent(w)) {
+            unit.rows
+                .fetch_add(page.records.len() as u64, Ordering::Relaxed);
+        }
         if page.ads_throttled && !accept_capped {
             return Ok(Fetched::Capped);
         }

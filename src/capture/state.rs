@@ -24,10 +24,10 @@ pub struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
     pub cursor: String,
-    /// Reports: the pages per query the last run read for this advertiser, which the next
-    /// run's plan counts with (a hint; nothing else depends on it).
+    /// Reports: the rows per day the last run read for this advertiser, from which the next
+    /// run's plan counts pages (a hint; nothing else depends on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pages_per_query: Option<f64>,
+    pub rows_per_day: Option<f64>,
 }
 
 /// The format of entity cursors (`modify_time`); report cursors are `YYYY-MM-DD` days.
@@ -103,8 +103,8 @@ impl BindingState {
                 for (id, entry) in entries {
                     match entry.get("cursor").and_then(Value::as_str) {
                         Some(cursor) => {
-                            let kept = self.advertisers.remove(id).and_then(|c| c.pages_per_query);
-                            let pages_per_query = match entry.get("pages_per_query") {
+                            let kept = self.advertisers.remove(id).and_then(|c| c.rows_per_day);
+                            let rows_per_day = match entry.get("rows_per_day") {
                                 Some(Value::Number(n)) => n.as_f64(),
                                 Some(_) => None,
                                 None => kept,
@@ -113,7 +113,7 @@ impl BindingState {
                                 id.clone(),
                                 AdvertiserCursor {
                                     cursor: cursor.to_string(),
-                                    pages_per_query,
+                                    rows_per_day,
                                 },
                             );
                         }
@@ -138,21 +138,25 @@ impl BindingState {
         json!({"advertisers": {advertiser_id.to_string(): {"cursor": cursor}}})
     }
 
-    /// The merge patch that sets one advertiser's cursor and, when given, the pages per query
-    /// its reports read.
-    pub fn cursor_patch_with_pages(advertiser_id: u64, cursor: &str, pages: Option<f64>) -> Value {
+    /// The merge patch that sets one advertiser's cursor and, when given, the rows per day its
+    /// reports read.
+    pub fn cursor_patch_with_rows(
+        advertiser_id: u64,
+        cursor: &str,
+        rows_per_day: Option<f64>,
+    ) -> Value {
         let mut patch = Self::cursor_patch(advertiser_id, cursor);
-        if let Some(pages) = pages {
-            patch["advertisers"][advertiser_id.to_string()]["pages_per_query"] = json!(pages);
+        if let Some(rows) = rows_per_day {
+            patch["advertisers"][advertiser_id.to_string()]["rows_per_day"] = json!(rows);
         }
         patch
     }
 
-    /// The pages per query the last run's reports read for this advertiser.
-    pub fn pages_per_query(&self, advertiser_id: u64) -> Option<f64> {
+    /// The rows per day the last run's reports read for this advertiser.
+    pub fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.advertisers
             .get(&advertiser_id.to_string())
-            .and_then(|c| c.pages_per_query)
+            .and_then(|c| c.rows_per_day)
     }
 
     /// Like [`BindingState::from_any`], from unparsed text: this connector's own shape is read
@@ -199,7 +203,7 @@ impl BindingState {
                                 id,
                                 AdvertiserCursor {
                                     cursor,
-                                    pages_per_query: None,
+                                    rows_per_day: None,
                                 },
                             );
                         }
@@ -261,26 +265,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cursor_patch_keeps_the_pages_hint_unless_it_sets_one() {
+    fn a_cursor_patch_keeps_the_rows_hint_unless_it_sets_one() {
         let mut state = BindingState::default();
-        state.apply_patch(&BindingState::cursor_patch_with_pages(
+        state.apply_patch(&BindingState::cursor_patch_with_rows(
             7,
             "2024-01-02",
             Some(3.2),
         ));
-        assert_eq!(state.pages_per_query(7), Some(3.2));
+        assert_eq!(state.rows_per_day(7), Some(3.2));
         // A later cursor alone (the windows before the last) keeps it.
         state.apply_patch(&BindingState::cursor_patch(7, "2024-01-03"));
         assert_eq!(
-            (state.cursor(7), state.pages_per_query(7)),
+            (state.cursor(7), state.rows_per_day(7)),
             (Some("2024-01-03"), Some(3.2))
         );
-        state.apply_patch(&BindingState::cursor_patch_with_pages(
+        state.apply_patch(&BindingState::cursor_patch_with_rows(
             7,
             "2024-01-04",
             Some(1.0),
         ));
-        assert_eq!(state.pages_per_query(7), Some(1.0));
+        assert_eq!(state.rows_per_day(7), Some(1.0));
     }
 
     #[test]
@@ -290,7 +294,7 @@ mod tests {
             "7".into(),
             AdvertiserCursor {
                 cursor: "2024-01-02".into(),
-                pages_per_query: Some(2.5),
+                rows_per_day: Some(2.5),
             },
         );
         let value = serde_json::to_value(&state).unwrap();
@@ -336,7 +340,7 @@ mod tests {
                 "42".to_string(),
                 AdvertiserCursor {
                     cursor: cursor.into(),
-                    pages_per_query: None,
+                    rows_per_day: None,
                 },
             )]),
             default_cursor: None,
@@ -379,7 +383,7 @@ mod tests {
                            "default_cursor": "d"});
         let patches = [
             BindingState::cursor_patch(3, "c"),
-            BindingState::cursor_patch_with_pages(3, "c2", Some(2.5)),
+            BindingState::cursor_patch_with_rows(3, "c2", Some(2.5)),
             BindingState::cursor_patch(3, "c3"),
             BindingState::cursor_patch(1, "z"),
             json!({"advertisers": {"2": null}}),

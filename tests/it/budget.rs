@@ -138,10 +138,10 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
                 "{stream}: the rows differ with the activity index ({sim_today})"
             );
         }
-        // The same cursors (the pages-per-query hints differ: fewer windows, fuller pages).
+        // The same cursors (the rows-per-day hints differ: the index skips idle days).
         assert_eq!(
-            without_page_hints(&full.state),
-            without_page_hints(&indexed.state),
+            without_rows_hints(&full.state),
+            without_rows_hints(&indexed.state),
             "the same cursors ({sim_today})"
         );
         let (before, after) = (requests(&full), requests(&indexed));
@@ -163,13 +163,13 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
     }
 }
 
-/// A state without its `pages_per_query` hints, which only the plan reads.
-fn without_page_hints(state: &Value) -> Value {
+/// A state without its `rows_per_day` hints, which only the plan reads.
+fn without_rows_hints(state: &Value) -> Value {
     match state {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| k.as_str() != "pages_per_query")
-                .map(|(k, v)| (k.clone(), without_page_hints(v)))
+                .filter(|(k, _)| k.as_str() != "rows_per_day")
+                .map(|(k, v)| (k.clone(), without_rows_hints(v)))
                 .collect(),
         ),
         other => other.clone(),
