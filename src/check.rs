@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::capture::advertisers;
-use crate::client::{ClientOptions, TikTokClient};
+use crate::client::{ClientOptions, Paging, TikTokClient};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry;
@@ -28,8 +28,7 @@ pub async fn connection_with(config: &Config, mut options: ClientOptions) -> Res
                 registry::CAMPAIGNS.endpoint,
                 &[("advertiser_id", advertiser_id.to_string())],
                 "list",
-                1,
-                1,
+                Paging::first(1),
             )
             .await
             .map(|_| format!("Connected to the TikTok sandbox account {advertiser_id}.")),

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::capture::{Binding, BindingSummary};
 use crate::error::{Error, Result};
 use crate::protocol::emit::Framing;
+use crate::protocol::CaptureOutput;
 use crate::{config, registry};
 use tiktok_sim::{self as simulator, SimConfig};
 
@@ -84,13 +85,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .collect();
     let streams = bindings.iter().map(|b| b.stream.name.clone()).collect();
     let started = Instant::now();
-    let result = crate::protocol::capture(
-        config,
-        bindings,
-        Framing::Plain { streams },
-        std::io::stdout(),
-    )
-    .await;
+    let output = CaptureOutput {
+        framing: Framing::Plain { streams },
+        writer: std::io::stdout(),
+    };
+    let result = crate::protocol::capture(config, bindings, output).await;
     let served = sim.request_count();
     sim.shutdown().await;
     let summaries = result?;

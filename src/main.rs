@@ -45,14 +45,7 @@ enum Command {
         config: PathBuf,
     },
     /// Airbyte: capture the streams of a configured catalog.
-    Read {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        catalog: PathBuf,
-        #[arg(long)]
-        state: Option<PathBuf>,
-    },
+    Read(airbyte::ReadArgs),
     /// Capture every stream from the simulated TikTok API: records to stdout, a summary to
     /// stderr. Needs no credentials and no network.
     Demo(source_tiktok_marketing::demo::DemoArgs),
@@ -108,9 +101,7 @@ fn main() -> ExitCode {
     };
     let airbyte = matches!(
         cli.command,
-        Some(
-            Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read { .. }
-        )
+        Some(Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read(_))
     );
     if airbyte {
         logs::enable();
@@ -155,11 +146,7 @@ async fn run(command: Option<Command>) -> Result<(), Error> {
             let catalog = airbyte::discover(&config)?;
             write_line(&mut std::io::stdout(), &catalog).map_err(out_error)
         }
-        Some(Command::Read {
-            config,
-            catalog,
-            state,
-        }) => airbyte::read(&config, &catalog, state.as_deref(), std::io::stdout()).await,
+        Some(Command::Read(files)) => airbyte::read(files, std::io::stdout()).await,
         Some(Command::Demo(args)) => source_tiktok_marketing::demo::run(args).await,
         Some(Command::Simulate(args)) => tiktok_sim::run_cli(args).await.map_err(Error::Config),
     }

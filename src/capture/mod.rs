@@ -445,15 +445,12 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
                     }
                     (Kind::PixelInstantPageEvents, Some(advertiser)) => {
                         let last_read = binding.state.cursor(advertiser.id).filter(|_| incremental);
-                        pixels::instant_page_events(
-                            ctx,
-                            index,
+                        let unit = pixels::InstantPageUnit {
+                            binding: index,
                             row,
                             advertiser,
-                            incremental,
-                            last_read,
-                        )
-                        .await
+                        };
+                        pixels::instant_page_events(ctx, &unit, incremental, last_read).await
                     }
                     (Kind::PixelEventStats { pixels }, Some(advertiser)) => {
                         pixels::event_statistics(ctx, index, (row, pixels), advertiser).await

@@ -74,17 +74,27 @@ fn with_fields(
     })
 }
 
+/// One ad account of a `pixel_instant_page_events` binding: what [`instant_page_events`] reads.
+pub(crate) struct InstantPageUnit<'a> {
+    pub binding: usize,
+    pub row: &'static StreamDef,
+    pub advertiser: &'a Advertiser,
+}
+
 /// `pixel_instant_page_events` costs 220 requests per ad account and holds configuration, not
 /// delivery, so an incremental binding reads each account at most once a day (UTC): its state
 /// records the day of the last complete read. A full-refresh binding reads it every run.
 pub(crate) async fn instant_page_events(
     ctx: &Context,
-    binding: usize,
-    row: &'static StreamDef,
-    advertiser: &Advertiser,
+    unit: &InstantPageUnit<'_>,
     incremental: bool,
     last_read: Option<&str>,
 ) -> Result<()> {
+    let &InstantPageUnit {
+        binding,
+        row,
+        advertiser,
+    } = unit;
     let today = ctx.config.clock.today_utc().format("%Y-%m-%d").to_string();
     if incremental && last_read == Some(today.as_str()) {
         tracing::debug!(

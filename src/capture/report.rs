@@ -725,7 +725,10 @@ pub(crate) async fn inventory(
     cell.get_or_try_init(|| async {
         let count = |scope: BuyingScope| async move {
             let params = ad_listing_params(ctx, advertiser_id, scope);
-            let probe = ctx.client.page("ad/get/", &params, "list", 1, 1).await?;
+            let probe = ctx
+                .client
+                .page("ad/get/", &params, "list", crate::client::Paging::first(1))
+                .await?;
             ctx.count_request(binding);
             Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
         };

@@ -79,6 +79,21 @@ impl ClientOptions {
     }
 }
 
+/// Which page of a list to ask for: TikTok's two paging parameters, the page number `page`
+/// (from 1) and `page_size`, the records a page holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl Paging {
+    /// The first page, when pages hold `page_size` records.
+    pub fn first(page_size: u32) -> Self {
+        Paging { page: 1, page_size }
+    }
+}
+
 /// One decoded page of a list endpoint.
 #[derive(Debug)]
 pub struct Page {
@@ -425,9 +440,10 @@ impl TikTokClient {
         page_size: u32,
     ) -> impl futures::Stream<Item = Result<Page>> + Send + 'a {
         let params = Arc::new(params);
+        let paging = move |page| Paging { page, page_size };
         let first = {
             let params = params.clone();
-            async move { self.page(path, &params, list_key, 1, page_size).await }
+            async move { self.page(path, &params, list_key, paging(1)).await }
         };
         futures::stream::once(first)
             .map_ok(move |first| {
@@ -454,7 +470,7 @@ impl TikTokClient {
                                 .map(move |n| {
                                     let params = params.clone();
                                     async move {
-                                        self.page(path, &params, list_key, n, page_size).await
+                                        self.page(path, &params, list_key, paging(n)).await
                                     }
                                 })
                                 .buffered(self.options.page_concurrency.max(1))
@@ -467,7 +483,7 @@ impl TikTokClient {
                             let params = params.clone();
                             async move {
                                 let (n, mut guard) = next?;
-                                let page = self.page(path, &params, list_key, n, page_size).await;
+                                let page = self.page(path, &params, list_key, paging(n)).await;
                                 let item = guard.admit(page)?;
                                 let next = n.checked_add(1).filter(|_| !guard.done);
                                 Some((item, next.map(|n| (n, guard))))
@@ -489,9 +505,9 @@ impl TikTokClient {
         path: &str,
         params: &[(&'static str, String)],
         list_key: &str,
-        page: u32,
-        page_size: u32,
+        paging: Paging,
     ) -> Result<Page> {
+        let Paging { page, page_size } = paging;
         let mut all: Params = params.to_vec();
         all.push(("page", page.to_string()));
         all.push(("page_size", page_size.to_string()));

@@ -58,23 +58,28 @@ impl RunOptions {
     }
 }
 
+/// Where a capture's events go: the writer (stdout in production) and the protocol framing
+/// they are written in.
+pub struct CaptureOutput<W> {
+    pub framing: Framing,
+    pub writer: W,
+}
+
 /// Runs a capture and writes its events with one writer thread. Returns the per-binding
 /// summaries; a failure of the run is returned after everything already captured is written.
 pub async fn capture<W: Write + Send + 'static>(
     config: Arc<Config>,
     bindings: Vec<Binding>,
-    framing: Framing,
-    out: W,
+    output: CaptureOutput<W>,
 ) -> Result<Vec<BindingSummary>> {
-    capture_with(config, bindings, framing, out, ClientOptions::default()).await
+    capture_with(config, bindings, output, ClientOptions::default()).await
 }
 
 /// [`capture()`] with the client's retry, timeout and size knobs given.
 pub async fn capture_with<W: Write + Send + 'static>(
     config: Arc<Config>,
     bindings: Vec<Binding>,
-    framing: Framing,
-    out: W,
+    output: CaptureOutput<W>,
     options: ClientOptions,
 ) -> Result<Vec<BindingSummary>> {
     let client = Arc::new(TikTokClient::new(&config, options)?);
@@ -95,7 +100,7 @@ pub async fn capture_with<W: Write + Send + 'static>(
     };
     logs::begin_capture(Box::new(events_sent));
     let writer = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut emitter = Emitter::new(out, framing);
+        let mut emitter = Emitter::new(output.writer, output.framing);
         let write_logs = |emitter: &mut Emitter<W>, up_to: u64| {
             logs::take_queued(up_to)
                 .into_iter()

@@ -218,7 +218,7 @@ async fn a_capped_answer_is_narrowed_or_kept_with_a_warning() {
 /// "capped", absent or `0` is not.
 #[tokio::test]
 async fn the_client_exposes_the_ads_throttle_header() {
-    use source_tiktok_marketing::client::{ClientOptions, TikTokClient};
+    use source_tiktok_marketing::client::{ClientOptions, Paging, TikTokClient};
     let server = MockServer::start().await;
     let page = |throttle: Option<&str>| {
         let answer = ok(json!({"list": [], "page_info": {"page": 1, "page_size": 10,
@@ -243,7 +243,7 @@ async fn the_client_exposes_the_ads_throttle_header() {
     for (advertiser, expected) in [("1", true), ("2", false), ("3", false)] {
         let params = vec![("advertiser_id", advertiser.to_string())];
         let page = client
-            .page("report/integrated/get/", &params, "list", 1, 10)
+            .page("report/integrated/get/", &params, "list", Paging::first(10))
             .await
             .unwrap();
         assert_eq!(page.ads_throttled, expected, "advertiser {advertiser}");

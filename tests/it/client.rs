@@ -24,7 +24,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use source_tiktok_marketing::capture::advertisers;
 use source_tiktok_marketing::capture::report;
 use source_tiktok_marketing::client::limiter::ThrottlePolicy;
-use source_tiktok_marketing::client::{ClientOptions, TikTokClient};
+use source_tiktok_marketing::client::{ClientOptions, Paging, TikTokClient};
 use source_tiktok_marketing::config::{self, Config};
 use source_tiktok_marketing::error::{Error, ErrorClass};
 use source_tiktok_marketing::registry::metrics::{Granularity, Level, ReportType};
@@ -189,7 +189,12 @@ async fn a_report_request_has_the_exact_shape_tiktok_expects() {
     );
     let client = client(&server);
     let page = client
-        .page(report::REPORT_PATH, &params, "list", 1, report::PAGE_SIZE)
+        .page(
+            report::REPORT_PATH,
+            &params,
+            "list",
+            Paging::first(report::PAGE_SIZE),
+        )
         .await
         .expect("the page");
     assert_eq!(page.records.len(), 1);

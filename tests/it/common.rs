@@ -251,14 +251,14 @@ pub async fn read_in_process(
     let k = temp_json(&dir, "catalog.json", catalog);
     let s = state.map(|s| temp_json(&dir, "state.json", s));
     let out = SharedOut::default();
-    let result = source_tiktok_marketing::protocol::airbyte::read_with(
-        c.as_ref(),
-        k.as_ref(),
-        s.as_deref().map(AsRef::as_ref),
-        out.clone(),
-        options.into(),
-    )
-    .await;
+    let files = source_tiktok_marketing::protocol::airbyte::ReadArgs {
+        config: c.into(),
+        catalog: k.into(),
+        state: s.map(Into::into),
+    };
+    let result =
+        source_tiktok_marketing::protocol::airbyte::read_with(files, out.clone(), options.into())
+            .await;
     in_process_output(out.text(), String::new(), result)
 }
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{any, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use source_tiktok_marketing::client::{ClientOptions, TikTokClient};
+use source_tiktok_marketing::client::{ClientOptions, Paging, TikTokClient};
 use source_tiktok_marketing::config;
 
 const TOKEN: &str = "hostile-token-K4m";
@@ -559,7 +559,7 @@ async fn malformed_envelopes_fail_after_a_few_quick_attempts() {
         let started = Instant::now();
         let err = tokio::time::timeout(
             Duration::from_secs(20),
-            client.page("campaign/get/", &[], "list", 1, 10),
+            client.page("campaign/get/", &[], "list", Paging::first(10)),
         )
         .await
         .expect("fails quickly")
@@ -600,7 +600,7 @@ async fn a_truncated_body_is_still_retried_until_it_succeeds() {
     let config = config::parse(&one_advertiser(&server.uri())).unwrap();
     let client = TikTokClient::new(&config, quick()).unwrap();
     let page = client
-        .page("campaign/get/", &[], "list", 1, 10)
+        .page("campaign/get/", &[], "list", Paging::first(10))
         .await
         .unwrap();
     assert_eq!(page.records.len(), 1);

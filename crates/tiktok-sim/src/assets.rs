@@ -512,7 +512,7 @@ impl Model {
                     },
                 })
             }
-            AssetKind::Pixel => self.render_pixel(adv, i, h, global, create),
+            AssetKind::Pixel => self.render_pixel(adv, i),
         }
     }
 
@@ -545,7 +545,11 @@ impl Model {
         h % 4 != 3
     }
 
-    fn render_pixel(&self, adv: &Advertiser, i: usize, h: u64, global: u64, create: i64) -> Value {
+    /// Pixel `i` of an advertiser, its hash, number and create time drawn as for every asset.
+    fn render_pixel(&self, adv: &Advertiser, i: usize) -> Value {
+        let h = self.asset_h(adv, AssetKind::Pixel, i);
+        let global = self.asset_global(adv, AssetKind::Pixel, i);
+        let (create, _) = self.asset_times(adv, h);
         let events: Vec<Value> = Self::pixel_event_indexes(h)
             .into_iter()
             .enumerate()

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::model::{
     ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser,
-    BuyingType, Model,
+    BuyingType, Life, Model,
 };
 use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level, MetricType, ReportType};
 
@@ -173,10 +173,17 @@ struct Validated<'m> {
     hours: (i64, i64),
     include_deleted: bool,
     only_deleted: bool,
+    ids: IdFilters,
+    buying: BuyingScope,
+}
+
+/// The id filters of a query (`campaign_ids`, `adgroup_ids`, `ad_ids`); `None` where the
+/// query has none, which selects every id of that level.
+#[derive(Default)]
+struct IdFilters {
     campaign_ids: Option<HashSet<u64>>,
     adgroup_ids: Option<HashSet<u64>>,
     ad_ids: Option<HashSet<u64>>,
-    buying: BuyingScope,
 }
 
 type ApiError = (i64, String);
@@ -193,6 +200,27 @@ pub(crate) fn window_days(start: NaiveDate, end: NaiveDate) -> i64 {
 /// Does the entity deliver in this hour?
 fn hour_active(seed: u64, id: u64, hour: i64) -> bool {
     hash(&[seed, id, hour as u64]) % 3 != 0
+}
+
+/// What one hour of an entity's figures is drawn from: the seed, the entity, the hour, and
+/// the breakdown with the index of its value (see [`Totals::add_hour`]).
+#[derive(Debug, Clone, Copy)]
+struct HourDraw {
+    seed: u64,
+    id: u64,
+    hour: i64,
+    bd: Bd,
+    bd_index: u16,
+}
+
+/// One row being rendered: its advertiser, plan, entity and summed delivery, from which
+/// each metric's value is read.
+#[derive(Clone, Copy)]
+struct RowFigures<'a> {
+    adv: &'a Advertiser,
+    plan: &'a ReportPlan,
+    ent: &'a Ent,
+    totals: &'a Totals,
 }
 
 /// Summed delivery of some hours.
@@ -273,7 +301,16 @@ impl Totals {
         }
     }
 
-    fn add_hour(&mut self, seed: u64, id: u64, hour: i64, bd: Bd, bd_index: u16, scale: u64) {
+    /// Adds the figures drawn for one hour of one entity and breakdown value; `scale` (larger
+    /// for higher levels) multiplies the impressions.
+    fn add_hour(&mut self, draw: HourDraw, scale: u64) {
+        let HourDraw {
+            seed,
+            id,
+            hour,
+            bd,
+            bd_index,
+        } = draw;
         let r1 = hash(&[
             seed ^ 0xA11CE,
             id,
@@ -621,9 +658,7 @@ impl Model {
         // Filtering.
         let mut include_deleted = false;
         let mut only_deleted = false;
-        let mut campaign_ids: Option<HashSet<u64>> = None;
-        let mut adgroup_ids: Option<HashSet<u64>> = None;
-        let mut ad_ids: Option<HashSet<u64>> = None;
+        let mut ids = IdFilters::default();
         let mut buying = BuyingScope::Default;
         for f in &q.filtering {
             let field = f
@@ -688,9 +723,9 @@ impl Model {
                         .collect::<Result<HashSet<u64>, _>>()
                         .map_err(|_| bad(format!("filtering: {field} must hold numeric ids")))?;
                     match rank {
-                        Level::Campaign => campaign_ids = Some(set),
-                        Level::AdGroup => adgroup_ids = Some(set),
-                        _ => ad_ids = Some(set),
+                        Level::Campaign => ids.campaign_ids = Some(set),
+                        Level::AdGroup => ids.adgroup_ids = Some(set),
+                        _ => ids.ad_ids = Some(set),
                     }
                 }
                 "buying_type" => buying = buying_scope(q.level, &values)?,
@@ -704,9 +739,7 @@ impl Model {
             hours,
             include_deleted,
             only_deleted,
-            campaign_ids,
-            adgroup_ids,
-            ad_ids,
+            ids,
             buying,
         })
     }
@@ -721,9 +754,7 @@ impl Model {
             hours,
             include_deleted,
             only_deleted,
-            campaign_ids,
-            adgroup_ids,
-            ad_ids,
+            ids,
             buying,
         } = v;
         let keep_deleted = |deleted: bool| {
@@ -738,12 +769,26 @@ impl Model {
 
         // The ads the query processes: those of its buying types and id filters, at most
         // `ads_cap` of them, the most recently created.
-        let ads = self.processed_ads(adv, buying, &campaign_ids, &adgroup_ids, &ad_ids);
+        let ads = self.processed_ads(adv, buying, &ids);
         let covers = |c: u32| buying.covers(adv.campaigns[c as usize].buying);
 
         // Entities, in id order.
         let seed = self.seed;
         let mask_of = |id: u64| bd_mask(seed, id, bd);
+        // An entity of the plan; `None` when the ads cap leaves out every one of its ads.
+        let ent = |id: u64, index: usize, life: &Life, share: Option<(u32, u32)>| {
+            if matches!(share, Some((0, _))) {
+                return None;
+            }
+            Some(Ent {
+                id,
+                index: index as u32,
+                first_hour: life.first_hour,
+                last_hour: life.last_hour,
+                bd_mask: mask_of(id),
+                share,
+            })
+        };
         let mut ents: Vec<Ent> = Vec::new();
         match q.level {
             Level::Advertiser => ents.push(Ent {
@@ -758,10 +803,10 @@ impl Model {
                 for (i, c) in adv.campaigns.iter().enumerate() {
                     if covers(i as u32)
                         && keep_deleted(c.life.deleted)
-                        && in_set(&campaign_ids, c.id)
+                        && in_set(&ids.campaign_ids, c.id)
                     {
                         let share = ads.share_of_campaign(i);
-                        ents.extend(ent(c.id, i, &c.life, mask_of(c.id), share));
+                        ents.extend(ent(c.id, i, &c.life, share));
                     }
                 }
             }
@@ -770,11 +815,11 @@ impl Model {
                     let c = &adv.campaigns[g.campaign as usize];
                     if covers(g.campaign)
                         && keep_deleted(g.life.deleted)
-                        && in_set(&campaign_ids, c.id)
-                        && in_set(&adgroup_ids, g.id)
+                        && in_set(&ids.campaign_ids, c.id)
+                        && in_set(&ids.adgroup_ids, g.id)
                     {
                         let share = ads.share_of_adgroup(i);
-                        ents.extend(ent(g.id, i, &g.life, mask_of(g.id), share));
+                        ents.extend(ent(g.id, i, &g.life, share));
                     }
                 }
             }
@@ -782,12 +827,12 @@ impl Model {
                 for (i, a) in adv.ads.iter().enumerate() {
                     if covers(a.campaign)
                         && keep_deleted(a.life.deleted)
-                        && in_set(&campaign_ids, adv.campaigns[a.campaign as usize].id)
-                        && in_set(&adgroup_ids, adv.adgroups[a.adgroup as usize].id)
-                        && in_set(&ad_ids, a.id)
+                        && in_set(&ids.campaign_ids, adv.campaigns[a.campaign as usize].id)
+                        && in_set(&ids.adgroup_ids, adv.adgroups[a.adgroup as usize].id)
+                        && in_set(&ids.ad_ids, a.id)
                     {
                         let share = ads.share_of_ad(i);
-                        ents.extend(ent(a.id, i, &a.life, mask_of(a.id), share));
+                        ents.extend(ent(a.id, i, &a.life, share));
                     }
                 }
             }
@@ -911,7 +956,14 @@ impl Model {
         let mut totals = Totals::default();
         for hour in from.max(e.first_hour)..=to.min(e.last_hour) {
             if hour_active(self.seed, e.id, hour) && self.delivers_on(adv, hour.div_euclid(24)) {
-                totals.add_hour(self.seed, e.id, hour, plan.bd, key.bd, scale);
+                let draw = HourDraw {
+                    seed: self.seed,
+                    id: e.id,
+                    hour,
+                    bd: plan.bd,
+                    bd_index: key.bd,
+                };
+                totals.add_hour(draw, scale);
             }
         }
         if let Some((processed, total)) = e.share {
@@ -944,24 +996,29 @@ impl Model {
             write_str(out, &v);
         }
         out.extend_from_slice(b"},\"metrics\":{");
+        let row = RowFigures {
+            adv,
+            plan,
+            ent: e,
+            totals: &totals,
+        };
         for (i, m) in plan.metrics.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(&m.key);
-            self.metric_value(adv, plan, e, m, &totals).write(out);
+            self.metric_value(&row, m).write(out);
         }
         out.extend_from_slice(b"}}");
     }
 
-    fn metric_value(
-        &self,
-        adv: &Advertiser,
-        plan: &ReportPlan,
-        e: &Ent,
-        spec: &MetricSpec,
-        t: &Totals,
-    ) -> Cell {
+    fn metric_value(&self, row: &RowFigures, spec: &MetricSpec) -> Cell {
+        let RowFigures {
+            adv,
+            plan,
+            ent: e,
+            totals: t,
+        } = *row;
         let name = spec.name.as_str();
         let (campaign, adgroup, ad) = match plan.level {
             Level::Advertiser => (None, None, None),
@@ -1121,27 +1178,6 @@ fn is_last_breakdown_value(dim: &str, value: &str) -> bool {
     list.last() == Some(&value)
 }
 
-/// An entity of the plan; `None` when the ads cap leaves out every one of its ads.
-fn ent(
-    id: u64,
-    index: usize,
-    life: &super::model::Life,
-    bd_mask: u32,
-    share: Option<(u32, u32)>,
-) -> Option<Ent> {
-    if matches!(share, Some((0, _))) {
-        return None;
-    }
-    Some(Ent {
-        id,
-        index: index as u32,
-        first_hour: life.first_hour,
-        last_hour: life.last_hour,
-        bd_mask,
-        share,
-    })
-}
-
 // Reservation delivery and the ads cap (Run a synchronous report, portal doc 1740302848100353;
 // Reporting FAQ, 1738864850353154):
 // - `service_type=AUCTION` (the default) covers auction ads and reach & frequency ads; TopView
@@ -1236,9 +1272,7 @@ impl Model {
         &self,
         adv: &Advertiser,
         buying: BuyingScope,
-        campaign_ids: &Option<HashSet<u64>>,
-        adgroup_ids: &Option<HashSet<u64>>,
-        ad_ids: &Option<HashSet<u64>>,
+        ids: &IdFilters,
     ) -> ProcessedAds {
         let in_set =
             |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
@@ -1248,9 +1282,9 @@ impl Model {
             .enumerate()
             .filter(|(_, a)| {
                 buying.covers(adv.campaigns[a.campaign as usize].buying)
-                    && in_set(campaign_ids, adv.campaigns[a.campaign as usize].id)
-                    && in_set(adgroup_ids, adv.adgroups[a.adgroup as usize].id)
-                    && in_set(ad_ids, a.id)
+                    && in_set(&ids.campaign_ids, adv.campaigns[a.campaign as usize].id)
+                    && in_set(&ids.adgroup_ids, adv.adgroups[a.adgroup as usize].id)
+                    && in_set(&ids.ad_ids, a.id)
             })
             .map(|(i, _)| i)
             .collect();

@@ -347,7 +347,15 @@ async fn reports_over_the_ads_cap_carry_the_throttle_header() {
         (Level::AdGroup, r#"["adgroup_id","stat_time_day"]"#),
         (Level::Ad, r#"["ad_id","stat_time_day"]"#),
     ] {
-        let mut p = report_params(adv, level, dims, "2024-06-01", "2024-06-30");
+        let mut p = report_params(
+            adv,
+            level,
+            dims,
+            DateRange {
+                start: "2024-06-01",
+                end: "2024-06-30",
+            },
+        );
         p[5].1 = s(r#"["spend","impressions"]"#);
         p.push(("page_size", s("1000")));
         let resp = c
@@ -379,12 +387,17 @@ async fn reports_over_the_ads_cap_carry_the_throttle_header() {
     sim.shutdown().await;
 }
 
+/// The first and last day of a report query, as `YYYY-MM-DD` (both empty for a lifetime query).
+struct DateRange<'a> {
+    start: &'a str,
+    end: &'a str,
+}
+
 fn report_params(
     adv: u64,
     level: Level,
     dims: &str,
-    start: &str,
-    end: &str,
+    days: DateRange,
 ) -> Vec<(&'static str, String)> {
     vec![
         ("advertiser_id", s(adv)),
@@ -396,8 +409,8 @@ fn report_params(
             "metrics",
             s(r#"["spend", "impressions", "campaign_name", "video_play_actions"]"#),
         ),
-        ("start_date", s(start)),
-        ("end_date", s(end)),
+        ("start_date", s(days.start)),
+        ("end_date", s(days.end)),
     ]
 }
 
@@ -410,8 +423,10 @@ async fn report_pages_serve_exactly_the_model() {
         adv,
         Level::Ad,
         r#"["ad_id", "stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-30",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-30",
+        },
     );
     p.push((
         "filtering",
@@ -447,16 +462,20 @@ async fn report_pages_serve_exactly_the_model() {
         adv,
         Level::Ad,
         r#"["ad_id","stat_time_day"]"#,
-        "2024-05-31",
-        "2024-06-30",
+        DateRange {
+            start: "2024-05-31",
+            end: "2024-06-30",
+        },
     );
     assert_eq!(c.get("report/integrated/get/", &long).await["code"], 40002);
     let two_days = report_params(
         adv,
         Level::Ad,
         r#"["ad_id","stat_time_hour"]"#,
-        "2024-06-29",
-        "2024-06-30",
+        DateRange {
+            start: "2024-06-29",
+            end: "2024-06-30",
+        },
     );
     assert_eq!(
         c.get("report/integrated/get/", &two_days).await["code"],
@@ -466,8 +485,10 @@ async fn report_pages_serve_exactly_the_model() {
         adv,
         Level::Ad,
         r#"["ad_id","stat_time_hour","gender","age"]"#,
-        "2024-06-30",
-        "2024-06-30",
+        DateRange {
+            start: "2024-06-30",
+            end: "2024-06-30",
+        },
     );
     aud[2].1 = s("AUDIENCE");
     aud[5].1 = s(r#"["spend"]"#);
@@ -481,8 +502,10 @@ async fn report_pages_serve_exactly_the_model() {
         adv,
         Level::Ad,
         r#"["ad_id","stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-02",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-02",
+        },
     );
     bad_metric[5].1 = s(r#"["spend","nope"]"#);
     let body = c.get("report/integrated/get/", &bad_metric).await;
@@ -491,7 +514,12 @@ async fn report_pages_serve_exactly_the_model() {
         .as_str()
         .unwrap()
         .contains("Invalid metric fields"));
-    let mut lifetime = report_params(adv, Level::Campaign, r#"["campaign_id"]"#, "", "");
+    let mut lifetime = report_params(
+        adv,
+        Level::Campaign,
+        r#"["campaign_id"]"#,
+        DateRange { start: "", end: "" },
+    );
     lifetime.truncate(6);
     lifetime.push(("query_lifetime", s("true")));
     let rows = c.all_pages("report/integrated/get/", &lifetime, 1000).await;
@@ -523,8 +551,10 @@ async fn sandbox_refusals() {
         adv,
         Level::Advertiser,
         r#"["advertiser_id","stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-02",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-02",
+        },
     );
     let body = c.get("report/integrated/get/", &p).await;
     assert_eq!(body["code"], 40009);
@@ -536,8 +566,10 @@ async fn sandbox_refusals() {
         adv,
         Level::Campaign,
         r#"["campaign_id","stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-02",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-02",
+        },
     );
     assert_eq!(c.get("report/integrated/get/", &p).await["code"], 0);
     sim.shutdown().await;
@@ -695,8 +727,10 @@ async fn window_permission_and_storm_faults() {
         ids[0],
         Level::Campaign,
         r#"["campaign_id","stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-08",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-08",
+        },
     );
     let body = c.get("report/integrated/get/", &eight).await;
     assert_eq!(body["code"], 40067);
@@ -708,8 +742,10 @@ async fn window_permission_and_storm_faults() {
         ids[0],
         Level::Campaign,
         r#"["campaign_id","stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-07",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-07",
+        },
     );
     assert_eq!(c.get("report/integrated/get/", &seven).await["code"], 0);
 
@@ -781,8 +817,10 @@ async fn serves_a_benchmark_sized_account() {
         adv,
         Level::Ad,
         r#"["ad_id","stat_time_day"]"#,
-        "2024-06-29",
-        "2024-06-30",
+        DateRange {
+            start: "2024-06-29",
+            end: "2024-06-30",
+        },
     );
     p[5].1 = s(serde_json::to_string(&crate::catalog::metrics_for(
         ReportType::Basic,
@@ -1179,8 +1217,10 @@ async fn an_app_without_a_scope_is_refused_on_every_advertiser_naming_the_scope(
             adv,
             Level::Campaign,
             r#"["campaign_id","stat_time_day"]"#,
-            "2024-06-01",
-            "2024-06-02",
+            DateRange {
+                start: "2024-06-01",
+                end: "2024-06-02",
+            },
         );
         let body = c.get("report/integrated/get/", &p).await;
         assert_eq!(body["code"], 40001, "{body}");
@@ -1261,8 +1301,10 @@ async fn page_size_limits_follow_the_rules_table() {
         adv,
         Level::Campaign,
         r#"["campaign_id","stat_time_day"]"#,
-        "2024-06-01",
-        "2024-06-02",
+        DateRange {
+            start: "2024-06-01",
+            end: "2024-06-02",
+        },
     );
     p.push(("page_size", s(1001)));
     assert_eq!(c.get("report/integrated/get/", &p).await["code"], 40002);

@@ -7,14 +7,14 @@
 pub mod wire;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use super::emit::{now_millis, Framing};
-use super::RunOptions;
 use super::{field_problem, json_kind, DOCUMENTATION_URL};
+use super::{CaptureOutput, RunOptions};
 use crate::capture::state::BindingState;
 use crate::capture::Binding;
 use crate::config::{self, Config, Flavor};
@@ -219,34 +219,32 @@ fn collect_message(message: Value, n: usize, out: &mut Map<String, Value>) -> Re
     Ok(())
 }
 
+/// The files `read` is given on its command line: the config, the configured catalog and,
+/// when a previous run left one, the state to resume from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub catalog: PathBuf,
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
 /// `read`: captures the catalog's streams, resuming from `--state`.
-pub async fn read<W: Write + Send + 'static>(
-    config_path: &Path,
-    catalog_path: &Path,
-    state_path: Option<&Path>,
-    out: W,
-) -> Result<()> {
-    read_with(
-        config_path,
-        catalog_path,
-        state_path,
-        out,
-        RunOptions::default(),
-    )
-    .await
+pub async fn read<W: Write + Send + 'static>(files: ReadArgs, out: W) -> Result<()> {
+    read_with(files, out, RunOptions::default()).await
 }
 
 /// [`read`] with the run's options given (tests shorten the client's pauses and fix the clock).
 pub async fn read_with<W: Write + Send + 'static>(
-    config_path: &Path,
-    catalog_path: &Path,
-    state_path: Option<&Path>,
+    files: ReadArgs,
     out: W,
     options: RunOptions,
 ) -> Result<()> {
-    let config = Arc::new(options.apply(load_config(config_path)?));
-    let catalog = parse_catalog(read_json(catalog_path, "--catalog")?)?;
-    let state_text = match state_path {
+    let config = Arc::new(options.apply(load_config(&files.config)?));
+    let catalog = parse_catalog(read_json(&files.catalog, "--catalog")?)?;
+    let state_text = match &files.state {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
             Error::config(format!(
                 "Cannot read the --state file {}: {e}.",
@@ -287,14 +285,11 @@ pub async fn read_with<W: Write + Send + 'static>(
             state,
         });
     }
-    let summaries = super::capture_with(
-        config,
-        bindings,
-        Framing::airbyte(names, initial_states),
-        out,
-        options.client,
-    )
-    .await?;
+    let output = CaptureOutput {
+        framing: Framing::airbyte(names, initial_states),
+        writer: out,
+    };
+    let summaries = super::capture_with(config, bindings, output, options.client).await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
     if !failed.is_empty() {
         return Err(Error::Fatal(format!(

@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::emit::{write_line, Framing};
-use super::RunOptions;
 use super::{json_kind, state_key, DOCUMENTATION_URL};
+use super::{CaptureOutput, RunOptions};
 use crate::capture::state::BindingState;
 use crate::capture::Binding;
 use crate::config::{self, Config, Flavor};
@@ -267,14 +267,11 @@ pub async fn open<W: Write + Send + 'static>(
         bindings = bindings.len(),
         "Capture started."
     );
-    let summaries = super::capture_with(
-        config,
-        bindings,
-        Framing::Flow { state_keys },
-        out,
-        options.client,
-    )
-    .await?;
+    let output = CaptureOutput {
+        framing: Framing::Flow { state_keys },
+        writer: out,
+    };
+    let summaries = super::capture_with(config, bindings, output, options.client).await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
     if !failed.is_empty() {
         return Err(Error::Fatal(format!(
