@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::advertisers::Advertiser;
 use super::state::BindingState;
-use super::{activity, record, Context, Warning};
+use super::{activity, record, Context, RowsOf, Warning};
 use crate::client::{Page, Params};
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
@@ -468,7 +468,18 @@ async fn report_queries(
                 .filter(|_| listing.is_complete(ads));
             match plan {
                 Some(splits) => splits,
-                None => split_by_campaign(ctx, binding, advertiser_id, scope, &listing).await?,
+                None => {
+                    split_by_campaign(
+                        ctx,
+                        RowsOf {
+                            binding,
+                            advertiser_id,
+                        },
+                        scope,
+                        &listing,
+                    )
+                    .await?
+                }
             }
         } else {
             vec![None]
@@ -537,9 +548,16 @@ async fn fetch_queries(
                     match plan {
                         Some(parts) if parts.len() > 1 => Some(parts),
                         _ => {
-                            let parts =
-                                split_by_campaign(ctx, binding, advertiser_id, *scope, &listing)
-                                    .await?;
+                            let parts = split_by_campaign(
+                                ctx,
+                                RowsOf {
+                                    binding,
+                                    advertiser_id,
+                                },
+                                *scope,
+                                &listing,
+                            )
+                            .await?;
                             (parts.len() > 1 || parts.first().is_some_and(Option::is_some))
                                 .then_some(parts)
                         }
@@ -648,6 +666,30 @@ async fn fetch(
     Ok(Fetched::Whole)
 }
 
+/// Where an entity row lists its entities: endpoint, list key and the `secondary_status` value
+/// that includes deleted ones, from the row itself.
+struct EntityListing {
+    endpoint: &'static str,
+    list_key: &'static str,
+    status_all: Option<&'static str>,
+}
+
+const fn entity_listing(row: &crate::registry::StreamDef) -> EntityListing {
+    match row.kind {
+        crate::registry::Kind::Entity(def) => EntityListing {
+            endpoint: row.endpoint,
+            list_key: def.list_key,
+            status_all: def.status_all,
+        },
+        _ => panic!("an entity row"),
+    }
+}
+
+/// The ads row's listing (ad counts and the ids reports are split by).
+const ADS: EntityListing = entity_listing(&crate::registry::ADS);
+/// The campaigns row's listing (the split of last resort).
+const CAMPAIGNS: EntityListing = entity_listing(&crate::registry::CAMPAIGNS);
+
 /// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
 /// their listing. Read once per run and shared by every report binding.
 pub type AdInventoryCache =
@@ -727,7 +769,12 @@ pub(crate) async fn inventory(
             let params = ad_listing_params(ctx, advertiser_id, scope);
             let probe = ctx
                 .client
-                .page("ad/get/", &params, "list", crate::client::Paging::first(1))
+                .page(
+                    ADS.endpoint,
+                    &params,
+                    ADS.list_key,
+                    crate::client::Paging::first(1),
+                )
                 .await?;
             ctx.count_request(binding);
             Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
@@ -776,7 +823,7 @@ pub(crate) async fn inventory(
 fn ad_listing_params(ctx: &Context, advertiser_id: u64, scope: BuyingScope) -> Params {
     let mut filtering = json!({"buying_types": scope.listing().0});
     if ctx.config.include_deleted {
-        filtering["secondary_status"] = json!("AD_STATUS_ALL");
+        filtering["secondary_status"] = json!(ADS.status_all);
     }
     vec![
         ("advertiser_id", advertiser_id.to_string()),
@@ -799,7 +846,7 @@ async fn list_ads(
     let mut unusable = 0u64;
     let pages = ctx
         .client
-        .pages("ad/get/", params, "list", scope.listing().1);
+        .pages(ADS.endpoint, params, ADS.list_key, scope.listing().1);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
@@ -833,15 +880,17 @@ async fn list_ads(
 /// lists no campaign either.
 async fn split_by_campaign(
     ctx: &Context,
-    binding: usize,
-    advertiser_id: u64,
+    RowsOf {
+        binding,
+        advertiser_id,
+    }: RowsOf,
     scope: BuyingScope,
     listing: &AdListing,
 ) -> Result<Vec<Option<Value>>> {
     let (types, page_size) = scope.listing();
     let mut filtering = json!({"buying_types": types});
     if ctx.config.include_deleted {
-        filtering["secondary_status"] = json!("CAMPAIGN_STATUS_ALL");
+        filtering["secondary_status"] = json!(CAMPAIGNS.status_all);
     }
     let params: Params = vec![
         ("advertiser_id", advertiser_id.to_string()),
@@ -850,7 +899,9 @@ async fn split_by_campaign(
     ];
     let mut campaigns = std::collections::BTreeSet::new();
     campaigns.extend(listing.ads.iter().filter_map(|a| a.campaign));
-    let pages = ctx.client.pages("campaign/get/", params, "list", page_size);
+    let pages = ctx
+        .client
+        .pages(CAMPAIGNS.endpoint, params, CAMPAIGNS.list_key, page_size);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
