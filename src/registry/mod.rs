@@ -298,7 +298,7 @@ pub const CAMPAIGNS: StreamDef = row!(
         level: L::Campaign,
         endpoint: "campaign/get/",
         status_all: "CAMPAIGN_STATUS_ALL",
-        cost: "3 (one per buying type), plus 1 per 1,000 campaigns"
+        cost: "2 (auction and reach & frequency; TopView), plus 1 per 1,000 campaigns"
     }
 );
 
@@ -310,7 +310,8 @@ pub const ADS: StreamDef = row!(
         level: L::Ad,
         endpoint: "ad/get/",
         status_all: "AD_STATUS_ALL",
-        cost: "1 per 1,000-row page"
+        cost:
+            "1 per 1,000 ads, plus 1 per 100 TopView ones where the account has TopView campaigns"
     }
 );
 
@@ -335,7 +336,7 @@ pub const PIXELS: StreamDef = row!(
 pub const STREAMS: &[StreamDef] = &[
     ADVERTISERS,
     CAMPAIGNS,
-    row!(entity, "ad_groups", EntityRow { level: L::AdGroup, endpoint: "adgroup/get/", status_all: "ADGROUP_STATUS_ALL", cost: "1 per 1,000-row page" }),
+    row!(entity, "ad_groups", EntityRow { level: L::AdGroup, endpoint: "adgroup/get/", status_all: "ADGROUP_STATUS_ALL", cost: "1 per 1,000 ad groups, plus 1 per 100 TopView ones where the account has TopView campaigns" }),
     ADS,
     row!(report, "ads_reports_hourly", r(R::Basic, L::Ad, G::Hour, B::None), "ads_reports"),
     row!(report, "ads_reports_daily", r(R::Basic, L::Ad, G::Day, B::None), "ads_reports"),

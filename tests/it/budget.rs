@@ -228,3 +228,54 @@ async fn instant_page_events_are_read_at_most_once_a_day() {
     assert_eq!(asked(&sim), 4 * 220);
     assert_eq!(third.docs.len(), first.docs.len());
 }
+
+/// An ad account that never delivered costs one report request in all (the index's lifetime
+/// question), whatever report bindings run; a delivering one gets its reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_that_never_delivered_costs_one_report_request() {
+    let today = chrono::Utc::now().date_naive();
+    let sim = simulator::spawn(SimConfig {
+        record_requests: true,
+        ..agency(today, 10)
+    })
+    .await
+    .unwrap();
+    let start = (today - Days::new(9)).to_string();
+    let config = sim_config(&sim.base_url(), &start, json!({}));
+    let session = flow_in_process(
+        &config,
+        &default_streams(),
+        &json!({}),
+        source_tiktok_marketing::protocol::RunOptions::default(),
+    )
+    .await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let model = sim.model();
+    let days: Vec<NaiveDate> = model
+        .first_day()
+        .iter_days()
+        .take_while(|d| *d <= today)
+        .collect();
+    let (idle, delivering): (Vec<u64>, Vec<u64>) = model
+        .advertiser_ids()
+        .into_iter()
+        .partition(|id| !days.iter().any(|d| model.advertiser_delivers_on(*id, *d)));
+    assert!(!idle.is_empty() && !delivering.is_empty(), "{idle:?}");
+    let reports = |id: u64| -> Vec<_> {
+        sim.requests()
+            .into_iter()
+            .filter(|r| {
+                r.path == "report/integrated/get/" && r.params["advertiser_id"] == id.to_string()
+            })
+            .collect()
+    };
+    for id in idle {
+        let asked = reports(id);
+        assert_eq!(asked.len(), 1, "{id}: {asked:#?}");
+        assert_eq!(asked[0].params["data_level"], "AUCTION_ADVERTISER");
+        assert_eq!(asked[0].params["query_lifetime"], "true");
+    }
+    for id in delivering {
+        assert!(reports(id).len() > default_streams().len(), "{id}");
+    }
+}
