@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::advertisers::Advertiser;
 use super::report::{date_range, windows, PAGE_SIZE, REPORT_PATH};
-use super::{Binding, Context, Warning};
+use super::{Binding, Context, PerAccount, Warning};
 use crate::client::Params;
 use crate::config::Config;
 use crate::error::{ErrorClass, Result};
@@ -82,16 +82,14 @@ enum Known {
     Days(Arc<Activity>),
 }
 
-type Cell<T> = Arc<tokio::sync::OnceCell<T>>;
-
 /// The run's index, built lazily per account by the first report unit that needs it.
 #[derive(Debug, Default)]
 pub struct ActivityIndex {
     off: std::sync::atomic::AtomicBool,
     /// Per account: the union of the date ranges of the run's dated report bindings.
     ranges: Mutex<HashMap<u64, (NaiveDate, NaiveDate)>>,
-    days: tokio::sync::Mutex<HashMap<u64, Cell<Known>>>,
-    ever: tokio::sync::Mutex<HashMap<u64, Cell<bool>>>,
+    days: PerAccount<Known>,
+    ever: PerAccount<bool>,
     /// Requests the index made.
     pub requests: AtomicU64,
 }
@@ -167,12 +165,10 @@ pub(crate) async fn days(ctx: &Context, advertiser_id: u64) -> Result<Option<Arc
     let Some(range) = ctx.activity.range(advertiser_id) else {
         return Ok(None);
     };
-    let cell = {
-        let mut cells = ctx.activity.days.lock().await;
-        cells.entry(advertiser_id).or_default().clone()
-    };
-    let known = cell
-        .get_or_try_init(|| async {
+    let known = ctx
+        .activity
+        .days
+        .get_or_try_make(advertiser_id, || async {
             // One lifetime query first: an account that never delivered (most of an agency's,
             // on a typical day) needs no daily query at all.
             if !ever(ctx, advertiser_id).await? {
@@ -261,19 +257,15 @@ pub(crate) async fn ever_active(ctx: &Context, stream: &str, advertiser_id: u64)
 /// Whether the account ever delivered (one lifetime query at advertiser level), asked once per
 /// run and before its active days.
 pub(crate) async fn ever(ctx: &Context, advertiser_id: u64) -> Result<bool> {
-    let cell = {
-        let mut cells = ctx.activity.ever.lock().await;
-        cells.entry(advertiser_id).or_default().clone()
-    };
-    let ever = *cell
-        .get_or_try_init(|| async {
+    ctx.activity
+        .ever
+        .get_or_try_make(advertiser_id, || async {
             match query(ctx, advertiser_id, None).await? {
                 Some(rows) => Ok(rows.iter().any(|(_, active)| *active)),
                 None => Ok(true),
             }
         })
-        .await?;
-    Ok(ever)
+        .await
 }
 
 /// What [`ever`] found, without asking: `true` unless the account is known never to deliver.
@@ -283,8 +275,7 @@ pub(crate) async fn peek_ever(ctx: &Context, advertiser_id: u64) -> bool {
 
 /// What [`ever`] found, if it was asked this run.
 pub(crate) async fn known_ever(ctx: &Context, advertiser_id: u64) -> Option<bool> {
-    let cell = ctx.activity.ever.lock().await.get(&advertiser_id).cloned();
-    cell.and_then(|c| c.get().copied())
+    ctx.activity.ever.peek(advertiser_id).await
 }
 
 async fn build_days(

@@ -10,7 +10,6 @@
 //! queries are not asked for it. Deleted campaigns are in the listing whenever deleted entities
 //! are captured, so their ad groups and ads are still found.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -24,23 +23,15 @@ use crate::registry::{self, Kind};
 /// every TopView listing is asked for, as if TopView existed).
 pub type TopViewCampaigns = Option<Vec<Page>>;
 
-/// Per account, filled by the first unit (or the plan) that needs it.
-pub type TopViewCache =
-    tokio::sync::Mutex<HashMap<u64, Arc<tokio::sync::OnceCell<Arc<TopViewCampaigns>>>>>;
-
 /// The account's TopView campaigns, listed on first use (its requests count for `binding`).
 pub(crate) async fn topview_campaigns(
     ctx: &Context,
     binding: usize,
     advertiser_id: u64,
 ) -> Result<Arc<TopViewCampaigns>> {
-    let cell = {
-        let mut cache = ctx.topview.lock().await;
-        cache.entry(advertiser_id).or_default().clone()
-    };
-    cell.get_or_try_init(|| list(ctx, binding, advertiser_id))
+    ctx.topview
+        .get_or_try_make(advertiser_id, || list(ctx, binding, advertiser_id))
         .await
-        .cloned()
 }
 
 /// Whether the account may have TopView campaigns, ad groups or ads: `false` only when its
@@ -57,9 +48,10 @@ pub(crate) async fn may_have_topview(
 
 /// What [`may_have_topview`] would answer, without asking (`true` while unknown).
 pub(crate) async fn peek_may_have_topview(ctx: &Context, advertiser_id: u64) -> bool {
-    let cell = ctx.topview.lock().await.get(&advertiser_id).cloned();
-    cell.and_then(|c| c.get().map(|listing| has_any(listing)))
-        .unwrap_or(true)
+    ctx.topview
+        .peek(advertiser_id)
+        .await
+        .is_none_or(|listing| has_any(&listing))
 }
 
 fn has_any(listing: &TopViewCampaigns) -> bool {

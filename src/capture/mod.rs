@@ -14,7 +14,7 @@ pub mod record;
 pub mod report;
 pub mod state;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +36,43 @@ use state::BindingState;
 pub(crate) struct RowsOf {
     pub binding: usize,
     pub advertiser_id: u64,
+}
+
+/// Something a run learns once per ad account and shares between its units (ad counts, TopView
+/// campaigns, the activity index): the first unit that needs it asks, the others wait for that
+/// answer instead of asking again.
+#[derive(Debug)]
+pub(crate) struct PerAccount<T>(tokio::sync::Mutex<HashMap<u64, Arc<tokio::sync::OnceCell<T>>>>);
+
+impl<T> Default for PerAccount<T> {
+    fn default() -> Self {
+        PerAccount(Default::default())
+    }
+}
+
+impl<T: Clone> PerAccount<T> {
+    /// The account's value, made by `make` if no unit has made it yet. An error is returned
+    /// to the caller and nothing is kept, so the next one asks again.
+    pub async fn get_or_try_make<F, Fut>(&self, advertiser_id: u64, make: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let cell = self
+            .0
+            .lock()
+            .await
+            .entry(advertiser_id)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(make).await.cloned()
+    }
+
+    /// The account's value if this run already has it (no request).
+    pub async fn peek(&self, advertiser_id: u64) -> Option<T> {
+        let cell = self.0.lock().await.get(&advertiser_id).cloned();
+        cell.and_then(|c| c.get().cloned())
+    }
 }
 
 /// What the engine tells the emitter.
@@ -117,9 +154,9 @@ pub(crate) struct Context {
     counters: Vec<Counters>,
     /// The stream name of each binding, for messages.
     stream_names: Vec<String>,
-    pub ad_inventory: report::AdInventoryCache,
+    pub ad_inventory: PerAccount<Arc<report::AdInventory>>,
     /// Each ad account's TopView campaigns, listed once and shared.
-    pub topview: buying::TopViewCache,
+    pub topview: PerAccount<Arc<buying::TopViewCampaigns>>,
     /// Which days each ad account had activity, shared by the report bindings.
     pub activity: activity::ActivityIndex,
     /// Every request the plan expects, 0 until it is made.

@@ -45,24 +45,15 @@ pub(crate) async fn prepare(
         let any_lifetime = reports.iter().any(|(b, applies)| {
             *applies && b.stream.report().map(|r| r.granularity) == Some(Granularity::Lifetime)
         });
-        let built = futures::stream::iter(advertisers)
-            .map(|a| async move {
-                // Whether it ever delivered, then (if it did) its active days.
-                activity::days(ctx, a.id).await?;
-                if any_lifetime {
-                    activity::ever(ctx, a.id).await?;
-                }
-                Ok::<(), crate::error::Error>(())
-            })
-            .buffer_unordered(super::unit_concurrency(&ctx.config));
-        futures::pin_mut!(built);
-        while let Some(result) = built.next().await {
-            match result {
-                Err(err) if err.stops_the_run() => return Err(err),
-                // The units meet the same error and report it.
-                _ => {}
+        each_account(ctx, advertisers, |a| async move {
+            // Whether it ever delivered, then (if it did) its active days.
+            activity::days(ctx, a.id).await?;
+            if any_lifetime {
+                activity::ever(ctx, a.id).await?;
             }
-        }
+            Ok(())
+        })
+        .await?;
     }
     // TopView campaigns, listed once per account and shared by the entity bindings (the
     // `campaigns` one emits them), so the plan knows which accounts need TopView listings.
@@ -77,16 +68,10 @@ pub(crate) async fn prepare(
             .iter()
             .find(|(_, campaigns)| *campaigns)
             .map_or(first, |(i, _)| *i);
-        let listed = futures::stream::iter(advertisers)
-            .map(|a| super::buying::topview_campaigns(ctx, owner, a.id))
-            .buffer_unordered(super::unit_concurrency(&ctx.config));
-        futures::pin_mut!(listed);
-        while let Some(result) = listed.next().await {
-            match result {
-                Err(err) if err.stops_the_run() => return Err(err),
-                _ => {}
-            }
-        }
+        each_account(ctx, advertisers, |a| {
+            super::buying::topview_campaigns(ctx, owner, a.id)
+        })
+        .await?;
     }
     // The ad counts (two `ad/get/` looks per account, shared by every report binding) decide
     // TopView queries and splits: made now for the accounts with anything to report, so the
@@ -95,29 +80,21 @@ pub(crate) async fn prepare(
         .iter()
         .position(|b| matches!(b.stream.spec, StreamSpec::Report(_)))
     {
-        let looked = futures::stream::iter(advertisers)
-            .map(|a| async move {
-                // Only accounts with something to report: one whose index shows no active day
-                // needs no ad count, unless it delivered at some time (asked above when a
-                // lifetime report is due; unknown otherwise, and then nothing will be queried).
-                let active = !index_used
-                    || match activity::days(ctx, a.id).await {
-                        Ok(Some(days)) => !days.active_days.is_empty(),
-                        _ => true,
-                    };
-                if active || activity::known_ever(ctx, a.id).await == Some(true) {
-                    super::report::inventory(ctx, first, a.id).await?;
-                }
-                Ok::<(), crate::error::Error>(())
-            })
-            .buffer_unordered(super::unit_concurrency(&ctx.config));
-        futures::pin_mut!(looked);
-        while let Some(result) = looked.next().await {
-            match result {
-                Err(err) if err.stops_the_run() => return Err(err),
-                _ => {}
+        each_account(ctx, advertisers, |a| async move {
+            // Only accounts with something to report: one whose index shows no active day
+            // needs no ad count, unless it delivered at some time (asked above when a
+            // lifetime report is due; unknown otherwise, and then nothing will be queried).
+            let active = !index_used
+                || match activity::days(ctx, a.id).await {
+                    Ok(Some(days)) => !days.active_days.is_empty(),
+                    _ => true,
+                };
+            if active || activity::known_ever(ctx, a.id).await == Some(true) {
+                super::report::inventory(ctx, first, a.id).await?;
             }
-        }
+            Ok(())
+        })
+        .await?;
     }
     let plan = count(ctx, bindings, advertisers).await?;
     let rate = ctx.config.requests_per_second;
@@ -139,6 +116,30 @@ pub(crate) async fn prepare(
         human(Duration::from_secs_f64(seconds)),
     );
     Ok(plan)
+}
+
+/// Runs `step` for every account, a few at a time. Only an error that stops the run stops the
+/// plan: the units meet the others again, and report them.
+async fn each_account<'a, F, Fut, T>(
+    ctx: &Context,
+    advertisers: &'a [Advertiser],
+    step: F,
+) -> Result<()>
+where
+    F: Fn(&'a Advertiser) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let results = futures::stream::iter(advertisers)
+        .map(step)
+        .buffer_unordered(super::unit_concurrency(&ctx.config));
+    futures::pin_mut!(results);
+    while let Some(result) = results.next().await {
+        match result {
+            Err(err) if err.stops_the_run() => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) -> Result<Plan> {

@@ -9,7 +9,7 @@
 //! most recently created ads per report, met by id filters of at most 100 ids, planned from the
 //! ad count and narrowed further whenever an answer carries `X-Tt-Ads-Throttle`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -692,9 +692,6 @@ const CAMPAIGNS: EntityListing = entity_listing(&crate::registry::CAMPAIGNS);
 
 /// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
 /// their listing. Read once per run and shared by every report binding.
-pub type AdInventoryCache =
-    tokio::sync::Mutex<HashMap<u64, Arc<tokio::sync::OnceCell<Arc<AdInventory>>>>>;
-
 #[derive(Debug, Default)]
 pub struct AdInventory {
     pub auction_and_reach_frequency_ads: u64,
@@ -751,8 +748,7 @@ impl AdInventory {
 
 /// The account's ad counts if this run already has them (no request).
 pub(crate) async fn peek_inventory(ctx: &Context, advertiser_id: u64) -> Option<Arc<AdInventory>> {
-    let cell = ctx.ad_inventory.lock().await.get(&advertiser_id).cloned();
-    cell.and_then(|c| c.get().cloned())
+    ctx.ad_inventory.peek(advertiser_id).await
 }
 
 pub(crate) async fn inventory(
@@ -760,64 +756,64 @@ pub(crate) async fn inventory(
     binding: usize,
     advertiser_id: u64,
 ) -> Result<Arc<AdInventory>> {
-    let cell = {
-        let mut cache = ctx.ad_inventory.lock().await;
-        cache.entry(advertiser_id).or_default().clone()
-    };
-    cell.get_or_try_init(|| async {
-        let count = |scope: BuyingScope| async move {
-            let params = ad_listing_params(ctx, advertiser_id, scope);
-            let probe = ctx
-                .client
-                .page(
-                    ADS.endpoint,
-                    &params,
-                    ADS.list_key,
-                    crate::client::Paging::first(1),
+    ctx.ad_inventory
+        .get_or_try_make(advertiser_id, || async {
+            let count = |scope: BuyingScope| async move {
+                let params = ad_listing_params(ctx, advertiser_id, scope);
+                let probe = ctx
+                    .client
+                    .page(
+                        ADS.endpoint,
+                        &params,
+                        ADS.list_key,
+                        crate::client::Paging::first(1),
+                    )
+                    .await?;
+                ctx.count_request(binding);
+                Ok::<u64, crate::error::Error>(
+                    probe.total_number.unwrap_or(probe.records.len() as u64),
                 )
-                .await?;
-            ctx.count_request(binding);
-            Ok::<u64, crate::error::Error>(probe.total_number.unwrap_or(probe.records.len() as u64))
-        };
-        let counted = async {
-            let auction_and_reach_frequency = count(BuyingScope::AuctionAndReachFrequency).await?;
-            // No TopView campaign, no TopView ad: nothing to count.
-            let topview = if super::buying::may_have_topview(ctx, binding, advertiser_id).await? {
-                count(BuyingScope::TopView).await?
-            } else {
-                0
             };
-            Ok::<_, crate::error::Error>((auction_and_reach_frequency, topview))
-        };
-        match counted.await {
-            Ok((auction_and_reach_frequency_ads, topview_ads)) => Ok(Arc::new(AdInventory {
-                auction_and_reach_frequency_ads,
-                topview_ads,
-                listable: true,
-                listings: Default::default(),
-            })),
-            // An app with the reporting scope but not the ads one: report anyway, TopView
-            // included (it may exist), and rely on TikTok's header alone for the cap.
-            Err(err) if err.class() == ErrorClass::Permission => {
-                tracing::warn!(
-                    advertiser_id,
-                    error = %err,
-                    "This token cannot list the ad account's ads (ad/get/), so its reports \
-                     cannot be split ahead of TikTok's 20,000-ads cap and TopView delivery is \
-                     asked for without knowing whether it exists."
-                );
-                Ok(Arc::new(AdInventory {
-                    auction_and_reach_frequency_ads: 0,
-                    topview_ads: 1,
-                    listable: false,
+            let counted = async {
+                let auction_and_reach_frequency =
+                    count(BuyingScope::AuctionAndReachFrequency).await?;
+                // No TopView campaign, no TopView ad: nothing to count.
+                let topview =
+                    if super::buying::may_have_topview(ctx, binding, advertiser_id).await? {
+                        count(BuyingScope::TopView).await?
+                    } else {
+                        0
+                    };
+                Ok::<_, crate::error::Error>((auction_and_reach_frequency, topview))
+            };
+            match counted.await {
+                Ok((auction_and_reach_frequency_ads, topview_ads)) => Ok(Arc::new(AdInventory {
+                    auction_and_reach_frequency_ads,
+                    topview_ads,
+                    listable: true,
                     listings: Default::default(),
-                }))
+                })),
+                // An app with the reporting scope but not the ads one: report anyway, TopView
+                // included (it may exist), and rely on TikTok's header alone for the cap.
+                Err(err) if err.class() == ErrorClass::Permission => {
+                    tracing::warn!(
+                        advertiser_id,
+                        error = %err,
+                        "This token cannot list the ad account's ads (ad/get/), so its reports \
+                         cannot be split ahead of TikTok's 20,000-ads cap and TopView delivery is \
+                         asked for without knowing whether it exists."
+                    );
+                    Ok(Arc::new(AdInventory {
+                        auction_and_reach_frequency_ads: 0,
+                        topview_ads: 1,
+                        listable: false,
+                        listings: Default::default(),
+                    }))
+                }
+                Err(err) => Err(err),
             }
-            Err(err) => Err(err),
-        }
-    })
-    .await
-    .cloned()
+        })
+        .await
 }
 
 fn ad_listing_params(ctx: &Context, advertiser_id: u64, scope: BuyingScope) -> Params {

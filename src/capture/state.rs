@@ -26,8 +26,19 @@ pub struct AdvertiserCursor {
     pub cursor: String,
     /// Reports: the rows per day the last run read for this advertiser, from which the next
     /// run's plan counts pages (a hint; nothing else depends on it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "hint"
+    )]
     pub rows_per_day: Option<f64>,
+}
+
+/// A hint that is not a non-negative number is no hint: a state edited by hand (or by another
+/// tool) never fails a run for it.
+fn hint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(value.as_f64().filter(|x| x.is_finite() && *x >= 0.0))
 }
 
 /// The format of entity cursors (`modify_time`); report cursors are `YYYY-MM-DD` days.
@@ -263,6 +274,18 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hint_that_is_not_a_number_is_ignored_not_refused() {
+        for bad in [json!("lots"), json!(-3), json!({"x": 1}), json!(null)] {
+            let state = BindingState::from_any(
+                &json!({"advertisers": {"7": {"cursor": "2024-01-02", "rows_per_day": bad}}}),
+            )
+            .unwrap();
+            assert_eq!(state.cursor(7), Some("2024-01-02"));
+            assert_eq!(state.rows_per_day(7), None);
+        }
+    }
 
     #[test]
     fn a_cursor_patch_keeps_the_rows_hint_unless_it_sets_one() {
