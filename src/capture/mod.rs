@@ -756,6 +756,7 @@ async fn entity_unit(
         advertiser,
     } = *unit;
     let id_field = unit.id_field();
+    let listing_began = ctx.config.clock.now().naive_utc();
     // Streams without a cursor are read whole every run.
     let incremental = incremental && row.cursor.is_some();
     let cursor = cursor.filter(|_| incremental);
@@ -819,13 +820,27 @@ async fn entity_unit(
             ctx.records(binding, docs).await?;
         }
     }
+    let newest = newest.map(|newest| newest.min(cursor_ceiling(listing_began)));
     let patch = match newest {
-        Some(newest) if incremental && Some(&newest) != cursor.as_ref() => {
+        Some(newest) if incremental && cursor.as_ref().is_none_or(|c| newest > *c) => {
             BindingState::cursor_patch(advertiser.id, &newest)
         }
         _ => json!({}),
     };
     ctx.checkpoint(binding, patch).await
+}
+
+/// The latest entity cursor a listing that began at `began` (UTC) may leave. An entity changed
+/// while its account is listed, after its page was read, carries a time before changes that
+/// later pages (or the next buying type's listing) show; a cursor at the newest time seen would
+/// pass it, and that change would never be emitted. TikTok's times carry no zone (UTC, or the
+/// ad account's, up to 14 hours either side), so the cursor stays [`CLOCK_SKEW`] before the
+/// listing began: the next run emits that last day's changes again (duplicates by key, never a
+/// gap), at no extra request, since the lists are read whole.
+fn cursor_ceiling(began: chrono::NaiveDateTime) -> String {
+    (began - CLOCK_SKEW)
+        .format(state::ENTITY_CURSOR_FORMAT)
+        .to_string()
 }
 
 /// What a `modify_time` may do to the cursor.

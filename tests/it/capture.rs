@@ -56,7 +56,14 @@ const FIELDS: [&str; 4] = ["advertiser_id", "campaign_id", "adgroup_id", "ad_id"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flow_captures_exactly_the_models_entities_then_only_changes() {
-    let sim = simulator::spawn(small()).await.unwrap();
+    // Two months of history: the last day, which a second run emits again (the cursor stays a
+    // day before the listing began), is a small part of it.
+    let sim = simulator::spawn(SimConfig {
+        days: 60,
+        ..small()
+    })
+    .await
+    .unwrap();
     let start = sim.model().first_day().to_string();
     let config = sim_config(&sim.base_url(), &start, json!({}));
     let first = tokio::task::spawn_blocking({
@@ -86,7 +93,9 @@ async fn flow_captures_exactly_the_models_entities_then_only_changes() {
             .unwrap();
         assert_eq!(cursors.len(), 3, "{stream}: {cursors:?}");
     }
-    // A second run emits only rows modified at or after the cursor: far fewer.
+    // A second run emits only rows modified at or after the cursor: far fewer, and every one
+    // of them changed within a day of the first run's start (the cursor's ceiling).
+    let first_state = first.state.clone();
     let second =
         tokio::task::spawn_blocking(move || flow_session(&config, &ENTITIES, &first.state, &[]))
             .await
@@ -100,6 +109,19 @@ async fn flow_captures_exactly_the_models_entities_then_only_changes() {
         ads_again.len(),
         all_ads.len()
     );
+    let a_day_ago = (chrono::Utc::now() - chrono::Duration::hours(24))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    for (binding, doc) in second.docs.iter().filter(|(b, _)| *b > 0) {
+        let modified = doc["modify_time"].as_str().unwrap_or_default();
+        let advertiser = doc["advertiser_id"].to_string();
+        let cursor = first_state["bindingStateV1"][ENTITIES[*binding]]["advertisers"][&advertiser]
+            ["cursor"]
+            .as_str()
+            .unwrap();
+        assert!(cursor <= a_day_ago.as_str(), "{cursor} is not a day back");
+        assert!(modified >= cursor, "{doc}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
