@@ -90,6 +90,8 @@ pub struct ActivityIndex {
     ranges: Mutex<HashMap<u64, (NaiveDate, NaiveDate)>>,
     days: PerAccount<Known>,
     ever: PerAccount<bool>,
+    /// TikTok refused a batch: ask per account for the rest of the run.
+    no_batches: std::sync::atomic::AtomicBool,
     /// Requests the index made.
     pub requests: AtomicU64,
 }
@@ -316,6 +318,182 @@ async fn build_days(
     })))
 }
 
+/// How many ad accounts one index query covers (`advertiser_ids`; Run a synchronous report,
+/// portal doc 1740302848100353).
+///
+/// TikTok's multi-account reports are not the rows of per-account queries (money metrics
+/// without a decimal point, a cap counted over the batch), so no stream uses them; the index
+/// only needs to know, per account and day, whether anything at all happened, and they tell
+/// that exactly: each account's days are in its own time zone (`multi_adv_report_in_utc_time`
+/// left false), a day with any delivery has non-zero impressions or clicks (spend is charged
+/// for them) whatever the rounding of money, results are counts, and an answer over the ads cap
+/// is not used. Whatever a batch cannot tell (refused, over the cap, an account without a
+/// readable row) is asked per account, as without batches; a refused batch ends batching for
+/// the run (the accounts may not belong to one TikTok for Business user).
+pub const ACCOUNTS_PER_QUERY: usize = 5;
+
+/// Asks in batches whether each account ever delivered, then which days those that did were
+/// active (accounts reading the same range share a batch). Fills what the per-account
+/// functions [`ever`] and [`days`] would otherwise ask for.
+pub(crate) async fn prime(ctx: &Context, advertisers: &[u64], any_lifetime: bool) -> Result<()> {
+    // Whether it ever delivered is asked of every account with days to read, and of all when a
+    // lifetime report runs.
+    let asked: Vec<u64> = advertisers
+        .iter()
+        .copied()
+        .filter(|id| any_lifetime || ctx.activity.range(*id).is_some())
+        .collect();
+    let batches: Vec<Batch<'_>> = asked
+        .chunks(ACCOUNTS_PER_QUERY)
+        .map(|batch| (batch, None))
+        .collect();
+    run_batches(ctx, batches).await?;
+    let mut by_range: std::collections::BTreeMap<(NaiveDate, NaiveDate), Vec<u64>> =
+        Default::default();
+    for id in &asked {
+        if let (Some(range), Some(true)) = (ctx.activity.range(*id), known_ever(ctx, *id).await) {
+            by_range.entry(range).or_default().push(*id);
+        }
+    }
+    let batches = by_range
+        .iter()
+        .flat_map(|(range, ids)| {
+            ids.chunks(ACCOUNTS_PER_QUERY)
+                .map(move |batch| (batch, Some(*range)))
+        })
+        .collect();
+    run_batches(ctx, batches).await
+}
+
+/// Accounts asked about together, and the range of days (`None`: whether they ever delivered).
+type Batch<'a> = (&'a [u64], Option<(NaiveDate, NaiveDate)>);
+
+/// Runs batches a few at a time: lifetime ones (`None`) set whether each account ever
+/// delivered, dated ones its active days over the range.
+async fn run_batches(ctx: &Context, batches: Vec<Batch<'_>>) -> Result<()> {
+    let done = futures::stream::iter(batches)
+        .filter(|(batch, _)| std::future::ready(batch.len() > 1))
+        .map(|(batch, range)| async move {
+            match range {
+                None => {
+                    if let Some(answer) = batch_query(ctx, batch, None).await? {
+                        // An account without a row has no data, as when asked alone.
+                        for id in batch {
+                            if let Some(rows) = answer.trusted(*id) {
+                                let ever = rows.iter().any(|(_, active)| *active);
+                                ctx.activity.ever.set(*id, ever).await;
+                            }
+                        }
+                    }
+                }
+                Some(range) => batch_days(ctx, batch, range).await?,
+            }
+            Ok::<(), crate::error::Error>(())
+        })
+        .buffer_unordered(super::unit_concurrency(&ctx.config));
+    futures::pin_mut!(done);
+    while let Some(result) = done.next().await {
+        result?;
+    }
+    Ok(())
+}
+
+/// The active days of a batch of accounts over one range (30 days a query).
+async fn batch_days(
+    ctx: &Context,
+    batch: &[u64],
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<()> {
+    let mut days: HashMap<u64, BTreeSet<NaiveDate>> = HashMap::new();
+    let mut untrusted = BTreeSet::new();
+    for window in windows(start, end, Granularity::Day) {
+        let Some(answer) = batch_query(ctx, batch, Some(window)).await? else {
+            return Ok(());
+        };
+        untrusted.extend(answer.unreadable);
+        for (id, rows) in answer.rows {
+            days.entry(id).or_default().extend(
+                rows.into_iter()
+                    .filter(|(_, active)| *active)
+                    .filter_map(|(day, _)| day),
+            );
+        }
+    }
+    // An account with an unreadable row in any window is asked on its own; one without a row
+    // had no active day, as when asked alone.
+    for id in batch {
+        if untrusted.contains(id) {
+            continue;
+        }
+        let activity = Activity {
+            covered: (start, end),
+            active_days: days.remove(id).unwrap_or_default(),
+        };
+        ctx.activity
+            .days
+            .set(*id, Known::Days(Arc::new(activity)))
+            .await;
+    }
+    Ok(())
+}
+
+/// What one batch query told: each account's rows, and the accounts with a row that could not
+/// be read (nothing of theirs is used).
+struct BatchAnswer {
+    rows: HashMap<u64, Vec<(Option<NaiveDate>, bool)>>,
+    unreadable: BTreeSet<u64>,
+}
+
+impl BatchAnswer {
+    /// An account's rows (none: no data), unless one could not be read.
+    fn trusted(&self, id: u64) -> Option<&[(Option<NaiveDate>, bool)]> {
+        if self.unreadable.contains(&id) {
+            return None;
+        }
+        Some(self.rows.get(&id).map_or(&[], Vec::as_slice))
+    }
+}
+
+/// One batch query (lifetime, or daily over `window`). `None` when the batch tells nothing
+/// (refused, over the ads cap, a row of an account not asked about).
+async fn batch_query(
+    ctx: &Context,
+    batch: &[u64],
+    window: Option<(NaiveDate, NaiveDate)>,
+) -> Result<Option<BatchAnswer>> {
+    if ctx.activity.no_batches.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let answer = match query_with(ctx, Accounts::Many(batch), window, ACTIVITY_METRICS).await {
+        Ok(answer) => answer,
+        Err(err) if err.stops_the_run() => return Err(err),
+        Err(err) => {
+            ctx.activity.no_batches.store(true, Ordering::Relaxed);
+            tracing::info!(error = %err, "TikTok refused an activity index query over several ad accounts; the index asks per account for the rest of this run.");
+            return Ok(None);
+        }
+    };
+    let Some(rows) = answer else {
+        return Ok(None);
+    };
+    let mut out = BatchAnswer {
+        rows: HashMap::new(),
+        unreadable: BTreeSet::new(),
+    };
+    for (account, day, active) in rows {
+        match account.filter(|id| batch.contains(id)) {
+            Some(id) if window.is_none() || day.is_some() => {
+                out.rows.entry(id).or_default().push((day, active))
+            }
+            Some(id) => {
+                out.unreadable.insert(id);
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
 /// One advertiser-level query (daily over `window`, or lifetime); its rows as (day, active).
 /// `None` when TikTok refuses it or answers something unreadable: the caller then reads all.
 async fn query(
@@ -325,8 +503,20 @@ async fn query(
 ) -> Result<Option<Vec<(Option<NaiveDate>, bool)>>> {
     let mut metrics: &[&str] = ACTIVITY_METRICS;
     loop {
-        match query_with(ctx, advertiser_id, window, metrics).await {
-            Ok(rows) => return Ok(Some(rows)),
+        match query_with(ctx, Accounts::One(advertiser_id), window, metrics).await {
+            Ok(Some(rows)) => {
+                return Ok(Some(rows.into_iter().map(|(_, d, a)| (d, a)).collect()));
+            }
+            Ok(None) => {
+                // Over TikTok's ads cap the account's totals cover only its newest ads, so a
+                // day that looks idle may not be: trust nothing of this answer.
+                tracing::info!(
+                    advertiser_id,
+                    "The activity index query is over TikTok's ads cap (X-Tt-Ads-Throttle); \
+                     every report day of this ad account is read."
+                );
+                return Ok(Some(vec![(None, true)]));
+            }
             Err(err) if err.stops_the_run() || err.class() == ErrorClass::Permission => {
                 return Err(err)
             }
@@ -346,24 +536,42 @@ async fn query(
     }
 }
 
+/// The ad accounts one index query covers.
+#[derive(Clone, Copy)]
+enum Accounts<'a> {
+    One(u64),
+    Many(&'a [u64]),
+}
+
+/// The rows of one index query as (account, day, active); the account is the one asked for,
+/// or (several asked) the row's `advertiser_id`. `None` when the answer is over the ads cap.
 async fn query_with(
     ctx: &Context,
-    advertiser_id: u64,
+    accounts: Accounts<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     metrics: &[&str],
-) -> Result<Vec<(Option<NaiveDate>, bool)>> {
+) -> Result<Option<Vec<(Option<u64>, Option<NaiveDate>, bool)>>> {
     let dimensions: &[&str] = match window {
         Some(_) => &["advertiser_id", "stat_time_day"],
         None => &["advertiser_id"],
     };
-    let mut params: Params = vec![
-        ("advertiser_id", advertiser_id.to_string()),
+    let mut params: Params = match accounts {
+        Accounts::One(id) => vec![("advertiser_id", id.to_string())],
+        Accounts::Many(ids) => {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            vec![
+                ("advertiser_ids", serde_json::json!(ids).to_string()),
+                ("multi_adv_report_in_utc_time", "false".into()),
+            ]
+        }
+    };
+    params.extend([
         ("service_type", "AUCTION".into()),
         ("report_type", "BASIC".into()),
         ("data_level", "AUCTION_ADVERTISER".into()),
         ("dimensions", serde_json::json!(dimensions).to_string()),
         ("metrics", serde_json::json!(metrics).to_string()),
-    ];
+    ]);
     match window {
         Some((start, end)) => {
             params.push(("start_date", start.format("%Y-%m-%d").to_string()));
@@ -377,30 +585,29 @@ async fn query_with(
     while let Some(page) = pages.next().await {
         let page = page?;
         ctx.activity.requests.fetch_add(1, Ordering::Relaxed);
-        // Over TikTok's ads cap the account's totals cover only its newest ads, so a day that
-        // looks idle may not be: trust nothing of this answer and read every day.
         if page.ads_throttled {
-            tracing::info!(
-                advertiser_id,
-                "The activity index query is over TikTok's ads cap (X-Tt-Ads-Throttle); every \
-                 report day of this ad account is read."
-            );
-            return Ok(vec![(None, true)]);
+            return Ok(None);
         }
         for raw in &page.records {
             let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let account = match accounts {
+                Accounts::One(id) => Some(id),
+                Accounts::Many(_) => {
+                    crate::capture::record::id_of(&row["dimensions"]["advertiser_id"])
+                }
+            };
             let day = row["dimensions"]["stat_time_day"]
                 .as_str()
                 .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok());
             let day = if window.is_some() { day } else { None };
             if window.is_some() && day.is_none() {
-                rows.push((None, true));
+                rows.push((account, None, true));
                 continue;
             }
-            rows.push((day, row_active(&row["metrics"])));
+            rows.push((account, day, row_active(&row["metrics"])));
         }
     }
-    Ok(rows)
+    Ok(Some(rows))
 }
 
 /// Whether any metric of a row is non-zero. `"-"` and null mean "not applicable" (zero here);

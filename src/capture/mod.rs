@@ -68,6 +68,18 @@ impl<T: Clone> PerAccount<T> {
         cell.get_or_try_init(make).await.cloned()
     }
 
+    /// Sets the account's value, unless a unit has already made (or is making) it.
+    pub async fn set(&self, advertiser_id: u64, value: T) {
+        let cell = self
+            .0
+            .lock()
+            .await
+            .entry(advertiser_id)
+            .or_default()
+            .clone();
+        let _ = cell.set(value);
+    }
+
     /// The account's value if this run already has it (no request).
     pub async fn peek(&self, advertiser_id: u64) -> Option<T> {
         let cell = self.0.lock().await.get(&advertiser_id).cloned();

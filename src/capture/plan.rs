@@ -45,6 +45,9 @@ pub(crate) async fn prepare(
         let any_lifetime = reports.iter().any(|(b, applies)| {
             *applies && b.stream.report().map(|r| r.granularity) == Some(Granularity::Lifetime)
         });
+        // Several accounts a query where TikTok allows it; what that leaves unknown, per account.
+        let ids: Vec<u64> = advertisers.iter().map(|a| a.id).collect();
+        activity::prime(ctx, &ids, any_lifetime).await?;
         each_account(ctx, advertisers, |a| async move {
             // Whether it ever delivered, then (if it did) its active days.
             activity::days(ctx, a.id).await?;

@@ -62,6 +62,9 @@ pub struct SimConfig {
     /// others mix in reach & frequency and TopView campaigns (see `model`). 0 = every advertiser
     /// may have reservation campaigns.
     pub auction_only_every: usize,
+    /// The TikTok for Business users the ad accounts belong to, in turn (account `i` is user
+    /// `i % users`'s). A report over several accounts of different users is refused. At least 1.
+    pub users: usize,
     /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
     /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
     pub ads_cap: usize,
@@ -115,6 +118,7 @@ impl Default for SimConfig {
             empty_breakdown_values: false,
             deleted_every: 5,
             auction_only_every: 0,
+            users: 1,
             ads_cap: report::ADS_CAP,
             idle_account_share: 0.0,
             idle_day_share: 0.0,

@@ -151,11 +151,18 @@ pub(crate) struct ReportPlan {
     keys: Vec<RowKey>,
     /// The query covered more ads than the cap: TikTok says so with [`ADS_THROTTLE_HEADER`].
     ads_throttled: bool,
+    /// The ads the query selects (before the cap).
+    selected_ads: u32,
 }
 
 impl ReportPlan {
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// The ads the query selects, before the cap.
+    pub(crate) fn selected_ads(&self) -> usize {
+        self.selected_ads as usize
     }
 
     /// Whether the answer carries [`ADS_THROTTLE_HEADER`].
@@ -511,6 +518,11 @@ impl Model {
 
     /// Validates `q` and lists its rows as keys: [`Model::validate`], then [`Model::plan`]; the
     /// rows are rendered page by page with [`Model::render_rows_json`].
+    /// The cap on the ads one report processes.
+    pub(crate) fn ads_cap(&self) -> usize {
+        self.ads_cap
+    }
+
     pub(crate) fn report_plan(&self, q: &ReportQuery) -> Result<ReportPlan, ApiError> {
         let valid = self.validate(q)?;
         Ok(self.plan(q, valid))
@@ -913,6 +925,7 @@ impl Model {
             ents,
             keys,
             ads_throttled: ads.capped,
+            selected_ads: ads.all.1,
         }
     }
 

@@ -88,6 +88,9 @@ impl ReportShape {
 pub const MAX_DAY_SPAN: i64 = 30;
 /// The longest range (inclusive days) of an hourly report query.
 pub const MAX_HOUR_SPAN: i64 = 1;
+/// The most ad accounts one report query may name in `advertiser_ids` (BASIC and AUDIENCE
+/// reports only; Run a synchronous report, [`docs::SYNC_REPORT`]).
+pub const MAX_ADVERTISERS_PER_REPORT: usize = 5;
 /// The longest range (inclusive days) of a report query without a time dimension.
 pub const MAX_TOTALS_SPAN: i64 = 365;
 

@@ -387,6 +387,84 @@ async fn reports_over_the_ads_cap_carry_the_throttle_header() {
     sim.shutdown().await;
 }
 
+/// `advertiser_ids`: each account's rows are those of its own query, with `advertiser_id`,
+/// `currency` and `timezone` among the metrics and spend as a whole number; more than five
+/// accounts, or an account the token cannot read, are refused.
+#[tokio::test]
+async fn multi_account_reports_hold_each_accounts_own_rows() {
+    let sim = spawn(SimConfig {
+        advertisers: 6,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let ids = sim.model().advertiser_ids();
+    let days = || DateRange {
+        start: "2024-06-01",
+        end: "2024-06-30",
+    };
+    let dims = r#"["advertiser_id","stat_time_day"]"#;
+    let mut single_rows = Vec::new();
+    for id in &ids[..5] {
+        let mut p = report_params(*id, Level::Advertiser, dims, days());
+        p[5].1 = s(r#"["spend","impressions"]"#);
+        p.push(("page_size", s("1000")));
+        let body = c.get("report/integrated/get/", &p).await;
+        single_rows.extend(body["data"]["list"].as_array().unwrap().clone());
+    }
+    assert!(!single_rows.is_empty());
+    let batch = |ids: &[u64]| {
+        let mut p = report_params(ids[0], Level::Advertiser, dims, days());
+        p.retain(|(k, _)| *k != "advertiser_id");
+        p[4].1 = s(r#"["spend","impressions"]"#);
+        p.push((
+            "advertiser_ids",
+            json!(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()).to_string(),
+        ));
+        p.push(("page_size", s("1000")));
+        p
+    };
+    let body = c.get("report/integrated/get/", &batch(&ids[..5])).await;
+    assert_eq!(body["code"], 0, "{body}");
+    let multi = body["data"]["list"].as_array().unwrap();
+    assert_eq!(multi.len(), single_rows.len());
+    for (one, row) in single_rows.iter().zip(multi) {
+        assert_eq!(one["dimensions"], row["dimensions"]);
+        let m = &row["metrics"];
+        assert_eq!(m["impressions"], one["metrics"]["impressions"]);
+        let spend: f64 = one["metrics"]["spend"].as_str().unwrap().parse().unwrap();
+        assert_eq!(m["spend"], json!(format!("{spend:.0}")));
+        assert_eq!(m["advertiser_id"], one["dimensions"]["advertiser_id"]);
+        assert!(
+            m["currency"].is_string() && m["timezone"].is_string(),
+            "{row}"
+        );
+    }
+    let body = c.get("report/integrated/get/", &batch(&ids)).await;
+    assert_eq!(body["code"], 40002, "six accounts: {body}");
+    sim.shutdown().await;
+    // Accounts of two TikTok for Business users: refused together.
+    let sim = spawn(SimConfig {
+        advertisers: 6,
+        users: 2,
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&sim);
+    let body = c.get("report/integrated/get/", &batch(&ids[..2])).await;
+    assert_eq!(body["code"], 40002, "two users: {body}");
+    let same_user = [ids[0], ids[2], ids[4]];
+    let body = c.get("report/integrated/get/", &batch(&same_user)).await;
+    assert_eq!(body["code"], 0, "{body}");
+    let mut unknown = ids[..2].to_vec();
+    unknown.push(42);
+    let body = c.get("report/integrated/get/", &batch(&unknown)).await;
+    assert_eq!(body["code"], 40001, "{body}");
+    sim.shutdown().await;
+}
+
 /// The first and last day of a report query, as `YYYY-MM-DD` (both empty for a lifetime query).
 struct DateRange<'a> {
     start: &'a str,
