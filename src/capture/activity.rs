@@ -1,8 +1,9 @@
-//! The activity index: per ad account, which days had any delivery or any attributed result,
-//! learned from the cheapest report TikTok offers (advertiser level, one row per day, a handful
-//! of metrics, 30 days per request) and shared by every report binding of the run. Report
-//! windows and hourly days without activity are then not queried, and lifetime reports of an
-//! account that never delivered are not either.
+//! The activity index: per ad account, whether it ever delivered and which days had any
+//! delivery or any attributed result, learned from the cheapest reports TikTok offers
+//! (advertiser level, lifetime totals then one row per day, a handful of metrics, 30 days and up
+//! to five accounts per request) and shared by every report binding of the run. Report windows
+//! and hourly days without activity are then not queried, and an account that never delivered
+//! gets no report query at all.
 //!
 //! Why no row with a non-zero metric can be lost: every metric of the entity reports (campaign,
 //! ad group, ad, and their audience breakdowns) counts delivery or results of the account's

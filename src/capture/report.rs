@@ -154,7 +154,9 @@ pub fn filtering(spec: &ReportSpec, include_deleted: bool, split: Option<&Value>
 /// per BASIC or AUDIENCE query) would save requests, but its documentation (Run a synchronous
 /// report, portal id 1740302848100353) says currency metrics then come without a decimal point
 /// and times in UTC or each account's zone by choice, and the 20,000-ad cap counts the whole
-/// batch: the rows would not be those of per-account queries, so it is not used.
+/// batch: the rows would not be those of per-account queries, so the report streams do not use
+/// it (the activity index does, for whether days had anything at all:
+/// [`super::activity::ACCOUNTS_PER_QUERY`]).
 pub fn params(
     spec: &ReportSpec,
     advertiser_id: u64,
