@@ -58,26 +58,21 @@ impl<T: Clone> PerAccount<T> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let cell = self
-            .0
-            .lock()
+        self.cell(advertiser_id)
             .await
-            .entry(advertiser_id)
-            .or_default()
-            .clone();
-        cell.get_or_try_init(make).await.cloned()
+            .get_or_try_init(make)
+            .await
+            .cloned()
     }
 
     /// Sets the account's value, unless a unit has already made (or is making) it.
     pub async fn set(&self, advertiser_id: u64, value: T) {
-        let cell = self
-            .0
-            .lock()
-            .await
-            .entry(advertiser_id)
-            .or_default()
-            .clone();
-        let _ = cell.set(value);
+        let _ = self.cell(advertiser_id).await.set(value);
+    }
+
+    async fn cell(&self, advertiser_id: u64) -> Arc<tokio::sync::OnceCell<T>> {
+        let mut cells = self.0.lock().await;
+        cells.entry(advertiser_id).or_default().clone()
     }
 
     /// The account's value if this run already has it (no request).
