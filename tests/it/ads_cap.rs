@@ -334,7 +334,7 @@ async fn reports_go_on_when_the_token_cannot_list_ads() {
     assert_eq!(got, expected);
     let topview_of_denied = sim.requests().iter().any(|r| {
         r.path == "report/integrated/get/"
-            && r.params["advertiser_id"] == denied.to_string()
+            && r.params.get("advertiser_id") == Some(&denied.to_string())
             && r.params
                 .get("filtering")
                 .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))

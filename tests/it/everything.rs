@@ -297,7 +297,7 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
             .iter()
             .filter(|r| {
                 r.path == path
-                    && r.params["advertiser_id"] == advertiser
+                    && r.params.get("advertiser_id").map(String::as_str) == Some(advertiser)
                     && r.params
                         .get("filtering")
                         .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))
@@ -327,7 +327,7 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
     // Advertisers without TopView ads are never asked for TopView delivery.
     let auction_only = advertisers[2].to_string();
     assert!(!requests.iter().any(|r| r.path == "report/integrated/get/"
-        && r.params["advertiser_id"] == auction_only
+        && r.params.get("advertiser_id") == Some(&auction_only)
         && r.params
             .get("filtering")
             .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))));
