@@ -260,6 +260,34 @@ mod tests {
     }
 
     #[test]
+    fn the_request_log_keeps_every_request_and_writes_one_json_line_each() {
+        assert!(!parse(&[]).to_config().unwrap().record_requests);
+        let path = std::env::temp_dir().join(format!("sim-requests-{}.jsonl", std::process::id()));
+        let text = path.to_str().unwrap();
+        assert!(
+            parse(&["--request-log", text])
+                .to_config()
+                .unwrap()
+                .record_requests
+        );
+        let requests = [crate::RecordedRequest {
+            path: "ad/get/".into(),
+            params: [("page_size".to_string(), "1".to_string())].into(),
+            code: 0,
+            ads_throttled: false,
+        }];
+        write_request_log(&path, &requests).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let line: serde_json::Value = serde_json::from_str(written.trim()).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"path": "ad/get/", "params": {"page_size": "1"}, "code": 0,
+                               "ads_throttled": false})
+        );
+    }
+
+    #[test]
     fn defaults_match_the_config_defaults() {
         let args = parse(&[]);
         assert_eq!(args.port, 8080);
