@@ -76,7 +76,8 @@ pub(crate) async fn prepare(
         })
         .await?;
     }
-    // The ad counts (two `ad/get/` looks per account, shared by every report binding) decide
+    // The ad counts (an `ad/get/` look per account, and one more for TopView where the account
+    // has TopView campaigns; shared by every report binding) decide
     // TopView queries and splits: made now for the accounts with anything to report, so the
     // plan knows them (the units reuse them).
     if let Some(first) = bindings
