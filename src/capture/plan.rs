@@ -26,6 +26,9 @@ pub struct Plan {
     /// Every request of the run, those already made (discovery, account details, the activity
     /// index) included.
     pub total: u64,
+    /// Some report is read with no page count from an earlier run (a first run): its pages
+    /// beyond the first are counted as they come.
+    pub pages_unknown: bool,
 }
 
 /// Builds the activity index of every account (so the plan knows which days will be read),
@@ -115,9 +118,16 @@ pub(crate) async fn prepare(
         activity_index_requests = ctx.activity.requests.load(Ordering::Relaxed),
         requests_per_second = rate,
         expected_seconds = seconds.round() as u64,
-        "Capture plan: about {} requests, {} at {rate} requests per second.",
+        pages_unknown = plan.pages_unknown,
+        "Capture plan: about {} requests, {} at {rate} requests per second{}.",
         plan.total,
         human(Duration::from_secs_f64(seconds)),
+        if plan.pages_unknown {
+            " (more where a report has more pages than one a query: no earlier run has \
+             counted them, and the progress lines add them as they come)"
+        } else {
+            ""
+        },
     );
     Ok(plan)
 }
@@ -152,6 +162,7 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
     let today = ctx.config.clock.today_utc().format("%Y-%m-%d").to_string();
     let mut per_binding = Vec::with_capacity(bindings.len());
     let mut total = ctx.client.stats.requests.load(Ordering::Relaxed);
+    let mut pages_unknown = false;
     for binding in bindings {
         let planned = match &binding.stream.spec {
             // Its one request per 100 accounts was made to find the accounts.
@@ -230,6 +241,7 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                                             + (queries - 1) as f64
                                     })
                                     .sum();
+                                pages_unknown |= pages > 0.0 && rows_per_day.is_none();
                                 pages.round() as u64
                             }
                         }
@@ -241,7 +253,11 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
         total += planned;
         per_binding.push(planned);
     }
-    Ok(Plan { per_binding, total })
+    Ok(Plan {
+        per_binding,
+        total,
+        pages_unknown,
+    })
 }
 
 fn a_rows_per_day(binding: &Binding, advertiser_id: u64) -> Option<f64> {

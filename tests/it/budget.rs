@@ -162,6 +162,16 @@ async fn the_activity_index_skips_idle_days_and_loses_no_row() {
                 "{sim_today}, {label} the index: planned {plan}, made {made}"
             );
         }
+        // A first run says its plan has no page counts to go by.
+        if states[1] == json!({}) {
+            let plan_line = indexed
+                .output
+                .stderr
+                .lines()
+                .find(|l| l.contains("Capture plan"))
+                .unwrap();
+            assert!(plan_line.contains(r#""pages_unknown":true"#), "{plan_line}");
+        }
         states = [full.state, indexed.state];
     }
 }
