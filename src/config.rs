@@ -258,7 +258,7 @@ pub fn parse(raw: &Value) -> Result<Config> {
     let Some(object) = raw.as_object() else {
         return Err(Error::config(format!(
             "The config must be a JSON object with at least `credentials`; got {}.",
-            json_kind(raw)
+            crate::error::json_kind(raw)
         )));
     };
     let Some(credentials) = object.get("credentials") else {
@@ -276,7 +276,7 @@ pub fn parse(raw: &Value) -> Result<Config> {
     {
         return Err(Error::config(format!(
             "Config field `advanced` must be an object such as {{\"lookback_days\": 3}}; got {}.",
-            json_kind(advanced)
+            crate::error::json_kind(advanced)
         )));
     }
     let surface: EndpointConfig = serde_path_to_error::deserialize(raw).map_err(|err| {
@@ -296,7 +296,7 @@ fn precheck_credentials(credentials: &Value) -> Result<()> {
     let Some(object) = credentials.as_object() else {
         return Err(Error::config(format!(
             "Config field `credentials` must be an object; got {}.",
-            json_kind(credentials)
+            crate::error::json_kind(credentials)
         )));
     };
     let auth_type = match object.get("auth_type") {
@@ -311,7 +311,7 @@ fn precheck_credentials(credentials: &Value) -> Result<()> {
             return Err(Error::config(format!(
                 "Config field `credentials.auth_type` must be the string \"oauth2.0\" or \
                  \"sandbox_access_token\"; got {}.",
-                json_kind(other)
+                crate::error::json_kind(other)
             )))
         }
     };
@@ -350,7 +350,7 @@ fn precheck_credentials(credentials: &Value) -> Result<()> {
             Some(other) => {
                 return Err(Error::config(format!(
                     "Config field `credentials.{field}` must be a string; got {}.",
-                    json_kind(other)
+                    crate::error::json_kind(other)
                 )));
             }
         }
@@ -575,17 +575,6 @@ fn api_root(base_url: Option<&str>, sandbox: bool, allow_insecure_http: bool) ->
     let path = path.strip_suffix("/open_api/v1.3").unwrap_or(&path);
     url.set_path(&format!("{path}/open_api/v1.3/"));
     Ok(url)
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

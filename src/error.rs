@@ -129,3 +129,17 @@ impl Error {
         matches!(self.class(), ErrorClass::Auth | ErrorClass::Config)
     }
 }
+
+/// A JSON value's kind ("a string", "an object"), never its text (which may hold a secret), for
+/// messages about input of the wrong shape.
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -149,17 +149,6 @@ impl FieldTypes {
     }
 }
 
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The deepest nesting serde_json parses (its recursion limit).
 const MAX_DEPTH: usize = 128;
 
@@ -337,7 +326,7 @@ fn conform(field: &str, value: &mut Value, declared: Declared, notes: &mut Notes
             notes.push(Note::Unconvertible {
                 field: field.to_string(),
                 declared: declared.name(),
-                sent: kind_of(value),
+                sent: crate::error::json_kind(value),
             });
             *value = Value::Null;
         }
@@ -356,15 +345,17 @@ fn as_integer(value: &Value) -> Option<Value> {
                 None
             }
         }
-        Value::String(s) => {
-            let t = s.trim();
-            if let Ok(n) = t.parse::<u64>() {
-                Some(Value::Number(n.into()))
-            } else {
-                t.parse::<i64>().ok().map(|n| Value::Number(n.into()))
-            }
-        }
+        Value::String(s) => integer_text(s),
         _ => None,
+    }
+}
+
+/// An exact 64-bit integer written as text (`" 42"`, `"-7"`).
+fn integer_text(text: &str) -> Option<Value> {
+    let t = text.trim();
+    match t.parse::<u64>() {
+        Ok(n) => Some(Value::Number(n.into())),
+        Err(_) => t.parse::<i64>().ok().map(|n| Value::Number(n.into())),
     }
 }
 
@@ -381,14 +372,7 @@ pub fn id_of(value: &Value) -> Option<u64> {
 fn as_id(value: &Value) -> Option<Value> {
     match value {
         Value::Number(n) if n.is_u64() || n.is_i64() => Some(value.clone()),
-        Value::String(s) => {
-            let t = s.trim();
-            if let Ok(n) = t.parse::<u64>() {
-                Some(Value::Number(n.into()))
-            } else {
-                t.parse::<i64>().ok().map(|n| Value::Number(n.into()))
-            }
-        }
+        Value::String(s) => integer_text(s),
         _ => None,
     }
 }
@@ -457,7 +441,7 @@ fn typed(name: &str, value: &Value, ty: Option<MetricType>, notes: &mut Notes) -
         notes.push(Note::Unconvertible {
             field: format!("metrics.{name}"),
             declared,
-            sent: kind_of(value),
+            sent: crate::error::json_kind(value),
         });
         Value::Null
     })
@@ -511,7 +495,11 @@ pub fn object_record(
         }
     }
     let Value::Object(mut object) = value else {
-        return Err(format!("a record is {}, not a JSON object", kind_of(&value)).into());
+        return Err(format!(
+            "a record is {}, not a JSON object",
+            crate::error::json_kind(&value)
+        )
+        .into());
     };
     for (k, v) in extra {
         object.insert(k.clone(), v.clone());
@@ -537,7 +525,7 @@ pub fn object_record(
                 notes.push(Note::Unconvertible {
                     field: field.to_string(),
                     declared: "an integer",
-                    sent: kind_of(value),
+                    sent: crate::error::json_kind(value),
                 });
                 *value = Value::Null;
             }

@@ -23,7 +23,7 @@ use super::{activity, record, Context, RowsOf, Warning};
 use crate::client::{Page, Params};
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::{Granularity, Level, ReportType};
-use crate::registry::{ReportSpec, TOTALS_DAYS};
+use crate::registry::{self, EntityDef, Kind, ReportSpec, StreamDef, TOTALS_DAYS};
 
 pub const REPORT_PATH: &str = "report/integrated/get/";
 pub const PAGE_SIZE: u32 = 1000;
@@ -415,17 +415,6 @@ impl BuyingScope {
             })),
         }
     }
-
-    /// The `buying_types` of the `ad/get/` and `campaign/get/` listings of this scope, and
-    /// their page size.
-    fn listing(self) -> (&'static [&'static str], u32) {
-        let index = match self {
-            BuyingScope::AuctionAndReachFrequency => 0,
-            BuyingScope::TopView => 1,
-        };
-        let (types, max_page) = super::BUYING_TYPE_LISTINGS[index];
-        (types, max_page.min(1000))
-    }
 }
 
 /// The queries one report makes in every window: per buying scope, its id filters (`None` =
@@ -668,29 +657,34 @@ async fn fetch(
     Ok(Fetched::Whole)
 }
 
-/// Where an entity row lists its entities: endpoint, list key and the `secondary_status` value
-/// that includes deleted ones, from the row itself.
-struct EntityListing {
-    endpoint: &'static str,
-    list_key: &'static str,
-    status_all: Option<&'static str>,
-}
-
-const fn entity_listing(row: &crate::registry::StreamDef) -> EntityListing {
+/// An entity row's listing, checked when compiled.
+const fn entity_def(row: &StreamDef) -> EntityDef {
     match row.kind {
-        crate::registry::Kind::Entity(def) => EntityListing {
-            endpoint: row.endpoint,
-            list_key: def.list_key,
-            status_all: def.status_all,
-        },
+        Kind::Entity(def) => def,
         _ => panic!("an entity row"),
     }
 }
 
-/// The ads row's listing (ad counts and the ids reports are split by).
-const ADS: EntityListing = entity_listing(&crate::registry::ADS);
-/// The campaigns row's listing (the split of last resort).
-const CAMPAIGNS: EntityListing = entity_listing(&crate::registry::CAMPAIGNS);
+/// The ads row (ad counts and the ids reports are split by) and its listing.
+const ADS: (&StreamDef, EntityDef) = (&registry::ADS, entity_def(&registry::ADS));
+/// The campaigns row (the split of last resort) and its listing.
+const CAMPAIGNS: (&StreamDef, EntityDef) = (&registry::CAMPAIGNS, entity_def(&registry::CAMPAIGNS));
+
+/// One buying scope's listing of an entity row, filtered and paged as the row's own binding
+/// lists it ([`super::entity_listings`]), asking TikTok only for `fields`: its parameters but
+/// the advertiser, and its page size.
+fn scoped_listing(
+    def: &EntityDef,
+    scope: BuyingScope,
+    include_deleted: bool,
+    fields: &[&str],
+) -> (Params, u32) {
+    let mut listings = super::entity_listings(def, include_deleted);
+    let (filtering, page_size) = listings.swap_remove((scope as usize).min(listings.len() - 1));
+    let mut params: Params = vec![("fields", json!(fields).to_string())];
+    params.extend(filtering.map(|f| ("filtering", f.to_string())));
+    (params, page_size)
+}
 
 /// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
 /// their listing. Read once per run and shared by every report binding.
@@ -761,13 +755,13 @@ pub(crate) async fn inventory(
     ctx.ad_inventory
         .get_or_try_make(advertiser_id, || async {
             let count = |scope: BuyingScope| async move {
-                let params = ad_listing_params(ctx, advertiser_id, scope);
+                let params = ad_listing_params(ctx, advertiser_id, scope).0;
                 let probe = ctx
                     .client
                     .page(
-                        ADS.endpoint,
+                        ADS.0.endpoint,
                         &params,
-                        ADS.list_key,
+                        ADS.1.list_key,
                         crate::client::Paging::first(1),
                     )
                     .await?;
@@ -818,19 +812,13 @@ pub(crate) async fn inventory(
         .await
 }
 
-fn ad_listing_params(ctx: &Context, advertiser_id: u64, scope: BuyingScope) -> Params {
-    let mut filtering = json!({"buying_types": scope.listing().0});
-    if ctx.config.include_deleted {
-        filtering["secondary_status"] = json!(ADS.status_all);
-    }
-    vec![
-        ("advertiser_id", advertiser_id.to_string()),
-        (
-            "fields",
-            json!(["ad_id", "adgroup_id", "campaign_id"]).to_string(),
-        ),
-        ("filtering", filtering.to_string()),
-    ]
+/// The ad listing of one scope (ids and parents only) and its page size.
+fn ad_listing_params(ctx: &Context, advertiser_id: u64, scope: BuyingScope) -> (Params, u32) {
+    let fields = ["ad_id", "adgroup_id", "campaign_id"];
+    let (mut params, page_size) =
+        scoped_listing(&ADS.1, scope, ctx.config.include_deleted, &fields);
+    params.insert(0, ("advertiser_id", advertiser_id.to_string()));
+    (params, page_size)
 }
 
 async fn list_ads(
@@ -839,12 +827,12 @@ async fn list_ads(
     advertiser_id: u64,
     scope: BuyingScope,
 ) -> Result<Arc<AdListing>> {
-    let params = ad_listing_params(ctx, advertiser_id, scope);
+    let (params, page_size) = ad_listing_params(ctx, advertiser_id, scope);
     let mut listing = AdListing::default();
     let mut unusable = 0u64;
     let pages = ctx
         .client
-        .pages(ADS.endpoint, params, ADS.list_key, scope.listing().1);
+        .pages(ADS.0.endpoint, params, ADS.1.list_key, page_size);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
@@ -885,21 +873,18 @@ async fn split_by_campaign(
     scope: BuyingScope,
     listing: &AdListing,
 ) -> Result<Vec<Option<Value>>> {
-    let (types, page_size) = scope.listing();
-    let mut filtering = json!({"buying_types": types});
-    if ctx.config.include_deleted {
-        filtering["secondary_status"] = json!(CAMPAIGNS.status_all);
-    }
-    let params: Params = vec![
-        ("advertiser_id", advertiser_id.to_string()),
-        ("fields", json!(["campaign_id"]).to_string()),
-        ("filtering", filtering.to_string()),
-    ];
+    let include_deleted = ctx.config.include_deleted;
+    let (mut params, page_size) =
+        scoped_listing(&CAMPAIGNS.1, scope, include_deleted, &["campaign_id"]);
+    params.insert(0, ("advertiser_id", advertiser_id.to_string()));
     let mut campaigns = std::collections::BTreeSet::new();
     campaigns.extend(listing.ads.iter().filter_map(|a| a.campaign));
-    let pages = ctx
-        .client
-        .pages(CAMPAIGNS.endpoint, params, CAMPAIGNS.list_key, page_size);
+    let pages = ctx.client.pages(
+        CAMPAIGNS.0.endpoint,
+        params,
+        CAMPAIGNS.1.list_key,
+        page_size,
+    );
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         ctx.count_request(binding);
@@ -1365,13 +1350,18 @@ mod tests {
             Some(json!({"field_name": "buying_type", "filter_type": "IN",
                         "filter_value": "[\"RESERVATION_TOP_VIEW\"]"}))
         );
+        let listing = |scope| {
+            let (params, page_size) = scoped_listing(&ADS.1, scope, true, &["ad_id"]);
+            let filtering: Value = serde_json::from_str(&params[1].1).unwrap();
+            (filtering["buying_types"].clone(), page_size, filtering)
+        };
+        let (types, page_size, filtering) = listing(BuyingScope::TopView);
+        assert_eq!((types, page_size), (json!(["RESERVATION_TOP_VIEW"]), 100));
+        assert_eq!(filtering["secondary_status"], "AD_STATUS_ALL");
+        let (types, page_size, _) = listing(BuyingScope::AuctionAndReachFrequency);
         assert_eq!(
-            BuyingScope::TopView.listing(),
-            (&["RESERVATION_TOP_VIEW"][..], 100)
-        );
-        assert_eq!(
-            BuyingScope::AuctionAndReachFrequency.listing(),
-            (&["AUCTION", "RESERVATION_RF"][..], 1000)
+            (types, page_size),
+            (json!(["AUCTION", "RESERVATION_RF"]), 1000)
         );
     }
 }

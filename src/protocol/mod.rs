@@ -143,10 +143,6 @@ fn peak_rss_kb() -> Option<u64> {
 pub(crate) fn json_kind(value: &serde_json::Value) -> String {
     use serde_json::Value;
     match value {
-        Value::Null => "null".into(),
-        Value::Bool(_) => "a boolean".into(),
-        Value::Number(_) => "a number".into(),
-        Value::String(_) => "a string".into(),
         Value::Array(items) => format!("an array of {} item(s)", items.len()),
         Value::Object(map) if map.is_empty() => "an empty object".into(),
         Value::Object(map) => format!(
@@ -157,6 +153,7 @@ pub(crate) fn json_kind(value: &serde_json::Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        scalar => crate::error::json_kind(scalar).into(),
     }
 }
 
