@@ -12,6 +12,7 @@ pub mod pixels;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod sizing;
 pub mod state;
 
 use std::collections::{HashMap, HashSet};

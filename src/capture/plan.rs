@@ -2,9 +2,11 @@
 //! ad account and the requests each binding will make are counted from the same windows the
 //! report units will cut, so the run can say up front how many requests it needs and how long
 //! that takes at the configured rate. Progress logs then show the requests done of the planned
-//! ones and an estimate of the time left. Pages beyond the first cannot be known before a query
-//! is answered; the plan counts one page per query and the estimate of what remains grows with
-//! the pages seen.
+//! ones and an estimate of the time left. Pages beyond the first are counted from the rows per
+//! day each report read for each account in the last run (its state's `rows_per_day`); a first
+//! run measures a few of its larger reports instead ([`super::sizing`]). What neither covers is
+//! counted as one page a query, the plan line says so (`pages_unknown`), and the estimate of
+//! what remains grows with the pages seen.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,7 +15,10 @@ use futures::StreamExt;
 
 use super::activity;
 use super::advertisers::Advertiser;
+use chrono::NaiveDate;
+
 use super::report::date_range;
+use super::sizing::{Sizing, Unsized};
 use super::{Binding, Context};
 use crate::error::Result;
 use crate::registry::metrics::{Granularity, Level};
@@ -103,7 +108,10 @@ pub(crate) async fn prepare(
         })
         .await?;
     }
-    let plan = count(ctx, bindings, advertisers).await?;
+    // A first run measures a few of its larger reports, so its plan counts their pages too.
+    let work = unsized_work(ctx, bindings, advertisers).await;
+    let sizings = super::sizing::measure(ctx, bindings, &work).await?;
+    let plan = count(ctx, bindings, advertisers, &sizings).await?;
     let rate = ctx.config.requests_per_second;
     for (binding, planned) in bindings.iter().zip(&plan.per_binding) {
         tracing::info!(
@@ -156,14 +164,75 @@ where
     Ok(())
 }
 
-async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) -> Result<Plan> {
-    let config = &ctx.config;
+/// Per report binding, the accounts no earlier run has counted rows for, with the windows
+/// they will query.
+async fn unsized_work(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+) -> Vec<Vec<Unsized>> {
+    let mut out = Vec::with_capacity(bindings.len());
+    for binding in bindings {
+        let mut accounts = Vec::new();
+        if let StreamSpec::Report(spec) = &binding.stream.spec {
+            for a in advertisers {
+                if spec.granularity == Granularity::Lifetime
+                    || a_rows_per_day(binding, a.id).is_some()
+                {
+                    continue;
+                }
+                let windows = fetch_windows(ctx, binding, spec.granularity, a).await;
+                if !windows.is_empty() {
+                    accounts.push(Unsized {
+                        advertiser_id: a.id,
+                        ads: super::sizing::main_scope_ads(ctx, a.id).await,
+                        windows,
+                    });
+                }
+            }
+        }
+        out.push(accounts);
+    }
+    out
+}
+
+/// The windows a report unit will query for the account (none before its creation, none on
+/// days the activity index finds idle).
+async fn fetch_windows(
+    ctx: &Context,
+    binding: &Binding,
+    granularity: Granularity,
+    a: &Advertiser,
+) -> Vec<(NaiveDate, NaiveDate)> {
+    let bounds = super::report::DateBounds::of(&ctx.config);
+    let today = ctx.config.clock.today_utc();
+    let Some((start, end)) = date_range(&bounds, a.created, a_cursor(binding, a.id), today) else {
+        return Vec::new();
+    };
+    let days = if activity::applies(ctx, &binding.stream.name) {
+        activity::days(ctx, a.id).await.ok().flatten()
+    } else {
+        None
+    };
+    activity::cut_windows(days.as_deref(), start, end, granularity)
+        .into_iter()
+        .filter(|(_, _, fetch)| *fetch)
+        .map(|(from, to, _)| (from, to))
+        .collect()
+}
+
+async fn count(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+    sizings: &[Sizing],
+) -> Result<Plan> {
     let accounts = advertisers.len() as u64;
     let today = ctx.config.clock.today_utc().format("%Y-%m-%d").to_string();
     let mut per_binding = Vec::with_capacity(bindings.len());
     let mut total = ctx.client.stats.requests.load(Ordering::Relaxed);
     let mut pages_unknown = false;
-    for binding in bindings {
+    for (index, binding) in bindings.iter().enumerate() {
         let planned = match &binding.stream.spec {
             // Its one request per 100 accounts was made to find the accounts.
             StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers) => {
@@ -200,7 +269,8 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
             },
             StreamSpec::Report(spec) => {
                 let applies = activity::applies(ctx, &binding.stream.name);
-                let mut n = 0;
+                let sizing = &sizings[index];
+                let mut n = sizing.probes;
                 for a in advertisers {
                     // TopView delivery is a second query of every window below the advertiser
                     // level, for accounts that have TopView ads (the ad counts made above); it
@@ -211,41 +281,26 @@ async fn count(ctx: &Context, bindings: &[Binding], advertisers: &[Advertiser]) 
                             .await
                             .is_some_and(|i| i.topview_ads > 0);
                     let queries = u64::from(topview) + 1;
-                    n += if spec.granularity == Granularity::Lifetime {
+                    if spec.granularity == Granularity::Lifetime {
                         let active = !applies || activity::peek_ever(ctx, a.id).await;
-                        u64::from(active) * queries
-                    } else {
-                        let cursor = a_cursor(binding, a.id);
-                        let bounds = super::report::DateBounds::of(config);
-                        let today = ctx.config.clock.today_utc();
-                        match date_range(&bounds, a.created, cursor, today) {
-                            None => 0,
-                            Some((start, end)) => {
-                                let days = if applies {
-                                    activity::days(ctx, a.id).await.ok().flatten()
-                                } else {
-                                    None
-                                };
-                                let rows_per_day = a_rows_per_day(binding, a.id);
-                                let windows = activity::cut_windows(
-                                    days.as_deref(),
-                                    start,
-                                    end,
-                                    spec.granularity,
-                                );
-                                let pages: f64 = windows
-                                    .iter()
-                                    .filter(|(_, _, fetch)| *fetch)
-                                    .map(|(from, to, _)| {
-                                        pages(rows_per_day, (*to - *from).num_days() + 1)
-                                            + (queries - 1) as f64
-                                    })
-                                    .sum();
-                                pages_unknown |= pages > 0.0 && rows_per_day.is_none();
-                                pages.round() as u64
-                            }
-                        }
-                    };
+                        n += u64::from(active) * queries;
+                        continue;
+                    }
+                    // Rows per day from the last run, else as measured on this one.
+                    let ads = super::sizing::main_scope_ads(ctx, a.id).await;
+                    let hint = a_rows_per_day(binding, a.id);
+                    let mut pages = 0.0;
+                    for (from, to) in fetch_windows(ctx, binding, spec.granularity, a).await {
+                        let days = super::sizing::days(from, to);
+                        let main = match hint {
+                            Some(_) => Some(self::pages(hint, days)),
+                            None if sizing.one_page(spec, a.id, ads, days) => Some(1.0),
+                            None => sizing.pages(a.id, ads, days),
+                        };
+                        pages_unknown |= main.is_none();
+                        pages += main.unwrap_or(1.0) + (queries - 1) as f64;
+                    }
+                    n += pages.round() as u64;
                 }
                 n
             }

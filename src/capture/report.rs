@@ -194,7 +194,8 @@ pub(crate) struct ReportUnit<'a> {
     /// recent days, for the next run's plan.
     rows: AtomicU64,
     days: AtomicU64,
-    /// The days whose rows tell the next run's size: the complete ones of the last week read.
+    /// The days whose rows tell the next run's size: the complete ones of the last week read
+    /// (see [`ReportUnit::is_recent`]).
     recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
 }
 
@@ -216,11 +217,13 @@ impl<'a> ReportUnit<'a> {
         }
     }
 
-    /// Whether a window lies in the recent days whose rows are counted.
+    /// Whether a window's rows are counted: it reaches into the recent days and does not lie
+    /// wholly after the last complete one. A daily window (up to 30 days) counts whole, so
+    /// daily reports have a count too; an hourly one is a day, so only complete days count.
     fn is_recent(&self, (from, to): (NaiveDate, NaiveDate)) -> bool {
         self.recent
             .get()
-            .is_some_and(|(first, last)| from >= *first && to <= *last)
+            .is_some_and(|(first, last)| from <= *last && to >= *first)
     }
 
     /// Rows per queried recent day (one decimal), `None` before any such window.

@@ -344,3 +344,118 @@ async fn accounts_of_several_users_are_asked_one_by_one() {
     assert_eq!(rows(&indexed), rows(&full));
     assert!(requests(&indexed) < requests(&full));
 }
+
+/// A first run has no rows per day from an earlier one: it measures a few of its reports that
+/// may need more than one page (`page_size=1`, whose answer counts the rows) so that its plan
+/// counts their pages, at most one measure per 20 such queries. The next run, which has the
+/// counts in its state, measures nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_run_measures_a_few_reports_so_its_plan_counts_their_pages() {
+    let today = chrono::Utc::now().date_naive();
+    let sim = simulator::spawn(SimConfig {
+        advertisers: 3,
+        campaigns_per_advertiser: 1,
+        adgroups_per_campaign: 4,
+        ads_per_adgroup: 25,
+        days: 21,
+        today,
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let start = (today - Days::new(20)).to_string();
+    let config = sim_config(&sim.base_url(), &start, json!({}));
+    let noon = format!("{today}T12:00:00Z");
+    let streams = [
+        "ads_reports_hourly",
+        "advertisers_reports_hourly",
+        "advertisers_reports_daily",
+    ];
+    let measures = |sim: &simulator::SimHandle| {
+        sim.requests()
+            .into_iter()
+            .filter(|r| {
+                r.path == "report/integrated/get/"
+                    && r.params.get("page_size").map(String::as_str) == Some("1")
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = flow_in_process(&config, &streams, &json!({}), crate::common::at(&noon)).await;
+    assert_eq!(first.output.code, 0, "{}", first.output.stderr);
+    let (plan, made) = (planned(&first) as f64, requests(&first) as f64);
+    let measured = measures(&sim);
+    let hourly_ads: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.params.get("data_level").map(String::as_str) == Some("AUCTION_AD")
+                && r.params
+                    .get("dimensions")
+                    .is_some_and(|d| d.contains("stat_time_hour"))
+        })
+        .collect();
+    let pages_beyond_the_first = hourly_ads
+        .iter()
+        .filter(|r| r.params.get("page").is_some_and(|p| p != "1"))
+        .count();
+    assert!(
+        pages_beyond_the_first > 10,
+        "the scenario has pages to count: {pages_beyond_the_first}"
+    );
+    // Only the ad-level hourly report may exceed a page here (100 ads x 24 hours); the
+    // advertiser's hold 24 rows a day and one.
+    assert!(!measured.is_empty());
+    assert!(
+        measured
+            .iter()
+            .all(|r| r.params["data_level"] == "AUCTION_AD"
+                && r.params["dimensions"].contains("stat_time_hour")),
+        "{measured:#?}"
+    );
+    let queries = hourly_ads.len() - pages_beyond_the_first - measured.len();
+    assert!(
+        measured.len() <= queries / 20,
+        "{} measures, {queries} queries",
+        measured.len()
+    );
+    assert!(
+        (plan - made).abs() <= made * 0.1,
+        "planned {plan}, made {made}: {:?}",
+        requests_per_stream(&first)
+    );
+    let plan_line = first
+        .output
+        .stderr
+        .lines()
+        .find(|l| l.contains("Capture plan"))
+        .unwrap();
+    assert!(
+        plan_line.contains(r#""pages_unknown":false"#),
+        "{plan_line}"
+    );
+
+    // Every report leaves each account's rows per day for the next plan, daily ones too
+    // (their 30-day windows reach into the last week).
+    for stream in ["ads_reports_hourly", "advertisers_reports_daily"] {
+        for id in sim.model().advertiser_ids() {
+            let hint = &first.state["bindingStateV1"][stream]["advertisers"][id.to_string()];
+            assert!(
+                hint["rows_per_day"].as_f64().is_some_and(|r| r > 0.0),
+                "{stream} {id}: {hint}"
+            );
+        }
+    }
+    // The next run knows the rows per day: nothing measured.
+    let before = measured.len();
+    let tomorrow = format!("{}T12:00:00Z", today + Days::new(1));
+    let second = flow_in_process(
+        &config,
+        &streams,
+        &first.state,
+        crate::common::at(&tomorrow),
+    )
+    .await;
+    assert_eq!(second.output.code, 0, "{}", second.output.stderr);
+    assert_eq!(measures(&sim).len(), before);
+}
