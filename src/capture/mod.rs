@@ -289,6 +289,11 @@ impl Context {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Requests made for a binding so far.
+    pub fn requests_of(&self, binding: usize) -> u64 {
+        self.counters[binding].requests.load(Ordering::Relaxed)
+    }
+
     pub fn stream_name(&self, binding: usize) -> &str {
         self.stream_names
             .get(binding)

@@ -270,7 +270,7 @@ async fn count(
             StreamSpec::Report(spec) => {
                 let applies = activity::applies(ctx, &binding.stream.name);
                 let sizing = &sizings[index];
-                let mut n = sizing.probes;
+                let mut n = 0;
                 for a in advertisers {
                     // TopView delivery is a second query of every window below the advertiser
                     // level, for accounts that have TopView ads (the ad counts made above); it
@@ -305,8 +305,10 @@ async fn count(
                 n
             }
         };
+        // The binding's requests made before the plan (its share of the TopView listings, the
+        // ad counts and the size measures) are in the run's count already.
         total += planned;
-        per_binding.push(planned);
+        per_binding.push(planned + ctx.requests_of(index));
     }
     Ok(Plan {
         per_binding,

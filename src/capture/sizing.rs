@@ -8,9 +8,11 @@
 //!
 //! Measuring costs requests that read no rows, so it is kept where it pays: never for a query
 //! that cannot fill a page (a plain BASIC report holds at most one row per entity and time
-//! unit, and an entity delivers only through its ads), at most one query per
-//! [`QUERIES_PER_PROBE`] that could, and at most [`PROBES_PER_BINDING`] per report binding. A
-//! capture of a few small accounts makes none.
+//! unit, and an entity delivers only through its ads), nor for one whose next level down was
+//! measured within a page; one measure per [`QUERIES_PER_PROBE`] queries that could fill more,
+//! then, where those hold several pages each, up to one per [`QUERIES_PER_PROBE`] requests they
+//! are expected to take; never more than [`PROBES_PER_BINDING`] per report binding. A capture
+//! of a few small accounts makes none.
 
 use chrono::NaiveDate;
 use futures::StreamExt;
@@ -25,16 +27,14 @@ use crate::registry::{ReportSpec, ReportType, StreamSpec};
 /// At most this many measuring queries per report binding.
 pub const PROBES_PER_BINDING: usize = 25;
 
-/// One measuring query per this many queries whose pages are not known (so measuring adds at
-/// most 5% to them).
+/// One measuring query per this many queries whose pages are not known, or per this many of
+/// the requests they are expected to take (so measuring adds at most 5% to them).
 pub const QUERIES_PER_PROBE: usize = 20;
 
 /// What a first run measured of one report binding.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sizing {
     measures: Vec<Measure>,
-    /// Requests the measuring made.
-    pub probes: u64,
     /// The sizing of the ad-level report whose rows bound this one's (see [`measure`]).
     ceiling: Option<Box<Sizing>>,
 }
@@ -52,7 +52,6 @@ impl Sizing {
     pub fn from_measures(measures: &[Measure]) -> Sizing {
         Sizing {
             measures: measures.to_vec(),
-            probes: measures.len() as u64,
             ceiling: None,
         }
     }
@@ -225,8 +224,7 @@ async fn measure_binding(
     mut sizing: Sizing,
 ) -> Result<Sizing> {
     // Each account's uncertain windows, the largest accounts first (their pages weigh most in
-    // the plan). The probes go round the accounts: each account's middle window first, so a
-    // growing or shrinking account is measured near its average, then windows between.
+    // the plan).
     let mut uncertain = 0;
     let mut open: Vec<Unsized> = Vec::new();
     for account in accounts {
@@ -251,11 +249,48 @@ async fn measure_binding(
         }
     }
     open.sort_by(|a, b| (b.ads.cmp(&a.ads)).then(a.advertiser_id.cmp(&b.advertiser_id)));
-    let probes = PROBES_PER_BINDING.min(uncertain / QUERIES_PER_PROBE);
-    let mut candidates = Vec::with_capacity(probes);
+    let candidates = round_robin(&open, PROBES_PER_BINDING);
+    // One measure per 20 uncertain queries first; then, if they hold several pages each, up to
+    // one per 20 of the requests they are expected to take (a few heavy queries, such as a
+    // month of ad-level audience rows, are worth more measures than their count says).
+    let first = candidates.len().min(uncertain / QUERIES_PER_PROBE);
+    let mut measures = measure_each(ctx, index, spec, &candidates[..first]).await?;
+    sizing.measures = measures.clone();
+    if let Some(mean_pages) = mean_pages(&sizing, &open) {
+        let expected_requests = uncertain as f64 * mean_pages;
+        let more = ((expected_requests / QUERIES_PER_PROBE as f64) as usize).min(candidates.len());
+        if more > first {
+            measures.extend(measure_each(ctx, index, spec, &candidates[first..more]).await?);
+        }
+    }
+    sizing.measures = measures;
+    Ok(sizing)
+}
+
+/// The pages a query of the measured accounts is expected to take, on average over their
+/// uncertain windows (`None` before any measure).
+fn mean_pages(sizing: &Sizing, open: &[Unsized]) -> Option<f64> {
+    let mut sum = 0.0;
+    let mut n = 0;
+    for account in open {
+        for (from, to) in &account.windows {
+            if let Some(p) = sizing.pages(account.advertiser_id, account.ads, days(*from, *to)) {
+                sum += p;
+                n += 1;
+            }
+        }
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Up to `most` windows to measure, going round the accounts (each account's middle window
+/// first, so a growing or shrinking account is measured near its average, then windows
+/// between).
+fn round_robin(open: &[Unsized], most: usize) -> Vec<(Option<u64>, u64, (NaiveDate, NaiveDate))> {
+    let mut candidates = Vec::with_capacity(most);
     'rounds: for round in 0.. {
-        for account in &open {
-            if candidates.len() == probes {
+        for account in open {
+            if candidates.len() == most {
                 break 'rounds;
             }
             // Uneven counts can meet a window twice: it is measured once.
@@ -269,7 +304,18 @@ async fn measure_binding(
             break;
         }
     }
-    let answers = futures::stream::iter(candidates)
+    candidates
+}
+
+/// Asks each candidate's row count; what cannot be measured is left out (the unit meets the
+/// same query again, and reports what went wrong), unless it stops the run.
+async fn measure_each(
+    ctx: &Context,
+    index: usize,
+    spec: &ReportSpec,
+    candidates: &[(Option<u64>, u64, (NaiveDate, NaiveDate))],
+) -> Result<Vec<Measure>> {
+    let answers = futures::stream::iter(candidates.iter().copied())
         .map(|(ads, advertiser_id, window)| async move {
             let rows = count_rows(ctx, spec, advertiser_id, window).await;
             ctx.count_request(index);
@@ -286,13 +332,11 @@ async fn measure_binding(
         .collect::<Vec<_>>()
         .await;
     let mut measures = Vec::with_capacity(answers.len());
-    let asked = answers.len() as u64;
     for answer in answers {
         match answer {
             Ok(Some(measure)) => measures.push(measure),
             Ok(None) => {}
             Err(err) if err.stops_the_run() => return Err(err),
-            // The unit meets the same query again, and reports what went wrong.
             Err(err) => tracing::debug!(
                 stream = ctx.stream_name(index),
                 error = %err,
@@ -300,9 +344,7 @@ async fn measure_binding(
             ),
         }
     }
-    sizing.measures = measures;
-    sizing.probes = asked;
-    Ok(sizing)
+    Ok(measures)
 }
 
 /// The window of `windows` that round `round` measures: the middle one, then the middles of
@@ -402,7 +444,6 @@ mod tests {
             measure(1, Some(100), 2_100, 1),
             measure(2, Some(50), 600, 3),
         ]);
-        assert_eq!(sizing.probes, 2);
         // A measured account: its own rows. 2,100 a day: three pages a day, 63 in 30 days.
         assert_eq!(sizing.pages(1, Some(100), 1), Some(3.0));
         assert_eq!(sizing.pages(1, Some(100), 30), Some(63.0));
