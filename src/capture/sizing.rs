@@ -190,7 +190,7 @@ pub(crate) async fn measure(
             ceiling,
             ..Sizing::default()
         };
-        out[index] = measure_binding(ctx, index, spec, &work[index], sizing).await?;
+        out[index] = measure_binding(ctx, Target { index, spec }, &work[index], sizing).await?;
     }
     Ok(out)
 }
@@ -216,13 +216,20 @@ fn ceiling_binding(bindings: &[Binding], spec: &ReportSpec) -> Option<usize> {
     })
 }
 
+/// The report binding being measured: its index in the run and its query.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    index: usize,
+    spec: &'a ReportSpec,
+}
+
 async fn measure_binding(
     ctx: &Context,
-    index: usize,
-    spec: &ReportSpec,
+    target: Target<'_>,
     accounts: &[Unsized],
     mut sizing: Sizing,
 ) -> Result<Sizing> {
+    let spec = target.spec;
     // Each account's uncertain windows, the largest accounts first (their pages weigh most in
     // the plan).
     let mut uncertain = 0;
@@ -254,13 +261,13 @@ async fn measure_binding(
     // one per 20 of the requests they are expected to take (a few heavy queries, such as a
     // month of ad-level audience rows, are worth more measures than their count says).
     let first = candidates.len().min(uncertain / QUERIES_PER_PROBE);
-    let mut measures = measure_each(ctx, index, spec, &candidates[..first]).await?;
+    let mut measures = measure_each(ctx, target, &candidates[..first]).await?;
     sizing.measures = measures.clone();
     if let Some(mean_pages) = mean_pages(&sizing, &open) {
         let expected_requests = uncertain as f64 * mean_pages;
         let more = ((expected_requests / QUERIES_PER_PROBE as f64) as usize).min(candidates.len());
         if more > first {
-            measures.extend(measure_each(ctx, index, spec, &candidates[first..more]).await?);
+            measures.extend(measure_each(ctx, target, &candidates[first..more]).await?);
         }
     }
     sizing.measures = measures;
@@ -311,10 +318,10 @@ fn round_robin(open: &[Unsized], most: usize) -> Vec<(Option<u64>, u64, (NaiveDa
 /// same query again, and reports what went wrong), unless it stops the run.
 async fn measure_each(
     ctx: &Context,
-    index: usize,
-    spec: &ReportSpec,
+    target: Target<'_>,
     candidates: &[(Option<u64>, u64, (NaiveDate, NaiveDate))],
 ) -> Result<Vec<Measure>> {
+    let Target { index, spec } = target;
     let answers = futures::stream::iter(candidates.iter().copied())
         .map(|(ads, advertiser_id, window)| async move {
             let rows = count_rows(ctx, spec, advertiser_id, window).await;
