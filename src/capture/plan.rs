@@ -300,15 +300,15 @@ async fn count(
                         pages_unknown |= main.is_none();
                         pages += main.unwrap_or(1.0) + (queries - 1) as f64;
                     }
-                    n += pages.round() as u64;
+                    n = n.saturating_add(pages.round() as u64);
                 }
                 n
             }
         };
         // The binding's requests made before the plan (its share of the TopView listings, the
         // ad counts and the size measures) are in the run's count already.
-        total += planned;
-        per_binding.push(planned + ctx.requests_of(index));
+        total = total.saturating_add(planned);
+        per_binding.push(planned.saturating_add(ctx.requests_of(index)));
     }
     Ok(Plan {
         per_binding,

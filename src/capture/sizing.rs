@@ -31,6 +31,9 @@ pub const PROBES_PER_BINDING: usize = 25;
 /// the requests they are expected to take (so measuring adds at most 5% to them).
 pub const QUERIES_PER_PROBE: usize = 20;
 
+/// The most rows a measure is taken to say (a billion: far beyond any real report).
+pub const MOST_ROWS: u64 = 1_000_000_000;
+
 /// What a first run measured of one report binding.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sizing {
@@ -91,7 +94,10 @@ impl Sizing {
         let page = f64::from(PAGE_SIZE);
         let pages = samples
             .iter()
-            .map(|rows| (rows * days.max(1) as f64 / page).ceil().max(1.0))
+            .map(|rows| {
+                let rows = rows.clamp(0.0, MOST_ROWS as f64) * days.max(1) as f64;
+                (rows / page).ceil().max(1.0)
+            })
             .sum::<f64>();
         Some(pages / samples.len() as f64)
     }
@@ -383,8 +389,12 @@ async fn count_rows(
         .client
         .page(report::REPORT_PATH, &params, "list", Paging::first(1))
         .await?;
-    // A capped answer counts only part of the rows: no measure.
-    Ok(page.total_number.filter(|_| !page.ads_throttled))
+    // A capped answer counts only part of the rows: no measure. A count is the server's word:
+    // bounded, like the rows per day a state may hold.
+    Ok(page
+        .total_number
+        .filter(|_| !page.ads_throttled)
+        .map(|rows| rows.min(MOST_ROWS)))
 }
 
 /// Inclusive days of a window.
@@ -463,6 +473,9 @@ mod tests {
         assert_eq!(sizing.pages(3, None, 10), Some((21.0 + 2.0) / 2.0));
         // Nothing measured: nothing known.
         assert_eq!(Sizing::from_measures(&[]).pages(3, Some(30), 1), None);
+        // A huge count scaled by a huge account stays a bounded number of pages.
+        let hostile = Sizing::from_measures(&[measure(1, Some(1), MOST_ROWS, 1)]);
+        assert_eq!(hostile.pages(2, Some(u64::MAX), 1), Some(1_000_000.0));
     }
 
     #[test]
