@@ -9,6 +9,12 @@
 //! no TopView ad group or ad either: their listings, the TopView ad count and TopView report
 //! queries are not asked for it. Deleted campaigns are in the listing whenever deleted entities
 //! are captured, so their ad groups and ads are still found.
+//!
+//! Where the TopView listing holds campaigns, the account's auction and reach & frequency
+//! listing is read alongside (and shared with the `campaigns` binding, so it costs nothing
+//! there): a campaign has one buying type, so a campaign in both listings means the server does
+//! not apply `buying_types` and its default listing already holds every campaign. Then nothing is
+//! asked for TopView, which would only repeat every listing and report query of the account.
 
 use std::sync::Arc;
 
@@ -19,9 +25,18 @@ use crate::client::{Page, Params};
 use crate::error::Result;
 use crate::registry::{self, Kind};
 
-/// The TopView campaign listing of one account, or `None` when TikTok would not list them (then
-/// every TopView listing is asked for, as if TopView existed).
-pub type TopViewCampaigns = Option<Vec<Page>>;
+/// The campaign listings of one account that a run makes before its bindings start.
+#[derive(Debug, Default)]
+pub struct TopViewCampaigns {
+    /// The TopView listing's pages; `None` when TikTok would not list them (then every TopView
+    /// listing is asked for, as if TopView existed).
+    pub topview: Option<Vec<Page>>,
+    /// The auction and reach & frequency listing's pages, read where the TopView one holds
+    /// campaigns (`None` elsewhere, or when it could not be read).
+    pub auction: Option<Vec<Page>>,
+    /// Both listings hold the same campaign: the server ignores `buying_types`.
+    pub filter_ignored: bool,
+}
 
 /// The account's TopView campaigns, listed on first use (its requests count for `binding`).
 pub(crate) async fn topview_campaigns(
@@ -35,7 +50,7 @@ pub(crate) async fn topview_campaigns(
 }
 
 /// Whether the account may have TopView campaigns, ad groups or ads: `false` only when its
-/// TopView campaign listing is known to be empty.
+/// TopView campaign listing is known to be empty, or not to be one.
 pub(crate) async fn may_have_topview(
     ctx: &Context,
     binding: usize,
@@ -54,29 +69,44 @@ pub(crate) async fn peek_may_have_topview(ctx: &Context, advertiser_id: u64) -> 
         .is_none_or(|listing| has_any(&listing))
 }
 
-fn has_any(listing: &TopViewCampaigns) -> bool {
-    listing
-        .as_ref()
-        .is_none_or(|pages| pages.iter().any(|p| !p.records.is_empty()))
+/// Whether the account's auction and reach & frequency campaigns were listed ahead (no request).
+pub(crate) async fn peek_auction_listed(ctx: &Context, advertiser_id: u64) -> bool {
+    ctx.topview
+        .peek(advertiser_id)
+        .await
+        .is_some_and(|listing| listing.auction.is_some())
 }
 
-/// The `campaigns` row's own TopView listing (same filter, same page size), so its pages can
-/// serve that binding unchanged.
-async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<TopViewCampaigns>> {
+fn has_any(listing: &TopViewCampaigns) -> bool {
+    !listing.filter_ignored
+        && listing
+            .topview
+            .as_ref()
+            .is_none_or(|pages| pages.iter().any(|p| !p.records.is_empty()))
+}
+
+/// One listing of the `campaigns` row (its own filter and page size, so its pages can serve
+/// that binding unchanged); `None` when it cannot be read.
+async fn list_campaigns(
+    ctx: &Context,
+    binding: usize,
+    advertiser_id: u64,
+    listing: usize,
+) -> Result<Option<Vec<Page>>> {
     let row = &registry::CAMPAIGNS;
     let Kind::Entity(def) = row.kind else {
-        return Ok(Arc::new(None));
+        return Ok(None);
     };
-    let Some((Some(filtering), page_size)) = entity_listings(&def, ctx.config.include_deleted)
+    let Some((filtering, page_size)) = entity_listings(&def, ctx.config.include_deleted)
         .into_iter()
-        .nth(TOP_VIEW_LISTING)
+        .nth(listing)
     else {
-        return Ok(Arc::new(None));
+        return Ok(None);
     };
-    let params: Params = vec![
-        ("advertiser_id", advertiser_id.to_string()),
-        ("filtering", filtering.to_string()),
-    ];
+    let mut params: Params = vec![("advertiser_id", advertiser_id.to_string())];
+    if let Some(filtering) = filtering {
+        params.push(("filtering", filtering.to_string()));
+    }
     let pages = ctx
         .client
         .pages(row.endpoint, params, def.list_key, page_size);
@@ -89,21 +119,80 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
                 listed.push(page);
             }
             Err(err) if err.stops_the_run() => return Err(err),
-            // Not knowing costs requests, never rows: everything TopView is asked for. The
-            // `campaigns` binding then lists them itself and meets the error on its own.
+            // Not knowing costs requests, never rows: the `campaigns` binding then lists them
+            // itself and meets the error on its own.
             Err(err) => {
                 tracing::debug!(
                     advertiser_id,
+                    listing,
                     error = %err,
-                    "TopView campaigns cannot be listed; TopView ad groups, ads and delivery are \
+                    "Campaigns cannot be listed ahead; TopView ad groups, ads and delivery are \
                      asked for as if they existed."
                 );
-                return Ok(Arc::new(None));
+                return Ok(None);
             }
         }
     }
-    Ok(Arc::new(Some(listed)))
+    Ok(Some(listed))
 }
 
+/// The TopView listing, and where it holds campaigns the auction and reach & frequency one,
+/// checked against each other.
+async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<TopViewCampaigns>> {
+    let topview = list_campaigns(ctx, binding, advertiser_id, TOP_VIEW_LISTING).await?;
+    let holds_any = topview
+        .as_ref()
+        .is_some_and(|pages| pages.iter().any(|p| !p.records.is_empty()));
+    if !holds_any {
+        return Ok(Arc::new(TopViewCampaigns {
+            topview,
+            ..TopViewCampaigns::default()
+        }));
+    }
+    let auction = list_campaigns(ctx, binding, advertiser_id, AUCTION_LISTING).await?;
+    let filter_ignored = match (&topview, &auction) {
+        (Some(topview), Some(auction)) => {
+            let listed = campaign_ids(auction);
+            campaign_ids(topview).iter().any(|id| listed.contains(id))
+        }
+        _ => false,
+    };
+    if filter_ignored && ctx.first_warning(super::Warning::BuyingTypesIgnored, None, 0) {
+        tracing::warn!(
+            advertiser_id,
+            "The server listed the same campaigns as TopView and as auction or reach & \
+             frequency: it does not apply filtering.buying_types, so its listings already hold \
+             every campaign and nothing is asked for TopView apart."
+        );
+    }
+    Ok(Arc::new(TopViewCampaigns {
+        topview,
+        auction,
+        filter_ignored,
+    }))
+}
+
+/// The `campaign_id`s of listed pages (as text, whether TikTok sent a string or a number).
+fn campaign_ids(pages: &[Page]) -> std::collections::HashSet<String> {
+    pages
+        .iter()
+        .flat_map(|p| &p.records)
+        .filter_map(|raw| {
+            #[derive(serde::Deserialize)]
+            struct Id {
+                campaign_id: Option<serde_json::Value>,
+            }
+            let id = serde_json::from_str::<Id>(raw.get()).ok()?.campaign_id?;
+            match id {
+                serde_json::Value::String(s) => Some(s),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The index of the auction and reach & frequency listing in [`super::BUYING_TYPE_LISTINGS`].
+pub const AUCTION_LISTING: usize = 0;
 /// The index of the TopView listing in [`super::BUYING_TYPE_LISTINGS`].
 pub const TOP_VIEW_LISTING: usize = 1;

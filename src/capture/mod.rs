@@ -147,6 +147,8 @@ pub(crate) enum Warning {
     AdsCapped,
     /// TikTok refused or garbled the activity index of an account (logged once per run).
     NoActivityIndex,
+    /// The server answers `campaign/get/` alike whatever `buying_types` says (logged once).
+    BuyingTypesIgnored,
 }
 
 /// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
@@ -803,20 +805,27 @@ async fn entity_unit(
         .into_iter()
         .enumerate()
     {
-        if def.per_buying_type && listing == buying::TOP_VIEW_LISTING {
-            if row.endpoint == crate::registry::CAMPAIGNS.endpoint {
-                // Listed once per account and shared: its pages are this listing's.
-                let shared = buying::topview_campaigns(ctx, binding, advertiser.id).await?;
-                if let Some(pages) = shared.as_ref() {
-                    for page in pages {
-                        let docs = rows_of_page(&page.records)?;
-                        ctx.records(binding, docs).await?;
-                    }
-                    continue;
+        if def.per_buying_type && row.endpoint == crate::registry::CAMPAIGNS.endpoint {
+            // Listed once per account before the bindings start, and shared: its pages are
+            // this listing's. A TopView listing that repeats the other one is not emitted.
+            let shared = buying::topview_campaigns(ctx, binding, advertiser.id).await?;
+            let pages = match listing {
+                buying::TOP_VIEW_LISTING if shared.filter_ignored => continue,
+                buying::TOP_VIEW_LISTING => shared.topview.as_ref(),
+                _ => shared.auction.as_ref(),
+            };
+            if let Some(pages) = pages {
+                for page in pages {
+                    let docs = rows_of_page(&page.records)?;
+                    ctx.records(binding, docs).await?;
                 }
-            } else if !buying::may_have_topview(ctx, binding, advertiser.id).await? {
                 continue;
             }
+        } else if def.per_buying_type
+            && listing == buying::TOP_VIEW_LISTING
+            && !buying::may_have_topview(ctx, binding, advertiser.id).await?
+        {
+            continue;
         }
         let mut params: Params = vec![("advertiser_id", advertiser.id.to_string())];
         if let Some(f) = filtering {

@@ -242,12 +242,15 @@ async fn count(
             StreamSpec::Row(row) => match row.kind {
                 Kind::Entity(def) if def.per_buying_type => {
                     // One listing of auction and reach & frequency entities; one of TopView
-                    // ones where the account may have them (the campaigns' was made above).
-                    let mut n = accounts;
-                    if row.name != crate::registry::CAMPAIGNS.name {
-                        for a in advertisers {
-                            n += u64::from(super::buying::peek_may_have_topview(ctx, a.id).await);
-                        }
+                    // ones where the account may have them. The campaigns' TopView listing was
+                    // made above, and their other one too where TopView campaigns were listed.
+                    let mut n = 0;
+                    for a in advertisers {
+                        n += if row.name == crate::registry::CAMPAIGNS.name {
+                            u64::from(!super::buying::peek_auction_listed(ctx, a.id).await)
+                        } else {
+                            1 + u64::from(super::buying::peek_may_have_topview(ctx, a.id).await)
+                        };
                     }
                     n
                 }

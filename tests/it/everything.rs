@@ -337,3 +337,98 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
         assert!(n > 0, "{stream} captured nothing");
     }
 }
+
+/// A server that does not implement buying types (a hand-made fake API, an old proxy) answers
+/// the TopView listing with every campaign. The connector notices (a campaign stands in both
+/// listings), warns once, and asks nothing apart for TopView: no repeated listing or report
+/// query, and every row once, TopView campaigns included (the default listing holds them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_ignores_buying_types_is_asked_nothing_apart_for_topview() {
+    let sim = simulator::spawn(SimConfig {
+        buying_types_ignored: true,
+        ads_cap: usize::MAX,
+        ..account()
+    })
+    .await
+    .unwrap();
+    let model = sim.model();
+    let today = model.first_day().succ_opt().unwrap().succ_opt().unwrap();
+    let cfg = sim_config(
+        &sim.base_url(),
+        &model.first_day().to_string(),
+        json!({"end_date": today.to_string()}),
+    );
+    let streams = ["campaigns", "ad_groups", "ads", "ads_reports_daily"];
+    let session =
+        tokio::task::spawn_blocking(move || flow_session(&cfg, &streams, &json!({}), &[]))
+            .await
+            .unwrap();
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let warnings = session
+        .output
+        .stderr
+        .matches("does not apply filtering.buying_types")
+        .count();
+    assert_eq!(warnings, 1, "{}", session.output.stderr);
+
+    let requests = sim.requests();
+    let topview = |path: &str| {
+        requests
+            .iter()
+            .filter(|r| {
+                r.path == path
+                    && r.params
+                        .get("filtering")
+                        .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))
+            })
+            .count()
+    };
+    // One TopView campaign listing per account (the one that shows the filter is ignored),
+    // and nothing else asked for TopView.
+    assert_eq!(topview("campaign/get/"), model.advertiser_ids().len());
+    assert_eq!(topview("adgroup/get/"), 0);
+    assert_eq!(topview("ad/get/"), 0);
+    assert_eq!(topview("report/integrated/get/"), 0);
+    // The campaigns' default listing is asked once per account, shared with the binding.
+    let listings = requests
+        .iter()
+        .filter(|r| {
+            r.path == "campaign/get/"
+                && !r
+                    .params
+                    .get("filtering")
+                    .is_some_and(|f| f.contains("RESERVATION_TOP_VIEW"))
+        })
+        .count();
+    assert_eq!(listings, model.advertiser_ids().len());
+
+    // Every row once; TopView campaigns come with the others.
+    for (binding, key) in [(0, "campaign_id"), (1, "adgroup_id"), (2, "ad_id")] {
+        let ids: Vec<String> = session
+            .docs
+            .iter()
+            .filter(|(b, _)| *b == binding)
+            .map(|(_, d)| text(&d[key]))
+            .collect();
+        let distinct: BTreeSet<&String> = ids.iter().collect();
+        assert!(!ids.is_empty(), "{key}");
+        assert_eq!(distinct.len(), ids.len(), "{key} emitted twice");
+    }
+    assert!(session
+        .docs
+        .iter()
+        .any(|(b, d)| *b == 0 && d["buying_type"] == "RESERVATION_TOP_VIEW"));
+    let report_keys: Vec<String> = session
+        .docs
+        .iter()
+        .filter(|(b, _)| *b == 3)
+        .map(|(_, d)| format!("{}/{}", text(&d["ad_id"]), text(&d["stat_time_day"])))
+        .collect();
+    let distinct: BTreeSet<&String> = report_keys.iter().collect();
+    assert!(!report_keys.is_empty());
+    assert_eq!(
+        distinct.len(),
+        report_keys.len(),
+        "report rows emitted twice"
+    );
+}

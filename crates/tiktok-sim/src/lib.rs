@@ -47,6 +47,11 @@ pub struct SimConfig {
     pub sandbox: bool,
     /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
     pub hourly_audience_refused: bool,
+    /// Not TikTok: answer like a server that does not implement buying types (a hand-made fake
+    /// API, an old proxy). Entity lists hold every buying type whatever
+    /// `filtering.buying_types` says, and reports ignore the `buying_type` filter and cover
+    /// every buying type. Tests use it to check that the connector notices.
+    pub buying_types_ignored: bool,
     /// Permission scopes the app lacks (e.g. `"Reporting"`): every request to an endpoint of
     /// such a scope answers 40001 naming it, for every advertiser ([`rules::SCOPE_RULES`]).
     pub missing_scopes: Vec<String>,
@@ -113,6 +118,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             sandbox: false,
             hourly_audience_refused: true,
+            buying_types_ignored: false,
             missing_scopes: Vec::new(),
             quota: None,
             empty_breakdown_values: false,

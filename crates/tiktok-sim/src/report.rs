@@ -671,7 +671,11 @@ impl Model {
         let mut include_deleted = false;
         let mut only_deleted = false;
         let mut ids = IdFilters::default();
-        let mut buying = BuyingScope::Default;
+        let mut buying = if self.buying_types_ignored {
+            BuyingScope::Every
+        } else {
+            BuyingScope::Default
+        };
         for f in &q.filtering {
             let field = f
                 .get("field_name")
@@ -740,6 +744,7 @@ impl Model {
                         _ => ids.ad_ids = Some(set),
                     }
                 }
+                "buying_type" if self.buying_types_ignored => {}
                 "buying_type" => buying = buying_scope(q.level, &values)?,
                 other => return Err(bad(format!("filtering: invalid field_name {other:?}"))),
             }
@@ -1206,6 +1211,8 @@ enum BuyingScope {
     /// No `buying_type` filter: auction and reach & frequency.
     Default,
     Only(BuyingType),
+    /// A server that ignores buying types (`SimConfig::buying_types_ignored`).
+    Every,
 }
 
 impl BuyingScope {
@@ -1213,6 +1220,7 @@ impl BuyingScope {
         match self {
             BuyingScope::Default => buying != BuyingType::TopView,
             BuyingScope::Only(only) => only == buying,
+            BuyingScope::Every => true,
         }
     }
 }

@@ -599,7 +599,11 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
             )))
         }
     };
-    let buying = listed_buying_types(&filtering, size)?;
+    let buying = if model.buying_types_ignored {
+        BuyingType::ALL.to_vec()
+    } else {
+        listed_buying_types(&filtering, size)?
+    };
     let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
         match filtering.get(name) {
             None => Ok(None),
