@@ -16,6 +16,7 @@
 //! not apply `buying_types` and its default listing already holds every campaign. Then nothing is
 //! asked for TopView, which would only repeat every listing and report query of the account.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -86,22 +87,22 @@ fn has_any(listing: &TopViewCampaigns) -> bool {
 }
 
 /// One listing of the `campaigns` row (its own filter and page size, so its pages can serve
-/// that binding unchanged); `None` when it cannot be read.
+/// that binding unchanged).
 async fn list_campaigns(
     ctx: &Context,
     binding: usize,
     advertiser_id: u64,
     listing: usize,
-) -> Result<Option<Vec<Page>>> {
+) -> Result<Vec<Page>> {
     let row = &registry::CAMPAIGNS;
     let Kind::Entity(def) = row.kind else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let Some((filtering, page_size)) = entity_listings(&def, ctx.config.include_deleted)
+    let Some((filtering, page_size)) = entity_listings(&def, ctx.listing_rules())
         .into_iter()
         .nth(listing)
     else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let mut params: Params = vec![("advertiser_id", advertiser_id.to_string())];
     if let Some(filtering) = filtering {
@@ -113,33 +114,45 @@ async fn list_campaigns(
     futures::pin_mut!(pages);
     let mut listed = Vec::new();
     while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => {
-                ctx.count_request(binding);
-                listed.push(page);
-            }
-            Err(err) if err.stops_the_run() => return Err(err),
-            // Not knowing costs requests, never rows: the `campaigns` binding then lists them
-            // itself and meets the error on its own.
-            Err(err) => {
-                tracing::debug!(
-                    advertiser_id,
-                    listing,
-                    error = %err,
-                    "Campaigns cannot be listed ahead; TopView ad groups, ads and delivery are \
-                     asked for as if they existed."
-                );
-                return Ok(None);
-            }
-        }
+        let page = page?;
+        ctx.count_request(binding);
+        listed.push(page);
     }
-    Ok(Some(listed))
+    Ok(listed)
 }
 
 /// The TopView listing, and where it holds campaigns the auction and reach & frequency one,
-/// checked against each other.
+/// checked against each other. A listing that cannot be read is not known (`None`): not
+/// knowing costs requests, never rows, since the bindings then list for themselves and meet
+/// the error on their own.
 async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<TopViewCampaigns>> {
-    let topview = list_campaigns(ctx, binding, advertiser_id, TOP_VIEW_LISTING).await?;
+    if ctx.buying_types_refused.load(Ordering::Relaxed) {
+        return Ok(Arc::new(TopViewCampaigns {
+            filter_ignored: true,
+            ..TopViewCampaigns::default()
+        }));
+    }
+    let unknown = |err: crate::error::Error, what: &str| {
+        if err.stops_the_run() {
+            return Err(err);
+        }
+        tracing::debug!(advertiser_id, error = %err, "{what} campaigns cannot be listed ahead.");
+        Ok(None)
+    };
+    let topview = match list_campaigns(ctx, binding, advertiser_id, TOP_VIEW_LISTING).await {
+        Ok(pages) => Some(pages),
+        // TikTok documents the filter: a server that refuses it as a parameter error does not
+        // know buying types, and its default listing holds every campaign it has.
+        Err(err) if err.api_code() == Some(40002) => {
+            ctx.buying_types_refused.store(true, Ordering::Relaxed);
+            warn_buying_types(ctx, advertiser_id, "refuses filtering.buying_types");
+            return Ok(Arc::new(TopViewCampaigns {
+                filter_ignored: true,
+                ..TopViewCampaigns::default()
+            }));
+        }
+        Err(err) => unknown(err, "TopView")?,
+    };
     let holds_any = topview
         .as_ref()
         .is_some_and(|pages| pages.iter().any(|p| !p.records.is_empty()));
@@ -149,7 +162,10 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
             ..TopViewCampaigns::default()
         }));
     }
-    let auction = list_campaigns(ctx, binding, advertiser_id, AUCTION_LISTING).await?;
+    let auction = match list_campaigns(ctx, binding, advertiser_id, AUCTION_LISTING).await {
+        Ok(pages) => Some(pages),
+        Err(err) => unknown(err, "Auction and reach & frequency")?,
+    };
     let filter_ignored = match (&topview, &auction) {
         (Some(topview), Some(auction)) => {
             let listed = campaign_ids(auction);
@@ -157,12 +173,12 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
         }
         _ => false,
     };
-    if filter_ignored && ctx.first_warning(super::Warning::BuyingTypesIgnored, None, 0) {
-        tracing::warn!(
+    if filter_ignored {
+        warn_buying_types(
+            ctx,
             advertiser_id,
-            "The server listed the same campaigns as TopView and as auction or reach & \
-             frequency: it does not apply filtering.buying_types, so its listings already hold \
-             every campaign and nothing is asked for TopView apart."
+            "lists the same campaigns as TopView and as auction or reach & frequency: it does \
+             not apply filtering.buying_types",
         );
     }
     Ok(Arc::new(TopViewCampaigns {
@@ -170,6 +186,17 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
         auction,
         filter_ignored,
     }))
+}
+
+/// Says once per run that the server does not keep buying types apart.
+fn warn_buying_types(ctx: &Context, advertiser_id: u64, what: &str) {
+    if ctx.first_warning(super::Warning::BuyingTypesIgnored, None, 0) {
+        tracing::warn!(
+            advertiser_id,
+            "The server {what}, so its listings already hold every campaign and nothing is asked \
+             for TopView apart."
+        );
+    }
 }
 
 /// The `campaign_id`s of listed pages (as text, whether TikTok sent a string or a number).

@@ -167,6 +167,9 @@ pub(crate) struct Context {
     pub ad_inventory: PerAccount<Arc<report::AdInventory>>,
     /// Each ad account's TopView campaigns, listed once and shared.
     pub topview: PerAccount<Arc<buying::TopViewCampaigns>>,
+    /// The server refused `filtering.buying_types` (see [`buying`]): entities are listed
+    /// without it.
+    pub buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
     pub activity: activity::ActivityIndex,
     /// Every request the plan expects, 0 until it is made.
@@ -183,6 +186,14 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// How this run lists entities.
+    pub fn listing_rules(&self) -> ListingRules {
+        ListingRules {
+            include_deleted: self.config.include_deleted,
+            buying_types: !self.buying_types_refused.load(Ordering::Relaxed),
+        }
+    }
+
     /// Sends records to the writer, at most [`RECORD_BATCH`] per event.
     pub async fn records(&self, binding: usize, mut docs: Vec<String>) -> Result<()> {
         while !docs.is_empty() {
@@ -362,6 +373,7 @@ pub async fn run(
         stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
         ad_inventory: Default::default(),
         topview: Default::default(),
+        buying_types_refused: Default::default(),
         activity: Default::default(),
         planned_total: AtomicU64::new(0),
         started,
@@ -713,12 +725,21 @@ pub const BUYING_TYPE_LISTINGS: [(&[&str], u32); 2] = [
 /// The largest page of a TopView listing.
 pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
+/// How a run lists entities: with deleted ones or not, and whether the server takes
+/// `filtering.buying_types` (one that refuses it lists every buying type it has by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListingRules {
+    pub include_deleted: bool,
+    pub buying_types: bool,
+}
+
 /// The listings of one entity row for one advertiser: each one's `filtering` (if any) and page
-/// size. Rows with [`EntityDef::per_buying_type`] have one per [`BUYING_TYPE_LISTINGS`] entry;
-/// deleted entities are included by their `secondary_status` filter when asked for.
-pub(crate) fn entity_listings(def: &EntityDef, include_deleted: bool) -> Vec<(Option<Value>, u32)> {
-    let deleted = def.status_all.filter(|_| include_deleted);
-    if def.per_buying_type {
+/// size. Rows with [`EntityDef::per_buying_type`] have one per [`BUYING_TYPE_LISTINGS`] entry
+/// (one, without buying types, from a server that refuses them); deleted entities are included
+/// by their `secondary_status` filter when asked for.
+pub(crate) fn entity_listings(def: &EntityDef, rules: ListingRules) -> Vec<(Option<Value>, u32)> {
+    let deleted = def.status_all.filter(|_| rules.include_deleted);
+    if def.per_buying_type && rules.buying_types {
         BUYING_TYPE_LISTINGS
             .iter()
             .map(|(types, max_page)| {
@@ -801,7 +822,7 @@ async fn entity_unit(
             Ok((changed || !incremental).then_some(entity.doc))
         })
     };
-    for (listing, (filtering, page_size)) in entity_listings(&def, ctx.config.include_deleted)
+    for (listing, (filtering, page_size)) in entity_listings(&def, ctx.listing_rules())
         .into_iter()
         .enumerate()
     {

@@ -679,10 +679,10 @@ const CAMPAIGNS: (&StreamDef, EntityDef) = (&registry::CAMPAIGNS, entity_def(&re
 fn scoped_listing(
     def: &EntityDef,
     scope: BuyingScope,
-    include_deleted: bool,
+    rules: super::ListingRules,
     fields: &[&str],
 ) -> (Params, u32) {
-    let mut listings = super::entity_listings(def, include_deleted);
+    let mut listings = super::entity_listings(def, rules);
     let (filtering, page_size) = listings.swap_remove((scope as usize).min(listings.len() - 1));
     let mut params: Params = vec![("fields", json!(fields).to_string())];
     params.extend(filtering.map(|f| ("filtering", f.to_string())));
@@ -774,15 +774,17 @@ pub(crate) async fn inventory(
                 )
             };
             let counted = async {
+                // First, since it also tells whether the server takes buying types at all.
+                let topview_possible =
+                    super::buying::may_have_topview(ctx, binding, advertiser_id).await?;
                 let auction_and_reach_frequency =
                     count(BuyingScope::AuctionAndReachFrequency).await?;
                 // No TopView campaign, no TopView ad: nothing to count.
-                let topview =
-                    if super::buying::may_have_topview(ctx, binding, advertiser_id).await? {
-                        count(BuyingScope::TopView).await?
-                    } else {
-                        0
-                    };
+                let topview = if topview_possible {
+                    count(BuyingScope::TopView).await?
+                } else {
+                    0
+                };
                 Ok::<_, crate::error::Error>((auction_and_reach_frequency, topview))
             };
             match counted.await {
@@ -818,8 +820,7 @@ pub(crate) async fn inventory(
 /// The ad listing of one scope (ids and parents only) and its page size.
 fn ad_listing_params(ctx: &Context, advertiser_id: u64, scope: BuyingScope) -> (Params, u32) {
     let fields = ["ad_id", "adgroup_id", "campaign_id"];
-    let (mut params, page_size) =
-        scoped_listing(&ADS.1, scope, ctx.config.include_deleted, &fields);
+    let (mut params, page_size) = scoped_listing(&ADS.1, scope, ctx.listing_rules(), &fields);
     params.insert(0, ("advertiser_id", advertiser_id.to_string()));
     (params, page_size)
 }
@@ -876,9 +877,8 @@ async fn split_by_campaign(
     scope: BuyingScope,
     listing: &AdListing,
 ) -> Result<Vec<Option<Value>>> {
-    let include_deleted = ctx.config.include_deleted;
     let (mut params, page_size) =
-        scoped_listing(&CAMPAIGNS.1, scope, include_deleted, &["campaign_id"]);
+        scoped_listing(&CAMPAIGNS.1, scope, ctx.listing_rules(), &["campaign_id"]);
     params.insert(0, ("advertiser_id", advertiser_id.to_string()));
     let mut campaigns = std::collections::BTreeSet::new();
     campaigns.extend(listing.ads.iter().filter_map(|a| a.campaign));
@@ -1354,7 +1354,11 @@ mod tests {
                         "filter_value": "[\"RESERVATION_TOP_VIEW\"]"}))
         );
         let listing = |scope| {
-            let (params, page_size) = scoped_listing(&ADS.1, scope, true, &["ad_id"]);
+            let rules = super::super::ListingRules {
+                include_deleted: true,
+                buying_types: true,
+            };
+            let (params, page_size) = scoped_listing(&ADS.1, scope, rules, &["ad_id"]);
             let filtering: Value = serde_json::from_str(&params[1].1).unwrap();
             (filtering["buying_types"].clone(), page_size, filtering)
         };

@@ -344,8 +344,27 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
 /// query, and every row once, TopView campaigns included (the default listing holds them).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_ignores_buying_types_is_asked_nothing_apart_for_topview() {
+    no_topview_apart(
+        simulator::BuyingTypes::Ignored,
+        "does not apply filtering.buying_types",
+    )
+    .await;
+}
+
+/// A server that refuses the buying types filter as a parameter error (40002) is treated the
+/// same way: its default listing holds every campaign.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_refuses_buying_types_is_asked_nothing_apart_for_topview() {
+    no_topview_apart(
+        simulator::BuyingTypes::Refused,
+        "refuses filtering.buying_types",
+    )
+    .await;
+}
+
+async fn no_topview_apart(buying_types: simulator::BuyingTypes, says: &str) {
     let sim = simulator::spawn(SimConfig {
-        buying_types_ignored: true,
+        buying_types,
         ads_cap: usize::MAX,
         ..account()
     })
@@ -364,11 +383,7 @@ async fn a_server_that_ignores_buying_types_is_asked_nothing_apart_for_topview()
             .await
             .unwrap();
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
-    let warnings = session
-        .output
-        .stderr
-        .matches("does not apply filtering.buying_types")
-        .count();
+    let warnings = session.output.stderr.matches(says).count();
     assert_eq!(warnings, 1, "{}", session.output.stderr);
 
     let requests = sim.requests();
@@ -383,9 +398,14 @@ async fn a_server_that_ignores_buying_types_is_asked_nothing_apart_for_topview()
             })
             .count()
     };
-    // One TopView campaign listing per account (the one that shows the filter is ignored),
-    // and nothing else asked for TopView.
-    assert_eq!(topview("campaign/get/"), model.advertiser_ids().len());
+    // One TopView campaign listing per account (the one that shows the filter is ignored; a
+    // refusal is one for all), and nothing else asked for TopView.
+    let accounts = model.advertiser_ids().len();
+    if buying_types == simulator::BuyingTypes::Ignored {
+        assert_eq!(topview("campaign/get/"), accounts);
+    } else {
+        assert!((1..=accounts).contains(&topview("campaign/get/")));
+    }
     assert_eq!(topview("adgroup/get/"), 0);
     assert_eq!(topview("ad/get/"), 0);
     assert_eq!(topview("report/integrated/get/"), 0);

@@ -47,11 +47,9 @@ pub struct SimConfig {
     pub sandbox: bool,
     /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
     pub hourly_audience_refused: bool,
-    /// Not TikTok: answer like a server that does not implement buying types (a hand-made fake
-    /// API, an old proxy). Entity lists hold every buying type whatever
-    /// `filtering.buying_types` says, and reports ignore the `buying_type` filter and cover
-    /// every buying type. Tests use it to check that the connector notices.
-    pub buying_types_ignored: bool,
+    /// How the server treats buying types. Anything but [`BuyingTypes::Documented`] is not
+    /// TikTok: tests use it to check that the connector notices such a server.
+    pub buying_types: BuyingTypes,
     /// Permission scopes the app lacks (e.g. `"Reporting"`): every request to an endpoint of
     /// such a scope answers 40001 naming it, for every advertiser ([`rules::SCOPE_RULES`]).
     pub missing_scopes: Vec<String>,
@@ -105,6 +103,23 @@ pub struct SimConfig {
     pub record_requests: bool,
 }
 
+/// How a server treats `filtering.buying_types` in entity lists and the `buying_type` report
+/// filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BuyingTypes {
+    /// As TikTok documents: lists hold auction and reach & frequency unless asked, TopView only
+    /// alone; reports cover TopView only with the filter.
+    #[default]
+    Documented,
+    /// Like a server that does not implement them (a hand-made fake API, an old proxy): lists
+    /// hold every buying type whatever the filter says, reports ignore the filter and cover
+    /// every buying type.
+    Ignored,
+    /// Like a server that does not know them and says so: a listing or report that names a
+    /// buying type is refused (40002); the others hold every buying type.
+    Refused,
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -118,7 +133,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             sandbox: false,
             hourly_audience_refused: true,
-            buying_types_ignored: false,
+            buying_types: BuyingTypes::Documented,
             missing_scopes: Vec::new(),
             quota: None,
             empty_breakdown_values: false,

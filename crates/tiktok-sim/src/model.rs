@@ -151,7 +151,7 @@ pub struct Model {
     pub(crate) days: u32,
     pub(crate) sandbox: bool,
     pub(crate) hourly_audience_refused: bool,
-    pub(crate) buying_types_ignored: bool,
+    pub(crate) buying_types: crate::BuyingTypes,
     pub(crate) empty_breakdown_values: bool,
     /// Ads one report processes at most (the most recently created ones).
     pub(crate) ads_cap: usize,
@@ -400,7 +400,7 @@ impl Model {
             days,
             sandbox: cfg.sandbox,
             hourly_audience_refused: cfg.hourly_audience_refused,
-            buying_types_ignored: cfg.buying_types_ignored,
+            buying_types: cfg.buying_types,
             empty_breakdown_values: cfg.empty_breakdown_values,
             ads_cap: cfg.ads_cap.max(1),
             idle_day_parts: share_parts(cfg.idle_day_share),

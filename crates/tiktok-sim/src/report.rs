@@ -671,10 +671,9 @@ impl Model {
         let mut include_deleted = false;
         let mut only_deleted = false;
         let mut ids = IdFilters::default();
-        let mut buying = if self.buying_types_ignored {
-            BuyingScope::Every
-        } else {
-            BuyingScope::Default
+        let mut buying = match self.buying_types {
+            crate::BuyingTypes::Documented => BuyingScope::Default,
+            _ => BuyingScope::Every,
         };
         for f in &q.filtering {
             let field = f
@@ -744,7 +743,10 @@ impl Model {
                         _ => ids.ad_ids = Some(set),
                     }
                 }
-                "buying_type" if self.buying_types_ignored => {}
+                "buying_type" if self.buying_types == crate::BuyingTypes::Ignored => {}
+                "buying_type" if self.buying_types == crate::BuyingTypes::Refused => {
+                    return Err(bad("filtering: unknown field_name buying_type"));
+                }
                 "buying_type" => buying = buying_scope(q.level, &values)?,
                 other => return Err(bad(format!("filtering: invalid field_name {other:?}"))),
             }

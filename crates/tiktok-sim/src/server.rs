@@ -599,10 +599,13 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
             )))
         }
     };
-    let buying = if model.buying_types_ignored {
-        BuyingType::ALL.to_vec()
-    } else {
-        listed_buying_types(&filtering, size)?
+    let buying = match model.buying_types {
+        crate::BuyingTypes::Documented => listed_buying_types(&filtering, size)?,
+        crate::BuyingTypes::Ignored => BuyingType::ALL.to_vec(),
+        crate::BuyingTypes::Refused if filtering.contains_key("buying_types") => {
+            return Err(bad("filtering: unknown field buying_types"));
+        }
+        crate::BuyingTypes::Refused => BuyingType::ALL.to_vec(),
     };
     let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
         match filtering.get(name) {
