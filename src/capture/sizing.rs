@@ -38,7 +38,7 @@ pub const MOST_ROWS: u64 = 1_000_000_000;
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sizing {
     measures: Vec<Measure>,
-    /// The sizing of the ad-level report whose rows bound this one's (see [`measure`]).
+    /// The sizing of the report one level down, whose rows bound this one's (see [`measure`]).
     ceiling: Option<Box<Sizing>>,
 }
 
@@ -136,7 +136,6 @@ impl Sizing {
 /// entity at the advertiser level and at most one per ad below it. Audience reports and
 /// breakdowns hold an unknown number of rows per entity.
 pub fn fits_one_page(spec: &ReportSpec, ads: Option<u64>, days: i64) -> bool {
-    let plain = spec.report_type == ReportType::Basic && spec.dimensions.len() <= 2;
     let entities = match spec.level {
         Level::Advertiser => Some(1),
         _ => ads,
@@ -146,7 +145,13 @@ pub fn fits_one_page(spec: &ReportSpec, ads: Option<u64>, days: i64) -> bool {
         Granularity::Day => days.max(1) as u64,
         Granularity::Lifetime => 1,
     };
-    plain && entities.is_some_and(|n| n.saturating_mul(units) <= u64::from(PAGE_SIZE))
+    plain(spec) && entities.is_some_and(|n| n.saturating_mul(units) <= u64::from(PAGE_SIZE))
+}
+
+/// A BASIC report with an id and a time dimension only (no breakdown): at most one row per
+/// entity and time unit.
+fn plain(spec: &ReportSpec) -> bool {
+    spec.report_type == ReportType::Basic && spec.dimensions.len() <= 2
 }
 
 /// The ads of the account's auction and reach & frequency scope, which its main report query
@@ -204,7 +209,6 @@ pub(crate) async fn measure(
 /// The binding whose rows bound this one's: for a plain BASIC report of campaigns, the same
 /// report of ad groups (or else of ads); for one of ad groups, the same report of ads.
 fn ceiling_binding(bindings: &[Binding], spec: &ReportSpec) -> Option<usize> {
-    let plain = |s: &ReportSpec| s.report_type == ReportType::Basic && s.dimensions.len() <= 2;
     let below: &[Level] = match spec.level {
         Level::Campaign => &[Level::AdGroup, Level::Ad],
         Level::AdGroup => &[Level::Ad],
