@@ -17,11 +17,10 @@ use super::activity;
 use super::advertisers::Advertiser;
 use chrono::NaiveDate;
 
-use super::report::date_range;
 use super::sizing::{Sizing, Unsized};
 use super::{Binding, Context};
 use crate::error::Result;
-use crate::registry::metrics::{Granularity, Level};
+use crate::registry::metrics::Granularity;
 use crate::registry::{Kind, StreamSpec};
 
 /// How many requests each binding and the whole run are expected to make.
@@ -172,7 +171,7 @@ async fn unsized_work(
     advertisers: &[Advertiser],
 ) -> Vec<Vec<Unsized>> {
     let mut out = Vec::with_capacity(bindings.len());
-    for binding in bindings {
+    for (index, binding) in bindings.iter().enumerate() {
         let mut accounts = Vec::new();
         if let StreamSpec::Report(spec) = &binding.stream.spec {
             for a in advertisers {
@@ -181,7 +180,7 @@ async fn unsized_work(
                 {
                     continue;
                 }
-                let windows = fetch_windows(ctx, binding, spec.granularity, a).await;
+                let windows = fetch_windows(ctx, (index, binding), a).await;
                 if !windows.is_empty() {
                     accounts.push(Unsized {
                         advertiser_id: a.id,
@@ -196,26 +195,24 @@ async fn unsized_work(
     out
 }
 
-/// The windows a report unit will query for the account (none before its creation, none on
-/// days the activity index finds idle).
+/// The windows the report unit of a binding (with its index) will query for the account, as
+/// the unit cuts them ([`super::report::unit_days`]).
 async fn fetch_windows(
     ctx: &Context,
-    binding: &Binding,
-    granularity: Granularity,
+    (index, binding): (usize, &Binding),
     a: &Advertiser,
 ) -> Vec<(NaiveDate, NaiveDate)> {
-    let bounds = super::report::DateBounds::of(&ctx.config);
-    let today = ctx.config.clock.today_utc();
-    let Some((start, end)) = date_range(&bounds, a.created, a_cursor(binding, a.id), today) else {
+    let StreamSpec::Report(spec) = &binding.stream.spec else {
         return Vec::new();
     };
-    let days = if activity::applies(ctx, &binding.stream.name) {
-        activity::days(ctx, a.id).await.ok().flatten()
-    } else {
-        None
-    };
-    activity::cut_windows(days.as_deref(), start, end, granularity)
-        .into_iter()
+    let unit = super::report::ReportUnit::new(index, &binding.stream.name, spec, a);
+    // An index that cannot be read fails the unit too, which then queries nothing.
+    let days = super::report::unit_days(ctx, &unit, a_cursor(binding, a.id))
+        .await
+        .ok()
+        .flatten();
+    days.into_iter()
+        .flat_map(|d| d.pieces)
         .filter(|(_, _, fetch)| *fetch)
         .map(|(from, to, _)| (from, to))
         .collect()
@@ -275,14 +272,11 @@ async fn count(
                 let sizing = &sizings[index];
                 let mut n = 0;
                 for a in advertisers {
-                    // TopView delivery is a second query of every window below the advertiser
-                    // level, for accounts that have TopView ads (the ad counts made above); it
-                    // is small, one page.
-                    let topview = spec.level != Level::Advertiser
-                        && !super::report::filters_on(spec, &["buying_type"])
-                        && super::report::peek_inventory(ctx, a.id)
-                            .await
-                            .is_some_and(|i| i.topview_ads > 0);
+                    // TopView delivery is a second query of every window, for accounts that
+                    // have TopView ads (the ad counts made above); it is small, one page.
+                    let topview = super::report::peek_inventory(ctx, a.id)
+                        .await
+                        .is_some_and(|i| super::report::asks_topview(spec, &i));
                     let queries = u64::from(topview) + 1;
                     if spec.granularity == Granularity::Lifetime {
                         let active = !applies || activity::peek_ever(ctx, a.id).await;
@@ -293,7 +287,7 @@ async fn count(
                     let ads = super::sizing::main_scope_ads(ctx, a.id).await;
                     let hint = a_rows_per_day(binding, a.id);
                     let mut pages = 0.0;
-                    for (from, to) in fetch_windows(ctx, binding, spec.granularity, a).await {
+                    for (from, to) in fetch_windows(ctx, (index, binding), a).await {
                         let days = super::sizing::days(from, to);
                         let main = match hint {
                             Some(_) => Some(self::pages(hint, days)),

@@ -287,18 +287,12 @@ async fn run_unit(
         fetch_queries(ctx, unit, &queries, window).await?;
         return ctx.checkpoint(binding, json!({})).await;
     }
-    let config = &ctx.config;
     let cursor = cursor.filter(|_| incremental);
     // The cursor stops at the last day that is over where the account lives: the day in
     // progress is read again next run, whatever lookback_days says.
     let last_complete_day = clock.last_complete_day(advertiser.utc_offset);
-    let bounds = DateBounds::of(config);
-    let Some((start, end)) = date_range(
-        &bounds,
-        advertiser.created,
-        cursor.as_deref(),
-        clock.today_utc(),
-    ) else {
+    let Some(UnitDays { start, end, pieces }) = unit_days(ctx, unit, cursor.as_deref()).await?
+    else {
         return ctx.checkpoint(binding, json!({})).await;
     };
     if start == EARLIEST_DAY && ctx.first_warning(Warning::EarliestDay, None, advertiser.id) {
@@ -311,8 +305,6 @@ async fn run_unit(
     let week_before = end.checked_sub_days(Days::new(7)).unwrap_or(end);
     let _ = unit.recent.set((week_before, last_complete_day));
     // Days without activity need no query: the pieces between the windows only move the cursor.
-    let activity = activity::for_binding(ctx, stream, advertiser.id).await?;
-    let pieces = activity::cut_windows(activity.as_deref(), start, end, spec.granularity);
     // The ad count and split plan are asked only where a window is queried at all.
     let queries = if pieces.iter().any(|(_, _, fetch)| *fetch) {
         report_queries(ctx, binding, spec, advertiser.id).await?
@@ -362,6 +354,32 @@ async fn run_unit(
         result?;
     }
     Ok(())
+}
+
+/// What a daily or hourly report unit covers this run: its date range, cut into pieces that
+/// are queried (`true`) or, on days the activity index finds idle, only move the cursor.
+pub(crate) struct UnitDays {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub pieces: Vec<(NaiveDate, NaiveDate, bool)>,
+}
+
+/// The days a unit reads from `cursor` (already dropped when the binding is not incremental):
+/// `None` when its range is empty. The unit and the run's plan both cut them here, so the plan
+/// counts the windows the unit will query.
+pub(crate) async fn unit_days(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    cursor: Option<&str>,
+) -> Result<Option<UnitDays>> {
+    let bounds = DateBounds::of(&ctx.config);
+    let today = ctx.config.clock.today_utc();
+    let Some((start, end)) = date_range(&bounds, unit.advertiser.created, cursor, today) else {
+        return Ok(None);
+    };
+    let activity = activity::for_binding(ctx, unit.stream, unit.advertiser.id).await?;
+    let pieces = activity::cut_windows(activity.as_deref(), start, end, unit.spec.granularity);
+    Ok(Some(UnitDays { start, end, pieces }))
 }
 
 /// Fetches one window (every buying scope and id filter), halving it while TikTok finds it too
@@ -439,10 +457,7 @@ async fn report_queries(
 ) -> Result<ReportQueries> {
     let inventory = inventory(ctx, binding, advertiser_id).await?;
     let mut scopes = vec![BuyingScope::AuctionAndReachFrequency];
-    if spec.level != Level::Advertiser
-        && inventory.topview_ads > 0
-        && !filters_on(spec, &["buying_type"])
-    {
+    if asks_topview(spec, &inventory) {
         scopes.push(BuyingScope::TopView);
     }
     let mut planned = Vec::with_capacity(scopes.len());
@@ -481,6 +496,15 @@ async fn report_queries(
         planned.push((scope, std::sync::Mutex::new(splits)));
     }
     Ok(ReportQueries { scopes: planned })
+}
+
+/// Whether the report asks TopView delivery apart for an account with this inventory: below the
+/// advertiser level (which holds every buying type), where the account has TopView ads, unless
+/// a custom report filters on buying type itself.
+pub(crate) fn asks_topview(spec: &ReportSpec, inventory: &AdInventory) -> bool {
+    spec.level != Level::Advertiser
+        && inventory.topview_ads > 0
+        && !filters_on(spec, &["buying_type"])
 }
 
 /// Whether a report's own filtering (a custom report's) already filters on one of `fields`.
@@ -724,7 +748,7 @@ pub struct ListedAd {
 }
 
 impl AdInventory {
-    fn ads(&self, scope: BuyingScope) -> u64 {
+    pub(crate) fn ads(&self, scope: BuyingScope) -> u64 {
         match scope {
             BuyingScope::AuctionAndReachFrequency => self.auction_and_reach_frequency_ads,
             BuyingScope::TopView => self.topview_ads,

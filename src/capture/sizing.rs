@@ -160,7 +160,7 @@ pub(crate) async fn main_scope_ads(ctx: &Context, advertiser_id: u64) -> Option<
     report::peek_inventory(ctx, advertiser_id)
         .await
         .filter(|i| i.listable)
-        .map(|i| i.auction_and_reach_frequency_ads)
+        .map(|i| i.ads(BuyingScope::AuctionAndReachFrequency))
 }
 
 /// One binding's queries for one account whose pages are not known: none when an earlier run
