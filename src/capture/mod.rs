@@ -14,6 +14,7 @@ pub mod record;
 pub mod report;
 pub mod sizing;
 pub mod state;
+pub mod tasks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -172,6 +173,8 @@ pub(crate) struct Context {
     pub buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
     pub activity: activity::ActivityIndex,
+    /// Asynchronous report tasks: whether TikTok runs them for this app, and their pacing.
+    pub tasks: tasks::TaskState,
     /// Every request the plan expects, 0 until it is made.
     planned_total: AtomicU64,
     started: Instant,
@@ -375,6 +378,7 @@ pub async fn run(
         topview: Default::default(),
         buying_types_refused: Default::default(),
         activity: Default::default(),
+        tasks: Default::default(),
         planned_total: AtomicU64::new(0),
         started,
         warned: Default::default(),

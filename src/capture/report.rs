@@ -440,10 +440,34 @@ impl BuyingScope {
 
 /// The queries one report makes in every window: per buying scope, its id filters (`None` =
 /// no filter). A filter TikTok answers with `X-Tt-Ads-Throttle` is replaced by narrower ones
-/// for the windows that follow.
+/// for the windows that follow; one that nothing can narrow is read, from then on, the way the
+/// first window's was ([`OverCap`]).
 #[derive(Default)]
 pub(crate) struct ReportQueries {
-    scopes: Vec<(BuyingScope, std::sync::Mutex<Vec<Option<Value>>>)>,
+    scopes: Vec<(BuyingScope, Splits, OverCap)>,
+}
+
+/// A buying scope's id filters (`None` = no filter), narrowed as TikTok's answers require.
+type Splits = std::sync::Mutex<Vec<Option<Value>>>;
+
+/// How a report reads a query over the ads cap that no id filter can narrow, once it has met
+/// one: `UNKNOWN` until then (the synchronous query goes first), then as an asynchronous task
+/// (no cap), or, where tasks are unavailable, as the capped synchronous answer.
+#[derive(Default)]
+struct OverCap(std::sync::atomic::AtomicU8);
+
+impl OverCap {
+    const UNKNOWN: u8 = 0;
+    const BY_TASK: u8 = 1;
+    const CAPPED: u8 = 2;
+
+    fn get(&self) -> u8 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, how: u8) {
+        self.0.store(how, Ordering::Relaxed);
+    }
 }
 
 /// Plans the queries of one report for one advertiser: a TopView scope when the advertiser has
@@ -493,7 +517,7 @@ async fn report_queries(
         } else {
             vec![None]
         };
-        planned.push((scope, std::sync::Mutex::new(splits)));
+        planned.push((scope, std::sync::Mutex::new(splits), OverCap::default()));
     }
     Ok(ReportQueries { scopes: planned })
 }
@@ -531,7 +555,7 @@ async fn fetch_queries(
     window: Option<(NaiveDate, NaiveDate)>,
 ) -> Result<()> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
-    for (scope, splits) in &queries.scopes {
+    for (scope, splits, over_cap) in &queries.scopes {
         let planned = splits.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut queue: VecDeque<Option<Value>> = planned.into();
         let mut done = Vec::new();
@@ -542,6 +566,18 @@ async fn fetch_queries(
                 window,
                 split: split.as_ref(),
             };
+            // A query already known to be over the cap with nothing to narrow it: read it as
+            // the first window's was, without asking the capped answer again.
+            let known = if split.is_none() {
+                over_cap.get()
+            } else {
+                OverCap::UNKNOWN
+            };
+            if known != OverCap::UNKNOWN {
+                read_over_cap(ctx, unit, query, over_cap).await?;
+                done.push(split);
+                continue;
+            }
             if fetch(ctx, unit, query, false).await? == Fetched::Whole {
                 done.push(split);
                 continue;
@@ -591,18 +627,7 @@ async fn fetch_queries(
                     }
                 }
                 None => {
-                    if ctx.first_warning(Warning::AdsCapped, Some(binding), advertiser_id) {
-                        tracing::warn!(
-                            advertiser_id,
-                            level = spec.level.data_level(),
-                            filter = %split.as_ref().map(|f| f.to_string()).unwrap_or_default(),
-                            "TikTok processed only the {MAX_ADS_PER_QUERY} most recently \
-                             created ads of this report (X-Tt-Ads-Throttle) and no id filter \
-                             can narrow it further at this level: its figures leave out older \
-                             ads. The lower-level report streams are complete."
-                        );
-                    }
-                    fetch(ctx, unit, query, true).await?;
+                    read_over_cap(ctx, unit, query, over_cap).await?;
                     done.push(split);
                 }
             }
@@ -611,6 +636,51 @@ async fn fetch_queries(
             *splits.lock().unwrap_or_else(|e| e.into_inner()) = done;
         }
     }
+    Ok(())
+}
+
+/// Reads a query over the ads cap that no id filter can narrow: as an asynchronous report task,
+/// which TikTok does not cap ([`super::tasks`]), or, where tasks are unavailable, as the capped
+/// synchronous answer, with one warning saying what its figures leave out and why. Only a
+/// query without an id filter of ours remembers how it went (`over_cap`), for its next windows.
+async fn read_over_cap(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    over_cap: &OverCap,
+) -> Result<()> {
+    let remember = |how| {
+        if query.split.is_none() {
+            over_cap.set(how);
+        }
+    };
+    let reason = if over_cap.get() == OverCap::CAPPED && query.split.is_none() {
+        None
+    } else {
+        let mut filters = filtering(unit.spec, ctx.config.include_deleted, query.split);
+        filters.extend(query.scope.report_filter());
+        match super::tasks::run(ctx, unit, query.window, &filters).await? {
+            super::tasks::TaskOutcome::Emitted => {
+                remember(OverCap::BY_TASK);
+                return Ok(());
+            }
+            super::tasks::TaskOutcome::Unavailable(why) => Some(why),
+        }
+    };
+    remember(OverCap::CAPPED);
+    if ctx.first_warning(Warning::AdsCapped, Some(unit.binding), unit.advertiser.id) {
+        tracing::warn!(
+            advertiser_id = unit.advertiser.id,
+            level = unit.spec.level.data_level(),
+            filter = %query.split.map(|f| f.to_string()).unwrap_or_default(),
+            why_not_asynchronous = reason.as_deref().unwrap_or_default(),
+            "TikTok processed only the {MAX_ADS_PER_QUERY} most recently created ads of this \
+             report (X-Tt-Ads-Throttle), no id filter can narrow it further at this level, and \
+             no asynchronous report task (which TikTok does not cap) could be run instead: its \
+             figures leave out older ads. The lower-level report streams are complete."
+        );
+    }
+    fetch(ctx, unit, query, true).await?;
     Ok(())
 }
 
@@ -654,34 +724,45 @@ async fn fetch(
         if page.ads_throttled && !accept_capped {
             return Ok(Fetched::Capped);
         }
-        let mut docs = Vec::with_capacity(page.records.len());
-        let mut notes = record::Notes::new();
-        for raw in &page.records {
-            match record::report_row(raw, spec, advertiser_id, &mut notes) {
-                Ok(row) => {
-                    if let Some(dimension) = &row.empty_key {
-                        if ctx.first_warning(Warning::EmptyKey, Some(binding), 0) {
-                            tracing::warn!(
-                                stream = ctx.stream_name(binding),
-                                dimension = dimension.as_str(),
-                                advertiser_id,
-                                "TikTok left a key dimension of some report rows empty; they are \
-                                 kept, with an empty string as that dimension's value."
-                            );
-                        }
-                    }
-                    docs.push(row.doc)
-                }
-                Err(err) => {
-                    ctx.log_notes(binding, &mut notes);
-                    ctx.row_error(binding, advertiser_id, err)?;
-                }
-            }
-        }
-        ctx.log_notes(binding, &mut notes);
-        ctx.records(binding, docs).await?;
+        emit_rows(ctx, unit, &page.records).await?;
     }
     Ok(Fetched::Whole)
+}
+
+/// Turns TikTok's report rows (a page's, or an asynchronous task's) into records and emits
+/// them.
+pub(crate) async fn emit_rows(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    rows: &[Box<serde_json::value::RawValue>],
+) -> Result<()> {
+    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    let mut docs = Vec::with_capacity(rows.len());
+    let mut notes = record::Notes::new();
+    for raw in rows {
+        match record::report_row(raw, spec, advertiser_id, &mut notes) {
+            Ok(row) => {
+                if let Some(dimension) = &row.empty_key {
+                    if ctx.first_warning(Warning::EmptyKey, Some(binding), 0) {
+                        tracing::warn!(
+                            stream = ctx.stream_name(binding),
+                            dimension = dimension.as_str(),
+                            advertiser_id,
+                            "TikTok left a key dimension of some report rows empty; they are \
+                                 kept, with an empty string as that dimension's value."
+                        );
+                    }
+                }
+                docs.push(row.doc)
+            }
+            Err(err) => {
+                ctx.log_notes(binding, &mut notes);
+                ctx.row_error(binding, advertiser_id, err)?;
+            }
+        }
+    }
+    ctx.log_notes(binding, &mut notes);
+    ctx.records(binding, docs).await
 }
 
 /// An entity row's listing, checked when compiled.

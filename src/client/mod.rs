@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 use url::Url;
 
 use crate::config::{Config, Environment};
@@ -44,6 +45,9 @@ pub struct ClientOptions {
     /// fails. Such answers do not get better with time, so they are not retried for
     /// `give_up_after`.
     pub malformed_attempts: u32,
+    /// How long an asynchronous report task may take before its report falls back to the
+    /// synchronous answer ([`crate::capture::tasks`]).
+    pub task_deadline: Duration,
 }
 
 /// The largest answer body the client reads: 16 MiB. TikTok's largest pages are 1,000 report
@@ -62,6 +66,7 @@ impl Default for ClientOptions {
             page_concurrency: 2,
             max_body_bytes: MAX_BODY_BYTES,
             malformed_attempts: 3,
+            task_deadline: crate::capture::tasks::TASK_DEADLINE,
         }
     }
 }
@@ -192,6 +197,13 @@ pub struct TikTokClient {
 /// A query parameter list.
 pub type Params = Vec<(&'static str, String)>;
 
+/// What one request sends: query parameters, or a JSON body (TikTok's task endpoints are POST).
+#[derive(Clone, Copy)]
+enum Outgoing<'a> {
+    Get(&'a [(&'static str, String)]),
+    PostJson(&'a Value),
+}
+
 impl TikTokClient {
     pub fn new(config: &Config, options: ClientOptions) -> Result<Self> {
         let http = reqwest::Client::builder()
@@ -280,17 +292,64 @@ impl TikTokClient {
         params: &[(&'static str, String)],
         finish: impl Fn(Option<&RawValue>) -> Result<T>,
     ) -> Result<(T, bool)> {
+        self.exchange(path, Outgoing::Get(params), |status, body, throttled| {
+            decode_data(path, status, body, &self.scrubber)
+                .and_then(&finish)
+                .map(|value| (value, throttled))
+        })
+        .await
+    }
+
+    /// POST a JSON body to `path` (TikTok's task endpoints) and return `data`, retried and
+    /// paced like every GET.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Box<RawValue>> {
+        self.exchange(path, Outgoing::PostJson(body), |status, answer, _| {
+            decode_data(path, status, answer, &self.scrubber)
+                .map(|data| data.map(|d| d.to_owned()).unwrap_or_else(null_value))
+        })
+        .await
+    }
+
+    /// GET `path` whose successful answer is a file (an asynchronous report's CSV), not an
+    /// envelope. An envelope is still read as one: TikTok's refusals come as envelopes, and an
+    /// envelope with `data` where a file was expected is malformed.
+    pub async fn get_text(&self, path: &str, params: &[(&'static str, String)]) -> Result<String> {
+        self.exchange(path, Outgoing::Get(params), |status, body, _| {
+            let looks_like_envelope = body
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'{');
+            if looks_like_envelope || !(200..=299).contains(&status) {
+                decode_data(path, status, body, &self.scrubber)?;
+                // Asking again would get the same envelope.
+                return Err(Error::Fatal(format!(
+                    "TikTok's answer to {path} is an envelope where a file was expected"
+                )));
+            }
+            String::from_utf8(body.to_vec())
+                .map_err(|_| Error::Fatal(format!("TikTok's answer to {path} is not UTF-8 text")))
+        })
+        .await
+    }
+
+    /// One request with retries: rate-limited answers pause the whole process, server errors
+    /// back off this request alone, and `decode` (status, body, ads-throttle header) turns the
+    /// answer into a value or a classified error.
+    async fn exchange<T>(
+        &self,
+        path: &str,
+        outgoing: Outgoing<'_>,
+        decode: impl Fn(u16, &[u8], bool) -> Result<T>,
+    ) -> Result<T> {
         let started = tokio::time::Instant::now();
         let mut attempt: u32 = 0;
         let mut malformed: u32 = 0;
         loop {
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let answer = match self.get_once(path, params).await {
+            let answer = match self.send_once(path, outgoing).await {
                 Ok((status, body, throttled)) => {
-                    let answer = decode_data(path, status, &body, &self.scrubber)
-                        .and_then(&finish)
-                        .map(|value| (value, throttled));
+                    let answer = decode(status, &body, throttled);
                     self.bodies.give(body);
                     answer
                 }
@@ -353,16 +412,12 @@ impl TikTokClient {
     /// One HTTP exchange: the status, the whole body and whether it carried
     /// [`ADS_THROTTLE_HEADER`]. Redirects are refused, and a body longer than `max_body_bytes`
     /// is cut off (a retryable error) without being held.
-    async fn get_once(
-        &self,
-        path: &str,
-        params: &[(&'static str, String)],
-    ) -> Result<(u16, Vec<u8>, bool)> {
+    async fn send_once(&self, path: &str, outgoing: Outgoing<'_>) -> Result<(u16, Vec<u8>, bool)> {
         let mut url = self
             .root
             .join(path)
             .map_err(|e| Error::Fatal(format!("bad API path {path}: {e}")))?;
-        {
+        if let Outgoing::Get(params) = outgoing {
             let mut query = url.query_pairs_mut();
             for (k, v) in params {
                 query.append_pair(k, v);
@@ -380,9 +435,15 @@ impl TikTokClient {
                 retryable,
             }
         };
-        let mut response = self
-            .http
-            .get(url.clone())
+        let request = match outgoing {
+            Outgoing::Get(_) => self.http.get(url.clone()),
+            Outgoing::PostJson(body) => self
+                .http
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+        };
+        let mut response = request
             .header("Access-Token", &self.token)
             .send()
             .await

@@ -341,3 +341,441 @@ async fn reports_go_on_when_the_token_cannot_list_ads() {
     });
     assert!(topview_of_denied);
 }
+
+/// An advertiser-level report over the cap (no id filter exists at that level) on a server with
+/// TikTok's asynchronous report tasks: `answer_task` mounts `report/task/*`. The synchronous
+/// answer is one capped row with spend 1.00.
+async fn advertiser_level_server(answer_task: impl AsyncFnOnce(&MockServer)) -> MockServer {
+    let server = MockServer::start().await;
+    no_topview(&server).await;
+    let info = json!({"list": [{"advertiser_id": ADVERTISER, "name": "A",
+        "create_time": 1_700_000_000}]});
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/advertiser/info/"))
+        .respond_with(ok(info))
+        .mount(&server)
+        .await;
+    for (endpoint, list) in [
+        (
+            "ad/get/",
+            json!([{"ad_id": "11", "adgroup_id": "21", "campaign_id": "31"}]),
+        ),
+        ("campaign/get/", json!([{"campaign_id": "31"}])),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/open_api/v1.3/{endpoint}")))
+            .respond_with(ok(json!({"list": list, "page_info": {"page": 1,
+                "page_size": 1000, "total_number": 1, "total_page": 1}})))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/integrated/get/"))
+        .respond_with(
+            ok(
+                json!({"list": [{"dimensions": {"advertiser_id": ADVERTISER},
+                "metrics": {"spend": "1.00"}}],
+                "page_info": {"page": 1, "page_size": 1000, "total_number": 1,
+                "total_page": 1}}),
+            )
+            .insert_header("X-Tt-Ads-Throttle", "1"),
+        )
+        .mount(&server)
+        .await;
+    answer_task(&server).await;
+    server
+}
+
+/// A CSV of `advertisers_reports_lifetime`'s columns: the account's one row, spend `spend`, the
+/// other metrics empty; `title` names each column.
+fn lifetime_csv(spend: &str, title: impl Fn(&str) -> String) -> String {
+    let cfg = source_tiktok_marketing::config::parse(&sim_config(
+        "http://127.0.0.1:9",
+        "2024-01-01",
+        json!({}),
+    ))
+    .unwrap();
+    let spec = source_tiktok_marketing::registry::resolve("advertisers_reports_lifetime", &cfg)
+        .unwrap()
+        .report()
+        .unwrap()
+        .clone();
+    let columns: Vec<&String> = spec.dimensions.iter().chain(&spec.metrics).collect();
+    let header: Vec<String> = columns.iter().map(|c| title(c)).collect();
+    let cells: Vec<String> = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "advertiser_id" => ADVERTISER.to_string(),
+            "spend" => spend.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    format!("{}\n{}\n", header.join(","), cells.join(","))
+}
+
+async fn mount_task(
+    server: &MockServer,
+    create: ResponseTemplate,
+    status: Value,
+    file: ResponseTemplate,
+) {
+    Mock::given(method("POST"))
+        .and(path("/open_api/v1.3/report/task/create/"))
+        .respond_with(create)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/task/check/"))
+        .respond_with(ok(status))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/task/download/"))
+        .respond_with(file)
+        .mount(server)
+        .await;
+}
+
+fn csv_file(text: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(text.into_bytes(), "text/csv")
+}
+
+async fn capture_advertiser_lifetime(server: &MockServer) -> crate::common::Session {
+    let uri = server.uri();
+    tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(
+            &uri,
+            "2024-01-01",
+            json!({"advanced": {"advertiser_ids": [ADVERTISER]}}),
+        );
+        flow_session(&cfg, &["advertisers_reports_lifetime"], &json!({}), &[])
+    })
+    .await
+    .unwrap()
+}
+
+/// The body of every `report/task/create/` the server received.
+async fn task_bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().ends_with("report/task/create/"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// TikTok's asynchronous reports have no ads cap (Reporting FAQ, portal doc 1738864850353154):
+/// an advertiser-level report over the cap is read whole through a task that mirrors the
+/// synchronous query, and the capped answer is not emitted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_advertiser_report_over_the_cap_is_read_whole_through_a_task() {
+    let server = advertiser_level_server(async |server| {
+        let file = csv_file(lifetime_csv("2.50", str::to_string));
+        mount_task(
+            server,
+            ok(json!({"task_id": "t-1"})),
+            json!({"status": "SUCCESS"}),
+            file,
+        )
+        .await;
+    })
+    .await;
+    let session = capture_advertiser_lifetime(&server).await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    assert_eq!(session.docs.len(), 1, "{:?}", session.docs);
+    let doc = &session.docs[0].1;
+    assert_eq!(doc["metrics"]["spend"].to_string(), "2.50", "{doc}");
+    assert_eq!(doc["advertiser_id"].to_string(), ADVERTISER);
+    assert!(!session
+        .output
+        .stderr
+        .contains("X-Tt-Ads-Throttle), no id filter"));
+    let bodies = task_bodies(&server).await;
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let body = &bodies[0];
+    assert_eq!(body["advertiser_id"], ADVERTISER);
+    assert_eq!(body["data_level"], "AUCTION_ADVERTISER");
+    assert_eq!(body["query_lifetime"], true);
+    assert_eq!(body["enable_report_title_translation"], false);
+    assert_eq!(body["output_format"], "CSV_STRING");
+    assert!(body.get("filtering").is_none(), "{body}");
+    // The check and the download name the task and its account.
+    let requests = server.received_requests().await.unwrap();
+    for endpoint in ["report/task/check/", "report/task/download/"] {
+        let asked = requests
+            .iter()
+            .find(|r| r.url.path().ends_with(endpoint))
+            .unwrap_or_else(|| panic!("{endpoint} never asked"));
+        let params: std::collections::HashMap<_, _> = asked.url.query_pairs().collect();
+        assert_eq!(params["task_id"], "t-1");
+        assert_eq!(params["advertiser_id"], ADVERTISER);
+    }
+}
+
+/// A server that refuses, fails, garbles or mislabels the task: the capped synchronous rows are
+/// emitted once, and the warning says why no task could replace them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why() {
+    let good_file = || csv_file(lifetime_csv("2.50", str::to_string));
+    let cases: Vec<(&str, ResponseTemplate, Value, ResponseTemplate)> = vec![
+        (
+            "allowlist",
+            ResponseTemplate::new(200).set_body_json(json!({"code": 40001,
+                "message": "No permission to operate", "request_id": "r", "data": {}})),
+            json!({"status": "SUCCESS"}),
+            good_file(),
+        ),
+        (
+            "no usable task_id",
+            ok(json!({"task_id": {"id": 1}})),
+            json!({"status": "SUCCESS"}),
+            good_file(),
+        ),
+        (
+            "the disk is full",
+            ok(json!({"task_id": "t"})),
+            json!({"status": "FAILED", "message": "the disk is full"}),
+            good_file(),
+        ),
+        (
+            "ended \\\"LOST\\\"",
+            ok(json!({"task_id": "t"})),
+            json!({"status": "LOST"}),
+            good_file(),
+        ),
+        (
+            "has no column \\\"advertiser_id\\\"",
+            ok(json!({"task_id": "t"})),
+            json!({"status": "SUCCESS"}),
+            csv_file(lifetime_csv("2.50", |c| c.replace('_', " ").to_uppercase())),
+        ),
+        (
+            "an envelope where a file was expected",
+            ok(json!({"task_id": "t"})),
+            json!({"status": "SUCCESS"}),
+            ok(json!({"download_url": "https://elsewhere.example/file.csv"})),
+        ),
+    ];
+    for (why, create, status, file) in cases {
+        let server = advertiser_level_server(async |server| {
+            mount_task(server, create, status, file).await;
+        })
+        .await;
+        let session = capture_advertiser_lifetime(&server).await;
+        assert_eq!(session.output.code, 0, "{why}: {}", session.output.stderr);
+        assert_eq!(session.docs.len(), 1, "{why}: {:?}", session.docs);
+        assert_eq!(
+            session.docs[0].1["metrics"]["spend"].to_string(),
+            "1.00",
+            "{why}"
+        );
+        let stderr = &session.output.stderr;
+        assert_eq!(
+            stderr.matches("no asynchronous report task").count(),
+            1,
+            "{why}: {stderr}"
+        );
+        assert!(stderr.contains(why), "{why}: {stderr}");
+        assert_eq!(task_bodies(&server).await.len(), 1, "{why}: one task");
+        // Nothing was fetched from where the server pointed.
+        assert!(!stderr.contains("elsewhere.example/file"), "{why}");
+    }
+}
+
+/// Against the simulator, an hourly advertiser-level report over the cap: with an allowlisted
+/// app every day is read through a task, the capped answer asked only until the first day's
+/// told it to use tasks and never emitted; without, the app asks for a task once for the whole
+/// run, each day's capped answer is emitted, asked once a day once that is known, and one
+/// warning says why. A task TikTok fails sends its report back to the capped answer too.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_the_cap_each_day_is_read_the_way_the_first_was() {
+    use tiktok_sim::{Model, SimConfig};
+    for (allowlisted, fails) in [(true, false), (false, false), (true, true)] {
+        let account = SimConfig {
+            advertisers: 1,
+            campaigns_per_advertiser: 4,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 3,
+            days: 3,
+            ads_cap: 5,
+            async_reports_allowlisted: allowlisted,
+            async_task_fails: fails,
+            record_requests: true,
+            ..SimConfig::default()
+        };
+        let truth = Model::new(&SimConfig {
+            ads_cap: usize::MAX,
+            ..account.clone()
+        });
+        let sim = tiktok_sim::spawn(account).await.unwrap();
+        let first = sim.model().first_day();
+        let last = first.succ_opt().unwrap().succ_opt().unwrap();
+        let uri = sim.base_url();
+        let session = tokio::task::spawn_blocking(move || {
+            let cfg = sim_config(
+                &uri,
+                &first.to_string(),
+                json!({"end_date": last.to_string()}),
+            );
+            flow_session(&cfg, &["advertisers_reports_hourly"], &json!({}), &[])
+        })
+        .await
+        .unwrap();
+        let stderr = &session.output.stderr;
+        assert_eq!(session.output.code, 0, "{stderr}");
+        let requests = sim.requests();
+        let refused: Vec<_> = requests
+            .iter()
+            .filter(|r| r.code != 0 && r.path != "report/task/create/")
+            .collect();
+        assert!(refused.is_empty(), "{refused:?}");
+        // The stream's own queries (the activity index asks other metrics).
+        let hourly = |path: &str| {
+            requests
+                .iter()
+                .filter(|r| r.path == path)
+                .filter(|r| {
+                    r.params
+                        .get("dimensions")
+                        .is_some_and(|d| d.contains("stat_time_hour"))
+                })
+                .filter(|r| {
+                    r.params
+                        .get("metrics")
+                        .is_some_and(|m| m.contains("video_views_p25"))
+                })
+                .count()
+        };
+        let creates = hourly("report/task/create/");
+        let synchronous = hourly("report/integrated/get/");
+        let warned = stderr.matches("no asynchronous report task").count();
+        // Which hours the model holds, whole: what the emitted rows must be with tasks.
+        let spend_of = |rows: Vec<Value>| -> std::collections::BTreeMap<String, String> {
+            rows.into_iter()
+                .map(|r| {
+                    let hour = r["dimensions"]["stat_time_hour"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    (
+                        hour,
+                        r["metrics"]["spend"]
+                            .to_string()
+                            .trim_matches('"')
+                            .to_string(),
+                    )
+                })
+                .collect()
+        };
+        let mut whole = std::collections::BTreeMap::new();
+        let mut day = first;
+        while day <= last {
+            whole.extend(spend_of(
+                truth
+                    .report_rows(&tiktok_sim::ReportQuery {
+                        advertiser_id: truth.advertiser_ids()[0],
+                        report_type: tiktok_sim::catalog::ReportType::Basic,
+                        level: tiktok_sim::catalog::Level::Advertiser,
+                        dimensions: vec!["advertiser_id".into(), "stat_time_hour".into()],
+                        metrics: vec!["spend".into()],
+                        start_date: Some(day),
+                        end_date: Some(day),
+                        lifetime: false,
+                        filtering: vec![],
+                    })
+                    .unwrap(),
+            ));
+            day = day.succ_opt().unwrap();
+        }
+        assert!(!whole.is_empty());
+        let got: std::collections::BTreeMap<String, String> = session
+            .docs
+            .iter()
+            .map(|(_, d)| {
+                (
+                    d["stat_time_hour"].as_str().unwrap().to_string(),
+                    d["metrics"]["spend"].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), session.docs.len(), "an hour emitted twice");
+        // Two windows run at once, so the second may ask its capped answer before the first
+        // knows how to read it; the third never does.
+        if allowlisted && !fails {
+            assert_eq!((creates, warned), (3, 0), "{stderr}");
+            assert!((1..=2).contains(&synchronous), "{synchronous}");
+            assert_eq!(got, whole);
+        } else {
+            if fails {
+                // A failed task: this report falls back from then on (the day read alongside
+                // it may have asked too), other reports would still try.
+                assert!((1..=2).contains(&creates), "{creates}");
+                assert_eq!(warned, 1, "{stderr}");
+                assert!(stderr.contains("create it again"), "{stderr}");
+            } else {
+                // A refused feature is asked about once for the whole run.
+                assert_eq!((creates, warned), (1, 1), "{stderr}");
+                assert!((4..=5).contains(&synchronous), "{synchronous}");
+                assert!(stderr.contains("allowlist"), "{stderr}");
+            }
+            assert_eq!(
+                got.keys().collect::<Vec<_>>(),
+                whole.keys().collect::<Vec<_>>()
+            );
+            assert_ne!(got, whole, "the capped figures leave out older ads");
+        }
+    }
+}
+
+/// A task the server never finishes (`PROCESSING` forever): the report falls back to the capped
+/// answer when the task deadline passes, instead of waiting without end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_that_never_finishes_ends_at_its_deadline() {
+    let server = advertiser_level_server(async |server| {
+        let file = csv_file(lifetime_csv("2.50", str::to_string));
+        mount_task(
+            server,
+            ok(json!({"task_id": "t"})),
+            json!({"status": "PROCESSING"}),
+            file,
+        )
+        .await;
+    })
+    .await;
+    let cfg = sim_config(
+        &server.uri(),
+        "2024-01-01",
+        json!({"advanced": {"advertiser_ids": [ADVERTISER]}}),
+    );
+    let options = source_tiktok_marketing::client::ClientOptions {
+        task_deadline: std::time::Duration::from_secs(3),
+        ..crate::common::quick_retries()
+    };
+    let started = std::time::Instant::now();
+    let session = crate::common::flow_in_process(
+        &cfg,
+        &["advertisers_reports_lifetime"],
+        &json!({}),
+        options,
+    )
+    .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let stderr = &session.output.stderr;
+    assert_eq!(session.docs.len(), 1, "{stderr}");
+    assert_eq!(session.docs[0].1["metrics"]["spend"].to_string(), "1.00");
+    assert!(
+        stderr.contains("had not finished task t after 3 seconds"),
+        "{stderr}"
+    );
+    let checks = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("report/task/check/"))
+        .count();
+    // 0.5 s, then 1 s: the next wait (2 s) would pass the deadline.
+    assert_eq!(checks, 2);
+}

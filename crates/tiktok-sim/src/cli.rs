@@ -92,6 +92,15 @@ pub struct SimArgs {
     /// Ads one report processes (TikTok: the 20,000 most recently created).
     #[arg(long, default_value_t = 20_000)]
     pub ads_cap: usize,
+    /// Put the app on the allowlist of asynchronous reports: report/task/create/, check/ and
+    /// download/ serve tasks (without it, create answers 40001 as TikTok does for apps outside
+    /// the allowlist).
+    #[arg(long)]
+    pub async_reports: bool,
+    /// report/task/check/ calls an asynchronous report task needs before it says SUCCESS (the
+    /// first says QUEUING, the next ones PROCESSING; 0 or 1 = done at the first check).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub async_task_checks: u32,
     /// Inject a fault (repeatable): CODE/N (e.g. 40100/5), httpSTATUS/N, drop/N, truncate/N,
     /// slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
     #[arg(long = "fault", value_name = "SPEC")]
@@ -164,6 +173,8 @@ impl SimArgs {
             ads_cap: self.ads_cap,
             faults,
             record_requests: self.request_log.is_some(),
+            async_reports_allowlisted: self.async_reports,
+            async_task_checks: self.async_task_checks,
             ..SimConfig::default()
         })
     }
@@ -322,6 +333,9 @@ mod tests {
             )
         );
         assert!(cfg.faults.is_empty());
+        assert!(!cfg.async_reports_allowlisted && !def.async_reports_allowlisted);
+        assert_eq!(cfg.async_task_checks, def.async_task_checks);
+        assert_eq!(cfg.async_task_checks, 2);
     }
 
     #[test]
@@ -359,6 +373,9 @@ mod tests {
             "1",
             "--pixel-denied-every",
             "0",
+            "--async-reports",
+            "--async-task-checks",
+            "5",
             "--fault",
             "40100/5",
             "--fault",
@@ -378,6 +395,8 @@ mod tests {
         assert_eq!(cfg.latency, Duration::from_millis(25));
         assert!(cfg.sandbox && !cfg.hourly_audience_refused);
         assert_eq!(cfg.deleted_every, 0);
+        assert!(cfg.async_reports_allowlisted);
+        assert_eq!(cfg.async_task_checks, 5);
         assert_eq!(
             cfg.today,
             chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()

@@ -59,6 +59,7 @@ pub(crate) fn html_body(status: u16) -> String {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Time-out",
+        405 => "Not Allowed",
         429 => "Too Many Requests",
         _ => "Error",
     };

@@ -2,7 +2,7 @@
 //! and sizes, served over HTTP on loopback with the real envelope, pagination, validation rules
 //! and scriptable faults. This file owns the public configuration and handle types; the data lives
 //! in `model`, `report` and `assets`, TikTok's documented rules in `rules`, the HTTP side in
-//! `server`, the command line in `cli`.
+//! `server` (and `tasks`, the asynchronous report tasks), the command line in `cli`.
 
 mod assets;
 pub mod catalog;
@@ -12,6 +12,7 @@ mod model;
 mod report;
 pub mod rules;
 mod server;
+mod tasks;
 
 #[cfg(test)]
 mod tests;
@@ -101,6 +102,17 @@ pub struct SimConfig {
     pub faults: Vec<FaultRule>,
     /// Keep a log of every request (see [`SimHandle::requests`]).
     pub record_requests: bool,
+    /// The app is on TikTok's allowlist of asynchronous reports (Run an asynchronous report,
+    /// [`rules::docs::ASYNC_REPORT`]: an allowlist-only feature, applied for on TikTok's
+    /// Allowlist Management page). TikTok's default, `false`: `report/task/create/` answers
+    /// 40001 ([`rules::async_not_allowlisted`]).
+    pub async_reports_allowlisted: bool,
+    /// How many `report/task/check/` calls an asynchronous report task needs to finish: the
+    /// first check answers `QUEUING`, the next ones `PROCESSING`, the Nth and every later one
+    /// `SUCCESS` (or `FAILED`, see `async_task_fails`). 0 or 1: the first check says it.
+    pub async_task_checks: u32,
+    /// Asynchronous report tasks finish `FAILED` (with a `message`) instead of `SUCCESS`.
+    pub async_task_fails: bool,
 }
 
 /// How a server treats `filtering.buying_types` in entity lists and the `buying_type` report
@@ -156,6 +168,9 @@ impl Default for SimConfig {
             secret: "sim-secret".to_string(),
             faults: Vec::new(),
             record_requests: false,
+            async_reports_allowlisted: false,
+            async_task_checks: 2,
+            async_task_fails: false,
         }
     }
 }

@@ -7,6 +7,11 @@
 //! query covers; which ads the 20,000-ads cap leaves out) and render (the metric values and wire
 //! formats of each row). Rows are planned as small keys first so the
 //! server renders only the page it answers.
+//!
+//! The same steps serve TikTok's asynchronous report tasks ([`Flow::Async`]): validated with
+//! the asynchronous differences of [`crate::rules::ASYNC_RULES`] (no date span limit, id
+//! filters only), planned without the ads cap, and rendered whole as the CSV file
+//! `report/task/download/` streams ([`Model::async_report_csv`]).
 
 use std::collections::HashSet;
 
@@ -169,6 +174,16 @@ impl ReportPlan {
     pub(crate) fn ads_throttled(&self) -> bool {
         self.ads_throttled
     }
+}
+
+/// Which report flow a query comes from: `report/integrated/get/`, or an asynchronous report
+/// task (`report/task/create/`; Run an asynchronous report,
+/// [`crate::rules::docs::ASYNC_REPORT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Sync,
+    /// No date span limit, only id filters, and no ads cap.
+    Async,
 }
 
 /// A report query that passed validation: what the planner needs to list its rows.
@@ -524,13 +539,82 @@ impl Model {
     }
 
     pub(crate) fn report_plan(&self, q: &ReportQuery) -> Result<ReportPlan, ApiError> {
-        let valid = self.validate(q)?;
-        Ok(self.plan(q, valid))
+        let valid = self.validate(q, Flow::Sync)?;
+        Ok(self.plan(q, valid, self.ads_cap))
+    }
+
+    /// Every row the output of an asynchronous report task holds for `q`, as the rows of
+    /// `report/integrated/get/` would carry them (same values, same order), or the TikTok error
+    /// code and message `report/task/create/` answers. No ads cap: "the API asynchronous report
+    /// [does] not implement the 20,000-truncation for ads" (Reporting FAQ,
+    /// [`crate::rules::docs::REPORTING_FAQ`]).
+    pub fn async_report_rows(&self, q: &ReportQuery) -> Result<Vec<Value>, (i64, String)> {
+        let plan = self.async_report_plan(q)?;
+        Ok(self.render_rows(&plan, 0, plan.len()))
+    }
+
+    /// The refusal `report/task/create/` answers for `q`, if any (see [`Flow::Async`]).
+    pub(crate) fn validate_async(&self, q: &ReportQuery) -> Result<(), ApiError> {
+        self.validate(q, Flow::Async).map(|_| ())
+    }
+
+    /// The rows of an asynchronous report task: validated as such, every ad processed.
+    pub(crate) fn async_report_plan(&self, q: &ReportQuery) -> Result<ReportPlan, ApiError> {
+        let valid = self.validate(q, Flow::Async)?;
+        Ok(self.plan(q, valid, usize::MAX))
+    }
+
+    /// The output of an asynchronous report task with `output_format` CSV_STRING, as
+    /// `report/task/download/` streams it (Download the output of an async report task,
+    /// [`crate::rules::docs::ASYNC_TASK_DOWNLOAD`]): a header row, then one line per row of
+    /// [`Model::async_report_rows`], in its order. The columns are the requested dimensions, then
+    /// the requested metrics, each in request order; their titles are translated
+    /// ([`report_title`]) when `translate_titles` (`enable_report_title_translation`, true by
+    /// default), the field names otherwise. Every cell is the text of the same cell in the JSON
+    /// row: a string unquoted, a number as its JSON text, null as an empty cell.
+    pub(crate) fn async_report_csv(
+        &self,
+        q: &ReportQuery,
+        translate_titles: bool,
+    ) -> Result<Vec<u8>, ApiError> {
+        /// Rows rendered (as JSON) at a time, to bound the memory of a large report.
+        const CHUNK: usize = 2_000;
+        let plan = self.async_report_plan(q)?;
+        let mut out = csv::Writer::from_writer(Vec::with_capacity(plan.len() * 64 + 256));
+        let csv_error = |e: csv::Error| (50000, format!("System error: {e}"));
+        let header: Vec<String> = q
+            .dimensions
+            .iter()
+            .chain(&q.metrics)
+            .map(|f| {
+                if translate_titles {
+                    report_title(f)
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        out.write_record(&header).map_err(csv_error)?;
+        let mut record: Vec<String> = Vec::with_capacity(header.len());
+        for from in (0..plan.len()).step_by(CHUNK) {
+            for row in self.render_rows(&plan, from, from + CHUNK) {
+                record.clear();
+                for d in &q.dimensions {
+                    record.push(cell_text(&row["dimensions"][d.as_str()]));
+                }
+                for m in &q.metrics {
+                    record.push(cell_text(&row["metrics"][m.as_str()]));
+                }
+                out.write_record(&record).map_err(csv_error)?;
+            }
+        }
+        out.into_inner()
+            .map_err(|e| (50000, format!("System error: {e}")))
     }
 
     /// Everything TikTok checks before it answers a report query: the refusals, or what the
     /// planner needs.
-    fn validate<'m>(&'m self, q: &ReportQuery) -> Result<Validated<'m>, ApiError> {
+    fn validate<'m>(&'m self, q: &ReportQuery, flow: Flow) -> Result<Validated<'m>, ApiError> {
         if self.sandbox && q.level == Level::Advertiser {
             return Err((
                 40009,
@@ -628,8 +712,9 @@ impl Model {
                 "dimensions: province_id is only available at data_level AUCTION_AD",
             ));
         }
-        // TikTok's documented rules of report type, lifetime, time dimension and date span.
-        crate::rules::check_report(&crate::rules::ReportShape {
+        // TikTok's documented rules of report type, lifetime, time dimension and date span (no
+        // date span for asynchronous tasks).
+        let shape = crate::rules::ReportShape {
             report_type: q.report_type,
             time: match time {
                 TimeDim::Day => crate::rules::TimeDimension::Day,
@@ -641,7 +726,11 @@ impl Model {
             start_date: q.start_date,
             end_date: q.end_date,
             hourly_audience_refused: self.hourly_audience_refused,
-        })?;
+        };
+        match flow {
+            Flow::Sync => crate::rules::check_report(&shape)?,
+            Flow::Async => crate::rules::check_async_report(&shape)?,
+        }
 
         // Window.
         let hours = match (q.lifetime, q.start_date, q.end_date) {
@@ -680,6 +769,9 @@ impl Model {
                 .get("field_name")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
+            if flow == Flow::Async {
+                crate::rules::check_async_filter(field)?;
+            }
             let ftype = f
                 .get("filter_type")
                 .and_then(Value::as_str)
@@ -764,8 +856,9 @@ impl Model {
     }
 
     /// The rows of a valid query, as keys: the entities of the level the filters and the buying
-    /// types select, the ads cap, then one key per time unit, entity and breakdown with delivery.
-    fn plan(&self, q: &ReportQuery, v: Validated<'_>) -> ReportPlan {
+    /// types select, the ads cap (`ads_cap` most recently created ads processed), then one key
+    /// per time unit, entity and breakdown with delivery.
+    fn plan(&self, q: &ReportQuery, v: Validated<'_>, ads_cap: usize) -> ReportPlan {
         let Validated {
             adv,
             time,
@@ -788,7 +881,7 @@ impl Model {
 
         // The ads the query processes: those of its buying types and id filters, at most
         // `ads_cap` of them, the most recently created.
-        let ads = self.processed_ads(adv, buying, &ids);
+        let ads = self.processed_ads(adv, buying, &ids, ads_cap);
         let covers = |c: u32| buying.covers(adv.campaigns[c as usize].buying);
 
         // Entities, in id order.
@@ -876,9 +969,20 @@ impl Model {
             let (from, to) = (from.max(e.first_hour), to.min(e.last_hour));
             (from..=to).any(|h| delivers_hour(e, h))
         };
+        // Hours outside every entity's life have no rows: the loops below skip them (a range
+        // of asynchronous task may span years).
+        let lives = ents
+            .iter()
+            .map(|e| (e.first_hour, e.last_hour))
+            .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+        let (lo, hi) = match lives {
+            Some((first, last)) => (hours.0.max(first), hours.1.min(last)),
+            None => (1, 0),
+        };
         match time {
+            _ if lo > hi => {}
             TimeDim::Day => {
-                for day in hours.0.div_euclid(24)..=hours.1.div_euclid(24) {
+                for day in lo.div_euclid(24)..=hi.div_euclid(24) {
                     for (k, e) in ents.iter().enumerate() {
                         if delivers(e, day * 24, day * 24 + 23) {
                             push_bds(&mut keys, day, k as u32, e.bd_mask);
@@ -887,7 +991,7 @@ impl Model {
                 }
             }
             TimeDim::Hour => {
-                for hour in hours.0..=hours.1 {
+                for hour in lo..=hi {
                     for (k, e) in ents.iter().enumerate() {
                         if hour >= e.first_hour && hour <= e.last_hour && delivers_hour(e, hour) {
                             push_bds(&mut keys, hour, k as u32, e.bd_mask);
@@ -1296,6 +1400,7 @@ impl Model {
         adv: &Advertiser,
         buying: BuyingScope,
         ids: &IdFilters,
+        ads_cap: usize,
     ) -> ProcessedAds {
         let in_set =
             |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
@@ -1312,7 +1417,7 @@ impl Model {
             .map(|(i, _)| i)
             .collect();
         let total = selected.len();
-        if total <= self.ads_cap {
+        if total <= ads_cap {
             return ProcessedAds {
                 capped: false,
                 dropped: Vec::new(),
@@ -1327,7 +1432,7 @@ impl Model {
         let mut by_campaign = vec![(0u32, 0u32); adv.campaigns.len()];
         let mut by_adgroup = vec![(0u32, 0u32); adv.adgroups.len()];
         for (rank, &i) in selected.iter().enumerate() {
-            let kept = rank < self.ads_cap;
+            let kept = rank < ads_cap;
             dropped[i] = !kept;
             let a = &adv.ads[i];
             for slot in [
@@ -1343,7 +1448,7 @@ impl Model {
             dropped,
             by_campaign,
             by_adgroup,
-            all: (self.ads_cap as u32, total as u32),
+            all: (ads_cap as u32, total as u32),
         }
     }
 }
@@ -1370,6 +1475,53 @@ fn date_of_day(day: i64) -> String {
     chrono::DateTime::from_timestamp(day * 86_400, 0)
         .map(|d| d.date_naive().format("%Y-%m-%d").to_string())
         .unwrap_or_default()
+}
+
+/// The text of one cell of a JSON report row in a CSV file: a string unquoted, a number as its
+/// JSON text (exact, with `arbitrary_precision`), null as nothing.
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The column title of a report field in a CSV file with `enable_report_title_translation`:
+/// TikTok's titles where the doc shows them (Download the output of an async report task,
+/// [`crate::rules::docs::ASYNC_TASK_DOWNLOAD`]: "Campaign ID,Campaign Name,Ad Group ID,Ad Group
+/// Name,Age,Gender,Cost,Impression,Click"), otherwise the field name with its underscores as
+/// spaces and each word capitalised.
+pub(crate) fn report_title(field: &str) -> String {
+    let known = match field {
+        "advertiser_id" => "Advertiser ID",
+        "campaign_id" => "Campaign ID",
+        "adgroup_id" => "Ad Group ID",
+        "adgroup_name" => "Ad Group Name",
+        "ad_id" => "Ad ID",
+        "stat_time_day" => "Date",
+        "stat_time_hour" => "Hour",
+        "spend" => "Cost",
+        "impressions" => "Impression",
+        "clicks" => "Click",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    field
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            match chars.next() {
+                Some(c) => c.to_uppercase().chain(chars).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The values of a filter: a JSON-array string (as the API wants) or a JSON array.

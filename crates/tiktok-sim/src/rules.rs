@@ -1,10 +1,12 @@
 //! TikTok's documented rules for the requests the simulated API serves, as one table each: which
 //! report queries `report/integrated/get/` accepts (report type, query_lifetime, time
-//! dimensions, date spans), the largest `page_size` of every endpoint, which permission scope
-//! each endpoint needs, and the request quotas of the sandbox. Every row cites the TikTok page it
-//! comes from (by its portal id, <https://business-api.tiktok.com/portal/docs?id=ID>), and the
-//! server and the report planner ask these tables instead of repeating the rules. A refusal
-//! carries TikTok's code and a message naming the parameter at fault.
+//! dimensions, date spans), what the asynchronous report tasks (`report/task/create/`,
+//! `check/`, `download/`) change about them, the largest `page_size` of every endpoint, which
+//! permission scope each endpoint needs, and the request quotas of the sandbox. Every row cites
+//! the TikTok page it comes from (by its portal id,
+//! <https://business-api.tiktok.com/portal/docs?id=ID>), and the server and the report planner
+//! ask these tables instead of repeating the rules. A refusal carries TikTok's code and a
+//! message naming the parameter at fault.
 
 use chrono::NaiveDate;
 
@@ -36,6 +38,18 @@ pub mod docs {
         "https://business-api.tiktok.com/portal/docs?id=1753986142651394";
     /// Sandbox accounts.
     pub const SANDBOX: &str = "https://business-api.tiktok.com/portal/docs?id=1738855331457026";
+    /// Run an asynchronous report (the guide: allowlist, no time range limitations, filters).
+    pub const ASYNC_REPORT: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1738864800380930";
+    /// Create an asynchronous report task (`report/task/create/`).
+    pub const ASYNC_TASK_CREATE: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1740302766489602";
+    /// Get the status of an async report task (`report/task/check/`).
+    pub const ASYNC_TASK_CHECK: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1740302781443073";
+    /// Download the output of an async report task (`report/task/download/`).
+    pub const ASYNC_TASK_DOWNLOAD: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1740302808815618";
     /// TikTok's SDK, generated from the API reference: each endpoint's parameters and ranges,
     /// for the endpoints whose portal page is not cited here.
     pub const SDK: &str = "https://github.com/tiktok/tiktok-business-api-sdk";
@@ -103,9 +117,14 @@ pub struct ReportRule {
     pub code: i64,
     pub message: &'static str,
     pub refuses: fn(&ReportShape) -> bool,
+    /// Only synchronous reports obey it: asynchronous report tasks "have no time range
+    /// limitations" (Run an asynchronous report, [`docs::ASYNC_REPORT`]), so the date span
+    /// rules do not apply to `report/task/create/` ([`check_async_report`]).
+    pub sync_only: bool,
 }
 
 /// The rules of `report/integrated/get/`, checked in order; the first that refuses answers.
+/// `report/task/create/` checks the same rules but those marked `sync_only`.
 pub const REPORT_RULES: &[ReportRule] = &[
     ReportRule {
         name: "dates_required",
@@ -114,6 +133,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
         message: "start_date, end_date: Missing data for required field. They are required when \
                   query_lifetime is false.",
         refuses: |q| q.dated() && (q.start_date.is_none() || q.end_date.is_none()),
+        sync_only: false,
     },
     ReportRule {
         name: "start_before_end",
@@ -121,6 +141,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "start_date: must not be later than end_date.",
         refuses: |q| q.dated() && q.span_days().is_some_and(|d| d < 1),
+        sync_only: false,
     },
     ReportRule {
         name: "audience_has_no_lifetime",
@@ -129,6 +150,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
         message: "query_lifetime: Audience reports do not support lifetime metrics. Query a date \
                   range instead.",
         refuses: |q| q.lifetime && q.report_type == ReportType::Audience,
+        sync_only: false,
     },
     ReportRule {
         name: "lifetime_without_time_or_country",
@@ -137,6 +159,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
         message: "dimensions: when query_lifetime = True, dimensions can not contain \
                   stat_time_day, stat_time_hour or country_code.",
         refuses: |q| q.lifetime && (q.time != TimeDimension::None || q.has_country_code),
+        sync_only: false,
     },
     ReportRule {
         name: "hourly_audience_refused",
@@ -149,6 +172,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
                 && q.report_type == ReportType::Audience
                 && q.time == TimeDimension::Hour
         },
+        sync_only: false,
     },
     ReportRule {
         name: "daily_span_30_days",
@@ -161,6 +185,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
                 && q.time == TimeDimension::Day
                 && q.span_days().is_some_and(|d| d > MAX_DAY_SPAN)
         },
+        sync_only: true,
     },
     ReportRule {
         name: "hourly_span_one_day",
@@ -173,6 +198,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
                 && q.time == TimeDimension::Hour
                 && q.span_days().is_some_and(|d| d > MAX_HOUR_SPAN)
         },
+        sync_only: true,
     },
     ReportRule {
         name: "totals_span_365_days",
@@ -185,6 +211,7 @@ pub const REPORT_RULES: &[ReportRule] = &[
                 && q.time == TimeDimension::None
                 && q.span_days().is_some_and(|d| d > MAX_TOTALS_SPAN)
         },
+        sync_only: true,
     },
 ];
 
@@ -194,6 +221,151 @@ pub fn check_report(shape: &ReportShape) -> Result<(), Refusal> {
         Some(rule) => Err((rule.code, rule.message.to_string())),
         None => Ok(()),
     }
+}
+
+/// The first documented rule an asynchronous report task of this `shape` breaks: the rules of
+/// [`check_report`] but the date spans (`sync_only`).
+pub fn check_async_report(shape: &ReportShape) -> Result<(), Refusal> {
+    match REPORT_RULES
+        .iter()
+        .find(|rule| !rule.sync_only && (rule.refuses)(shape))
+    {
+        Some(rule) => Err((rule.code, rule.message.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// One documented rule of TikTok's asynchronous report tasks (`report/task/create/`,
+/// `report/task/check/`, `report/task/download/`): where it comes from, what it says, and the
+/// code of a request that breaks it (`None` for the rules that lift a limit of the synchronous
+/// report).
+pub struct AsyncRule {
+    /// A short name, for tests and logs.
+    pub name: &'static str,
+    /// The TikTok page that documents it.
+    pub doc: &'static str,
+    pub code: Option<i64>,
+    /// The rule, in TikTok's words where it has them.
+    pub says: &'static str,
+}
+
+/// The filter fields of an asynchronous BASIC or AUDIENCE report.
+pub const ASYNC_FILTER_FIELDS: &[&str] = &["campaign_ids", "adgroup_ids", "ad_ids"];
+/// The `output_format` values of `report/task/create/` (the first is the default).
+pub const ASYNC_OUTPUT_FORMATS: &[&str] = &["CSV_STRING", "CSV_DOWNLOAD", "XLSX_DOWNLOAD"];
+/// `report/task/create/` calls an app may make per second.
+pub const ASYNC_CREATES_PER_SECOND: u32 = 1;
+/// Asynchronous report tasks an app may create per day.
+pub const ASYNC_TASKS_PER_DAY: u32 = 4_500;
+
+/// TikTok's rules of the asynchronous report tasks.
+pub const ASYNC_RULES: &[AsyncRule] = &[
+    AsyncRule {
+        name: "async_allowlist_only",
+        doc: docs::ASYNC_REPORT,
+        // TikTok does not document the code it answers an app outside the allowlist; 40001 is
+        // its code for a missing permission.
+        code: Some(NO_PERMISSION),
+        says: "Asynchronous reports are an allowlist-only feature: apply for it on TikTok's \
+               Allowlist Management page.",
+    },
+    AsyncRule {
+        name: "async_no_time_range_limit",
+        doc: docs::ASYNC_REPORT,
+        code: None,
+        says: "Asynchronous reports have no time range limitations: any date range, with any \
+               time dimension (the REPORT_RULES marked sync_only do not apply).",
+    },
+    AsyncRule {
+        name: "async_only_id_filters",
+        doc: docs::ASYNC_REPORT,
+        code: Some(PARAMETER_ERROR),
+        says: "In async mode BASIC and AUDIENCE reports support only campaign_ids, adgroup_ids \
+               and ad_ids as filter fields (so no status filter: deleted entities are left \
+               out, as the default status filter does).",
+    },
+    AsyncRule {
+        name: "async_no_ads_cap",
+        doc: docs::REPORTING_FAQ,
+        code: None,
+        says: "Both the TTAM downloaded report and the API asynchronous report do not implement \
+               the 20,000-truncation for ads: a task processes every ad, without \
+               X-Tt-Ads-Throttle.",
+    },
+    AsyncRule {
+        name: "async_one_create_per_second",
+        doc: docs::REPORTING_FAQ,
+        code: Some(TOO_FREQUENT),
+        says: "1 QPS per app (report/task/create/).",
+    },
+    AsyncRule {
+        name: "async_tasks_per_day",
+        doc: docs::REPORTING_FAQ,
+        code: Some(TOO_FREQUENT),
+        says: "The maximum number of tasks per app per day is 4500.",
+    },
+    AsyncRule {
+        name: "async_download_after_success",
+        doc: docs::ASYNC_TASK_DOWNLOAD,
+        code: Some(PARAMETER_ERROR),
+        says: "The output of a task can be downloaded once report/task/check/ says SUCCESS \
+               (statuses QUEUING, PROCESSING, SUCCESS, FAILED, CANCELED; Get the status of an \
+               async report task).",
+    },
+    AsyncRule {
+        name: "async_known_task",
+        doc: docs::ASYNC_TASK_CHECK,
+        code: Some(PARAMETER_ERROR),
+        says: "task_id must be a task created for the advertiser_id of the request.",
+    },
+];
+
+/// The rule of [`ASYNC_RULES`] named `name`.
+pub fn async_rule(name: &str) -> Option<&'static AsyncRule> {
+    ASYNC_RULES.iter().find(|r| r.name == name)
+}
+
+/// TikTok's answer to `report/task/create/` from an app outside the allowlist.
+pub fn async_not_allowlisted() -> Refusal {
+    (
+        NO_PERMISSION,
+        "No permission to operate. Asynchronous reports are an allowlist-only feature: apply \
+         for it on the Allowlist Management page of TikTok API for Business, then create the \
+         task again."
+            .into(),
+    )
+}
+
+/// TikTok's answer to an asynchronous report task filtering on `field`, when it is not one of
+/// [`ASYNC_FILTER_FIELDS`].
+pub fn check_async_filter(field: &str) -> Result<(), Refusal> {
+    if ASYNC_FILTER_FIELDS.contains(&field) {
+        return Ok(());
+    }
+    Err((
+        PARAMETER_ERROR,
+        format!(
+            "filtering: field_name {field:?} is not supported by asynchronous reports; only \
+             campaign_ids, adgroup_ids and ad_ids are."
+        ),
+    ))
+}
+
+/// The message of a `report/task/create/` within a second of the previous task.
+pub fn async_per_second_message() -> String {
+    format!(
+        "Requests made too frequently. The app reaches the QPS limit \
+         {ASYNC_CREATES_PER_SECOND} for current path, request is temporarily restricted."
+    )
+}
+
+/// The message of a `report/task/create/` beyond the tasks of the day.
+pub fn async_per_day_message() -> String {
+    format!(
+        "Requests made too frequently. The app reaches the daily limit of \
+         {ASYNC_TASKS_PER_DAY} asynchronous report tasks, request is restricted until \
+         00:00:00 UTC+0."
+    )
 }
 
 /// The largest `page_size` of one endpoint.
@@ -293,7 +465,12 @@ pub struct ScopeRule {
 pub const SCOPE_RULES: &[ScopeRule] = &[
     ScopeRule {
         scope: "Reporting",
-        paths: &["report/integrated/get/"],
+        paths: &[
+            "report/integrated/get/",
+            "report/task/create/",
+            "report/task/check/",
+            "report/task/download/",
+        ],
         doc: docs::PERMISSION_SCOPES,
     },
     ScopeRule {
@@ -436,6 +613,58 @@ mod tests {
         for rule in SCOPE_RULES {
             assert!(rule.doc.contains("portal/docs?id="), "{}", rule.scope);
         }
+    }
+
+    #[test]
+    fn every_async_rule_cites_a_tiktok_page_and_has_a_unique_name() {
+        let mut names = std::collections::HashSet::new();
+        for rule in ASYNC_RULES {
+            assert!(names.insert(rule.name), "{} twice", rule.name);
+            assert!(
+                rule.doc
+                    .starts_with("https://business-api.tiktok.com/portal/docs?id="),
+                "{}",
+                rule.name
+            );
+        }
+        for path in [
+            "report/task/create/",
+            "report/task/check/",
+            "report/task/download/",
+        ] {
+            assert_eq!(scope_of(path), Some("Reporting"), "{path}");
+        }
+    }
+
+    #[test]
+    fn async_reports_drop_only_the_date_spans() {
+        let spans: Vec<&str> = REPORT_RULES
+            .iter()
+            .filter(|r| r.sync_only)
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                "daily_span_30_days",
+                "hourly_span_one_day",
+                "totals_span_365_days"
+            ]
+        );
+        let mut s = shape(ReportType::Basic, TimeDimension::Hour);
+        s.start_date = date("2020-01-01");
+        assert!(check_report(&s).is_err());
+        assert!(check_async_report(&s).is_ok());
+        s.start_date = date("2024-03-02");
+        assert_eq!(
+            check_async_report(&s).unwrap_err().1,
+            "start_date: must not be later than end_date."
+        );
+        assert!(check_async_filter("ad_ids").is_ok());
+        let (code, message) = check_async_filter("ad_status").unwrap_err();
+        assert_eq!(code, PARAMETER_ERROR);
+        assert!(message.contains("ad_status"), "{message}");
+        assert_eq!(async_not_allowlisted().0, NO_PERMISSION);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The HTTP side of the simulated API: routing of `/open_api/v1.3/...` paths, the token check,
-//! parameter parsing (JSON-valued query parameters), the response envelope and `page_info`
-//! pagination over [`Model`] data, latency, fault injection and the request log.
+//! parameter parsing (JSON-valued query parameters, and the JSON body of `POST` requests
+//! flattened into the same parameters), the response envelope and `page_info` pagination over
+//! [`Model`] data, latency, fault injection and the request log. The asynchronous report tasks
+//! live in `tasks`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use chrono::NaiveDate;
@@ -20,6 +22,7 @@ use super::assets::{sandbox_refusal, AssetKind};
 use super::faults::{code_message, html_body, normalize_path};
 use super::model::{restrict, BuyingType, EntityKind, Model};
 use super::report::{window_days, ReportPlan, ReportQuery};
+use super::tasks::{self, TaskStore};
 use super::{Fault, RecordedRequest, SimConfig};
 use crate::catalog::{Level, ReportType};
 use crate::rules;
@@ -27,16 +30,22 @@ use crate::rules;
 const REPORT_PATH: &str = "report/integrated/get/";
 const INSTANT_PAGE_PATH: &str = "pixel/instant_page/event/";
 const PIXEL_STATS_PATH: &str = "pixel/event/stats/";
+/// The asynchronous report tasks: create (`POST`, JSON body), check and download (`GET`).
+pub(crate) const TASK_CREATE_PATH: &str = "report/task/create/";
+pub(crate) const TASK_CHECK_PATH: &str = "report/task/check/";
+pub(crate) const TASK_DOWNLOAD_PATH: &str = "report/task/download/";
+/// The largest request body read (a task's JSON is a few kilobytes).
+const MAX_BODY: usize = 1 << 20;
 const MAX_ADVERTISER_IDS: usize = 100;
 /// Report plans kept for the following pages of the same query.
 const PLAN_CACHE: usize = 16;
 
-type ApiError = (i64, String);
-type Params = BTreeMap<String, String>;
+pub(crate) type ApiError = (i64, String);
+pub(crate) type Params = BTreeMap<String, String>;
 
 pub(crate) struct AppState {
     pub(crate) model: Model,
-    cfg: SimConfig,
+    pub(crate) cfg: SimConfig,
     started: Instant,
     served: AtomicU64,
     rule_counts: Vec<AtomicU64>,
@@ -44,6 +53,8 @@ pub(crate) struct AppState {
     plans: Mutex<HashMap<String, Arc<ReportPlan>>>,
     /// Per endpoint: when its accepted requests of the last minute came, and its count today.
     quota_use: Mutex<HashMap<String, (VecDeque<Instant>, u32)>>,
+    /// The asynchronous report tasks created so far.
+    pub(crate) tasks: Mutex<TaskStore>,
 }
 
 impl AppState {
@@ -57,6 +68,7 @@ impl AppState {
             log: Mutex::new(Vec::new()),
             plans: Mutex::new(HashMap::new()),
             quota_use: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(TaskStore::default()),
         }
     }
 
@@ -124,9 +136,12 @@ struct Delivery {
 }
 
 /// The `data` of a successful answer, and whether the report hit the ads cap.
-struct Answered {
-    data: Vec<u8>,
-    ads_throttled: bool,
+pub(crate) struct Answered {
+    pub(crate) data: Vec<u8>,
+    pub(crate) ads_throttled: bool,
+    /// `Some(content type)`: `data` is the whole response body, sent without the JSON envelope
+    /// (the CSV file of `report/task/download/`).
+    pub(crate) file: Option<&'static str>,
 }
 
 impl Answered {
@@ -134,14 +149,48 @@ impl Answered {
         Answered {
             data,
             ads_throttled: false,
+            file: None,
         }
     }
+}
+
+/// The HTTP method an API path answers: `POST` (JSON body) for `report/task/create/`, `GET`
+/// for the others. A `POST` to a `GET` path or any other method to `report/task/create/` gets
+/// HTTP 405 with a gateway's HTML page (TikTok documents no answer for a wrong method; the
+/// simulator's choice). Other methods (`HEAD`, ...) to `GET` paths are answered as `GET`, as
+/// they always were.
+fn method_allowed(rel: &str, method: &Method) -> bool {
+    if rel == TASK_CREATE_PATH {
+        method == Method::POST
+    } else {
+        method != Method::POST
+    }
+}
+
+/// The fields of a JSON object body as parameters: strings as they are, numbers and booleans as
+/// their JSON text, arrays and objects as compact JSON text (the form of JSON-valued query
+/// parameters), nulls left out. Anything but a JSON object is TikTok's 40002.
+fn body_params(body: &[u8]) -> Result<Params, ApiError> {
+    let refused =
+        || bad("The request body must be a JSON object (Content-Type: application/json).");
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return Err(refused());
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::Null => None,
+            Value::String(s) => Some((k, s)),
+            other => Some((k, other.to_string())),
+        })
+        .collect())
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let n = state.served.fetch_add(1, Ordering::Relaxed) + 1;
     let raw_path = req.uri().path().to_string();
-    let params: Params = req
+    let method = req.method().clone();
+    let mut params: Params = req
         .uri()
         .query()
         .map(|q| {
@@ -159,6 +208,18 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     } else {
         raw_path.clone()
     };
+    // The fields of a POST's JSON body join the query's parameters (and the request log); a
+    // body that is not a JSON object is refused after the token check.
+    let mut body_error: Option<ApiError> = None;
+    if method == Method::POST {
+        match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+            Ok(bytes) => match body_params(&bytes) {
+                Ok(fields) => params.extend(fields),
+                Err(e) => body_error = Some(e),
+            },
+            Err(_) => body_error = Some(bad("The request body could not be read.")),
+        }
+    }
 
     if !state.cfg.latency.is_zero() {
         tokio::time::sleep(state.cfg.latency).await;
@@ -210,8 +271,10 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
             // A known API path (unknown ones answer 404 below).
             if !is_known(&rel) {
                 Err(404)
+            } else if !method_allowed(&rel, &method) {
+                Err(405)
             } else {
-                Ok(answer_api(&state, &rel, &params, token.as_deref()).await)
+                Ok(answer_api(&state, &rel, &params, token.as_deref(), body_error).await)
             }
         }
         _ => Err(404),
@@ -241,11 +304,20 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         }
         Ok(result) => {
             delivery.ads_throttled = matches!(&result, Ok(a) if a.ads_throttled);
-            let (code, body) = envelope(result.map(|a| a.data), &request_id);
-            (
-                code,
-                plain(StatusCode::OK, "application/json", body, &delivery),
-            )
+            match result {
+                Ok(Answered {
+                    data,
+                    file: Some(ctype),
+                    ..
+                }) => (0, plain(StatusCode::OK, ctype, data, &delivery)),
+                result => {
+                    let (code, body) = envelope(result.map(|a| a.data), &request_id);
+                    (
+                        code,
+                        plain(StatusCode::OK, "application/json", body, &delivery),
+                    )
+                }
+            }
         }
     };
     tracing::trace!(path = %rel, code, "simulated TikTok API answered");
@@ -264,15 +336,21 @@ fn is_known(rel: &str) -> bool {
             | REPORT_PATH
             | INSTANT_PAGE_PATH
             | PIXEL_STATS_PATH
+            | TASK_CREATE_PATH
+            | TASK_CHECK_PATH
+            | TASK_DOWNLOAD_PATH
     ) || AssetKind::from_path(rel).is_some()
 }
 
-/// Token check, fault rules about advertisers and windows, then the endpoint.
+/// Token check, fault rules about advertisers and windows, then the endpoint. `body_error`:
+/// the refusal of a `POST` body that is not a JSON object (answered by the endpoint, after the
+/// checks every request gets).
 async fn answer_api(
     state: &Arc<AppState>,
     rel: &str,
     params: &Params,
     token: Option<&str>,
+    body_error: Option<ApiError>,
 ) -> Result<Answered, ApiError> {
     match token {
         None | Some("") => {
@@ -325,6 +403,9 @@ async fn answer_api(
             INSTANT_PAGE_PATH => instant_page_events(&state, &params),
             PIXEL_STATS_PATH => pixel_event_stats(&state, &params),
             REPORT_PATH => return report_get(&state, &params),
+            TASK_CREATE_PATH => tasks::create(&state, &params, body_error),
+            TASK_CHECK_PATH => tasks::check(&state, &params),
+            TASK_DOWNLOAD_PATH => return tasks::download(&state, &params),
             other => match AssetKind::from_path(other) {
                 Some(kind) => asset_list(&state, kind, &params),
                 None => Err((40000, format!("Unknown path {other}"))),
@@ -426,7 +507,7 @@ fn plain(status: StatusCode, ctype: &str, body: Vec<u8>, delivery: &Delivery) ->
     built.unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
+pub(crate) fn bad(message: impl Into<String>) -> ApiError {
     (40002, message.into())
 }
 
@@ -458,7 +539,7 @@ fn string_list(params: &Params, name: &str) -> Result<Option<Vec<String>>, ApiEr
     }
 }
 
-fn advertiser_param(params: &Params) -> Result<u64, ApiError> {
+pub(crate) fn advertiser_param(params: &Params) -> Result<u64, ApiError> {
     let text = params
         .get("advertiser_id")
         .ok_or_else(|| bad("advertiser_id: Missing data for required field."))?;
@@ -892,6 +973,7 @@ fn multi_account_report(state: &AppState, params: &Params) -> Result<Answered, A
     Ok(Answered {
         data: data.to_string().into_bytes(),
         ads_throttled: throttled || selected > state.model.ads_cap(),
+        file: None,
     })
 }
 
@@ -996,5 +1078,6 @@ fn report_get(state: &AppState, params: &Params) -> Result<Answered, ApiError> {
     Ok(Answered {
         data: out,
         ads_throttled: plan.ads_throttled(),
+        file: None,
     })
 }

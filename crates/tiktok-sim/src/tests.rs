@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 use super::*;
 use crate::catalog::{Level, ReportType};
 
+/// The asynchronous report tasks (`report/task/create/`, `check/`, `download/`).
+mod async_tasks;
+
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
 }

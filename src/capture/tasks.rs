@@ -1,0 +1,464 @@
+//! Asynchronous report tasks (`report/task/create/`, `report/task/check/`,
+//! `report/task/download/`): the way past TikTok's cap of 20,000 most recently created ads
+//! where no id filter can narrow a report (the advertiser level, or a custom report with id
+//! filters of its own). TikTok's Reporting FAQ (portal doc 1738864850353154) says asynchronous
+//! reports do not apply that truncation, as Ads Manager's downloads do not.
+//!
+//! A task mirrors the synchronous query it replaces: the same report type, level, dimensions,
+//! metrics, dates (or lifetime) and id filters (the only filters asynchronous reports take: Run
+//! an asynchronous report, doc 1738864800380930). It asks for the CSV text with untranslated
+//! titles, so each column is named by its field and each cell holds the text TikTok's JSON
+//! would; its rows then go through the same record builder as a synchronous page's, and
+//! nothing is emitted before the whole file has been read.
+//!
+//! Asynchronous reports are an allowlist-only feature. Where TikTok refuses a task, fails it,
+//! does not finish it in [`TASK_DEADLINE`] (the client's `task_deadline`), or answers something unreadable, the caller falls
+//! back to the capped synchronous answer and says why in its warning; a refusal of the feature
+//! itself is remembered for the rest of the run. Task creations are spaced
+//! [`CREATE_SPACING`] apart: TikTok allows one asynchronous request per second per app.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use super::report::ReportUnit;
+use super::Context;
+use crate::error::{Error, ErrorClass, Result};
+use crate::registry::ReportSpec;
+
+pub const CREATE_PATH: &str = "report/task/create/";
+pub const CHECK_PATH: &str = "report/task/check/";
+pub const DOWNLOAD_PATH: &str = "report/task/download/";
+
+/// How long a task may take before the report falls back to the synchronous answer (the
+/// default of `ClientOptions::task_deadline`).
+pub const TASK_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// The least time between two task creations: TikTok's Reporting FAQ gives asynchronous
+/// reports 1 request per second per app (and its rate limit page 60 a minute for
+/// `report/task/create/`); a tenth of a second of margin keeps clock jitter under it.
+pub const CREATE_SPACING: Duration = Duration::from_millis(1100);
+/// The waits between status checks: short first (a small report is ready in seconds), then
+/// at most [`LONGEST_CHECK_WAIT`].
+const FIRST_CHECK_WAIT: Duration = Duration::from_millis(500);
+const LONGEST_CHECK_WAIT: Duration = Duration::from_secs(15);
+
+/// The filters an asynchronous basic or audience report takes (doc 1738864800380930).
+const TASK_FILTER_FIELDS: [&str; 3] = ["campaign_ids", "adgroup_ids", "ad_ids"];
+
+/// What the run knows of asynchronous reports, shared by every report binding.
+#[derive(Default)]
+pub struct TaskState {
+    /// Why tasks cannot be run in this run (the app is not allowlisted, the server does not
+    /// speak the task protocol or never finishes a task), once that is known.
+    unavailable: Mutex<Option<String>>,
+    /// When the last task was created.
+    last_create: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// How a task went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Its rows were emitted.
+    Emitted,
+    /// No rows were emitted, for this reason (written to end a sentence of a warning).
+    Unavailable(String),
+}
+
+/// Whether a query with these filters can be run as a task: only id filters.
+pub fn takes_filters(filters: &[Value]) -> bool {
+    filters.iter().all(|f| {
+        f["field_name"]
+            .as_str()
+            .is_some_and(|name| TASK_FILTER_FIELDS.contains(&name))
+    })
+}
+
+/// The body of `report/task/create/` for one query: its report, window (`None`: lifetime) and
+/// filters.
+pub fn task_body(
+    spec: &ReportSpec,
+    advertiser_id: u64,
+    window: Option<(NaiveDate, NaiveDate)>,
+    filters: &[Value],
+) -> Value {
+    let mut body = json!({
+        "advertiser_id": advertiser_id.to_string(),
+        "service_type": "AUCTION",
+        "report_type": spec.report_type.as_api(),
+        "data_level": spec.level.data_level(),
+        "dimensions": spec.dimensions,
+        "metrics": spec.metrics,
+        "output_format": "CSV_STRING",
+        "enable_report_title_translation": false,
+    });
+    match window {
+        Some((start, end)) => {
+            body["start_date"] = json!(start.format("%Y-%m-%d").to_string());
+            body["end_date"] = json!(end.format("%Y-%m-%d").to_string());
+        }
+        None => body["query_lifetime"] = json!(true),
+    }
+    if !filters.is_empty() {
+        body["filtering"] = json!(filters);
+    }
+    body
+}
+
+/// Runs one query as a task and emits its rows. Errors that stop the run (credentials, the
+/// daily quota) are returned; every other failure is an [`TaskOutcome::Unavailable`].
+pub(crate) async fn run(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
+    filters: &[Value],
+) -> Result<TaskOutcome> {
+    if let Some(why) = ctx.tasks.unavailable() {
+        return Ok(TaskOutcome::Unavailable(why));
+    }
+    if !takes_filters(filters) {
+        return Ok(TaskOutcome::Unavailable(
+            "asynchronous reports take no filter but ids, and this report has others".into(),
+        ));
+    }
+    match attempt(ctx, unit, window, filters).await {
+        Ok(rows) => {
+            super::report::emit_rows(ctx, unit, &rows).await?;
+            Ok(TaskOutcome::Emitted)
+        }
+        Err((err, _)) if err.stops_the_run() || err.class() == ErrorClass::QuotaExhausted => {
+            Err(err)
+        }
+        Err((err, reach)) => {
+            let why = err.to_string();
+            if reach == Reach::Run {
+                ctx.tasks.set_unavailable(&why);
+            }
+            Ok(TaskOutcome::Unavailable(why))
+        }
+    }
+}
+
+/// Whether a task's failure says something of this query only (TikTok refused or failed it:
+/// another query may do), or of every task of the run (the feature is refused, or the server
+/// does not speak the task protocol, or does not finish tasks: asking again would cost minutes
+/// and requests for nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Query,
+    Run,
+}
+
+impl TaskState {
+    fn unavailable(&self) -> Option<String> {
+        self.unavailable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_unavailable(&self, why: &str) {
+        let mut unavailable = self.unavailable.lock().unwrap_or_else(|e| e.into_inner());
+        if unavailable.is_none() {
+            tracing::info!(
+                reason = why,
+                "Asynchronous report tasks are not used for the rest of this run."
+            );
+            *unavailable = Some(why.to_string());
+        }
+    }
+}
+
+/// Creates, awaits and downloads one task: its rows as TikTok JSON rows.
+async fn attempt(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
+    filters: &[Value],
+) -> std::result::Result<Vec<Box<RawValue>>, (Error, Reach)> {
+    let run_wide = |err: Error| (err, Reach::Run);
+    let advertiser_id = unit.advertiser.id;
+    let body = task_body(unit.spec, advertiser_id, window, filters);
+    let task_id = create(ctx, unit.binding, &body).await.map_err(|err| {
+        // TikTok's refusal of this query (a combination asynchronous reports do not take);
+        // anything else is about every task.
+        let reach = match &err {
+            Error::Api(api) if api.class != ErrorClass::Permission => Reach::Query,
+            _ => Reach::Run,
+        };
+        (err, reach)
+    })?;
+    tracing::info!(
+        advertiser_id,
+        stream = unit.stream,
+        task_id = task_id.as_str(),
+        "Reading a report over TikTok's ads cap through an asynchronous report task (no cap)."
+    );
+    let params = vec![
+        ("advertiser_id", advertiser_id.to_string()),
+        ("task_id", task_id.clone()),
+    ];
+    let started = Instant::now();
+    let deadline = ctx.client.options().task_deadline;
+    let mut wait = FIRST_CHECK_WAIT;
+    loop {
+        if started.elapsed() + wait > deadline {
+            return Err(run_wide(Error::Fatal(format!(
+                "TikTok had not finished task {task_id} after {} seconds",
+                deadline.as_secs()
+            ))));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(LONGEST_CHECK_WAIT);
+        let answer = ctx
+            .client
+            .get(CHECK_PATH, &params)
+            .await
+            .map_err(run_wide)?;
+        ctx.count_request(unit.binding);
+        let status: TaskStatus = crate::client::from_raw(CHECK_PATH, &answer).map_err(run_wide)?;
+        let reason = || {
+            ctx.client
+                .scrub(status.message.as_deref().unwrap_or("(no reason given)"))
+        };
+        match status.status.as_str() {
+            "SUCCESS" => break,
+            "QUEUING" | "PROCESSING" => continue,
+            ended @ ("FAILED" | "CANCELED") => {
+                return Err((
+                    Error::Fatal(format!(
+                        "TikTok's task {task_id} ended {ended:?}: {}",
+                        reason()
+                    )),
+                    Reach::Query,
+                ))
+            }
+            other => {
+                return Err(run_wide(Error::Fatal(format!(
+                    "TikTok's task {task_id} ended {other:?}, not a status TikTok documents: {}",
+                    reason()
+                ))))
+            }
+        }
+    }
+    let text = ctx
+        .client
+        .get_text(DOWNLOAD_PATH, &params)
+        .await
+        .map_err(run_wide)?;
+    ctx.count_request(unit.binding);
+    csv_rows(&text, unit.spec).map_err(|why| {
+        run_wide(Error::Fatal(format!(
+            "the CSV of TikTok's task {task_id} cannot be read: {why}"
+        )))
+    })
+}
+
+#[derive(Deserialize)]
+struct TaskStatus {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Creates the task, [`CREATE_SPACING`] after the last one, unless tasks were found unavailable
+/// meanwhile.
+async fn create(ctx: &Context, binding: usize, body: &Value) -> Result<String> {
+    // Creations go one at a time, so the answer to one (a refusal of the feature) is known
+    // before the next is sent.
+    let mut last = ctx.tasks.last_create.lock().await;
+    if let Some(at) = *last {
+        tokio::time::sleep_until(at + CREATE_SPACING).await;
+    }
+    if let Some(why) = ctx.tasks.unavailable() {
+        return Err(Error::Fatal(why));
+    }
+    let answer = ctx.client.post_json(CREATE_PATH, body).await;
+    // From the answer, not the asking: TikTok counts from when it took the request, which the
+    // rate limiter or the network may have delayed.
+    *last = Some(Instant::now());
+    drop(last);
+    ctx.count_request(binding);
+    let data = match answer {
+        Ok(data) => data,
+        Err(err) => {
+            if err.class() == ErrorClass::Permission {
+                let why = format!(
+                    "TikTok refused asynchronous reports for this app ({err}); they are an \
+                     allowlist-only feature, to apply for on TikTok's Allowlist Management page"
+                );
+                return Err(Error::Fatal(why));
+            }
+            return Err(err);
+        }
+    };
+    #[derive(Deserialize)]
+    struct Created {
+        task_id: Value,
+    }
+    let created: Created = crate::client::from_raw(CREATE_PATH, &data)?;
+    match created.task_id {
+        Value::String(id) if !id.is_empty() && id.len() <= 128 => Ok(id),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(Error::Fatal(format!(
+            "TikTok's answer to {CREATE_PATH} has no usable task_id (it is {})",
+            crate::error::json_kind(&other)
+        ))),
+    }
+}
+
+/// The rows of a task's CSV as TikTok's JSON rows (`{"dimensions": {..}, "metrics": {..}}`,
+/// every cell a string): columns named by a requested dimension go under `dimensions`, every
+/// other column under `metrics`. Every requested dimension and metric must have its column.
+pub fn csv_rows(text: &str, spec: &ReportSpec) -> std::result::Result<Vec<Box<RawValue>>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("its header row is unreadable ({e})"))?
+        .clone();
+    let columns: Vec<(bool, String)> = headers
+        .iter()
+        .map(|name| {
+            let name = name.trim().to_string();
+            (spec.dimensions.contains(&name), name)
+        })
+        .collect();
+    for wanted in spec.dimensions.iter().chain(&spec.metrics) {
+        if !columns.iter().any(|(_, name)| name == wanted) {
+            return Err(format!(
+                "it has no column {wanted:?} (its columns: {})",
+                headers.iter().take(8).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("a row is unreadable ({e})"))?;
+        let mut dimensions = Map::new();
+        let mut metrics = Map::new();
+        for ((is_dimension, name), cell) in columns.iter().zip(record.iter()) {
+            let part = if *is_dimension {
+                &mut dimensions
+            } else {
+                &mut metrics
+            };
+            part.insert(name.clone(), Value::String(cell.to_string()));
+        }
+        let row = json!({"dimensions": dimensions, "metrics": metrics});
+        rows.push(RawValue::from_string(row.to_string()).map_err(|e| e.to_string())?);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{find, Kind};
+
+    fn advertisers_daily() -> ReportSpec {
+        let Some(Kind::Report(def)) = find("advertisers_reports_daily").map(|d| d.kind) else {
+            panic!("a core report stream")
+        };
+        ReportSpec::from_def(&def)
+    }
+
+    #[test]
+    fn csv_cells_become_the_rows_the_json_answer_would_hold() {
+        let spec = advertisers_daily();
+        let mut header: Vec<String> = spec.dimensions.clone();
+        header.extend(spec.metrics.iter().cloned());
+        let mut text = header.join(",");
+        text.push('\n');
+        let cells: Vec<String> = header
+            .iter()
+            .map(|name| match name.as_str() {
+                "advertiser_id" => "7001".to_string(),
+                "stat_time_day" => "2026-11-01 00:00:00".to_string(),
+                "spend" => "12.30".to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+        let rows = csv_rows(&text, &spec).expect("a readable CSV");
+        assert_eq!(rows.len(), 1);
+        let row: Value = serde_json::from_str(rows[0].get()).unwrap();
+        assert_eq!(row["dimensions"]["advertiser_id"], "7001");
+        assert_eq!(row["dimensions"]["stat_time_day"], "2026-11-01 00:00:00");
+        assert_eq!(row["metrics"]["spend"], "12.30");
+        assert_eq!(
+            row["metrics"].as_object().unwrap().len(),
+            spec.metrics.len()
+        );
+        let mut notes = crate::capture::record::Notes::new();
+        let record = crate::capture::record::report_row(&rows[0], &spec, 7001, &mut notes)
+            .expect("a record");
+        let record: Value = serde_json::from_str(&record.doc).unwrap();
+        assert_eq!(record["metrics"]["spend"].to_string(), "12.30");
+        assert_eq!(record["advertiser_id"], 7001);
+    }
+
+    #[test]
+    fn translated_titles_or_a_missing_column_are_refused_by_name() {
+        let spec = advertisers_daily();
+        let err = csv_rows("Advertiser ID,Date,Cost\n7001,2026-11-01,1.00\n", &spec).unwrap_err();
+        assert!(err.contains("\"advertiser_id\""), "{err}");
+        let mut header: Vec<String> = spec.dimensions.clone();
+        header.extend(spec.metrics.iter().skip(1).cloned());
+        let err = csv_rows(&format!("{}\n", header.join(",")), &spec).unwrap_err();
+        assert!(err.contains(&format!("{:?}", spec.metrics[0])), "{err}");
+        // Rows of unequal length are not guessed at.
+        let mut all: Vec<String> = spec.dimensions.clone();
+        all.extend(spec.metrics.iter().cloned());
+        let err = csv_rows(&format!("{}\n1,2\n", all.join(",")), &spec).unwrap_err();
+        assert!(err.contains("row"), "{err}");
+    }
+
+    #[test]
+    fn quoted_cells_keep_their_commas_and_only_id_filters_are_taken() {
+        let spec = advertisers_daily();
+        let mut all: Vec<String> = spec.dimensions.clone();
+        all.extend(spec.metrics.iter().cloned());
+        let mut cells = vec![
+            "\"7001\"".to_string(),
+            "\"2026-11-01 00:00:00\"".to_string(),
+        ];
+        cells.extend(spec.metrics.iter().map(|_| "\"1,234\"".to_string()));
+        let text = format!("{}\r\n{}\r\n", all.join(","), cells.join(","));
+        let rows = csv_rows(&text, &spec).unwrap();
+        let row: Value = serde_json::from_str(rows[0].get()).unwrap();
+        assert_eq!(row["metrics"][&spec.metrics[0]], "1,234");
+
+        let id_filter =
+            json!({"field_name": "campaign_ids", "filter_type": "IN", "filter_value": "[\"1\"]"});
+        let status = json!({"field_name": "ad_status", "filter_type": "IN", "filter_value": "[\"STATUS_ALL\"]"});
+        assert!(takes_filters(&[]));
+        assert!(takes_filters(std::slice::from_ref(&id_filter)));
+        assert!(!takes_filters(&[id_filter, status]));
+    }
+
+    #[test]
+    fn the_task_mirrors_the_synchronous_query() {
+        let spec = advertisers_daily();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let body = task_body(&spec, 7001, Some((day, day)), &[]);
+        assert_eq!(body["advertiser_id"], "7001");
+        assert_eq!(body["data_level"], "AUCTION_ADVERTISER");
+        assert_eq!(body["start_date"], "2026-11-01");
+        assert_eq!(body["end_date"], "2026-11-01");
+        assert_eq!(body["enable_report_title_translation"], false);
+        assert_eq!(body["output_format"], "CSV_STRING");
+        assert!(body.get("query_lifetime").is_none() && body.get("filtering").is_none());
+        let lifetime = task_body(&spec, 7001, None, &[]);
+        assert_eq!(lifetime["query_lifetime"], true);
+        assert!(lifetime.get("start_date").is_none());
+    }
+}
