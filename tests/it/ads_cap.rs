@@ -93,9 +93,14 @@ async fn report_filters(server: &MockServer) -> Vec<Vec<Value>> {
         .collect()
 }
 
-/// A Flow capture of `ads_reports_lifetime` against the server (blocking: run it off the
-/// runtime that serves the mocks).
+/// A Flow capture of `ads_reports_lifetime` against the server.
 async fn capture(server: &MockServer) -> crate::common::Session {
+    capture_stream(server, "ads_reports_lifetime").await
+}
+
+/// A Flow capture of one stream of the one advertiser against the server (blocking: run it off
+/// the runtime that serves the mocks).
+async fn capture_stream(server: &MockServer, stream: &'static str) -> crate::common::Session {
     let uri = server.uri();
     tokio::task::spawn_blocking(move || {
         let cfg = sim_config(
@@ -103,7 +108,7 @@ async fn capture(server: &MockServer) -> crate::common::Session {
             "2024-01-01",
             json!({"advanced": {"advertiser_ids": [ADVERTISER]}}),
         );
-        flow_session(&cfg, &["ads_reports_lifetime"], &json!({}), &[])
+        flow_session(&cfg, &[stream], &json!({}), &[])
     })
     .await
     .unwrap()
@@ -436,22 +441,23 @@ async fn mount_task(
         .await;
 }
 
+/// [`advertiser_level_server`] whose task `task_id` has `status`, and whose file holds spend
+/// 2.50.
+async fn task_server(task_id: &str, status: &str) -> MockServer {
+    advertiser_level_server(async |server| {
+        let file = csv_file(lifetime_csv("2.50", str::to_string));
+        let created = ok(json!({ "task_id": task_id }));
+        mount_task(server, created, json!({ "status": status }), file).await;
+    })
+    .await
+}
+
 fn csv_file(text: String) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(text.into_bytes(), "text/csv")
 }
 
 async fn capture_advertiser_lifetime(server: &MockServer) -> crate::common::Session {
-    let uri = server.uri();
-    tokio::task::spawn_blocking(move || {
-        let cfg = sim_config(
-            &uri,
-            "2024-01-01",
-            json!({"advanced": {"advertiser_ids": [ADVERTISER]}}),
-        );
-        flow_session(&cfg, &["advertisers_reports_lifetime"], &json!({}), &[])
-    })
-    .await
-    .unwrap()
+    capture_stream(server, "advertisers_reports_lifetime").await
 }
 
 /// The body of every `report/task/create/` the server received.
@@ -471,17 +477,7 @@ async fn task_bodies(server: &MockServer) -> Vec<Value> {
 /// synchronous query, and the capped answer is not emitted.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_advertiser_report_over_the_cap_is_read_whole_through_a_task() {
-    let server = advertiser_level_server(async |server| {
-        let file = csv_file(lifetime_csv("2.50", str::to_string));
-        mount_task(
-            server,
-            ok(json!({"task_id": "t-1"})),
-            json!({"status": "SUCCESS"}),
-            file,
-        )
-        .await;
-    })
-    .await;
+    let server = task_server("t-1", "SUCCESS").await;
     let session = capture_advertiser_lifetime(&server).await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
     assert_eq!(session.docs.len(), 1, "{:?}", session.docs);
@@ -733,17 +729,7 @@ async fn over_the_cap_each_day_is_read_the_way_the_first_was() {
 /// answer when the task deadline passes, instead of waiting without end.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_that_never_finishes_ends_at_its_deadline() {
-    let server = advertiser_level_server(async |server| {
-        let file = csv_file(lifetime_csv("2.50", str::to_string));
-        mount_task(
-            server,
-            ok(json!({"task_id": "t"})),
-            json!({"status": "PROCESSING"}),
-            file,
-        )
-        .await;
-    })
-    .await;
+    let server = task_server("t", "PROCESSING").await;
     let cfg = sim_config(
         &server.uri(),
         "2024-01-01",

@@ -262,9 +262,9 @@ mod tests {
     use super::*;
     use crate::SimConfig;
 
-    /// TikTok's 4,500 tasks per app and day: beyond, create answers 40100 saying so.
-    #[test]
-    fn the_tasks_of_a_day_are_limited() {
+    /// A server of an allowlisted app, and the params of a campaign-level lifetime task of its
+    /// first advertiser.
+    fn allowlisted_lifetime_task() -> (AppState, Params) {
         let state = AppState::new(SimConfig {
             async_reports_allowlisted: true,
             ..SimConfig::default()
@@ -280,6 +280,13 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        (state, params)
+    }
+
+    /// TikTok's 4,500 tasks per app and day: beyond, create answers 40100 saying so.
+    #[test]
+    fn the_tasks_of_a_day_are_limited() {
+        let (state, params) = allowlisted_lifetime_task();
         assert!(create(&state, &params, None).is_ok());
         state.tasks.lock().unwrap().today = rules::ASYNC_TASKS_PER_DAY;
         state.tasks.lock().unwrap().last_create = None;
@@ -293,21 +300,8 @@ mod tests {
     /// At most `MAX_TASKS` are kept: the oldest are forgotten first.
     #[test]
     fn the_store_forgets_the_oldest_tasks() {
-        let state = AppState::new(SimConfig {
-            async_reports_allowlisted: true,
-            ..SimConfig::default()
-        });
+        let (state, params) = allowlisted_lifetime_task();
         let adv = state.model.advertiser_ids()[0];
-        let params: Params = [
-            ("advertiser_id", adv.to_string()),
-            ("report_type", "BASIC".into()),
-            ("data_level", "AUCTION_CAMPAIGN".into()),
-            ("dimensions", r#"["campaign_id"]"#.into()),
-            ("query_lifetime", "true".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
         let mut first = None;
         for _ in 0..=MAX_TASKS {
             let mut store = state.tasks.lock().unwrap();
