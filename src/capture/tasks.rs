@@ -126,8 +126,10 @@ pub(crate) async fn run(
         ));
     }
     match attempt(ctx, unit, window, filters).await {
-        Ok(rows) => {
-            super::report::emit_rows(ctx, unit, &rows).await?;
+        Ok(table) => {
+            for rows in table.batches() {
+                super::report::emit_rows(ctx, unit, &rows).await?;
+            }
             Ok(TaskOutcome::Emitted)
         }
         Err((err, _)) if err.stops_the_run() || err.class() == ErrorClass::QuotaExhausted => {
@@ -173,13 +175,13 @@ impl TaskState {
     }
 }
 
-/// Creates, awaits and downloads one task: its rows as TikTok JSON rows.
+/// Creates, awaits and downloads one task: its CSV, read and checked.
 async fn attempt(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
-) -> std::result::Result<Vec<Box<RawValue>>, (Error, Reach)> {
+) -> std::result::Result<CsvTable, (Error, Reach)> {
     let run_wide = |err: Error| (err, Reach::Run);
     let advertiser_id = unit.advertiser.id;
     let body = task_body(unit.spec, advertiser_id, window, filters);
@@ -251,7 +253,7 @@ async fn attempt(
         .await
         .map_err(run_wide)?;
     ctx.count_request(unit.binding);
-    csv_rows(&text, unit.spec).map_err(|why| {
+    CsvTable::read(&text, unit.spec).map_err(|why| {
         run_wide(Error::Fatal(format!(
             "the CSV of TikTok's task {task_id} cannot be read: {why}"
         )))
@@ -312,50 +314,82 @@ async fn create(ctx: &Context, binding: usize, body: &Value) -> Result<String> {
     }
 }
 
-/// The rows of a task's CSV as TikTok's JSON rows (`{"dimensions": {..}, "metrics": {..}}`,
-/// every cell a string): columns named by a requested dimension go under `dimensions`, every
-/// other column under `metrics`. Every requested dimension and metric must have its column.
-pub fn csv_rows(text: &str, spec: &ReportSpec) -> std::result::Result<Vec<Box<RawValue>>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("its header row is unreadable ({e})"))?
-        .clone();
-    let columns: Vec<(bool, String)> = headers
-        .iter()
-        .map(|name| {
-            let name = name.trim().to_string();
-            (spec.dimensions.contains(&name), name)
+/// A task's CSV, read whole and checked: its columns (whether each is a requested dimension,
+/// and its name) and its rows of cells.
+pub struct CsvTable {
+    columns: Vec<(bool, String)>,
+    records: Vec<csv::StringRecord>,
+}
+
+/// Rows turned into JSON at a time: the file is read whole first (so nothing is emitted from a
+/// file that turns out unreadable), but only this many rows are ever held as JSON.
+const ROWS_PER_BATCH: usize = 1_000;
+
+impl CsvTable {
+    /// Reads a task's CSV: every requested dimension and metric must have its column (named by
+    /// its field, as `enable_report_title_translation` false asks), every row as many cells as
+    /// the header.
+    pub fn read(text: &str, spec: &ReportSpec) -> std::result::Result<CsvTable, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(text.as_bytes());
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("its header row is unreadable ({e})"))?
+            .clone();
+        let columns: Vec<(bool, String)> = headers
+            .iter()
+            .map(|name| {
+                let name = name.trim().to_string();
+                (spec.dimensions.contains(&name), name)
+            })
+            .collect();
+        for wanted in spec.dimensions.iter().chain(&spec.metrics) {
+            if !columns.iter().any(|(_, name)| name == wanted) {
+                return Err(format!(
+                    "it has no column {wanted:?} (its columns: {})",
+                    headers.iter().take(8).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let records = reader
+            .records()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("a row is unreadable ({e})"))?;
+        Ok(CsvTable { columns, records })
+    }
+
+    /// The rows in batches of [`ROWS_PER_BATCH`], as TikTok's JSON rows
+    /// (`{"dimensions": {..}, "metrics": {..}}`, every cell a string): columns named by a
+    /// requested dimension go under `dimensions`, every other column under `metrics`.
+    pub fn batches(&self) -> impl Iterator<Item = Vec<Box<RawValue>>> + '_ {
+        self.records.chunks(ROWS_PER_BATCH).map(|chunk| {
+            chunk
+                .iter()
+                .filter_map(|record| {
+                    let mut dimensions = Map::new();
+                    let mut metrics = Map::new();
+                    for ((is_dimension, name), cell) in self.columns.iter().zip(record.iter()) {
+                        let part = if *is_dimension {
+                            &mut dimensions
+                        } else {
+                            &mut metrics
+                        };
+                        part.insert(name.clone(), Value::String(cell.to_string()));
+                    }
+                    let row = json!({"dimensions": dimensions, "metrics": metrics});
+                    // Text that serde_json wrote is JSON.
+                    RawValue::from_string(row.to_string()).ok()
+                })
+                .collect()
         })
-        .collect();
-    for wanted in spec.dimensions.iter().chain(&spec.metrics) {
-        if !columns.iter().any(|(_, name)| name == wanted) {
-            return Err(format!(
-                "it has no column {wanted:?} (its columns: {})",
-                headers.iter().take(8).collect::<Vec<_>>().join(", ")
-            ));
-        }
     }
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| format!("a row is unreadable ({e})"))?;
-        let mut dimensions = Map::new();
-        let mut metrics = Map::new();
-        for ((is_dimension, name), cell) in columns.iter().zip(record.iter()) {
-            let part = if *is_dimension {
-                &mut dimensions
-            } else {
-                &mut metrics
-            };
-            part.insert(name.clone(), Value::String(cell.to_string()));
-        }
-        let row = json!({"dimensions": dimensions, "metrics": metrics});
-        rows.push(RawValue::from_string(row.to_string()).map_err(|e| e.to_string())?);
-    }
-    Ok(rows)
+}
+
+/// Every row of a task's CSV as TikTok's JSON rows (see [`CsvTable`]).
+pub fn csv_rows(text: &str, spec: &ReportSpec) -> std::result::Result<Vec<Box<RawValue>>, String> {
+    Ok(CsvTable::read(text, spec)?.batches().flatten().collect())
 }
 
 #[cfg(test)]
