@@ -323,7 +323,7 @@ pub struct CsvTable {
 
 /// Rows turned into JSON at a time: the file is read whole first (so nothing is emitted from a
 /// file that turns out unreadable), but only this many rows are ever held as JSON.
-const ROWS_PER_BATCH: usize = 1_000;
+pub const ROWS_PER_BATCH: usize = 1_000;
 
 impl CsvTable {
     /// Reads a task's CSV: every requested dimension and metric must have its column (named by

@@ -546,7 +546,7 @@ impl Model {
     /// Every row the output of an asynchronous report task holds for `q`, as the rows of
     /// `report/integrated/get/` would carry them (same values, same order), or the TikTok error
     /// code and message `report/task/create/` answers. No ads cap: "the API asynchronous report
-    /// [does] not implement the 20,000-truncation for ads" (Reporting FAQ,
+    /// does not implement the 20,000-truncation for ads" (Reporting FAQ,
     /// [`crate::rules::docs::REPORTING_FAQ`]).
     pub fn async_report_rows(&self, q: &ReportQuery) -> Result<Vec<Value>, (i64, String)> {
         let plan = self.async_report_plan(q)?;
