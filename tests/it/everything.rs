@@ -28,6 +28,8 @@ fn account() -> SimConfig {
         // The app may run asynchronous reports, TikTok's way past the cap where no id filter
         // narrows a report (the advertiser level).
         async_reports_allowlisted: true,
+        // Done at the first check: task requests go 1.1 s apart, and there are two dozen.
+        async_task_checks: 1,
         record_requests: true,
         ..SimConfig::default()
     }
