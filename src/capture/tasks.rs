@@ -232,8 +232,8 @@ async fn attempt(
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(LONGEST_CHECK_WAIT);
         let answer = ctx
-            .client
-            .get(CHECK_PATH, &params)
+            .tasks
+            .paced(ctx.client.get(CHECK_PATH, &params))
             .await
             .map_err(run_wide)?;
         ctx.count_request(unit.binding);

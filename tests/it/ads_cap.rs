@@ -765,3 +765,46 @@ async fn a_task_that_never_finishes_ends_at_its_deadline() {
     // 0.5 s, then 1 s: the next wait (2 s) would pass the deadline.
     assert_eq!(checks, 2);
 }
+
+/// TikTok's Reporting FAQ allows asynchronous reporting one request per second per app: the
+/// create, the check and the download of a task reach the server at least a second apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn task_requests_reach_the_server_a_second_apart() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let seen: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let timed = |answer: ResponseTemplate| {
+        let seen = seen.clone();
+        move |_: &wiremock::Request| {
+            seen.lock().unwrap().push(Instant::now());
+            answer.clone()
+        }
+    };
+    let file = csv_file(lifetime_csv("2.50", str::to_string));
+    let server = advertiser_level_server(async |server| {
+        for (verb, endpoint, answer) in [
+            ("POST", "create", ok(json!({"task_id": "t"}))),
+            ("GET", "check", ok(json!({"status": "SUCCESS"}))),
+            ("GET", "download", file),
+        ] {
+            Mock::given(method(verb))
+                .and(path(format!("/open_api/v1.3/report/task/{endpoint}/")))
+                .respond_with(timed(answer))
+                .mount(server)
+                .await;
+        }
+    })
+    .await;
+    let session = capture_advertiser_lifetime(&server).await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    assert_eq!(session.docs[0].1["metrics"]["spend"].to_string(), "2.50");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "create, check, download");
+    for pair in seen.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= std::time::Duration::from_secs(1),
+            "{gap:?} in {seen:?}"
+        );
+    }
+}
