@@ -197,6 +197,8 @@ pub(crate) struct ReportUnit<'a> {
     /// The days whose rows tell the next run's size: the complete ones of the last week read
     /// (see [`ReportUnit::is_recent`]).
     recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
+    /// The last day the unit reads this run.
+    last_day: std::sync::OnceLock<NaiveDate>,
 }
 
 impl<'a> ReportUnit<'a> {
@@ -214,6 +216,7 @@ impl<'a> ReportUnit<'a> {
             rows: AtomicU64::new(0),
             days: AtomicU64::new(0),
             recent: std::sync::OnceLock::new(),
+            last_day: std::sync::OnceLock::new(),
         }
     }
 
@@ -304,6 +307,7 @@ async fn run_unit(
     }
     let week_before = end.checked_sub_days(Days::new(7)).unwrap_or(end);
     let _ = unit.recent.set((week_before, last_complete_day));
+    let _ = unit.last_day.set(end);
     // Days without activity need no query: the pieces between the windows only move the cursor.
     // The ad count and split plan are asked only where a window is queried at all.
     let queries = if pieces.iter().any(|(_, _, fetch)| *fetch) {
@@ -452,9 +456,25 @@ type Splits = std::sync::Mutex<Vec<Option<Value>>>;
 
 /// How a report reads a query over the ads cap that no id filter can narrow, once it has met
 /// one: `UNKNOWN` until then (the synchronous query goes first), then as an asynchronous task
-/// (no cap), or, where tasks are unavailable, as the capped synchronous answer.
+/// (no cap), or, where tasks are unavailable, as the capped synchronous answer. An hourly
+/// advertiser-level report asks its task for [`DAYS_PER_TASK`] days at once (asynchronous
+/// reports have no time-range limit) and keeps the days ahead for their own windows.
 #[derive(Default)]
-struct OverCap(std::sync::atomic::AtomicU8);
+struct OverCap {
+    how: std::sync::atomic::AtomicU8,
+    ahead: tokio::sync::Mutex<DaysAhead>,
+}
+
+/// Days an hourly task read ahead of its window: the range it covered and each day's rows.
+#[derive(Default)]
+struct DaysAhead {
+    range: Option<(NaiveDate, NaiveDate)>,
+    days: std::collections::BTreeMap<Option<NaiveDate>, super::tasks::CsvTable>,
+}
+
+/// How many days one hourly advertiser-level task covers: a month of the day-by-day windows in
+/// one task (a few hundred rows a day at most at that level).
+pub const DAYS_PER_TASK: u64 = 30;
 
 impl OverCap {
     const UNKNOWN: u8 = 0;
@@ -462,11 +482,11 @@ impl OverCap {
     const CAPPED: u8 = 2;
 
     fn get(&self) -> u8 {
-        self.0.load(Ordering::Relaxed)
+        self.how.load(Ordering::Relaxed)
     }
 
     fn set(&self, how: u8) {
-        self.0.store(how, Ordering::Relaxed);
+        self.how.store(how, Ordering::Relaxed);
     }
 }
 
@@ -659,12 +679,12 @@ async fn read_over_cap(
     } else {
         let mut filters = filtering(unit.spec, ctx.config.include_deleted, query.split);
         filters.extend(query.scope.report_filter());
-        match super::tasks::run(ctx, unit, query.window, &filters).await? {
-            super::tasks::TaskOutcome::Emitted => {
+        match read_by_task(ctx, unit, query, over_cap, &filters).await? {
+            Ok(()) => {
                 remember(OverCap::BY_TASK);
                 return Ok(());
             }
-            super::tasks::TaskOutcome::Unavailable(why) => Some(why),
+            Err(why) => Some(why),
         }
     };
     remember(OverCap::CAPPED);
@@ -682,6 +702,72 @@ async fn read_over_cap(
     }
     fetch(ctx, unit, query, true).await?;
     Ok(())
+}
+
+/// Reads a query through an asynchronous task and emits its rows, or says why it could not.
+/// An hourly advertiser-level day is taken from what an earlier task read ahead, or asks a
+/// task for the [`DAYS_PER_TASK`] days from it (up to the unit's last day) and keeps the others
+/// for their windows, which run after this one.
+async fn read_by_task(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    over_cap: &OverCap,
+    filters: &[Value],
+) -> Result<std::result::Result<(), String>> {
+    let day = match query.window {
+        Some((from, to))
+            if from == to
+                && query.split.is_none()
+                && unit.spec.level == Level::Advertiser
+                && unit.spec.granularity == Granularity::Hour =>
+        {
+            from
+        }
+        window => {
+            return Ok(
+                match super::tasks::read(ctx, unit, window, filters).await? {
+                    Ok(table) => table.emit(ctx, unit).await.map(Ok)?,
+                    Err(why) => Err(why),
+                },
+            );
+        }
+    };
+    // Held across the task, so the next day's window waits for what this one reads ahead.
+    let mut ahead = over_cap.ahead.lock().await;
+    if ahead
+        .range
+        .is_some_and(|(from, to)| from <= day && day <= to)
+    {
+        if let Some(rows) = ahead.days.remove(&Some(day)) {
+            rows.emit(ctx, unit).await?;
+        }
+        return Ok(Ok(()));
+    }
+    let last_day = unit.last_day.get().copied().unwrap_or(day);
+    let until = day
+        .checked_add_days(Days::new(DAYS_PER_TASK - 1))
+        .unwrap_or(day)
+        .min(last_day)
+        .max(day);
+    let table = match super::tasks::read(ctx, unit, Some((day, until)), filters).await? {
+        Ok(table) => table,
+        Err(why) => return Ok(Err(why)),
+    };
+    let time_dimension = unit.spec.granularity.time_dimension().unwrap_or_default();
+    let mut days = table.by_day(time_dimension);
+    for key in [Some(day), None] {
+        if let Some(rows) = days.remove(&key) {
+            rows.emit(ctx, unit).await?;
+        }
+    }
+    // Rows of days outside what the task was asked are not TikTok's answer to it: dropped.
+    days.retain(|d, _| d.is_some_and(|d| day < d && d <= until));
+    *ahead = DaysAhead {
+        range: Some((day, until)),
+        days,
+    };
+    Ok(Ok(()))
 }
 
 /// One query of a report: its buying scope, window and id filter.

@@ -18,6 +18,7 @@
 //! at a time, [`REQUEST_SPACING`] apart: TikTok allows asynchronous reporting one request per
 //! second per app.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -62,15 +63,6 @@ pub struct TaskState {
     last_request: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// How a task went.
-#[derive(Debug, PartialEq, Eq)]
-pub enum TaskOutcome {
-    /// Its rows were emitted.
-    Emitted,
-    /// No rows were emitted, for this reason (written to end a sentence of a warning).
-    Unavailable(String),
-}
-
 /// Whether a query with these filters can be run as a task: only id filters.
 pub fn takes_filters(filters: &[Value]) -> bool {
     filters.iter().all(|f| {
@@ -111,29 +103,25 @@ pub fn task_body(
     body
 }
 
-/// Runs one query as a task and emits its rows. Errors that stop the run (credentials, the
-/// daily quota) are returned; every other failure is an [`TaskOutcome::Unavailable`].
-pub(crate) async fn run(
+/// Runs one query as a task: its CSV, read and checked, or why no task could replace the
+/// synchronous answer (`Err` inside). Errors that stop the run (credentials, the daily quota)
+/// are returned as such.
+pub(crate) async fn read(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
-) -> Result<TaskOutcome> {
+) -> Result<std::result::Result<CsvTable, String>> {
     if let Some(why) = ctx.tasks.unavailable() {
-        return Ok(TaskOutcome::Unavailable(why));
+        return Ok(Err(why));
     }
     if !takes_filters(filters) {
-        return Ok(TaskOutcome::Unavailable(
+        return Ok(Err(
             "asynchronous reports take no filter but ids, and this report has others".into(),
         ));
     }
     match attempt(ctx, unit, window, filters).await {
-        Ok(table) => {
-            for rows in table.batches() {
-                super::report::emit_rows(ctx, unit, &rows).await?;
-            }
-            Ok(TaskOutcome::Emitted)
-        }
+        Ok(table) => Ok(Ok(table)),
         Err((err, _)) if err.stops_the_run() || err.class() == ErrorClass::QuotaExhausted => {
             Err(err)
         }
@@ -142,7 +130,7 @@ pub(crate) async fn run(
             if reach == Reach::Run {
                 ctx.tasks.set_unavailable(&why);
             }
-            Ok(TaskOutcome::Unavailable(why))
+            Ok(Err(why))
         }
     }
 }
@@ -396,6 +384,38 @@ impl CsvTable {
                 })
                 .collect()
         })
+    }
+}
+
+impl CsvTable {
+    /// The rows of each day, by the date their `time_dimension` cell begins with; rows whose
+    /// day cannot be read are under `None` (they are emitted, and the record builder says what
+    /// is wrong with them).
+    pub fn by_day(self, time_dimension: &str) -> BTreeMap<Option<NaiveDate>, CsvTable> {
+        let column = self.columns.iter().position(|(_, n)| n == time_dimension);
+        let mut days: BTreeMap<Option<NaiveDate>, CsvTable> = BTreeMap::new();
+        for record in self.records {
+            let day = column
+                .and_then(|c| record.get(c))
+                .and_then(|cell| cell.get(..10))
+                .and_then(|date| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok());
+            days.entry(day)
+                .or_insert_with(|| CsvTable {
+                    columns: self.columns.clone(),
+                    records: Vec::new(),
+                })
+                .records
+                .push(record);
+        }
+        days
+    }
+
+    /// Emits every row, a batch at a time.
+    pub(crate) async fn emit(&self, ctx: &Context, unit: &ReportUnit<'_>) -> Result<()> {
+        for rows in self.batches() {
+            super::report::emit_rows(ctx, unit, &rows).await?;
+        }
+        Ok(())
     }
 }
 
