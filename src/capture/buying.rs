@@ -199,22 +199,14 @@ fn warn_buying_types(ctx: &Context, advertiser_id: u64, what: &str) {
     }
 }
 
-/// The `campaign_id`s of listed pages (as text, whether TikTok sent a string or a number).
-fn campaign_ids(pages: &[Page]) -> std::collections::HashSet<String> {
+/// The `campaign_id`s of listed pages (whether TikTok sent a string or a number).
+fn campaign_ids(pages: &[Page]) -> std::collections::HashSet<u64> {
     pages
         .iter()
         .flat_map(|p| &p.records)
         .filter_map(|raw| {
-            #[derive(serde::Deserialize)]
-            struct Id {
-                campaign_id: Option<serde_json::Value>,
-            }
-            let id = serde_json::from_str::<Id>(raw.get()).ok()?.campaign_id?;
-            match id {
-                serde_json::Value::String(s) => Some(s),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
+            let row: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+            super::record::id_of(&row["campaign_id"])
         })
         .collect()
 }

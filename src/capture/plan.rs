@@ -108,9 +108,10 @@ pub(crate) async fn prepare(
         .await?;
     }
     // A first run measures a few of its larger reports, so its plan counts their pages too.
-    let work = unsized_work(ctx, bindings, advertisers).await;
+    let windows = report_windows(ctx, bindings, advertisers).await;
+    let work = unsized_work(ctx, bindings, advertisers, &windows).await;
     let sizings = super::sizing::measure(ctx, bindings, &work).await?;
-    let plan = count(ctx, bindings, advertisers, &sizings).await?;
+    let plan = count(ctx, bindings, advertisers, &windows, &sizings).await?;
     let rate = ctx.config.requests_per_second;
     for (binding, planned) in bindings.iter().zip(&plan.per_binding) {
         tracing::info!(
@@ -163,65 +164,75 @@ where
     Ok(())
 }
 
+/// Per binding and account (in the order of `advertisers`), the windows its report unit will
+/// query, as the unit cuts them ([`super::report::unit_days`]); none for lifetime reports and
+/// other rows. Cut once, for the size measures and the count alike.
+type Windows = Vec<Vec<Vec<(NaiveDate, NaiveDate)>>>;
+
+async fn report_windows(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+) -> Windows {
+    let mut out = Vec::with_capacity(bindings.len());
+    for (index, binding) in bindings.iter().enumerate() {
+        let mut per_account = Vec::with_capacity(advertisers.len());
+        for a in advertisers {
+            let windows = match &binding.stream.spec {
+                StreamSpec::Report(spec) if spec.granularity != Granularity::Lifetime => {
+                    let unit = super::report::ReportUnit::new(index, &binding.stream.name, spec, a);
+                    // An index that cannot be read fails the unit too, which then queries
+                    // nothing.
+                    let days = super::report::unit_days(ctx, &unit, a_cursor(binding, a.id))
+                        .await
+                        .ok()
+                        .flatten();
+                    days.into_iter()
+                        .flat_map(|d| d.pieces)
+                        .filter(|(_, _, fetch)| *fetch)
+                        .map(|(from, to, _)| (from, to))
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            per_account.push(windows);
+        }
+        out.push(per_account);
+    }
+    out
+}
+
 /// Per report binding, the accounts no earlier run has counted rows for, with the windows
 /// they will query.
 async fn unsized_work(
     ctx: &Context,
     bindings: &[Binding],
     advertisers: &[Advertiser],
+    windows: &Windows,
 ) -> Vec<Vec<Unsized>> {
     let mut out = Vec::with_capacity(bindings.len());
-    for (index, binding) in bindings.iter().enumerate() {
+    for (binding, per_account) in bindings.iter().zip(windows) {
         let mut accounts = Vec::new();
-        if let StreamSpec::Report(spec) = &binding.stream.spec {
-            for a in advertisers {
-                if spec.granularity == Granularity::Lifetime
-                    || a_rows_per_day(binding, a.id).is_some()
-                {
-                    continue;
-                }
-                let windows = fetch_windows(ctx, (index, binding), a).await;
-                if !windows.is_empty() {
-                    accounts.push(Unsized {
-                        advertiser_id: a.id,
-                        ads: super::sizing::main_scope_ads(ctx, a.id).await,
-                        windows,
-                    });
-                }
+        for (a, windows) in advertisers.iter().zip(per_account) {
+            if windows.is_empty() || a_rows_per_day(binding, a.id).is_some() {
+                continue;
             }
+            accounts.push(Unsized {
+                advertiser_id: a.id,
+                ads: super::sizing::main_scope_ads(ctx, a.id).await,
+                windows: windows.clone(),
+            });
         }
         out.push(accounts);
     }
     out
 }
 
-/// The windows the report unit of a binding (with its index) will query for the account, as
-/// the unit cuts them ([`super::report::unit_days`]).
-async fn fetch_windows(
-    ctx: &Context,
-    (index, binding): (usize, &Binding),
-    a: &Advertiser,
-) -> Vec<(NaiveDate, NaiveDate)> {
-    let StreamSpec::Report(spec) = &binding.stream.spec else {
-        return Vec::new();
-    };
-    let unit = super::report::ReportUnit::new(index, &binding.stream.name, spec, a);
-    // An index that cannot be read fails the unit too, which then queries nothing.
-    let days = super::report::unit_days(ctx, &unit, a_cursor(binding, a.id))
-        .await
-        .ok()
-        .flatten();
-    days.into_iter()
-        .flat_map(|d| d.pieces)
-        .filter(|(_, _, fetch)| *fetch)
-        .map(|(from, to, _)| (from, to))
-        .collect()
-}
-
 async fn count(
     ctx: &Context,
     bindings: &[Binding],
     advertisers: &[Advertiser],
+    windows: &Windows,
     sizings: &[Sizing],
 ) -> Result<Plan> {
     let accounts = advertisers.len() as u64;
@@ -271,7 +282,7 @@ async fn count(
                 let applies = activity::applies(ctx, &binding.stream.name);
                 let sizing = &sizings[index];
                 let mut n = 0;
-                for a in advertisers {
+                for (a, windows) in advertisers.iter().zip(&windows[index]) {
                     // TopView delivery is a second query of every window, for accounts that
                     // have TopView ads (the ad counts made above); it is small, one page.
                     let topview = super::report::peek_inventory(ctx, a.id)
@@ -287,7 +298,7 @@ async fn count(
                     let ads = super::sizing::main_scope_ads(ctx, a.id).await;
                     let hint = a_rows_per_day(binding, a.id);
                     let mut pages = 0.0;
-                    for (from, to) in fetch_windows(ctx, (index, binding), a).await {
+                    for &(from, to) in windows {
                         let days = super::sizing::days(from, to);
                         let main = match hint {
                             Some(_) => Some(self::pages(hint, days)),

@@ -148,6 +148,19 @@ pub fn filtering(spec: &ReportSpec, include_deleted: bool, split: Option<&Value>
     out
 }
 
+/// The `filtering` of one query of a buying scope: [`filtering`], and the scope's own filter
+/// (TopView's buying type).
+pub fn scoped_filtering(
+    spec: &ReportSpec,
+    include_deleted: bool,
+    scope: BuyingScope,
+    split: Option<&Value>,
+) -> Vec<Value> {
+    let mut filters = filtering(spec, include_deleted, split);
+    filters.extend(scope.report_filter());
+    filters
+}
+
 /// The query parameters of one report request (without page and page_size).
 ///
 /// One ad account per query. TikTok's multi-account form (`advertiser_ids`, up to five accounts
@@ -677,8 +690,7 @@ async fn read_over_cap(
     let reason = if over_cap.get() == OverCap::CAPPED && query.split.is_none() {
         None
     } else {
-        let mut filters = filtering(unit.spec, ctx.config.include_deleted, query.split);
-        filters.extend(query.scope.report_filter());
+        let filters = query.filtering(unit.spec, ctx.config.include_deleted);
         match read_by_task(ctx, unit, query, over_cap, &filters).await? {
             Ok(()) => {
                 remember(OverCap::BY_TASK);
@@ -727,7 +739,7 @@ async fn read_by_task(
         window => {
             return Ok(
                 match super::tasks::read(ctx, unit, window, filters).await? {
-                    Ok(table) => table.emit(ctx, unit).await.map(Ok)?,
+                    Ok(table) => table.emit(ctx, unit, window).await.map(Ok)?,
                     Err(why) => Err(why),
                 },
             );
@@ -740,7 +752,7 @@ async fn read_by_task(
         .is_some_and(|(from, to)| from <= day && day <= to)
     {
         if let Some(rows) = ahead.days.remove(&Some(day)) {
-            rows.emit(ctx, unit).await?;
+            rows.emit(ctx, unit, query.window).await?;
         }
         return Ok(Ok(()));
     }
@@ -758,7 +770,7 @@ async fn read_by_task(
     let mut days = table.by_day(time_dimension);
     for key in [Some(day), None] {
         if let Some(rows) = days.remove(&key) {
-            rows.emit(ctx, unit).await?;
+            rows.emit(ctx, unit, query.window).await?;
         }
     }
     // Rows of days outside what the task was asked are not TikTok's answer to it: dropped.
@@ -778,6 +790,12 @@ struct Query<'a> {
     split: Option<&'a Value>,
 }
 
+impl Query<'_> {
+    fn filtering(&self, spec: &ReportSpec, include_deleted: bool) -> Vec<Value> {
+        scoped_filtering(spec, include_deleted, self.scope, self.split)
+    }
+}
+
 /// Whether a query's rows were all sent, or TikTok said they are incomplete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fetched {
@@ -795,34 +813,33 @@ async fn fetch(
     accept_capped: bool,
 ) -> Result<Fetched> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
-    let mut filters = filtering(spec, ctx.config.include_deleted, query.split);
-    filters.extend(query.scope.report_filter());
+    let filters = query.filtering(spec, ctx.config.include_deleted);
     let params = params(spec, advertiser_id, query.window, &filters);
     let pages = ctx.client.pages(REPORT_PATH, params, "list", PAGE_SIZE);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
         let page: Page = page?;
         ctx.count_request(binding);
-        if query.window.is_some_and(|w| unit.is_recent(w)) {
-            unit.rows
-                .fetch_add(page.records.len() as u64, Ordering::Relaxed);
-        }
         if page.ads_throttled && !accept_capped {
             return Ok(Fetched::Capped);
         }
-        emit_rows(ctx, unit, &page.records).await?;
+        emit_rows(ctx, unit, query.window, &page.records).await?;
     }
     Ok(Fetched::Whole)
 }
 
-/// Turns TikTok's report rows (a page's, or an asynchronous task's) into records and emits
-/// them.
+/// Turns TikTok's report rows of `window` (a page's, or an asynchronous task's) into records
+/// and emits them; rows of the recent days are counted for the next run's plan.
 pub(crate) async fn emit_rows(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
     rows: &[Box<serde_json::value::RawValue>],
 ) -> Result<()> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    if window.is_some_and(|w| unit.is_recent(w)) {
+        unit.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+    }
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
     for raw in rows {

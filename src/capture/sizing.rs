@@ -386,8 +386,12 @@ async fn count_rows(
     advertiser_id: u64,
     window: (NaiveDate, NaiveDate),
 ) -> Result<Option<u64>> {
-    let mut filters = report::filtering(spec, ctx.config.include_deleted, None);
-    filters.extend(BuyingScope::AuctionAndReachFrequency.report_filter());
+    let filters = report::scoped_filtering(
+        spec,
+        ctx.config.include_deleted,
+        BuyingScope::AuctionAndReachFrequency,
+        None,
+    );
     let params = report::params(spec, advertiser_id, Some(window), &filters);
     let page = ctx
         .client

@@ -328,7 +328,8 @@ pub const ROWS_PER_BATCH: usize = 1_000;
 impl CsvTable {
     /// Reads a task's CSV: every requested dimension and metric must have its column (named by
     /// its field, as `enable_report_title_translation` false asks), every row as many cells as
-    /// the header.
+    /// the header. A leading byte-order mark (files meant for spreadsheets often start with one)
+    /// is skipped by the `csv` reader itself.
     pub fn read(text: &str, spec: &ReportSpec) -> std::result::Result<CsvTable, String> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -410,24 +411,29 @@ impl CsvTable {
         days
     }
 
-    /// Emits every row, a batch at a time.
-    pub(crate) async fn emit(&self, ctx: &Context, unit: &ReportUnit<'_>) -> Result<()> {
+    /// Emits every row (of `window`), a batch at a time.
+    pub(crate) async fn emit(
+        &self,
+        ctx: &Context,
+        unit: &ReportUnit<'_>,
+        window: Option<(NaiveDate, NaiveDate)>,
+    ) -> Result<()> {
         for rows in self.batches() {
-            super::report::emit_rows(ctx, unit, &rows).await?;
+            super::report::emit_rows(ctx, unit, window, &rows).await?;
         }
         Ok(())
     }
-}
-
-/// Every row of a task's CSV as TikTok's JSON rows (see [`CsvTable`]).
-pub fn csv_rows(text: &str, spec: &ReportSpec) -> std::result::Result<Vec<Box<RawValue>>, String> {
-    Ok(CsvTable::read(text, spec)?.batches().flatten().collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::{find, Kind};
+
+    /// Every row of a task's CSV as TikTok's JSON rows.
+    fn csv_rows(text: &str, spec: &ReportSpec) -> std::result::Result<Vec<Box<RawValue>>, String> {
+        Ok(CsvTable::read(text, spec)?.batches().flatten().collect())
+    }
 
     fn advertisers_daily() -> ReportSpec {
         let Some(Kind::Report(def)) = find("advertisers_reports_daily").map(|d| d.kind) else {
@@ -509,6 +515,21 @@ mod tests {
         assert!(takes_filters(&[]));
         assert!(takes_filters(std::slice::from_ref(&id_filter)));
         assert!(!takes_filters(&[id_filter, status]));
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_part_of_the_first_column() {
+        let spec = advertisers_daily();
+        let mut all: Vec<String> = spec.dimensions.clone();
+        all.extend(spec.metrics.iter().cloned());
+        let cells: Vec<&str> = all
+            .iter()
+            .map(|c| if c == "advertiser_id" { "7001" } else { "" })
+            .collect();
+        let text = format!("{}{}\n{}\n", '\u{feff}', all.join(","), cells.join(","));
+        let rows = csv_rows(&text, &spec).expect("the header is read past the mark");
+        let row: Value = serde_json::from_str(rows[0].get()).unwrap();
+        assert_eq!(row["dimensions"]["advertiser_id"], "7001");
     }
 
     #[test]

@@ -170,42 +170,7 @@ async fn a_count_over_the_cap_with_nothing_listed_still_queries_and_says_why() {
 /// when nothing narrower exists (one ad), its rows are kept with a warning, not silently.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_capped_answer_is_narrowed_or_kept_with_a_warning() {
-    let server = MockServer::start().await;
-    no_topview(&server).await;
-    let info = json!({"list": [{"advertiser_id": ADVERTISER, "name": "A",
-        "create_time": 1_700_000_000}]});
-    Mock::given(method("GET"))
-        .and(path("/open_api/v1.3/advertiser/info/"))
-        .respond_with(ok(info))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/open_api/v1.3/ad/get/"))
-        .respond_with(ok(json!({"list": [{"ad_id": "11", "adgroup_id": "21",
-            "campaign_id": "31"}], "page_info": {"page": 1, "page_size": 1000,
-            "total_number": 1, "total_page": 1}})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/open_api/v1.3/campaign/get/"))
-        .respond_with(ok(
-            json!({"list": [{"campaign_id": "31"}], "page_info": {"page": 1,
-            "page_size": 1000, "total_number": 1, "total_page": 1}}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/open_api/v1.3/report/integrated/get/"))
-        .respond_with(
-            ok(
-                json!({"list": [{"dimensions": {"ad_id": "11"}, "metrics": {"spend": "1.00"}}],
-                "page_info": {"page": 1, "page_size": 1000, "total_number": 1,
-                "total_page": 1}}),
-            )
-            .insert_header("X-Tt-Ads-Throttle", "1"),
-        )
-        .mount(&server)
-        .await;
+    let server = one_ad_capped_server(json!({"ad_id": "11"})).await;
     let session = capture(&server).await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
     let filters = report_filters(&server).await;
@@ -347,10 +312,10 @@ async fn reports_go_on_when_the_token_cannot_list_ads() {
     assert!(topview_of_denied);
 }
 
-/// An advertiser-level report over the cap (no id filter exists at that level) on a server with
-/// TikTok's asynchronous report tasks: `answer_task` mounts `report/task/*`. The synchronous
-/// answer is one capped row with spend 1.00.
-async fn advertiser_level_server(answer_task: impl AsyncFnOnce(&MockServer)) -> MockServer {
+/// A server with one advertiser, one campaign and one ad, whose every report answers one row
+/// (these `dimensions`, spend 1.00) marked `X-Tt-Ads-Throttle`: over the cap, whatever the
+/// filter.
+async fn one_ad_capped_server(dimensions: Value) -> MockServer {
     let server = MockServer::start().await;
     no_topview(&server).await;
     let info = json!({"list": [{"advertiser_id": ADVERTISER, "name": "A",
@@ -378,8 +343,7 @@ async fn advertiser_level_server(answer_task: impl AsyncFnOnce(&MockServer)) -> 
         .and(path("/open_api/v1.3/report/integrated/get/"))
         .respond_with(
             ok(
-                json!({"list": [{"dimensions": {"advertiser_id": ADVERTISER},
-                "metrics": {"spend": "1.00"}}],
+                json!({"list": [{"dimensions": dimensions, "metrics": {"spend": "1.00"}}],
                 "page_info": {"page": 1, "page_size": 1000, "total_number": 1,
                 "total_page": 1}}),
             )
@@ -387,6 +351,14 @@ async fn advertiser_level_server(answer_task: impl AsyncFnOnce(&MockServer)) -> 
         )
         .mount(&server)
         .await;
+    server
+}
+
+/// An advertiser-level report over the cap (no id filter exists at that level) on a server with
+/// TikTok's asynchronous report tasks: `answer_task` mounts `report/task/*`. The synchronous
+/// answer is one capped row with spend 1.00.
+async fn advertiser_level_server(answer_task: impl AsyncFnOnce(&MockServer)) -> MockServer {
+    let server = one_ad_capped_server(json!({"advertiser_id": ADVERTISER})).await;
     answer_task(&server).await;
     server
 }
@@ -515,6 +487,9 @@ async fn an_advertiser_report_over_the_cap_is_read_whole_through_a_task() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why() {
     let good_file = || csv_file(lifetime_csv("2.50", str::to_string));
+    // Where a hostile download answer points: a server of its own, which must hear nothing.
+    let elsewhere = MockServer::start().await;
+    let file_elsewhere = format!("{}/file.csv", elsewhere.uri());
     let cases: Vec<(&str, ResponseTemplate, Value, ResponseTemplate)> = vec![
         (
             "allowlist",
@@ -551,7 +526,7 @@ async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why(
             "an envelope where a file was expected",
             ok(json!({"task_id": "t"})),
             json!({"status": "SUCCESS"}),
-            ok(json!({"download_url": "https://elsewhere.example/file.csv"})),
+            ok(json!({"download_url": file_elsewhere, "output_format": "CSV_DOWNLOAD"})),
         ),
     ];
     for (why, create, status, file) in cases {
@@ -575,16 +550,19 @@ async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why(
         );
         assert!(stderr.contains(why), "{why}: {stderr}");
         assert_eq!(task_bodies(&server).await.len(), 1, "{why}: one task");
-        // Nothing was fetched from where the server pointed.
-        assert!(!stderr.contains("elsewhere.example/file"), "{why}");
+        // Nothing was fetched from where the server pointed, nor logged.
+        assert!(!stderr.contains("file.csv"), "{why}");
     }
+    let fetched = elsewhere.received_requests().await.unwrap_or_default();
+    assert!(fetched.is_empty(), "{fetched:?}");
 }
 
 /// Against the simulator, an hourly advertiser-level report over the cap: with an allowlisted
 /// app every day is read through one task for the three days, the capped answer asked only
-/// until the first day's told it to use tasks and never emitted; without, the app asks for a task once for the whole
-/// run, each day's capped answer is emitted, asked once a day once that is known, and one
-/// warning says why. A task TikTok fails sends its report back to the capped answer too.
+/// until the first day's told it to use tasks and never emitted; without, the app asks for a
+/// task once for the whole run, each day's capped answer is emitted, asked once a day once that
+/// is known, and one warning says why. A task TikTok fails sends its report back to the capped
+/// answer too.
 #[tokio::test(flavor = "multi_thread")]
 async fn over_the_cap_each_day_is_read_the_way_the_first_was() {
     use tiktok_sim::{Model, SimConfig};
