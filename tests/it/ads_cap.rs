@@ -793,3 +793,32 @@ async fn task_requests_reach_the_server_a_second_apart() {
         );
     }
 }
+
+/// TikTok's Create an asynchronous report task doc (1740302766489602) lists a known issue:
+/// asynchronous reports return `country_code` as the country's name. A report over the cap with
+/// that dimension is therefore never asked as a task (its rows would carry other keys); its
+/// capped rows are emitted with the warning saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_by_country_is_never_asked_as_a_task() {
+    let server = one_ad_capped_server(json!({"advertiser_id": ADVERTISER,
+        "stat_time_day": "2024-01-01 00:00:00", "country_code": "US"}))
+    .await;
+    let file = csv_file(lifetime_csv("2.50", str::to_string));
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        file,
+    )
+    .await;
+    let session = capture_stream(&server, "advertisers_audience_reports_by_country_daily").await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert!(!session.docs.is_empty(), "{stderr}");
+    assert!(session.docs.iter().all(|(_, d)| d["country_code"] == "US"));
+    assert!(task_bodies(&server).await.is_empty());
+    assert!(
+        stderr.contains("country_code as the country's name"),
+        "{stderr}"
+    );
+}
