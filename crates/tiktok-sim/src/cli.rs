@@ -93,8 +93,8 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 20_000)]
     pub ads_cap: usize,
     /// Put the app on the allowlist of asynchronous reports: report/task/create/, check/ and
-    /// download/ serve tasks (without it, create answers 40001 as TikTok does for apps outside
-    /// the allowlist).
+    /// download/ serve tasks (without it, create refuses them with 40001: TikTok does not
+    /// document the code of apps outside the allowlist, so 40001 is the simulator's choice).
     #[arg(long)]
     pub async_reports: bool,
     /// report/task/check/ calls an asynchronous report task needs before it says SUCCESS (the

@@ -105,7 +105,8 @@ pub struct SimConfig {
     /// The app is on TikTok's allowlist of asynchronous reports (Run an asynchronous report,
     /// [`rules::docs::ASYNC_REPORT`]: an allowlist-only feature, applied for on TikTok's
     /// Allowlist Management page). TikTok's default, `false`: `report/task/create/` answers
-    /// 40001 ([`rules::async_not_allowlisted`]).
+    /// 40001 ([`rules::async_not_allowlisted`]; TikTok does not document the code: the
+    /// simulator's choice).
     pub async_reports_allowlisted: bool,
     /// How many `report/task/check/` calls an asynchronous report task needs to finish: the
     /// first check answers `QUEUING`, the next ones `PROCESSING`, the Nth and every later one

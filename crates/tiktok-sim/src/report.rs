@@ -22,6 +22,7 @@ use super::model::{
     ad_text, currency, day_num, hash, mix, objective, placement_type, str_hash, Advertiser,
     BuyingType, Life, Model,
 };
+use super::server::value_text;
 use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level, MetricType, ReportType};
 
 /// One `report/integrated/get/` query, parsed.
@@ -58,6 +59,17 @@ const AGES: &[&str] = &[
     "AGE_55_100",
 ];
 const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "JP", "BR"];
+/// The country names of [`COUNTRIES`], in the same order: what an asynchronous report's
+/// `country_code` column holds (TikTok's known issue, [`crate::rules::ASYNC_RULES`]'s
+/// `async_country_code_as_name`).
+const COUNTRY_NAMES: [&str; COUNTRIES.len()] = [
+    "United States",
+    "United Kingdom",
+    "Germany",
+    "France",
+    "Japan",
+    "Brazil",
+];
 const PLATFORMS: &[&str] = &["ANDROID", "IPHONE", "PC"];
 /// Geoname ids of California, Texas, New York and Florida.
 const PROVINCES: &[&str] = &["5332921", "4736286", "5128638", "4155751"];
@@ -182,7 +194,8 @@ impl ReportPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flow {
     Sync,
-    /// No date span limit, only id filters, and no ads cap.
+    /// No date span limit, only id filters, no UV metric with an audience dimension, and no
+    /// ads cap.
     Async,
 }
 
@@ -543,16 +556,6 @@ impl Model {
         Ok(self.plan(q, valid, self.ads_cap))
     }
 
-    /// Every row the output of an asynchronous report task holds for `q`, as the rows of
-    /// `report/integrated/get/` would carry them (same values, same order), or the TikTok error
-    /// code and message `report/task/create/` answers. No ads cap: "the API asynchronous report
-    /// does not implement the 20,000-truncation for ads" (Reporting FAQ,
-    /// [`crate::rules::docs::REPORTING_FAQ`]).
-    pub fn async_report_rows(&self, q: &ReportQuery) -> Result<Vec<Value>, (i64, String)> {
-        let plan = self.async_report_plan(q)?;
-        Ok(self.render_rows(&plan, 0, plan.len()))
-    }
-
     /// The refusal `report/task/create/` answers for `q`, if any (see [`Flow::Async`]).
     pub(crate) fn validate_async(&self, q: &ReportQuery) -> Result<(), ApiError> {
         self.validate(q, Flow::Async).map(|_| ())
@@ -567,11 +570,14 @@ impl Model {
     /// The output of an asynchronous report task with `output_format` CSV_STRING, as
     /// `report/task/download/` streams it (Download the output of an async report task,
     /// [`crate::rules::docs::ASYNC_TASK_DOWNLOAD`]): a header row, then one line per row of
-    /// [`Model::async_report_rows`], in its order. The columns are the requested dimensions, then
+    /// [`Model::async_report_plan`] (the rows of `report/integrated/get/` for `q`, same values,
+    /// same order, but no ads cap: "the API asynchronous report does not implement the
+    /// 20,000-truncation for ads", Reporting FAQ, [`crate::rules::docs::REPORTING_FAQ`]). The columns are the requested dimensions, then
     /// the requested metrics, each in request order; their titles are translated
     /// ([`report_title`]) when `translate_titles` (`enable_report_title_translation`, true by
     /// default), the field names otherwise. Every cell is the text of the same cell in the JSON
-    /// row: a string unquoted, a number as its JSON text, null as an empty cell.
+    /// row ([`value_text`]: a string unquoted, a number as its JSON text, null as an empty cell),
+    /// but a `country_code` cell, which holds the country's name ([`country_name`]).
     pub(crate) fn async_report_csv(
         &self,
         q: &ReportQuery,
@@ -600,10 +606,15 @@ impl Model {
             for row in self.render_rows(&plan, from, from + CHUNK) {
                 record.clear();
                 for d in &q.dimensions {
-                    record.push(cell_text(&row["dimensions"][d.as_str()]));
+                    let cell = value_text(&row["dimensions"][d.as_str()]);
+                    record.push(if d == "country_code" {
+                        country_name(&cell)
+                    } else {
+                        cell
+                    });
                 }
                 for m in &q.metrics {
-                    record.push(cell_text(&row["metrics"][m.as_str()]));
+                    record.push(value_text(&row["metrics"][m.as_str()]));
                 }
                 out.write_record(&record).map_err(csv_error)?;
             }
@@ -729,7 +740,10 @@ impl Model {
         };
         match flow {
             Flow::Sync => crate::rules::check_report(&shape)?,
-            Flow::Async => crate::rules::check_async_report(&shape)?,
+            Flow::Async => {
+                crate::rules::check_async_report(&shape)?;
+                crate::rules::check_async_uv_metrics(&q.metrics, &q.dimensions)?;
+            }
         }
 
         // Window.
@@ -982,6 +996,14 @@ impl Model {
         match time {
             _ if lo > hi => {}
             TimeDim::Day => {
+                // The clamp above may start or end mid-day (an entity's life); a day row sums
+                // the whole day (`delivers` clamps by the entity's life only), which is right
+                // because a daily window starts and ends on day boundaries (lifetime queries
+                // have no time dimension).
+                debug_assert!(
+                    hours.0.rem_euclid(24) == 0 && hours.1.rem_euclid(24) == 23,
+                    "daily window {hours:?} not on day boundaries"
+                );
                 for day in lo.div_euclid(24)..=hi.div_euclid(24) {
                     for (k, e) in ents.iter().enumerate() {
                         if delivers(e, day * 24, day * 24 + 23) {
@@ -1317,7 +1339,7 @@ enum BuyingScope {
     /// No `buying_type` filter: auction and reach & frequency.
     Default,
     Only(BuyingType),
-    /// A server that ignores buying types (`SimConfig::buying_types_ignored`).
+    /// A server that ignores buying types (`SimConfig::buying_types` set to `BuyingTypes::Ignored` or `Refused`).
     Every,
 }
 
@@ -1477,34 +1499,47 @@ fn date_of_day(day: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The text of one cell of a JSON report row in a CSV file: a string unquoted, a number as its
-/// JSON text (exact, with `arbitrary_precision`), null as nothing.
-fn cell_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
+/// What an asynchronous report's `country_code` column holds for the code `code`: its country
+/// name (TikTok's known issue: "asynchronous reports return the dimension country_code (e.g.
+/// US) as country_name (e.g. United States)", Create an asynchronous report task,
+/// [`crate::rules::docs::ASYNC_TASK_CREATE`]). An empty cell (no country) stays empty; every
+/// code of [`COUNTRIES`] has a name in [`COUNTRY_NAMES`].
+fn country_name(code: &str) -> String {
+    match COUNTRIES.iter().position(|c| *c == code) {
+        Some(i) => COUNTRY_NAMES[i].to_string(),
+        None => {
+            debug_assert!(code.is_empty(), "no country name for {code:?}");
+            String::new()
+        }
     }
 }
 
-/// The column title of a report field in a CSV file with `enable_report_title_translation`:
-/// TikTok's titles where the doc shows them (Download the output of an async report task,
-/// [`crate::rules::docs::ASYNC_TASK_DOWNLOAD`]: "Campaign ID,Campaign Name,Ad Group ID,Ad Group
-/// Name,Age,Gender,Cost,Impression,Click"), otherwise the field name with its underscores as
-/// spaces and each word capitalised.
+/// The column title of a report field in a CSV file with `enable_report_title_translation`.
+/// TikTok's titles where its docs show them: "Campaign ID", "Campaign Name", "Ad Group ID",
+/// "Ad Group Name", "Age", "Gender", "Cost", "Impression", "Click" (the example of Download the
+/// output of an async report task, [`crate::rules::docs::ASYNC_TASK_DOWNLOAD`]: "Campaign
+/// ID,Campaign Name,Ad Group ID,Ad Group Name,Age,Gender,Cost,Impression,Click"), and "AD ID"
+/// (the example of Create an asynchronous report task, [`crate::rules::docs::ASYNC_TASK_CREATE`],
+/// where `enable_report_title_translation` false gives the title `ad_id` rather than `AD ID`). Every
+/// other title is the simulator's guess: "Advertiser ID", "Date", "Hour", and the field name
+/// with its underscores as spaces and each word capitalised.
 pub(crate) fn report_title(field: &str) -> String {
     let known = match field {
-        "advertiser_id" => "Advertiser ID",
+        // TikTok's (the download and create docs' examples).
         "campaign_id" => "Campaign ID",
+        "campaign_name" => "Campaign Name",
         "adgroup_id" => "Ad Group ID",
         "adgroup_name" => "Ad Group Name",
-        "ad_id" => "Ad ID",
-        "stat_time_day" => "Date",
-        "stat_time_hour" => "Hour",
+        "ad_id" => "AD ID",
+        "age" => "Age",
+        "gender" => "Gender",
         "spend" => "Cost",
         "impressions" => "Impression",
         "clicks" => "Click",
+        // The simulator's guesses.
+        "advertiser_id" => "Advertiser ID",
+        "stat_time_day" => "Date",
+        "stat_time_hour" => "Hour",
         _ => "",
     };
     if !known.is_empty() {
@@ -1596,6 +1631,49 @@ mod tests {
             Value::Number(n) => n.as_u64().unwrap(),
             other => panic!("not a count: {other}"),
         }
+    }
+
+    /// TikTok's titles where its docs show them ("AD ID" from the create doc), the simulator's
+    /// guesses otherwise.
+    #[test]
+    fn report_titles() {
+        let titles: Vec<String> = [
+            "ad_id",
+            "adgroup_id",
+            "adgroup_name",
+            "campaign_name",
+            "spend",
+            "impressions",
+            "clicks",
+            "video_watched_2s",
+        ]
+        .into_iter()
+        .map(report_title)
+        .collect();
+        assert_eq!(
+            titles,
+            [
+                "AD ID",
+                "Ad Group ID",
+                "Ad Group Name",
+                "Campaign Name",
+                "Cost",
+                "Impression",
+                "Click",
+                "Video Watched 2s"
+            ]
+        );
+    }
+
+    /// Every country code the model produces has a name for the asynchronous CSV.
+    #[test]
+    fn every_country_code_has_a_name() {
+        for code in COUNTRIES {
+            let name = country_name(code);
+            assert!(name.len() > 2 && name != *code, "{code}: {name}");
+        }
+        assert_eq!(country_name("US"), "United States");
+        assert_eq!(country_name(""), "");
     }
 
     #[test]

@@ -215,24 +215,28 @@ pub const REPORT_RULES: &[ReportRule] = &[
     },
 ];
 
-/// The first documented rule `shape` breaks, as TikTok's answer.
-pub fn check_report(shape: &ReportShape) -> Result<(), Refusal> {
-    match REPORT_RULES.iter().find(|rule| (rule.refuses)(shape)) {
+/// The first documented rule `shape` breaks, as TikTok's answer: every rule of
+/// [`REPORT_RULES`] for `report/integrated/get/`, all but the date spans (`sync_only`) for an
+/// asynchronous report task (`asynchronous`).
+fn first_broken_rule(shape: &ReportShape, asynchronous: bool) -> Result<(), Refusal> {
+    match REPORT_RULES
+        .iter()
+        .find(|rule| !(asynchronous && rule.sync_only) && (rule.refuses)(shape))
+    {
         Some(rule) => Err((rule.code, rule.message.to_string())),
         None => Ok(()),
     }
 }
 
+/// The first documented rule `shape` breaks, as TikTok's answer.
+pub fn check_report(shape: &ReportShape) -> Result<(), Refusal> {
+    first_broken_rule(shape, false)
+}
+
 /// The first documented rule an asynchronous report task of this `shape` breaks: the rules of
 /// [`check_report`] but the date spans (`sync_only`).
 pub fn check_async_report(shape: &ReportShape) -> Result<(), Refusal> {
-    match REPORT_RULES
-        .iter()
-        .find(|rule| !rule.sync_only && (rule.refuses)(shape))
-    {
-        Some(rule) => Err((rule.code, rule.message.to_string())),
-        None => Ok(()),
-    }
+    first_broken_rule(shape, true)
 }
 
 /// One documented rule of TikTok's asynchronous report tasks (`report/task/create/`,
@@ -249,7 +253,9 @@ pub struct AsyncRule {
     pub says: &'static str,
 }
 
-/// The filter fields of an asynchronous BASIC or AUDIENCE report.
+/// The filter fields of an asynchronous BASIC or AUDIENCE report the simulator serves. TikTok's
+/// create doc also names `country_code`, which the simulator models as a dimension only: a
+/// `country_code` filter is refused saying so ([`check_async_filter`]).
 pub const ASYNC_FILTER_FIELDS: &[&str] = &["campaign_ids", "adgroup_ids", "ad_ids"];
 /// The `output_format` values of `report/task/create/` (the first is the default).
 pub const ASYNC_OUTPUT_FORMATS: &[&str] = &["CSV_STRING", "CSV_DOWNLOAD", "XLSX_DOWNLOAD"];
@@ -257,32 +263,88 @@ pub const ASYNC_OUTPUT_FORMATS: &[&str] = &["CSV_STRING", "CSV_DOWNLOAD", "XLSX_
 pub const ASYNC_CREATES_PER_SECOND: u32 = 1;
 /// Asynchronous report tasks an app may create per day.
 pub const ASYNC_TASKS_PER_DAY: u32 = 4_500;
+/// The UV (unique visitor) metrics an asynchronous report cannot break down by an audience
+/// dimension (Create an asynchronous report task, [`docs::ASYNC_TASK_CREATE`]).
+pub const ASYNC_UV_METRICS: &[&str] = &[
+    "average_video_play_per_user",
+    "frequency",
+    "cost_per_1000_reached",
+    "real_time_result",
+    "real_time_result_rate",
+    "real_time_cost_per_result",
+    "result",
+    "result_rate",
+    "cost_per_result",
+    "reach",
+    "live_play_count",
+];
+/// The audience dimensions of [`ASYNC_UV_METRICS`]' rule (Create an asynchronous report task,
+/// [`docs::ASYNC_TASK_CREATE`]).
+pub const ASYNC_AUDIENCE_DIMENSIONS: &[&str] = &[
+    "gender",
+    "age",
+    "country_code",
+    "ac",
+    "language",
+    "platform",
+    "interest_category",
+    "placement",
+    "contextual_tag",
+];
+
+// Codes and messages: TikTok documents the refusals of the asynchronous report tasks in words
+// only. Every code below that is not quoted from a TikTok page is the simulator's choice, said
+// so in the rule's `says`.
 
 /// TikTok's rules of the asynchronous report tasks.
 pub const ASYNC_RULES: &[AsyncRule] = &[
     AsyncRule {
         name: "async_allowlist_only",
         doc: docs::ASYNC_REPORT,
-        // TikTok does not document the code it answers an app outside the allowlist; 40001 is
-        // its code for a missing permission.
         code: Some(NO_PERMISSION),
         says: "Asynchronous reports are an allowlist-only feature: apply for it on TikTok's \
-               Allowlist Management page.",
+               Allowlist Management page. TikTok does not document the code it answers an app \
+               outside the allowlist: 40001 (its code for a missing permission) is the \
+               simulator's choice.",
     },
     AsyncRule {
         name: "async_no_time_range_limit",
-        doc: docs::ASYNC_REPORT,
+        doc: docs::ASYNC_TASK_CREATE,
         code: None,
-        says: "Asynchronous reports have no time range limitations: any date range, with any \
-               time dimension (the REPORT_RULES marked sync_only do not apply).",
+        says: "\"Query time range: There are no limits on starting times and ending times for \
+               asynchronous reports.\" (Create an asynchronous report task, portal doc \
+               1740302766489602): any date range, with any time dimension (the REPORT_RULES \
+               marked sync_only do not apply).",
     },
     AsyncRule {
         name: "async_only_id_filters",
-        doc: docs::ASYNC_REPORT,
+        doc: docs::ASYNC_TASK_CREATE,
         code: Some(PARAMETER_ERROR),
-        says: "In async mode BASIC and AUDIENCE reports support only campaign_ids, adgroup_ids \
-               and ad_ids as filter fields (so no status filter: deleted entities are left \
-               out, as the default status filter does).",
+        says: "Asynchronous BASIC and AUDIENCE reports \"only support filtering by campaign_ids, \
+               adgroup_ids, ad_ids or country_code\" (Create an asynchronous report task, portal \
+               doc 1740302766489602); so no status filter: deleted entities are left out, as the \
+               default status filter does. The simulator models country_code as a dimension \
+               only: a country_code filter is refused as not modelled. The code of the refusals \
+               (40002) is the simulator's choice.",
+    },
+    AsyncRule {
+        name: "async_no_uv_metrics_by_audience",
+        doc: docs::ASYNC_TASK_CREATE,
+        code: Some(PARAMETER_ERROR),
+        says: "\"Querying UV metrics with audience dimensions is not supported in asynchronous \
+               reports.\" (Create an asynchronous report task, portal doc 1740302766489602; UV \
+               metrics: ASYNC_UV_METRICS, audience dimensions: ASYNC_AUDIENCE_DIMENSIONS). The \
+               code of the refusal (40002, naming the metric and the dimension) is the \
+               simulator's choice.",
+    },
+    AsyncRule {
+        name: "async_country_code_as_name",
+        doc: docs::ASYNC_TASK_CREATE,
+        code: None,
+        says: "Known issue: \"Currently, asynchronous reports return the dimension country_code \
+               (e.g. US) as country_name (e.g. United States).\" (Create an asynchronous report \
+               task, portal doc 1740302766489602): the country_code column of the task's file \
+               holds country names.",
     },
     AsyncRule {
         name: "async_no_ads_cap",
@@ -294,29 +356,44 @@ pub const ASYNC_RULES: &[AsyncRule] = &[
     },
     AsyncRule {
         name: "async_one_create_per_second",
-        doc: docs::REPORTING_FAQ,
+        doc: docs::ASYNC_TASK_CREATE,
         code: Some(TOO_FREQUENT),
-        says: "1 QPS per app (report/task/create/).",
+        says: "\"Rate limit: ... the rate limit for each app is 1 QPS\" (Create an asynchronous \
+               report task, portal doc 1740302766489602). The code and message of a create \
+               beyond it (40100, TikTok's code for its other rate limits) are the simulator's \
+               choice.",
     },
     AsyncRule {
         name: "async_tasks_per_day",
         doc: docs::REPORTING_FAQ,
         code: Some(TOO_FREQUENT),
-        says: "The maximum number of tasks per app per day is 4500.",
+        says: "The maximum number of tasks per app per day is 4500. The code and message of a \
+               create beyond it (40100) are the simulator's choice.",
+    },
+    AsyncRule {
+        name: "async_creates_per_account_hour",
+        doc: docs::ASYNC_TASK_CREATE,
+        code: None,
+        says: "\"Furthermore, the user associated with your access token has a separate limit of \
+               500 asynchronous report creations per ad account every hour.\" (Create an \
+               asynchronous report task, portal doc 1740302766489602). Not modelled: the 1 QPS \
+               per app keeps a simulated server far below it in its minutes of life.",
     },
     AsyncRule {
         name: "async_download_after_success",
-        doc: docs::ASYNC_TASK_DOWNLOAD,
+        doc: docs::ASYNC_TASK_CHECK,
         code: Some(PARAMETER_ERROR),
-        says: "The output of a task can be downloaded once report/task/check/ says SUCCESS \
-               (statuses QUEUING, PROCESSING, SUCCESS, FAILED, CANCELED; Get the status of an \
-               async report task).",
+        says: "The output of a task is there once report/task/check/ says SUCCESS (statuses \
+               QUEUING, PROCESSING, SUCCESS, FAILED, CANCELED; Get the status of an async report \
+               task, portal doc 1740302781443073). The answer to a download of a task not \
+               finished, or FAILED, (40002) is the simulator's choice.",
     },
     AsyncRule {
         name: "async_known_task",
         doc: docs::ASYNC_TASK_CHECK,
         code: Some(PARAMETER_ERROR),
-        says: "task_id must be a task created for the advertiser_id of the request.",
+        says: "task_id must be a task created for the advertiser_id of the request. The answer to \
+               an unknown task (40002, naming it) is the simulator's choice.",
     },
 ];
 
@@ -325,7 +402,9 @@ pub fn async_rule(name: &str) -> Option<&'static AsyncRule> {
     ASYNC_RULES.iter().find(|r| r.name == name)
 }
 
-/// TikTok's answer to `report/task/create/` from an app outside the allowlist.
+/// The answer to `report/task/create/` from an app outside the allowlist (TikTok does not
+/// document its code: 40001 is the simulator's choice, [`ASYNC_RULES`]'s
+/// `async_allowlist_only`).
 pub fn async_not_allowlisted() -> Refusal {
     (
         NO_PERMISSION,
@@ -336,19 +415,50 @@ pub fn async_not_allowlisted() -> Refusal {
     )
 }
 
-/// TikTok's answer to an asynchronous report task filtering on `field`, when it is not one of
-/// [`ASYNC_FILTER_FIELDS`].
+/// The answer to an asynchronous report task filtering on `field`, when it is not one of
+/// [`ASYNC_FILTER_FIELDS`] (40002: the simulator's choice; `country_code`, a filter field of
+/// TikTok's, is refused as not modelled).
 pub fn check_async_filter(field: &str) -> Result<(), Refusal> {
     if ASYNC_FILTER_FIELDS.contains(&field) {
         return Ok(());
+    }
+    if field == "country_code" {
+        return Err((
+            PARAMETER_ERROR,
+            "filtering: field_name \"country_code\" is not modelled by the simulated API; \
+             break the report down by the country_code dimension instead."
+                .into(),
+        ));
     }
     Err((
         PARAMETER_ERROR,
         format!(
             "filtering: field_name {field:?} is not supported by asynchronous reports; only \
-             campaign_ids, adgroup_ids and ad_ids are."
+             campaign_ids, adgroup_ids, ad_ids and country_code are."
         ),
     ))
+}
+
+/// The refusal of an asynchronous report task asking a UV metric ([`ASYNC_UV_METRICS`]) with an
+/// audience dimension ([`ASYNC_AUDIENCE_DIMENSIONS`]), naming both (40002: the simulator's
+/// choice, [`ASYNC_RULES`]'s `async_no_uv_metrics_by_audience`).
+pub fn check_async_uv_metrics(metrics: &[String], dimensions: &[String]) -> Result<(), Refusal> {
+    let uv = metrics
+        .iter()
+        .find(|m| ASYNC_UV_METRICS.contains(&m.as_str()));
+    let audience = dimensions
+        .iter()
+        .find(|d| ASYNC_AUDIENCE_DIMENSIONS.contains(&d.as_str()));
+    match (uv, audience) {
+        (Some(metric), Some(dimension)) => Err((
+            PARAMETER_ERROR,
+            format!(
+                "metrics: the UV metric {metric} cannot be queried with the audience dimension \
+                 {dimension} in asynchronous reports."
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The message of a `report/task/create/` within a second of the previous task.
@@ -665,6 +775,26 @@ mod tests {
         assert_eq!(code, PARAMETER_ERROR);
         assert!(message.contains("ad_status"), "{message}");
         assert_eq!(async_not_allowlisted().0, NO_PERMISSION);
+    }
+
+    #[test]
+    fn async_uv_metrics_are_refused_with_audience_dimensions() {
+        let list =
+            |items: &[&str]| -> Vec<String> { items.iter().map(|s| s.to_string()).collect() };
+        let (code, message) = check_async_uv_metrics(
+            &list(&["spend", "reach"]),
+            &list(&["campaign_id", "country_code"]),
+        )
+        .unwrap_err();
+        assert_eq!(code, 40002);
+        assert!(
+            message.contains("reach") && message.contains("country_code"),
+            "{message}"
+        );
+        assert!(check_async_uv_metrics(&list(&["reach"]), &list(&["campaign_id"])).is_ok());
+        assert!(check_async_uv_metrics(&list(&["spend"]), &list(&["gender"])).is_ok());
+        let (_, message) = check_async_filter("country_code").unwrap_err();
+        assert!(message.contains("not modelled"), "{message}");
     }
 
     #[test]

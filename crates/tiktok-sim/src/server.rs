@@ -27,7 +27,7 @@ use super::{Fault, RecordedRequest, SimConfig};
 use crate::catalog::{Level, ReportType};
 use crate::rules;
 
-const REPORT_PATH: &str = "report/integrated/get/";
+pub(crate) const REPORT_PATH: &str = "report/integrated/get/";
 const INSTANT_PAGE_PATH: &str = "pixel/instant_page/event/";
 const PIXEL_STATS_PATH: &str = "pixel/event/stats/";
 /// The asynchronous report tasks: create (`POST`, JSON body), check and download (`GET`).
@@ -180,10 +180,20 @@ fn body_params(body: &[u8]) -> Result<Params, ApiError> {
         .into_iter()
         .filter_map(|(k, v)| match v {
             Value::Null => None,
-            Value::String(s) => Some((k, s)),
-            other => Some((k, other.to_string())),
+            v => Some((k, value_text(&v))),
         })
         .collect())
+}
+
+/// The text of a JSON value as a parameter or a CSV cell: a string unquoted, null as nothing,
+/// anything else (numbers exact with `arbitrary_precision`, booleans, arrays, objects) as its
+/// compact JSON text.
+pub(crate) fn value_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -682,11 +692,10 @@ fn entity_get(state: &AppState, kind: EntityKind, params: &Params) -> Result<Val
     };
     let buying = match model.buying_types {
         crate::BuyingTypes::Documented => listed_buying_types(&filtering, size)?,
-        crate::BuyingTypes::Ignored => BuyingType::ALL.to_vec(),
         crate::BuyingTypes::Refused if filtering.contains_key("buying_types") => {
             return Err(bad("filtering: unknown field buying_types"));
         }
-        crate::BuyingTypes::Refused => BuyingType::ALL.to_vec(),
+        crate::BuyingTypes::Ignored | crate::BuyingTypes::Refused => BuyingType::ALL.to_vec(),
     };
     let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
         match filtering.get(name) {
@@ -837,7 +846,7 @@ fn asset_list(state: &AppState, kind: AssetKind, params: &Params) -> Result<Valu
 }
 
 /// A required plain string parameter.
-fn required(params: &Params, name: &str) -> Result<String, ApiError> {
+pub(crate) fn required(params: &Params, name: &str) -> Result<String, ApiError> {
     match params.get(name).map(|v| v.trim()) {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
         _ => Err(bad(format!("{name}: Missing data for required field."))),
@@ -986,6 +995,16 @@ fn is_money(metric: &str) -> bool {
         || metric.ends_with("_cost")
 }
 
+/// A boolean parameter (`true` or `false`), `default` when absent.
+pub(crate) fn bool_param(params: &Params, name: &str, default: bool) -> Result<bool, ApiError> {
+    match params.get(name).map(|v| v.trim()) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(bad(format!("{name}: Not a valid boolean: {other}"))),
+    }
+}
+
 /// Parses the query parameters of a report request.
 pub(crate) fn parse_report_query(params: &Params) -> Result<ReportQuery, ApiError> {
     let advertiser_id = advertiser_param(params)?;
@@ -1023,11 +1042,7 @@ pub(crate) fn parse_report_query(params: &Params) -> Result<ReportQuery, ApiErro
                 .ok_or_else(|| bad(format!("{name}: Not a valid date (YYYY-MM-DD)."))),
         }
     };
-    let lifetime = match params.get("query_lifetime").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => return Err(bad(format!("query_lifetime: Not a valid boolean: {other}"))),
-    };
+    let lifetime = bool_param(params, "query_lifetime", false)?;
     let filtering = match json_param(params, "filtering")? {
         None => Vec::new(),
         Some(Value::Array(items)) if items.iter().all(Value::is_object) => items,

@@ -10,20 +10,17 @@
 //! `download_url`), and multi-account tasks (`advertiser_ids`). It never answers the status
 //! `CANCELED`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::report::ReportQuery;
 use super::server::{
-    advertiser_param, bad, parse_report_query, Answered, ApiError, AppState, Params,
+    advertiser_param, bad, bool_param, parse_report_query, required, Answered, ApiError, AppState,
+    Params,
 };
 use crate::rules;
-
-/// Tasks kept at most; beyond, the oldest are forgotten (their check and download answer as
-/// for an unknown task).
-const MAX_TASKS: usize = 10_000;
 
 /// The statuses of a task (Get the status of an async report task,
 /// [`rules::docs::ASYNC_TASK_CHECK`]; `CANCELED` is never answered here).
@@ -41,32 +38,29 @@ struct Task {
     advertiser_id: u64,
     /// The validated report query.
     query: ReportQuery,
-    /// `output_format`; only `CSV_STRING` is served.
-    output_format: &'static str,
     /// `enable_report_title_translation` (TikTok's default: true).
     translate_titles: bool,
     /// `report/task/check/` calls so far.
     checks: u32,
 }
 
-/// The tasks of a server, and what the create limits count.
+/// The tasks of a server, and what the create limits count. Every task is kept: the store is
+/// bounded by the daily limit ([`rules::ASYNC_TASKS_PER_DAY`] creates, and the simulated day
+/// never ends).
 #[derive(Default)]
 pub(crate) struct TaskStore {
     tasks: HashMap<String, Task>,
-    /// Task ids, oldest first (to forget the oldest beyond [`MAX_TASKS`]).
-    order: VecDeque<String>,
-    /// Tasks created, for their ids.
-    created: u64,
-    /// Tasks created today, against the daily limit (the simulated day never ends: a server
-    /// lives for minutes).
+    /// Tasks created, for their ids and against the daily limit (the simulated day never ends:
+    /// a server lives for minutes).
     today: u32,
     /// When the last task was created.
     last_create: Option<Instant>,
 }
 
 impl TaskStore {
-    /// The task `task_id` of `advertiser_id`, or TikTok's 40002 naming it (unknown, forgotten,
-    /// or another advertiser's).
+    /// The task `task_id` of `advertiser_id`, or 40002 naming it (unknown, or another
+    /// advertiser's; the code is the simulator's choice, [`rules::ASYNC_RULES`]'s
+    /// `async_known_task`).
     fn get_mut(&mut self, advertiser_id: u64, task_id: &str) -> Result<&mut Task, ApiError> {
         match self.tasks.get_mut(task_id) {
             Some(task) if task.advertiser_id == advertiser_id => Ok(task),
@@ -79,7 +73,7 @@ impl TaskStore {
 }
 
 /// The status a task answers after `checks` calls of `report/task/check/`: `QUEUING` first,
-/// `PROCESSING` next, `SUCCESS` (or `FAILED`) from the `needed`th on.
+/// `PROCESSING` next, `SUCCESS` (or `FAILED`) from the `needed`th on (0 counts as 1).
 fn status(checks: u32, needed: u32, fails: bool) -> &'static str {
     if checks >= needed.max(1) {
         if fails {
@@ -94,20 +88,14 @@ fn status(checks: u32, needed: u32, fails: bool) -> &'static str {
     }
 }
 
-/// A required plain string parameter.
-fn task_id_param(params: &Params) -> Result<String, ApiError> {
-    match params.get("task_id").map(|v| v.trim()) {
-        Some(v) if !v.is_empty() => Ok(v.to_string()),
-        _ => Err(bad("task_id: Missing data for required field.")),
-    }
-}
-
 /// `report/task/create/` (Create an asynchronous report task,
-/// [`rules::docs::ASYNC_TASK_CREATE`]), in TikTok's order: the allowlist (40001) before anything
-/// but the token (and the scope, quota and fault checks every request gets); the body; the
-/// query, refused like a synchronous one except for the asynchronous rules (no date span limit,
-/// id filters only); then the rate of creates (1 a second, 4,500 a day per app: 40100). Only a
-/// task created counts against the rate: a refused create costs nothing. Answers
+/// [`rules::docs::ASYNC_TASK_CREATE`]), in this order: the allowlist before anything but the
+/// token (and the scope, quota and fault checks every request gets); the body; the query,
+/// refused like a synchronous one except for the asynchronous rules (no date span limit, id
+/// filters only, no UV metric with an audience dimension); then the rate of creates (1 a
+/// second, 4,500 a day per app). TikTok documents neither the order nor the codes: 40001 for
+/// the allowlist and 40100 for the rates are the simulator's choices ([`rules::ASYNC_RULES`]).
+/// Only a task created counts against the rate: a refused create costs nothing. Answers
 /// `{"task_id": "..."}`.
 pub(crate) fn create(
     state: &AppState,
@@ -126,8 +114,8 @@ pub(crate) fn create(
              tasks; create one task per advertiser_id.",
         ));
     }
-    let output_format = match params.get("output_format").map(|f| f.trim()) {
-        None | Some("CSV_STRING") => rules::ASYNC_OUTPUT_FORMATS[0],
+    match params.get("output_format").map(|f| f.trim()) {
+        None | Some("CSV_STRING") => {}
         // TikTok answers these downloads with a JSON envelope holding a download_url; the
         // simulator serves files only as CSV_STRING.
         Some(f @ ("CSV_DOWNLOAD" | "XLSX_DOWNLOAD")) => {
@@ -142,18 +130,7 @@ pub(crate) fn create(
             )))
         }
     };
-    let translate_titles = match params
-        .get("enable_report_title_translation")
-        .map(|v| v.trim())
-    {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(other) => {
-            return Err(bad(format!(
-                "enable_report_title_translation: Not a valid boolean: {other}"
-            )))
-        }
-    };
+    let translate_titles = bool_param(params, "enable_report_title_translation", true)?;
     // `file_name` names the file of the *_DOWNLOAD formats: unused with CSV_STRING. `page` and
     // `page_size` are not parameters of a task: the file holds every row.
     let query = parse_report_query(params)?;
@@ -164,34 +141,27 @@ pub(crate) fn create(
         return Err((rules::TOO_FREQUENT, rules::async_per_day_message()));
     }
     let now = Instant::now();
-    let interval = Duration::from_secs(1) / rules::ASYNC_CREATES_PER_SECOND.max(1);
+    let interval = Duration::from_secs(1) / rules::ASYNC_CREATES_PER_SECOND;
     if store
         .last_create
         .is_some_and(|last| now.duration_since(last) < interval)
     {
         return Err((rules::TOO_FREQUENT, rules::async_per_second_message()));
     }
-    store.created += 1;
     store.today += 1;
     store.last_create = Some(now);
-    // Unique per server, the same for the same seed and order of creates.
+    // Unique per server (the counter), the same for the same seed and order of creates.
+    let n = u64::from(store.today);
     let task_id = format!(
         "7{:012}{:06}",
-        super::model::mix(state.cfg.seed ^ 0x7A5C) % 1_000_000_000_000,
-        store.created
+        super::model::mix(n ^ state.cfg.seed.rotate_left(23)) % 1_000_000_000_000,
+        n
     );
-    while store.order.len() >= MAX_TASKS {
-        if let Some(old) = store.order.pop_front() {
-            store.tasks.remove(&old);
-        }
-    }
-    store.order.push_back(task_id.clone());
     store.tasks.insert(
         task_id.clone(),
         Task {
             advertiser_id: query.advertiser_id,
             query,
-            output_format,
             translate_titles,
             checks: 0,
         },
@@ -204,7 +174,7 @@ pub(crate) fn create(
 /// `message` when `FAILED`.
 pub(crate) fn check(state: &AppState, params: &Params) -> Result<Value, ApiError> {
     let advertiser_id = advertiser_param(params)?;
-    let task_id = task_id_param(params)?;
+    let task_id = required(params, "task_id")?;
     let mut store = state.tasks.lock().unwrap_or_else(|e| e.into_inner());
     let task = store.get_mut(advertiser_id, &task_id)?;
     task.checks = task.checks.saturating_add(1);
@@ -223,15 +193,19 @@ pub(crate) fn check(state: &AppState, params: &Params) -> Result<Value, ApiError
 /// `report/task/download/` (Download the output of an async report task,
 /// [`rules::docs::ASYNC_TASK_DOWNLOAD`]): once a check said `SUCCESS`, the whole report as a
 /// CSV file stream (`text/csv`, no envelope), every ad processed; before that, or for a
-/// `FAILED` task, 40002 saying so.
+/// `FAILED` task, 40002 saying so (the statuses are those of Get the status of an async report
+/// task, [`rules::docs::ASYNC_TASK_CHECK`]; the code and message are the simulator's choice).
 pub(crate) fn download(state: &AppState, params: &Params) -> Result<Answered, ApiError> {
     let advertiser_id = advertiser_param(params)?;
-    let task_id = task_id_param(params)?;
+    let task_id = required(params, "task_id")?;
     let (query, translate_titles) = {
         let mut store = state.tasks.lock().unwrap_or_else(|e| e.into_inner());
         let task = store.get_mut(advertiser_id, &task_id)?;
-        let needed = state.cfg.async_task_checks.max(1);
-        match status(task.checks, needed, state.cfg.async_task_fails) {
+        match status(
+            task.checks,
+            state.cfg.async_task_checks,
+            state.cfg.async_task_fails,
+        ) {
             SUCCESS => {}
             FAILED => {
                 return Err(bad(format!(
@@ -246,7 +220,6 @@ pub(crate) fn download(state: &AppState, params: &Params) -> Result<Answered, Ap
                 )))
             }
         }
-        debug_assert_eq!(task.output_format, "CSV_STRING");
         (task.query.clone(), task.translate_titles)
     };
     let data = state.model.async_report_csv(&query, translate_titles)?;
@@ -265,8 +238,14 @@ mod tests {
     /// A server of an allowlisted app, and the params of a campaign-level lifetime task of its
     /// first advertiser.
     fn allowlisted_lifetime_task() -> (AppState, Params) {
+        seeded_lifetime_task(SimConfig::default().seed)
+    }
+
+    /// [`allowlisted_lifetime_task`] with the seed `seed`.
+    fn seeded_lifetime_task(seed: u64) -> (AppState, Params) {
         let state = AppState::new(SimConfig {
             async_reports_allowlisted: true,
+            seed,
             ..SimConfig::default()
         });
         let adv = state.model.advertiser_ids()[0];
@@ -291,29 +270,35 @@ mod tests {
         state.tasks.lock().unwrap().today = rules::ASYNC_TASKS_PER_DAY;
         state.tasks.lock().unwrap().last_create = None;
         let (code, message) = create(&state, &params, None).unwrap_err();
-        assert_eq!(code, rules::TOO_FREQUENT);
+        assert_eq!(code, 40100, "{message}");
         assert!(message.contains("4500"), "{message}");
         let rule = rules::async_rule("async_tasks_per_day").unwrap();
-        assert_eq!(rule.code, Some(code));
+        assert_eq!(
+            rule.code,
+            Some(40100),
+            "the rule table says what create answers"
+        );
     }
 
-    /// At most `MAX_TASKS` are kept: the oldest are forgotten first.
+    /// Task ids are unique per server and the same for the same seed and order of creates.
     #[test]
-    fn the_store_forgets_the_oldest_tasks() {
-        let (state, params) = allowlisted_lifetime_task();
-        let adv = state.model.advertiser_ids()[0];
-        let mut first = None;
-        for _ in 0..=MAX_TASKS {
-            let mut store = state.tasks.lock().unwrap();
-            (store.last_create, store.today) = (None, 0);
-            drop(store);
-            let id = create(&state, &params, None).unwrap()["task_id"].clone();
-            first.get_or_insert(id);
-        }
-        let first = first.unwrap();
-        let mut store = state.tasks.lock().unwrap();
-        assert_eq!(store.tasks.len(), MAX_TASKS);
-        assert!(store.get_mut(adv, first.as_str().unwrap()).is_err());
+    fn task_ids_are_unique_and_deterministic_by_seed() {
+        let ids = |seed: u64| -> Vec<String> {
+            let (state, params) = seeded_lifetime_task(seed);
+            (0..3)
+                .map(|_| {
+                    state.tasks.lock().unwrap().last_create = None;
+                    let answer = create(&state, &params, None).unwrap();
+                    answer["task_id"].as_str().unwrap().to_string()
+                })
+                .collect()
+        };
+        let first = ids(7);
+        assert_eq!(first, ids(7));
+        assert_ne!(first, ids(8));
+        let unique: std::collections::HashSet<&String> = first.iter().collect();
+        assert_eq!(unique.len(), first.len(), "{first:?}");
+        assert!(first.iter().all(|id| id.len() == 19), "{first:?}");
     }
 
     #[test]

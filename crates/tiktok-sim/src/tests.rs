@@ -53,6 +53,19 @@ impl Client {
         req.send().await
     }
 
+    /// A `POST` of the JSON text `body` (sent as it is, even when it is not JSON).
+    async fn post(&self, path: &str, body: String, token: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.root))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.header("Access-Token", t);
+        }
+        req.send().await.unwrap()
+    }
+
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Value {
         let resp = self.raw(path, params, Some("sim-token")).await.unwrap();
         assert_eq!(resp.status(), 200);
