@@ -18,15 +18,7 @@ fn ok(data: Value) -> ResponseTemplate {
 /// A server with one advertiser whose `ad/get/` counts `total` ads and lists `ads`, whose
 /// `campaign/get/` lists `campaigns`, and whose report answers one row per query.
 async fn server(total: u64, ads: Vec<Value>, campaigns: Vec<Value>) -> MockServer {
-    let server = MockServer::start().await;
-    no_topview(&server).await;
-    let info = json!({"list": [{"advertiser_id": ADVERTISER, "name": "A", "timezone": "Etc/GMT",
-        "create_time": 1_700_000_000}]});
-    Mock::given(method("GET"))
-        .and(path("/open_api/v1.3/advertiser/info/"))
-        .respond_with(ok(info))
-        .mount(&server)
-        .await;
+    let server = one_advertiser().await;
     let listed = ads.len() as u64;
     Mock::given(method("GET"))
         .and(path("/open_api/v1.3/ad/get/"))
@@ -48,6 +40,20 @@ async fn server(total: u64, ads: Vec<Value>, campaigns: Vec<Value>) -> MockServe
         .respond_with(ok(json!({"list": [{"dimensions": {"ad_id": "11"},
             "metrics": {"spend": "1.00"}}],
             "page_info": {"page": 1, "page_size": 1000, "total_number": 1, "total_page": 1}})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A server with the one advertiser (at UTC) and no TopView campaign or ad.
+async fn one_advertiser() -> MockServer {
+    let server = MockServer::start().await;
+    no_topview(&server).await;
+    let info = json!({"list": [{"advertiser_id": ADVERTISER, "name": "A", "timezone": "Etc/GMT",
+        "create_time": 1_700_000_000}]});
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/advertiser/info/"))
+        .respond_with(ok(info))
         .mount(&server)
         .await;
     server
@@ -316,15 +322,7 @@ async fn reports_go_on_when_the_token_cannot_list_ads() {
 /// (these `dimensions`, spend 1.00) marked `X-Tt-Ads-Throttle`: over the cap, whatever the
 /// filter.
 async fn one_ad_capped_server(dimensions: Value) -> MockServer {
-    let server = MockServer::start().await;
-    no_topview(&server).await;
-    let info = json!({"list": [{"advertiser_id": ADVERTISER, "name": "A",
-        "create_time": 1_700_000_000}]});
-    Mock::given(method("GET"))
-        .and(path("/open_api/v1.3/advertiser/info/"))
-        .respond_with(ok(info))
-        .mount(&server)
-        .await;
+    let server = one_advertiser().await;
     for (endpoint, list) in [
         (
             "ad/get/",
