@@ -1,7 +1,10 @@
 //! One capture of every stream (the 25 core resources and every extra) against a simulated
 //! account that holds reach & frequency and TopView campaigns and more ads than one report
 //! processes: every request is one the simulator accepts, and every report binding emits exactly
-//! the rows the simulator's model holds, with their values, at every level and buying type.
+//! the rows the simulator's model holds, with their values, at every level and buying type. The
+//! one exception is TikTok's own: an advertiser-level report by country over the cap, which no
+//! asynchronous task can read (tasks return country names for codes), keeps the capped figures
+//! with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -192,6 +195,7 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
     // Reports: for every query the connector made, the model's rows of that query unsplit and
     // uncapped are exactly what the binding emitted, values included.
     let mut checked_levels = BTreeSet::new();
+    let mut capped_streams = BTreeSet::new();
     let mut topview_rows = 0;
     for (binding, stream) in names.iter().enumerate() {
         let resolved = registry::resolve(stream, &parsed).unwrap();
@@ -273,25 +277,49 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
         let emitted = session.docs.iter().filter(|(b, _)| *b == binding).count();
         assert_eq!(emitted, got.len(), "{stream}: a key emitted twice");
         let keys = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<BTreeSet<_>>();
-        // Every level, the advertiser's included (no id filter narrows it; an asynchronous
-        // task, which TikTok does not cap, reads it whole), holds the model's rows and values.
         assert!(!expected.is_empty(), "{stream}");
         assert_eq!(keys(&got), keys(&expected), "{stream}: rows differ");
-        assert!(got == expected, "{stream}: values differ from the model's");
         assert_ne!(
             expected, as_answered,
             "{stream}: the unsplit answer would have been partial"
         );
+        let by_country = spec.dimensions.iter().any(|d| d == "country_code");
+        if spec.level.data_level() == "AUCTION_ADVERTISER" && by_country {
+            // TikTok's asynchronous reports return country_code as the country's name (a
+            // known issue in its Create an asynchronous report task doc): no task can read
+            // this one, so its figures are what the capped answer holds, with the warning.
+            assert_eq!(got, as_answered, "{stream}");
+            capped_streams.insert(stream.to_string());
+        } else {
+            // Every other level and report, the advertiser's included (no id filter narrows
+            // it; a task, which TikTok does not cap, reads it whole), holds the model's rows
+            // and values.
+            assert!(got == expected, "{stream}: values differ from the model's");
+        }
         checked_levels.insert(spec.level.data_level());
     }
     assert_eq!(checked_levels.len(), 4, "{checked_levels:?}");
     assert!(topview_rows > 0, "no TopView delivery was checked");
-    // No report was left capped, and every advertiser-level one over the cap went through a
-    // task: created, checked until done, downloaded.
-    assert!(!session
+    // No report was left capped but the by-country one, whose every warning says why, and
+    // every other advertiser-level one over the cap went through a task: created, checked
+    // until done, downloaded.
+    assert_eq!(
+        capped_streams.into_iter().collect::<Vec<_>>(),
+        ["advertisers_audience_reports_by_country_daily"]
+    );
+    let capped_warnings: Vec<&str> = session
         .output
         .stderr
-        .contains("no id filter can narrow it further"));
+        .lines()
+        .filter(|l| l.contains("no id filter can narrow it further"))
+        .collect();
+    assert!(!capped_warnings.is_empty());
+    assert!(
+        capped_warnings
+            .iter()
+            .all(|l| l.contains("country_code as the country's name")),
+        "{capped_warnings:?}"
+    );
     let asked = |path: &str| requests.iter().filter(|r| r.path == path).count();
     assert!(asked("report/task/create/") > 0);
     assert_eq!(asked("report/task/download/"), asked("report/task/create/"));
