@@ -17,16 +17,23 @@
 //! they are always queried in full.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
 use serde_json::Value;
 
 use super::advertisers::Advertiser;
-use super::report::{date_range, windows, PAGE_SIZE, REPORT_PATH};
-use super::{Binding, Context, PerAccount, Warning};
+use super::binding::Binding;
+use super::context::{unit_concurrency, Context, CountFor, Warning};
+use super::listing::ListQuery;
+use super::report::query::{PAGE_SIZE, REPORT_PATH};
+use super::report::window::{
+    date_range, windows, DateBounds, CONCURRENT_WINDOWS, MAX_DAILY_WINDOW,
+};
+use super::shared::Known;
+pub use super::shared::{Activity, ActivityIndex};
 use crate::client::Params;
 use crate::config::Config;
 use crate::error::{ErrorClass, Result};
@@ -57,94 +64,42 @@ pub const ACTIVITY_METRICS: &[&str] = &[
 /// refuses the result metrics at advertiser level.
 const BASIC_ACTIVITY_METRICS: usize = 12;
 
-/// The days of one account with activity, within the range the index asked about.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Activity {
-    /// Inclusive range the index covers; days outside it count as active.
-    pub covered: (NaiveDate, NaiveDate),
-    pub active_days: BTreeSet<NaiveDate>,
-}
-
-impl Activity {
-    /// Whether any day of `from..=to` may hold rows.
-    pub fn any_active(&self, from: NaiveDate, to: NaiveDate) -> bool {
-        if from < self.covered.0 || to > self.covered.1 {
-            return true;
-        }
-        self.active_days.range(from..=to).next().is_some()
+/// Records, per account, the range every dated report binding of this run will read, so
+/// one index query series covers them all.
+pub(crate) fn plan(
+    index: &ActivityIndex,
+    config: &Config,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+    today: NaiveDate,
+) {
+    if !config.activity_index {
+        tracing::info!("The activity index is off for this run: every report day is read.");
+        index.off.store(true, Ordering::Relaxed);
+        return;
     }
-}
-
-/// What the index knows of one account.
-#[derive(Debug, Clone)]
-enum Known {
-    /// The index could not be built (refused or unreadable): query everything.
-    Unknown,
-    Days(Arc<Activity>),
-}
-
-/// The run's index, built lazily per account by the first report unit that needs it.
-#[derive(Debug, Default)]
-pub struct ActivityIndex {
-    off: std::sync::atomic::AtomicBool,
-    /// Per account: the union of the date ranges of the run's dated report bindings.
-    ranges: Mutex<HashMap<u64, (NaiveDate, NaiveDate)>>,
-    days: PerAccount<Known>,
-    ever: PerAccount<bool>,
-    /// TikTok refused a batch: ask per account for the rest of the run.
-    no_batches: std::sync::atomic::AtomicBool,
-    /// Requests the index made.
-    pub requests: AtomicU64,
-}
-
-impl ActivityIndex {
-    /// Records, per account, the range every dated report binding of this run will read, so
-    /// one index query series covers them all.
-    pub(crate) fn plan(
-        &self,
-        config: &Config,
-        bindings: &[Binding],
-        advertisers: &[Advertiser],
-        today: NaiveDate,
-    ) {
-        if !config.activity_index {
-            tracing::info!("The activity index is off for this run: every report day is read.");
-            self.off.store(true, Ordering::Relaxed);
-            return;
+    let mut ranges = index.ranges.lock().unwrap_or_else(|e| e.into_inner());
+    for binding in bindings {
+        let StreamSpec::Report(spec) = &binding.stream.spec else {
+            continue;
+        };
+        if spec.granularity == Granularity::Lifetime || is_custom(config, &binding.stream.name) {
+            continue;
         }
-        let mut ranges = self.ranges.lock().unwrap_or_else(|e| e.into_inner());
-        for binding in bindings {
-            let StreamSpec::Report(spec) = &binding.stream.spec else {
+        for advertiser in advertisers {
+            let cursor = binding
+                .state
+                .cursor(advertiser.id)
+                .filter(|_| binding.incremental);
+            let bounds = DateBounds::of(config);
+            let Some((start, end)) = date_range(&bounds, advertiser.created, cursor, today) else {
                 continue;
             };
-            if spec.granularity == Granularity::Lifetime || is_custom(config, &binding.stream.name)
-            {
-                continue;
-            }
-            for advertiser in advertisers {
-                let cursor = binding
-                    .state
-                    .cursor(advertiser.id)
-                    .filter(|_| binding.incremental);
-                let bounds = super::report::DateBounds::of(config);
-                let Some((start, end)) = date_range(&bounds, advertiser.created, cursor, today)
-                else {
-                    continue;
-                };
-                ranges
-                    .entry(advertiser.id)
-                    .and_modify(|r| *r = (r.0.min(start), r.1.max(end)))
-                    .or_insert((start, end));
-            }
+            ranges
+                .entry(advertiser.id)
+                .and_modify(|r| *r = (r.0.min(start), r.1.max(end)))
+                .or_insert((start, end));
         }
-    }
-
-    fn range(&self, advertiser_id: u64) -> Option<(NaiveDate, NaiveDate)> {
-        self.ranges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&advertiser_id)
-            .copied()
     }
 }
 
@@ -217,7 +172,7 @@ pub fn cut_windows(
             .collect();
     };
     let step = match granularity {
-        Granularity::Day => super::report::MAX_DAILY_WINDOW,
+        Granularity::Day => MAX_DAILY_WINDOW,
         Granularity::Hour => 1,
         Granularity::Lifetime => return Vec::new(),
     };
@@ -288,7 +243,7 @@ async fn build_days(
 ) -> Result<Known> {
     let results = futures::stream::iter(windows(start, end, Granularity::Day))
         .map(|window| query(ctx, advertiser_id, Some(window)))
-        .buffered(super::report::CONCURRENT_WINDOWS);
+        .buffered(CONCURRENT_WINDOWS);
     futures::pin_mut!(results);
     let mut active_days = BTreeSet::new();
     while let Some(rows) = results.next().await {
@@ -391,7 +346,7 @@ async fn run_batches(ctx: &Context, batches: Vec<Batch<'_>>) -> Result<()> {
             }
             Ok::<(), crate::error::Error>(())
         })
-        .buffer_unordered(super::unit_concurrency(&ctx.config));
+        .buffer_unordered(unit_concurrency(&ctx.config));
     futures::pin_mut!(done);
     while let Some(result) = done.next().await {
         result?;
@@ -580,12 +535,17 @@ async fn query_with(
         }
         None => params.push(("query_lifetime", "true".into())),
     }
-    let pages = ctx.client.pages(REPORT_PATH, params, "list", PAGE_SIZE);
+    let query = ListQuery {
+        endpoint: REPORT_PATH,
+        params,
+        list_key: "list",
+        page_size: PAGE_SIZE,
+    };
+    let pages = ctx.pages(CountFor::ActivityIndex, query);
     futures::pin_mut!(pages);
     let mut rows = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page?;
-        ctx.activity.requests.fetch_add(1, Ordering::Relaxed);
         if page.ads_throttled {
             return Ok(None);
         }

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::context::{Context, RowsOf};
 use super::record::{self, id_of};
-use super::{Context, RowsOf};
+use super::state::StatePatch;
 use crate::client::{from_raw, parse_page, TikTokClient};
 use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
@@ -199,7 +200,7 @@ pub(crate) async fn emit(ctx: &Context, binding: usize, advertisers: &Advertiser
         );
     }
     ctx.records(binding, docs).await?;
-    ctx.checkpoint(binding, json!({})).await?;
+    ctx.checkpoint(binding, StatePatch::Nothing).await?;
     match &advertisers.info_error {
         Some(why) => Err(Error::Fatal(format!(
             "Some advertiser details could not be read: {why}"

@@ -21,23 +21,12 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::{entity_listings, Context};
-use crate::client::{Page, Params};
+use super::context::{Context, CountFor, Warning};
+use super::listing::{entity_listings, BuyingScope};
+pub use super::shared::TopViewCampaigns;
+use crate::client::Page;
 use crate::error::Result;
 use crate::registry::{self, Kind};
-
-/// The campaign listings of one account that a run makes before its bindings start.
-#[derive(Debug, Default)]
-pub struct TopViewCampaigns {
-    /// The TopView listing's pages; `None` when TikTok would not list them (then every TopView
-    /// listing is asked for, as if TopView existed).
-    pub topview: Option<Vec<Page>>,
-    /// The auction and reach & frequency listing's pages, read where the TopView one holds
-    /// campaigns (`None` elsewhere, or when it could not be read).
-    pub auction: Option<Vec<Page>>,
-    /// Both listings hold the same campaign: the server ignores `buying_types`.
-    pub filter_ignored: bool,
-}
 
 /// The account's TopView campaigns, listed on first use (its requests count for `binding`).
 pub(crate) async fn topview_campaigns(
@@ -92,31 +81,26 @@ async fn list_campaigns(
     ctx: &Context,
     binding: usize,
     advertiser_id: u64,
-    listing: usize,
+    scope: BuyingScope,
 ) -> Result<Vec<Page>> {
     let row = &registry::CAMPAIGNS;
     let Kind::Entity(def) = row.kind else {
         return Ok(Vec::new());
     };
-    let Some((filtering, page_size)) = entity_listings(&def, ctx.listing_rules())
+    let Some(listing) = entity_listings(&def, ctx.listing_rules())
         .into_iter()
-        .nth(listing)
+        .find(|listing| listing.scope == Some(scope))
     else {
         return Ok(Vec::new());
     };
-    let mut params: Params = vec![("advertiser_id", advertiser_id.to_string())];
-    if let Some(filtering) = filtering {
-        params.push(("filtering", filtering.to_string()));
-    }
-    let pages = ctx
-        .client
-        .pages(row.endpoint, params, def.list_key, page_size);
+    let pages = ctx.pages(
+        CountFor::Binding(binding),
+        listing.query(row, advertiser_id),
+    );
     futures::pin_mut!(pages);
     let mut listed = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page?;
-        ctx.count_request(binding);
-        listed.push(page);
+        listed.push(page?);
     }
     Ok(listed)
 }
@@ -139,7 +123,7 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
         tracing::debug!(advertiser_id, error = %err, "{what} campaigns cannot be listed ahead.");
         Ok(None)
     };
-    let topview = match list_campaigns(ctx, binding, advertiser_id, TOP_VIEW_LISTING).await {
+    let topview = match list_campaigns(ctx, binding, advertiser_id, BuyingScope::TopView).await {
         Ok(pages) => Some(pages),
         // TikTok documents the filter: a server that refuses it as a parameter error does not
         // know buying types, and its default listing holds every campaign it has.
@@ -162,7 +146,14 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
             ..TopViewCampaigns::default()
         }));
     }
-    let auction = match list_campaigns(ctx, binding, advertiser_id, AUCTION_LISTING).await {
+    let auction = match list_campaigns(
+        ctx,
+        binding,
+        advertiser_id,
+        BuyingScope::AuctionAndReachFrequency,
+    )
+    .await
+    {
         Ok(pages) => Some(pages),
         Err(err) => unknown(err, "Auction and reach & frequency")?,
     };
@@ -190,7 +181,7 @@ async fn list(ctx: &Context, binding: usize, advertiser_id: u64) -> Result<Arc<T
 
 /// Says once per run that the server does not keep buying types apart.
 fn warn_buying_types(ctx: &Context, advertiser_id: u64, what: &str) {
-    if ctx.first_warning(super::Warning::BuyingTypesIgnored, None, 0) {
+    if ctx.first_warning(Warning::BuyingTypesIgnored, None, 0) {
         tracing::warn!(
             advertiser_id,
             "The server {what}, so its listings already hold every campaign and nothing is asked \
@@ -210,8 +201,3 @@ fn campaign_ids(pages: &[Page]) -> std::collections::HashSet<u64> {
         })
         .collect()
 }
-
-/// The index of the auction and reach & frequency listing in [`super::BUYING_TYPE_LISTINGS`].
-pub const AUCTION_LISTING: usize = 0;
-/// The index of the TopView listing in [`super::BUYING_TYPE_LISTINGS`].
-pub const TOP_VIEW_LISTING: usize = 1;

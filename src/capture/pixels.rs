@@ -11,8 +11,11 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use super::advertisers::Advertiser;
-use super::state::BindingState;
-use super::{record, Context, RowsOf};
+use super::binding::Binding;
+use super::context::{Context, CountFor, RowsOf};
+use super::listing::ListQuery;
+use super::record;
+use super::state::StatePatch;
 use crate::client::{parse_page, Params};
 use crate::error::{Error, Result};
 use crate::registry::{Kind, StreamDef};
@@ -81,10 +84,56 @@ pub(crate) struct InstantPageUnit<'a> {
     pub advertiser: &'a Advertiser,
 }
 
+impl InstantPageUnit<'_> {
+    /// Reads the account's instant page events unless it was read today: see
+    /// [`instant_page_events`].
+    pub async fn run(
+        &self,
+        ctx: &Context,
+        incremental: bool,
+        last_read: Option<&str>,
+    ) -> Result<()> {
+        instant_page_events(ctx, self, incremental, last_read).await
+    }
+
+    /// One request per objective type and optimization goal, unless the account was read
+    /// today (incremental bindings).
+    pub fn planned_requests(&self, binding: &Binding, today: &str) -> u64 {
+        let read_today =
+            binding.incremental && binding.state.cursor(self.advertiser.id) == Some(today);
+        if read_today {
+            0
+        } else {
+            (OBJECTIVE_TYPES.len() * OPTIMIZATION_GOALS.len()) as u64
+        }
+    }
+}
+
+/// One ad account of a `pixel_events_statistics` binding: its pixels come from the `pixels`
+/// row's endpoint.
+pub(crate) struct EventStatsUnit<'a> {
+    pub binding: usize,
+    pub row: &'static StreamDef,
+    pub pixels: &'static StreamDef,
+    pub advertiser: &'a Advertiser,
+}
+
+impl EventStatsUnit<'_> {
+    /// Reads the statistics of each of the account's pixels: see [`event_statistics`].
+    pub async fn run(&self, ctx: &Context) -> Result<()> {
+        event_statistics(ctx, self.binding, (self.row, self.pixels), self.advertiser).await
+    }
+
+    /// The pixel list, then (usually) one pixel.
+    pub fn planned_requests(&self) -> u64 {
+        2
+    }
+}
+
 /// `pixel_instant_page_events` costs 220 requests per ad account and holds configuration, not
 /// delivery, so an incremental binding reads each account at most once a day (UTC): its state
 /// records the day of the last complete read. A full-refresh binding reads it every run.
-pub(crate) async fn instant_page_events(
+async fn instant_page_events(
     ctx: &Context,
     unit: &InstantPageUnit<'_>,
     incremental: bool,
@@ -101,7 +150,7 @@ pub(crate) async fn instant_page_events(
             advertiser_id = advertiser.id,
             "Instant page events were read today already; skipped until tomorrow."
         );
-        return ctx.checkpoint(binding, json!({})).await;
+        return ctx.checkpoint(binding, StatePatch::Nothing).await;
     }
     let path = row.endpoint;
     let of = RowsOf {
@@ -154,15 +203,15 @@ pub(crate) async fn instant_page_events(
         ctx.records(binding, docs).await?;
     }
     let patch = if incremental {
-        BindingState::cursor_patch(advertiser.id, &today)
+        StatePatch::cursor(advertiser.id, &today)
     } else {
-        json!({})
+        StatePatch::Nothing
     };
     ctx.checkpoint(binding, patch).await
 }
 
 /// `row` is the statistics row, `pixels` the row whose list gives the pixels.
-pub(crate) async fn event_statistics(
+async fn event_statistics(
     ctx: &Context,
     binding: usize,
     (row, pixels): (&'static StreamDef, &'static StreamDef),
@@ -179,15 +228,15 @@ pub(crate) async fn event_statistics(
         advertiser_id: advertiser.id,
     };
     let mut pixel_ids: Vec<String> = Vec::new();
-    let pages = ctx.client.pages(
-        pixels.endpoint,
-        vec![("advertiser_id", advertiser.id.to_string())],
-        pixel_list.list_key,
-        pixel_list.page_size,
-    );
+    let listing = ListQuery {
+        endpoint: pixels.endpoint,
+        params: vec![("advertiser_id", advertiser.id.to_string())],
+        list_key: pixel_list.list_key,
+        page_size: pixel_list.page_size,
+    };
+    let pages = ctx.pages(CountFor::Binding(binding), listing);
     futures::pin_mut!(pages);
     while let Some(page) = pages.next().await {
-        ctx.count_request(binding);
         let mut notes = record::Notes::new();
         for raw in page?.records {
             let value = match record::parse_row(raw.get(), &mut notes) {
@@ -229,5 +278,5 @@ pub(crate) async fn event_statistics(
         let docs = with_fields(ctx, of, page.records, &extra)?;
         ctx.records(binding, docs).await?;
     }
-    ctx.checkpoint(binding, json!({})).await
+    ctx.checkpoint(binding, StatePatch::Nothing).await
 }

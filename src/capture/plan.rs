@@ -11,17 +11,18 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use futures::StreamExt;
 
-use super::activity;
 use super::advertisers::Advertiser;
-use chrono::NaiveDate;
-
-use super::sizing::{Sizing, Unsized};
-use super::{Binding, Context};
+use super::binding::Binding;
+use super::context::{unit_concurrency, Context};
+use super::unit::{PlanFacts, Unit};
+use super::{activity, buying, report, sizing};
 use crate::error::Result;
 use crate::registry::metrics::Granularity;
 use crate::registry::{Kind, StreamSpec};
+use sizing::{Sizing, Unsized};
 
 /// How many requests each binding and the whole run are expected to make.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +43,25 @@ pub(crate) async fn prepare(
     bindings: &[Binding],
     advertisers: &[Advertiser],
 ) -> Result<Plan> {
+    let index_used = build_activity_index(ctx, bindings, advertisers).await?;
+    learn_accounts(ctx, bindings, advertisers, index_used).await?;
+    // A first run measures a few of its larger reports, so its plan counts their pages too.
+    let windows = report_windows(ctx, bindings, advertisers).await;
+    let work = unsized_work(ctx, bindings, advertisers, &windows).await;
+    let sizings = sizing::measure(ctx, bindings, &work).await?;
+    let plan = count(ctx, bindings, advertisers, &windows, &sizings).await?;
+    log_plan(ctx, bindings, &plan);
+    Ok(plan)
+}
+
+/// Builds the activity index of every account the report bindings read through it: whether
+/// each ever delivered (when a lifetime report is due), and its active days. Returns whether
+/// any binding uses the index.
+async fn build_activity_index(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+) -> Result<bool> {
     let reports: Vec<(&Binding, bool)> = bindings
         .iter()
         .filter(|b| matches!(b.stream.spec, StreamSpec::Report(_)))
@@ -65,6 +85,17 @@ pub(crate) async fn prepare(
         })
         .await?;
     }
+    Ok(index_used)
+}
+
+/// What the units share and the plan needs per account: the TopView campaign listings and the
+/// ad counts.
+async fn learn_accounts(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+    index_used: bool,
+) -> Result<()> {
     // TopView campaigns, listed once per account and shared by the entity bindings (the
     // `campaigns` one emits them), so the plan knows which accounts need TopView listings.
     let entity_listings = bindings
@@ -79,7 +110,7 @@ pub(crate) async fn prepare(
             .find(|(_, campaigns)| *campaigns)
             .map_or(first, |(i, _)| *i);
         each_account(ctx, advertisers, |a| {
-            super::buying::topview_campaigns(ctx, owner, a.id)
+            buying::topview_campaigns(ctx, owner, a.id)
         })
         .await?;
     }
@@ -101,17 +132,17 @@ pub(crate) async fn prepare(
                     _ => true,
                 };
             if active || activity::known_ever(ctx, a.id).await == Some(true) {
-                super::report::inventory(ctx, first, a.id).await?;
+                report::inventory(ctx, first, a.id).await?;
             }
             Ok(())
         })
         .await?;
     }
-    // A first run measures a few of its larger reports, so its plan counts their pages too.
-    let windows = report_windows(ctx, bindings, advertisers).await;
-    let work = unsized_work(ctx, bindings, advertisers, &windows).await;
-    let sizings = super::sizing::measure(ctx, bindings, &work).await?;
-    let plan = count(ctx, bindings, advertisers, &windows, &sizings).await?;
+    Ok(())
+}
+
+/// Logs the plan: per binding, and the run's total with the time it takes at the rate.
+fn log_plan(ctx: &Context, bindings: &[Binding], plan: &Plan) {
     let rate = ctx.config.requests_per_second;
     for (binding, planned) in bindings.iter().zip(&plan.per_binding) {
         tracing::info!(
@@ -137,7 +168,6 @@ pub(crate) async fn prepare(
             ""
         },
     );
-    Ok(plan)
 }
 
 /// Runs `step` for every account, a few at a time. Only an error that stops the run stops the
@@ -153,7 +183,7 @@ where
 {
     let results = futures::stream::iter(advertisers)
         .map(step)
-        .buffer_unordered(super::unit_concurrency(&ctx.config));
+        .buffer_unordered(unit_concurrency(&ctx.config));
     futures::pin_mut!(results);
     while let Some(result) = results.next().await {
         match result {
@@ -180,10 +210,10 @@ async fn report_windows(
         for a in advertisers {
             let windows = match &binding.stream.spec {
                 StreamSpec::Report(spec) if spec.granularity != Granularity::Lifetime => {
-                    let unit = super::report::ReportUnit::new(index, &binding.stream.name, spec, a);
+                    let unit = report::ReportUnit::new(index, &binding.stream.name, spec, a);
                     // An index that cannot be read fails the unit too, which then queries
                     // nothing.
-                    let days = super::report::unit_days(ctx, &unit, a_cursor(binding, a.id))
+                    let days = report::unit_days(ctx, &unit, a_cursor(binding, a.id))
                         .await
                         .ok()
                         .flatten();
@@ -219,7 +249,7 @@ async fn unsized_work(
             }
             accounts.push(Unsized {
                 advertiser_id: a.id,
-                ads: super::sizing::main_scope_ads(ctx, a.id).await,
+                ads: sizing::main_scope_ads(ctx, a.id).await,
                 windows: windows.clone(),
             });
         }
@@ -241,78 +271,34 @@ async fn count(
     let mut total = ctx.client.stats.requests.load(Ordering::Relaxed);
     let mut pages_unknown = false;
     for (index, binding) in bindings.iter().enumerate() {
-        let planned = match &binding.stream.spec {
-            // Its one request per 100 accounts was made to find the accounts.
-            StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers) => {
-                per_binding.push(accounts.div_ceil(100).max(1));
-                continue;
-            }
-            StreamSpec::Row(row) => match row.kind {
-                Kind::Entity(def) if def.per_buying_type => {
-                    // One listing of auction and reach & frequency entities; one of TopView
-                    // ones where the account may have them. The campaigns' TopView listing was
-                    // made above, and their other one too where TopView campaigns were listed.
-                    let mut n = 0;
-                    for a in advertisers {
-                        n += if row.name == crate::registry::CAMPAIGNS.name {
-                            u64::from(!super::buying::peek_auction_listed(ctx, a.id).await)
-                        } else {
-                            1 + u64::from(super::buying::peek_may_have_topview(ctx, a.id).await)
-                        };
-                    }
-                    n
-                }
-                Kind::Entity(_) => accounts,
-                Kind::PixelInstantPageEvents => {
-                    let due = advertisers
-                        .iter()
-                        .filter(|a| {
-                            !(binding.incremental && binding.state.cursor(a.id) == Some(&today))
-                        })
-                        .count() as u64;
-                    due * (super::pixels::OBJECTIVE_TYPES.len()
-                        * super::pixels::OPTIMIZATION_GOALS.len()) as u64
-                }
-                // The pixel list, then (usually) one pixel.
-                Kind::PixelEventStats { .. } => accounts * 2,
-                // Report rows resolve to `StreamSpec::Report`; the advertisers row is above.
-                Kind::Advertisers | Kind::Report(_) => 0,
-            },
-            StreamSpec::Report(spec) => {
-                let applies = activity::applies(ctx, &binding.stream.name);
-                let sizing = &sizings[index];
-                let mut n = 0;
-                for (a, windows) in advertisers.iter().zip(&windows[index]) {
-                    // TopView delivery is a second query of every window, for accounts that
-                    // have TopView ads (the ad counts made above); it is small, one page.
-                    let topview = super::report::peek_inventory(ctx, a.id)
-                        .await
-                        .is_some_and(|i| super::report::asks_topview(spec, &i));
-                    let queries = u64::from(topview) + 1;
-                    if spec.granularity == Granularity::Lifetime {
-                        let active = !applies || activity::peek_ever(ctx, a.id).await;
-                        n += u64::from(active) * queries;
-                        continue;
-                    }
-                    // Rows per day from the last run, else as measured on this one.
-                    let ads = super::sizing::main_scope_ads(ctx, a.id).await;
-                    let hint = a_rows_per_day(binding, a.id);
-                    let mut pages = 0.0;
-                    for &(from, to) in windows {
-                        let days = super::sizing::days(from, to);
-                        let main = match hint {
-                            Some(_) => Some(self::pages(hint, days)),
-                            None if sizing.one_page(spec, a.id, ads, days) => Some(1.0),
-                            None => sizing.pages(a.id, ads, days),
-                        };
-                        pages_unknown |= main.is_none();
-                        pages += main.unwrap_or(1.0) + (queries - 1) as f64;
-                    }
-                    n = n.saturating_add(pages.round() as u64);
-                }
-                n
-            }
+        let mut facts = PlanFacts {
+            binding,
+            accounts,
+            today: &today,
+            windows: &[],
+            sizing: &sizings[index],
+            index_applies: activity::applies(ctx, &binding.stream.name),
         };
+        if !Unit::per_account(binding) {
+            // The advertisers stream's requests were made to find the accounts: in the run's
+            // count already.
+            let planned = match Unit::of(index, binding, None) {
+                Some(unit) => unit.planned_requests(ctx, &facts).await.requests,
+                None => 0,
+            };
+            per_binding.push(planned);
+            continue;
+        }
+        let mut planned: u64 = 0;
+        for (a, windows) in advertisers.iter().zip(&windows[index]) {
+            let Some(unit) = Unit::of(index, binding, Some(a)) else {
+                continue;
+            };
+            facts.windows = windows;
+            let unit_plan = unit.planned_requests(ctx, &facts).await;
+            pages_unknown |= unit_plan.pages_unknown;
+            planned = planned.saturating_add(unit_plan.requests);
+        }
         // The binding's requests made before the plan (its share of the TopView listings, the
         // ad counts and the size measures) are in the run's count already.
         total = total.saturating_add(planned);
@@ -330,14 +316,6 @@ fn a_rows_per_day(binding: &Binding, advertiser_id: u64) -> Option<f64> {
         .state
         .rows_per_day(advertiser_id)
         .filter(|_| binding.incremental)
-}
-
-/// The pages one query over `days` is expected to read, from the rows per day the last run
-/// read (one page when unknown, as on a first run). Rows vary from query to query, so the
-/// last page is half full on average: `rows / page size + 1/2`, at least one page.
-fn pages(rows_per_day: Option<f64>, days: i64) -> f64 {
-    let rows = rows_per_day.unwrap_or(0.0).clamp(0.0, 1e9) * days.max(1) as f64;
-    (rows / super::report::PAGE_SIZE as f64 + 0.5).max(1.0)
 }
 
 fn a_cursor(binding: &Binding, advertiser_id: u64) -> Option<&str> {
@@ -404,19 +382,6 @@ mod tests {
             progress(400, 450, Duration::from_secs(45), 10.0),
             (450, Duration::ZERO)
         );
-    }
-
-    #[test]
-    fn pages_follow_the_rows_per_day_of_the_last_run() {
-        // Unknown (a first run): one page a query.
-        assert_eq!(pages(None, 30), 1.0);
-        // 2,400 hourly rows a day: 2.4 pages and a half-full last one for a day; 72.5 for 30.
-        assert_eq!(pages(Some(2400.0), 1), 2.9);
-        assert_eq!(pages(Some(2400.0), 30), 72.5);
-        // An idle stretch still costs the query; a hostile hint is bounded.
-        assert_eq!(pages(Some(0.0), 4), 1.0);
-        assert_eq!(pages(Some(-5.0), 4), 1.0);
-        assert_eq!(pages(Some(f64::MAX), 1), 1_000_000.5);
     }
 
     #[test]

@@ -17,8 +17,11 @@
 use chrono::NaiveDate;
 use futures::StreamExt;
 
-use super::report::{self, BuyingScope, PAGE_SIZE};
-use super::{Binding, Context};
+use super::binding::Binding;
+use super::context::{unit_concurrency, Context};
+use super::listing::BuyingScope;
+use super::report::query::{self, PAGE_SIZE};
+use super::report::splits;
 use crate::client::Paging;
 use crate::error::Result;
 use crate::registry::metrics::{Granularity, Level};
@@ -157,7 +160,7 @@ fn plain(spec: &ReportSpec) -> bool {
 /// The ads of the account's auction and reach & frequency scope, which its main report query
 /// covers, when this run counted them.
 pub(crate) async fn main_scope_ads(ctx: &Context, advertiser_id: u64) -> Option<u64> {
-    report::peek_inventory(ctx, advertiser_id)
+    splits::peek_inventory(ctx, advertiser_id)
         .await
         .filter(|i| i.listable)
         .map(|i| i.ads(BuyingScope::AuctionAndReachFrequency))
@@ -257,7 +260,7 @@ async fn measure_binding(
         // An account over the ads cap answers capped: it cannot be measured this way.
         let cappable = account
             .ads
-            .is_some_and(|ads| ads > report::MAX_ADS_PER_QUERY as u64);
+            .is_some_and(|ads| ads > splits::MAX_ADS_PER_QUERY as u64);
         if !windows.is_empty() && !cappable {
             open.push(Unsized {
                 windows,
@@ -345,7 +348,7 @@ async fn measure_each(
                 })
             })
         })
-        .buffer_unordered(super::unit_concurrency(&ctx.config))
+        .buffer_unordered(unit_concurrency(&ctx.config))
         .collect::<Vec<_>>()
         .await;
     let mut measures = Vec::with_capacity(answers.len());
@@ -386,16 +389,16 @@ async fn count_rows(
     advertiser_id: u64,
     window: (NaiveDate, NaiveDate),
 ) -> Result<Option<u64>> {
-    let filters = report::scoped_filtering(
+    let filters = query::scoped_filtering(
         spec,
         ctx.config.include_deleted,
         BuyingScope::AuctionAndReachFrequency,
         None,
     );
-    let params = report::params(spec, advertiser_id, Some(window), &filters);
+    let params = query::params(spec, advertiser_id, Some(window), &filters);
     let page = ctx
         .client
-        .page(report::REPORT_PATH, &params, "list", Paging::first(1))
+        .page(query::REPORT_PATH, &params, "list", Paging::first(1))
         .await?;
     // A capped answer counts only part of the rows: no measure. A count is the server's word:
     // bounded, like the rows per day a state may hold.

@@ -144,25 +144,6 @@ impl BindingState {
         }
     }
 
-    /// The merge patch that sets one advertiser's cursor.
-    pub fn cursor_patch(advertiser_id: u64, cursor: &str) -> Value {
-        json!({"advertisers": {advertiser_id.to_string(): {"cursor": cursor}}})
-    }
-
-    /// The merge patch that sets one advertiser's cursor and, when given, the rows per day its
-    /// reports read.
-    pub fn cursor_patch_with_rows(
-        advertiser_id: u64,
-        cursor: &str,
-        rows_per_day: Option<f64>,
-    ) -> Value {
-        let mut patch = Self::cursor_patch(advertiser_id, cursor);
-        if let Some(rows) = rows_per_day {
-            patch["advertisers"][advertiser_id.to_string()]["rows_per_day"] = json!(rows);
-        }
-        patch
-    }
-
     /// The rows per day the last run's reports read for this advertiser.
     pub fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.advertisers
@@ -250,6 +231,67 @@ fn legacy_cursor(value: &Value) -> Option<String> {
     None
 }
 
+/// A change to one binding's state, in the shapes the engine makes: sent as a merge patch of
+/// the state's JSON ([`StatePatch::to_json`]), which Flow merges and the Airbyte emitter folds
+/// with [`BindingState::apply_patch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatePatch {
+    /// Nothing changes: the checkpoint only commits the records sent before it.
+    Nothing,
+    /// One advertiser's cursor, and the rows per day its reports read when known (without
+    /// one, the state keeps the hint it has).
+    Cursor {
+        advertiser_id: u64,
+        cursor: String,
+        rows_per_day: Option<f64>,
+    },
+    /// The cursors of advertisers the run no longer captures are dropped.
+    DropAdvertisers(Vec<String>),
+}
+
+impl StatePatch {
+    /// Sets one advertiser's cursor.
+    pub fn cursor(advertiser_id: u64, cursor: &str) -> StatePatch {
+        StatePatch::cursor_with_rows(advertiser_id, cursor, None)
+    }
+
+    /// Sets one advertiser's cursor and, when given, the rows per day its reports read.
+    pub fn cursor_with_rows(
+        advertiser_id: u64,
+        cursor: &str,
+        rows_per_day: Option<f64>,
+    ) -> StatePatch {
+        StatePatch::Cursor {
+            advertiser_id,
+            cursor: cursor.to_string(),
+            rows_per_day,
+        }
+    }
+
+    /// The RFC 7396 merge patch of the state's JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            StatePatch::Nothing => json!({}),
+            StatePatch::Cursor {
+                advertiser_id,
+                cursor,
+                rows_per_day,
+            } => {
+                let mut entry = json!({ "cursor": cursor });
+                if let Some(rows) = rows_per_day {
+                    entry["rows_per_day"] = json!(rows);
+                }
+                json!({"advertisers": {advertiser_id.to_string(): entry}})
+            }
+            StatePatch::DropAdvertisers(ids) => {
+                let entries: serde_json::Map<String, Value> =
+                    ids.iter().map(|id| (id.clone(), Value::Null)).collect();
+                json!({ "advertisers": entries })
+            }
+        }
+    }
+}
+
 /// Applies an RFC 7396 merge patch (what Flow does with our checkpoints; the Airbyte emitter
 /// folds patches the same way to emit whole stream states).
 pub fn merge_patch(target: &mut Value, patch: &Value) {
@@ -290,23 +332,15 @@ mod tests {
     #[test]
     fn a_cursor_patch_keeps_the_rows_hint_unless_it_sets_one() {
         let mut state = BindingState::default();
-        state.apply_patch(&BindingState::cursor_patch_with_rows(
-            7,
-            "2024-01-02",
-            Some(3.2),
-        ));
+        state.apply_patch(&StatePatch::cursor_with_rows(7, "2024-01-02", Some(3.2)).to_json());
         assert_eq!(state.rows_per_day(7), Some(3.2));
         // A later cursor alone (the windows before the last) keeps it.
-        state.apply_patch(&BindingState::cursor_patch(7, "2024-01-03"));
+        state.apply_patch(&StatePatch::cursor(7, "2024-01-03").to_json());
         assert_eq!(
             (state.cursor(7), state.rows_per_day(7)),
             (Some("2024-01-03"), Some(3.2))
         );
-        state.apply_patch(&BindingState::cursor_patch_with_rows(
-            7,
-            "2024-01-04",
-            Some(1.0),
-        ));
+        state.apply_patch(&StatePatch::cursor_with_rows(7, "2024-01-04", Some(1.0)).to_json());
         assert_eq!(state.rows_per_day(7), Some(1.0));
     }
 
@@ -405,12 +439,12 @@ mod tests {
         let start = json!({"advertisers": {"1": {"cursor": "a"}, "2": {"cursor": "b"}},
                            "default_cursor": "d"});
         let patches = [
-            BindingState::cursor_patch(3, "c"),
-            BindingState::cursor_patch_with_rows(3, "c2", Some(2.5)),
-            BindingState::cursor_patch(3, "c3"),
-            BindingState::cursor_patch(1, "z"),
-            json!({"advertisers": {"2": null}}),
-            json!({}),
+            StatePatch::cursor(3, "c").to_json(),
+            StatePatch::cursor_with_rows(3, "c2", Some(2.5)).to_json(),
+            StatePatch::cursor(3, "c3").to_json(),
+            StatePatch::cursor(1, "z").to_json(),
+            StatePatch::DropAdvertisers(vec!["2".into()]).to_json(),
+            StatePatch::Nothing.to_json(),
             json!({"default_cursor": null}),
             json!({"advertisers": null}),
             json!({"default_cursor": "e"}),

@@ -45,9 +45,6 @@ pub struct ClientOptions {
     /// fails. Such answers do not get better with time, so they are not retried for
     /// `give_up_after`.
     pub malformed_attempts: u32,
-    /// How long an asynchronous report task may take before its report falls back to the
-    /// synchronous answer ([`crate::capture::tasks`]).
-    pub task_deadline: Duration,
 }
 
 /// The largest answer body the client reads: 16 MiB. TikTok's largest pages are 1,000 report
@@ -66,7 +63,6 @@ impl Default for ClientOptions {
             page_concurrency: 2,
             max_body_bytes: MAX_BODY_BYTES,
             malformed_attempts: 3,
-            task_deadline: crate::capture::tasks::TASK_DEADLINE,
         }
     }
 }

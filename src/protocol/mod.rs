@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::capture::{self, Binding, BindingSummary};
+use crate::capture::{self, Binding, BindingSummary, CaptureOptions};
 use crate::client::{ClientOptions, TikTokClient};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -29,11 +29,13 @@ pub const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
 const EVENT_BUFFER: usize = 4;
 
 /// What a caller of the library may set on a run that production leaves at its defaults: the
-/// client's retry, timeout and size knobs, and the clock (tests fix "now" to cross a day
-/// boundary on purpose). The binary reads none of it from its environment.
+/// client's retry, timeout and size knobs, the capture engine's (the task deadline), and the
+/// clock (tests fix "now" to cross a day boundary on purpose). The binary reads none of it from
+/// its environment.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub client: ClientOptions,
+    pub capture: CaptureOptions,
     pub clock: Clock,
     /// Read every report day as if no activity index existed: how the tests show the index
     /// loses no row.
@@ -72,15 +74,23 @@ pub async fn capture<W: Write + Send + 'static>(
     bindings: Vec<Binding>,
     output: CaptureOutput<W>,
 ) -> Result<Vec<BindingSummary>> {
-    capture_with(config, bindings, output, ClientOptions::default()).await
+    capture_with(
+        config,
+        bindings,
+        output,
+        ClientOptions::default(),
+        CaptureOptions::default(),
+    )
+    .await
 }
 
-/// [`capture()`] with the client's retry, timeout and size knobs given.
+/// [`capture()`] with the client's retry, timeout and size knobs and the engine's options given.
 pub async fn capture_with<W: Write + Send + 'static>(
     config: Arc<Config>,
     bindings: Vec<Binding>,
     output: CaptureOutput<W>,
     options: ClientOptions,
+    capture: CaptureOptions,
 ) -> Result<Vec<BindingSummary>> {
     let client = Arc::new(TikTokClient::new(&config, options)?);
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
@@ -114,7 +124,7 @@ pub async fn capture_with<W: Write + Send + 'static>(
         write_logs(&mut emitter, u64::MAX)?;
         emitter.finish().map(|_| ())
     });
-    let result = capture::run(config, bindings, client.clone(), tx).await;
+    let result = capture::run(config, bindings, client.clone(), capture, tx).await;
     let written = tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(|e| Error::Fatal(format!("the output writer stopped: {e}")))?

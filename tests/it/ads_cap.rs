@@ -718,9 +718,12 @@ async fn a_task_that_never_finishes_ends_at_its_deadline() {
         "2024-01-01",
         json!({"advanced": {"advertiser_ids": [ADVERTISER]}}),
     );
-    let options = source_tiktok_marketing::client::ClientOptions {
-        task_deadline: std::time::Duration::from_secs(3),
-        ..crate::common::quick_retries()
+    let options = source_tiktok_marketing::protocol::RunOptions {
+        client: crate::common::quick_retries(),
+        capture: source_tiktok_marketing::capture::CaptureOptions {
+            task_deadline: std::time::Duration::from_secs(3),
+        },
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let session = crate::common::flow_in_process(

@@ -289,7 +289,8 @@ pub async fn read_with<W: Write + Send + 'static>(
         framing: Framing::airbyte(names, initial_states),
         writer: out,
     };
-    let summaries = super::capture_with(config, bindings, output, options.client).await?;
+    let summaries =
+        super::capture_with(config, bindings, output, options.client, options.capture).await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
     if !failed.is_empty() {
         return Err(Error::Fatal(format!(

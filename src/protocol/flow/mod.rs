@@ -271,7 +271,8 @@ pub async fn open<W: Write + Send + 'static>(
         framing: Framing::Flow { state_keys },
         writer: out,
     };
-    let summaries = super::capture_with(config, bindings, output, options.client).await?;
+    let summaries =
+        super::capture_with(config, bindings, output, options.client, options.capture).await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
     if !failed.is_empty() {
         return Err(Error::Fatal(format!(

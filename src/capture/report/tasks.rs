@@ -12,7 +12,7 @@
 //! nothing is emitted before the whole file has been read.
 //!
 //! Asynchronous reports are an allowlist-only feature. Where TikTok refuses a task, fails it,
-//! does not finish it in [`TASK_DEADLINE`] (the client's `task_deadline`), or answers
+//! does not finish it in [`TASK_DEADLINE`] (the capture option `task_deadline`), or answers
 //! something unreadable, the caller falls back to the capped synchronous answer and says why
 //! in its warning; a refusal of the feature itself is remembered for the rest of the run. Task
 //! requests (create, check, download) go one at a time, [`REQUEST_SPACING`] apart: TikTok
@@ -26,7 +26,6 @@
 //! last complete day and the lookback reads recent days again, as for synchronous reports.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -35,8 +34,10 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use super::report::ReportUnit;
-use super::Context;
+use super::fetch::ReportUnit;
+use super::filter::Filter;
+use crate::capture::context::Context;
+pub use crate::capture::shared::{TaskState, REQUEST_SPACING, TASK_DEADLINE};
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry::ReportSpec;
 
@@ -44,14 +45,6 @@ pub const CREATE_PATH: &str = "report/task/create/";
 pub const CHECK_PATH: &str = "report/task/check/";
 pub const DOWNLOAD_PATH: &str = "report/task/download/";
 
-/// How long a task may take before the report falls back to the synchronous answer (the
-/// default of `ClientOptions::task_deadline`).
-pub const TASK_DEADLINE: Duration = Duration::from_secs(15 * 60);
-/// The least time between two task requests: TikTok's Reporting FAQ gives asynchronous
-/// reporting 1 request per second per app (its rate limit page names 2 a second and 60 a minute
-/// for `report/task/create/` alone; the stricter reading is kept, as a throttled request pauses
-/// the whole capture); a tenth of a second of margin keeps clock jitter under it.
-pub const REQUEST_SPACING: Duration = Duration::from_millis(1100);
 /// The waits between status checks: short first (a small report is ready in seconds), then
 /// at most [`LONGEST_CHECK_WAIT`].
 const FIRST_CHECK_WAIT: Duration = Duration::from_millis(500);
@@ -63,23 +56,19 @@ const COUNTRY_CODE: &str = "country_code";
 /// The filters an asynchronous basic or audience report takes (doc 1738864800380930).
 const TASK_FILTER_FIELDS: [&str; 3] = ["campaign_ids", "adgroup_ids", "ad_ids"];
 
-/// What the run knows of asynchronous reports, shared by every report binding.
-#[derive(Default)]
-pub struct TaskState {
-    /// Why tasks cannot be run in this run (the app is not allowlisted, the server does not
-    /// speak the task protocol or never finishes a task), once that is known.
-    unavailable: Mutex<Option<String>>,
-    /// When the last task request was answered.
-    last_request: tokio::sync::Mutex<Option<Instant>>,
+/// What a report over the cap got from asynchronous tasks: what they read, or why no task
+/// could replace the capped synchronous answer, which the report falls back to.
+#[derive(Debug)]
+pub(crate) enum ByTask<T> {
+    Done(T),
+    FallBack(String),
 }
 
 /// Whether a query with these filters can be run as a task: only id filters.
 pub fn takes_filters(filters: &[Value]) -> bool {
-    filters.iter().all(|f| {
-        f["field_name"]
-            .as_str()
-            .is_some_and(|name| TASK_FILTER_FIELDS.contains(&name))
-    })
+    filters
+        .iter()
+        .all(|f| Filter::field_of(f).is_some_and(|name| TASK_FILTER_FIELDS.contains(&name)))
 }
 
 /// The body of `report/task/create/` for one query: its report, window (`None`: lifetime) and
@@ -114,31 +103,31 @@ pub fn task_body(
 }
 
 /// Runs one query as a task: its CSV, read and checked, or why no task could replace the
-/// synchronous answer (`Err` inside). Errors that stop the run (credentials, the daily quota)
+/// synchronous answer. It returns the rows; the report driver emits them. Errors that stop the run (credentials, the daily quota)
 /// are returned as such.
 pub(crate) async fn read(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
-) -> Result<std::result::Result<CsvTable, String>> {
+) -> Result<ByTask<CsvTable>> {
     if let Some(why) = ctx.tasks.unavailable() {
-        return Ok(Err(why));
+        return Ok(ByTask::FallBack(why));
     }
     if !takes_filters(filters) {
-        return Ok(Err(
+        return Ok(ByTask::FallBack(
             "asynchronous reports take no filter but ids, and this report has others".into(),
         ));
     }
     if unit.spec.dimensions.iter().any(|d| d == COUNTRY_CODE) {
-        return Ok(Err(
+        return Ok(ByTask::FallBack(
             "asynchronous reports return country_code as the country's name (a known issue \
              TikTok documents), so their rows would not have this report's keys"
                 .into(),
         ));
     }
     match attempt(ctx, unit, window, filters).await {
-        Ok(table) => Ok(Ok(table)),
+        Ok(table) => Ok(ByTask::Done(table)),
         Err((err, _)) if err.stops_the_run() || err.class() == ErrorClass::QuotaExhausted => {
             Err(err)
         }
@@ -147,7 +136,7 @@ pub(crate) async fn read(
             if reach == Reach::Run {
                 ctx.tasks.set_unavailable(&why);
             }
-            Ok(Err(why))
+            Ok(ByTask::FallBack(why))
         }
     }
 }
@@ -160,39 +149,6 @@ pub(crate) async fn read(
 enum Reach {
     Query,
     Run,
-}
-
-impl TaskState {
-    /// Makes one task request, [`REQUEST_SPACING`] after the last one was answered (TikTok
-    /// counts from when it took a request, which the rate limiter or the network may have
-    /// delayed), and none at the same time.
-    async fn paced<T>(&self, request: impl std::future::Future<Output = T>) -> T {
-        let mut last = self.last_request.lock().await;
-        if let Some(at) = *last {
-            tokio::time::sleep_until(at + REQUEST_SPACING).await;
-        }
-        let answer = request.await;
-        *last = Some(Instant::now());
-        answer
-    }
-
-    fn unavailable(&self) -> Option<String> {
-        self.unavailable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn set_unavailable(&self, why: &str) {
-        let mut unavailable = self.unavailable.lock().unwrap_or_else(|e| e.into_inner());
-        if unavailable.is_none() {
-            tracing::info!(
-                reason = why,
-                "Asynchronous report tasks are not used for the rest of this run."
-            );
-            *unavailable = Some(why.to_string());
-        }
-    }
 }
 
 /// Creates, awaits and downloads one task: its CSV, read and checked.
@@ -224,8 +180,31 @@ async fn attempt(
         ("advertiser_id", advertiser_id.to_string()),
         ("task_id", task_id.clone()),
     ];
+    await_task(ctx, unit, &task_id, &params).await?;
+    let text = ctx
+        .tasks
+        .paced(ctx.client.get_text(DOWNLOAD_PATH, &params))
+        .await
+        .map_err(run_wide)?;
+    ctx.count_request(unit.binding);
+    CsvTable::read(&text, unit.spec).map_err(|why| {
+        run_wide(Error::Fatal(format!(
+            "the CSV of TikTok's task {task_id} cannot be read: {why}"
+        )))
+    })
+}
+
+/// Checks a task's status until TikTok says it succeeded, with growing waits, until the task
+/// deadline (a capture option) passes.
+async fn await_task(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    task_id: &str,
+    params: &crate::client::Params,
+) -> std::result::Result<(), (Error, Reach)> {
+    let run_wide = |err: Error| (err, Reach::Run);
     let started = Instant::now();
-    let deadline = ctx.client.options().task_deadline;
+    let deadline = ctx.options.task_deadline;
     let mut wait = FIRST_CHECK_WAIT;
     loop {
         if started.elapsed() + wait > deadline {
@@ -238,7 +217,7 @@ async fn attempt(
         wait = (wait * 2).min(LONGEST_CHECK_WAIT);
         let answer = ctx
             .tasks
-            .paced(ctx.client.get(CHECK_PATH, &params))
+            .paced(ctx.client.get(CHECK_PATH, params))
             .await
             .map_err(run_wide)?;
         ctx.count_request(unit.binding);
@@ -267,17 +246,7 @@ async fn attempt(
             }
         }
     }
-    let text = ctx
-        .tasks
-        .paced(ctx.client.get_text(DOWNLOAD_PATH, &params))
-        .await
-        .map_err(run_wide)?;
-    ctx.count_request(unit.binding);
-    CsvTable::read(&text, unit.spec).map_err(|why| {
-        run_wide(Error::Fatal(format!(
-            "the CSV of TikTok's task {task_id} cannot be read: {why}"
-        )))
-    })
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -426,19 +395,6 @@ impl CsvTable {
                 .push(record);
         }
         days
-    }
-
-    /// Emits every row (of `window`), a batch at a time.
-    pub(crate) async fn emit(
-        &self,
-        ctx: &Context,
-        unit: &ReportUnit<'_>,
-        window: Option<(NaiveDate, NaiveDate)>,
-    ) -> Result<()> {
-        for rows in self.batches() {
-            super::report::emit_rows(ctx, unit, window, &rows).await?;
-        }
-        Ok(())
     }
 }
 

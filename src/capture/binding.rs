@@ -1,0 +1,14 @@
+//! One enabled binding of a run ([`Binding`]): its stream, its sync mode and the state it
+//! resumes from. A leaf that every part of the engine reads.
+
+use super::state::BindingState;
+use crate::registry::Stream;
+
+/// One enabled binding and where it left off.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub stream: Stream,
+    /// Incremental: resume from the state. Full refresh: read everything, keep no cursor.
+    pub incremental: bool,
+    pub state: BindingState,
+}

@@ -1,0 +1,148 @@
+//! One report binding's work for one ad account ([`ReportUnit`]) and the reading of one query:
+//! every page of it fetched, its rows turned into records and emitted, and the rows of the
+//! recent days counted for the next run's plan. The driver and the ads-cap machinery both read
+//! queries here; an asynchronous task's rows are emitted here too.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::NaiveDate;
+use futures::StreamExt;
+
+use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
+use crate::capture::advertisers::Advertiser;
+use crate::capture::context::{Context, CountFor, Warning};
+use crate::capture::listing::ListQuery;
+use crate::capture::record;
+use crate::client::Page;
+use crate::error::Result;
+use crate::registry::ReportSpec;
+
+/// One report binding's work for one ad account.
+pub(crate) struct ReportUnit<'a> {
+    pub binding: usize,
+    pub stream: &'a str,
+    pub spec: &'a ReportSpec,
+    pub advertiser: &'a Advertiser,
+    /// Rows read and days queried (each window's days once, whatever its queries) in the
+    /// recent days, for the next run's plan.
+    pub(super) rows: AtomicU64,
+    pub(super) days: AtomicU64,
+    /// The days whose rows tell the next run's size: the complete ones of the last week read
+    /// (see [`ReportUnit::is_recent`]).
+    pub(super) recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
+    /// The last day the unit reads this run.
+    pub(super) last_day: std::sync::OnceLock<NaiveDate>,
+}
+
+impl<'a> ReportUnit<'a> {
+    pub fn new(
+        binding: usize,
+        stream: &'a str,
+        spec: &'a ReportSpec,
+        advertiser: &'a Advertiser,
+    ) -> Self {
+        ReportUnit {
+            binding,
+            stream,
+            spec,
+            advertiser,
+            rows: AtomicU64::new(0),
+            days: AtomicU64::new(0),
+            recent: std::sync::OnceLock::new(),
+            last_day: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether a window's rows are counted: it reaches into the recent days and does not lie
+    /// wholly after the last complete one. A daily window (up to 30 days) counts whole, so
+    /// daily reports have a count too; an hourly one is a day, so only complete days count.
+    pub(super) fn is_recent(&self, (from, to): (NaiveDate, NaiveDate)) -> bool {
+        self.recent
+            .get()
+            .is_some_and(|(first, last)| from <= *last && to >= *first)
+    }
+
+    /// Rows per queried recent day (one decimal), `None` before any such window.
+    pub(super) fn rows_per_day(&self) -> Option<f64> {
+        let days = self.days.load(Ordering::Relaxed);
+        let rows = self.rows.load(Ordering::Relaxed);
+        (days > 0).then(|| (rows as f64 / days as f64 * 10.0).round() / 10.0)
+    }
+}
+
+/// Whether a query's rows were all sent, or TikTok said they are incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fetched {
+    Whole,
+    /// The answer carried `X-Tt-Ads-Throttle`; nothing of it was sent.
+    Capped,
+}
+
+/// Fetches every page of one query and emits its rows. An answer over the ads cap is not
+/// emitted (`Capped`) unless `accept_capped`.
+pub(super) async fn fetch(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    let filters = query.filtering(spec, ctx.config.include_deleted);
+    let params = params(spec, advertiser_id, query.window, &filters);
+    let query_pages = ListQuery {
+        endpoint: REPORT_PATH,
+        params,
+        list_key: "list",
+        page_size: PAGE_SIZE,
+    };
+    let pages = ctx.pages(CountFor::Binding(binding), query_pages);
+    futures::pin_mut!(pages);
+    while let Some(page) = pages.next().await {
+        let page: Page = page?;
+        if page.ads_throttled && !accept_capped {
+            return Ok(Fetched::Capped);
+        }
+        emit_rows(ctx, unit, query.window, &page.records).await?;
+    }
+    Ok(Fetched::Whole)
+}
+
+/// Turns TikTok's report rows of `window` (a page's, or an asynchronous task's) into records
+/// and emits them; rows of the recent days are counted for the next run's plan.
+pub(super) async fn emit_rows(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
+    rows: &[Box<serde_json::value::RawValue>],
+) -> Result<()> {
+    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    if window.is_some_and(|w| unit.is_recent(w)) {
+        unit.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+    }
+    let mut docs = Vec::with_capacity(rows.len());
+    let mut notes = record::Notes::new();
+    for raw in rows {
+        match record::report_row(raw, spec, advertiser_id, &mut notes) {
+            Ok(row) => {
+                if let Some(dimension) = &row.empty_key {
+                    if ctx.first_warning(Warning::EmptyKey, Some(binding), 0) {
+                        tracing::warn!(
+                            stream = ctx.stream_name(binding),
+                            dimension = dimension.as_str(),
+                            advertiser_id,
+                            "TikTok left a key dimension of some report rows empty; they are \
+                                 kept, with an empty string as that dimension's value."
+                        );
+                    }
+                }
+                docs.push(row.doc)
+            }
+            Err(err) => {
+                ctx.log_notes(binding, &mut notes);
+                ctx.row_error(binding, advertiser_id, err)?;
+            }
+        }
+    }
+    ctx.log_notes(binding, &mut notes);
+    ctx.records(binding, docs).await
+}

@@ -1,0 +1,293 @@
+//! The one report fetcher (`report/integrated/get/`), driven by a [`ReportSpec`]: it builds the
+//! query (report type, data level, dimensions, metrics, level-correct `filtering`), cuts the
+//! date range into windows (30 days for daily, one day for hourly; for reports without a time
+//! dimension one lifetime query, or the 365 days ending today where TikTok has no lifetime
+//! metrics), keeps the cursor at the last complete day of the ad account's time zone, halves a
+//! window TikTok finds too large (40067), and checkpoints after every window. It owns two things
+//! TikTok does per report: reservation delivery (TopView rows come only with the `buying_type`
+//! filter, so advertisers with TopView ads get a second query per window) and the cap of 20,000
+//! most recently created ads per report, met by id filters of at most 100 ids, planned from the
+//! ad count and narrowed further whenever an answer carries `X-Tt-Ads-Throttle`.
+
+mod ads_cap;
+mod fetch;
+pub mod filter;
+pub mod query;
+pub mod splits;
+pub mod tasks;
+pub mod window;
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use chrono::{Days, NaiveDate};
+use futures::StreamExt;
+
+use super::activity;
+use super::context::{Context, Warning};
+use super::sizing::{self, Sizing};
+use super::state::StatePatch;
+use crate::error::{ErrorClass, Result};
+use crate::registry::metrics::{Granularity, ReportType};
+use ads_cap::{fetch_queries, report_queries, ReportQueries};
+use window::CONCURRENT_WINDOWS;
+
+pub(crate) use ads_cap::asks_topview;
+pub(crate) use fetch::ReportUnit;
+// The report's pure parts, for callers outside the engine (tests, tools).
+pub use super::listing::BuyingScope;
+pub use query::{filtering, params, scoped_filtering, PAGE_SIZE, REPORT_PATH};
+pub(crate) use splits::{inventory, peek_inventory};
+pub use splits::{
+    plan_splits, subdivide, AdInventory, AdListing, ListedAd, MAX_ADS_PER_QUERY, MAX_IDS_PER_FILTER,
+};
+pub use window::{date_range, totals_window, windows, DateBounds, EARLIEST_DAY};
+
+/// One report for one advertiser.
+pub(crate) async fn unit(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    incremental: bool,
+    cursor: Option<String>,
+) -> Result<()> {
+    let (binding, stream, spec) = (unit.binding, unit.stream, unit.spec);
+    if ctx.refused(binding).load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let result = run_unit(ctx, unit, incremental, cursor).await;
+    match result {
+        Err(err)
+            if err.api_code() == Some(40002)
+                && spec.report_type == ReportType::Audience
+                && spec.granularity == Granularity::Hour =>
+        {
+            if !ctx.refused(binding).swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    stream,
+                    error = %err,
+                    "TikTok refuses audience reports by hour (code 40002) since late 2022, so \
+                     this binding captures nothing. Disable it, or use the daily stream."
+                );
+            }
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The requests one report unit is expected to make: a query per window it will query (none
+/// for days the activity index finds idle), each as many pages as the rows per day of the last
+/// run (or this run's size measures) make, and a TopView query more per window for accounts
+/// with TopView ads (small: one page). A lifetime report is one query, if the account ever
+/// delivered.
+///
+/// `hint` is the rows per day the last run read; the result is the requests, and whether some
+/// window's pages could not be counted (no hint, no size measure).
+pub(crate) async fn planned_requests(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    (windows, sizing): (&[(NaiveDate, NaiveDate)], &Sizing),
+    index_applies: bool,
+    hint: Option<f64>,
+) -> (u64, bool) {
+    let (spec, advertiser_id) = (unit.spec, unit.advertiser.id);
+    let topview = peek_inventory(ctx, advertiser_id)
+        .await
+        .is_some_and(|inventory| asks_topview(spec, &inventory));
+    let queries = u64::from(topview) + 1;
+    if spec.granularity == Granularity::Lifetime {
+        let active = !index_applies || activity::peek_ever(ctx, advertiser_id).await;
+        return (u64::from(active) * queries, false);
+    }
+    let ads = sizing::main_scope_ads(ctx, advertiser_id).await;
+    let mut pages: f64 = 0.0;
+    let mut pages_unknown = false;
+    for &(from, to) in windows {
+        let days = sizing::days(from, to);
+        let main = match hint {
+            Some(_) => Some(query::expected_pages(hint, days)),
+            None if sizing.one_page(spec, advertiser_id, ads, days) => Some(1.0),
+            None => sizing.pages(advertiser_id, ads, days),
+        };
+        pages_unknown |= main.is_none();
+        pages += main.unwrap_or(1.0) + (queries - 1) as f64;
+    }
+    (pages.round() as u64, pages_unknown)
+}
+
+async fn run_unit(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    incremental: bool,
+    cursor: Option<String>,
+) -> Result<()> {
+    if unit.spec.granularity == Granularity::Lifetime {
+        run_lifetime(ctx, unit).await
+    } else {
+        run_dated(ctx, unit, incremental, cursor).await
+    }
+}
+
+/// A report without a time dimension: one query (per buying scope and split), no cursor.
+async fn run_lifetime(ctx: &Context, unit: &ReportUnit<'_>) -> Result<()> {
+    let (binding, stream, spec, advertiser) =
+        (unit.binding, unit.stream, unit.spec, unit.advertiser);
+    if !activity::ever_active(ctx, stream, advertiser.id).await? {
+        return ctx.checkpoint(binding, StatePatch::Nothing).await;
+    }
+    let queries = report_queries(ctx, binding, spec, advertiser.id).await?;
+    // Lifetime metrics where TikTok has them; otherwise totals over the longest range it
+    // accepts without a time dimension, ending today in the ad account's time zone.
+    let window = (!spec.uses_query_lifetime())
+        .then(|| totals_window(ctx.config.clock.today_at(advertiser.utc_offset)));
+    fetch_queries(ctx, unit, &queries, window).await?;
+    ctx.checkpoint(binding, StatePatch::Nothing).await
+}
+
+/// A daily or hourly report: its days cut into windows, each checkpointed in order.
+async fn run_dated(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    incremental: bool,
+    cursor: Option<String>,
+) -> Result<()> {
+    let (binding, spec, advertiser) = (unit.binding, unit.spec, unit.advertiser);
+    let clock = ctx.config.clock;
+    let cursor = cursor.filter(|_| incremental);
+    // The cursor stops at the last day that is over where the account lives: the day in
+    // progress is read again next run, whatever lookback_days says.
+    let last_complete_day = clock.last_complete_day(advertiser.utc_offset);
+    let Some(UnitDays { start, end, pieces }) = unit_days(ctx, unit, cursor.as_deref()).await?
+    else {
+        return ctx.checkpoint(binding, StatePatch::Nothing).await;
+    };
+    if start == EARLIEST_DAY && ctx.first_warning(Warning::EarliestDay, None, advertiser.id) {
+        tracing::warn!(
+            advertiser_id = advertiser.id,
+            "Neither start_date nor the ad account's creation date is known, so reports are \
+             read from {EARLIEST_DAY}, when TikTok Ads began. Set start_date to read less."
+        );
+    }
+    let week_before = end.checked_sub_days(Days::new(7)).unwrap_or(end);
+    let _ = unit.recent.set((week_before, last_complete_day));
+    let _ = unit.last_day.set(end);
+    // Days without activity need no query: the pieces between the windows only move the cursor.
+    // The ad count and split plan are asked only where a window is queried at all.
+    let queries = if pieces.iter().any(|(_, _, fetch)| *fetch) {
+        report_queries(ctx, binding, spec, advertiser.id).await?
+    } else {
+        ReportQueries::default()
+    };
+    let cursors = incremental.then_some(last_complete_day);
+    run_windows(ctx, unit, &queries, pieces, cursors).await
+}
+
+/// Runs the pieces of a dated unit and checkpoints each in order; `cursors` is the last
+/// complete day when the binding keeps cursors (incremental), which no cursor passes.
+async fn run_windows(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    queries: &ReportQueries,
+    pieces: Vec<(NaiveDate, NaiveDate, bool)>,
+    cursors: Option<NaiveDate>,
+) -> Result<()> {
+    let (binding, advertiser) = (unit.binding, unit.advertiser);
+    // Windows run a few at a time; checkpoints follow in window order, so the cursor only ever
+    // covers windows whose every row was sent before it. Each window sends its own checkpoint
+    // once the previous one has: this loop only drives the windows and never waits on the
+    // output itself, since a window whose turn on the bounded output came while its driver
+    // was waiting there too would hold that turn unused, and enough of them stall the run.
+    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    let mut steps = Vec::with_capacity(pieces.len());
+    let last = pieces.len().saturating_sub(1);
+    for (i, (from, to, fetch)) in pieces.into_iter().enumerate() {
+        let (done, next) = tokio::sync::oneshot::channel::<()>();
+        let after = previous.replace(next);
+        steps.push(async move {
+            if fetch {
+                fetch_window(ctx, unit, queries, (from, to)).await?;
+            }
+            // The previous window failed: its error ends the unit, and no cursor may pass it.
+            if let Some(after) = after {
+                if after.await.is_err() {
+                    return Ok(());
+                }
+            }
+            let patch = if let Some(last_complete_day) = cursors {
+                let cursor = to.min(last_complete_day).format("%Y-%m-%d").to_string();
+                // The last piece comes after every query of the unit: it also records the rows
+                // per day seen, which the next run's plan counts pages with.
+                let rows_per_day = unit.rows_per_day().filter(|_| i == last);
+                StatePatch::cursor_with_rows(advertiser.id, &cursor, rows_per_day)
+            } else {
+                StatePatch::Nothing
+            };
+            ctx.checkpoint(binding, patch).await?;
+            let _ = done.send(());
+            Ok(())
+        });
+    }
+    let results = futures::stream::iter(steps).buffered(CONCURRENT_WINDOWS);
+    futures::pin_mut!(results);
+    while let Some(result) = results.next().await {
+        result?;
+    }
+    Ok(())
+}
+
+/// What a daily or hourly report unit covers this run: its date range, cut into pieces that
+/// are queried (`true`) or, on days the activity index finds idle, only move the cursor.
+pub(crate) struct UnitDays {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub pieces: Vec<(NaiveDate, NaiveDate, bool)>,
+}
+
+/// The days a unit reads from `cursor` (already dropped when the binding is not incremental):
+/// `None` when its range is empty. The unit and the run's plan both cut them here, so the plan
+/// counts the windows the unit will query.
+pub(crate) async fn unit_days(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    cursor: Option<&str>,
+) -> Result<Option<UnitDays>> {
+    let bounds = DateBounds::of(&ctx.config);
+    let today = ctx.config.clock.today_utc();
+    let Some((start, end)) = date_range(&bounds, unit.advertiser.created, cursor, today) else {
+        return Ok(None);
+    };
+    let activity = activity::for_binding(ctx, unit.stream, unit.advertiser.id).await?;
+    let pieces = activity::cut_windows(activity.as_deref(), start, end, unit.spec.granularity);
+    Ok(Some(UnitDays { start, end, pieces }))
+}
+
+/// Fetches one window (every buying scope and id filter), halving it while TikTok finds it too
+/// large (40067). Returns the window's last day once all of it is sent.
+async fn fetch_window(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    queries: &ReportQueries,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<NaiveDate> {
+    let advertiser_id = unit.advertiser.id;
+    if unit.is_recent((from, to)) {
+        let days = (to - from).num_days().max(0) as u64 + 1;
+        unit.days.fetch_add(days, Ordering::Relaxed);
+    }
+    let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
+    while let Some((from, to)) = queue.pop_front() {
+        let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
+        match outcome {
+            Ok(()) => {}
+            Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
+                let half = (to - from).num_days() as u64 / 2;
+                let mid = from.checked_add_days(Days::new(half)).unwrap_or(from);
+                tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067); halving the window.");
+                queue.push_front((mid.succ_opt().unwrap_or(to), to));
+                queue.push_front((from, mid));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(to)
+}

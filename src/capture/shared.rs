@@ -1,0 +1,233 @@
+//! What a run learns once and shares between its units, as plain data the [`Context`] holds:
+//! per ad account ([`PerAccount`]) its TopView campaign listings, its ad counts and listings
+//! ([`AdInventory`]), the activity index ([`ActivityIndex`]), and the state of asynchronous
+//! report tasks ([`TaskState`]). The modules that fill them (`buying`, `report::splits`,
+//! `activity`, `report::tasks`) make the requests; this one only keeps the answers, so the
+//! context imports no part of the engine that imports it.
+//!
+//! [`Context`]: super::context::Context
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use tokio::time::Instant;
+
+use super::listing::BuyingScope;
+use crate::client::Page;
+use crate::error::Result;
+
+/// Something a run learns once per ad account and shares between its units (ad counts, TopView
+/// campaigns, the activity index): the first unit that needs it asks, the others wait for that
+/// answer instead of asking again.
+#[derive(Debug)]
+pub(crate) struct PerAccount<T>(tokio::sync::Mutex<HashMap<u64, Arc<tokio::sync::OnceCell<T>>>>);
+
+impl<T> Default for PerAccount<T> {
+    fn default() -> Self {
+        PerAccount(Default::default())
+    }
+}
+
+impl<T: Clone> PerAccount<T> {
+    /// The account's value, made by `make` if no unit has made it yet. An error is returned
+    /// to the caller and nothing is kept, so the next one asks again.
+    pub async fn get_or_try_make<F, Fut>(&self, advertiser_id: u64, make: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.cell(advertiser_id)
+            .await
+            .get_or_try_init(make)
+            .await
+            .cloned()
+    }
+
+    /// Sets the account's value, unless a unit has already made (or is making) it.
+    pub async fn set(&self, advertiser_id: u64, value: T) {
+        let _ = self.cell(advertiser_id).await.set(value);
+    }
+
+    async fn cell(&self, advertiser_id: u64) -> Arc<tokio::sync::OnceCell<T>> {
+        let mut cells = self.0.lock().await;
+        cells.entry(advertiser_id).or_default().clone()
+    }
+
+    /// The account's value if this run already has it (no request).
+    pub async fn peek(&self, advertiser_id: u64) -> Option<T> {
+        let cell = self.0.lock().await.get(&advertiser_id).cloned();
+        cell.and_then(|c| c.get().cloned())
+    }
+}
+
+/// The campaign listings of one account that a run makes before its bindings start.
+#[derive(Debug, Default)]
+pub struct TopViewCampaigns {
+    /// The TopView listing's pages; `None` when TikTok would not list them (then every TopView
+    /// listing is asked for, as if TopView existed).
+    pub topview: Option<Vec<Page>>,
+    /// The auction and reach & frequency listing's pages, read where the TopView one holds
+    /// campaigns (`None` elsewhere, or when it could not be read).
+    pub auction: Option<Vec<Page>>,
+    /// Both listings hold the same campaign: the server ignores `buying_types`.
+    pub filter_ignored: bool,
+}
+
+/// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
+/// their listing. Read once per run and shared by every report binding.
+#[derive(Debug, Default)]
+pub struct AdInventory {
+    pub auction_and_reach_frequency_ads: u64,
+    pub topview_ads: u64,
+    /// Whether the token may list the ads (`ad/get/`); without it no split can be planned.
+    pub listable: bool,
+    pub(crate) listings: [tokio::sync::OnceCell<Arc<AdListing>>; 2],
+}
+
+/// The ads of one buying scope, by parent. Ads TikTok lists without a campaign or ad group
+/// are kept with what is known of them; ads without a readable id are only counted.
+#[derive(Debug, Default)]
+pub struct AdListing {
+    pub ads: Vec<ListedAd>,
+    pub unusable: u64,
+}
+
+impl AdListing {
+    /// Whether the listing names every ad TikTok counted: a split planned from a shorter one
+    /// would leave the unlisted ads out.
+    pub fn is_complete(&self, counted: u64) -> bool {
+        self.unusable == 0 && self.ads.len() as u64 >= counted
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedAd {
+    pub campaign: Option<u64>,
+    pub adgroup: Option<u64>,
+    pub ad: u64,
+}
+
+impl AdInventory {
+    /// The listing of a scope, once made.
+    pub(crate) fn listing_cell(
+        &self,
+        scope: BuyingScope,
+    ) -> &tokio::sync::OnceCell<Arc<AdListing>> {
+        match scope {
+            BuyingScope::AuctionAndReachFrequency => &self.listings[0],
+            BuyingScope::TopView => &self.listings[1],
+        }
+    }
+
+    /// The ads the scope holds.
+    pub(crate) fn ads(&self, scope: BuyingScope) -> u64 {
+        match scope {
+            BuyingScope::AuctionAndReachFrequency => self.auction_and_reach_frequency_ads,
+            BuyingScope::TopView => self.topview_ads,
+        }
+    }
+}
+
+/// The days of one account with activity, within the range the index asked about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// Inclusive range the index covers; days outside it count as active.
+    pub covered: (NaiveDate, NaiveDate),
+    pub active_days: BTreeSet<NaiveDate>,
+}
+
+impl Activity {
+    /// Whether any day of `from..=to` may hold rows.
+    pub fn any_active(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        if from < self.covered.0 || to > self.covered.1 {
+            return true;
+        }
+        self.active_days.range(from..=to).next().is_some()
+    }
+}
+
+/// What the index knows of one account.
+#[derive(Debug, Clone)]
+pub(crate) enum Known {
+    /// The index could not be built (refused or unreadable): query everything.
+    Unknown,
+    Days(Arc<Activity>),
+}
+
+/// The run's index, built lazily per account by the first report unit that needs it.
+#[derive(Debug, Default)]
+pub struct ActivityIndex {
+    pub(crate) off: std::sync::atomic::AtomicBool,
+    /// Per account: the union of the date ranges of the run's dated report bindings.
+    pub(crate) ranges: Mutex<HashMap<u64, (NaiveDate, NaiveDate)>>,
+    pub(crate) days: PerAccount<Known>,
+    pub(crate) ever: PerAccount<bool>,
+    /// TikTok refused a batch: ask per account for the rest of the run.
+    pub(crate) no_batches: std::sync::atomic::AtomicBool,
+    /// Requests the index made.
+    pub requests: AtomicU64,
+}
+
+impl ActivityIndex {
+    pub(crate) fn range(&self, advertiser_id: u64) -> Option<(NaiveDate, NaiveDate)> {
+        self.ranges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&advertiser_id)
+            .copied()
+    }
+}
+
+/// How long a task may take before the report falls back to the synchronous answer (the
+/// default of [`crate::capture::CaptureOptions::task_deadline`]).
+pub const TASK_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// The least time between two task requests: TikTok's Reporting FAQ gives asynchronous
+/// reporting 1 request per second per app (its rate limit page names 2 a second and 60 a minute
+/// for `report/task/create/` alone; the stricter reading is kept, as a throttled request pauses
+/// the whole capture); a tenth of a second of margin keeps clock jitter under it.
+pub const REQUEST_SPACING: Duration = Duration::from_millis(1100);
+/// What the run knows of asynchronous reports, shared by every report binding.
+#[derive(Default)]
+pub struct TaskState {
+    /// Why tasks cannot be run in this run (the app is not allowlisted, the server does not
+    /// speak the task protocol or never finishes a task), once that is known.
+    unavailable: Mutex<Option<String>>,
+    /// When the last task request was answered.
+    last_request: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl TaskState {
+    /// Makes one task request, [`REQUEST_SPACING`] after the last one was answered (TikTok
+    /// counts from when it took a request, which the rate limiter or the network may have
+    /// delayed), and none at the same time.
+    pub(crate) async fn paced<T>(&self, request: impl std::future::Future<Output = T>) -> T {
+        let mut last = self.last_request.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until(at + REQUEST_SPACING).await;
+        }
+        let answer = request.await;
+        *last = Some(Instant::now());
+        answer
+    }
+
+    pub(crate) fn unavailable(&self) -> Option<String> {
+        self.unavailable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_unavailable(&self, why: &str) {
+        let mut unavailable = self.unavailable.lock().unwrap_or_else(|e| e.into_inner());
+        if unavailable.is_none() {
+            tracing::info!(
+                reason = why,
+                "Asynchronous report tasks are not used for the rest of this run."
+            );
+            *unavailable = Some(why.to_string());
+        }
+    }
+}
