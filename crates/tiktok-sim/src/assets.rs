@@ -120,14 +120,14 @@ pub(crate) struct AssetSizes {
 impl AssetSizes {
     pub(crate) fn of(cfg: &SimConfig) -> AssetSizes {
         AssetSizes {
-            audiences: cfg.audiences_per_advertiser,
-            images: cfg.images_per_advertiser,
-            videos: cfg.videos_per_advertiser,
-            music: cfg.music_per_advertiser,
-            portfolios: cfg.portfolios_per_advertiser,
-            spark_posts: cfg.spark_posts_per_advertiser,
-            pixels: cfg.pixels_per_advertiser,
-            pixel_denied_every: cfg.pixel_denied_every,
+            audiences: cfg.assets.audiences_per_advertiser,
+            images: cfg.assets.images_per_advertiser,
+            videos: cfg.assets.videos_per_advertiser,
+            music: cfg.assets.music_per_advertiser,
+            portfolios: cfg.assets.portfolios_per_advertiser,
+            spark_posts: cfg.assets.spark_posts_per_advertiser,
+            pixels: cfg.assets.pixels_per_advertiser,
+            pixel_denied_every: cfg.assets.pixel_denied_every,
         }
     }
 
@@ -189,16 +189,19 @@ pub const OPTIMIZATION_GOALS: &[&str] = &[
 
 /// Does `pixel/instant_page/event/` serve this combination (else 40002)? A fixed property of the
 /// simulated API, independent of seed and advertiser: about half of the 220 combinations.
-pub fn instant_page_combination_supported(objective_type: &str, optimization_goal: &str) -> bool {
+pub(crate) fn instant_page_combination_supported(
+    objective_type: &str,
+    optimization_goal: &str,
+) -> bool {
     OBJECTIVE_TYPES.contains(&objective_type)
         && OPTIMIZATION_GOALS.contains(&optimization_goal)
         && mix(str_hash(&format!("{objective_type}/{optimization_goal}"))) % 2 == 0
 }
 
 /// The most days a `pixel/event/stats/` window may span.
-pub const MAX_PIXEL_STATS_DAYS: i64 = 30;
+pub(crate) const MAX_PIXEL_STATS_DAYS: i64 = 30;
 /// The most ids in one `pixel_ids`.
-pub const MAX_PIXEL_IDS: usize = 20;
+pub(crate) const MAX_PIXEL_IDS: usize = 20;
 
 const AUDIENCE_BASE: u64 = 1_784_000_000_000_000_000;
 const IMAGE_MATERIAL_BASE: u64 = 1_785_000_000_000_000_000;
@@ -729,6 +732,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ApiBehaviour, AssetCounts, DataShape};
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
@@ -737,7 +741,10 @@ mod tests {
     fn cfg() -> SimConfig {
         SimConfig {
             today: today(),
-            advertisers: 8,
+            data: DataShape {
+                advertisers: 8,
+                ..Default::default()
+            },
             ..SimConfig::default()
         }
     }
@@ -823,8 +830,11 @@ mod tests {
     #[test]
     fn sizes_are_configurable() {
         let m = Model::new(&SimConfig {
-            images_per_advertiser: 250,
-            pixels_per_advertiser: 0,
+            assets: AssetCounts {
+                images_per_advertiser: 250,
+                pixels_per_advertiser: 0,
+                ..cfg().assets
+            },
             ..cfg()
         });
         let id = m.advertiser_ids()[0];
@@ -870,7 +880,10 @@ mod tests {
         // Other assets are not affected.
         assert!(m.assets(AssetKind::Image, ids[3]).is_ok());
         let all = Model::new(&SimConfig {
-            pixel_denied_every: 0,
+            assets: AssetCounts {
+                pixel_denied_every: 0,
+                ..cfg().assets
+            },
             ..cfg()
         });
         assert!(all
@@ -883,7 +896,10 @@ mod tests {
     #[test]
     fn sandbox_refuses_production_only_kinds() {
         let m = Model::new(&SimConfig {
-            sandbox: true,
+            api: ApiBehaviour {
+                sandbox: true,
+                ..cfg().api
+            },
             ..cfg()
         });
         let id = m.advertiser_ids()[0];
