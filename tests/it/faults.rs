@@ -37,7 +37,6 @@ fn sim_config(faults: Vec<FaultRule>) -> SimConfig {
             access_token: TOKEN.into(),
             app_id: APP.into(),
             secret: SECRET.into(),
-            ..Default::default()
         },
         faults: Faults {
             rules: faults,

@@ -201,7 +201,8 @@ fn number<T: std::str::FromStr>(text: &str, what: &str, spec: &str) -> Result<T,
         .map_err(|_| format!("fault {spec:?}: {what} must be a non-negative integer, got {text:?}"))
 }
 
-/// Parses one `--fault` value.
+/// Parses one `--fault` value: its paths after `@`, then the faults of every matching request
+/// (`storm=`, `noperm=`, `40067>`), else a counted fault ([`parse_counted_fault`]).
 pub(crate) fn parse_fault(spec: &str) -> Result<FaultRule, String> {
     let spec = spec.trim();
     if spec.is_empty() {
@@ -252,7 +253,17 @@ pub(crate) fn parse_fault(spec: &str) -> Result<FaultRule, String> {
             max_days: number(days, "max days", spec)?,
         });
     }
+    let (fault, every) = parse_counted_fault(body, spec)?;
+    Ok(FaultRule {
+        fault,
+        every,
+        paths,
+    })
+}
 
+/// A fault of every Nth matching request: `KIND/N` (or `KIND`, every request), where KIND is
+/// `drop`, `truncate`, `slow=MS`, `httpSTATUS` or a TikTok code.
+fn parse_counted_fault(body: &str, spec: &str) -> Result<(Fault, u32), String> {
     let (kind, every) = match body.split_once('/') {
         Some((kind, every)) => (kind, number::<u32>(every, "every", spec)?),
         None => (body, 1),
@@ -286,11 +297,7 @@ pub(crate) fn parse_fault(spec: &str) -> Result<FaultRule, String> {
              slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID or storm=MS (optionally @path,path)"
         ));
     };
-    Ok(FaultRule {
-        fault,
-        every,
-        paths,
-    })
+    Ok((fault, every))
 }
 
 #[cfg(test)]

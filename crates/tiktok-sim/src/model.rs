@@ -245,6 +245,9 @@ const AD_BASE: u64 = 1_783_000_000_000_000_000;
 
 impl Model {
     /// Generates the data of `cfg` (sizes, seed, today, deletions). Deterministic.
+    // One piece on purpose: the generator walks advertisers, campaigns, ad groups and ads in
+    // one pass whose order is part of the data (global counters for deletions, ids and
+    // creation times); splitting it would hide that order, which every seed's data depends on.
     pub fn new(cfg: &SimConfig) -> Model {
         let seed = cfg.seed;
         let days = cfg.data.days.max(1);
@@ -445,7 +448,7 @@ impl Model {
     }
 
     /// The `advertiser/info/` object of one advertiser.
-    pub fn advertiser_info(&self, id: u64) -> Option<Value> {
+    pub(crate) fn advertiser_info(&self, id: u64) -> Option<Value> {
         let a = self.advertiser(id)?;
         let (tz, display_tz, currency, country) = LOCALES[a.index % LOCALES.len()];
         let company = pick(COMPANIES, a.h >> 8);
@@ -559,6 +562,8 @@ impl Model {
     }
 
     /// One entity as `*/get/` returns it.
+    // One piece on purpose: one arm per entity kind, each a JSON record in TikTok's field
+    // order, read side by side; the arms share the entity's drawn values.
     pub(crate) fn render_entity(&self, adv: &Advertiser, kind: EntityKind, i: usize) -> Value {
         let status = self.secondary_status(adv, kind, i);
         let operation = if status.ends_with("_DELETE") || status.ends_with("STATUS_DISABLE") {

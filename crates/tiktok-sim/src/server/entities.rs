@@ -12,7 +12,7 @@ use super::{
 };
 use crate::assets::{sandbox_refusal, AssetKind};
 use crate::faults::code_message;
-use crate::model::{restrict, Advertiser, BuyingType, EntityKind};
+use crate::model::{restrict, Advertiser, BuyingType, EntityKind, Model};
 
 pub(super) fn known_advertiser(state: &AppState, id: u64) -> Result<&Advertiser, ApiError> {
     state
@@ -79,6 +79,8 @@ pub(super) fn advertiser_info(state: &AppState, params: &Params) -> Result<Value
     Ok(json!({ "list": list }))
 }
 
+/// A page of `campaign/get/`, `adgroup/get/` or `ad/get/`: the entities the filters select
+/// ([`EntityFilter`]), in id order, each restricted to `fields` when asked.
 pub(super) fn entity_get(
     state: &AppState,
     kind: EntityKind,
@@ -98,82 +100,12 @@ pub(super) fn entity_get(
         Some(_) => return Err(bad("filtering: Not a valid mapping type.")),
     };
     let fields = string_list(params, "fields")?;
-
-    let all_status = format!("{}_ALL", kind.status_prefix());
-    let not_deleted = format!("{}_NOT_DELETE", kind.status_prefix());
-    let status = match filtering.get("secondary_status") {
-        None => None,
-        Some(Value::String(s)) if s.starts_with(kind.status_prefix()) => Some(s.clone()),
-        Some(other) => {
-            return Err(bad(format!(
-                "filtering.secondary_status: invalid value {other}"
-            )))
-        }
-    };
-    let buying = match model.buying_types {
-        crate::BuyingTypes::Documented => listed_buying_types(&filtering, size)?,
-        crate::BuyingTypes::Refused if filtering.contains_key("buying_types") => {
-            return Err(bad("filtering: unknown field buying_types"));
-        }
-        crate::BuyingTypes::Ignored | crate::BuyingTypes::Refused => BuyingType::ALL.to_vec(),
-    };
-    let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
-        match filtering.get(name) {
-            None => Ok(None),
-            Some(Value::Array(v)) => v
-                .iter()
-                .map(|x| json_id(x).and_then(|s| s.parse().ok()))
-                .collect::<Option<Vec<u64>>>()
-                .map(Some)
-                .ok_or_else(|| bad(format!("filtering.{name}: Not a valid list of ids."))),
-            Some(_) => Err(bad(format!(
-                "filtering.{name}: Field must be set to array."
-            ))),
-        }
-    };
-    let campaign_ids = id_set("campaign_ids")?;
-    let adgroup_ids = id_set("adgroup_ids")?;
-    let ad_ids = id_set("ad_ids")?;
-    let has = |set: &Option<Vec<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
-
+    let filter = EntityFilter::parse(model.buying_types, kind, &filtering, size)?;
     if let Some(fields) = &fields {
-        let probe = (0..model.entity_count(adv, kind))
-            .next()
-            .map(|i| model.render_entity(adv, kind, i));
-        if let Some(Value::Object(map)) = probe {
-            if let Some(f) = fields.iter().find(|f| !map.contains_key(f.as_str())) {
-                return Err(bad(format!("fields: invalid field name {f}")));
-            }
-        }
+        check_fields(model, adv, kind, fields)?;
     }
-
     let selected: Vec<usize> = (0..model.entity_count(adv, kind))
-        .filter(|&i| {
-            let life = model.entity_life(adv, kind, i);
-            let keep_status = match status.as_deref() {
-                None => !life.deleted,
-                Some(s) if s == all_status => true,
-                Some(s) if s == not_deleted => !life.deleted,
-                Some(s) => model.secondary_status(adv, kind, i) == s,
-            };
-            if !keep_status {
-                return false;
-            }
-            let (c, g, a) = match kind {
-                EntityKind::Campaign => (i, None, None),
-                EntityKind::AdGroup => (adv.adgroups[i].campaign as usize, Some(i), None),
-                EntityKind::Ad => (
-                    adv.ads[i].campaign as usize,
-                    Some(adv.ads[i].adgroup as usize),
-                    Some(i),
-                ),
-            };
-            let campaign = &adv.campaigns[c];
-            buying.contains(&campaign.buying)
-                && has(&campaign_ids, campaign.id)
-                && g.is_none_or(|g| has(&adgroup_ids, adv.adgroups[g].id))
-                && a.is_none_or(|a| has(&ad_ids, adv.ads[a].id))
-        })
+        .filter(|&i| filter.keeps(model, adv, kind, i))
         .collect();
     let (from, to) = page_range(page, size, selected.len());
     let list: Vec<Value> = selected[from..to]
@@ -187,6 +119,114 @@ pub(super) fn entity_get(
         })
         .collect();
     Ok(json!({ "list": list, "page_info": page_info(page, size, selected.len()) }))
+}
+
+/// `fields` names only fields the entities have (as the first entity shows them).
+fn check_fields(
+    model: &Model,
+    adv: &Advertiser,
+    kind: EntityKind,
+    fields: &[String],
+) -> Result<(), ApiError> {
+    let probe = (0..model.entity_count(adv, kind))
+        .next()
+        .map(|i| model.render_entity(adv, kind, i));
+    if let Some(Value::Object(map)) = probe {
+        if let Some(f) = fields.iter().find(|f| !map.contains_key(f.as_str())) {
+            return Err(bad(format!("fields: invalid field name {f}")));
+        }
+    }
+    Ok(())
+}
+
+/// The `filtering` of an entity list: a secondary status (none: every entity but the
+/// deleted ones), buying types, and id sets of the entity's level and the levels above.
+struct EntityFilter {
+    status: Option<String>,
+    all_status: String,
+    not_deleted: String,
+    buying: Vec<BuyingType>,
+    campaign_ids: Option<Vec<u64>>,
+    adgroup_ids: Option<Vec<u64>>,
+    ad_ids: Option<Vec<u64>>,
+}
+
+impl EntityFilter {
+    fn parse(
+        buying_types: crate::BuyingTypes,
+        kind: EntityKind,
+        filtering: &serde_json::Map<String, Value>,
+        page_size: u64,
+    ) -> Result<EntityFilter, ApiError> {
+        let status = match filtering.get("secondary_status") {
+            None => None,
+            Some(Value::String(s)) if s.starts_with(kind.status_prefix()) => Some(s.clone()),
+            Some(other) => {
+                return Err(bad(format!(
+                    "filtering.secondary_status: invalid value {other}"
+                )))
+            }
+        };
+        let buying = match buying_types {
+            crate::BuyingTypes::Documented => listed_buying_types(filtering, page_size)?,
+            crate::BuyingTypes::Refused if filtering.contains_key("buying_types") => {
+                return Err(bad("filtering: unknown field buying_types"));
+            }
+            crate::BuyingTypes::Ignored | crate::BuyingTypes::Refused => BuyingType::ALL.to_vec(),
+        };
+        let id_set = |name: &str| -> Result<Option<Vec<u64>>, ApiError> {
+            match filtering.get(name) {
+                None => Ok(None),
+                Some(Value::Array(v)) => v
+                    .iter()
+                    .map(|x| json_id(x).and_then(|s| s.parse().ok()))
+                    .collect::<Option<Vec<u64>>>()
+                    .map(Some)
+                    .ok_or_else(|| bad(format!("filtering.{name}: Not a valid list of ids."))),
+                Some(_) => Err(bad(format!(
+                    "filtering.{name}: Field must be set to array."
+                ))),
+            }
+        };
+        Ok(EntityFilter {
+            status,
+            all_status: format!("{}_ALL", kind.status_prefix()),
+            not_deleted: format!("{}_NOT_DELETE", kind.status_prefix()),
+            buying,
+            campaign_ids: id_set("campaign_ids")?,
+            adgroup_ids: id_set("adgroup_ids")?,
+            ad_ids: id_set("ad_ids")?,
+        })
+    }
+
+    /// Does the list hold entity `i` of this kind?
+    fn keeps(&self, model: &Model, adv: &Advertiser, kind: EntityKind, i: usize) -> bool {
+        let has = |set: &Option<Vec<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
+        let life = model.entity_life(adv, kind, i);
+        let keep_status = match self.status.as_deref() {
+            None => !life.deleted,
+            Some(s) if s == self.all_status => true,
+            Some(s) if s == self.not_deleted => !life.deleted,
+            Some(s) => model.secondary_status(adv, kind, i) == s,
+        };
+        if !keep_status {
+            return false;
+        }
+        let (c, g, a) = match kind {
+            EntityKind::Campaign => (i, None, None),
+            EntityKind::AdGroup => (adv.adgroups[i].campaign as usize, Some(i), None),
+            EntityKind::Ad => (
+                adv.ads[i].campaign as usize,
+                Some(adv.ads[i].adgroup as usize),
+                Some(i),
+            ),
+        };
+        let campaign = &adv.campaigns[c];
+        self.buying.contains(&campaign.buying)
+            && has(&self.campaign_ids, campaign.id)
+            && g.is_none_or(|g| has(&self.adgroup_ids, adv.adgroups[g].id))
+            && a.is_none_or(|a| has(&self.ad_ids, adv.ads[a].id))
+    }
 }
 
 // Buying types of `campaign/get/`, `adgroup/get/` and `ad/get/` (Get campaigns, portal doc
