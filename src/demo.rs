@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::protocol::emit::Framing;
 use crate::protocol::CaptureOutput;
 use crate::{config, registry};
-use tiktok_sim::{self as simulator, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, Faults, SimConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -47,12 +47,18 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> Result<()> {
     let sim_config = SimConfig {
         seed: args.seed,
-        advertisers: args.advertisers,
-        campaigns_per_advertiser: args.campaigns,
-        adgroups_per_campaign: args.adgroups,
-        ads_per_adgroup: args.ads,
-        days: args.days.max(1),
-        latency: std::time::Duration::from_millis(args.latency_ms),
+        data: DataShape {
+            advertisers: args.advertisers,
+            campaigns_per_advertiser: args.campaigns,
+            adgroups_per_campaign: args.adgroups,
+            ads_per_adgroup: args.ads,
+            days: args.days.max(1),
+            ..Default::default()
+        },
+        faults: Faults {
+            latency: std::time::Duration::from_millis(args.latency_ms),
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let start = sim_config
@@ -60,9 +66,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .checked_sub_days(Days::new(u64::from(args.days.max(1)) - 1))
         .unwrap_or(sim_config.today);
     let (token, app_id, secret) = (
-        sim_config.access_token.clone(),
-        sim_config.app_id.clone(),
-        sim_config.secret.clone(),
+        sim_config.credentials.access_token.clone(),
+        sim_config.credentials.app_id.clone(),
+        sim_config.credentials.secret.clone(),
     );
     let sim = simulator::spawn(sim_config)
         .await

@@ -232,23 +232,29 @@ async fn the_client_exposes_the_ads_throttle_header() {
 async fn reports_go_on_when_the_token_cannot_list_ads() {
     use source_tiktok_marketing::capture::report::{filtering, BuyingScope};
     use source_tiktok_marketing::registry;
-    use tiktok_sim::{catalog, Fault, FaultRule, ReportQuery, SimConfig};
+    use tiktok_sim::{catalog, DataShape, Fault, FaultRule, Faults, ReportQuery, SimConfig};
 
     let probe = SimConfig {
-        advertisers: 2,
-        campaigns_per_advertiser: 6,
+        data: DataShape {
+            advertisers: 2,
+            campaigns_per_advertiser: 6,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let denied = tiktok_sim::Model::new(&probe).advertiser_ids()[1];
     let sim = tiktok_sim::spawn(SimConfig {
-        faults: vec![FaultRule {
-            fault: Fault::NoPermission {
-                advertiser_id: denied,
-            },
-            every: 1,
-            paths: Some(vec!["ad/get/".into()]),
-        }],
         record_requests: true,
+        faults: Faults {
+            rules: vec![FaultRule {
+                fault: Fault::NoPermission {
+                    advertiser_id: denied,
+                },
+                every: 1,
+                paths: Some(vec!["ad/get/".into()]),
+            }],
+            ..probe.faults
+        },
         ..probe
     })
     .await
@@ -563,22 +569,34 @@ async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why(
 /// answer too.
 #[tokio::test(flavor = "multi_thread")]
 async fn over_the_cap_each_day_is_read_the_way_the_first_was() {
-    use tiktok_sim::{Model, SimConfig};
+    use tiktok_sim::{ApiBehaviour, AsyncReports, DataShape, Model, SimConfig};
     for (allowlisted, fails) in [(true, false), (false, false), (true, true)] {
         let account = SimConfig {
-            advertisers: 1,
-            campaigns_per_advertiser: 4,
-            adgroups_per_campaign: 2,
-            ads_per_adgroup: 3,
-            days: 3,
-            ads_cap: 5,
-            async_reports_allowlisted: allowlisted,
-            async_task_fails: fails,
             record_requests: true,
+            data: DataShape {
+                advertisers: 1,
+                campaigns_per_advertiser: 4,
+                adgroups_per_campaign: 2,
+                ads_per_adgroup: 3,
+                days: 3,
+                ..Default::default()
+            },
+            api: ApiBehaviour {
+                ads_cap: 5,
+                ..Default::default()
+            },
+            async_reports: AsyncReports {
+                allowlisted,
+                task_fails: fails,
+                ..Default::default()
+            },
             ..SimConfig::default()
         };
         let truth = Model::new(&SimConfig {
-            ads_cap: usize::MAX,
+            api: ApiBehaviour {
+                ads_cap: usize::MAX,
+                ..account.clone().api
+            },
             ..account.clone()
         });
         let sim = tiktok_sim::spawn(account).await.unwrap();

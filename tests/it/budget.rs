@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Days, NaiveDate};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, SimConfig};
+use tiktok_sim::{self as simulator, AssetCounts, DataShape, SimConfig};
 
 use crate::common::{flow_in_process, flow_session, sim_config, Session};
 
@@ -25,14 +25,17 @@ pub fn default_streams() -> Vec<&'static str> {
 
 pub fn agency(today: NaiveDate, days: u32) -> SimConfig {
     SimConfig {
-        advertisers: 6,
-        campaigns_per_advertiser: 2,
-        adgroups_per_campaign: 2,
-        ads_per_adgroup: 3,
-        days,
         today,
-        idle_account_share: 0.5,
-        idle_day_share: 0.3,
+        data: DataShape {
+            advertisers: 6,
+            campaigns_per_advertiser: 2,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 3,
+            days,
+            idle_account_share: 0.5,
+            idle_day_share: 0.3,
+            ..Default::default()
+        },
         ..SimConfig::default()
     }
 }
@@ -192,10 +195,16 @@ fn without_rows_hints(state: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn instant_page_events_are_read_at_most_once_a_day() {
     let sim = simulator::spawn(SimConfig {
-        advertisers: 2,
-        days: 2,
-        pixel_denied_every: 0,
         record_requests: true,
+        data: DataShape {
+            advertisers: 2,
+            days: 2,
+            ..Default::default()
+        },
+        assets: AssetCounts {
+            pixel_denied_every: 0,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -313,7 +322,10 @@ async fn accounts_of_several_users_are_asked_one_by_one() {
     let today = chrono::Utc::now().date_naive();
     let sim = simulator::spawn(SimConfig {
         record_requests: true,
-        users: 2,
+        data: DataShape {
+            users: 2,
+            ..agency(today, 10).data
+        },
         ..agency(today, 10)
     })
     .await
@@ -353,13 +365,16 @@ async fn accounts_of_several_users_are_asked_one_by_one() {
 async fn a_first_run_measures_a_few_reports_so_its_plan_counts_their_pages() {
     let today = chrono::Utc::now().date_naive();
     let sim = simulator::spawn(SimConfig {
-        advertisers: 3,
-        campaigns_per_advertiser: 1,
-        adgroups_per_campaign: 4,
-        ads_per_adgroup: 25,
-        days: 21,
         today,
         record_requests: true,
+        data: DataShape {
+            advertisers: 3,
+            campaigns_per_advertiser: 1,
+            adgroups_per_campaign: 4,
+            ads_per_adgroup: 25,
+            days: 21,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await

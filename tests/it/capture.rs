@@ -7,17 +7,20 @@ use std::collections::BTreeSet;
 
 use crate::common::{flow_session, run, sim_config, temp_json};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, EntityKind, Fault, FaultRule, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, EntityKind, Fault, FaultRule, Faults, SimConfig};
 
 const ENTITIES: [&str; 4] = ["advertisers", "campaigns", "ad_groups", "ads"];
 
 fn small() -> SimConfig {
     SimConfig {
-        advertisers: 3,
-        campaigns_per_advertiser: 4,
-        adgroups_per_campaign: 3,
-        ads_per_adgroup: 5,
-        days: 10,
+        data: DataShape {
+            advertisers: 3,
+            campaigns_per_advertiser: 4,
+            adgroups_per_campaign: 3,
+            ads_per_adgroup: 5,
+            days: 10,
+            ..Default::default()
+        },
         ..SimConfig::default()
     }
 }
@@ -59,7 +62,10 @@ async fn flow_captures_exactly_the_models_entities_then_only_changes() {
     // Two months of history: the last day, which a second run emits again (the cursor stays a
     // day before the listing began), is a small part of it.
     let sim = simulator::spawn(SimConfig {
-        days: 60,
+        data: DataShape {
+            days: 60,
+            ..small().data
+        },
         ..small()
     })
     .await
@@ -187,9 +193,15 @@ async fn faults_change_nothing_in_what_is_captured() {
             },
         ],
     ] {
-        let sim = simulator::spawn(SimConfig { faults, ..small() })
-            .await
-            .unwrap();
+        let sim = simulator::spawn(SimConfig {
+            faults: Faults {
+                rules: faults,
+                ..small().faults
+            },
+            ..small()
+        })
+        .await
+        .unwrap();
         let start = sim.model().first_day().to_string();
         let config = sim_config(&sim.base_url(), &start, json!({}));
         // In-process: quick retries are a library setting the binary does not expose.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
-use tiktok_sim::{self as simulator, SimConfig};
+use tiktok_sim::{self as simulator, ApiBehaviour, DataShape, SimConfig};
 
 /// The checker's folder and the python of its virtual environment, or None (skip) when
 /// python3 or the environment is missing and conformance is not required.
@@ -45,11 +45,17 @@ async fn conformance(sandbox: bool) {
         return;
     };
     let sim = simulator::spawn(SimConfig {
-        sandbox,
-        // Today's API refuses hourly audience queries; the checker reads every stream in
-        // Airbyte mode, so this run serves them (the refusal has its own tests).
-        hourly_audience_refused: false,
-        days: 6,
+        data: DataShape {
+            days: 6,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            sandbox,
+            // Today's API refuses hourly audience queries; the checker reads every stream in
+            // Airbyte mode, so this run serves them (the refusal has its own tests).
+            hourly_audience_refused: false,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await

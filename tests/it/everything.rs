@@ -12,28 +12,40 @@ use crate::common::{flow_session, sim_config};
 use serde_json::{json, Value};
 use source_tiktok_marketing::{config, registry};
 use tiktok_sim::catalog::{Level, ReportType};
-use tiktok_sim::{self as simulator, EntityKind, Model, RecordedRequest, ReportQuery, SimConfig};
+use tiktok_sim::{
+    self as simulator, ApiBehaviour, AsyncReports, DataShape, EntityKind, Model, RecordedRequest,
+    ReportQuery, SimConfig,
+};
 
 /// Three accounts of 60 ads: the first two mix auction, reach & frequency and TopView campaigns,
 /// the third runs auction only. The simulated cap is 25 ads, so every auction report of every
 /// account is over it (TopView ones are not).
 fn account() -> SimConfig {
     SimConfig {
-        advertisers: 3,
-        campaigns_per_advertiser: 10,
-        adgroups_per_campaign: 2,
-        ads_per_adgroup: 3,
-        days: 3,
-        auction_only_every: 3,
-        ads_cap: 25,
-        // Every core resource answers, the four hourly audience ones included.
-        hourly_audience_refused: false,
-        // The app may run asynchronous reports, TikTok's way past the cap where no id filter
-        // narrows a report (the advertiser level).
-        async_reports_allowlisted: true,
-        // Done at the first check: task requests go 1.1 s apart, and there are two dozen.
-        async_task_checks: 1,
         record_requests: true,
+        data: DataShape {
+            advertisers: 3,
+            campaigns_per_advertiser: 10,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 3,
+            days: 3,
+            auction_only_every: 3,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            ads_cap: 25,
+            // Every core resource answers, the four hourly audience ones included.
+            hourly_audience_refused: false,
+            ..Default::default()
+        },
+        async_reports: AsyncReports {
+            // The app may run asynchronous reports, TikTok's way past the cap where no id filter
+            // narrows a report (the advertiser level).
+            allowlisted: true,
+            // Done at the first check: task requests go 1.1 s apart, and there are two dozen.
+            task_checks: 1,
+            ..Default::default()
+        },
         ..SimConfig::default()
     }
 }
@@ -106,7 +118,10 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
     let sim = simulator::spawn(account()).await.unwrap();
     // The same data with no cap: what TikTok holds, as opposed to what one report processes.
     let truth = Model::new(&SimConfig {
-        ads_cap: usize::MAX,
+        api: ApiBehaviour {
+            ads_cap: usize::MAX,
+            ..account().api
+        },
         ..account()
     });
     let capped = sim.model();
@@ -398,8 +413,11 @@ async fn a_server_that_refuses_buying_types_is_asked_nothing_apart_for_topview()
 
 async fn no_topview_apart(buying_types: simulator::BuyingTypes, says: &str) {
     let sim = simulator::spawn(SimConfig {
-        buying_types,
-        ads_cap: usize::MAX,
+        api: ApiBehaviour {
+            buying_types,
+            ads_cap: usize::MAX,
+            ..account().api
+        },
         ..account()
     })
     .await

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::common::{flow_session, sim_config};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, AssetKind, SimConfig};
+use tiktok_sim::{self as simulator, AssetKind, DataShape, SimConfig};
 
 const LISTS: &[(&str, AssetKind, &str, &str)] = &[
     (
@@ -150,9 +150,12 @@ fn id_text(v: &Value) -> String {
 async fn extra_streams_send_the_documented_requests_and_capture_the_models_records() {
     // Four advertisers: the fourth has no pixel permission.
     let sim = simulator::spawn(SimConfig {
-        advertisers: 4,
-        days: 2,
         record_requests: true,
+        data: DataShape {
+            advertisers: 4,
+            days: 2,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::common::{logs, quick_retries, read_in_process, Output};
 use serde_json::{json, Value};
 use source_tiktok_marketing::client::ClientOptions;
-use tiktok_sim::{self as simulator, Fault, FaultRule, SimConfig};
+use tiktok_sim::{self as simulator, Credentials, DataShape, Fault, FaultRule, Faults, SimConfig};
 
 const TOKEN: &str = "canary-token-Q7x";
 const APP: &str = "canary-app-Z3y";
@@ -25,15 +25,23 @@ const STREAMS: &[&str] = &[
 
 fn sim_config(faults: Vec<FaultRule>) -> SimConfig {
     SimConfig {
-        advertisers: 3,
-        campaigns_per_advertiser: 2,
-        adgroups_per_campaign: 2,
-        ads_per_adgroup: 3,
-        days: 40,
-        access_token: TOKEN.into(),
-        app_id: APP.into(),
-        secret: SECRET.into(),
-        faults,
+        data: DataShape {
+            advertisers: 3,
+            campaigns_per_advertiser: 2,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 3,
+            days: 40,
+            ..Default::default()
+        },
+        credentials: Credentials {
+            access_token: TOKEN.into(),
+            app_id: APP.into(),
+            secret: SECRET.into(),
+        },
+        faults: Faults {
+            rules: faults,
+            ..Default::default()
+        },
         ..SimConfig::default()
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{fold, open_request, sim_config, BINARY};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, EntityKind, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, EntityKind, SimConfig};
 
 /// Runs one session, killing it after `kill_after` (if it has not ended by then). Returns the
 /// committed ad ids, the folded state, and whether it was killed before finishing.
@@ -91,10 +91,13 @@ fn session_of(
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_captures_resume_without_losing_an_ad() {
     let sim = simulator::spawn(SimConfig {
-        advertisers: 5,
-        campaigns_per_advertiser: 10,
-        adgroups_per_campaign: 10,
-        ads_per_adgroup: 100,
+        data: DataShape {
+            advertisers: 5,
+            campaigns_per_advertiser: 10,
+            adgroups_per_campaign: 10,
+            ads_per_adgroup: 100,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -156,11 +159,14 @@ fn key(doc: &Value, pointers: &[String]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn soak_every_core_resource_killed_twenty_times_loses_no_key() {
     let sim = simulator::spawn(SimConfig {
-        advertisers: 3,
-        campaigns_per_advertiser: 3,
-        adgroups_per_campaign: 3,
-        ads_per_adgroup: 8,
-        days: 20,
+        data: DataShape {
+            advertisers: 3,
+            campaigns_per_advertiser: 3,
+            adgroups_per_campaign: 3,
+            ads_per_adgroup: 8,
+            days: 20,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await

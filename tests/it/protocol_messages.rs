@@ -6,25 +6,31 @@
 
 use crate::common::{run, sim_config, temp_json};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, Fault, FaultRule, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, Fault, FaultRule, Faults, SimConfig};
 
 const STREAMS: &[&str] = &["advertisers", "campaigns", "ads"];
 
 fn denied_advertiser_sim() -> SimConfig {
     let base = SimConfig {
-        advertisers: 3,
-        days: 5,
+        data: DataShape {
+            advertisers: 3,
+            days: 5,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let denied = simulator::Model::new(&base).advertiser_ids()[1];
     SimConfig {
-        faults: vec![FaultRule {
-            fault: Fault::NoPermission {
-                advertiser_id: denied,
-            },
-            every: 1,
-            paths: None,
-        }],
+        faults: Faults {
+            rules: vec![FaultRule {
+                fault: Fault::NoPermission {
+                    advertiser_id: denied,
+                },
+                every: 1,
+                paths: None,
+            }],
+            ..base.faults
+        },
         ..base
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::common::{flow_session, sim_config};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, SimConfig};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -34,8 +34,11 @@ fn assert_single_types(stream: &str, schema: &Value, at: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_record_of_every_stream_fits_its_one_typed_schema() {
     let sim = simulator::spawn(SimConfig {
-        advertisers: 2,
-        days: 2,
+        data: DataShape {
+            advertisers: 2,
+            days: 2,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await

@@ -13,7 +13,7 @@ use source_tiktok_marketing::capture::report::{filtering, totals_window, BuyingS
 use source_tiktok_marketing::config;
 use source_tiktok_marketing::protocol::RunOptions;
 use source_tiktok_marketing::registry::{self, metrics::Granularity};
-use tiktok_sim::{self as simulator, ReportQuery, SimConfig};
+use tiktok_sim::{self as simulator, ApiBehaviour, DataShape, ReportQuery, SimConfig};
 
 fn key_of(row: &Value, dims: &[String]) -> String {
     dims.iter()
@@ -107,12 +107,15 @@ fn captured_keys(
 #[tokio::test(flavor = "multi_thread")]
 async fn every_report_kind_captures_exactly_the_models_rows() {
     let sim = simulator::spawn(SimConfig {
-        advertisers: 2,
-        campaigns_per_advertiser: 3,
-        adgroups_per_campaign: 2,
-        ads_per_adgroup: 40,
-        days: 45,
         record_requests: true,
+        data: DataShape {
+            advertisers: 2,
+            campaigns_per_advertiser: 3,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 40,
+            days: 45,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -206,9 +209,12 @@ async fn every_report_kind_captures_exactly_the_models_rows() {
 async fn a_second_run_rereads_only_the_lookback_window() {
     let today = NaiveDate::from_ymd_opt(2024, 6, 30).unwrap();
     let sim = simulator::spawn(SimConfig {
-        days: 40,
         today,
         record_requests: true,
+        data: DataShape {
+            days: 40,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -514,9 +520,12 @@ const EXPECTED: &[ExpectedQuery] = &[
 #[tokio::test(flavor = "multi_thread")]
 async fn each_report_resource_sends_the_documented_query() {
     let sim = simulator::spawn(SimConfig {
-        advertisers: 1,
-        days: 3,
         record_requests: true,
+        data: DataShape {
+            advertisers: 1,
+            days: 3,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -614,13 +623,16 @@ async fn ad_level_reports_over_the_ads_cap_are_split_from_the_ad_count_and_lose_
     // 21,000 ads in one account (some without rows): one query would process only the 20,000
     // most recently created. The ad count foresees it, so no answer is ever capped.
     let sim = simulator::spawn(SimConfig {
-        advertisers: 1,
-        campaigns_per_advertiser: 21,
-        adgroups_per_campaign: 10,
-        ads_per_adgroup: 100,
-        days: 2,
-        auction_only_every: 1,
         record_requests: true,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 21,
+            adgroups_per_campaign: 10,
+            ads_per_adgroup: 100,
+            days: 2,
+            auction_only_every: 1,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -728,18 +740,24 @@ fn sim_level(spec: &source_tiktok_marketing::registry::ReportSpec) -> tiktok_sim
 #[tokio::test(flavor = "multi_thread")]
 async fn campaign_and_ad_group_reports_over_the_ads_cap_are_split_and_whole() {
     let account = SimConfig {
-        advertisers: 1,
-        campaigns_per_advertiser: 21,
-        adgroups_per_campaign: 10,
-        ads_per_adgroup: 100,
-        days: 2,
-        auction_only_every: 1,
         record_requests: true,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 21,
+            adgroups_per_campaign: 10,
+            ads_per_adgroup: 100,
+            days: 2,
+            auction_only_every: 1,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let sim = simulator::spawn(account.clone()).await.unwrap();
     let truth = simulator::Model::new(&SimConfig {
-        ads_cap: usize::MAX,
+        api: ApiBehaviour {
+            ads_cap: usize::MAX,
+            ..account.api
+        },
         ..account
     });
     let today = sim.model().first_day().succ_opt().unwrap();

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, rules::Quota, SimConfig};
+use tiktok_sim::{self as simulator, ApiBehaviour, DataShape, Faults, Quota, SimConfig};
 
 use crate::common::{at, flow_in_process, sim_config, Session};
 
@@ -41,8 +41,11 @@ fn refused(sim: &simulator::SimHandle) -> Vec<String> {
 async fn lookback_zero_reads_the_day_in_progress_again_after_the_day_boundary() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 10,
         record_requests: true,
+        data: DataShape {
+            days: 10,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -104,11 +107,14 @@ async fn lookback_zero_reads_the_day_in_progress_again_after_the_day_boundary() 
 async fn just_before_midnight_utc_the_cursor_follows_each_advertisers_time_zone() {
     // Four advertisers: UTC-8, UTC, UTC+1 and UTC+9 (Tokyo).
     let sim = simulator::spawn(SimConfig {
-        advertisers: 4,
-        ads_per_adgroup: 1,
         today: day("2024-07-01"),
-        days: 5,
         record_requests: true,
+        data: DataShape {
+            advertisers: 4,
+            ads_per_adgroup: 1,
+            days: 5,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -141,10 +147,13 @@ async fn just_before_midnight_utc_the_cursor_follows_each_advertisers_time_zone(
 async fn totals_without_lifetime_metrics_query_the_longest_range_and_nothing_is_refused() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 400,
-        advertisers: 1,
-        ads_per_adgroup: 1,
         record_requests: true,
+        data: DataShape {
+            days: 400,
+            advertisers: 1,
+            ads_per_adgroup: 1,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -224,8 +233,14 @@ async fn totals_without_lifetime_metrics_query_the_longest_range_and_nothing_is_
 async fn an_app_without_the_reporting_scope_fails_the_report_bindings_naming_it() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 3,
-        missing_scopes: vec!["Reporting".into()],
+        data: DataShape {
+            days: 3,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            missing_scopes: vec!["Reporting".into()],
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -256,17 +271,23 @@ async fn an_app_without_the_reporting_scope_fails_the_report_bindings_naming_it(
 async fn the_daily_quota_ends_the_run_cleanly_and_the_next_run_loses_nothing() {
     let sim_cfg = SimConfig {
         today: day("2024-06-30"),
-        days: 8,
-        advertisers: 1,
-        ads_per_adgroup: 1,
         record_requests: true,
+        data: DataShape {
+            days: 8,
+            advertisers: 1,
+            ads_per_adgroup: 1,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let limited = simulator::spawn(SimConfig {
-        quota: Some(Quota {
-            per_minute: 10_000,
-            per_day: 4,
-        }),
+        api: ApiBehaviour {
+            quota: Some(Quota {
+                per_minute: 10_000,
+                per_day: 4,
+            }),
+            ..sim_cfg.clone().api
+        },
         ..sim_cfg.clone()
     })
     .await
@@ -313,10 +334,16 @@ async fn the_daily_quota_ends_the_run_cleanly_and_the_next_run_loses_nothing() {
 async fn rows_with_an_empty_breakdown_are_kept_with_one_warning() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 3,
-        empty_breakdown_values: true,
-        // Auction delivery only: the expected rows below are one query per account.
-        auction_only_every: 1,
+        data: DataShape {
+            days: 3,
+            // Auction delivery only: the expected rows below are one query per account.
+            auction_only_every: 1,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            empty_breakdown_values: true,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -370,14 +397,20 @@ async fn rows_with_an_empty_breakdown_are_kept_with_one_warning() {
 async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_run_completes() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 2,
-        advertisers: 1,
-        faults: vec![tiktok_sim::FaultRule {
-            fault: tiktok_sim::Fault::RateLimitStorm(std::time::Duration::from_millis(1500)),
-            every: 1,
-            paths: None,
-        }],
         record_requests: true,
+        data: DataShape {
+            days: 2,
+            advertisers: 1,
+            ..Default::default()
+        },
+        faults: Faults {
+            rules: vec![tiktok_sim::FaultRule {
+                fault: tiktok_sim::Fault::RateLimitStorm(std::time::Duration::from_millis(1500)),
+                every: 1,
+                paths: None,
+            }],
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -404,8 +437,11 @@ async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_ru
     // Everything was captured once the restriction ended.
     let calm = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 2,
-        advertisers: 1,
+        data: DataShape {
+            days: 2,
+            advertisers: 1,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -419,8 +455,14 @@ async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_ru
 async fn an_app_that_can_read_no_ad_account_fails_the_run_naming_the_scope() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),
-        days: 3,
-        missing_scopes: vec!["Ad Account Management".into()],
+        data: DataShape {
+            days: 3,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            missing_scopes: vec!["Ad Account Management".into()],
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -448,13 +490,19 @@ async fn an_app_that_can_read_no_ad_account_fails_the_run_naming_the_scope() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_default_budget_stays_within_30_requests_a_minute() {
     let sim = simulator::spawn(SimConfig {
-        sandbox: true,
         today: day("2024-06-30"),
-        days: 40,
-        advertisers: 1,
-        ads_per_adgroup: 1,
-        quota: Some(Quota::SANDBOX),
         record_requests: true,
+        data: DataShape {
+            days: 40,
+            advertisers: 1,
+            ads_per_adgroup: 1,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            sandbox: true,
+            quota: Some(Quota::SANDBOX),
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await

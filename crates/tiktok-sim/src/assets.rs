@@ -120,14 +120,14 @@ pub(crate) struct AssetSizes {
 impl AssetSizes {
     pub(crate) fn of(cfg: &SimConfig) -> AssetSizes {
         AssetSizes {
-            audiences: cfg.audiences_per_advertiser,
-            images: cfg.images_per_advertiser,
-            videos: cfg.videos_per_advertiser,
-            music: cfg.music_per_advertiser,
-            portfolios: cfg.portfolios_per_advertiser,
-            spark_posts: cfg.spark_posts_per_advertiser,
-            pixels: cfg.pixels_per_advertiser,
-            pixel_denied_every: cfg.pixel_denied_every,
+            audiences: cfg.assets.audiences_per_advertiser,
+            images: cfg.assets.images_per_advertiser,
+            videos: cfg.assets.videos_per_advertiser,
+            music: cfg.assets.music_per_advertiser,
+            portfolios: cfg.assets.portfolios_per_advertiser,
+            spark_posts: cfg.assets.spark_posts_per_advertiser,
+            pixels: cfg.assets.pixels_per_advertiser,
+            pixel_denied_every: cfg.assets.pixel_denied_every,
         }
     }
 
@@ -189,16 +189,19 @@ pub const OPTIMIZATION_GOALS: &[&str] = &[
 
 /// Does `pixel/instant_page/event/` serve this combination (else 40002)? A fixed property of the
 /// simulated API, independent of seed and advertiser: about half of the 220 combinations.
-pub fn instant_page_combination_supported(objective_type: &str, optimization_goal: &str) -> bool {
+pub(crate) fn instant_page_combination_supported(
+    objective_type: &str,
+    optimization_goal: &str,
+) -> bool {
     OBJECTIVE_TYPES.contains(&objective_type)
         && OPTIMIZATION_GOALS.contains(&optimization_goal)
         && mix(str_hash(&format!("{objective_type}/{optimization_goal}"))) % 2 == 0
 }
 
 /// The most days a `pixel/event/stats/` window may span.
-pub const MAX_PIXEL_STATS_DAYS: i64 = 30;
+pub(crate) const MAX_PIXEL_STATS_DAYS: i64 = 30;
 /// The most ids in one `pixel_ids`.
-pub const MAX_PIXEL_IDS: usize = 20;
+pub(crate) const MAX_PIXEL_IDS: usize = 20;
 
 const AUDIENCE_BASE: u64 = 1_784_000_000_000_000_000;
 const IMAGE_MATERIAL_BASE: u64 = 1_785_000_000_000_000_000;
@@ -370,6 +373,9 @@ impl Model {
     }
 
     /// Record `i` of a `kind` list.
+    // One piece on purpose: one arm per asset kind, each a JSON record in TikTok's field order,
+    // so the records of the seven lists read side by side; each arm is short and shares the
+    // same drawn values (`h`, ids, times).
     pub(crate) fn render_asset(&self, adv: &Advertiser, kind: AssetKind, i: usize) -> Value {
         let h = self.asset_h(adv, kind, i);
         let global = self.asset_global(adv, kind, i);
@@ -640,7 +646,7 @@ impl Model {
     /// pixels count 0. Refusals: 40014 sandbox, 40001 unknown advertiser or no pixel permission,
     /// 40002 for an empty or too long `pixel_ids`, a pixel the advertiser does not own, or a
     /// window that is reversed, longer than 30 days or ends after today.
-    pub fn pixel_event_stats(
+    pub(crate) fn pixel_event_stats(
         &self,
         advertiser_id: u64,
         pixel_ids: &[String],
@@ -648,30 +654,7 @@ impl Model {
         end_date: NaiveDate,
     ) -> Result<Vec<Value>, ApiError> {
         let adv = self.asset_access(advertiser_id, true, true)?;
-        if pixel_ids.is_empty() || pixel_ids.len() > MAX_PIXEL_IDS {
-            return Err((
-                40002,
-                format!("pixel_ids: Length must be between 1 and {MAX_PIXEL_IDS}."),
-            ));
-        }
-        if start_date > end_date {
-            return Err((
-                40002,
-                "date_range: start_date must not be after end_date.".into(),
-            ));
-        }
-        if (end_date - start_date).num_days() + 1 > MAX_PIXEL_STATS_DAYS {
-            return Err((
-                40002,
-                format!("date_range: The time span cannot exceed {MAX_PIXEL_STATS_DAYS} days."),
-            ));
-        }
-        if end_date > self.today {
-            return Err((
-                40002,
-                "date_range: end_date cannot be later than today.".into(),
-            ));
-        }
+        self.check_pixel_stats_request(pixel_ids, start_date, end_date)?;
         let mut seen: Vec<&str> = Vec::new();
         let mut out = Vec::new();
         for id in pixel_ids {
@@ -724,11 +707,47 @@ impl Model {
         }
         Ok(out)
     }
+
+    /// The refusals of `pixel/event/stats/` about its request: 1 to [`MAX_PIXEL_IDS`] pixels, a
+    /// window in order, of at most [`MAX_PIXEL_STATS_DAYS`] days, ending by today.
+    fn check_pixel_stats_request(
+        &self,
+        pixel_ids: &[String],
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+    ) -> Result<(), ApiError> {
+        if pixel_ids.is_empty() || pixel_ids.len() > MAX_PIXEL_IDS {
+            return Err((
+                40002,
+                format!("pixel_ids: Length must be between 1 and {MAX_PIXEL_IDS}."),
+            ));
+        }
+        if start_date > end_date {
+            return Err((
+                40002,
+                "date_range: start_date must not be after end_date.".into(),
+            ));
+        }
+        if (end_date - start_date).num_days() + 1 > MAX_PIXEL_STATS_DAYS {
+            return Err((
+                40002,
+                format!("date_range: The time span cannot exceed {MAX_PIXEL_STATS_DAYS} days."),
+            ));
+        }
+        if end_date > self.today {
+            return Err((
+                40002,
+                "date_range: end_date cannot be later than today.".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ApiBehaviour, AssetCounts, DataShape};
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
@@ -737,7 +756,10 @@ mod tests {
     fn cfg() -> SimConfig {
         SimConfig {
             today: today(),
-            advertisers: 8,
+            data: DataShape {
+                advertisers: 8,
+                ..Default::default()
+            },
             ..SimConfig::default()
         }
     }
@@ -823,8 +845,11 @@ mod tests {
     #[test]
     fn sizes_are_configurable() {
         let m = Model::new(&SimConfig {
-            images_per_advertiser: 250,
-            pixels_per_advertiser: 0,
+            assets: AssetCounts {
+                images_per_advertiser: 250,
+                pixels_per_advertiser: 0,
+                ..cfg().assets
+            },
             ..cfg()
         });
         let id = m.advertiser_ids()[0];
@@ -870,7 +895,10 @@ mod tests {
         // Other assets are not affected.
         assert!(m.assets(AssetKind::Image, ids[3]).is_ok());
         let all = Model::new(&SimConfig {
-            pixel_denied_every: 0,
+            assets: AssetCounts {
+                pixel_denied_every: 0,
+                ..cfg().assets
+            },
             ..cfg()
         });
         assert!(all
@@ -883,7 +911,10 @@ mod tests {
     #[test]
     fn sandbox_refuses_production_only_kinds() {
         let m = Model::new(&SimConfig {
-            sandbox: true,
+            api: ApiBehaviour {
+                sandbox: true,
+                ..cfg().api
+            },
             ..cfg()
         });
         let id = m.advertiser_ids()[0];

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::faults::parse_fault;
-use super::{spawn_on, SimConfig};
+use super::{spawn_on, ApiBehaviour, AssetCounts, AsyncReports, DataShape, Faults, SimConfig};
 
 /// Flags of the simulated TikTok API.
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -146,35 +146,48 @@ impl SimArgs {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(SimConfig {
             seed: self.seed,
-            advertisers: self.advertisers,
-            campaigns_per_advertiser: self.campaigns,
-            adgroups_per_campaign: self.adgroups,
-            ads_per_adgroup: self.ads,
-            days: self.days,
             today,
-            idle_account_share: self.idle_account_share,
-            idle_day_share: self.idle_day_share,
-            latency: Duration::from_millis(self.latency_ms),
-            sandbox: self.sandbox,
-            hourly_audience_refused: !self.allow_hourly_audience,
-            missing_scopes: self.missing_scope.clone(),
-            quota: self.sandbox_quota.then_some(crate::rules::Quota::SANDBOX),
-            empty_breakdown_values: self.empty_breakdown_values,
-            deleted_every: self.deleted_every,
-            audiences_per_advertiser: self.audiences,
-            images_per_advertiser: self.images,
-            videos_per_advertiser: self.videos,
-            music_per_advertiser: self.music,
-            portfolios_per_advertiser: self.portfolios,
-            spark_posts_per_advertiser: self.spark_posts,
-            pixels_per_advertiser: self.pixels,
-            pixel_denied_every: self.pixel_denied_every,
-            auction_only_every: self.auction_only_every,
-            ads_cap: self.ads_cap,
-            faults,
             record_requests: self.request_log.is_some(),
-            async_reports_allowlisted: self.async_reports,
-            async_task_checks: self.async_task_checks,
+            data: DataShape {
+                advertisers: self.advertisers,
+                campaigns_per_advertiser: self.campaigns,
+                adgroups_per_campaign: self.adgroups,
+                ads_per_adgroup: self.ads,
+                days: self.days,
+                idle_account_share: self.idle_account_share,
+                idle_day_share: self.idle_day_share,
+                deleted_every: self.deleted_every,
+                auction_only_every: self.auction_only_every,
+                ..Default::default()
+            },
+            assets: AssetCounts {
+                audiences_per_advertiser: self.audiences,
+                images_per_advertiser: self.images,
+                videos_per_advertiser: self.videos,
+                music_per_advertiser: self.music,
+                portfolios_per_advertiser: self.portfolios,
+                spark_posts_per_advertiser: self.spark_posts,
+                pixels_per_advertiser: self.pixels,
+                pixel_denied_every: self.pixel_denied_every,
+            },
+            api: ApiBehaviour {
+                sandbox: self.sandbox,
+                hourly_audience_refused: !self.allow_hourly_audience,
+                missing_scopes: self.missing_scope.clone(),
+                quota: self.sandbox_quota.then_some(crate::rules::Quota::SANDBOX),
+                empty_breakdown_values: self.empty_breakdown_values,
+                ads_cap: self.ads_cap,
+                ..Default::default()
+            },
+            async_reports: AsyncReports {
+                allowlisted: self.async_reports,
+                task_checks: self.async_task_checks,
+                ..Default::default()
+            },
+            faults: Faults {
+                latency: Duration::from_millis(self.latency_ms),
+                rules: faults,
+            },
             ..SimConfig::default()
         })
     }
@@ -189,12 +202,12 @@ pub async fn run_cli(args: SimArgs) -> Result<(), String> {
     tracing::info!(
         base_url = %handle.base_url(),
         api_root = %format!("{}/open_api/v1.3/", handle.base_url()),
-        advertisers = cfg.advertisers,
-        ads = cfg.advertisers * cfg.campaigns_per_advertiser * cfg.adgroups_per_campaign * cfg.ads_per_adgroup,
-        days = cfg.days,
-        access_token = %cfg.access_token,
-        app_id = %cfg.app_id,
-        secret = %cfg.secret,
+        advertisers = cfg.data.advertisers,
+        ads = cfg.data.advertisers * cfg.data.campaigns_per_advertiser * cfg.data.adgroups_per_campaign * cfg.data.ads_per_adgroup,
+        days = cfg.data.days,
+        access_token = %cfg.credentials.access_token,
+        app_id = %cfg.credentials.app_id,
+        secret = %cfg.credentials.secret,
         "simulated TikTok API serving at {}",
         handle.base_url()
     );
@@ -304,38 +317,44 @@ mod tests {
         assert_eq!(args.port, 8080);
         let cfg = args.to_config().unwrap();
         let def = SimConfig::default();
-        assert_eq!(cfg.advertisers, def.advertisers);
-        assert_eq!(cfg.campaigns_per_advertiser, def.campaigns_per_advertiser);
-        assert_eq!(cfg.days, def.days);
-        assert_eq!((cfg.idle_account_share, cfg.idle_day_share), (0.0, 0.0));
-        assert!(cfg.hourly_audience_refused);
-        assert_eq!(cfg.deleted_every, 5);
+        assert_eq!(cfg.data.advertisers, def.data.advertisers);
+        assert_eq!(
+            cfg.data.campaigns_per_advertiser,
+            def.data.campaigns_per_advertiser
+        );
+        assert_eq!(cfg.data.days, def.data.days);
+        assert_eq!(
+            (cfg.data.idle_account_share, cfg.data.idle_day_share),
+            (0.0, 0.0)
+        );
+        assert!(cfg.api.hourly_audience_refused);
+        assert_eq!(cfg.data.deleted_every, 5);
         assert_eq!(
             (
-                cfg.audiences_per_advertiser,
-                cfg.images_per_advertiser,
-                cfg.videos_per_advertiser,
-                cfg.music_per_advertiser,
-                cfg.portfolios_per_advertiser,
-                cfg.spark_posts_per_advertiser,
-                cfg.pixels_per_advertiser,
-                cfg.pixel_denied_every,
+                cfg.assets.audiences_per_advertiser,
+                cfg.assets.images_per_advertiser,
+                cfg.assets.videos_per_advertiser,
+                cfg.assets.music_per_advertiser,
+                cfg.assets.portfolios_per_advertiser,
+                cfg.assets.spark_posts_per_advertiser,
+                cfg.assets.pixels_per_advertiser,
+                cfg.assets.pixel_denied_every,
             ),
             (
-                def.audiences_per_advertiser,
-                def.images_per_advertiser,
-                def.videos_per_advertiser,
-                def.music_per_advertiser,
-                def.portfolios_per_advertiser,
-                def.spark_posts_per_advertiser,
-                def.pixels_per_advertiser,
-                def.pixel_denied_every,
+                def.assets.audiences_per_advertiser,
+                def.assets.images_per_advertiser,
+                def.assets.videos_per_advertiser,
+                def.assets.music_per_advertiser,
+                def.assets.portfolios_per_advertiser,
+                def.assets.spark_posts_per_advertiser,
+                def.assets.pixels_per_advertiser,
+                def.assets.pixel_denied_every,
             )
         );
-        assert!(cfg.faults.is_empty());
-        assert!(!cfg.async_reports_allowlisted && !def.async_reports_allowlisted);
-        assert_eq!(cfg.async_task_checks, def.async_task_checks);
-        assert_eq!(cfg.async_task_checks, 2);
+        assert!(cfg.faults.rules.is_empty());
+        assert!(!cfg.async_reports.allowlisted && !def.async_reports.allowlisted);
+        assert_eq!(cfg.async_reports.task_checks, def.async_reports.task_checks);
+        assert_eq!(cfg.async_reports.task_checks, 2);
     }
 
     #[test]
@@ -385,34 +404,45 @@ mod tests {
         ]);
         let cfg = args.to_config().unwrap();
         assert_eq!(
-            (cfg.seed, cfg.advertisers, cfg.campaigns_per_advertiser),
+            (
+                cfg.seed,
+                cfg.data.advertisers,
+                cfg.data.campaigns_per_advertiser
+            ),
             (7, 3, 4)
         );
         assert_eq!(
-            (cfg.adgroups_per_campaign, cfg.ads_per_adgroup, cfg.days),
+            (
+                cfg.data.adgroups_per_campaign,
+                cfg.data.ads_per_adgroup,
+                cfg.data.days
+            ),
             (5, 6, 10)
         );
-        assert_eq!(cfg.latency, Duration::from_millis(25));
-        assert!(cfg.sandbox && !cfg.hourly_audience_refused);
-        assert_eq!(cfg.deleted_every, 0);
-        assert!(cfg.async_reports_allowlisted);
-        assert_eq!(cfg.async_task_checks, 5);
+        assert_eq!(cfg.faults.latency, Duration::from_millis(25));
+        assert!(cfg.api.sandbox && !cfg.api.hourly_audience_refused);
+        assert_eq!(cfg.data.deleted_every, 0);
+        assert!(cfg.async_reports.allowlisted);
+        assert_eq!(cfg.async_reports.task_checks, 5);
         assert_eq!(
             cfg.today,
             chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap()
         );
-        assert_eq!((cfg.idle_account_share, cfg.idle_day_share), (0.6, 0.3));
+        assert_eq!(
+            (cfg.data.idle_account_share, cfg.data.idle_day_share),
+            (0.6, 0.3)
+        );
         assert_eq!(
             (
-                cfg.images_per_advertiser,
-                cfg.pixels_per_advertiser,
-                cfg.pixel_denied_every,
-                cfg.music_per_advertiser
+                cfg.assets.images_per_advertiser,
+                cfg.assets.pixels_per_advertiser,
+                cfg.assets.pixel_denied_every,
+                cfg.assets.music_per_advertiser
             ),
             (300, 1, 0, 5)
         );
         assert_eq!(
-            cfg.faults,
+            cfg.faults.rules,
             vec![
                 FaultRule {
                     fault: Fault::Code(40100),

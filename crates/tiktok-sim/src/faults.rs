@@ -1,11 +1,139 @@
-//! Fault injection: which requests a [`FaultRule`] applies to, the realistic message of each
+//! Fault injection, a layer around the endpoints ([`FaultLayer`]): which requests a
+//! [`FaultRule`] applies to and what it does to them (answer in the endpoint's place, refuse an
+//! advertiser or a window, slow, cut or drop the answer), the realistic message of each
 //! injected TikTok code, and the small text syntax of `--fault` (`40100/5`, `http504/10`,
 //! `drop/7`, `truncate/9`, `slow=30000/11`, `40067>7`, `noperm=ID`, `storm=70000`, each optionally
 //! followed by `@path,path` to restrict it to some endpoints).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
+use super::report::window_days;
+use super::server::{json_id, parse_date, ApiError, Params, REPORT_PATH};
 use super::{Fault, FaultRule};
+
+/// The fault rules of a server, each with its count of the requests it matched.
+pub(crate) struct FaultLayer {
+    rules: Vec<FaultRule>,
+    counts: Vec<AtomicU64>,
+    /// When the server started: a [`Fault::RateLimitStorm`] lasts from then.
+    started: Instant,
+}
+
+/// How the body of an answer is delivered.
+#[derive(Default)]
+pub(crate) struct Delivery {
+    pub(crate) slow: Option<Duration>,
+    pub(crate) drop: bool,
+    pub(crate) truncate: bool,
+    /// The answer carries `X-Tt-Ads-Throttle`: the report left out ads beyond the cap.
+    pub(crate) ads_throttled: bool,
+}
+
+/// What the fault layer does to one request: how its answer is delivered, and the fault that
+/// answers in the endpoint's place (a [`Fault::Code`] or a [`Fault::Http`]), if any.
+pub(crate) struct Injected {
+    pub(crate) delivery: Delivery,
+    pub(crate) forced: Option<Fault>,
+}
+
+impl FaultLayer {
+    pub(crate) fn new(rules: Vec<FaultRule>) -> FaultLayer {
+        FaultLayer {
+            counts: rules.iter().map(|_| AtomicU64::new(0)).collect(),
+            rules,
+            started: Instant::now(),
+        }
+    }
+
+    /// The faults of a request to `rel`: every rule that matches it counts it, and those whose
+    /// turn it is (every `every`th matching request) apply. The first answering fault wins;
+    /// the slowest delay wins. The rules about advertisers and windows answer later, after the
+    /// token check ([`FaultLayer::refusal`]).
+    pub(crate) fn draw(&self, rel: &str) -> Injected {
+        let mut delivery = Delivery::default();
+        let mut forced: Option<Fault> = None;
+        for (rule, counter) in self.rules.iter().zip(&self.counts) {
+            if !rule.matches(rel) {
+                continue;
+            }
+            match &rule.fault {
+                Fault::RateLimitStorm(d) => {
+                    if self.started.elapsed() < *d && forced.is_none() {
+                        forced = Some(Fault::Code(40100));
+                    }
+                }
+                Fault::QueryTooLarge { .. } | Fault::NoPermission { .. } => {}
+                fault => {
+                    let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                    if count % rule.every.max(1) as u64 != 0 {
+                        continue;
+                    }
+                    match fault {
+                        Fault::Slow(d) => {
+                            delivery.slow = Some(delivery.slow.unwrap_or_default().max(*d))
+                        }
+                        Fault::DropConnection => delivery.drop = true,
+                        Fault::TruncatedJson => delivery.truncate = true,
+                        other => {
+                            if forced.is_none() {
+                                forced = Some(other.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Injected { delivery, forced }
+    }
+
+    /// The refusal of the rules about advertisers ([`Fault::NoPermission`]: 40001 for every
+    /// request naming the advertiser) and report windows ([`Fault::QueryTooLarge`]: 40067 for a
+    /// report window longer than `max_days`, lifetime queries excepted).
+    pub(crate) fn refusal(&self, rel: &str, params: &Params) -> Result<(), ApiError> {
+        for rule in &self.rules {
+            if !rule.matches(rel) {
+                continue;
+            }
+            match rule.fault {
+                Fault::NoPermission { advertiser_id }
+                    if mentions_advertiser(params, advertiser_id) =>
+                {
+                    return Err((40001, code_message(40001, Some(&advertiser_id.to_string()))));
+                }
+                Fault::QueryTooLarge { max_days } if rel == REPORT_PATH => {
+                    let start = params.get("start_date").and_then(|d| parse_date(d));
+                    let end = params.get("end_date").and_then(|d| parse_date(d));
+                    if let (Some(s), Some(e)) = (start, end) {
+                        if window_days(s, e) > max_days as i64
+                            && params.get("query_lifetime").map(String::as_str) != Some("true")
+                        {
+                            return Err((40067, code_message(40067, None)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Does the request name this advertiser, in `advertiser_id` or in `advertiser_ids`?
+fn mentions_advertiser(params: &Params, id: u64) -> bool {
+    let id = id.to_string();
+    params.get("advertiser_id") == Some(&id)
+        || params
+            .get("advertiser_ids")
+            .and_then(|v| serde_json::from_str::<Value>(v).ok())
+            .and_then(|v| v.as_array().cloned())
+            .is_some_and(|ids| {
+                ids.iter()
+                    .any(|x| json_id(x).as_deref() == Some(id.as_str()))
+            })
+}
 
 /// The API path of a request relative to `/open_api/v1.3/`, without a leading slash.
 pub(crate) fn normalize_path(path: &str) -> &str {
@@ -73,7 +201,8 @@ fn number<T: std::str::FromStr>(text: &str, what: &str, spec: &str) -> Result<T,
         .map_err(|_| format!("fault {spec:?}: {what} must be a non-negative integer, got {text:?}"))
 }
 
-/// Parses one `--fault` value.
+/// Parses one `--fault` value: its paths after `@`, then the faults of every matching request
+/// (`storm=`, `noperm=`, `40067>`), else a counted fault ([`parse_counted_fault`]).
 pub(crate) fn parse_fault(spec: &str) -> Result<FaultRule, String> {
     let spec = spec.trim();
     if spec.is_empty() {
@@ -124,7 +253,17 @@ pub(crate) fn parse_fault(spec: &str) -> Result<FaultRule, String> {
             max_days: number(days, "max days", spec)?,
         });
     }
+    let (fault, every) = parse_counted_fault(body, spec)?;
+    Ok(FaultRule {
+        fault,
+        every,
+        paths,
+    })
+}
 
+/// A fault of every Nth matching request: `KIND/N` (or `KIND`, every request), where KIND is
+/// `drop`, `truncate`, `slow=MS`, `httpSTATUS` or a TikTok code.
+fn parse_counted_fault(body: &str, spec: &str) -> Result<(Fault, u32), String> {
     let (kind, every) = match body.split_once('/') {
         Some((kind, every)) => (kind, number::<u32>(every, "every", spec)?),
         None => (body, 1),
@@ -158,11 +297,7 @@ pub(crate) fn parse_fault(spec: &str) -> Result<FaultRule, String> {
              slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID or storm=MS (optionally @path,path)"
         ));
     };
-    Ok(FaultRule {
-        fault,
-        every,
-        paths,
-    })
+    Ok((fault, every))
 }
 
 #[cfg(test)]

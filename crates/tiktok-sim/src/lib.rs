@@ -4,13 +4,18 @@
 //! in `model`, `report` and `assets`, TikTok's documented rules in `rules`, the HTTP side in
 //! `server` (and `tasks`, the asynchronous report tasks), the command line in `cli`.
 
+// `pub` means the crate's public surface (the types and functions the connector's `demo` and
+// `simulate` commands and its tests use, exported below on purpose); everything else is
+// `pub(crate)` or narrower, and this lint keeps a stray `pub` from widening it.
+#![warn(unreachable_pub)]
+
 mod assets;
 pub mod catalog;
 mod cli;
 mod faults;
 mod model;
 mod report;
-pub mod rules;
+mod rules;
 mod server;
 mod tasks;
 
@@ -22,44 +27,50 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use assets::{
-    instant_page_combination_supported, AssetKind, MAX_PIXEL_IDS, MAX_PIXEL_STATS_DAYS,
-    OBJECTIVE_TYPES, OPTIMIZATION_GOALS,
-};
+// The public surface: what the connector's `demo` and `simulate` commands and its tests use.
+pub use assets::{AssetKind, OBJECTIVE_TYPES, OPTIMIZATION_GOALS};
 pub use cli::{run_cli, SimArgs};
 pub use model::{EntityKind, Model};
 pub use report::{ReportQuery, ADS_THROTTLE_HEADER};
+pub use rules::Quota;
 
-/// Everything that shapes a simulated API: data sizes, the seed, behaviour switches and faults.
+/// Everything that shapes a simulated API, grouped by what it shapes: the seed and `today` that
+/// fix every generated value, how much data there is ([`DataShape`], [`AssetCounts`]), which of
+/// TikTok's behaviours it shows ([`ApiBehaviour`], [`AsyncReports`]), the credentials it accepts
+/// ([`Credentials`]) and what goes wrong ([`Faults`]). Every group has the defaults of
+/// [`SimConfig::default`], so a test names only what it changes:
+/// `SimConfig { data: DataShape { advertisers: 3, ..Default::default() }, ..Default::default() }`.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// Seed of every generated value: the same seed and sizes give the same data.
     pub seed: u64,
+    /// The simulated API's today: the last day of history and of delivery.
+    pub today: chrono::NaiveDate,
+    /// Ad accounts, entities and history.
+    pub data: DataShape,
+    /// Creative assets and pixels, per advertiser.
+    pub assets: AssetCounts,
+    /// TikTok's behaviours the server shows, and the deliberate departures tests use.
+    pub api: ApiBehaviour,
+    /// TikTok's asynchronous report tasks.
+    pub async_reports: AsyncReports,
+    /// The credentials the server accepts.
+    pub credentials: Credentials,
+    /// Injected faults and latency.
+    pub faults: Faults,
+    /// Keep a log of every request (see [`SimHandle::requests`]).
+    pub record_requests: bool,
+}
+
+/// How much data the simulated API serves: ad accounts, their entities and history.
+#[derive(Debug, Clone)]
+pub struct DataShape {
     pub advertisers: usize,
     pub campaigns_per_advertiser: usize,
     pub adgroups_per_campaign: usize,
     pub ads_per_adgroup: usize,
-    /// History length in days, ending at (and including) `today`.
+    /// History length in days, ending at (and including) [`SimConfig::today`].
     pub days: u32,
-    pub today: chrono::NaiveDate,
-    /// Added to every response.
-    pub latency: Duration,
-    /// Behave like `sandbox-ads.tiktok.com` (no discovery, no advertiser-level reports, no Spark
-    /// Ads posts and no pixel endpoints).
-    pub sandbox: bool,
-    /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
-    pub hourly_audience_refused: bool,
-    /// How the server treats buying types. Anything but [`BuyingTypes::Documented`] is not
-    /// TikTok: tests use it to check that the connector notices such a server.
-    pub buying_types: BuyingTypes,
-    /// Permission scopes the app lacks (e.g. `"Reporting"`): every request to an endpoint of
-    /// such a scope answers 40001 naming it, for every advertiser ([`rules::SCOPE_RULES`]).
-    pub missing_scopes: Vec<String>,
-    /// Per-endpoint request quotas (e.g. [`rules::Quota::SANDBOX`]); `None` = unlimited.
-    pub quota: Option<rules::Quota>,
-    /// Report rows leave the last value of every breakdown dimension (gender `NONE`, age
-    /// `AGE_55_100`, the last country, platform and province) empty, as TikTok does for
-    /// deliveries it cannot attribute.
-    pub empty_breakdown_values: bool,
     /// Every Nth campaign, ad group and ad (counted over the whole model) is deleted; 0 = none.
     pub deleted_every: usize,
     /// Advertisers number N, 2N, ... (1-based, in id order) run auction campaigns only; the
@@ -69,9 +80,6 @@ pub struct SimConfig {
     /// The TikTok for Business users the ad accounts belong to, in turn (account `i` is user
     /// `i % users`'s). A report over several accounts of different users is refused. At least 1.
     pub users: usize,
-    /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
-    /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
-    pub ads_cap: usize,
     /// Share (0 to 1) of advertisers that never deliver: their entities exist, their reports
     /// have no rows. Which ones is fixed by the seed; the count is the share rounded.
     pub idle_account_share: f64,
@@ -79,6 +87,11 @@ pub struct SimConfig {
     /// drawn per advertiser and day from the seed (so the same days stay idle when `today`
     /// moves on).
     pub idle_day_share: f64,
+}
+
+/// The creative assets and pixels of every advertiser.
+#[derive(Debug, Clone)]
+pub struct AssetCounts {
     /// Custom audiences per advertiser (`dmp/custom_audience/list/`).
     pub audiences_per_advertiser: usize,
     /// Library images per advertiser (`file/image/ad/search/`).
@@ -96,24 +109,67 @@ pub struct SimConfig {
     /// Advertisers number N, 2N, ... (1-based, in id order) answer 40001 on every pixel
     /// endpoint; 0 = every advertiser may read its pixels.
     pub pixel_denied_every: usize,
-    pub access_token: String,
-    pub app_id: String,
-    pub secret: String,
-    pub faults: Vec<FaultRule>,
-    /// Keep a log of every request (see [`SimHandle::requests`]).
-    pub record_requests: bool,
+}
+
+/// Which of TikTok's behaviours the server shows.
+#[derive(Debug, Clone)]
+pub struct ApiBehaviour {
+    /// Behave like `sandbox-ads.tiktok.com` (no discovery, no advertiser-level reports, no Spark
+    /// Ads posts and no pixel endpoints).
+    pub sandbox: bool,
+    /// AUDIENCE reports with `stat_time_hour` answer 40002, like today's API.
+    pub hourly_audience_refused: bool,
+    /// How the server treats buying types. Anything but [`BuyingTypes::Documented`] is not
+    /// TikTok: tests use it to check that the connector notices such a server.
+    pub buying_types: BuyingTypes,
+    /// Permission scopes the app lacks (e.g. `"Reporting"`): every request to an endpoint of
+    /// such a scope answers 40001 naming it, for every advertiser ([`rules::SCOPE_RULES`]).
+    pub missing_scopes: Vec<String>,
+    /// Per-endpoint request quotas (e.g. [`rules::Quota::SANDBOX`]); `None` = unlimited.
+    pub quota: Option<rules::Quota>,
+    /// Report rows leave the last value of every breakdown dimension (gender `NONE`, age
+    /// `AGE_55_100`, the last country, platform and province) empty, as TikTok does for
+    /// deliveries it cannot attribute.
+    pub empty_breakdown_values: bool,
+    /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
+    /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
+    pub ads_cap: usize,
+}
+
+/// TikTok's asynchronous report tasks (`report/task/create/`, `check/`, `download/`).
+#[derive(Debug, Clone)]
+pub struct AsyncReports {
     /// The app is on TikTok's allowlist of asynchronous reports (Run an asynchronous report,
     /// [`rules::docs::ASYNC_REPORT`]: an allowlist-only feature, applied for on TikTok's
     /// Allowlist Management page). TikTok's default, `false`: `report/task/create/` answers
     /// 40001 ([`rules::async_not_allowlisted`]; TikTok does not document the code: the
     /// simulator's choice).
-    pub async_reports_allowlisted: bool,
+    pub allowlisted: bool,
     /// How many `report/task/check/` calls an asynchronous report task needs to finish: the
     /// first check answers `QUEUING`, the next ones `PROCESSING`, the Nth and every later one
-    /// `SUCCESS` (or `FAILED`, see `async_task_fails`). 0 or 1: the first check says it.
-    pub async_task_checks: u32,
+    /// `SUCCESS` (or `FAILED`, see `task_fails`). 0 or 1: the first check says it.
+    pub task_checks: u32,
     /// Asynchronous report tasks finish `FAILED` (with a `message`) instead of `SUCCESS`.
-    pub async_task_fails: bool,
+    pub task_fails: bool,
+}
+
+/// The credentials the simulated API accepts.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The `Access-Token` header every request must carry.
+    pub access_token: String,
+    /// The app's id and secret, which `oauth2/advertiser/get/` checks.
+    pub app_id: String,
+    pub secret: String,
+}
+
+/// What goes wrong, or slowly.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Added to every response.
+    pub latency: Duration,
+    /// The injected faults, each counted over the requests it matches.
+    pub rules: Vec<FaultRule>,
 }
 
 /// How a server treats `filtering.buying_types` in entity lists and the `buying_type` report
@@ -137,25 +193,38 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             seed: 1,
+            today: chrono::Utc::now().date_naive(),
+            data: DataShape::default(),
+            assets: AssetCounts::default(),
+            api: ApiBehaviour::default(),
+            async_reports: AsyncReports::default(),
+            credentials: Credentials::default(),
+            faults: Faults::default(),
+            record_requests: false,
+        }
+    }
+}
+
+impl Default for DataShape {
+    fn default() -> Self {
+        DataShape {
             advertisers: 2,
             campaigns_per_advertiser: 3,
             adgroups_per_campaign: 2,
             ads_per_adgroup: 2,
             days: 30,
-            today: chrono::Utc::now().date_naive(),
-            latency: Duration::ZERO,
-            sandbox: false,
-            hourly_audience_refused: true,
-            buying_types: BuyingTypes::Documented,
-            missing_scopes: Vec::new(),
-            quota: None,
-            empty_breakdown_values: false,
             deleted_every: 5,
             auction_only_every: 0,
             users: 1,
-            ads_cap: report::ADS_CAP,
             idle_account_share: 0.0,
             idle_day_share: 0.0,
+        }
+    }
+}
+
+impl Default for AssetCounts {
+    fn default() -> Self {
+        AssetCounts {
             audiences_per_advertiser: 7,
             images_per_advertiser: 25,
             videos_per_advertiser: 12,
@@ -164,14 +233,40 @@ impl Default for SimConfig {
             spark_posts_per_advertiser: 6,
             pixels_per_advertiser: 2,
             pixel_denied_every: 4,
+        }
+    }
+}
+
+impl Default for ApiBehaviour {
+    fn default() -> Self {
+        ApiBehaviour {
+            sandbox: false,
+            hourly_audience_refused: true,
+            buying_types: BuyingTypes::Documented,
+            missing_scopes: Vec::new(),
+            quota: None,
+            empty_breakdown_values: false,
+            ads_cap: report::ADS_CAP,
+        }
+    }
+}
+
+impl Default for AsyncReports {
+    fn default() -> Self {
+        AsyncReports {
+            allowlisted: false,
+            task_checks: 2,
+            task_fails: false,
+        }
+    }
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials {
             access_token: "sim-token".to_string(),
             app_id: "sim-app".to_string(),
             secret: "sim-secret".to_string(),
-            faults: Vec::new(),
-            record_requests: false,
-            async_reports_allowlisted: false,
-            async_task_checks: 2,
-            async_task_fails: false,
         }
     }
 }

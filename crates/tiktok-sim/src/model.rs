@@ -245,15 +245,18 @@ const AD_BASE: u64 = 1_783_000_000_000_000_000;
 
 impl Model {
     /// Generates the data of `cfg` (sizes, seed, today, deletions). Deterministic.
+    // One piece on purpose: the generator walks advertisers, campaigns, ad groups and ads in
+    // one pass whose order is part of the data (global counters for deletions, ids and
+    // creation times); splitting it would hide that order, which every seed's data depends on.
     pub fn new(cfg: &SimConfig) -> Model {
         let seed = cfg.seed;
-        let days = cfg.days.max(1);
+        let days = cfg.data.days.max(1);
         let today = cfg.today;
         let first_day = today - chrono::Duration::days(days as i64 - 1);
         let first_ts = day_start_ts(first_day);
         let end_ts = day_start_ts(today) + 86_399;
         let slice = (mix(seed) % 100_000) * 10_000_000_000;
-        let deleted_every = cfg.deleted_every;
+        let deleted_every = cfg.data.deleted_every;
         let nth = |global: usize| deleted_every > 0 && (global + 1) % deleted_every == 0;
         let (mut gc, mut gg, mut ga) = (0usize, 0usize, 0usize);
 
@@ -291,8 +294,8 @@ impl Model {
                 }
             };
 
-        let idle_accounts = idle_accounts(seed, cfg.advertisers, cfg.idle_account_share);
-        let mut advertisers = Vec::with_capacity(cfg.advertisers);
+        let idle_accounts = idle_accounts(seed, cfg.data.advertisers, cfg.data.idle_account_share);
+        let mut advertisers = Vec::with_capacity(cfg.data.advertisers);
         for (a, &idle) in idle_accounts.iter().enumerate() {
             let ah = hash(&[seed, 1, a as u64]);
             let id = ADVERTISER_BASE + slice + a as u64;
@@ -311,12 +314,13 @@ impl Model {
                 first_hour: first_ts.div_euclid(3_600),
                 last_hour: end_ts.div_euclid(3_600),
                 idle,
-                campaigns: Vec::with_capacity(cfg.campaigns_per_advertiser),
+                campaigns: Vec::with_capacity(cfg.data.campaigns_per_advertiser),
                 adgroups: Vec::new(),
                 ads: Vec::new(),
             };
-            let auction_only = cfg.auction_only_every > 0 && (a + 1) % cfg.auction_only_every == 0;
-            for _ in 0..cfg.campaigns_per_advertiser {
+            let auction_only =
+                cfg.data.auction_only_every > 0 && (a + 1) % cfg.data.auction_only_every == 0;
+            for _ in 0..cfg.data.campaigns_per_advertiser {
                 let h = hash(&[seed, 2, gc as u64]);
                 let buying = if auction_only {
                     BuyingType::Auction
@@ -350,7 +354,7 @@ impl Model {
                     life,
                 });
                 gc += 1;
-                for _ in 0..cfg.adgroups_per_campaign {
+                for _ in 0..cfg.data.adgroups_per_campaign {
                     let h = hash(&[seed, 3, gg as u64]);
                     let parent = adv.campaigns[c_index as usize].life;
                     let parent_end = parent.end(end_ts);
@@ -369,7 +373,7 @@ impl Model {
                         life,
                     });
                     gg += 1;
-                    for _ in 0..cfg.ads_per_adgroup {
+                    for _ in 0..cfg.data.ads_per_adgroup {
                         let h = hash(&[seed, 4, ga as u64]);
                         let parent = adv.adgroups[g_index as usize].life;
                         let parent_end = parent.end(end_ts);
@@ -398,12 +402,12 @@ impl Model {
             seed,
             today,
             days,
-            sandbox: cfg.sandbox,
-            hourly_audience_refused: cfg.hourly_audience_refused,
-            buying_types: cfg.buying_types,
-            empty_breakdown_values: cfg.empty_breakdown_values,
-            ads_cap: cfg.ads_cap.max(1),
-            idle_day_parts: share_parts(cfg.idle_day_share),
+            sandbox: cfg.api.sandbox,
+            hourly_audience_refused: cfg.api.hourly_audience_refused,
+            buying_types: cfg.api.buying_types,
+            empty_breakdown_values: cfg.api.empty_breakdown_values,
+            ads_cap: cfg.api.ads_cap.max(1),
+            idle_day_parts: share_parts(cfg.data.idle_day_share),
             assets: AssetSizes::of(cfg),
             advertisers,
         }
@@ -444,7 +448,7 @@ impl Model {
     }
 
     /// The `advertiser/info/` object of one advertiser.
-    pub fn advertiser_info(&self, id: u64) -> Option<Value> {
+    pub(crate) fn advertiser_info(&self, id: u64) -> Option<Value> {
         let a = self.advertiser(id)?;
         let (tz, display_tz, currency, country) = LOCALES[a.index % LOCALES.len()];
         let company = pick(COMPANIES, a.h >> 8);
@@ -558,6 +562,8 @@ impl Model {
     }
 
     /// One entity as `*/get/` returns it.
+    // One piece on purpose: one arm per entity kind, each a JSON record in TikTok's field
+    // order, read side by side; the arms share the entity's drawn values.
     pub(crate) fn render_entity(&self, adv: &Advertiser, kind: EntityKind, i: usize) -> Value {
         let status = self.secondary_status(adv, kind, i);
         let operation = if status.ends_with("_DELETE") || status.ends_with("STATUS_DISABLE") {
@@ -753,6 +759,7 @@ pub(crate) fn restrict(value: Value, fields: &[String]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DataShape;
 
     fn cfg() -> SimConfig {
         SimConfig {
@@ -829,7 +836,10 @@ mod tests {
         // Ads 5, 10, 15, 20 are deleted, plus the children of deleted ad groups and campaigns.
         assert!(deleted_ads >= 4, "{deleted_ads}");
         let none = Model::new(&SimConfig {
-            deleted_every: 0,
+            data: DataShape {
+                deleted_every: 0,
+                ..cfg().data
+            },
             ..cfg()
         });
         for id in none.advertiser_ids() {

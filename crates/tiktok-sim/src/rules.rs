@@ -13,61 +13,66 @@ use chrono::NaiveDate;
 use crate::catalog::ReportType;
 
 /// TikTok doc pages the rules come from (portal ids).
-pub mod docs {
+// Some pages are cited only from doc comments, which the compiler does not count as a use.
+#[allow(dead_code)]
+pub(crate) mod docs {
     /// Run a synchronous report (`report/integrated/get/`).
-    pub const SYNC_REPORT: &str = "https://business-api.tiktok.com/portal/docs?id=1740302848100353";
+    pub(crate) const SYNC_REPORT: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1740302848100353";
     /// Basic reports.
-    pub const BASIC_REPORTS: &str =
+    pub(crate) const BASIC_REPORTS: &str =
         "https://business-api.tiktok.com/portal/docs?id=1738864915188737";
     /// Audience reports.
-    pub const AUDIENCE_REPORTS: &str =
+    pub(crate) const AUDIENCE_REPORTS: &str =
         "https://business-api.tiktok.com/portal/docs?id=1738864928947201";
     /// Reporting FAQ.
-    pub const REPORTING_FAQ: &str =
+    pub(crate) const REPORTING_FAQ: &str =
         "https://business-api.tiktok.com/portal/docs?id=1738864850353154";
     /// Get campaigns.
-    pub const GET_CAMPAIGNS: &str =
+    pub(crate) const GET_CAMPAIGNS: &str =
         "https://business-api.tiktok.com/portal/docs?id=1739315828649986";
     /// Get ad groups.
-    pub const GET_ADGROUPS: &str =
+    pub(crate) const GET_ADGROUPS: &str =
         "https://business-api.tiktok.com/portal/docs?id=1739314558673922";
     /// Rate limits (global and sandbox quotas).
-    pub const RATE_LIMITS: &str = "https://business-api.tiktok.com/portal/docs?id=1740029171730433";
+    pub(crate) const RATE_LIMITS: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1740029171730433";
     /// Permission scopes of an app.
-    pub const PERMISSION_SCOPES: &str =
+    pub(crate) const PERMISSION_SCOPES: &str =
         "https://business-api.tiktok.com/portal/docs?id=1753986142651394";
     /// Sandbox accounts.
-    pub const SANDBOX: &str = "https://business-api.tiktok.com/portal/docs?id=1738855331457026";
+    pub(crate) const SANDBOX: &str =
+        "https://business-api.tiktok.com/portal/docs?id=1738855331457026";
     /// Run an asynchronous report (the guide: allowlist, no time range limitations, filters).
-    pub const ASYNC_REPORT: &str =
+    pub(crate) const ASYNC_REPORT: &str =
         "https://business-api.tiktok.com/portal/docs?id=1738864800380930";
     /// Create an asynchronous report task (`report/task/create/`).
-    pub const ASYNC_TASK_CREATE: &str =
+    pub(crate) const ASYNC_TASK_CREATE: &str =
         "https://business-api.tiktok.com/portal/docs?id=1740302766489602";
     /// Get the status of an async report task (`report/task/check/`).
-    pub const ASYNC_TASK_CHECK: &str =
+    pub(crate) const ASYNC_TASK_CHECK: &str =
         "https://business-api.tiktok.com/portal/docs?id=1740302781443073";
     /// Download the output of an async report task (`report/task/download/`).
-    pub const ASYNC_TASK_DOWNLOAD: &str =
+    pub(crate) const ASYNC_TASK_DOWNLOAD: &str =
         "https://business-api.tiktok.com/portal/docs?id=1740302808815618";
     /// TikTok's SDK, generated from the API reference: each endpoint's parameters and ranges,
     /// for the endpoints whose portal page is not cited here.
-    pub const SDK: &str = "https://github.com/tiktok/tiktok-business-api-sdk";
+    pub(crate) const SDK: &str = "https://github.com/tiktok/tiktok-business-api-sdk";
 }
 
 /// A refusal: TikTok's code and message.
-pub type Refusal = (i64, String);
+pub(crate) type Refusal = (i64, String);
 
 /// TikTok's code for invalid parameters.
-pub const PARAMETER_ERROR: i64 = 40002;
+pub(crate) const PARAMETER_ERROR: i64 = 40002;
 /// TikTok's code for a missing permission.
-pub const NO_PERMISSION: i64 = 40001;
+pub(crate) const NO_PERMISSION: i64 = 40001;
 /// TikTok's code for requests beyond a rate or a quota (per second, minute or day alike).
-pub const TOO_FREQUENT: i64 = 40100;
+pub(crate) const TOO_FREQUENT: i64 = 40100;
 
 /// The time dimension of a report query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeDimension {
+pub(crate) enum TimeDimension {
     Day,
     Hour,
     /// No time dimension: one row per entity and breakdown over the whole range.
@@ -76,15 +81,15 @@ pub enum TimeDimension {
 
 /// What the report rules look at in a query.
 #[derive(Debug, Clone, Copy)]
-pub struct ReportShape {
-    pub report_type: ReportType,
-    pub time: TimeDimension,
-    pub has_country_code: bool,
-    pub lifetime: bool,
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
+pub(crate) struct ReportShape {
+    pub(crate) report_type: ReportType,
+    pub(crate) time: TimeDimension,
+    pub(crate) has_country_code: bool,
+    pub(crate) lifetime: bool,
+    pub(crate) start_date: Option<NaiveDate>,
+    pub(crate) end_date: Option<NaiveDate>,
     /// The simulated API behaves like today's TikTok, which refuses hourly audience reports.
-    pub hourly_audience_refused: bool,
+    pub(crate) hourly_audience_refused: bool,
 }
 
 impl ReportShape {
@@ -99,33 +104,36 @@ impl ReportShape {
 }
 
 /// The longest range (inclusive days) of a daily report query.
-pub const MAX_DAY_SPAN: i64 = 30;
+pub(crate) const MAX_DAY_SPAN: i64 = 30;
 /// The longest range (inclusive days) of an hourly report query.
-pub const MAX_HOUR_SPAN: i64 = 1;
+pub(crate) const MAX_HOUR_SPAN: i64 = 1;
 /// The most ad accounts one report query may name in `advertiser_ids` (BASIC and AUDIENCE
 /// reports only; Run a synchronous report, [`docs::SYNC_REPORT`]).
-pub const MAX_ADVERTISERS_PER_REPORT: usize = 5;
+pub(crate) const MAX_ADVERTISERS_PER_REPORT: usize = 5;
 /// The longest range (inclusive days) of a report query without a time dimension.
-pub const MAX_TOTALS_SPAN: i64 = 365;
+pub(crate) const MAX_TOTALS_SPAN: i64 = 365;
 
 /// One documented rule of `report/integrated/get/`: what it refuses, and how.
-pub struct ReportRule {
+// Read by the tests that check every row names and cites its TikTok page; the server reads
+// only the rule itself.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct ReportRule {
     /// A short name, for tests and logs.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The TikTok page that documents it.
-    pub doc: &'static str,
-    pub code: i64,
-    pub message: &'static str,
-    pub refuses: fn(&ReportShape) -> bool,
+    pub(crate) doc: &'static str,
+    pub(crate) code: i64,
+    pub(crate) message: &'static str,
+    pub(crate) refuses: fn(&ReportShape) -> bool,
     /// Only synchronous reports obey it: asynchronous report tasks "have no time range
     /// limitations" (Run an asynchronous report, [`docs::ASYNC_REPORT`]), so the date span
     /// rules do not apply to `report/task/create/` ([`check_async_report`]).
-    pub sync_only: bool,
+    pub(crate) sync_only: bool,
 }
 
 /// The rules of `report/integrated/get/`, checked in order; the first that refuses answers.
 /// `report/task/create/` checks the same rules but those marked `sync_only`.
-pub const REPORT_RULES: &[ReportRule] = &[
+pub(crate) const REPORT_RULES: &[ReportRule] = &[
     ReportRule {
         name: "dates_required",
         doc: docs::SYNC_REPORT,
@@ -229,13 +237,13 @@ fn first_broken_rule(shape: &ReportShape, asynchronous: bool) -> Result<(), Refu
 }
 
 /// The first documented rule `shape` breaks, as TikTok's answer.
-pub fn check_report(shape: &ReportShape) -> Result<(), Refusal> {
+pub(crate) fn check_report(shape: &ReportShape) -> Result<(), Refusal> {
     first_broken_rule(shape, false)
 }
 
 /// The first documented rule an asynchronous report task of this `shape` breaks: the rules of
 /// [`check_report`] but the date spans (`sync_only`).
-pub fn check_async_report(shape: &ReportShape) -> Result<(), Refusal> {
+pub(crate) fn check_async_report(shape: &ReportShape) -> Result<(), Refusal> {
     first_broken_rule(shape, true)
 }
 
@@ -243,29 +251,34 @@ pub fn check_async_report(shape: &ReportShape) -> Result<(), Refusal> {
 /// `report/task/check/`, `report/task/download/`): where it comes from, what it says, and the
 /// code of a request that breaks it (`None` for the rules that lift a limit of the synchronous
 /// report).
-pub struct AsyncRule {
+// A table for the reader and the tests: the server enforces these rules where they apply
+// (`check_async_*`, `tasks`), the tests check each row against the server's answers.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct AsyncRule {
     /// A short name, for tests and logs.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The TikTok page that documents it.
-    pub doc: &'static str,
-    pub code: Option<i64>,
-    /// The rule, in TikTok's words where it has them.
-    pub says: &'static str,
+    pub(crate) doc: &'static str,
+    pub(crate) code: Option<i64>,
+    /// The rule, in TikTok's words where it has them: written for the reader of the table,
+    /// which no code reads.
+    #[allow(dead_code)]
+    pub(crate) says: &'static str,
 }
 
 /// The filter fields of an asynchronous BASIC or AUDIENCE report the simulator serves. TikTok's
 /// create doc also names `country_code`, which the simulator models as a dimension only: a
 /// `country_code` filter is refused saying so ([`check_async_filter`]).
-pub const ASYNC_FILTER_FIELDS: &[&str] = &["campaign_ids", "adgroup_ids", "ad_ids"];
+pub(crate) const ASYNC_FILTER_FIELDS: &[&str] = &["campaign_ids", "adgroup_ids", "ad_ids"];
 /// The `output_format` values of `report/task/create/` (the first is the default).
-pub const ASYNC_OUTPUT_FORMATS: &[&str] = &["CSV_STRING", "CSV_DOWNLOAD", "XLSX_DOWNLOAD"];
+pub(crate) const ASYNC_OUTPUT_FORMATS: &[&str] = &["CSV_STRING", "CSV_DOWNLOAD", "XLSX_DOWNLOAD"];
 /// `report/task/create/` calls an app may make per second.
-pub const ASYNC_CREATES_PER_SECOND: u32 = 1;
+pub(crate) const ASYNC_CREATES_PER_SECOND: u32 = 1;
 /// Asynchronous report tasks an app may create per day.
-pub const ASYNC_TASKS_PER_DAY: u32 = 4_500;
+pub(crate) const ASYNC_TASKS_PER_DAY: u32 = 4_500;
 /// The UV (unique visitor) metrics an asynchronous report cannot break down by an audience
 /// dimension (Create an asynchronous report task, [`docs::ASYNC_TASK_CREATE`]).
-pub const ASYNC_UV_METRICS: &[&str] = &[
+pub(crate) const ASYNC_UV_METRICS: &[&str] = &[
     "average_video_play_per_user",
     "frequency",
     "cost_per_1000_reached",
@@ -280,7 +293,7 @@ pub const ASYNC_UV_METRICS: &[&str] = &[
 ];
 /// The audience dimensions of [`ASYNC_UV_METRICS`]' rule (Create an asynchronous report task,
 /// [`docs::ASYNC_TASK_CREATE`]).
-pub const ASYNC_AUDIENCE_DIMENSIONS: &[&str] = &[
+pub(crate) const ASYNC_AUDIENCE_DIMENSIONS: &[&str] = &[
     "gender",
     "age",
     "country_code",
@@ -297,7 +310,8 @@ pub const ASYNC_AUDIENCE_DIMENSIONS: &[&str] = &[
 // so in the rule's `says`.
 
 /// TikTok's rules of the asynchronous report tasks.
-pub const ASYNC_RULES: &[AsyncRule] = &[
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const ASYNC_RULES: &[AsyncRule] = &[
     AsyncRule {
         name: "async_allowlist_only",
         doc: docs::ASYNC_REPORT,
@@ -398,14 +412,15 @@ pub const ASYNC_RULES: &[AsyncRule] = &[
 ];
 
 /// The rule of [`ASYNC_RULES`] named `name`.
-pub fn async_rule(name: &str) -> Option<&'static AsyncRule> {
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn async_rule(name: &str) -> Option<&'static AsyncRule> {
     ASYNC_RULES.iter().find(|r| r.name == name)
 }
 
 /// The answer to `report/task/create/` from an app outside the allowlist (TikTok does not
 /// document its code: 40001 is the simulator's choice, [`ASYNC_RULES`]'s
 /// `async_allowlist_only`).
-pub fn async_not_allowlisted() -> Refusal {
+pub(crate) fn async_not_allowlisted() -> Refusal {
     (
         NO_PERMISSION,
         "No permission to operate. Asynchronous reports are an allowlist-only feature: apply \
@@ -418,7 +433,7 @@ pub fn async_not_allowlisted() -> Refusal {
 /// The answer to an asynchronous report task filtering on `field`, when it is not one of
 /// [`ASYNC_FILTER_FIELDS`] (40002: the simulator's choice; `country_code`, a filter field of
 /// TikTok's, is refused as not modelled).
-pub fn check_async_filter(field: &str) -> Result<(), Refusal> {
+pub(crate) fn check_async_filter(field: &str) -> Result<(), Refusal> {
     if ASYNC_FILTER_FIELDS.contains(&field) {
         return Ok(());
     }
@@ -442,7 +457,10 @@ pub fn check_async_filter(field: &str) -> Result<(), Refusal> {
 /// The refusal of an asynchronous report task asking a UV metric ([`ASYNC_UV_METRICS`]) with an
 /// audience dimension ([`ASYNC_AUDIENCE_DIMENSIONS`]), naming both (40002: the simulator's
 /// choice, [`ASYNC_RULES`]'s `async_no_uv_metrics_by_audience`).
-pub fn check_async_uv_metrics(metrics: &[String], dimensions: &[String]) -> Result<(), Refusal> {
+pub(crate) fn check_async_uv_metrics(
+    metrics: &[String],
+    dimensions: &[String],
+) -> Result<(), Refusal> {
     let uv = metrics
         .iter()
         .find(|m| ASYNC_UV_METRICS.contains(&m.as_str()));
@@ -462,7 +480,7 @@ pub fn check_async_uv_metrics(metrics: &[String], dimensions: &[String]) -> Resu
 }
 
 /// The message of a `report/task/create/` within a second of the previous task.
-pub fn async_per_second_message() -> String {
+pub(crate) fn async_per_second_message() -> String {
     format!(
         "Requests made too frequently. The app reaches the QPS limit \
          {ASYNC_CREATES_PER_SECOND} for current path, request is temporarily restricted."
@@ -470,7 +488,7 @@ pub fn async_per_second_message() -> String {
 }
 
 /// The message of a `report/task/create/` beyond the tasks of the day.
-pub fn async_per_day_message() -> String {
+pub(crate) fn async_per_day_message() -> String {
     format!(
         "Requests made too frequently. The app reaches the daily limit of \
          {ASYNC_TASKS_PER_DAY} asynchronous report tasks, request is restricted until \
@@ -479,14 +497,17 @@ pub fn async_per_day_message() -> String {
 }
 
 /// The largest `page_size` of one endpoint.
-pub struct PageSizeRule {
-    pub path: &'static str,
-    pub max: u64,
-    pub doc: &'static str,
+// Read by the tests that check every row names and cites its TikTok page; the server reads
+// only the rule itself.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct PageSizeRule {
+    pub(crate) path: &'static str,
+    pub(crate) max: u64,
+    pub(crate) doc: &'static str,
 }
 
 /// `page_size` limits per endpoint (TikTok's default page size is 10 everywhere).
-pub const PAGE_SIZE_RULES: &[PageSizeRule] = &[
+pub(crate) const PAGE_SIZE_RULES: &[PageSizeRule] = &[
     PageSizeRule {
         path: "report/integrated/get/",
         max: 1000,
@@ -545,7 +566,7 @@ pub const PAGE_SIZE_RULES: &[PageSizeRule] = &[
 ];
 
 /// The largest `page_size` the endpoint at `path` accepts (1000 for endpoints not listed).
-pub fn max_page_size(path: &str) -> u64 {
+pub(crate) fn max_page_size(path: &str) -> u64 {
     PAGE_SIZE_RULES
         .iter()
         .find(|r| r.path == path)
@@ -553,7 +574,7 @@ pub fn max_page_size(path: &str) -> u64 {
 }
 
 /// The refusal of a `page_size` outside 1..=max.
-pub fn check_page_size(path: &str, size: u64) -> Result<(), Refusal> {
+pub(crate) fn check_page_size(path: &str, size: u64) -> Result<(), Refusal> {
     let max = max_page_size(path);
     if size == 0 || size > max {
         return Err((
@@ -565,14 +586,17 @@ pub fn check_page_size(path: &str, size: u64) -> Result<(), Refusal> {
 }
 
 /// A permission scope an app is granted by TikTok, and the endpoints it opens.
-pub struct ScopeRule {
-    pub scope: &'static str,
-    pub paths: &'static [&'static str],
-    pub doc: &'static str,
+// Read by the tests that check every row names and cites its TikTok page; the server reads
+// only the rule itself.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct ScopeRule {
+    pub(crate) scope: &'static str,
+    pub(crate) paths: &'static [&'static str],
+    pub(crate) doc: &'static str,
 }
 
 /// The scopes of the endpoints the simulated API serves.
-pub const SCOPE_RULES: &[ScopeRule] = &[
+pub(crate) const SCOPE_RULES: &[ScopeRule] = &[
     ScopeRule {
         scope: "Reporting",
         paths: &[
@@ -621,7 +645,7 @@ pub const SCOPE_RULES: &[ScopeRule] = &[
 ];
 
 /// The scope the endpoint at `path` needs, if any.
-pub fn scope_of(path: &str) -> Option<&'static str> {
+pub(crate) fn scope_of(path: &str) -> Option<&'static str> {
     SCOPE_RULES
         .iter()
         .find(|r| r.paths.contains(&path))
@@ -629,7 +653,7 @@ pub fn scope_of(path: &str) -> Option<&'static str> {
 }
 
 /// TikTok's answer to a request the app has no scope for (every advertiser alike).
-pub fn check_scope(path: &str, missing_scopes: &[String]) -> Result<(), Refusal> {
+pub(crate) fn check_scope(path: &str, missing_scopes: &[String]) -> Result<(), Refusal> {
     match scope_of(path) {
         Some(scope) if missing_scopes.iter().any(|m| m.eq_ignore_ascii_case(scope)) => Err((
             NO_PERMISSION,
@@ -647,7 +671,9 @@ pub fn check_scope(path: &str, missing_scopes: &[String]) -> Result<(), Refusal>
 /// the sandbox ([`docs::RATE_LIMITS`], [`docs::SANDBOX`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
+    /// Requests a minute.
     pub per_minute: u32,
+    /// Requests a day (the simulated day never ends: a server lives for minutes).
     pub per_day: u32,
 }
 
@@ -660,7 +686,7 @@ impl Quota {
 }
 
 /// The message of a request beyond the per-minute quota.
-pub fn per_minute_message(limit: u32) -> String {
+pub(crate) fn per_minute_message(limit: u32) -> String {
     format!(
         "Requests made too frequently. The app reaches the QPM limit {limit} for current path, \
          request is temporarily restricted. Please pause for 5 minutes and try again."
@@ -669,7 +695,7 @@ pub fn per_minute_message(limit: u32) -> String {
 
 /// The message of a request beyond the daily quota (same code as the other limits; only the
 /// message tells them apart).
-pub fn per_day_message(limit: u32) -> String {
+pub(crate) fn per_day_message(limit: u32) -> String {
     format!(
         "Requests made too frequently. The app reaches the daily limit (QPD) {limit} for \
          current path, request is restricted until 00:00:00 UTC+0."

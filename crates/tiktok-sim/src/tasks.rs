@@ -102,7 +102,7 @@ pub(crate) fn create(
     params: &Params,
     body_error: Option<ApiError>,
 ) -> Result<Value, ApiError> {
-    if !state.cfg.async_reports_allowlisted {
+    if !state.cfg.async_reports.allowlisted {
         return Err(rules::async_not_allowlisted());
     }
     if let Some(refused) = body_error {
@@ -180,8 +180,8 @@ pub(crate) fn check(state: &AppState, params: &Params) -> Result<Value, ApiError
     task.checks = task.checks.saturating_add(1);
     let now = status(
         task.checks,
-        state.cfg.async_task_checks,
-        state.cfg.async_task_fails,
+        state.cfg.async_reports.task_checks,
+        state.cfg.async_reports.task_fails,
     );
     Ok(if now == FAILED {
         json!({ "status": now, "message": FAILED_MESSAGE })
@@ -203,8 +203,8 @@ pub(crate) fn download(state: &AppState, params: &Params) -> Result<Answered, Ap
         let task = store.get_mut(advertiser_id, &task_id)?;
         match status(
             task.checks,
-            state.cfg.async_task_checks,
-            state.cfg.async_task_fails,
+            state.cfg.async_reports.task_checks,
+            state.cfg.async_reports.task_fails,
         ) {
             SUCCESS => {}
             FAILED => {
@@ -233,7 +233,7 @@ pub(crate) fn download(state: &AppState, params: &Params) -> Result<Answered, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SimConfig;
+    use crate::{AsyncReports, SimConfig};
 
     /// A server of an allowlisted app, and the params of a campaign-level lifetime task of its
     /// first advertiser.
@@ -244,8 +244,11 @@ mod tests {
     /// [`allowlisted_lifetime_task`] with the seed `seed`.
     fn seeded_lifetime_task(seed: u64) -> (AppState, Params) {
         let state = AppState::new(SimConfig {
-            async_reports_allowlisted: true,
             seed,
+            async_reports: AsyncReports {
+                allowlisted: true,
+                ..Default::default()
+            },
             ..SimConfig::default()
         });
         let adv = state.model.advertiser_ids()[0];

@@ -191,10 +191,13 @@ async fn entity_pages_serve_exactly_the_model() {
     // Auction campaigns only: the default listing is every entity (buying types are tested in
     // `entity_lists_by_buying_type`).
     let sim = spawn(SimConfig {
-        campaigns_per_advertiser: 4,
-        adgroups_per_campaign: 3,
-        ads_per_adgroup: 4,
-        auction_only_every: 1,
+        data: DataShape {
+            campaigns_per_advertiser: 4,
+            adgroups_per_campaign: 3,
+            ads_per_adgroup: 4,
+            auction_only_every: 1,
+            ..cfg().data
+        },
         ..cfg()
     })
     .await
@@ -267,9 +270,12 @@ async fn entity_pages_serve_exactly_the_model() {
 #[tokio::test]
 async fn entity_lists_by_buying_type() {
     let sim = spawn(SimConfig {
-        advertisers: 1,
-        campaigns_per_advertiser: 10,
-        deleted_every: 0,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 10,
+            deleted_every: 0,
+            ..cfg().data
+        },
         ..cfg()
     })
     .await
@@ -341,12 +347,18 @@ async fn entity_lists_by_buying_type() {
 #[tokio::test]
 async fn reports_over_the_ads_cap_carry_the_throttle_header() {
     let sim = spawn(SimConfig {
-        advertisers: 1,
-        campaigns_per_advertiser: 3,
-        adgroups_per_campaign: 2,
-        ads_per_adgroup: 5,
-        auction_only_every: 1,
-        ads_cap: 20,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 3,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 5,
+            auction_only_every: 1,
+            ..cfg().data
+        },
+        api: ApiBehaviour {
+            ads_cap: 20,
+            ..cfg().api
+        },
         ..cfg()
     })
     .await
@@ -409,7 +421,10 @@ async fn reports_over_the_ads_cap_carry_the_throttle_header() {
 #[tokio::test]
 async fn multi_account_reports_hold_each_accounts_own_rows() {
     let sim = spawn(SimConfig {
-        advertisers: 6,
+        data: DataShape {
+            advertisers: 6,
+            ..cfg().data
+        },
         ..cfg()
     })
     .await
@@ -462,8 +477,11 @@ async fn multi_account_reports_hold_each_accounts_own_rows() {
     sim.shutdown().await;
     // Accounts of two TikTok for Business users: refused together.
     let sim = spawn(SimConfig {
-        advertisers: 6,
-        users: 2,
+        data: DataShape {
+            advertisers: 6,
+            users: 2,
+            ..cfg().data
+        },
         ..cfg()
     })
     .await
@@ -627,7 +645,10 @@ async fn report_pages_serve_exactly_the_model() {
 #[tokio::test]
 async fn sandbox_refusals() {
     let sim = spawn(SimConfig {
-        sandbox: true,
+        api: ApiBehaviour {
+            sandbox: true,
+            ..cfg().api
+        },
         ..cfg()
     })
     .await
@@ -680,18 +701,21 @@ fn rule(fault: Fault, every: u32) -> FaultRule {
 #[tokio::test]
 async fn code_and_http_faults_hit_every_nth_matching_request() {
     let sim = spawn(SimConfig {
-        faults: vec![
-            FaultRule {
-                fault: Fault::Code(40100),
-                every: 2,
-                paths: Some(vec!["campaign/get/".into()]),
-            },
-            FaultRule {
-                fault: Fault::Http(504),
-                every: 3,
-                paths: Some(vec!["ad/get/".into()]),
-            },
-        ],
+        faults: Faults {
+            rules: vec![
+                FaultRule {
+                    fault: Fault::Code(40100),
+                    every: 2,
+                    paths: Some(vec!["campaign/get/".into()]),
+                },
+                FaultRule {
+                    fault: Fault::Http(504),
+                    every: 3,
+                    paths: Some(vec!["ad/get/".into()]),
+                },
+            ],
+            ..cfg().faults
+        },
         ..cfg()
     })
     .await
@@ -723,23 +747,26 @@ async fn code_and_http_faults_hit_every_nth_matching_request() {
 #[tokio::test]
 async fn dropped_truncated_and_slow_responses() {
     let sim = spawn(SimConfig {
-        faults: vec![
-            FaultRule {
-                fault: Fault::DropConnection,
-                every: 1,
-                paths: Some(vec!["ad/get/".into()]),
-            },
-            FaultRule {
-                fault: Fault::TruncatedJson,
-                every: 1,
-                paths: Some(vec!["adgroup/get/".into()]),
-            },
-            FaultRule {
-                fault: Fault::Slow(Duration::from_secs(3)),
-                every: 1,
-                paths: Some(vec!["campaign/get/".into()]),
-            },
-        ],
+        faults: Faults {
+            rules: vec![
+                FaultRule {
+                    fault: Fault::DropConnection,
+                    every: 1,
+                    paths: Some(vec!["ad/get/".into()]),
+                },
+                FaultRule {
+                    fault: Fault::TruncatedJson,
+                    every: 1,
+                    paths: Some(vec!["adgroup/get/".into()]),
+                },
+                FaultRule {
+                    fault: Fault::Slow(Duration::from_secs(3)),
+                    every: 1,
+                    paths: Some(vec!["campaign/get/".into()]),
+                },
+            ],
+            ..cfg().faults
+        },
         ..cfg()
     })
     .await
@@ -793,16 +820,19 @@ async fn dropped_truncated_and_slow_responses() {
 async fn window_permission_and_storm_faults() {
     let ids = Model::new(&cfg()).advertiser_ids();
     let sim = spawn(SimConfig {
-        faults: vec![
-            rule(Fault::QueryTooLarge { max_days: 7 }, 1),
-            rule(
-                Fault::NoPermission {
-                    advertiser_id: ids[1],
-                },
-                1,
-            ),
-            rule(Fault::RateLimitStorm(Duration::from_millis(400)), 1),
-        ],
+        faults: Faults {
+            rules: vec![
+                rule(Fault::QueryTooLarge { max_days: 7 }, 1),
+                rule(
+                    Fault::NoPermission {
+                        advertiser_id: ids[1],
+                    },
+                    1,
+                ),
+                rule(Fault::RateLimitStorm(Duration::from_millis(400)), 1),
+            ],
+            ..cfg().faults
+        },
         ..cfg()
     })
     .await
@@ -868,7 +898,10 @@ async fn window_permission_and_storm_faults() {
 #[tokio::test]
 async fn latency_is_added() {
     let sim = spawn(SimConfig {
-        latency: Duration::from_millis(150),
+        faults: Faults {
+            latency: Duration::from_millis(150),
+            ..cfg().faults
+        },
         ..cfg()
     })
     .await
@@ -889,11 +922,14 @@ async fn latency_is_added() {
 #[tokio::test]
 async fn serves_a_benchmark_sized_account() {
     let sim = spawn(SimConfig {
-        advertisers: 1,
-        campaigns_per_advertiser: 10,
-        adgroups_per_campaign: 20,
-        ads_per_adgroup: 100,
-        auction_only_every: 1,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 10,
+            adgroups_per_campaign: 20,
+            ads_per_adgroup: 100,
+            auction_only_every: 1,
+            ..cfg().data
+        },
         ..cfg()
     })
     .await
@@ -1032,7 +1068,10 @@ async fn same_seed_same_asset_pages() {
 #[tokio::test]
 async fn sandbox_refuses_spark_ads_and_pixels() {
     let sim = spawn(SimConfig {
-        sandbox: true,
+        api: ApiBehaviour {
+            sandbox: true,
+            ..cfg().api
+        },
         ..cfg()
     })
     .await
@@ -1079,7 +1118,10 @@ async fn sandbox_refuses_spark_ads_and_pixels() {
 #[tokio::test]
 async fn pixel_endpoints_refuse_advertisers_without_permission() {
     let sim = spawn(SimConfig {
-        advertisers: 5,
+        data: DataShape {
+            advertisers: 5,
+            ..cfg().data
+        },
         ..cfg()
     })
     .await
@@ -1134,8 +1176,14 @@ async fn pixel_endpoints_refuse_advertisers_without_permission() {
     sim.shutdown().await;
 
     let open = spawn(SimConfig {
-        advertisers: 5,
-        pixel_denied_every: 0,
+        data: DataShape {
+            advertisers: 5,
+            ..cfg().data
+        },
+        assets: AssetCounts {
+            pixel_denied_every: 0,
+            ..cfg().assets
+        },
         ..cfg()
     })
     .await
@@ -1278,7 +1326,10 @@ async fn pixel_stats_check_their_arguments() {
 async fn faults_can_target_the_new_paths() {
     let spec = super::faults::parse_fault("40100/1@pixel/list/,file/music/get/").unwrap();
     let sim = spawn(SimConfig {
-        faults: vec![spec],
+        faults: Faults {
+            rules: vec![spec],
+            ..cfg().faults
+        },
         ..cfg()
     })
     .await
@@ -1300,7 +1351,10 @@ async fn faults_can_target_the_new_paths() {
 #[tokio::test]
 async fn an_app_without_a_scope_is_refused_on_every_advertiser_naming_the_scope() {
     let sim = spawn(SimConfig {
-        missing_scopes: vec!["Reporting".into()],
+        api: ApiBehaviour {
+            missing_scopes: vec!["Reporting".into()],
+            ..cfg().api
+        },
         ..cfg()
     })
     .await
@@ -1329,10 +1383,13 @@ async fn an_app_without_a_scope_is_refused_on_every_advertiser_naming_the_scope(
 #[tokio::test]
 async fn quotas_refuse_beyond_the_minute_and_the_day_per_endpoint() {
     let sim = spawn(SimConfig {
-        quota: Some(rules::Quota {
-            per_minute: 3,
-            per_day: 5,
-        }),
+        api: ApiBehaviour {
+            quota: Some(rules::Quota {
+                per_minute: 3,
+                per_day: 5,
+            }),
+            ..cfg().api
+        },
         ..cfg()
     })
     .await
@@ -1356,10 +1413,13 @@ async fn quotas_refuse_beyond_the_minute_and_the_day_per_endpoint() {
 
     // The daily quota: the minute never fills, the day does.
     let sim = spawn(SimConfig {
-        quota: Some(rules::Quota {
-            per_minute: 100,
-            per_day: 2,
-        }),
+        api: ApiBehaviour {
+            quota: Some(rules::Quota {
+                per_minute: 100,
+                per_day: 2,
+            }),
+            ..cfg().api
+        },
         ..cfg()
     })
     .await

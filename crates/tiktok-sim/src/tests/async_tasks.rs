@@ -13,11 +13,17 @@ use crate::server::{
     REPORT_PATH as SYNC, TASK_CHECK_PATH as CHECK, TASK_CREATE_PATH as CREATE,
     TASK_DOWNLOAD_PATH as DOWNLOAD,
 };
-use crate::{rules, spawn, EntityKind, SimConfig, SimHandle, ADS_THROTTLE_HEADER};
+use crate::{
+    rules, spawn, ApiBehaviour, AsyncReports, DataShape, EntityKind, SimConfig, SimHandle,
+    ADS_THROTTLE_HEADER,
+};
 
 fn allowlisted() -> SimConfig {
     SimConfig {
-        async_reports_allowlisted: true,
+        async_reports: AsyncReports {
+            allowlisted: true,
+            ..cfg().async_reports
+        },
         ..cfg()
     }
 }
@@ -236,7 +242,10 @@ async fn an_app_outside_the_allowlist_cannot_create_tasks() {
 
     // The Reporting scope covers the three paths.
     let sim = spawn(SimConfig {
-        missing_scopes: vec!["Reporting".into()],
+        api: ApiBehaviour {
+            missing_scopes: vec!["Reporting".into()],
+            ..allowlisted().api
+        },
         ..allowlisted()
     })
     .await
@@ -387,7 +396,10 @@ async fn tasks_are_validated_like_sync_reports() {
     sim.shutdown().await;
 
     let (sim, c, adv) = served(SimConfig {
-        sandbox: true,
+        api: ApiBehaviour {
+            sandbox: true,
+            ..allowlisted().api
+        },
         ..allowlisted()
     })
     .await;
@@ -452,7 +464,10 @@ async fn unknown_tasks_are_refused() {
 #[tokio::test]
 async fn a_task_queues_processes_then_succeeds_and_downloads_only_then() {
     let (sim, c, adv) = served(SimConfig {
-        async_task_checks: 3,
+        async_reports: AsyncReports {
+            task_checks: 3,
+            ..allowlisted().async_reports
+        },
         ..allowlisted()
     })
     .await;
@@ -510,7 +525,10 @@ async fn a_task_queues_processes_then_succeeds_and_downloads_only_then() {
 #[tokio::test]
 async fn a_failed_task_says_why_and_cannot_be_downloaded() {
     let (sim, c, adv) = served(SimConfig {
-        async_task_fails: true,
+        async_reports: AsyncReports {
+            task_fails: true,
+            ..allowlisted().async_reports
+        },
         ..allowlisted()
     })
     .await;
@@ -822,13 +840,19 @@ async fn a_multi_day_hourly_range_is_accepted() {
 #[tokio::test]
 async fn a_task_over_the_ads_cap_holds_every_ad() {
     let capped = SimConfig {
-        advertisers: 1,
-        campaigns_per_advertiser: 3,
-        adgroups_per_campaign: 2,
-        ads_per_adgroup: 5,
-        auction_only_every: 1,
-        deleted_every: 0,
-        ads_cap: 20,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 3,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 5,
+            auction_only_every: 1,
+            deleted_every: 0,
+            ..allowlisted().data
+        },
+        api: ApiBehaviour {
+            ads_cap: 20,
+            ..allowlisted().api
+        },
         ..allowlisted()
     };
     let (sim, c, adv) = served(capped.clone()).await;
@@ -880,7 +904,10 @@ async fn a_task_over_the_ads_cap_holds_every_ad() {
     assert!(throttled);
     let (_, records) = parse_csv(&run_task(&c, &account).await);
     let uncapped = spawn(SimConfig {
-        ads_cap: SimConfig::default().ads_cap,
+        api: ApiBehaviour {
+            ads_cap: SimConfig::default().api.ads_cap,
+            ..capped.api
+        },
         ..capped
     })
     .await

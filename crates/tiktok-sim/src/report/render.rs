@@ -1,0 +1,620 @@
+//! The third step of a report query: the rows of a plan rendered as JSON, straight into the
+//! response body. Each row sums the figures drawn for its hours ([`Totals`]), then writes every
+//! requested dimension and metric in its wire format (strings, or numbers for BASIC reports'
+//! engagement metrics).
+
+use serde_json::Value;
+
+use super::plan::hour_active;
+use super::{Bd, Ent, ReportPlan, RowKey, TimeDim, AGES, COUNTRIES, GENDERS, PLATFORMS, PROVINCES};
+use crate::catalog::{Level, MetricType};
+use crate::model::{
+    ad_text, currency, hash, mix, objective, placement_type, str_hash, Ad, AdGroup, Advertiser,
+    Campaign, Model,
+};
+
+/// What one hour of an entity's figures is drawn from: the seed, the entity, the hour, and
+/// the breakdown with the index of its value (see [`Totals::add_hour`]).
+#[derive(Debug, Clone, Copy)]
+struct HourDraw {
+    seed: u64,
+    id: u64,
+    hour: i64,
+    bd: Bd,
+    bd_index: u16,
+}
+
+/// One row being rendered: its advertiser, plan, entity and summed delivery, from which
+/// each metric's value is read.
+#[derive(Clone, Copy)]
+struct RowFigures<'a> {
+    adv: &'a Advertiser,
+    plan: &'a ReportPlan,
+    ent: &'a Ent,
+    totals: &'a Totals,
+}
+
+/// Summed delivery of some hours.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    impressions: u64,
+    clicks: u64,
+    spend_m: u64,
+    voucher_m: u64,
+    reach: u64,
+    conversions: u64,
+    rt_conversions: u64,
+    video_plays: u64,
+    watched_2s: u64,
+    watched_6s: u64,
+    p25: u64,
+    p50: u64,
+    p75: u64,
+    p100: u64,
+    play_ms: u64,
+    likes: u64,
+    comments: u64,
+    shares: u64,
+    follows: u64,
+    profile_visits: u64,
+    music_clicks: u64,
+    installs: u64,
+    rt_installs: u64,
+    purchases: u64,
+    purchase_value_m: u64,
+    registrations: u64,
+    sales_leads: u64,
+    pageviews: u64,
+    add_to_cart: u64,
+    onsite_shopping: u64,
+    complete_payment: u64,
+}
+
+impl Totals {
+    /// Keeps `processed / total` of every figure: what is left of an entity's delivery when the
+    /// ads cap leaves some of its ads out.
+    fn keep_share(&mut self, processed: u64, total: u64) {
+        let part = |v: &mut u64| *v = (*v as u128 * processed as u128 / total as u128) as u64;
+        for field in [
+            &mut self.impressions,
+            &mut self.clicks,
+            &mut self.spend_m,
+            &mut self.voucher_m,
+            &mut self.reach,
+            &mut self.conversions,
+            &mut self.rt_conversions,
+            &mut self.video_plays,
+            &mut self.watched_2s,
+            &mut self.watched_6s,
+            &mut self.p25,
+            &mut self.p50,
+            &mut self.p75,
+            &mut self.p100,
+            &mut self.play_ms,
+            &mut self.likes,
+            &mut self.comments,
+            &mut self.shares,
+            &mut self.follows,
+            &mut self.profile_visits,
+            &mut self.music_clicks,
+            &mut self.installs,
+            &mut self.rt_installs,
+            &mut self.purchases,
+            &mut self.purchase_value_m,
+            &mut self.registrations,
+            &mut self.sales_leads,
+            &mut self.pageviews,
+            &mut self.add_to_cart,
+            &mut self.onsite_shopping,
+            &mut self.complete_payment,
+        ] {
+            part(field);
+        }
+    }
+
+    /// Adds the figures drawn for one hour of one entity and breakdown value; `scale` (larger
+    /// for higher levels) multiplies the impressions.
+    fn add_hour(&mut self, draw: HourDraw, scale: u64) {
+        let HourDraw {
+            seed,
+            id,
+            hour,
+            bd,
+            bd_index,
+        } = draw;
+        let r1 = hash(&[
+            seed ^ 0xA11CE,
+            id,
+            hour as u64,
+            bd.code() << 16 | bd_index as u64,
+        ]);
+        let r2 = mix(r1);
+        let r3 = mix(r2);
+        let imp = (20 + r1 % 400) * scale / if bd == Bd::None { 1 } else { 3 };
+        let clicks = imp * ((r1 >> 12) % 40) / 1000;
+        let cpm_m = 2_000 + (r1 >> 20) % 8_000;
+        let spend_m = imp * cpm_m / 1000;
+        // Small counts round stochastically so hourly rows are not all zero.
+        let conv = (clicks * ((r1 >> 36) % 25) + (r3 >> 60) * 6) / 100;
+        let plays = imp * (30 + (r2 % 50)) / 100;
+        let w2 = plays * (40 + (r2 >> 8) % 50) / 100;
+        let w6 = w2 * (30 + (r2 >> 16) % 50) / 100;
+        let p25 = plays * (50 + (r2 >> 24) % 40) / 100;
+        let p50 = p25 * (50 + (r2 >> 32) % 40) / 100;
+        let p75 = p50 * (50 + (r2 >> 40) % 40) / 100;
+        let p100 = p75 * (40 + (r2 >> 48) % 50) / 100;
+        let installs = (clicks * (r3 % 10) + (r2 >> 58) % 50) / 100;
+        let purchases = conv * ((r3 >> 8) % 40) / 100;
+        self.impressions += imp;
+        self.clicks += clicks;
+        self.spend_m += spend_m;
+        self.voucher_m += spend_m * ((r1 >> 44) % 10) / 100;
+        self.reach += imp * (55 + (r1 >> 28) % 40) / 100;
+        self.conversions += conv;
+        self.rt_conversions += conv * (80 + (r1 >> 52) % 20) / 100;
+        self.video_plays += plays;
+        self.watched_2s += w2;
+        self.watched_6s += w6;
+        self.p25 += p25;
+        self.p50 += p50;
+        self.p75 += p75;
+        self.p100 += p100;
+        self.play_ms += plays * (800 + (r2 >> 54) % 4_000);
+        self.likes += plays * ((r3 >> 16) % 30) / 1000;
+        self.comments += plays * ((r3 >> 24) % 6) / 1000;
+        self.shares += plays * ((r3 >> 28) % 5) / 1000;
+        self.follows += plays * ((r3 >> 32) % 4) / 1000;
+        self.profile_visits += plays * ((r3 >> 36) % 12) / 1000;
+        self.music_clicks += plays * ((r3 >> 40) % 3) / 1000;
+        self.installs += installs;
+        self.rt_installs += installs * (70 + (r3 >> 44) % 30) / 100;
+        self.purchases += purchases;
+        self.purchase_value_m += purchases * (5_000 + (r3 >> 48) % 95_000);
+        self.registrations += conv * ((r3 >> 52) % 30) / 100;
+        self.sales_leads += conv * ((r3 >> 56) % 20) / 100;
+        self.pageviews += clicks * (100 + (r2 >> 4) % 150) / 100;
+        self.add_to_cart += conv * (20 + (r2 >> 12) % 60) / 100;
+        self.onsite_shopping += purchases / 2;
+        self.complete_payment += purchases * (60 + (r2 >> 20) % 40) / 100;
+    }
+}
+
+/// Text of a fixed-point value: `units` with `digits` decimals.
+fn fixed(units: u64, digits: u32) -> String {
+    let div = 10u64.pow(digits);
+    format!(
+        "{}.{:0width$}",
+        units / div,
+        units % div,
+        width = digits as usize
+    )
+}
+
+/// `num / den` with `digits` decimals (0 when `den` is 0), as fixed-point units.
+fn ratio(num: u64, den: u64, digits: u32) -> u64 {
+    if den == 0 {
+        0
+    } else {
+        ((num as u128 * 10u128.pow(digits)) / den as u128) as u64
+    }
+}
+
+/// One metric value, written straight into the response body.
+enum Cell {
+    Str(String),
+    Static(&'static str),
+    /// JSON number text.
+    Num(String),
+    Null,
+}
+
+impl Cell {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Cell::Str(s) => write_str(out, s),
+            Cell::Static(s) => write_str(out, s),
+            Cell::Num(n) => out.extend_from_slice(n.as_bytes()),
+            Cell::Null => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+/// A JSON string literal.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// How a metric travels on the wire in this report.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Wire {
+    Str,
+    Num,
+}
+
+impl Wire {
+    fn int(self, v: u64) -> Cell {
+        match self {
+            Wire::Str => Cell::Str(v.to_string()),
+            Wire::Num => Cell::Num(v.to_string()),
+        }
+    }
+
+    fn fixed(self, units: u64, digits: u32) -> Cell {
+        let text = fixed(units, digits);
+        match self {
+            Wire::Str => Cell::Str(text),
+            Wire::Num => Cell::Num(text),
+        }
+    }
+}
+
+/// What a plan knows about each requested metric, worked out once per query.
+#[derive(Debug, Clone)]
+pub(super) struct MetricSpec {
+    pub(super) name: String,
+    /// `"name":`, escaped.
+    pub(super) key: Vec<u8>,
+    pub(super) mtype: Option<MetricType>,
+    pub(super) wire: Wire,
+}
+
+pub(super) fn json_key(name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 3);
+    write_str(&mut key, name);
+    key.push(b':');
+    key
+}
+
+/// BASIC reports send video and engagement metrics as JSON numbers; everything else numeric is a
+/// decimal string (AUDIENCE reports send all of them as strings).
+pub(super) fn engagement_metric(name: &str) -> bool {
+    name.starts_with("video_")
+        || name.starts_with("average_video_play")
+        || name.starts_with("engaged_view")
+        || name.starts_with("paid_engaged_view")
+        || name.starts_with("cost_per_")
+            && !matches!(
+                name,
+                "cost_per_conversion"
+                    | "cost_per_result"
+                    | "cost_per_1000_reached"
+                    | "cost_per_result_v2"
+            )
+            && !name.contains("secondary_goal")
+        || matches!(
+            name,
+            "profile_visits"
+                | "profile_visits_rate"
+                | "likes"
+                | "comments"
+                | "shares"
+                | "follows"
+                | "clicks_on_music_disc"
+                | "real_time_app_install"
+                | "real_time_app_install_cost"
+                | "app_install"
+                | "purchase"
+                | "purchase_rate"
+                | "registration"
+                | "registration_rate"
+                | "sales_lead"
+                | "sales_lead_rate"
+                | "total_app_event_add_to_cart"
+                | "engagements"
+        )
+}
+
+impl Model {
+    /// Renders rows `from..to` of a plan as Values.
+    pub(crate) fn render_rows(&self, plan: &ReportPlan, from: usize, to: usize) -> Vec<Value> {
+        serde_json::from_slice(&self.render_rows_json(plan, from, to)).unwrap_or_default()
+    }
+
+    /// Renders rows `from..to` of a plan as a JSON array, ready for the response body.
+    pub(crate) fn render_rows_json(&self, plan: &ReportPlan, from: usize, to: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(b'[');
+        if let Some(adv) = self.advertiser(plan.advertiser_id) {
+            let to = to.min(plan.keys.len());
+            let from = from.min(to);
+            out.reserve((to - from) * (64 + plan.metrics.len() * 24));
+            for (i, key) in plan.keys[from..to].iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                self.render_row(adv, plan, key, &mut out);
+            }
+        }
+        out.push(b']');
+        out
+    }
+
+    fn render_row(&self, adv: &Advertiser, plan: &ReportPlan, key: &RowKey, out: &mut Vec<u8>) {
+        let e = &plan.ents[key.ent as usize];
+        let (from, to) = match plan.time {
+            TimeDim::Day => (key.time * 24, key.time * 24 + 23),
+            TimeDim::Hour => (key.time, key.time),
+            TimeDim::Aggregate => plan.hours,
+        };
+        let scale = match plan.level {
+            Level::Advertiser => 20,
+            Level::Campaign => 6,
+            Level::AdGroup => 3,
+            Level::Ad => 1,
+        };
+        let mut totals = Totals::default();
+        for hour in from.max(e.first_hour)..=to.min(e.last_hour) {
+            if hour_active(self.seed, e.id, hour) && self.delivers_on(adv, hour.div_euclid(24)) {
+                let draw = HourDraw {
+                    seed: self.seed,
+                    id: e.id,
+                    hour,
+                    bd: plan.bd,
+                    bd_index: key.bd,
+                };
+                totals.add_hour(draw, scale);
+            }
+        }
+        if let Some((processed, total)) = e.share {
+            totals.keep_share(processed as u64, total.max(1) as u64);
+        }
+
+        out.extend_from_slice(b"{\"dimensions\":{");
+        for (i, (d, dkey)) in plan.dimensions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(dkey);
+            let v = match d.as_str() {
+                "stat_time_day" => format!("{} 00:00:00", date_of_day(key.time)),
+                "stat_time_hour" => format!(
+                    "{} {:02}:00:00",
+                    date_of_day(key.time.div_euclid(24)),
+                    key.time.rem_euclid(24)
+                ),
+                "advertiser_id" | "campaign_id" | "adgroup_id" | "ad_id" => e.id.to_string(),
+                other => {
+                    let value = plan.bd.value(other, key.bd);
+                    if self.empty_breakdown_values && is_last_breakdown_value(other, value) {
+                        String::new()
+                    } else {
+                        value.to_string()
+                    }
+                }
+            };
+            write_str(out, &v);
+        }
+        out.extend_from_slice(b"},\"metrics\":{");
+        let row = RowFigures {
+            adv,
+            plan,
+            ent: e,
+            totals: &totals,
+        };
+        for (i, m) in plan.metrics.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&m.key);
+            self.metric_value(&row, m).write(out);
+        }
+        out.extend_from_slice(b"}}");
+    }
+
+    /// The value of one metric in one row: an attribute or id of the row's entity, `-` for
+    /// secondary goals, or a figure of its summed delivery.
+    fn metric_value(&self, row: &RowFigures, spec: &MetricSpec) -> Cell {
+        let name = spec.name.as_str();
+        match spec.mtype {
+            Some(MetricType::Text) => return attribute_metric(row, name),
+            Some(MetricType::Id) => return id_metric(row, name),
+            _ => {}
+        }
+        if name.contains("secondary_goal") {
+            return Cell::Static("-");
+        }
+        let (wire, t) = (spec.wire, row.totals);
+        delivery_metric(name, wire, t)
+            .or_else(|| video_metric(name, wire, t))
+            .or_else(|| conversion_metric(name, wire, t))
+            .unwrap_or_else(|| other_metric(name, wire, t))
+    }
+}
+
+impl RowFigures<'_> {
+    /// The campaign, ad group and ad the row is about (as far as its level goes).
+    fn entities(&self) -> (Option<&Campaign>, Option<&AdGroup>, Option<&Ad>) {
+        let (adv, e) = (self.adv, self.ent);
+        match self.plan.level {
+            Level::Advertiser => (None, None, None),
+            Level::Campaign => (Some(&adv.campaigns[e.index as usize]), None, None),
+            Level::AdGroup => {
+                let g = &adv.adgroups[e.index as usize];
+                (Some(&adv.campaigns[g.campaign as usize]), Some(g), None)
+            }
+            Level::Ad => {
+                let a = &adv.ads[e.index as usize];
+                (
+                    Some(&adv.campaigns[a.campaign as usize]),
+                    Some(&adv.adgroups[a.adgroup as usize]),
+                    Some(a),
+                )
+            }
+        }
+    }
+}
+
+/// A text metric: an attribute of the row's entity, `-` where its level has none.
+fn attribute_metric(row: &RowFigures, name: &str) -> Cell {
+    let (campaign, adgroup, ad) = row.entities();
+    let dash = || Cell::Static("-");
+    let text = |s: Option<String>| s.map(Cell::Str).unwrap_or_else(dash);
+    match name {
+        "campaign_name" => text(campaign.map(|c| c.name.clone())),
+        "adgroup_name" => text(adgroup.map(|g| g.name.clone())),
+        "ad_name" => text(ad.map(|a| a.name.clone())),
+        "ad_text" => text(ad.map(ad_text)),
+        "placement_type" => text(adgroup.map(|g| placement_type(g.h).to_string())),
+        "objective_type" => text(campaign.map(|c| objective(c).to_string())),
+        "promotion_type" => text(adgroup.map(|g| {
+            if g.h.wrapping_shr(8) % 6 == 4 {
+                "APP_ANDROID"
+            } else {
+                "WEBSITE"
+            }
+            .to_string()
+        })),
+        "currency" => Cell::Static(currency(row.adv)),
+        "dpa_target_audience_type" => Cell::Null,
+        _ => dash(),
+    }
+}
+
+/// An id metric: the id of the row's entity (or one above it), `-` below its level.
+fn id_metric(row: &RowFigures, name: &str) -> Cell {
+    let (campaign, adgroup, ad) = row.entities();
+    let id = match name {
+        "campaign_id" => campaign.map(|c| c.id),
+        "adgroup_id" => adgroup.map(|g| g.id),
+        "ad_id" => ad.map(|a| a.id),
+        "advertiser_id" => Some(row.adv.id),
+        _ => Some(0), // tt_app_id: no app
+    };
+    id.map(|id| Cell::Num(id.to_string()))
+        .unwrap_or(Cell::Static("-"))
+}
+
+/// Spend, impressions, clicks, reach and the conversions of a row, and their rates and costs.
+fn delivery_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
+    let money = |m: u64| wire.fixed(m, 3);
+    let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
+    let cost = |den: u64| wire.fixed(ratio(t.spend_m, den, 0), 3);
+    Some(match name {
+        "spend" => money(t.spend_m),
+        "cash_spend" => money(t.spend_m - t.voucher_m),
+        "voucher_spend" => money(t.voucher_m),
+        "cpc" => cost(t.clicks),
+        "cpm" => money(ratio(t.spend_m * 1000, t.impressions, 0)),
+        "cost_per_1000_reached" => money(ratio(t.spend_m * 1000, t.reach, 0)),
+        "impressions" => wire.int(t.impressions),
+        "gross_impressions" => wire.int(t.impressions + t.impressions / 20),
+        "clicks" => wire.int(t.clicks),
+        "ctr" => rate(t.clicks, t.impressions),
+        "reach" => wire.int(t.reach),
+        "frequency" => wire.fixed(ratio(t.impressions, t.reach, 2), 2),
+        "conversion" | "result" => wire.int(t.conversions),
+        "real_time_conversion" | "real_time_result" => wire.int(t.rt_conversions),
+        "cost_per_conversion" | "cost_per_result" | "cost_per_result_v2" => cost(t.conversions),
+        "real_time_cost_per_conversion" | "real_time_cost_per_result" => cost(t.rt_conversions),
+        "conversion_rate" | "result_rate" | "conversion_rate_v2" => rate(t.conversions, t.clicks),
+        "real_time_conversion_rate" | "real_time_result_rate" => rate(t.rt_conversions, t.clicks),
+        _ => return None,
+    })
+}
+
+/// Video plays and views, and the engagement (profile visits, likes, ...) they bring.
+fn video_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
+    let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
+    Some(match name {
+        "video_play_actions" => wire.int(t.video_plays),
+        "video_watched_2s" => wire.int(t.watched_2s),
+        "video_watched_6s" => wire.int(t.watched_6s),
+        "video_views_p25" => wire.int(t.p25),
+        "video_views_p50" => wire.int(t.p50),
+        "video_views_p75" => wire.int(t.p75),
+        "video_views_p100" => wire.int(t.p100),
+        "average_video_play" => wire.fixed(ratio(t.play_ms, t.video_plays * 1000, 2), 2),
+        "average_video_play_per_user" => wire.fixed(ratio(t.play_ms, t.reach * 1000, 2), 2),
+        "profile_visits" => wire.int(t.profile_visits),
+        "profile_visits_rate" => rate(t.profile_visits, t.impressions),
+        "likes" => wire.int(t.likes),
+        "comments" => wire.int(t.comments),
+        "shares" => wire.int(t.shares),
+        "follows" => wire.int(t.follows),
+        "clicks_on_music_disc" => wire.int(t.music_clicks),
+        _ => return None,
+    })
+}
+
+/// App installs, purchases, registrations, sales leads and other conversion events.
+fn conversion_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
+    let money = |m: u64| wire.fixed(m, 3);
+    let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
+    let cost = |den: u64| wire.fixed(ratio(t.spend_m, den, 0), 3);
+    Some(match name {
+        "app_install" => wire.int(t.installs),
+        "real_time_app_install" => wire.int(t.rt_installs),
+        "real_time_app_install_cost" => cost(t.rt_installs),
+        "cost_per_app_install" => cost(t.installs),
+        "purchase" | "vta_purchase" | "cta_purchase" => {
+            let share = match name {
+                "vta_purchase" => 3,
+                "cta_purchase" => 7,
+                _ => 10,
+            };
+            wire.int(t.purchases * share / 10)
+        }
+        "purchase_rate" => rate(t.purchases, t.clicks),
+        "cost_per_purchase" => cost(t.purchases),
+        "total_purchase_value" => money(t.purchase_value_m),
+        "total_onsite_shopping_value" => money(t.purchase_value_m / 2),
+        "onsite_shopping" => wire.int(t.onsite_shopping),
+        "vta_conversion" => wire.int(t.conversions * 3 / 10),
+        "cta_conversion" => wire.int(t.conversions * 7 / 10),
+        "total_pageview" => wire.int(t.pageviews),
+        "complete_payment" => wire.int(t.complete_payment),
+        "value_per_complete_payment" => money(ratio(t.purchase_value_m, t.complete_payment, 0)),
+        "total_complete_payment_rate" => rate(t.complete_payment, t.clicks),
+        "registration" => wire.int(t.registrations),
+        "registration_rate" => rate(t.registrations, t.clicks),
+        "cost_per_registration" => cost(t.registrations),
+        "sales_lead" => wire.int(t.sales_leads),
+        "sales_lead_rate" => rate(t.sales_leads, t.clicks),
+        "cost_per_sales_lead" | "cost_per_total_sales_lead" => cost(t.sales_leads),
+        "total_app_event_add_to_cart" => wire.int(t.add_to_cart),
+        "cost_per_total_app_event_add_to_cart" => cost(t.add_to_cart),
+        _ => return None,
+    })
+}
+
+/// Other declared numeric metrics: a stable share of impressions.
+fn other_metric(other: &str, wire: Wire, t: &Totals) -> Cell {
+    let money = |m: u64| wire.fixed(m, 3);
+    let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
+    let share = 1 + str_hash(other) % 200;
+    if other.contains("rate") {
+        rate(t.clicks * share / 100, t.impressions)
+    } else if other.contains("value") || other.starts_with("cost") {
+        money(t.spend_m * share / 100)
+    } else {
+        wire.int(t.impressions * share / 1000)
+    }
+}
+
+/// Whether `value` is the last of its breakdown dimension's values (left empty when the model
+/// says so).
+fn is_last_breakdown_value(dim: &str, value: &str) -> bool {
+    let list = match dim {
+        "gender" => GENDERS,
+        "age" => AGES,
+        "country_code" => COUNTRIES,
+        "platform" => PLATFORMS,
+        "province_id" => PROVINCES,
+        _ => return false,
+    };
+    list.last() == Some(&value)
+}
+
+fn date_of_day(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|d| d.date_naive().format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
