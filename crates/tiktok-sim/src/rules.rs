@@ -10,7 +10,7 @@
 
 use chrono::NaiveDate;
 
-use crate::catalog::ReportType;
+use crate::catalog::{Level, ReportType};
 
 /// TikTok doc pages the rules come from (portal ids).
 // Some pages are cited only from doc comments, which the compiler does not count as a use.
@@ -79,10 +79,25 @@ pub(crate) enum TimeDimension {
     None,
 }
 
+/// The id dimensions of a report, one per data level.
+pub(crate) const ID_DIMENSIONS: &[&str] = &["advertiser_id", "campaign_id", "adgroup_id", "ad_id"];
+/// The time dimensions of a report.
+pub(crate) const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
+/// The breakdown dimensions the simulator serves: `country_code` in BASIC and AUDIENCE reports,
+/// the others in AUDIENCE reports.
+pub(crate) const BREAKDOWN_DIMENSIONS: &[&str] =
+    &["gender", "age", "country_code", "platform", "province_id"];
+
 /// What the report rules look at in a query.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReportShape {
     pub(crate) report_type: ReportType,
+    pub(crate) level: Level,
+    /// The requested dimensions, in request order.
+    pub(crate) dimensions: Vec<String>,
+    /// The time dimension (the first of them when there are several) and whether
+    /// `country_code` is one of the dimensions, as the server reads them from `dimensions`
+    /// (tests set them directly).
     pub(crate) time: TimeDimension,
     pub(crate) has_country_code: bool,
     pub(crate) lifetime: bool,
@@ -93,6 +108,51 @@ pub(crate) struct ReportShape {
 }
 
 impl ReportShape {
+    /// The dimensions of `names`.
+    fn of_kind<'s>(&'s self, names: &'s [&str]) -> impl Iterator<Item = &'s str> + 's {
+        self.dimensions
+            .iter()
+            .map(String::as_str)
+            .filter(move |d| names.contains(d))
+    }
+
+    fn has(&self, dimension: &str) -> bool {
+        self.dimensions.iter().any(|d| d == dimension)
+    }
+
+    /// The dimensions no rule knows, in request order.
+    fn unknown_dimensions(&self) -> Vec<&str> {
+        self.dimensions
+            .iter()
+            .map(String::as_str)
+            .filter(|d| {
+                !(ID_DIMENSIONS.contains(d)
+                    || TIME_DIMENSIONS.contains(d)
+                    || BREAKDOWN_DIMENSIONS.contains(d))
+            })
+            .collect()
+    }
+
+    /// The first dimension named a second time.
+    fn duplicated_dimension(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.dimensions
+            .iter()
+            .map(String::as_str)
+            .find(|d| !seen.insert(*d))
+    }
+
+    /// The breakdown dimensions, in request order.
+    fn breakdowns(&self) -> Vec<&str> {
+        self.of_kind(BREAKDOWN_DIMENSIONS).collect()
+    }
+
+    /// Several breakdowns that are not gender with age.
+    fn breakdowns_clash(&self) -> bool {
+        let n = self.breakdowns().len();
+        n > 1 && !(n == 2 && self.has("gender") && self.has("age"))
+    }
+
     /// Inclusive day count of the range, when both ends are given.
     fn span_days(&self) -> Option<i64> {
         Some((self.end_date? - self.start_date?).num_days() + 1)
@@ -123,7 +183,11 @@ pub(crate) struct ReportRule {
     /// The TikTok page that documents it.
     pub(crate) doc: &'static str,
     pub(crate) code: i64,
+    /// The refusal's message: TikTok's text, or the simulator's where TikTok documents none.
     pub(crate) message: &'static str,
+    /// For a message that names the query's own values: the message for a query, which then
+    /// replaces `message` (a template for the reader).
+    pub(crate) detail: Option<fn(&ReportShape) -> String>,
     pub(crate) refuses: fn(&ReportShape) -> bool,
     /// Only synchronous reports obey it: asynchronous report tasks "have no time range
     /// limitations" (Run an asynchronous report, [`docs::ASYNC_REPORT`]), so the date span
@@ -131,15 +195,128 @@ pub(crate) struct ReportRule {
     pub(crate) sync_only: bool,
 }
 
+impl ReportRule {
+    /// The message this rule refuses `shape` with.
+    pub(crate) fn message_for(&self, shape: &ReportShape) -> String {
+        match self.detail {
+            Some(detail) => detail(shape),
+            None => self.message.to_string(),
+        }
+    }
+}
+
 /// The rules of `report/integrated/get/`, checked in order; the first that refuses answers.
-/// `report/task/create/` checks the same rules but those marked `sync_only`.
+/// `report/task/create/` checks the same rules but those marked `sync_only`. The dimension
+/// rules come first: the others read the time dimension they make sure of.
 pub(crate) const REPORT_RULES: &[ReportRule] = &[
+    ReportRule {
+        name: "known_dimensions",
+        doc: docs::SYNC_REPORT,
+        code: PARAMETER_ERROR,
+        message: "Invalid dimension fields: [...]",
+        detail: Some(|q| format!("Invalid dimension fields: {:?}", q.unknown_dimensions())),
+        refuses: |q| !q.unknown_dimensions().is_empty(),
+        sync_only: false,
+    },
+    ReportRule {
+        name: "dimensions_once",
+        doc: docs::SYNC_REPORT,
+        code: PARAMETER_ERROR,
+        message: "dimensions: duplicated dimension ...",
+        detail: Some(|q| {
+            format!(
+                "dimensions: duplicated dimension {}",
+                q.duplicated_dimension().unwrap_or_default()
+            )
+        }),
+        refuses: |q| q.duplicated_dimension().is_some(),
+        sync_only: false,
+    },
+    ReportRule {
+        name: "one_id_dimension_of_the_level",
+        doc: docs::BASIC_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: data_level ... needs exactly one id dimension, ...",
+        detail: Some(|q| {
+            format!(
+                "dimensions: data_level {} needs exactly one id dimension, {}",
+                q.level.data_level(),
+                q.level.id_field()
+            )
+        }),
+        refuses: |q| {
+            let ids: Vec<&str> = q.of_kind(ID_DIMENSIONS).collect();
+            ids.len() != 1 || ids[0] != q.level.id_field()
+        },
+        sync_only: false,
+    },
+    ReportRule {
+        name: "one_time_dimension",
+        doc: docs::BASIC_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: at most one of stat_time_day and stat_time_hour",
+        detail: None,
+        refuses: |q| q.of_kind(TIME_DIMENSIONS).count() > 1,
+        sync_only: false,
+    },
+    ReportRule {
+        name: "breakdowns_gender_with_age_only",
+        doc: docs::AUDIENCE_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: [...] cannot be combined (only gender with age)",
+        detail: Some(|q| {
+            format!(
+                "dimensions: {:?} cannot be combined (only gender with age)",
+                q.breakdowns()
+            )
+        }),
+        refuses: ReportShape::breakdowns_clash,
+        sync_only: false,
+    },
+    ReportRule {
+        name: "audience_dimensions_in_audience_reports",
+        doc: docs::AUDIENCE_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: [...] are only available in AUDIENCE reports",
+        detail: Some(|q| {
+            format!(
+                "dimensions: {:?} are only available in AUDIENCE reports",
+                q.breakdowns()
+            )
+        }),
+        refuses: |q| {
+            let breakdowns = q.breakdowns();
+            q.report_type != ReportType::Audience
+                && !breakdowns.is_empty()
+                && breakdowns != ["country_code"]
+        },
+        sync_only: false,
+    },
+    ReportRule {
+        name: "audience_reports_need_an_audience_dimension",
+        doc: docs::AUDIENCE_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: AUDIENCE reports need an audience dimension",
+        detail: None,
+        refuses: |q| q.report_type == ReportType::Audience && q.breakdowns().is_empty(),
+        sync_only: false,
+    },
+    ReportRule {
+        name: "province_at_ad_level",
+        doc: docs::AUDIENCE_REPORTS,
+        code: PARAMETER_ERROR,
+        message: "dimensions: province_id is only available at data_level AUCTION_AD",
+        detail: None,
+        refuses: |q| q.breakdowns() == ["province_id"] && q.level != Level::Ad,
+        sync_only: false,
+    },
     ReportRule {
         name: "dates_required",
         doc: docs::SYNC_REPORT,
         code: PARAMETER_ERROR,
         message: "start_date, end_date: Missing data for required field. They are required when \
                   query_lifetime is false.",
+        detail: None,
         refuses: |q| q.dated() && (q.start_date.is_none() || q.end_date.is_none()),
         sync_only: false,
     },
@@ -148,6 +325,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         doc: docs::SYNC_REPORT,
         code: PARAMETER_ERROR,
         message: "start_date: must not be later than end_date.",
+        detail: None,
         refuses: |q| q.dated() && q.span_days().is_some_and(|d| d < 1),
         sync_only: false,
     },
@@ -157,6 +335,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "query_lifetime: Audience reports do not support lifetime metrics. Query a date \
                   range instead.",
+        detail: None,
         refuses: |q| q.lifetime && q.report_type == ReportType::Audience,
         sync_only: false,
     },
@@ -166,6 +345,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "dimensions: when query_lifetime = True, dimensions can not contain \
                   stat_time_day, stat_time_hour or country_code.",
+        detail: None,
         refuses: |q| q.lifetime && (q.time != TimeDimension::None || q.has_country_code),
         sync_only: false,
     },
@@ -175,6 +355,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "Conflict occurs. The input params including metrics and dimensions have no \
                   relation.",
+        detail: None,
         refuses: |q| {
             q.hourly_audience_refused
                 && q.report_type == ReportType::Audience
@@ -188,6 +369,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "The time range between start_date and end_date cannot exceed 30 days when \
                   dimensions contain stat_time_day.",
+        detail: None,
         refuses: |q| {
             q.dated()
                 && q.time == TimeDimension::Day
@@ -201,6 +383,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "When dimensions contain stat_time_hour, start_date and end_date must be the \
                   same day.",
+        detail: None,
         refuses: |q| {
             q.dated()
                 && q.time == TimeDimension::Hour
@@ -214,6 +397,7 @@ pub(crate) const REPORT_RULES: &[ReportRule] = &[
         code: PARAMETER_ERROR,
         message: "The time range between start_date and end_date cannot exceed 365 days when \
                   dimensions contain no time dimension.",
+        detail: None,
         refuses: |q| {
             q.dated()
                 && q.time == TimeDimension::None
@@ -231,7 +415,7 @@ fn first_broken_rule(shape: &ReportShape, asynchronous: bool) -> Result<(), Refu
         .iter()
         .find(|rule| !(asynchronous && rule.sync_only) && (rule.refuses)(shape))
     {
-        Some(rule) => Err((rule.code, rule.message.to_string())),
+        Some(rule) => Err((rule.code, rule.message_for(shape))),
         None => Ok(()),
     }
 }
@@ -710,9 +894,22 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
     }
 
+    /// A campaign report by country, valid in its dimensions for both report types.
     fn shape(report_type: ReportType, time: TimeDimension) -> ReportShape {
+        let time_dimension = match time {
+            TimeDimension::Day => Some("stat_time_day"),
+            TimeDimension::Hour => Some("stat_time_hour"),
+            TimeDimension::None => None,
+        };
         ReportShape {
             report_type,
+            level: Level::Campaign,
+            dimensions: ["campaign_id"]
+                .into_iter()
+                .chain(time_dimension)
+                .chain(["country_code"])
+                .map(String::from)
+                .collect(),
             time,
             has_country_code: false,
             lifetime: false,
@@ -748,6 +945,91 @@ mod tests {
         }
         for rule in SCOPE_RULES {
             assert!(rule.doc.contains("portal/docs?id="), "{}", rule.scope);
+        }
+    }
+
+    /// The dimension rules refuse in order, each naming what is at fault in TikTok's 40002.
+    #[test]
+    fn dimension_rules_name_the_dimensions_at_fault() {
+        let refused = |report_type, level, dims: &[&str]| {
+            let s = ReportShape {
+                report_type,
+                level,
+                dimensions: dims.iter().map(|d| d.to_string()).collect(),
+                ..shape(ReportType::Basic, TimeDimension::Day)
+            };
+            check_report(&s).unwrap_err()
+        };
+        let (basic, audience) = (ReportType::Basic, ReportType::Audience);
+        let cases: [(ReportType, Level, &[&str], &str); 8] = [
+            (
+                basic,
+                Level::Campaign,
+                &["campaign_id", "nope", "age_group"],
+                r#"Invalid dimension fields: ["nope", "age_group"]"#,
+            ),
+            (
+                basic,
+                Level::Campaign,
+                &["campaign_id", "stat_time_day", "stat_time_day"],
+                "dimensions: duplicated dimension stat_time_day",
+            ),
+            (
+                basic,
+                Level::Ad,
+                &["campaign_id", "ad_id"],
+                "dimensions: data_level AUCTION_AD needs exactly one id dimension, ad_id",
+            ),
+            (
+                basic,
+                Level::Ad,
+                &["ad_id", "stat_time_hour", "stat_time_day"],
+                "dimensions: at most one of stat_time_day and stat_time_hour",
+            ),
+            (
+                audience,
+                Level::Ad,
+                &["ad_id", "age", "platform"],
+                r#"dimensions: ["age", "platform"] cannot be combined (only gender with age)"#,
+            ),
+            (
+                basic,
+                Level::Ad,
+                &["ad_id", "gender", "age"],
+                r#"dimensions: ["gender", "age"] are only available in AUDIENCE reports"#,
+            ),
+            (
+                audience,
+                Level::Ad,
+                &["ad_id", "stat_time_day"],
+                "dimensions: AUDIENCE reports need an audience dimension",
+            ),
+            (
+                audience,
+                Level::Campaign,
+                &["campaign_id", "province_id"],
+                "dimensions: province_id is only available at data_level AUCTION_AD",
+            ),
+        ];
+        for (report_type, level, dims, message) in cases {
+            assert_eq!(
+                refused(report_type, level, dims),
+                (PARAMETER_ERROR, message.to_string()),
+                "{dims:?}"
+            );
+        }
+        // Within the rules: gender with age, and country_code in BASIC reports.
+        for (report_type, dims) in [
+            (audience, &["ad_id", "gender", "age"][..]),
+            (basic, &["ad_id", "country_code"][..]),
+        ] {
+            let s = ReportShape {
+                report_type,
+                level: Level::Ad,
+                dimensions: dims.iter().map(|d| d.to_string()).collect(),
+                ..shape(report_type, TimeDimension::None)
+            };
+            assert_eq!(check_report(&s), Ok(()), "{dims:?}");
         }
     }
 

@@ -1472,7 +1472,8 @@ async fn every_documented_report_rule_refuses_over_http() {
     let sim = spawn(cfg()).await.unwrap();
     let c = Client::new(&sim);
     let adv = sim.model().advertiser_ids()[0];
-    // (rule, report_type, data_level, dimensions, dates or lifetime, an accepted variant)
+    // (rule, report_type, data_level, dimensions, dates or lifetime, an accepted variant, the
+    // accepted variant's dimensions when they differ)
     type Case = (
         &'static str,
         &'static str,
@@ -1480,6 +1481,7 @@ async fn every_documented_report_rule_refuses_over_http() {
         &'static str,
         (&'static str, &'static str, bool),
         (&'static str, &'static str, bool),
+        &'static str,
     );
     let cases: &[Case] = &[
         (
@@ -1489,6 +1491,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["campaign_id","stat_time_day"]"#,
             ("", "", false),
             ("2024-06-01", "2024-06-02", false),
+            "",
         ),
         (
             "start_before_end",
@@ -1497,6 +1500,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["campaign_id","stat_time_day"]"#,
             ("2024-06-03", "2024-06-02", false),
             ("2024-06-02", "2024-06-03", false),
+            "",
         ),
         (
             "audience_has_no_lifetime",
@@ -1505,6 +1509,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["advertiser_id","gender","age"]"#,
             ("", "", true),
             ("2023-07-02", "2024-06-30", false),
+            "",
         ),
         (
             "lifetime_without_time_or_country",
@@ -1513,6 +1518,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["campaign_id","country_code"]"#,
             ("", "", true),
             ("2023-07-02", "2024-06-30", false),
+            "",
         ),
         (
             "hourly_audience_refused",
@@ -1521,6 +1527,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["ad_id","stat_time_hour","gender"]"#,
             ("2024-06-30", "2024-06-30", false),
             ("2024-06-30", "2024-06-30", false),
+            "",
         ),
         (
             "daily_span_30_days",
@@ -1529,6 +1536,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["ad_id","stat_time_day"]"#,
             ("2024-05-31", "2024-06-30", false),
             ("2024-06-01", "2024-06-30", false),
+            "",
         ),
         (
             "hourly_span_one_day",
@@ -1537,6 +1545,7 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["ad_id","stat_time_hour"]"#,
             ("2024-06-29", "2024-06-30", false),
             ("2024-06-30", "2024-06-30", false),
+            "",
         ),
         (
             "totals_span_365_days",
@@ -1545,6 +1554,79 @@ async fn every_documented_report_rule_refuses_over_http() {
             r#"["campaign_id"]"#,
             ("2023-07-01", "2024-06-30", false),
             ("2023-07-02", "2024-06-30", false),
+            "",
+        ),
+        (
+            "known_dimensions",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day","nope"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["campaign_id","stat_time_day"]"#,
+        ),
+        (
+            "dimensions_once",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day","campaign_id"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["campaign_id","stat_time_day"]"#,
+        ),
+        (
+            "one_id_dimension_of_the_level",
+            "BASIC",
+            Level::Ad,
+            r#"["campaign_id","stat_time_day"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["ad_id","stat_time_day"]"#,
+        ),
+        (
+            "one_time_dimension",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day","stat_time_hour"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["campaign_id","stat_time_day"]"#,
+        ),
+        (
+            "breakdowns_gender_with_age_only",
+            "AUDIENCE",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day","gender","platform"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["campaign_id","stat_time_day","gender","age"]"#,
+        ),
+        (
+            "audience_dimensions_in_audience_reports",
+            "BASIC",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day","gender"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["campaign_id","stat_time_day","country_code"]"#,
+        ),
+        (
+            "audience_reports_need_an_audience_dimension",
+            "AUDIENCE",
+            Level::Campaign,
+            r#"["campaign_id","stat_time_day"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["campaign_id","stat_time_day","platform"]"#,
+        ),
+        (
+            "province_at_ad_level",
+            "AUDIENCE",
+            Level::AdGroup,
+            r#"["adgroup_id","stat_time_day","province_id"]"#,
+            ("2024-06-01", "2024-06-02", false),
+            ("2024-06-01", "2024-06-02", false),
+            r#"["adgroup_id","stat_time_day","country_code"]"#,
         ),
     ];
     let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
@@ -1568,7 +1650,7 @@ async fn every_documented_report_rule_refuses_over_http() {
         }
         p
     };
-    for (name, report_type, level, dims, broken, fixed) in cases {
+    for (name, report_type, level, dims, broken, fixed, fixed_dims) in cases {
         let rule = rules::REPORT_RULES
             .iter()
             .find(|r| r.name == *name)
@@ -1580,14 +1662,35 @@ async fn every_documented_report_rule_refuses_over_http() {
             )
             .await;
         assert_eq!(body["code"], rule.code, "{name}: {body}");
-        assert_eq!(body["message"], rule.message, "{name}");
+        // The rule's message, naming the query's values where it does.
+        let shape = rules::ReportShape {
+            report_type: ReportType::from_api(report_type).unwrap(),
+            level: *level,
+            dimensions: serde_json::from_str(dims).unwrap(),
+            time: rules::TimeDimension::None,
+            has_country_code: false,
+            lifetime: broken.2,
+            start_date: None,
+            end_date: None,
+            hourly_audience_refused: true,
+        };
+        assert_eq!(body["message"], rule.message_for(&shape), "{name}");
         if *name == "hourly_audience_refused" {
             continue; // accepted only by a simulator told to serve it
         }
         let body = c
             .get(
                 "report/integrated/get/",
-                &params(report_type, *level, dims, *fixed),
+                &params(
+                    report_type,
+                    *level,
+                    if fixed_dims.is_empty() {
+                        dims
+                    } else {
+                        fixed_dims
+                    },
+                    *fixed,
+                ),
             )
             .await;
         assert_eq!(body["code"], 0, "{name} within the rule: {body}");

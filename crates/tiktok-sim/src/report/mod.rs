@@ -76,10 +76,6 @@ const PLATFORMS: &[&str] = &["ANDROID", "IPHONE", "PC"];
 /// Geoname ids of California, Texas, New York and Florida.
 const PROVINCES: &[&str] = &["5332921", "4736286", "5128638", "4155751"];
 
-const ID_DIMENSIONS: &[&str] = &["advertiser_id", "campaign_id", "adgroup_id", "ad_id"];
-const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
-const BREAKDOWN_DIMENSIONS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
-
 /// The breakdown of a query: which values split each entity's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bd {

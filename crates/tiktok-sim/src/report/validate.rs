@@ -1,18 +1,16 @@
 //! The first step of a report query: everything TikTok checks before it answers, in TikTok's
-//! order (the advertiser, the dimensions, the documented rules of [`crate::rules`], the metrics,
-//! the filters), giving either TikTok's refusal or the [`Validated`] query the planner lists rows
+//! order (the advertiser, the documented rules of [`crate::rules`] with the dimensions first,
+//! the metrics, the filters), giving either TikTok's refusal or the [`Validated`] query the planner lists rows
 //! for. Also the buying types a query covers ([`BuyingScope`]).
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{
-    bad, ApiError, Bd, Flow, ReportQuery, TimeDim, BREAKDOWN_DIMENSIONS, ID_DIMENSIONS,
-    MAX_FILTER_IDS, TIME_DIMENSIONS,
-};
-use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level, ReportType};
+use super::{bad, ApiError, Bd, Flow, ReportQuery, TimeDim, MAX_FILTER_IDS};
+use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level};
 use crate::model::{day_num, Advertiser, BuyingType, Model};
+use crate::rules::TIME_DIMENSIONS;
 
 /// A report query that passed validation: what the planner needs to list its rows.
 pub(super) struct Validated<'m> {
@@ -64,9 +62,9 @@ impl Model {
                 format!("No permission to operate advertiser {}.", q.advertiser_id),
             ));
         };
-        let time = time_dimension(q)?;
-        let bd = breakdown(q)?;
-        self.check_documented_rules(q, time, flow)?;
+        // Every documented rule of the query (its dimensions first), then what they make sure of.
+        self.check_documented_rules(q, flow)?;
+        let (time, bd) = (time_dimension(q), breakdown(q));
         let hours = match (q.lifetime, q.start_date, q.end_date) {
             (false, Some(start), Some(end)) => (day_num(start) * 24, day_num(end) * 24 + 23),
             _ => (adv.first_hour, adv.last_hour),
@@ -90,18 +88,15 @@ impl Model {
         })
     }
 
-    /// TikTok's documented rules of report type, lifetime, time dimension and date span
-    /// ([`crate::rules::REPORT_RULES`]; no date span for asynchronous tasks, which also refuse
-    /// UV metrics with audience dimensions).
-    fn check_documented_rules(
-        &self,
-        q: &ReportQuery,
-        time: TimeDim,
-        flow: Flow,
-    ) -> Result<(), ApiError> {
+    /// TikTok's documented rules of dimensions, report type, lifetime, time dimension and date
+    /// span ([`crate::rules::REPORT_RULES`]; no date span for asynchronous tasks, which also
+    /// refuse UV metrics with audience dimensions).
+    fn check_documented_rules(&self, q: &ReportQuery, flow: Flow) -> Result<(), ApiError> {
         let shape = crate::rules::ReportShape {
             report_type: q.report_type,
-            time: match time {
+            level: q.level,
+            dimensions: q.dimensions.clone(),
+            time: match time_dimension(q) {
                 TimeDim::Day => crate::rules::TimeDimension::Day,
                 TimeDim::Hour => crate::rules::TimeDimension::Hour,
                 TimeDim::Aggregate => crate::rules::TimeDimension::None,
@@ -227,98 +222,39 @@ impl Filters {
     }
 }
 
-/// The dimensions but breakdowns: every one known, none twice, exactly the level's id
-/// dimension, at most one time dimension (which it returns).
-fn time_dimension(q: &ReportQuery) -> Result<TimeDim, ApiError> {
-    let mut seen = HashSet::new();
-    let unknown: Vec<&String> = q
-        .dimensions
-        .iter()
-        .filter(|d| {
-            let d = d.as_str();
-            !(ID_DIMENSIONS.contains(&d)
-                || TIME_DIMENSIONS.contains(&d)
-                || BREAKDOWN_DIMENSIONS.contains(&d))
-        })
-        .collect();
-    if !unknown.is_empty() {
-        return Err(bad(format!("Invalid dimension fields: {unknown:?}")));
-    }
-    if let Some(dup) = q.dimensions.iter().find(|d| !seen.insert(d.as_str())) {
-        return Err(bad(format!("dimensions: duplicated dimension {dup}")));
-    }
-    let ids: Vec<&str> = q
+/// The time dimension of a query (its first, when it has several, which the rules refuse).
+fn time_dimension(q: &ReportQuery) -> TimeDim {
+    match q
         .dimensions
         .iter()
         .map(String::as_str)
-        .filter(|d| ID_DIMENSIONS.contains(d))
-        .collect();
-    if ids.len() != 1 || ids[0] != q.level.id_field() {
-        return Err(bad(format!(
-            "dimensions: data_level {} needs exactly one id dimension, {}",
-            q.level.data_level(),
-            q.level.id_field()
-        )));
-    }
-    let times: Vec<&str> = q
-        .dimensions
-        .iter()
-        .map(String::as_str)
-        .filter(|d| TIME_DIMENSIONS.contains(d))
-        .collect();
-    if times.len() > 1 {
-        return Err(bad(
-            "dimensions: at most one of stat_time_day and stat_time_hour",
-        ));
-    }
-    Ok(match times.first() {
-        Some(&"stat_time_day") => TimeDim::Day,
+        .find(|d| TIME_DIMENSIONS.contains(d))
+    {
+        Some("stat_time_day") => TimeDim::Day,
         Some(_) => TimeDim::Hour,
         None => TimeDim::Aggregate,
-    })
+    }
 }
 
-/// The breakdown dimensions: one, or gender with age; audience ones in AUDIENCE reports only
-/// (which need one); `province_id` at the ad level only.
-fn breakdown(q: &ReportQuery) -> Result<Bd, ApiError> {
-    let audience = q.report_type == ReportType::Audience;
+/// The breakdown of a query whose dimensions passed the rules: none, one dimension, or
+/// gender with age.
+fn breakdown(q: &ReportQuery) -> Bd {
     let has = |d: &str| q.dimensions.iter().any(|x| x == d);
-    let breakdowns: Vec<&str> = q
-        .dimensions
-        .iter()
-        .map(String::as_str)
-        .filter(|d| BREAKDOWN_DIMENSIONS.contains(d))
-        .collect();
-    let bd = match (has("gender"), has("age"), breakdowns.len()) {
-        (_, _, 0) => Bd::None,
-        (true, true, 2) => Bd::GenderAge,
-        (true, false, 1) => Bd::Gender,
-        (false, true, 1) => Bd::Age,
-        (_, _, 1) if has("country_code") => Bd::Country,
-        (_, _, 1) if has("platform") => Bd::Platform,
-        (_, _, 1) => Bd::Province,
-        _ => {
-            return Err(bad(format!(
-                "dimensions: {breakdowns:?} cannot be combined (only gender with age)"
-            )))
-        }
-    };
-    if !audience && !matches!(bd, Bd::None | Bd::Country) {
-        return Err(bad(format!(
-            "dimensions: {breakdowns:?} are only available in AUDIENCE reports"
-        )));
+    if has("gender") && has("age") {
+        Bd::GenderAge
+    } else if has("gender") {
+        Bd::Gender
+    } else if has("age") {
+        Bd::Age
+    } else if has("country_code") {
+        Bd::Country
+    } else if has("platform") {
+        Bd::Platform
+    } else if has("province_id") {
+        Bd::Province
+    } else {
+        Bd::None
     }
-    if audience && bd == Bd::None {
-        return Err(bad(
-            "dimensions: AUDIENCE reports need an audience dimension",
-        ));
-    }
-    if bd == Bd::Province && q.level != Level::Ad {
-        return Err(bad(
-            "dimensions: province_id is only available at data_level AUCTION_AD",
-        ));
-    }
-    Ok(bd)
 }
 
 /// Every metric known, and allowed for the report type, level and time granularity.
