@@ -163,6 +163,12 @@ async fn sigterm_stops_a_flow_capture_after_its_last_checkpoint_and_it_resumes()
             stderr.contains("Stopped by SIGTERM"),
             "the last log line says why it stopped:\n{stderr}"
         );
+        // Logged once the writer has ended the output: nothing kept it waiting (the engine's
+        // tasks let go of the output channel when the run was dropped).
+        assert!(
+            stderr.contains("Capture stopped; its output ends after the last checkpoint."),
+            "the writer ended the output:\n{stderr}"
+        );
         let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
         assert!(
             is_flow_checkpoint(&last),
@@ -223,6 +229,10 @@ async fn sigint_stops_an_airbyte_read_after_a_state_message() {
             "exit status after SIGINT; stderr:\n{stderr}"
         );
         assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+        assert!(
+            stderr.contains("Capture stopped; its output ends after the last checkpoint."),
+            "the writer ended the output:\n{stderr}"
+        );
         let messages: Vec<Value> = lines
             .iter()
             .map(|l| serde_json::from_str(l).unwrap())
