@@ -165,6 +165,10 @@ pub struct AdvancedConfig {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_insecure_http: Option<bool>,
+    /// A CA certificate to trust besides the usual public ones, in PEM form (-----BEGIN CERTIFICATE-----), for a proxy that inspects TLS or an API Base URL signed by your own CA. Several certificates may follow one another. A certificate is public, not a secret.
+    #[schemars(title = "CA Certificate", extend("multiline" = true))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,6 +222,9 @@ pub struct Config {
     /// Whether reports skip the days the activity index finds idle (always, outside tests that
     /// compare a run with and without it).
     pub activity_index: bool,
+    /// The certificates of `advanced.ca_certificate` (PEM, each checked to parse), trusted
+    /// besides the built-in and system roots.
+    pub ca_certificates: Vec<reqwest::Certificate>,
 }
 
 impl Config {
@@ -447,6 +454,8 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
             .unwrap_or(DEFAULT_ALLOW_INSECURE_HTTP),
     )?;
 
+    let ca_certificates = ca_certificates(advanced.ca_certificate.as_deref())?;
+
     let mut custom_reports: Vec<CustomReport> = Vec::new();
     for (n, report) in surface.custom_reports.into_iter().enumerate() {
         let report = validate_custom_report(report, n)?;
@@ -474,7 +483,37 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
         custom_reports,
         clock: crate::clock::Clock::System,
         activity_index: true,
+        ca_certificates,
     })
+}
+
+/// The certificates of `advanced.ca_certificate`: PEM text holding one or more
+/// `CERTIFICATE` blocks, each of which must parse. Empty text means none.
+fn ca_certificates(pem: Option<&str>) -> Result<Vec<reqwest::Certificate>> {
+    let Some(pem) = pem.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let refuse = |why: &str| {
+        Error::config(format!(
+            "Config field `advanced.ca_certificate` {why}. Paste the CA certificate in PEM form: \
+             the text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----, or leave \
+             the field empty."
+        ))
+    };
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(refuse("holds no -----BEGIN CERTIFICATE----- block"));
+    }
+    let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|_| refuse("is not valid PEM"))?;
+    // reqwest reads the DER lazily; building a client with each one proves it parses.
+    for certificate in &certificates {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(certificate.clone())
+            .build()
+            .map_err(|_| refuse("holds a certificate that cannot be read"))?;
+    }
+    Ok(certificates)
 }
 
 fn parse_date(value: Option<&str>, field: &str) -> Result<Option<NaiveDate>> {

@@ -86,6 +86,14 @@ pub enum Error {
     /// A failure with nothing to retry.
     #[error("{0}")]
     Fatal(String),
+    /// SIGTERM or SIGINT stopped the command; a capture wrote everything up to its last
+    /// checkpoint first.
+    #[error(
+        "Stopped by {}. A capture's output ends after its last checkpoint; the next run resumes \
+         from it.",
+        .0.name()
+    )]
+    Stopped(crate::shutdown::Signal),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -111,7 +119,9 @@ impl Error {
                 }
             }
             Error::Malformed(_) => ErrorClass::Retryable,
-            Error::GaveUp(_) | Error::Io { .. } | Error::Fatal(_) => ErrorClass::Fatal,
+            Error::GaveUp(_) | Error::Io { .. } | Error::Fatal(_) | Error::Stopped(_) => {
+                ErrorClass::Fatal
+            }
         }
     }
 

@@ -11,3 +11,4 @@ pub mod error;
 pub mod protocol;
 pub mod registry;
 pub mod scrub;
+pub mod shutdown;

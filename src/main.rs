@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use source_tiktok_marketing::error::Error;
 use source_tiktok_marketing::protocol::{airbyte, emit::write_line, flow, logs};
+use source_tiktok_marketing::shutdown;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -106,11 +107,17 @@ fn main() -> ExitCode {
     if airbyte {
         logs::enable();
     }
-    let result = runtime.block_on(run(cli.command));
+    let result = runtime.block_on(run_until_stopped(cli.command));
     // Blocking stdin reads must not hold the process open.
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A requested stop is not a failure to report (no ERROR line, no Airbyte error trace);
+        // the exit status says which signal it was (README, Stopping).
+        Err(err @ Error::Stopped(signal)) => {
+            tracing::warn!("{err}");
+            ExitCode::from(signal.exit_status())
+        }
         Err(err) => {
             if airbyte {
                 // The ERROR trace carries the error to Airbyte; no LOG copy of it.
@@ -121,6 +128,32 @@ fn main() -> ExitCode {
             }
             tracing::error!("{err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// How long a capture may take to end its output after a stop signal (it needs milliseconds;
+/// the bound is for a stdout nobody reads), so that `docker stop` never reaches its SIGKILL.
+const STOP_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the command until it ends or SIGTERM/SIGINT arrives. A capture stops at the signal by
+/// itself and ends its output after the last checkpoint; any other command just stops.
+async fn run_until_stopped(command: Option<Command>) -> Result<(), Error> {
+    if let Err(e) = shutdown::listen() {
+        tracing::warn!("Could not install the SIGTERM and SIGINT handlers: {e}");
+    }
+    let run = run(command);
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => result,
+        signal = shutdown::requested() => {
+            if shutdown::capture_running() {
+                tokio::time::timeout(STOP_DRAIN_LIMIT, &mut run)
+                    .await
+                    .unwrap_or(Err(Error::Stopped(signal)))
+            } else {
+                Err(Error::Stopped(signal))
+            }
         }
     }
 }

@@ -88,14 +88,16 @@ pub async fn run(
         &bindings,
         started,
     ));
-    let progress = spawn_progress_log(
+    // Aborted also if this run is dropped (a stop signal drops it): the task holds the output
+    // channel, which must close for the writer to end.
+    let mut progress = crate::shutdown::AbortOnDrop(spawn_progress_log(
         ctx.clone(),
         bindings.iter().map(|b| b.stream.name.clone()).collect(),
-    );
+    ));
     let result = run_units(&ctx, &bindings).await;
-    progress.abort();
+    progress.0.abort();
     // Wait for the aborted task to drop its handle on the context (and the output channel).
-    let _ = progress.await;
+    let _ = (&mut progress.0).await;
     let errors = result?;
     summarize(&ctx, &bindings, errors, &tx).await
 }

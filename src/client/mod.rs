@@ -212,7 +212,12 @@ impl TikTokClient {
             .user_agent(concat!(
                 "source-tiktok-marketing/",
                 env!("CARGO_PKG_VERSION")
-            ))
+            ));
+        // Besides Mozilla's roots and the system's store: the CA of `advanced.ca_certificate`.
+        let http = config
+            .ca_certificates
+            .iter()
+            .fold(http, |http, ca| http.add_root_certificate(ca.clone()))
             .build()
             .map_err(|e| Error::Fatal(format!("building the HTTP client failed: {e}")))?;
         let app = match &config.environment {
@@ -420,6 +425,9 @@ impl TikTokClient {
             }
         }
         let transport = |what: &str, e: reqwest::Error| {
+            if let Some(problem) = certificate_problem(&e) {
+                return self.certificate_error(path, problem);
+            }
             // Everything but a request we built wrongly is worth another try: timeouts, refused
             // or dropped connections, bodies cut short.
             let retryable = !e.is_builder();
@@ -807,6 +815,47 @@ pub fn decode_data<'a>(
         })));
     }
     Err(Error::Transport { message, retryable })
+}
+
+/// The reason TLS refused the server's certificate (an unknown issuer, an expired or misnamed
+/// certificate), when that is why a request failed: asking again cannot help. rustls's error
+/// sits in reqwest's source chain inside `io::Error`s (two, today), and an `io::Error`'s
+/// `source()` skips what it wraps, so each one is opened with `get_ref`.
+fn certificate_problem<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::Error> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(tls @ rustls::Error::InvalidCertificate(_)) = err.downcast_ref() {
+            return Some(tls);
+        }
+        current = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+impl TikTokClient {
+    /// The error for a server certificate that could not be verified: not retried, and it says
+    /// how to make the connector trust the CA that signed it.
+    fn certificate_error(&self, path: &str, problem: &rustls::Error) -> Error {
+        let host = self.root.host_str().unwrap_or("the API host");
+        Error::Transport {
+            message: self.scrub(&format!(
+                "Requesting {path} failed: the TLS certificate of {host} could not be verified \
+                 ({problem}). If a proxy that inspects TLS or a server with a certificate from \
+                 your own CA stands between the connector and TikTok, paste that CA certificate \
+                 (PEM) into advanced.ca_certificate, or add it to the system's CA store (or \
+                 point SSL_CERT_FILE at a PEM file that holds it). Not retried: the same \
+                 certificate would be refused again."
+            )),
+            retryable: false,
+        }
+    }
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -124,14 +124,32 @@ pub async fn capture_with<W: Write + Send + 'static>(
         write_logs(&mut emitter, u64::MAX)?;
         emitter.finish().map(|_| ())
     });
-    let result = capture::run(config, bindings, client.clone(), capture, tx).await;
+    let running = crate::shutdown::CaptureRunning::start();
+    // A stop signal drops the run, and with it the channel's sender: the writer then writes
+    // what it was handed (checkpoints follow the records they cover) and ends the output.
+    let (result, stopped) = tokio::select! {
+        result = capture::run(config, bindings, client.clone(), capture, tx) => (result, None),
+        signal = crate::shutdown::requested() => (Ok(Vec::new()), Some(signal)),
+    };
     let written = tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(|e| Error::Fatal(format!("the output writer stopped: {e}")))?
         .map_err(|_| Error::Fatal("the output writer panicked".into()))?;
     logs::end_capture();
+    drop(running);
     let requests = client.stats.requests.load(Ordering::Relaxed);
-    tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished.");
+    match stopped {
+        Some(signal) => tracing::info!(
+            requests,
+            signal = signal.name(),
+            "Capture stopped; its output ends after the last checkpoint."
+        ),
+        None => tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished."),
+    }
+    let result = match stopped {
+        Some(signal) => Err(Error::Stopped(signal)),
+        None => result,
+    };
     match (result, written) {
         (_, Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Fatal(
             "stdout was closed by the reader before the capture ended".into(),

@@ -21,3 +21,5 @@ mod records;
 mod reports;
 mod rules;
 mod spec_validation;
+mod stop;
+mod tls;
