@@ -38,7 +38,8 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// How many pages of one query are fetched at once.
     pub page_concurrency: usize,
-    /// The largest answer body read; a longer one is cut off and retried.
+    /// The largest answer body read; a longer one is cut off and counts as malformed (asked
+    /// for `malformed_attempts` times, then the request fails).
     pub max_body_bytes: usize,
     /// How many times an answer that is not a TikTok envelope at all (no numeric `code`,
     /// trailing garbage, a `data` that is not an object) is asked for before the request
@@ -256,8 +257,8 @@ impl TikTokClient {
         self.scrubber.scrub(text).into_owned()
     }
 
-    /// GET `path` and return `data`, retrying what can be retried. Rate-limited answers pause
-    /// the whole process; server errors back off this request alone. Fails when the request has
+    /// GET `path` and return `data`, retrying what can be retried. Throttled answers back off
+    /// as the limit they name asks ([`limiter`]); server errors back off this request alone. Fails when the request has
     /// not succeeded for `give_up_after`.
     pub async fn get(
         &self,
@@ -332,8 +333,8 @@ impl TikTokClient {
         .await
     }
 
-    /// One request with retries: rate-limited answers pause the whole process, server errors
-    /// back off this request alone, and `decode` (status, body, ads-throttle header) turns the
+    /// One request with retries: throttled answers back off as the limit they name asks
+    /// ([`limiter`]), server errors back off this request alone, and `decode` (status, body, ads-throttle header) turns the
     /// answer into a value or a classified error.
     async fn exchange<T>(
         &self,
@@ -344,6 +345,8 @@ impl TikTokClient {
         let started = tokio::time::Instant::now();
         let mut attempt: u32 = 0;
         let mut malformed: u32 = 0;
+        // Throttle answers in a row for this request: its backoff grows with them.
+        let mut throttled: u32 = 0;
         loop {
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -375,10 +378,14 @@ impl TikTokClient {
             let delay = match err.class() {
                 ErrorClass::RateLimited => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    let app_level = err.api_code() != Some(40133);
-                    let pause = self.limiter.on_throttle(app_level);
-                    tracing::debug!(path, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; pausing.");
-                    Duration::ZERO
+                    throttled += 1;
+                    let limit = match &err {
+                        Error::Api(api) => codes::throttle_limit(api.code, &api.message),
+                        _ => codes::ThrottleLimit::PerSecond,
+                    };
+                    let pause = self.limiter.on_throttle(limit, throttled);
+                    tracing::debug!(path, ?limit, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; backing off.");
+                    pause
                 }
                 ErrorClass::Retryable => {
                     let ceiling = self
@@ -386,6 +393,7 @@ impl TikTokClient {
                         .first_retry_delay
                         .saturating_mul(1u32 << attempt.min(16))
                         .min(self.options.max_retry_delay);
+                    throttled = 0;
                     ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
                 }
                 _ => return Err(err),
@@ -411,7 +419,7 @@ impl TikTokClient {
 
     /// One HTTP exchange: the status, the whole body and whether it carried
     /// [`ADS_THROTTLE_HEADER`]. Redirects are refused, and a body longer than `max_body_bytes`
-    /// is cut off (a retryable error) without being held.
+    /// is cut off (an [`Error::Malformed`]) without being held.
     async fn send_once(&self, path: &str, outgoing: Outgoing<'_>) -> Result<(u16, Vec<u8>, bool)> {
         let mut url = self
             .root
@@ -453,19 +461,22 @@ impl TikTokClient {
             return Err(redirect_error(path, status.as_u16(), &url, &response));
         }
         let cap = self.options.max_body_bytes;
-        let too_long = || Error::Transport {
-            message: format!(
-                "TikTok's answer to {path} is longer than {} MiB, far more than any TikTok page; \
-                 the connector stopped reading it and will ask again.",
-                cap >> 20
-            ),
-            retryable: true,
+        // An answer many times TikTok's largest page will be as large on the next try: it is
+        // malformed (a few quick tries, then the request fails), not a transient fault.
+        let too_long = |announced: Option<u64>| {
+            let announced = match announced {
+                Some(length) => format!(" (it announced {length} bytes)"),
+                None => String::new(),
+            };
+            Error::Malformed(format!(
+                "TikTok's answer to {path} (HTTP {status}) is longer than {} MiB{announced}, far \
+                 more than any TikTok page (a few MB at most); the connector stopped reading it",
+                cap >> 20,
+                status = status.as_u16(),
+            ))
         };
-        if response
-            .content_length()
-            .is_some_and(|length| length > cap as u64)
-        {
-            return Err(too_long());
+        if let Some(length) = response.content_length().filter(|l| *l > cap as u64) {
+            return Err(too_long(Some(length)));
         }
         let throttled = ads_throttled(response.headers());
         let mut body = self.bodies.take();
@@ -480,7 +491,7 @@ impl TikTokClient {
         {
             if body.len() + chunk.len() > cap {
                 // Dropping the response closes the connection: nothing more is read.
-                return Err(too_long());
+                return Err(too_long(None));
             }
             body.extend_from_slice(&chunk);
         }
@@ -761,7 +772,9 @@ pub fn decode_data<'a>(
             }
             let (mut class, hint) = codes::classify(code);
             let message = message.as_deref().unwrap_or("(no message)");
-            if class == ErrorClass::RateLimited && codes::is_daily_quota(message) {
+            if class == ErrorClass::RateLimited
+                && codes::throttle_limit(code, message) == codes::ThrottleLimit::PerDay
+            {
                 class = ErrorClass::QuotaExhausted;
             }
             return Err(Error::Api(Box::new(ApiError {

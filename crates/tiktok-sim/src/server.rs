@@ -19,7 +19,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::assets::{sandbox_refusal, AssetKind};
-use super::faults::{code_message, html_body, normalize_path};
+use super::faults::{code_message, html_body, normalize_path, throttle_message};
 use super::model::{restrict, BuyingType, EntityKind, Model};
 use super::report::{window_days, ReportPlan, ReportQuery};
 use super::tasks::{self, TaskStore};
@@ -276,6 +276,10 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         Some(Fault::Code(code)) => Ok(Err((
             code,
             code_message(code, params.get("advertiser_id").map(String::as_str)),
+        ))),
+        Some(Fault::Throttled(limit)) => Ok(Err((
+            rules::TOO_FREQUENT,
+            throttle_message(limit, &state.cfg.app_id),
         ))),
         _ if !rel.starts_with('/') => {
             // A known API path (unknown ones answer 404 below).
