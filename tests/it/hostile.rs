@@ -313,6 +313,54 @@ async fn an_endless_body_is_cut_off_and_memory_stays_bounded() {
     assert!(err.to_string().contains("longer than 1 MiB"), "{err}");
 }
 
+/// An answer over the 16 MiB cap will be as large on the next try: it is asked for three times,
+/// then the run ends with an error saying what came back, not after ten minutes of retries. The
+/// whole `read` (an advertiser list, entities and a report) ends within 60 seconds, whether the
+/// body never ends or announces 20 MiB, and nothing the server sent (here: the access token, as
+/// a hostile server could) is printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_answer_ends_the_run_within_a_minute_with_a_clear_error() {
+    let (endless, _) = endless_server().await;
+    let sized = MockServer::start().await;
+    let row = format!("{{\"campaign_id\":\"1\",\"campaign_name\":\"{TOKEN}\"}},");
+    let body = format!(
+        "{{\"code\":0,\"message\":\"{TOKEN}\",\"data\":{{\"list\":[{}{{}}]}}}}",
+        row.repeat((20 << 20) / row.len())
+    );
+    assert!(body.len() > 20 << 20);
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&sized)
+        .await;
+    for (what, base_url) in [("endless", endless), ("20 MiB", sized.uri())] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = temp_json(&dir, "config.json", &production(&base_url, json!({})));
+        let k = temp_json(
+            &dir,
+            "catalog.json",
+            &catalog(&["advertisers", "campaigns", "campaigns_reports_daily"]),
+        );
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || {
+            run(&["read", "--config", &c, "--catalog", &k], "", &[])
+        })
+        .await
+        .unwrap();
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(60), "{what}: {elapsed:?}");
+        assert_ne!(output.code, 0, "{what}");
+        let all = format!("{}{}", output.stdout_text, output.stderr);
+        assert!(
+            all.contains("is longer than 16 MiB") && all.contains("3 times in a row"),
+            "{what}: {}",
+            output.stderr
+        );
+        for secret in [TOKEN, APP, SECRET] {
+            assert!(!all.contains(secret), "{what}: {secret} printed");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cursors from the server and from the state
 // ---------------------------------------------------------------------------------------------
