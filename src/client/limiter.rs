@@ -5,9 +5,11 @@
 //! <https://business-api.tiktok.com/portal/docs?id=1740029171730433>):
 //!
 //! - the app's per-second limit, or a throttle that names no limit: TikTok says to retry the
-//!   next second. The throttled request alone waits a jittered backoff that grows with each
-//!   throttle it gets in a row (1 s, 2 s, 4 s, ... at most [`ThrottlePolicy::max_pause`], never
-//!   the five-minute pause), and the whole process slows down by the share of recent answers
+//!   next second. The throttled request alone waits a jittered backoff that grows by half with
+//!   each throttle it gets in a row ([`BACKOFF_GROWTH`]: 1 s, 1.5 s, 2.25 s, ... at most
+//!   [`ThrottlePolicy::max_pause`], never the five-minute pause; a request that meets another's
+//!   throttles by bad luck is not sent to the back of the queue for half a minute), and the
+//!   whole process slows down by the share of recent answers
 //!   that were throttles: when TikTok refuses a fifth of the requests, the app is over what it
 //!   may send by about a fifth, so the limiter sends a fifth less ([`Limiter::slowdown`]). The
 //!   share is taken over the last [`SHARE_WINDOW`] answers of the last minute, so the rate
@@ -35,6 +37,8 @@ pub use super::codes::ThrottleLimit;
 const SLOWDOWN_PERIOD: Duration = Duration::from_secs(60);
 /// The slowest the limiter goes: an eighth of the budget.
 pub const MAX_SLOWDOWN: f64 = 8.0;
+/// How much a request's throttle backoff grows with each throttle it gets in a row.
+pub const BACKOFF_GROWTH: f64 = 1.5;
 /// The answers (throttled or not) the share of throttles is taken over.
 pub const SHARE_WINDOW: usize = 64;
 /// The share is never taken over fewer answers than this, so one throttle among the first
@@ -177,12 +181,11 @@ impl Limiter {
     pub fn on_throttle(&self, limit: ThrottleLimit, streak: u32) -> Duration {
         let now = Instant::now();
         let backoff = || {
-            let exp = streak.saturating_sub(1).min(16);
-            let ceiling = self
-                .policy
-                .first_pause
-                .saturating_mul(1u32 << exp)
-                .min(self.policy.max_pause);
+            let exp = streak.saturating_sub(1).min(64) as i32;
+            let ceiling = Duration::from_secs_f64(
+                (self.policy.first_pause.as_secs_f64() * BACKOFF_GROWTH.powi(exp))
+                    .min(self.policy.max_pause.as_secs_f64()),
+            );
             // Half fixed, half random: spreads retries without ever retrying at once.
             ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
         };
@@ -241,7 +244,7 @@ mod tests {
         let first = limiter.on_throttle(ThrottleLimit::PerSecond, 1);
         assert!(first >= Duration::from_millis(20) && first <= Duration::from_millis(40));
         let second = limiter.on_throttle(ThrottleLimit::PerSecond, 2);
-        assert!(second >= Duration::from_millis(40) && second <= Duration::from_millis(80));
+        assert!(second >= Duration::from_millis(30) && second <= Duration::from_millis(60));
         let long = limiter.on_throttle(ThrottleLimit::PerSecond, 30);
         assert!(long >= Duration::from_millis(100) && long <= Duration::from_millis(200));
         // Three throttles of the minimum ten answers: the rate drops by that share.

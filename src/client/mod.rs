@@ -685,7 +685,8 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
     let unreadable = |e: serde_json::Error| {
         Error::Malformed(format!(
             "TikTok's answer to {path} cannot be read: its data object is not a page of \
-             `{list_key}` records ({e})"
+             `{list_key}` records ({})",
+            crate::scrub::echo(&e.to_string())
         ))
     };
     if data.get().trim() == "null" {
@@ -779,8 +780,8 @@ pub fn decode_data<'a>(
             }
             return Err(Error::Api(Box::new(ApiError {
                 code,
-                message: scrub(message),
-                request_id: request_id.map(|id| scrub(&id)),
+                message: crate::scrub::echo(&scrub(message)),
+                request_id: request_id.map(|id| crate::scrub::echo(&scrub(&id))),
                 path: path.to_string(),
                 class,
                 hint,
@@ -788,7 +789,10 @@ pub fn decode_data<'a>(
         }
         Ok(Envelope { code: None, .. }) => "it has no `code`".to_string(),
         Err(e) if e.is_eof() => String::new(),
-        Err(e) => format!("it is not a TikTok envelope ({e})"),
+        Err(e) => format!(
+            "it is not a TikTok envelope ({})",
+            crate::scrub::echo(&e.to_string())
+        ),
     };
     let text = String::from_utf8_lossy(body);
     // Scrub before cutting, so a secret straddling the cut cannot leak its first half.
@@ -840,7 +844,10 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// Parses a JSON value as `T` with a message naming the path on failure.
 pub fn from_raw<T: serde::de::DeserializeOwned>(path: &str, raw: &RawValue) -> Result<T> {
     serde_json::from_str(raw.get()).map_err(|e| Error::Transport {
-        message: format!("TikTok's answer to {path} is not what the connector expects: {e}"),
+        message: format!(
+            "TikTok's answer to {path} is not what the connector expects: {}",
+            crate::scrub::echo(&e.to_string())
+        ),
         retryable: false,
     })
 }

@@ -53,7 +53,7 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
         return Err(Error::config(format!(
             "Config field `{}` is {:?}: use 1 to 64 lowercase letters, digits and underscores.",
             field("name"),
-            report.name
+            crate::scrub::echo(&report.name)
         )));
     }
     let at = |f: &str| format!("Custom report {name:?}, field `{}`", field(f));

@@ -361,6 +361,58 @@ async fn an_oversize_answer_ends_the_run_within_a_minute_with_a_clear_error() {
     }
 }
 
+/// A server that puts the credentials in a cell does not get
+/// them into a record: records pass the same scrubber as the logs, and the rest of each row is
+/// kept. A 1 MB value in a field the logs name is echoed cut, with its length.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_a_server_puts_in_a_cell_never_reach_a_record() {
+    let server = MockServer::start().await;
+    mount_info(&server).await;
+    let rows = json!([
+        {"campaign_id": "1", "advertiser_id": ADVERTISER, "campaign_name": TOKEN,
+         "modify_time": "2024-03-01 10:00:00"},
+        {"campaign_id": "2", "advertiser_id": ADVERTISER,
+         "campaign_name": format!("app {APP} and {SECRET}"),
+         "modify_time": "2024-03-01 10:00:00"},
+        {"campaign_id": "3", "advertiser_id": ADVERTISER, "campaign_name": "plain",
+         "modify_time": "x".repeat(1 << 20)},
+    ]);
+    Mock::given(path(api("campaign/get/")))
+        .respond_with(ok(json!({"list": rows, "page_info":
+            {"page": 1, "page_size": 1000, "total_number": 3, "total_page": 1}})))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let out = read_binary(one_advertiser(&server.uri()), &["campaigns"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_no_secret(&out);
+    let names: std::collections::BTreeMap<String, String> = out
+        .stdout
+        .iter()
+        .filter(|m| m["type"] == "RECORD")
+        .map(|m| {
+            let data = &m["record"]["data"];
+            (
+                data["campaign_id"]
+                    .to_string()
+                    .trim_matches('"')
+                    .to_string(),
+                data["campaign_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names["1"], "<redacted>");
+    assert_eq!(names["2"], "app <redacted> and <redacted>");
+    assert_eq!(names["3"], "plain");
+    // The 1 MB time is named in a warning, cut.
+    assert!(
+        out.stderr.len() < 64 * 1024,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cursors from the server and from the state
 // ---------------------------------------------------------------------------------------------
