@@ -133,8 +133,23 @@ SCENARIOS = {
         "budget_rps": 10,
         "days": 90,
     },
+    "storm": {
+        "about": "throttle storms: the 21 streams discovery enables, 2 ad accounts x 2 x 2 x 2, "
+                 "3 days, 100 ms latency, 10 requests/s; fault-free, then a simulator that "
+                 "answers every 5th and every 2nd request with TikTok's generic throttle "
+                 "(40100, a message naming no limit)",
+        "sim": ["--advertisers", "2", "--campaigns", "2", "--adgroups", "2", "--ads", "2",
+                "--days", "3", "--latency-ms", "100"],
+        "streams": DEFAULT_STREAMS,
+        "rps": 10,
+        "start_days_ago": 2,
+        "variants": [("fault_free", []), ("every_5th", ["--fault", "40100/5"]),
+                     ("every_2nd", ["--fault", "40100/2"])],
+        # Done when: every-5th within 3x the fault-free wall time; every-2nd finishes.
+        "every_5th_max_ratio": 3.0,
+    },
 }
-ORDER = ["ads", "ads_reports_daily", "ads_reports_daily_10x", "spec", "paced", "agency"]
+ORDER = ["ads", "ads_reports_daily", "ads_reports_daily_10x", "spec", "paced", "agency", "storm"]
 
 
 def log(msg):
@@ -574,6 +589,77 @@ def run_agency(binary, tmp_root, commands):
             "runs": runs}
 
 
+def run_storm(binary, runs, tmp_root, commands):
+    """The same capture against a fault-free simulator and against throttle storms: wall time,
+    requests and throttles against the fault-free run, and whether the rows are identical."""
+    sc = SCENARIOS["storm"]
+    workdir = tempfile.mkdtemp(prefix="storm-", dir=tmp_root)
+    variants = {}
+    for name, fault in sc["variants"]:
+        request_log = os.path.join(workdir, f"requests-{name}.jsonl")
+        results = []
+        for i in range(runs):
+            flags = sc["sim"] + fault + ["--request-log", request_log]
+            with Simulator(binary, flags, workdir) as sim:
+                commands.append(cmdline(sim.argv) + "   # background, stopped with SIGTERM")
+                config = {"credentials": SIM_CREDENTIALS,
+                          "start_date": days_ago(sc["start_days_ago"]),
+                          "advanced": {"base_url": sim.base_url,
+                                       "requests_per_second": sc["rps"]}}
+                config_path = os.path.join(workdir, f"config-{name}.json")
+                catalog_path = os.path.join(workdir, "catalog.json")
+                write_json(config_path, config)
+                catalog = configured_catalog(discover_streams(binary, config_path, commands),
+                                             sc["streams"])
+                write_json(catalog_path, catalog)
+                argv = [binary, "read", "--config", config_path, "--catalog", catalog_path]
+                commands.append(cmdline(argv))
+                r = read_with_state(argv)
+            r.pop("states")
+            throttled = 0
+            with open(request_log) as f:
+                for line in f:
+                    throttled += json.loads(line).get("code") == 40100
+            os.remove(request_log)
+            r["throttled"] = throttled
+            log(f"  storm {name} run {i + 1}/{runs}: {r['records']} records, "
+                f"{r['requests']} requests ({throttled} throttled), wall {r['wall_s']:.1f} s")
+            results.append(r)
+        variants[name] = {
+            "fault": fault, "runs": len(results),
+            "records": med(results, "records"), "requests": med(results, "requests"),
+            "throttled": med(results, "throttled"), "wall_s": med(results, "wall_s"),
+            "wall_s_range": spread(results, "wall_s"),
+            "rows_digests": [r["rows_digest"] for r in results],
+        }
+    base = variants["fault_free"]
+    reference = base["rows_digests"][0]
+    for name, v in variants.items():
+        v["wall_ratio"] = v["wall_s"] / base["wall_s"]
+        v["requests_ratio"] = v["requests"] / base["requests"]
+        v["rows_identical"] = all(d == reference for d in v["rows_digests"])
+    return {"about": sc["about"], "streams": sc["streams"], "rps": sc["rps"],
+            "every_5th_max_ratio": sc["every_5th_max_ratio"], "variants": variants}
+
+
+def storm_report(s):
+    out = [f"storm ({s['about']}):",
+           f"  {'variant':<12} {'runs':>4} {'records':>8} {'requests':>9} {'throttled':>9} "
+           f"{'wall s':>8} {'x wall':>7} {'x requests':>10}  rows"]
+    for name, v in s["variants"].items():
+        out.append(f"  {name:<12} {v['runs']:>4} {fmt(v['records']):>8} {fmt(v['requests']):>9} "
+                   f"{fmt(v['throttled']):>9} {fmt(v['wall_s'], 1):>8} "
+                   f"{v['wall_ratio']:>7.2f} {v['requests_ratio']:>10.2f}  "
+                   + ("identical" if v["rows_identical"] else "DIFFER"))
+    five = s["variants"].get("every_5th")
+    if five:
+        verdict = "meets" if five["wall_ratio"] <= s["every_5th_max_ratio"] else "MISSES"
+        out.append(f"  every 5th throttled: {five['wall_ratio']:.2f}x the fault-free wall time "
+                   f"({verdict} the <= {s['every_5th_max_ratio']:.0f}x target)")
+    out.append("")
+    return out
+
+
 def agency_report(s):
     out = [f"agency ({s['about']}):"]
     names = list(s["runs"])
@@ -629,7 +715,7 @@ def report(summary):
     out.append(f"Binary:  {summary['binary']}")
     out.append("")
     sc = summary["scenarios"]
-    read_names = [n for n in ORDER if n in sc and n not in ("spec", "agency")]
+    read_names = [n for n in ORDER if n in sc and n not in ("spec", "agency", "storm")]
     if read_names:
         head = (f"{'scenario':<23} {'runs':>4} {'records':>9} {'requests':>8} {'wall s':>8} "
                 f"{'CPU s':>7} {'records/CPU s':>13} {'us CPU/rec':>10} {'peak RSS MB':>11}")
@@ -665,6 +751,8 @@ def report(summary):
         out.append("")
     if "agency" in sc:
         out.extend(agency_report(sc["agency"]))
+    if "storm" in sc:
+        out.extend(storm_report(sc["storm"]))
     cmp = summary["comparison"]
     if cmp:
         out.append("Against the Airbyte Python connector (its figures as given, not measured here):")
@@ -770,6 +858,9 @@ def main():
                 summary["scenarios"][name] = run_spec(binary, args.spec_runs, commands)
             elif name == "agency":
                 summary["scenarios"][name] = run_agency(binary, tmp_root, commands)
+            elif name == "storm":
+                summary["scenarios"][name] = run_storm(
+                    binary, args.runs if args.runs is not None else 1, tmp_root, commands)
             else:
                 runs = args.runs if args.runs is not None else (1 if name == "paced" else 5)
                 summary["scenarios"][name] = run_read_scenario(name, binary, runs, tmp_root,

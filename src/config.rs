@@ -525,8 +525,8 @@ fn parse_date(value: Option<&str>, field: &str) -> Result<Option<NaiveDate>> {
     match NaiveDate::parse_from_str(date_part, "%Y-%m-%d") {
         Ok(date) if date.year_ok() => Ok(Some(date)),
         _ => Err(Error::config(format!(
-            "Config field `{field}` is {value:?}: use a date as YYYY-MM-DD, for example \
-             2024-01-31."
+            "Config field `{field}` is {:?}: use a date as YYYY-MM-DD, for example 2024-01-31.",
+            crate::scrub::echo(value)
         ))),
     }
 }
@@ -548,8 +548,9 @@ fn parse_advertiser_id(value: &str, field: &str) -> Result<u64> {
     match trimmed.parse::<u64>() {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(Error::config(format!(
-            "Config field `{field}` is {value:?}: an advertiser id is the number TikTok shows for \
-             the ad account, such as \"7002238017842757633\"."
+            "Config field `{field}` is {:?}: an advertiser id is the number TikTok shows for \
+             the ad account, such as \"7002238017842757633\".",
+            crate::scrub::echo(value)
         ))),
     }
 }

@@ -18,7 +18,7 @@ pub enum ErrorClass {
     Config,
     /// The token cannot read this advertiser or this resource: skip it, go on with the others.
     Permission,
-    /// TikTok's daily request quota is used up (a throttle code whose message says so): nothing
+    /// TikTok's daily request quota is used up (a throttle code whose message names QPD): nothing
     /// succeeds before 00:00 UTC, so the run ends at its last checkpoint, without failing.
     QuotaExhausted,
     /// 40067: the report query is too large; a smaller date window may succeed.

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod logging;
 pub mod protocol;
 pub mod registry;
 pub mod scrub;

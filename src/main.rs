@@ -69,11 +69,8 @@ fn init_logging() {
         level
     };
     let stderr_json = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
+        // `timestamp`, `level`, `message`, then the fields, none of which can take those keys.
+        .event_format(source_tiktok_marketing::logging::JsonLines)
         // Every log line passes the secret scrubber on its way out.
         .with_writer(|| source_tiktok_marketing::scrub::ScrubbingWriter::new(std::io::stderr()));
     tracing_subscriber::registry()

@@ -5,7 +5,8 @@
 //! the way out: raw, JSON-escaped (once and twice, with and without `\/`), URL-encoded (form
 //! and percent encoding, upper- and lower-case hex) and HTML-entity encoded (named, decimal and
 //! hex entities). The logging writer of `main.rs` scrubs every stderr line; the protocol layer
-//! scrubs the non-record messages it writes to stdout; the client scrubs its error texts.
+//! scrubs every message it writes to stdout, records included (the emitter); the client scrubs
+//! its error texts. Values from outside are echoed bounded ([`echo`]).
 
 use std::borrow::Cow;
 use std::sync::RwLock;
@@ -35,6 +36,9 @@ pub struct Scrubber {
     /// Every encoded form of every secret, longest first so a form containing another is
     /// replaced whole.
     needles: Vec<String>,
+    /// Finds whether any needle is in a text in one pass, so text without a secret (nearly
+    /// every record and log line) costs one scan and no copy.
+    finder: Option<aho_corasick::AhoCorasick>,
 }
 
 impl Scrubber {
@@ -59,6 +63,9 @@ impl Scrubber {
         }
         self.needles
             .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        // Built from a few dozen short needles, it cannot fail; without it every text is
+        // searched needle by needle, which finds the same.
+        self.finder = aho_corasick::AhoCorasick::new(&self.needles).ok();
     }
 
     pub fn is_empty(&self) -> bool {
@@ -67,6 +74,9 @@ impl Scrubber {
 
     /// The text with every form of every secret replaced by [`REDACTED`].
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.finder.as_ref().is_some_and(|f| !f.is_match(text)) {
+            return Cow::Borrowed(text);
+        }
         let mut out = Cow::Borrowed(text);
         for needle in &self.needles {
             if out.contains(needle.as_str()) {
@@ -210,20 +220,40 @@ fn collect_secrets(value: &Value, found: &mut Vec<String>) {
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let global = GLOBAL.read().unwrap_or_else(|e| e.into_inner());
     match global.as_ref() {
-        Some(scrubber) if !scrubber.is_empty() => Cow::Owned(scrubber.scrub(text).into_owned()),
+        Some(scrubber) if !scrubber.is_empty() => scrubber.scrub(text),
         _ => Cow::Borrowed(text),
     }
 }
 
 /// At most `max_chars` characters of a text, scrubbed first so that a secret cut in half by
-/// the limit cannot leak its first part.
+/// the limit cannot leak its first part; a longer text ends with `…` and its length.
 pub fn excerpt(text: &str, max_chars: usize) -> String {
-    let scrubbed = scrub(text);
-    let mut out: String = scrubbed.chars().take(max_chars).collect();
-    if scrubbed.chars().nth(max_chars).is_some() {
-        out.push('…');
+    bounded(&scrub(text), max_chars).into_owned()
+}
+
+/// The most characters of one value from the server, a state or the config that a message or
+/// a log line repeats ([`echo`]).
+pub const ECHO_CHARS: usize = 300;
+
+/// A value from outside (an answer of the server, a state, the config) as an error message or a
+/// log line may repeat it: scrubbed, and cut to [`ECHO_CHARS`] characters followed by its
+/// length, so a 1 MB `task_id` or CSV header cannot flood the logs. Every echo of such a value
+/// goes through here.
+pub fn echo(text: &str) -> String {
+    excerpt(text, ECHO_CHARS)
+}
+
+/// `text` itself when it has at most `max_chars` characters; otherwise its first `max_chars`
+/// characters, `…` and how many characters it had in all.
+pub fn bounded(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!(
+            "{}… ({} characters in all)",
+            &text[..cut],
+            text.chars().count()
+        )),
     }
-    out
 }
 
 /// A writer that scrubs what it is given before passing it on. It holds the bytes until it is
@@ -304,6 +334,20 @@ mod tests {
         let scrubber = Scrubber::new(["abc", ""]);
         assert!(scrubber.is_empty());
         assert_eq!(scrubber.scrub("abc abc"), "abc abc");
+    }
+
+    #[test]
+    fn echoed_values_are_cut_with_their_length() {
+        let long = "é".repeat(1_000_000);
+        let echoed = echo(&long);
+        assert!(echoed.chars().count() < ECHO_CHARS + 40, "{}", echoed.len());
+        assert!(
+            echoed.ends_with("… (1000000 characters in all)"),
+            "{echoed}"
+        );
+        assert!(echoed.starts_with(&"é".repeat(ECHO_CHARS)));
+        assert_eq!(echo("short"), "short");
+        assert_eq!(bounded(&"x".repeat(10), 10), "x".repeat(10));
     }
 
     #[test]

@@ -115,12 +115,47 @@ pub fn permission_scope(path: &str) -> Option<&'static str> {
         .map(|(scope, _)| *scope)
 }
 
-/// Whether a throttle answer says the daily quota (QPD) is used up, rather than a per-second
-/// or per-minute limit: TikTok uses the same code for all and tells them apart in the message
-/// only (Rate limits, <https://business-api.tiktok.com/portal/docs?id=1740029171730433>).
-pub fn is_daily_quota(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    lower.contains("qpd") || lower.contains("daily") || lower.contains("per day")
+/// Which of TikTok's limits a throttle answer is about. TikTok uses one code (40100, or 40016)
+/// for the app's per-second, per-minute and per-day limits and tells them apart in the message
+/// only, which names the limit by its acronym ("App … reaches the QPS limit 10, current QPS is
+/// 11"); each asks for a different wait: "retry next second" for QPS, a pause of about five
+/// minutes for QPM, 00:00 UTC for QPD (Rate limits,
+/// <https://business-api.tiktok.com/portal/docs?id=1740029171730433>). 40133 is an ad account's
+/// own per-second limit for one path, which concerns that account's requests only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleLimit {
+    /// The app's per-second limit, or a throttle whose message names no limit (TikTok's
+    /// generic "Requests made too frequently", an HTTP 429): retried after a short, growing,
+    /// jittered backoff while the whole process slows down.
+    PerSecond,
+    /// The app's per-minute limit: every request pauses about five minutes.
+    PerMinute,
+    /// The app's daily limit: nothing succeeds before 00:00 UTC.
+    PerDay,
+    /// One ad account's per-second limit for one path (40133): that request backs off alone.
+    Advertiser,
+}
+
+/// The limit a throttle answer (`code` classified [`ErrorClass::RateLimited`]) is about, from
+/// its code and the acronym its message names. Only the acronym counts, as a word of its own
+/// in any case: a message that merely says "daily" or "minute" names no limit and is treated
+/// as the per-second one, whose short backoff is the safe reading of an unknown throttle.
+pub fn throttle_limit(code: i64, message: &str) -> ThrottleLimit {
+    if code == 40133 {
+        return ThrottleLimit::Advertiser;
+    }
+    let names = |acronym: &str| {
+        message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| word.eq_ignore_ascii_case(acronym))
+    };
+    if names("QPD") {
+        ThrottleLimit::PerDay
+    } else if names("QPM") {
+        ThrottleLimit::PerMinute
+    } else {
+        ThrottleLimit::PerSecond
+    }
 }
 
 /// `20001` is a partial success: the data is good, TikTok just says some of it is missing.
@@ -160,15 +195,50 @@ mod tests {
 
     #[test]
     fn the_daily_quota_is_told_from_the_other_limits_by_its_message() {
-        assert!(is_daily_quota(
-            "Requests made too frequently. The app reaches the daily limit (QPD) 1000 for current path"
-        ));
-        assert!(!is_daily_quota(
-            "Requests made too frequently. Please try again later."
-        ));
-        assert!(!is_daily_quota(
-            "The app reaches the QPM limit 30 for current path"
-        ));
+        use ThrottleLimit::*;
+        assert_eq!(
+            throttle_limit(
+                40100,
+                "Requests made too frequently. The app reaches the daily limit (QPD) 1000 for current path"
+            ),
+            PerDay
+        );
+        assert_eq!(
+            throttle_limit(
+                40100,
+                "Requests made too frequently. Please try again later."
+            ),
+            PerSecond
+        );
+        assert_eq!(
+            throttle_limit(40100, "The app reaches the QPM limit 30 for current path"),
+            PerMinute
+        );
+    }
+
+    /// TikTok's own texts for each limit, and the texts that only look like one.
+    #[test]
+    fn each_limit_is_named_by_its_acronym_and_nothing_else() {
+        use ThrottleLimit::*;
+        let cases = [
+            // QPS, as TikTok words it (the app id and figures vary).
+            (40100, "App 7055107885017071618 reaches the QPS limit 10, current QPS is 11.", PerSecond),
+            (40100, "Due to too many requests, requests from App 123 are temporarily restricted.", PerSecond),
+            (40016, "Too many requests", PerSecond),
+            (40100, "The app reaches the QPM limit 600 for current path, request is temporarily restricted.", PerMinute),
+            (40016, "qpm limit reached", PerMinute),
+            (40100, "The app reaches the daily limit (QPD) 864000, restricted until 00:00:00 UTC+0.", PerDay),
+            // Words are not acronyms: "daily" alone, or QPD inside another word, name nothing.
+            (40100, "Too many requests today; the daily budget is shared by every app.", PerSecond),
+            (40100, "Requests per day are high: try again after a minute", PerSecond),
+            (40100, "Error QPDX at gateway-qpm1", PerSecond),
+            // 40133 is the ad account's own limit, whatever the message says.
+            (40133, "Advertiser (7)'s QPS (21) reaches QPS limit 20 for current path, request is temporarily restricted.", Advertiser),
+            (40133, "QPD", Advertiser),
+        ];
+        for (code, message, want) in cases {
+            assert_eq!(throttle_limit(code, message), want, "{code} {message:?}");
+        }
     }
 
     #[test]

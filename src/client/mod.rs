@@ -38,7 +38,8 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// How many pages of one query are fetched at once.
     pub page_concurrency: usize,
-    /// The largest answer body read; a longer one is cut off and retried.
+    /// The largest answer body read; a longer one is cut off and counts as malformed (asked
+    /// for `malformed_attempts` times, then the request fails).
     pub max_body_bytes: usize,
     /// How many times an answer that is not a TikTok envelope at all (no numeric `code`,
     /// trailing garbage, a `data` that is not an object) is asked for before the request
@@ -257,8 +258,8 @@ impl TikTokClient {
         self.scrubber.scrub(text).into_owned()
     }
 
-    /// GET `path` and return `data`, retrying what can be retried. Rate-limited answers pause
-    /// the whole process; server errors back off this request alone. Fails when the request has
+    /// GET `path` and return `data`, retrying what can be retried. Throttled answers back off
+    /// as the limit they name asks ([`limiter`]); server errors back off this request alone. Fails when the request has
     /// not succeeded for `give_up_after`.
     pub async fn get(
         &self,
@@ -333,8 +334,8 @@ impl TikTokClient {
         .await
     }
 
-    /// One request with retries: rate-limited answers pause the whole process, server errors
-    /// back off this request alone, and `decode` (status, body, ads-throttle header) turns the
+    /// One request with retries: throttled answers back off as the limit they name asks
+    /// ([`limiter`]), server errors back off this request alone, and `decode` (status, body, ads-throttle header) turns the
     /// answer into a value or a classified error.
     async fn exchange<T>(
         &self,
@@ -345,6 +346,8 @@ impl TikTokClient {
         let started = tokio::time::Instant::now();
         let mut attempt: u32 = 0;
         let mut malformed: u32 = 0;
+        // Throttle answers in a row for this request: its backoff grows with them.
+        let mut throttled: u32 = 0;
         loop {
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -376,10 +379,14 @@ impl TikTokClient {
             let delay = match err.class() {
                 ErrorClass::RateLimited => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    let app_level = err.api_code() != Some(40133);
-                    let pause = self.limiter.on_throttle(app_level);
-                    tracing::debug!(path, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; pausing.");
-                    Duration::ZERO
+                    throttled += 1;
+                    let limit = match &err {
+                        Error::Api(api) => codes::throttle_limit(api.code, &api.message),
+                        _ => codes::ThrottleLimit::PerSecond,
+                    };
+                    let pause = self.limiter.on_throttle(limit, throttled);
+                    tracing::debug!(path, ?limit, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; backing off.");
+                    pause
                 }
                 ErrorClass::Retryable => {
                     let ceiling = self
@@ -387,6 +394,7 @@ impl TikTokClient {
                         .first_retry_delay
                         .saturating_mul(1u32 << attempt.min(16))
                         .min(self.options.max_retry_delay);
+                    throttled = 0;
                     ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
                 }
                 _ => return Err(err),
@@ -412,7 +420,7 @@ impl TikTokClient {
 
     /// One HTTP exchange: the status, the whole body and whether it carried
     /// [`ADS_THROTTLE_HEADER`]. Redirects are refused, and a body longer than `max_body_bytes`
-    /// is cut off (a retryable error) without being held.
+    /// is cut off (an [`Error::Malformed`]) without being held.
     async fn send_once(&self, path: &str, outgoing: Outgoing<'_>) -> Result<(u16, Vec<u8>, bool)> {
         let mut url = self
             .root
@@ -457,19 +465,22 @@ impl TikTokClient {
             return Err(redirect_error(path, status.as_u16(), &url, &response));
         }
         let cap = self.options.max_body_bytes;
-        let too_long = || Error::Transport {
-            message: format!(
-                "TikTok's answer to {path} is longer than {} MiB, far more than any TikTok page; \
-                 the connector stopped reading it and will ask again.",
-                cap >> 20
-            ),
-            retryable: true,
+        // An answer many times TikTok's largest page will be as large on the next try: it is
+        // malformed (a few quick tries, then the request fails), not a transient fault.
+        let too_long = |announced: Option<u64>| {
+            let announced = match announced {
+                Some(length) => format!(" (it announced {length} bytes)"),
+                None => String::new(),
+            };
+            Error::Malformed(format!(
+                "TikTok's answer to {path} (HTTP {status}) is longer than {} MiB{announced}, far \
+                 more than any TikTok page (a few MB at most); the connector stopped reading it",
+                cap >> 20,
+                status = status.as_u16(),
+            ))
         };
-        if response
-            .content_length()
-            .is_some_and(|length| length > cap as u64)
-        {
-            return Err(too_long());
+        if let Some(length) = response.content_length().filter(|l| *l > cap as u64) {
+            return Err(too_long(Some(length)));
         }
         let throttled = ads_throttled(response.headers());
         let mut body = self.bodies.take();
@@ -484,7 +495,7 @@ impl TikTokClient {
         {
             if body.len() + chunk.len() > cap {
                 // Dropping the response closes the connection: nothing more is read.
-                return Err(too_long());
+                return Err(too_long(None));
             }
             body.extend_from_slice(&chunk);
         }
@@ -678,7 +689,8 @@ pub fn parse_page(path: &str, data: &RawValue, list_key: &str, page: u32) -> Res
     let unreadable = |e: serde_json::Error| {
         Error::Malformed(format!(
             "TikTok's answer to {path} cannot be read: its data object is not a page of \
-             `{list_key}` records ({e})"
+             `{list_key}` records ({})",
+            crate::scrub::echo(&e.to_string())
         ))
     };
     if data.get().trim() == "null" {
@@ -765,13 +777,15 @@ pub fn decode_data<'a>(
             }
             let (mut class, hint) = codes::classify(code);
             let message = message.as_deref().unwrap_or("(no message)");
-            if class == ErrorClass::RateLimited && codes::is_daily_quota(message) {
+            if class == ErrorClass::RateLimited
+                && codes::throttle_limit(code, message) == codes::ThrottleLimit::PerDay
+            {
                 class = ErrorClass::QuotaExhausted;
             }
             return Err(Error::Api(Box::new(ApiError {
                 code,
-                message: scrub(message),
-                request_id: request_id.map(|id| scrub(&id)),
+                message: crate::scrub::echo(&scrub(message)),
+                request_id: request_id.map(|id| crate::scrub::echo(&scrub(&id))),
                 path: path.to_string(),
                 class,
                 hint,
@@ -779,7 +793,10 @@ pub fn decode_data<'a>(
         }
         Ok(Envelope { code: None, .. }) => "it has no `code`".to_string(),
         Err(e) if e.is_eof() => String::new(),
-        Err(e) => format!("it is not a TikTok envelope ({e})"),
+        Err(e) => format!(
+            "it is not a TikTok envelope ({})",
+            crate::scrub::echo(&e.to_string())
+        ),
     };
     let text = String::from_utf8_lossy(body);
     // Scrub before cutting, so a secret straddling the cut cannot leak its first half.
@@ -872,7 +889,10 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// Parses a JSON value as `T` with a message naming the path on failure.
 pub fn from_raw<T: serde::de::DeserializeOwned>(path: &str, raw: &RawValue) -> Result<T> {
     serde_json::from_str(raw.get()).map_err(|e| Error::Transport {
-        message: format!("TikTok's answer to {path} is not what the connector expects: {e}"),
+        message: format!(
+            "TikTok's answer to {path} is not what the connector expects: {}",
+            crate::scrub::echo(&e.to_string())
+        ),
         retryable: false,
     })
 }

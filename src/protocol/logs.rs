@@ -151,6 +151,9 @@ impl Text {
     }
 
     fn field(&mut self, field: &Field, value: &dyn std::fmt::Display) {
+        // Bounded like the stderr lines' values (`logging::MAX_VALUE_CHARS`).
+        let value = value.to_string();
+        let value = crate::scrub::bounded(&value, crate::logging::MAX_VALUE_CHARS);
         if field.name() == "message" {
             let _ = write!(self.message, "{value}");
             return;

@@ -53,7 +53,7 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
         return Err(Error::config(format!(
             "Config field `{}` is {:?}: use 1 to 64 lowercase letters, digits and underscores.",
             field("name"),
-            report.name
+            crate::scrub::echo(&report.name)
         )));
     }
     let at = |f: &str| format!("Custom report {name:?}, field `{}`", field(f));
@@ -64,8 +64,9 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
         let d = d.trim().to_string();
         if dimensions.contains(&d) {
             return Err(Error::config(format!(
-                "{}: the dimension {d:?} is listed twice.",
-                at("dimensions")
+                "{}: the dimension {:?} is listed twice.",
+                at("dimensions"),
+                crate::scrub::echo(&d)
             )));
         }
         dimensions.push(d);
@@ -123,9 +124,10 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
             || breakdowns.contains(&d.as_str());
         if !known {
             return Err(Error::config(format!(
-                "{}: {d:?} is not a dimension of {} reports. Use the level id, a time dimension \
+                "{}: {:?} is not a dimension of {} reports. Use the level id, a time dimension \
                  and breakdowns among {:?}.",
                 at("dimensions"),
+                crate::scrub::echo(d),
                 report_type.as_api(),
                 breakdowns
             )));
@@ -136,8 +138,9 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
         let m = m.trim().to_string();
         if m.is_empty() || metrics.contains(&m) {
             return Err(Error::config(format!(
-                "{}: the metric {m:?} is empty or listed twice.",
-                at("metrics")
+                "{}: the metric {:?} is empty or listed twice.",
+                at("metrics"),
+                crate::scrub::echo(&m)
             )));
         }
         metrics.push(m);

@@ -223,3 +223,37 @@ fn malformed_state_files() {
     );
     refused(&out, "/nonexistent/state.json", "missing state file");
 }
+
+/// A megabyte in a config value (a custom report name, a dimension, a date, an advertiser id)
+/// is echoed cut to a few hundred characters with its length, never whole.
+#[test]
+fn huge_config_values_are_echoed_cut_with_their_length() {
+    let huge = "z".repeat(1 << 20);
+    let report = |name: &str, dimensions: Value| {
+        json!([{"name": name, "report_type": "BASIC", "data_level": "AUCTION_AD",
+                "dimensions": dimensions, "metrics": ["spend"]}])
+    };
+    let cases: Vec<(&str, Value)> = vec![
+        ("custom_reports", report(&huge, json!(["ad_id"]))),
+        ("custom_reports", report("ok_name", json!(["ad_id", huge]))),
+        ("start_date", json!(huge)),
+    ];
+    for (field, value) in cases {
+        let mut config = offline_config();
+        config[field] = value;
+        let err = source_tiktok_marketing::config::parse(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 1_000, "{field}: {} bytes", err.len());
+        assert!(
+            err.contains(&format!("({} characters in all)", 1 << 20)),
+            "{field}: {err}"
+        );
+    }
+    let mut config = offline_config();
+    config["advanced"]["advertiser_ids"] = json!([huge]);
+    let err = source_tiktok_marketing::config::parse(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 1_000, "advertiser_ids: {err}");
+}

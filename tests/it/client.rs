@@ -407,6 +407,94 @@ async fn throttling_is_retried_and_slows_the_limiter() {
     }
 }
 
+/// What one throttle answer (then success) costs in wall time, with a per-minute pause long
+/// enough to see and per-second backoffs short enough not to be mistaken for it.
+async fn throttled_once_then_ok(code: i64, message: &str) -> Duration {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(api("campaign/get/")))
+        .respond_with(sequence(vec![
+            envelope(code, message, json!({})),
+            ok(json!({"list": []})),
+        ]))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let mut options = options();
+    options.throttle.minute_pause = Duration::from_millis(1500);
+    let client = TikTokClient::new(&production(&server.uri()), options).expect("client");
+    let started = Instant::now();
+    client
+        .get("campaign/get/", &[("advertiser_id", "1".into())])
+        .await
+        .expect("success after the throttle");
+    let elapsed = started.elapsed();
+    assert_eq!(client.stats.throttled.load(Ordering::Relaxed), 1);
+    elapsed
+}
+
+/// TikTok tells its limits apart in the message only (Rate limits, portal doc
+/// 1740029171730433): the five-minute pause (1.5 s here) follows a message naming QPM and no
+/// other; a QPS message, TikTok's generic texts, a word like "daily" and an ad account's 40133
+/// get the short backoff.
+#[tokio::test]
+async fn only_a_qpm_message_pauses_for_the_per_minute_limit() {
+    let minute = throttled_once_then_ok(
+        40100,
+        "Requests made too frequently. The app reaches the QPM limit 600 for current path, \
+         request is temporarily restricted.",
+    )
+    .await;
+    assert!(minute >= Duration::from_millis(1450), "QPM: {minute:?}");
+    let short = [
+        (40100, "App 7055107885017071618 reaches the QPS limit 10, current QPS is 11."),
+        (40100, "Too many requests"),
+        (40016, "Requests made too frequently. Please try again later."),
+        (40100, "Too many requests for the daily budget of this app"),
+        (40133, "Advertiser (1)'s QPS (21) reaches QPS limit 20 for current path, request is temporarily restricted."),
+    ];
+    for (code, message) in short {
+        let elapsed = throttled_once_then_ok(code, message).await;
+        assert!(
+            elapsed < Duration::from_millis(700),
+            "{code} {message:?}: {elapsed:?}"
+        );
+    }
+}
+
+/// The daily limit is known by the QPD TikTok's message names: the request ends at once (the
+/// run then ends at its checkpoint); a message that only mentions a day is retried.
+#[tokio::test]
+async fn only_a_qpd_message_is_the_daily_quota() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(api("campaign/get/")))
+        .respond_with(envelope(
+            40100,
+            "Requests made too frequently. The app reaches the daily limit (QPD) 864000 for \
+             current path, request is restricted until 00:00:00 UTC+0.",
+            json!({}),
+        ))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let client = client(&server);
+    let started = Instant::now();
+    let err = client.get("campaign/get/", &[]).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::QuotaExhausted, "{err}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(received(&server).await.len(), 1, "asked once");
+
+    let (client, count) = twice_then_ok(envelope(
+        40100,
+        "Too many requests today: the daily budget of the app is shared",
+        json!({}),
+    ))
+    .await;
+    assert_eq!(count, 3);
+    assert_eq!(client.stats.throttled.load(Ordering::Relaxed), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Giving up
 // ---------------------------------------------------------------------------------------------

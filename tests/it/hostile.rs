@@ -313,6 +313,106 @@ async fn an_endless_body_is_cut_off_and_memory_stays_bounded() {
     assert!(err.to_string().contains("longer than 1 MiB"), "{err}");
 }
 
+/// An answer over the 16 MiB cap will be as large on the next try: it is asked for three times,
+/// then the run ends with an error saying what came back, not after ten minutes of retries. The
+/// whole `read` (an advertiser list, entities and a report) ends within 60 seconds, whether the
+/// body never ends or announces 20 MiB, and nothing the server sent (here: the access token, as
+/// a hostile server could) is printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_answer_ends_the_run_within_a_minute_with_a_clear_error() {
+    let (endless, _) = endless_server().await;
+    let sized = MockServer::start().await;
+    let row = format!("{{\"campaign_id\":\"1\",\"campaign_name\":\"{TOKEN}\"}},");
+    let body = format!(
+        "{{\"code\":0,\"message\":\"{TOKEN}\",\"data\":{{\"list\":[{}{{}}]}}}}",
+        row.repeat((20 << 20) / row.len())
+    );
+    assert!(body.len() > 20 << 20);
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&sized)
+        .await;
+    for (what, base_url) in [("endless", endless), ("20 MiB", sized.uri())] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = temp_json(&dir, "config.json", &production(&base_url, json!({})));
+        let k = temp_json(
+            &dir,
+            "catalog.json",
+            &catalog(&["advertisers", "campaigns", "campaigns_reports_daily"]),
+        );
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || {
+            run(&["read", "--config", &c, "--catalog", &k], "", &[])
+        })
+        .await
+        .unwrap();
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(60), "{what}: {elapsed:?}");
+        assert_ne!(output.code, 0, "{what}");
+        let all = format!("{}{}", output.stdout_text, output.stderr);
+        assert!(
+            all.contains("is longer than 16 MiB") && all.contains("3 times in a row"),
+            "{what}: {}",
+            output.stderr
+        );
+        for secret in [TOKEN, APP, SECRET] {
+            assert!(!all.contains(secret), "{what}: {secret} printed");
+        }
+    }
+}
+
+/// A server that puts the credentials in a cell does not get
+/// them into a record: records pass the same scrubber as the logs, and the rest of each row is
+/// kept. A 1 MB value in a field the logs name is echoed cut, with its length.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_a_server_puts_in_a_cell_never_reach_a_record() {
+    let server = MockServer::start().await;
+    mount_info(&server).await;
+    let rows = json!([
+        {"campaign_id": "1", "advertiser_id": ADVERTISER, "campaign_name": TOKEN,
+         "modify_time": "2024-03-01 10:00:00"},
+        {"campaign_id": "2", "advertiser_id": ADVERTISER,
+         "campaign_name": format!("app {APP} and {SECRET}"),
+         "modify_time": "2024-03-01 10:00:00"},
+        {"campaign_id": "3", "advertiser_id": ADVERTISER, "campaign_name": "plain",
+         "modify_time": "x".repeat(1 << 20)},
+    ]);
+    Mock::given(path(api("campaign/get/")))
+        .respond_with(ok(json!({"list": rows, "page_info":
+            {"page": 1, "page_size": 1000, "total_number": 3, "total_page": 1}})))
+        .mount(&server)
+        .await;
+    catch_all(&server).await;
+    let out = read_binary(one_advertiser(&server.uri()), &["campaigns"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_no_secret(&out);
+    let names: std::collections::BTreeMap<String, String> = out
+        .stdout
+        .iter()
+        .filter(|m| m["type"] == "RECORD")
+        .map(|m| {
+            let data = &m["record"]["data"];
+            (
+                data["campaign_id"]
+                    .to_string()
+                    .trim_matches('"')
+                    .to_string(),
+                data["campaign_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names["1"], "<redacted>");
+    assert_eq!(names["2"], "app <redacted> and <redacted>");
+    assert_eq!(names["3"], "plain");
+    // The 1 MB time is named in a warning, cut.
+    assert!(
+        out.stderr.len() < 64 * 1024,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cursors from the server and from the state
 // ---------------------------------------------------------------------------------------------

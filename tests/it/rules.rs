@@ -393,9 +393,11 @@ async fn rows_with_an_empty_breakdown_are_kept_with_one_warning() {
     assert_eq!(warnings, 1, "{}", session.output.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_run_completes() {
-    let sim = simulator::spawn(SimConfig {
+/// Runs `campaigns` and `campaigns_reports_daily` against a simulator with `faults`, with the
+/// pauses scaled down (20 ms first backoff, the per-minute pause 400 ms); returns the session
+/// and the simulator's 40100 answers. The rows must equal a fault-free run's.
+async fn throttled_capture(faults: Vec<tiktok_sim::FaultRule>) -> (Session, usize) {
+    let base = SimConfig {
         today: day("2024-06-30"),
         record_requests: true,
         data: DataShape {
@@ -403,52 +405,76 @@ async fn repeated_throttling_within_a_minute_pauses_as_tiktok_advises_and_the_ru
             advertisers: 1,
             ..Default::default()
         },
+        ..SimConfig::default()
+    };
+    let sim = simulator::spawn(SimConfig {
         faults: Faults {
-            rules: vec![tiktok_sim::FaultRule {
-                fault: tiktok_sim::Fault::RateLimitStorm(std::time::Duration::from_millis(1500)),
-                every: 1,
-                paths: None,
-            }],
+            rules: faults,
             ..Default::default()
         },
-        ..SimConfig::default()
+        ..base.clone()
     })
     .await
     .unwrap();
     let cfg = sim_config(&sim.base_url(), "2024-06-29", json!({}));
-    let (cfg2, streams) = (cfg.clone(), ["campaigns", "campaigns_reports_daily"]);
-    // Pauses scaled down for the test: 20 ms first, the per-minute pause 400 ms.
+    let streams = ["campaigns", "campaigns_reports_daily"];
     let mut options = at("2024-06-30T12:00:00Z");
     options.client = options
         .client
         .with_retry_delay(std::time::Duration::from_millis(20));
-    let session = flow_in_process(&cfg2, &streams, &json!({}), options).await;
+    let session = flow_in_process(&cfg, &streams, &json!({}), options).await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let throttled = sim.requests().iter().filter(|r| r.code == 40100).count();
+    // Everything was captured once the throttling ended.
+    let calm = simulator::spawn(base).await.unwrap();
+    let cfg = sim_config(&calm.base_url(), "2024-06-29", json!({}));
+    let baseline = session_at(&cfg, &streams, &json!({}), "2024-06-30T12:00:00Z").await;
+    let rows = |s: &Session| {
+        let mut rows: Vec<String> = s.docs.iter().map(|(b, d)| format!("{b} {d}")).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(rows(&session), rows(&baseline));
+    (session, throttled)
+}
+
+/// TikTok's generic throttle message names no limit: however long the storm, the connector
+/// backs off in growing steps and never takes the per-minute pause.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_of_generic_throttles_backs_off_without_the_per_minute_pause() {
+    let (session, throttled) = throttled_capture(vec![tiktok_sim::FaultRule {
+        fault: tiktok_sim::Fault::RateLimitStorm(std::time::Duration::from_millis(1500)),
+        every: 1,
+        paths: None,
+    }])
+    .await;
+    assert!(throttled >= 3, "{throttled}");
+    assert!(
+        !session.output.stderr.contains("per-minute limit"),
+        "{}",
+        session.output.stderr
+    );
+}
+
+/// A message naming the per-minute limit (QPM) pauses every request as TikTok advises, and the
+/// run completes after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_qpm_throttle_pauses_as_tiktok_advises_and_the_run_completes() {
+    let (session, throttled) = throttled_capture(vec![tiktok_sim::FaultRule {
+        fault: tiktok_sim::Fault::Throttled(tiktok_sim::Limit::Qpm),
+        every: 4,
+        paths: None,
+    }])
+    .await;
+    assert!(throttled >= 1, "{throttled}");
     assert!(
         session
             .output
             .stderr
-            .contains("throttled the app repeatedly within a minute"),
+            .contains("reached its per-minute limit (QPM): pausing every request"),
         "{}",
         session.output.stderr
     );
-    let throttled = sim.requests().iter().filter(|r| r.code == 40100).count();
-    assert!(throttled >= 3, "{throttled}");
-    // Everything was captured once the restriction ended.
-    let calm = simulator::spawn(SimConfig {
-        today: day("2024-06-30"),
-        data: DataShape {
-            days: 2,
-            advertisers: 1,
-            ..Default::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let cfg = sim_config(&calm.base_url(), "2024-06-29", json!({}));
-    let baseline = session_at(&cfg, &streams, &json!({}), "2024-06-30T12:00:00Z").await;
-    assert_eq!(session.docs.len(), baseline.docs.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]

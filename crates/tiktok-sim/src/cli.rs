@@ -102,7 +102,8 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub async_task_checks: u32,
     /// Inject a fault (repeatable): CODE/N (e.g. 40100/5), httpSTATUS/N, drop/N, truncate/N,
-    /// slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
+    /// slow=MS/N, qps/N, qpm/N, qpd/N (40100 naming that limit), 40067>DAYS,
+    /// noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
     #[arg(long = "fault", value_name = "SPEC")]
     pub fault: Vec<String>,
     /// Keep every request and, when stopped, write them to this file as JSON lines

@@ -2,8 +2,8 @@
 //! [`FaultRule`] applies to and what it does to them (answer in the endpoint's place, refuse an
 //! advertiser or a window, slow, cut or drop the answer), the realistic message of each
 //! injected TikTok code, and the small text syntax of `--fault` (`40100/5`, `http504/10`,
-//! `drop/7`, `truncate/9`, `slow=30000/11`, `40067>7`, `noperm=ID`, `storm=70000`, each optionally
-//! followed by `@path,path` to restrict it to some endpoints).
+//! `drop/7`, `truncate/9`, `slow=30000/11`, `40067>7`, `noperm=ID`, `storm=70000`, `qps/2`,
+//! `qpm/5`, `qpd/9`, each optionally followed by `@path,path` to restrict it to some endpoints).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::report::window_days;
 use super::server::{json_id, parse_date, ApiError, Params, REPORT_PATH};
-use super::{Fault, FaultRule};
+use super::{Fault, FaultRule, Limit};
 
 /// The fault rules of a server, each with its count of the requests it matched.
 pub(crate) struct FaultLayer {
@@ -180,6 +180,18 @@ pub(crate) fn code_message(code: i64, advertiser_id: Option<&str>) -> String {
     }
 }
 
+/// The message of a 40100 for one of the app's limits, at the Basic tier's figures (10 QPS, 600
+/// QPM, 864,000 QPD; Rate limits, portal doc 1740029171730433). The QPS text is TikTok's as
+/// users report it ("App … reaches the QPS limit 10, current QPS is 11"); the QPM and QPD texts
+/// are the simulator's, naming the limit the same way.
+pub(crate) fn throttle_message(limit: Limit, app_id: &str) -> String {
+    match limit {
+        Limit::Qps => format!("App {app_id} reaches the QPS limit 10, current QPS is 11."),
+        Limit::Qpm => crate::rules::per_minute_message(600),
+        Limit::Qpd => crate::rules::per_day_message(864_000),
+    }
+}
+
 /// The HTML body of an HTTP fault, like a gateway's.
 pub(crate) fn html_body(status: u16) -> String {
     let reason = match status {
@@ -273,7 +285,14 @@ fn parse_counted_fault(body: &str, spec: &str) -> Result<(Fault, u32), String> {
             "fault {spec:?}: '/0' would never fire; use /1 for every request"
         ));
     }
-    let fault = if kind == "drop" {
+    let fault = if let Some(limit) = match kind {
+        "qps" => Some(Limit::Qps),
+        "qpm" => Some(Limit::Qpm),
+        "qpd" => Some(Limit::Qpd),
+        _ => None,
+    } {
+        Fault::Throttled(limit)
+    } else if kind == "drop" {
         Fault::DropConnection
     } else if kind == "truncate" {
         Fault::TruncatedJson
@@ -294,7 +313,8 @@ fn parse_counted_fault(body: &str, spec: &str) -> Result<(Fault, u32), String> {
     } else {
         return Err(format!(
             "fault {spec:?}: unknown kind {kind:?}; expected CODE/N, httpSTATUS/N, drop/N, truncate/N, \
-             slow=MS/N, 40067>DAYS, noperm=ADVERTISER_ID or storm=MS (optionally @path,path)"
+             slow=MS/N, qps/N, qpm/N, qpd/N, 40067>DAYS, noperm=ADVERTISER_ID or storm=MS \
+             (optionally @path,path)"
         ));
     };
     Ok((fault, every))
@@ -334,6 +354,16 @@ mod tests {
             }
         );
         assert_eq!(p("truncate/9").fault, Fault::TruncatedJson);
+        assert_eq!(
+            p("qpm/5"),
+            FaultRule {
+                fault: Fault::Throttled(Limit::Qpm),
+                every: 5,
+                paths: None
+            }
+        );
+        assert_eq!(p("qps/2").fault, Fault::Throttled(Limit::Qps));
+        assert_eq!(p("qpd").fault, Fault::Throttled(Limit::Qpd));
         assert_eq!(
             p("slow=30000/11"),
             FaultRule {

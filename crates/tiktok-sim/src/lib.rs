@@ -301,6 +301,20 @@ pub enum Fault {
     NoPermission { advertiser_id: u64 },
     /// Every request answers 40100 for this long after the server starts.
     RateLimitStorm(Duration),
+    /// HTTP 200 envelope with code 40100 and the message of one of the app's limits.
+    Throttled(Limit),
+}
+
+/// One of the app's rate limits, which TikTok answers with the same code (40100) and tells
+/// apart in the message only (Rate limits, portal doc 1740029171730433).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Queries per second: "retry next second".
+    Qps,
+    /// Queries per minute: "wait 5 minutes".
+    Qpm,
+    /// Queries per day: "wait until 00:00:00 UTC+0".
+    Qpd,
 }
 
 /// One request as the simulator saw and answered it.

@@ -674,7 +674,7 @@ pub(crate) fn async_per_second_message() -> String {
 /// The message of a `report/task/create/` beyond the tasks of the day.
 pub(crate) fn async_per_day_message() -> String {
     format!(
-        "Requests made too frequently. The app reaches the daily limit of \
+        "Requests made too frequently. The app reaches the daily limit (QPD) of \
          {ASYNC_TASKS_PER_DAY} asynchronous report tasks, request is restricted until \
          00:00:00 UTC+0."
     )

@@ -223,8 +223,10 @@ async fn await_task(
         ctx.count_request(unit.binding);
         let status: TaskStatus = crate::client::from_raw(CHECK_PATH, &answer).map_err(run_wide)?;
         let reason = || {
-            ctx.client
-                .scrub(status.message.as_deref().unwrap_or("(no reason given)"))
+            crate::scrub::echo(
+                &ctx.client
+                    .scrub(status.message.as_deref().unwrap_or("(no reason given)")),
+            )
         };
         match status.status.as_str() {
             "SUCCESS" => break,
@@ -292,7 +294,7 @@ async fn create(ctx: &Context, binding: usize, body: &Value) -> Result<String> {
     let created: Created = crate::client::from_raw(CREATE_PATH, &data)?;
     match created.task_id {
         Value::String(id) if !id.is_empty() && id.len() <= 128 => Ok(id),
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) if n.to_string().len() <= 128 => Ok(n.to_string()),
         other => Err(Error::Fatal(format!(
             "TikTok's answer to {CREATE_PATH} has no usable task_id (it is {})",
             crate::error::json_kind(&other)
@@ -323,7 +325,12 @@ impl CsvTable {
             .from_reader(text.as_bytes());
         let headers = reader
             .headers()
-            .map_err(|e| format!("its header row is unreadable ({e})"))?
+            .map_err(|e| {
+                format!(
+                    "its header row is unreadable ({})",
+                    crate::scrub::echo(&e.to_string())
+                )
+            })?
             .clone();
         let columns: Vec<(bool, String)> = headers
             .iter()
@@ -336,14 +343,19 @@ impl CsvTable {
             if !columns.iter().any(|(_, name)| name == wanted) {
                 return Err(format!(
                     "it has no column {wanted:?} (its columns: {})",
-                    headers.iter().take(8).collect::<Vec<_>>().join(", ")
+                    crate::scrub::echo(&headers.iter().take(8).collect::<Vec<_>>().join(", "))
                 ));
             }
         }
         let records = reader
             .records()
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| format!("a row is unreadable ({e})"))?;
+            .map_err(|e| {
+                format!(
+                    "a row is unreadable ({})",
+                    crate::scrub::echo(&e.to_string())
+                )
+            })?;
         Ok(CsvTable { columns, records })
     }
 

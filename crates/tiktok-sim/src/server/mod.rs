@@ -31,7 +31,9 @@ pub(crate) use reports::parse_report_query;
 use reports::report_get;
 
 use super::assets::AssetKind;
-use super::faults::{code_message, html_body, normalize_path, Delivery, FaultLayer, Injected};
+use super::faults::{
+    code_message, html_body, normalize_path, throttle_message, Delivery, FaultLayer, Injected,
+};
 use super::model::{EntityKind, Model};
 use super::report::ReportPlan;
 use super::tasks::{self, TaskStore};
@@ -249,6 +251,10 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
                 code,
                 request.params.get("advertiser_id").map(String::as_str),
             ),
+        ))),
+        Some(Fault::Throttled(limit)) => Ok(Err((
+            rules::TOO_FREQUENT,
+            throttle_message(limit, &state.cfg.credentials.app_id),
         ))),
         _ => route(&state, &mut request).await,
     };
