@@ -2,14 +2,14 @@
 //! [`CustomReportConfig`]) and its validation into a [`CustomReport`] the engine runs. The
 //! dimension rules (the level's id, at most one time dimension, the breakdowns of each report
 //! type) live here, next to the table's own reports; each metric is checked against the metric
-//! catalog ([`super::catalog`]): a name TikTok does not document, or one TikTok documents as
+//! catalog ([`super::metric_catalog`]): a name TikTok does not document, or one TikTok documents as
 //! unsupported in the report, is refused with the nearest names the report can take.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::catalog::{self, Refusal, ReportShape};
+use super::metric_catalog::{self, Refusal, ReportShape};
 use super::metrics::{Granularity, Level, ReportType, ID_FIELDS};
 use super::{CustomReport, ReportSpec};
 use crate::error::{Error, Result};
@@ -169,7 +169,7 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
             .any(|d| AUDIENCE_BREAKDOWNS.contains(&d.as_str())),
     };
     for m in &metrics {
-        if let Err(refusal) = catalog::check(m, shape) {
+        if let Err(refusal) = metric_catalog::check(m, shape) {
             return Err(Error::config(format!(
                 "{}: {}",
                 at("metrics"),
@@ -209,7 +209,7 @@ const HINTS: usize = 3;
 /// Why TikTok would refuse a metric in a report, and the nearest documented names the report
 /// can take instead.
 fn metric_refusal(metric: &str, refusal: &Refusal, report: ReportShape) -> String {
-    let hints = catalog::nearest(metric, HINTS, |m| m.rule.allows(report));
+    let hints = metric_catalog::nearest(metric, HINTS, |m| m.rule.allows(report));
     let hints = match hints.as_slice() {
         [] => String::new(),
         names => format!(

@@ -1,6 +1,6 @@
 //! The metrics each report stream requests, per report type, level and granularity, in TikTok's
 //! request order, and the enums that describe a report (type, level, granularity, breakdown).
-//! A metric's type comes from the metric catalog ([`super::catalog`]), which [`metric_type`]
+//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which [`metric_type`]
 //! reads for records and schemas.
 
 use schemars::JsonSchema;
@@ -26,11 +26,11 @@ pub const ID_FIELDS: [&str; 4] = [
     Level::Ad.id_field(),
 ];
 
-/// The type of a metric by name, from the metric catalog ([`super::catalog`]). Names TikTok does
+/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names TikTok does
 /// not document are `None`: custom reports cannot ask for them (validation refuses them), and a
 /// column TikTok adds to an answer unasked is emitted as sent and declared a nullable string.
 pub fn metric_type(name: &str) -> Option<MetricType> {
-    super::catalog::lookup(name).map(|metric| metric.value_type.json_type())
+    super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
 }
 
 /// BASIC report base list, appended after the level list.
@@ -369,7 +369,7 @@ mod tests {
                 for g in [Granularity::Hour, Granularity::Day, Granularity::Lifetime] {
                     let metrics = metrics_for(r, l, g, Breakdown::None);
                     let mut seen = std::collections::HashSet::new();
-                    let shape = crate::registry::catalog::ReportShape {
+                    let shape = crate::registry::metric_catalog::ReportShape {
                         report_type: r,
                         level: l,
                         granularity: g,
@@ -379,7 +379,7 @@ mod tests {
                         assert!(metric_type(m).is_some(), "{m} has no declared type");
                         assert!(seen.insert(*m), "{m} requested twice");
                         assert!(
-                            crate::registry::catalog::check(m, shape).is_ok(),
+                            crate::registry::metric_catalog::check(m, shape).is_ok(),
                             "{m} is refused at {l:?} {g:?}"
                         );
                     }

@@ -6,8 +6,8 @@
 //! validation and the capture engine all read this table; per-stream behaviour is a `match` on
 //! the row's kind, never a module per stream. Invariant tests over the table live at the bottom.
 
-pub mod catalog;
 pub mod custom;
+pub mod metric_catalog;
 pub mod metrics;
 pub mod schema;
 

@@ -293,13 +293,13 @@ impl Metric {
 /// A row of `rows.rs`.
 macro_rules! m {
     ($name:literal, $group:ident, $value:ident, $additive:literal, $rule:ident, $source:ident) => {
-        $crate::registry::catalog::Metric {
+        $crate::registry::metric_catalog::Metric {
             name: $name,
-            group: $crate::registry::catalog::Group::$group,
-            value_type: $crate::registry::catalog::ValueType::$value,
+            group: $crate::registry::metric_catalog::Group::$group,
+            value_type: $crate::registry::metric_catalog::ValueType::$value,
             additive: $additive,
             rule: &$rule,
-            source: $crate::registry::catalog::Source::$source,
+            source: $crate::registry::metric_catalog::Source::$source,
         }
     };
 }
