@@ -1,9 +1,10 @@
 //! Custom reports: the report a user designs in the config (`custom_reports`, the form's
 //! [`CustomReportConfig`]) and its validation into a [`CustomReport`] the engine runs. The
 //! dimension rules (the level's id, at most one time dimension, the breakdowns of each report
-//! type) live here, next to the table's own reports; each metric is checked against the metric
-//! catalog ([`super::metric_catalog`]): a name TikTok does not document, or one TikTok documents as
-//! unsupported in the report, is refused with the nearest names the report can take.
+//! type) live here, next to the table's own reports; each metric is checked against the
+//! metric catalog ([`super::metric_catalog`]): a name TikTok does not document, or one TikTok
+//! documents as unsupported in the report, is refused with the nearest names the report can
+//! take.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

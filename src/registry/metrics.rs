@@ -1,7 +1,7 @@
 //! The metrics each report stream requests, per report type, level and granularity, in TikTok's
 //! request order, and the enums that describe a report (type, level, granularity, breakdown).
-//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which [`metric_type`]
-//! reads for records and schemas.
+//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which
+//! [`metric_type`] reads for records and schemas.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -26,9 +26,9 @@ pub const ID_FIELDS: [&str; 4] = [
     Level::Ad.id_field(),
 ];
 
-/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names TikTok does
-/// not document are `None`: custom reports cannot ask for them (validation refuses them), and a
-/// column TikTok adds to an answer unasked is emitted as sent and declared a nullable string.
+/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names
+/// TikTok does not document are `None`: custom reports cannot ask for them (validation refuses
+/// them), and a column TikTok adds to an answer unasked is emitted as sent, as a string.
 pub fn metric_type(name: &str) -> Option<MetricType> {
     super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
 }

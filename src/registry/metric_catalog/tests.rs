@@ -168,7 +168,10 @@ fn stated_restrictions_refuse_what_tiktok_does_not_serve() {
     use Granularity as G;
     use Level as L;
     use ReportType as R;
-    let refused = |name: &str, report: ReportShape| matches!(check(name, report), Err(Refusal::Unsupported(stated)) if !stated.is_empty());
+    let refused = |name: &str, report: ReportShape| {
+        let refusal = check(name, report);
+        matches!(refusal, Err(Refusal::Unsupported(stated)) if !stated.is_empty())
+    };
     // Cash and voucher spend: advertiser level, by day, BASIC.
     assert!(check("cash_spend", shape(R::Basic, L::Advertiser, G::Day)).is_ok());
     assert!(refused("cash_spend", shape(R::Basic, L::Campaign, G::Day)));
@@ -260,4 +263,29 @@ fn nearest_names_are_the_fewest_edits_away() {
     assert_eq!(edit_distance("", "abc"), 3);
     assert_eq!(edit_distance("kitten", "sitting"), 3);
     assert_eq!(edit_distance("spend", "spend"), 0);
+}
+
+#[test]
+fn the_name_hash_keeps_tiktoks_names_apart() {
+    use std::collections::HashMap;
+    use std::hash::BuildHasher;
+    let hasher = BuildHasherDefault::<NameHasher>::default();
+    let mut per_hash: HashMap<u64, Vec<&str>> = HashMap::new();
+    for metric in all() {
+        per_hash
+            .entry(hasher.hash_one(metric.name))
+            .or_default()
+            .push(metric.name);
+    }
+    let crowded = per_hash.values().map(Vec::len).max().unwrap_or(0);
+    assert!(
+        crowded <= 3,
+        "{:?}",
+        per_hash.values().max_by_key(|v| v.len())
+    );
+    assert!(
+        per_hash.len() * 100 >= all().len() * 97,
+        "{} hashes",
+        per_hash.len()
+    );
 }
