@@ -1,12 +1,16 @@
 //! Custom reports: the report a user designs in the config (`custom_reports`, the form's
 //! [`CustomReportConfig`]) and its validation into a [`CustomReport`] the engine runs. The
 //! dimension rules (the level's id, at most one time dimension, the breakdowns of each report
-//! type) live here, next to the table's own reports.
+//! type) live here, next to the table's own reports; each metric is checked against the
+//! metric catalog ([`super::metric_catalog`]): a name TikTok does not document, or one TikTok
+//! documents as unsupported in the report, is refused with the nearest names the report can
+//! take.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::metric_catalog::{self, Refusal, ReportShape};
 use super::metrics::{Granularity, Level, ReportType, ID_FIELDS};
 use super::{CustomReport, ReportSpec};
 use crate::error::{Error, Result};
@@ -38,8 +42,6 @@ pub struct CustomReportConfig {
 const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
 const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
 const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
-/// Metrics TikTok serves only in advertiser-level daily BASIC reports.
-const ADVERTISER_DAILY_METRICS: &[&str] = &["cash_spend", "voucher_spend"];
 
 pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
     let name = report.name.trim().to_string();
@@ -162,20 +164,22 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
             at("dimensions")
         )));
     }
-    let advertiser_daily = report_type == ReportType::Basic
-        && level == Level::Advertiser
-        && granularity == Granularity::Day;
-    if let Some(m) = metrics
-        .iter()
-        .find(|m| ADVERTISER_DAILY_METRICS.contains(&m.as_str()))
-        .filter(|_| !advertiser_daily)
-    {
-        return Err(Error::config(format!(
-            "{}: TikTok offers {m:?} only in BASIC reports at AUCTION_ADVERTISER with \
-             stat_time_day (it answers 40002 \"Invalid metric fields\" otherwise). Remove it, \
-             or change the report.",
-            at("metrics")
-        )));
+    let shape = ReportShape {
+        report_type,
+        level,
+        granularity,
+        breakdown: dimensions
+            .iter()
+            .any(|d| AUDIENCE_BREAKDOWNS.contains(&d.as_str())),
+    };
+    for m in &metrics {
+        if let Err(refusal) = metric_catalog::check(m, shape) {
+            return Err(Error::config(format!(
+                "{}: {}",
+                at("metrics"),
+                metric_refusal(m, &refusal, shape)
+            )));
+        }
     }
     let filtering = report.filtering.unwrap_or_default();
     for (i, f) in filtering.iter().enumerate() {
@@ -201,4 +205,170 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
             filtering,
         },
     })
+}
+
+/// How many "did you mean" names an error offers.
+const HINTS: usize = 3;
+
+/// Why TikTok would refuse a metric in a report, and the nearest documented names the report
+/// can take instead.
+fn metric_refusal(metric: &str, refusal: &Refusal, report: ReportShape) -> String {
+    let hints = metric_catalog::nearest(metric, HINTS, |m| m.rule.allows(report));
+    let hints = match hints.as_slice() {
+        [] => String::new(),
+        names => format!(
+            " The nearest documented metrics this report can take: {}.",
+            names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    match refusal {
+        Refusal::Undocumented => format!(
+            "TikTok does not document the metric {metric:?} (its Metrics page, portal doc \
+             1751443967255553, lists every report metric); TikTok would answer 40002 \
+             \"Invalid metric fields\". Correct the name or remove it.{hints}"
+        ),
+        Refusal::Unsupported(stated) => format!(
+            "TikTok does not serve {metric:?} in a {} report at {} {}: it is {stated}; TikTok \
+             would answer 40002 \"Invalid metric fields\". Remove it, or change the report.{hints}",
+            report.report_type.as_api(),
+            report.level.data_level(),
+            match (report.granularity, report.breakdown) {
+                (Granularity::Hour, _) => "by hour (stat_time_hour)",
+                (Granularity::Day, false) => "by day (stat_time_day)",
+                (Granularity::Day, true) => "by day with a breakdown",
+                (Granularity::Lifetime, false) => "without a time dimension",
+                (Granularity::Lifetime, true) => "with a breakdown and no time dimension",
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn report(
+        report_type: &str,
+        level: &str,
+        dimensions: Value,
+        metrics: Value,
+    ) -> CustomReportConfig {
+        serde_json::from_value(json!({"name": "funnel", "report_type": report_type,
+            "data_level": level, "dimensions": dimensions, "metrics": metrics}))
+        .unwrap()
+    }
+
+    fn refusal(config: CustomReportConfig) -> String {
+        validate_custom_report(config, 2).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_undocumented_metric_is_refused_with_the_nearest_names() {
+        let text = refusal(report(
+            "BASIC",
+            "AUCTION_AD",
+            json!(["ad_id", "stat_time_day"]),
+            json!(["spend", "complete_paymnet_roas"]),
+        ));
+        for needle in [
+            "\"funnel\"",
+            "custom_reports[2].metrics",
+            "\"complete_paymnet_roas\"",
+            "does not document",
+            "\"complete_payment_roas\"",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_metric_tiktok_refuses_at_the_level_is_refused_naming_the_rule() {
+        let text = refusal(report(
+            "BASIC",
+            "AUCTION_ADVERTISER",
+            json!(["advertiser_id", "stat_time_day"]),
+            json!(["spend", "campaign_name"]),
+        ));
+        for needle in [
+            "\"funnel\"",
+            "custom_reports[2].metrics",
+            "\"campaign_name\"",
+            "AUCTION_ADVERTISER",
+            "campaign, ad group and ad levels",
+            "1751443967255553",
+            "nearest documented metrics this report can take: \"",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        // A breakdown TikTok does not allow beside the metric, and an hourly report.
+        let text = refusal(report(
+            "BASIC",
+            "AUCTION_AD",
+            json!(["ad_id", "stat_time_day", "country_code"]),
+            json!(["paid_engaged_view"]),
+        ));
+        assert!(text.contains("with a breakdown"), "{text}");
+        let text = refusal(report(
+            "BASIC",
+            "AUCTION_ADVERTISER",
+            json!(["advertiser_id", "stat_time_hour"]),
+            json!(["cash_spend"]),
+        ));
+        assert!(
+            text.contains("by hour") && text.contains("\"cash_spend\""),
+            "{text}"
+        );
+        // The report type.
+        let text = refusal(report(
+            "AUDIENCE",
+            "AUCTION_AD",
+            json!(["ad_id", "stat_time_day", "gender"]),
+            json!(["billed_cost"]),
+        ));
+        assert!(
+            text.contains("AUDIENCE") && text.contains("BASIC"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn documented_metrics_of_every_group_are_accepted_where_tiktok_serves_them() {
+        let ok = validate_custom_report(
+            report(
+                "BASIC",
+                "AUCTION_CAMPAIGN",
+                json!(["campaign_id", "stat_time_day"]),
+                json!([
+                    "campaign_name",
+                    "spend",
+                    "complete_payment",
+                    "complete_payment_roas",
+                    "onsite_shopping",
+                    "total_onsite_shopping_value",
+                    "skan_conversion",
+                    "paid_engaged_view",
+                    "vta_purchase"
+                ]),
+            ),
+            0,
+        )
+        .unwrap();
+        assert_eq!(ok.spec.metrics.len(), 9);
+        let ok = validate_custom_report(
+            report(
+                "AUDIENCE",
+                "AUCTION_AD",
+                json!(["ad_id", "stat_time_day", "age"]),
+                json!(["ad_name", "spend", "conversion"]),
+            ),
+            0,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+    }
 }

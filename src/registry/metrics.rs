@@ -1,7 +1,7 @@
-//! The declared metric tables: which metrics each report level requests, in TikTok's request
-//! order, and the one table that types every metric in emitted records and schemas. Report
-//! streams, custom reports, the schema generator and the simulated API all read these slices;
-//! nothing else lists metric names.
+//! The metrics each report stream requests, per report type, level and granularity, in TikTok's
+//! request order, and the enums that describe a report (type, level, granularity, breakdown).
+//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which
+//! [`metric_type`] reads for records and schemas.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,22 +17,6 @@ pub enum MetricType {
     Text,
 }
 
-/// Metrics TikTok sends as names or free text. Every other known metric is numeric.
-const TEXT_METRICS: &[&str] = &[
-    "campaign_name",
-    "adgroup_name",
-    "placement_type",
-    "ad_name",
-    "ad_text",
-    "tt_app_name",
-    "mobile_app_id",
-    "promotion_type",
-    "dpa_target_audience_type",
-    "currency",
-    "objective_type",
-    "campaign_dedicate_type",
-];
-
 /// The id fields of TikTok's four levels: entity keys, id dimensions and id metrics, emitted as
 /// exact integers wherever they appear.
 pub const ID_FIELDS: [&str; 4] = [
@@ -42,51 +26,12 @@ pub const ID_FIELDS: [&str; 4] = [
     Level::Ad.id_field(),
 ];
 
-/// Metrics that carry an id beyond the level ids.
-const OTHER_ID_METRICS: &[&str] = &["tt_app_id"];
-
-/// The type of a metric by name. Metrics outside the declared lists (custom reports may ask for
-/// any) are `None`: they are emitted as TikTok sends them and declared as nullable strings.
+/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names
+/// TikTok does not document are `None`: custom reports cannot ask for them (validation refuses
+/// them), and a column TikTok adds to an answer unasked is emitted as sent, as a string.
 pub fn metric_type(name: &str) -> Option<MetricType> {
-    if TEXT_METRICS.contains(&name) {
-        Some(MetricType::Text)
-    } else if ID_FIELDS.contains(&name) || OTHER_ID_METRICS.contains(&name) {
-        Some(MetricType::Id)
-    } else if is_known_metric(name) {
-        Some(MetricType::Number)
-    } else {
-        None
-    }
+    super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
 }
-
-fn is_known_metric(name: &str) -> bool {
-    [
-        M_BASE,
-        M_AUD,
-        L_ADV_DAY,
-        L_CAMP,
-        L_ADGROUP,
-        L_AD_EXTRA,
-        L_AD_AUD_EXTRA,
-        M_EXTRA_NUMERIC,
-    ]
-    .iter()
-    .any(|list| list.contains(&name))
-}
-
-/// Numeric metrics users commonly ask for in custom reports beyond the stream lists.
-const M_EXTRA_NUMERIC: &[&str] = &[
-    "engaged_view",
-    "engagements",
-    "paid_engaged_view",
-    "engaged_view_15s",
-    "gross_impressions",
-    "conversion_rate_v2",
-    "cost_per_result_v2",
-    "skan_conversion",
-    "onsite_form",
-    "total_onsite_form_value",
-];
 
 /// BASIC report base list, appended after the level list.
 pub const M_BASE: &[&str] = &[
@@ -388,22 +333,6 @@ pub fn metrics_for(
     out
 }
 
-/// Metrics TikTok refuses for a report type, level and granularity (code 40002 "Invalid metric
-/// fields"): the cash and voucher split exists only for advertiser-level daily BASIC reports.
-pub fn is_metric_allowed(
-    metric: &str,
-    report_type: ReportType,
-    level: Level,
-    granularity: Granularity,
-) -> bool {
-    if L_ADV_DAY.contains(&metric) {
-        return report_type == ReportType::Basic
-            && level == Level::Advertiser
-            && granularity == Granularity::Day;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,11 +369,17 @@ mod tests {
                 for g in [Granularity::Hour, Granularity::Day, Granularity::Lifetime] {
                     let metrics = metrics_for(r, l, g, Breakdown::None);
                     let mut seen = std::collections::HashSet::new();
+                    let shape = crate::registry::metric_catalog::ReportShape {
+                        report_type: r,
+                        level: l,
+                        granularity: g,
+                        breakdown: false,
+                    };
                     for m in &metrics {
                         assert!(metric_type(m).is_some(), "{m} has no declared type");
                         assert!(seen.insert(*m), "{m} requested twice");
                         assert!(
-                            is_metric_allowed(m, r, l, g),
+                            crate::registry::metric_catalog::check(m, shape).is_ok(),
                             "{m} is refused at {l:?} {g:?}"
                         );
                     }

@@ -7,6 +7,7 @@
 //! the row's kind, never a module per stream. Invariant tests over the table live at the bottom.
 
 pub mod custom;
+pub mod metric_catalog;
 pub mod metrics;
 pub mod schema;
 

@@ -1,5 +1,5 @@
 //! JSON schemas of the records. Entity schemas are written by hand under `schemas/`; report
-//! schemas follow from the report's dimensions and the declared metric table, and the ones of
+//! schemas follow from the report's dimensions and the metric catalog's types, and the ones of
 //! the table's rows are also kept under `schemas/` (a test regenerates and compares them, so a
 //! change to the table shows up as a reviewed file diff). Each row of the table compiles its
 //! own file into the binary; custom reports get theirs from [`report_schema`].

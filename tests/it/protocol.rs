@@ -146,6 +146,77 @@ fn validate_rejects_unknown_and_sandbox_unavailable_streams() {
     );
 }
 
+/// Custom reports asking a metric TikTok does not document, or one TikTok documents as
+/// unsupported at the report's level, with what the refusal must name: the metric, the report,
+/// its field and the nearest documented names.
+fn custom_reports_tiktok_would_refuse() -> Vec<(Value, Vec<&'static str>)> {
+    let with = |report: Value| {
+        let mut config = production_config();
+        config["custom_reports"] = json!([report]);
+        config
+    };
+    vec![
+        (
+            with(
+                json!({"name": "funnel", "report_type": "BASIC", "data_level": "AUCTION_AD",
+                        "dimensions": ["ad_id", "stat_time_day"],
+                        "metrics": ["spend", "complete_paymnet_roas"]}),
+            ),
+            vec![
+                "\"funnel\"",
+                "custom_reports[0].metrics",
+                "\"complete_paymnet_roas\"",
+                "does not document",
+                "\"complete_payment_roas\"",
+            ],
+        ),
+        (
+            with(json!({"name": "by_campaign", "report_type": "BASIC",
+                        "data_level": "AUCTION_CAMPAIGN",
+                        "dimensions": ["campaign_id", "stat_time_day"],
+                        "metrics": ["spend", "adgroup_name"]})),
+            vec![
+                "\"by_campaign\"",
+                "custom_reports[0].metrics",
+                "\"adgroup_name\"",
+                "AUCTION_CAMPAIGN",
+                "ad group and ad levels",
+                "nearest documented metrics this report can take",
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn custom_report_metrics_tiktok_would_refuse_fail_flow_validate_and_airbyte_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, (config, needles)) in custom_reports_tiktok_would_refuse().into_iter().enumerate() {
+        let out = flow(
+            json!({"validate": {"name": "acmeCo/tiktok", "config": config,
+            "bindings": [{"resourceConfig": {"stream": "ads", "syncMode": "incremental"},
+                          "collection": {"name": "acmeCo/x", "key": ["/x"], "writeSchema": {}}}]}}),
+        );
+        assert_ne!(out.code, 0, "{config} should fail validate");
+        assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+        let message = out.last_log_message();
+        for needle in &needles {
+            assert!(
+                message.contains(needle),
+                "validate: {needle} in {message:?}"
+            );
+        }
+        let path = temp_json(&dir, &format!("config{n}.json"), &config);
+        let out = run(&["check", "--config", &path], "", &[]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let status = &out.stdout[0]["connectionStatus"];
+        assert_eq!(status["status"], "FAILED", "{config}");
+        let message = status["message"].as_str().unwrap();
+        for needle in &needles {
+            assert!(message.contains(needle), "check: {needle} in {message:?}");
+        }
+    }
+}
+
 #[test]
 fn apply_is_a_no_op_for_valid_bindings() {
     let capture = json!({"name": "acmeCo/tiktok", "config": production_config(), "bindings": [

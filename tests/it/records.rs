@@ -246,3 +246,77 @@ async fn a_row_nested_deeper_than_the_parser_reads_fails_the_stream_by_name() {
         "{stderr}"
     );
 }
+
+/// A TikTok whose one ad account answers every report query with `row`.
+async fn server_with_report_row(row: &str) -> MockServer {
+    let server = server_with_ads(&[]).await;
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/integrated/get/"))
+        .respond_with(envelope(&format!(
+            r#"{{"list": [{row}], "page_info": {{"page": 1, "page_size": 1000, "total_number": 1, "total_page": 1}}}}"#
+        )))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_report_metrics_take_their_type_from_the_metric_catalog() {
+    let day = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d");
+    let row = format!(
+        r#"{{"dimensions": {{"advertiser_id": "7000000000000000001", "stat_time_day": "{day} 00:00:00"}},
+             "metrics": {{"spend": "3.00", "complete_payment_roas": "12.50",
+                          "total_onsite_shopping_value": "40.10", "onsite_shopping": "2",
+                          "currency": "USD", "complete_payment": "-"}}}}"#
+    );
+    let server = server_with_report_row(&row).await;
+    let report = json!({"name": "funnel", "report_type": "BASIC",
+        "data_level": "AUCTION_ADVERTISER", "dimensions": ["advertiser_id", "stat_time_day"],
+        "metrics": ["spend", "complete_payment_roas", "total_onsite_shopping_value",
+                    "onsite_shopping", "currency", "complete_payment"]});
+    let cfg = sim_config(
+        &server.uri(),
+        &day.to_string(),
+        json!({"custom_reports": [report]}),
+    );
+    let session = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || flow_session(&cfg, &["custom_report_funnel"], &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let (_, doc) = session
+        .docs
+        .first()
+        .unwrap_or_else(|| panic!("no record: {stderr}"));
+    // Numbers as TikTok sent them ("12.50" keeps its digits), text as text, "-" as null.
+    assert_eq!(
+        doc["metrics"].to_string(),
+        r#"{"spend":3.00,"complete_payment_roas":12.50,"total_onsite_shopping_value":40.10,"onsite_shopping":2,"currency":"USD","complete_payment":null}"#,
+    );
+    assert_eq!(warnings(stderr, "where the schema declares"), 0, "{stderr}");
+    // Discovery declares what the records hold.
+    let parsed = source_tiktok_marketing::config::parse(&cfg).unwrap();
+    let schema = source_tiktok_marketing::registry::catalog(&parsed)
+        .into_iter()
+        .find(|s| s.name == "custom_report_funnel")
+        .unwrap()
+        .schema;
+    let metrics = &schema["properties"]["metrics"]["properties"];
+    for name in [
+        "spend",
+        "complete_payment_roas",
+        "total_onsite_shopping_value",
+        "onsite_shopping",
+        "complete_payment",
+    ] {
+        assert_eq!(metrics[name]["type"], json!(["number", "null"]), "{name}");
+    }
+    assert_eq!(metrics["currency"]["type"], json!(["string", "null"]));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (_, doc) in &session.docs {
+        assert!(validator.is_valid(doc), "{doc}");
+    }
+}

@@ -1,0 +1,428 @@
+//! The metric catalog: every report metric TikTok documents, one row each (in `rows.rs`, in the
+//! order of TikTok's Metrics page, portal doc 1751443967255553), with the section of the page it
+//! belongs to, its value type, whether it adds up across rows and days, the restrictions TikTok
+//! states for it (data levels, report types, hourly and lifetime, dimension groupings) and the
+//! TikTok page each row comes from. It is the one source of a metric's type in records and
+//! schemas (through [`super::metrics::metric_type`]) and of the metric checks of custom reports
+//! ([`check`]); a name is looked up through an index built on first use.
+
+mod rows;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use super::metrics::{Granularity, Level, MetricType, ReportType};
+
+/// The section of TikTok's Metrics page a metric is listed in (the page's current grouping:
+/// attribute, core, interaction and conversion sections, attribution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    Attribute,
+    Core,
+    Video,
+    Clicks,
+    Social,
+    Live,
+    Playable,
+    Image,
+    InteractiveAddOns,
+    InstantExperience,
+    Product,
+    App,
+    Skan,
+    Website,
+    /// TikTok's "TikTok metrics": events on TikTok itself (instant pages, forms, onsite events).
+    Onsite,
+    NativeGrowth,
+    Offline,
+    Messaging,
+    Shop,
+    Attribution,
+}
+
+impl Group {
+    /// Every group, in the order of TikTok's page.
+    pub const ALL: [Group; 20] = [
+        Group::Attribute,
+        Group::Core,
+        Group::Video,
+        Group::Clicks,
+        Group::Social,
+        Group::Live,
+        Group::Playable,
+        Group::Image,
+        Group::InteractiveAddOns,
+        Group::InstantExperience,
+        Group::Product,
+        Group::App,
+        Group::Skan,
+        Group::Website,
+        Group::Onsite,
+        Group::NativeGrowth,
+        Group::Offline,
+        Group::Messaging,
+        Group::Shop,
+        Group::Attribution,
+    ];
+
+    /// The section title on TikTok's Metrics page.
+    pub fn section(self) -> &'static str {
+        match self {
+            Group::Attribute => "Attribute metrics",
+            Group::Core => "Core metrics",
+            Group::Video => "Interaction metrics > Videos metrics",
+            Group::Clicks => "Interaction metrics > Clicks metrics",
+            Group::Social => "Interaction metrics > Social metrics",
+            Group::Live => "Interaction metrics > LIVE metrics",
+            Group::Playable => "Interaction metrics > Playable metrics",
+            Group::Image => "Interaction metrics > Image metrics",
+            Group::InteractiveAddOns => "Interaction metrics > Interactive add-ons metrics",
+            Group::InstantExperience => "Interaction metrics > Instant experience metrics",
+            Group::Product => "Interaction metrics > Product metrics",
+            Group::App => "Conversions metrics > App metrics",
+            Group::Skan => "Conversions metrics > App metrics (SKAN)",
+            Group::Website => "Conversions metrics > Website metrics",
+            Group::Onsite => "Conversions metrics > TikTok metrics",
+            Group::NativeGrowth => "Conversions metrics > Native Growth metrics",
+            Group::Offline => "Conversions metrics > Offline metrics",
+            Group::Messaging => "Conversions metrics > Messaging metrics",
+            Group::Shop => "Conversions metrics > Shop metrics",
+            Group::Attribution => "Attribution metrics",
+        }
+    }
+}
+
+/// What a metric's value is. Money, counts, rates and averages are JSON numbers in records;
+/// ids are exact integers; text is a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// An amount in the ad account's currency: spend, costs per event, event values, budgets.
+    Money,
+    /// A number of events, impressions or people.
+    Count,
+    /// A percentage or a ratio of two figures (rates, ROAS).
+    Rate,
+    /// An average that is neither money nor a rate (seconds watched, impressions per person).
+    Average,
+    /// A numeric TikTok id (the level ids, the promoted app's id).
+    Id,
+    /// Names, settings and other text, ids that are not numbers (an app store id, a video id)
+    /// and TikTok's yes/no and time attributes, which arrive as text.
+    Text,
+}
+
+impl ValueType {
+    /// The JSON type records and schemas give the metric.
+    pub fn json_type(self) -> MetricType {
+        match self {
+            ValueType::Money | ValueType::Count | ValueType::Rate | ValueType::Average => {
+                MetricType::Number
+            }
+            ValueType::Id => MetricType::Id,
+            ValueType::Text => MetricType::Text,
+        }
+    }
+}
+
+/// The TikTok page a row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// TikTok's Metrics page.
+    MetricsPage,
+    /// A name TikTok's Metrics page listed in its earlier editions and no longer does; TikTok
+    /// still answers it for old integrations.
+    LegacyMetricsPage,
+    /// TikTok's metrics page for Upgraded Smart+ creative reports, which lists these report
+    /// metrics under the same sections and names.
+    SmartPlusPage,
+    /// TikTok's synchronous report page (its list of the fields a report returns).
+    SyncReportPage,
+    /// TikTok's page of metrics supported for Promote ads.
+    PromotePage,
+}
+
+impl Source {
+    /// The page, as a reader finds it.
+    pub fn page(self) -> &'static str {
+        match self {
+            Source::MetricsPage => "TikTok's Metrics page (portal doc 1751443967255553)",
+            Source::LegacyMetricsPage => {
+                "TikTok's Metrics page (portal doc 1751443967255553), earlier editions"
+            }
+            Source::SmartPlusPage => {
+                "TikTok's metrics of Upgraded Smart+ creative reports (portal doc 1843337909199938)"
+            }
+            Source::SyncReportPage => {
+                "TikTok's synchronous report page (portal doc 1740302848100353)"
+            }
+            Source::PromotePage => "TikTok's Promote ads report page (portal doc 1785880454546433)",
+        }
+    }
+}
+
+/// Which dimensions TikTok accepts beside a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimensions {
+    /// Whatever the report type accepts.
+    Any,
+    /// One id dimension, alone or with `stat_time_day` (no breakdown, no hour).
+    IdAndDay,
+    /// Only `image_id`, a dimension of carousel images that reports of this connector do not use.
+    ImageId,
+}
+
+/// The restrictions TikTok states for a metric, and where it states them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub levels: &'static [Level],
+    pub report_types: &'static [ReportType],
+    pub granularities: &'static [Granularity],
+    pub dimensions: Dimensions,
+    /// What TikTok says, and where; empty when it states no restriction.
+    pub stated: &'static str,
+}
+
+const ALL_LEVELS: &[Level] = &[
+    Level::Advertiser,
+    Level::Campaign,
+    Level::AdGroup,
+    Level::Ad,
+];
+const BOTH_TYPES: &[ReportType] = &[ReportType::Basic, ReportType::Audience];
+const ALL_GRANULARITIES: &[Granularity] =
+    &[Granularity::Hour, Granularity::Day, Granularity::Lifetime];
+
+/// No restriction stated.
+pub const ANY: Rule = Rule {
+    levels: ALL_LEVELS,
+    report_types: BOTH_TYPES,
+    granularities: ALL_GRANULARITIES,
+    dimensions: Dimensions::Any,
+    stated: "",
+};
+
+/// Campaign attributes (name, objective, budget, ...).
+const FROM_CAMPAIGN: Rule = Rule {
+    levels: &[Level::Campaign, Level::AdGroup, Level::Ad],
+    stated: "supported at the campaign, ad group and ad levels (TikTok's Metrics page, portal \
+             doc 1751443967255553, §Attribute metrics)",
+    ..ANY
+};
+
+/// Ad group attributes, and the campaign id as a metric.
+const FROM_ADGROUP: Rule = Rule {
+    levels: &[Level::AdGroup, Level::Ad],
+    stated: "supported at the ad group and ad levels (TikTok's Metrics page, portal doc \
+             1751443967255553, §Attribute metrics)",
+    ..ANY
+};
+
+/// `is_aco`.
+const ADGROUP_ONLY: Rule = Rule {
+    levels: &[Level::AdGroup],
+    stated: "supported at the AUCTION_ADGROUP level (TikTok's Metrics page, portal doc \
+             1751443967255553, §Attribute metrics)",
+    ..ANY
+};
+
+/// Ad attributes, and the ad group id as a metric.
+const AD_ONLY: Rule = Rule {
+    levels: &[Level::Ad],
+    stated: "supported at the ad level only (TikTok's Metrics page, portal doc \
+             1751443967255553, §Attribute metrics)",
+    ..ANY
+};
+
+/// `cash_spend` and `voucher_spend`.
+const ADVERTISER_DAILY: Rule = Rule {
+    levels: &[Level::Advertiser],
+    report_types: &[ReportType::Basic],
+    granularities: &[Granularity::Day],
+    dimensions: Dimensions::Any,
+    stated: "supported only in advertiser-level reports by day (stat_time_day): not hourly, not \
+             lifetime (TikTok's Metrics page, portal doc 1751443967255553, §Core metrics)",
+};
+
+/// `billed_cost`.
+const BASIC_ONLY: Rule = Rule {
+    report_types: &[ReportType::Basic],
+    stated: "supported only in synchronous BASIC reports (TikTok's Metrics page, portal doc \
+             1751443967255553, §Core metrics)",
+    ..ANY
+};
+
+/// Paid focused views and the consideration audience.
+const ID_AND_DAY: Rule = Rule {
+    report_types: &[ReportType::Basic],
+    granularities: &[Granularity::Day, Granularity::Lifetime],
+    dimensions: Dimensions::IdAndDay,
+    stated: "usable only with one id dimension, alone or with stat_time_day (TikTok's Metrics \
+             page, portal doc 1751443967255553, the metric's note)",
+    ..ANY
+};
+
+/// Single-image metrics of carousel ads.
+const IMAGE_ID: Rule = Rule {
+    dimensions: Dimensions::ImageId,
+    stated: "supported only with the image_id dimension (TikTok's Metrics page, portal doc \
+             1751443967255553, §Interaction metrics > Image metrics)",
+    ..ANY
+};
+
+/// One documented metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub group: Group,
+    pub value_type: ValueType,
+    /// Whether summing it over rows (ads, breakdowns) and days gives the total: true for
+    /// money totals and event counts; false for rates, averages, costs per event, unique
+    /// counts (reach, deduplicated events), settings and attributes.
+    pub additive: bool,
+    pub rule: &'static Rule,
+    pub source: Source,
+}
+
+impl Metric {
+    /// Where TikTok documents the metric: the page and its section.
+    pub fn citation(&self) -> String {
+        format!("{}, §{}", self.source.page(), self.group.section())
+    }
+}
+
+/// A row of `rows.rs`.
+macro_rules! m {
+    ($name:literal, $group:ident, $value:ident, $additive:literal, $rule:ident, $source:ident) => {
+        $crate::registry::metric_catalog::Metric {
+            name: $name,
+            group: $crate::registry::metric_catalog::Group::$group,
+            value_type: $crate::registry::metric_catalog::ValueType::$value,
+            additive: $additive,
+            rule: &$rule,
+            source: $crate::registry::metric_catalog::Source::$source,
+        }
+    };
+}
+use m;
+
+/// Every documented metric, in the order of TikTok's page.
+pub fn all() -> &'static [Metric] {
+    rows::METRICS
+}
+
+/// The name index. Records look up every metric of every row, so its hash reads only a name's
+/// length and its first and last eight bytes (mixed with splitmix64's finalizer): among
+/// TikTok's names no more than three share those, and a lookup costs about a third of what the
+/// standard SipHash costs on these short names. Its keys are this table's own names, so no
+/// outside input can add colliding keys.
+type Index = HashMap<&'static str, &'static Metric, BuildHasherDefault<NameHasher>>;
+
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+            (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
+            // Names shorter than eight bytes fit in one word.
+            _ => (bytes.iter().fold(0, |word, &b| word << 8 | u64::from(b)), 0),
+        };
+        let mut mixed = head ^ tail.rotate_left(32) ^ bytes.len() as u64;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 ^= mixed ^ (mixed >> 31);
+    }
+
+    /// A `str` ends its hash with a 0xff byte; the length is already in.
+    fn write_u8(&mut self, _: u8) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| rows::METRICS.iter().map(|m| (m.name, m)).collect())
+}
+
+/// The catalog's row of a metric, if TikTok documents it.
+pub fn lookup(name: &str) -> Option<&'static Metric> {
+    index().get(name).copied()
+}
+
+/// Why a metric cannot be asked in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// TikTok does not document the name.
+    Undocumented,
+    /// TikTok documents the metric as unsupported in this report: what it says, and where.
+    Unsupported(&'static str),
+}
+
+/// The shape of a report a metric is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportShape {
+    pub report_type: ReportType,
+    pub level: Level,
+    pub granularity: Granularity,
+    /// Whether the report has a breakdown dimension (country_code or an audience dimension).
+    pub breakdown: bool,
+}
+
+impl Rule {
+    /// Whether TikTok serves the metric in a report of this shape.
+    pub fn allows(&self, report: ReportShape) -> bool {
+        self.levels.contains(&report.level)
+            && self.report_types.contains(&report.report_type)
+            && self.granularities.contains(&report.granularity)
+            && match self.dimensions {
+                Dimensions::Any => true,
+                Dimensions::IdAndDay => !report.breakdown,
+                Dimensions::ImageId => false,
+            }
+    }
+}
+
+/// Checks a metric a report asks for against what TikTok documents.
+pub fn check(name: &str, report: ReportShape) -> Result<&'static Metric, Refusal> {
+    let metric = lookup(name).ok_or(Refusal::Undocumented)?;
+    if metric.rule.allows(report) {
+        Ok(metric)
+    } else {
+        Err(Refusal::Unsupported(metric.rule.stated))
+    }
+}
+
+/// Up to `n` documented names closest to `name` (fewest edits first, then TikTok's order)
+/// among those `keep` accepts, for "did you mean" hints.
+pub fn nearest(name: &str, n: usize, keep: impl Fn(&Metric) -> bool) -> Vec<&'static str> {
+    let mut scored: Vec<(usize, usize, &'static str)> = rows::METRICS
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.name != name && keep(m))
+        .map(|(order, m)| (edit_distance(name, m.name), order, m.name))
+        .collect();
+    scored.sort_unstable();
+    scored.into_iter().take(n).map(|(_, _, m)| m).collect()
+}
+
+/// Levenshtein distance over bytes (metric names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests;
