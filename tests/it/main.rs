@@ -21,3 +21,4 @@ mod records;
 mod reports;
 mod rules;
 mod spec_validation;
+mod time_zones;
