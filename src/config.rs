@@ -332,6 +332,9 @@ fn migrate_earlier_fields(
             continue;
         };
         let advanced = object.entry("advanced").or_insert_with(|| json!({}));
+        if advanced.is_null() {
+            *advanced = json!({});
+        }
         let Some(advanced) = advanced.as_object_mut() else {
             // `advanced` of the wrong type: its own check names it.
             continue;
@@ -362,6 +365,9 @@ fn migrate_earlier_fields(
         .and_then(|c| c.remove("advertiser_id"));
     if let Some(account) = oauth_account.filter(|a| !a.is_null()) {
         let advanced = object.entry("advanced").or_insert_with(|| json!({}));
+        if advanced.is_null() {
+            *advanced = json!({});
+        }
         if let Some(advanced) = advanced.as_object_mut() {
             match advanced.get("advertiser_ids") {
                 Some(ids) if *ids != json!([account.clone()]) && !ids.is_null() => {
@@ -1087,6 +1093,11 @@ mod tests {
             "advanced": {"advertiser_ids": ["2"]}
         })));
         assert!(message.contains("`credentials.advertiser_id`"), "{message}");
+        // `advanced: null` (a form that left it empty) takes the migrated value too.
+        let mut empty_advanced = production();
+        empty_advanced["advanced"] = Value::Null;
+        empty_advanced["attribution_window"] = json!(5);
+        assert_eq!(parse(&empty_advanced).unwrap().lookback_days, 5);
         // A migrated value is still validated under its new name.
         let message = refusal(&production_with(json!({"attribution_window": 400})));
         assert!(message.contains("advanced.lookback_days"), "{message}");
