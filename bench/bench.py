@@ -33,7 +33,14 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_BINARY = os.path.join(REPO, "target", "release", "source-tiktok-marketing")
+
+
+def default_binary():
+    """Where `cargo build --release` (run in REPO) puts the binary: under CARGO_TARGET_DIR when it
+    is set (relative to REPO, as cargo reads it there), else REPO/target."""
+    target = os.path.join(REPO, os.environ.get("CARGO_TARGET_DIR") or "target")
+    return os.path.join(target, "release", "source-tiktok-marketing")
+
 
 # The Airbyte Python connector (source-tiktok-marketing, airbyte-cdk), as published figures.
 # Given, not measured here.
@@ -187,7 +194,7 @@ def build(commands):
     commands.append(f"(cd {shlex.quote(REPO)} && {cmdline(argv)})")
     log(f"$ {cmdline(argv)}")
     subprocess.run(argv, cwd=REPO, check=True)
-    return DEFAULT_BINARY
+    return default_binary()
 
 
 def free_port():
@@ -828,7 +835,8 @@ def main():
     ap.add_argument("--runs", type=int, default=None,
                     help="runs of `read` per scenario (default 5; paced 1 unless --runs is given)")
     ap.add_argument("--spec-runs", type=int, default=20, help="runs of `spec` (default 20)")
-    ap.add_argument("--binary", help="use this binary instead of building target/release")
+    ap.add_argument("--binary", help="use this binary instead of building it with cargo (into "
+                    "$CARGO_TARGET_DIR/release, else target/release)")
     ap.add_argument("--json", metavar="PATH", help="write the summary as JSON here")
     ap.add_argument("--workdir", metavar="DIR",
                     help="write configs, catalogs and simulator logs here and keep them "

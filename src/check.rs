@@ -72,8 +72,9 @@ fn explain(err: Error) -> Error {
         )),
         ErrorClass::Config => err,
         _ => Error::Fatal(format!(
-            "Could not reach the TikTok API to check the credentials: {err}. Check \
-             advanced.base_url and the network, then try again."
+            "Could not reach the TikTok API to check the credentials: {}. Check \
+             advanced.base_url and the network, then try again.",
+            err.to_string().trim_end_matches('.')
         )),
     }
 }

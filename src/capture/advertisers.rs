@@ -24,8 +24,9 @@ pub struct Advertiser {
     pub id: u64,
     /// The day the account was created (UTC), when `advertiser/info/` told us.
     pub created: Option<NaiveDate>,
-    /// The account's UTC offset, from its `timezone` (`None` when unknown or not a fixed offset).
-    pub utc_offset: Option<chrono::FixedOffset>,
+    /// The account's time zone, from its `timezone` (`None` when unknown: day boundaries then
+    /// assume the westernmost zone).
+    pub time_zone: Option<chrono_tz::Tz>,
     pub info: Option<std::sync::Arc<Box<RawValue>>>,
 }
 
@@ -150,25 +151,38 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
     for id in ids.into_iter().filter(|id| !denied.contains(id)) {
         let info = details.remove(&id);
         let created = info.as_ref().and_then(|raw| creation_day(raw));
-        let utc_offset = info.as_ref().and_then(|raw| utc_offset(raw));
+        let time_zone = info.as_ref().and_then(|raw| time_zone(id, raw));
         out.list.push(Advertiser {
             id,
             created,
-            utc_offset,
+            time_zone,
             info: info.map(std::sync::Arc::new),
         });
     }
     Ok(out)
 }
 
-/// The offset of the account's `timezone` (TikTok states it as `Etc/GMT+8` and the like).
-fn utc_offset(raw: &RawValue) -> Option<chrono::FixedOffset> {
+/// The account's `timezone` (an IANA name such as `Europe/Moscow`, or `Etc/GMT+8` and the
+/// like). A name the tz database does not know is logged once (advertisers are resolved once
+/// per run) and taken as unknown.
+fn time_zone(advertiser_id: u64, raw: &RawValue) -> Option<chrono_tz::Tz> {
     #[derive(Deserialize)]
     struct Zone {
         timezone: Option<String>,
     }
     let zone: Zone = serde_json::from_str(raw.get()).ok()?;
-    crate::clock::utc_offset_of(zone.timezone.as_deref()?)
+    let name = zone.timezone?;
+    let known = crate::clock::zone_of(&name);
+    if known.is_none() {
+        tracing::warn!(
+            advertiser_id,
+            timezone = crate::scrub::excerpt(&name, 64).as_str(),
+            "The ad account's time zone is not one the tz database knows, so its report days \
+             are taken as ending at UTC-12 (the westernmost zone): the last day is read once more \
+             next run rather than taken as complete too soon."
+        );
+    }
+    known
 }
 
 /// `create_time` is epoch seconds (sometimes a string). The UTC day before is used so that

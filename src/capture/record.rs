@@ -922,6 +922,47 @@ mod tests {
     }
 
     #[test]
+    fn pixel_and_business_center_ids_are_exact_integers_as_declared() {
+        // TikTok sends `tracking_pixel_id` as a 64-bit number; `owner_bc_id` comes as digits.
+        let ads = FieldTypes::from_schema(&find("ads").unwrap().schema());
+        let record = entity(
+            &raw(
+                json!({"ad_id": "7002238017842757633", "tracking_pixel_id": 7216267239261995009_u64,
+                        "page_id": "7216267239261995010"}),
+            ),
+            RecordKey::new("ad_id", None),
+            &ads,
+            &mut Notes::new(),
+        )
+        .unwrap();
+        assert!(
+            record
+                .doc
+                .contains("\"tracking_pixel_id\":7216267239261995009"),
+            "{}",
+            record.doc
+        );
+        assert!(
+            record.doc.contains("\"page_id\":7216267239261995010"),
+            "{}",
+            record.doc
+        );
+        let advertisers = FieldTypes::from_schema(&find("advertisers").unwrap().schema());
+        let doc = advertiser(
+            &raw(json!({"advertiser_id": "7001035076276387841",
+                        "owner_bc_id": "7012345678901234567", "advertiser_account_type": "AUCTION"})),
+            &advertisers,
+            &mut Notes::new(),
+        )
+        .unwrap();
+        assert!(doc.contains("\"owner_bc_id\":7012345678901234567"), "{doc}");
+        assert!(
+            doc.contains("\"advertiser_account_type\":\"AUCTION\""),
+            "{doc}"
+        );
+    }
+
+    #[test]
     fn entity_ids_become_exact_integers() {
         let record = entity(
             &raw(

@@ -402,11 +402,14 @@ impl TikTokClient {
             attempt += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             if started.elapsed() + delay >= self.options.give_up_after {
+                // The time actually spent, and the limit the next pause would have passed.
                 return Err(Error::GaveUp(format!(
-                    "No progress for {} seconds: {path} kept failing after {attempt} attempts; \
-                     the last answer was: {err}. TikTok or the network is unavailable; the \
-                     capture will resume from its last checkpoint on the next run.",
-                    self.options.give_up_after.as_secs()
+                    "{path} kept failing for {} seconds ({attempt} attempts), and the next retry \
+                     would pass the {}-second limit without progress; the last answer was: {}. \
+                     TikTok or the network is unavailable",
+                    started.elapsed().as_secs(),
+                    self.options.give_up_after.as_secs(),
+                    err.to_string().trim_end_matches('.')
                 )));
             }
             if attempt == 3 || attempt % 10 == 0 {

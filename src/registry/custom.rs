@@ -27,7 +27,7 @@ pub struct CustomReportConfig {
     /// The level of the rows.
     #[schemars(title = "Data Level")]
     pub data_level: Level,
-    /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for totals: lifetime totals for BASIC reports without country_code, otherwise totals over the 365 days ending today, since TikTok has no lifetime metrics for those), and breakdowns such as gender, age, country_code or platform.
+    /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for totals: lifetime totals for BASIC reports without country_code, otherwise totals over the 365 days ending on end_date or today, since TikTok has no lifetime metrics for those), and breakdowns such as gender, age, country_code or platform.
     #[schemars(title = "Dimensions")]
     pub dimensions: Vec<String>,
     /// The metrics, such as spend, impressions and clicks.

@@ -498,7 +498,7 @@ impl ReportSpec {
     /// reports, <https://business-api.tiktok.com/portal/docs?id=1738864915188737>; audience
     /// reports have no lifetime metrics in v1.3,
     /// <https://business-api.tiktok.com/portal/docs?id=1738864928947201>). Other reports without
-    /// a time dimension are totals over the [`TOTALS_DAYS`] days ending today.
+    /// a time dimension are totals over the [`TOTALS_DAYS`] days ending on `end_date` or today.
     pub fn uses_query_lifetime(&self) -> bool {
         self.granularity == Granularity::Lifetime
             && self.report_type == ReportType::Basic
@@ -507,7 +507,7 @@ impl ReportSpec {
 }
 
 /// The longest range TikTok accepts for a report without a time dimension (365 days, both ends
-/// included): what totals that cannot be lifetime totals cover, ending today.
+/// included): what totals that cannot be lifetime totals cover, ending on `end_date` or today.
 pub const TOTALS_DAYS: u64 = 365;
 
 /// What a runnable stream captures: a row of the table, or a report (a row's or a custom

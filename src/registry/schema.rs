@@ -87,9 +87,10 @@ pub fn report_schema(name: &str, report: &ReportSpec) -> Value {
                 None if report.uses_query_lifetime() =>
                     ", lifetime totals (TikTok's lifetime metrics)".to_string(),
                 None => format!(
-                    ", totals over the {TOTALS_DAYS} days ending today in the ad account's time \
-                     zone (the longest range TikTok accepts without a time dimension; TikTok \
-                     has no lifetime metrics for this report), read again in full every run"
+                    ", totals over the {TOTALS_DAYS} days ending on end_date, or today in the ad \
+                     account's time zone when end_date is unset or later (the longest range \
+                     TikTok accepts without a time dimension; TikTok has no lifetime metrics for \
+                     this report), read again in full every run"
                 ),
             }
         ),

@@ -280,6 +280,73 @@ async fn states_of_earlier_versions_are_migrated_not_thrown_away() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn state_lines_as_read_printed_them_resume_the_next_read() {
+    let sim = simulator::spawn(small()).await.unwrap();
+    let config = sim_config(&sim.base_url(), "2024-01-01", json!({}));
+    let catalog = json!({"streams": [
+        {"stream": {"name": "ads"}, "sync_mode": "incremental", "destination_sync_mode": "append_dedup"},
+        {"stream": {"name": "campaigns"}, "sync_mode": "incremental", "destination_sync_mode": "append_dedup"}]});
+    let (first, printed, inner) = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let c = temp_json(&dir, "config.json", &config);
+        let k = temp_json(&dir, "catalog.json", &catalog);
+        let first = run(&["read", "--config", &c, "--catalog", &k], "", &[]);
+        // The STATE lines exactly as stdout printed them, one per line (what
+        // `grep '"type":"STATE"' out.jsonl > state.jsonl` keeps).
+        let lines: Vec<&str> = first
+            .stdout_text
+            .lines()
+            .filter(|l| l.contains("\"type\":\"STATE\""))
+            .collect();
+        assert!(lines.len() >= 2, "{}", first.stdout_text);
+        let state = dir.path().join("state.jsonl");
+        std::fs::write(&state, lines.join("\n") + "\n").unwrap();
+        let read_with = |state: &str| {
+            run(
+                &["read", "--config", &c, "--catalog", &k, "--state", state],
+                "",
+                &[],
+            )
+        };
+        let printed = read_with(state.to_str().unwrap());
+        // The form `--state` always took: the inner state messages, in an array.
+        let messages: Vec<Value> = first
+            .stdout
+            .iter()
+            .filter(|m| m["type"] == "STATE")
+            .map(|m| m["state"].clone())
+            .collect();
+        let inner = read_with(&temp_json(&dir, "inner.json", &json!(messages)));
+        (first, printed, inner)
+    })
+    .await
+    .unwrap();
+    for out in [&first, &printed, &inner] {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let records = |out: &crate::common::Output| -> Vec<String> {
+        let mut docs: Vec<String> = out
+            .stdout
+            .iter()
+            .filter(|m| m["type"] == "RECORD")
+            .map(|m| format!("{} {}", m["record"]["stream"], m["record"]["data"]))
+            .collect();
+        docs.sort();
+        docs
+    };
+    assert!(records(&first).len() > 50, "{}", records(&first).len());
+    // Resumed from the cursors, exactly as from the inner messages: only what was modified
+    // since them (the simulator dates some entities later today, which every run reads again).
+    assert!(
+        records(&printed).len() * 3 < records(&first).len(),
+        "{} records again after {}",
+        records(&printed).len(),
+        records(&first).len()
+    );
+    assert_eq!(records(&printed), records(&inner));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_credentials_fail_validate_and_check_with_the_fix() {
     let sim = simulator::spawn(small()).await.unwrap();
     let mut config = sim_config(&sim.base_url(), "2024-01-01", json!({}));

@@ -1000,3 +1000,47 @@ async fn a_secret_straddling_the_quoted_snippet_is_not_half_leaked() {
     }
     server.verify().await;
 }
+
+/// `check` against a base URL where nothing listens: one message that says what happened and
+/// what to do, with the time it really took and the limit it stopped at, no claim about a
+/// checkpoint (a check has none) and no doubled period.
+#[tokio::test]
+async fn a_check_against_a_dead_base_url_says_what_happened_in_one_sentence() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = config::parse(&json!({
+        "credentials": {"auth_type": "oauth2.0", "client_id": "app", "client_secret": "sec",
+                        "access_token": "tok-dead-1"},
+        "advanced": {"base_url": format!("http://127.0.0.1:{port}")}
+    }))
+    .unwrap();
+    let mut options = ClientOptions::default().with_retry_delay(Duration::from_millis(50));
+    options.give_up_after = Duration::from_secs(2);
+    let started = Instant::now();
+    let err = source_tiktok_marketing::check::connection_with(&config, options)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed().as_secs();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("Could not reach the TikTok API"),
+        "{message}"
+    );
+    assert!(
+        message.contains("would pass the 2-second limit"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("kept failing for {elapsed} seconds"))
+            || message.contains(&format!(
+                "kept failing for {} seconds",
+                elapsed.saturating_sub(1)
+            )),
+        "{message} (took {elapsed} s)"
+    );
+    assert!(!message.contains(".."), "{message}");
+    assert!(!message.contains("checkpoint"), "{message}");
+    assert!(message.ends_with("then try again."), "{message}");
+}

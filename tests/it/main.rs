@@ -22,4 +22,5 @@ mod reports;
 mod rules;
 mod spec_validation;
 mod stop;
+mod time_zones;
 mod tls;

@@ -316,7 +316,34 @@ fn invalid_configs() -> Vec<(Value, &'static str)> {
             ),
             "custom_reports[0]",
         ),
+        // Misspelled fields: refused naming the nearest known one, never ignored.
+        (
+            with(json!({"start_dat": "2024-01-01"})),
+            "`start_dat` (did you mean `start_date`?)",
+        ),
+        (
+            with(json!({"advanced": {"lookback_day": 7}})),
+            "`advanced.lookback_day` (did you mean `advanced.lookback_days`?)",
+        ),
     ]
+}
+
+#[test]
+fn a_misspelled_field_fails_flow_validate_naming_it() {
+    let mut config = production_config();
+    config["advanced"] = json!({"lookback_day": 7});
+    let out = flow(
+        json!({"validate": {"name": "acmeCo/t", "connectorType": "IMAGE",
+        "config": config, "bindings": [
+        {"resourceConfig": {"stream": "ads", "syncMode": "incremental"}}]}}),
+    );
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+    let message = out.last_log_message();
+    assert!(
+        message.contains("`advanced.lookback_day` (did you mean `advanced.lookback_days`?)"),
+        "{message}"
+    );
 }
 
 #[test]

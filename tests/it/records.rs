@@ -320,3 +320,80 @@ async fn custom_report_metrics_take_their_type_from_the_metric_catalog() {
         assert!(validator.is_valid(doc), "{doc}");
     }
 }
+
+/// The fields of real TikTok answers (Airbyte's public recording of three production ad
+/// accounts; `tests/it/data/recorded_tiktok_fields.json` names the file and commit) against the
+/// schemas discovery serves: typed destinations keep only what a schema declares, so every field
+/// TikTok sent must be declared, with a type its recorded value fits.
+#[test]
+fn every_field_of_recorded_tiktok_answers_is_declared_with_a_fitting_type() {
+    let recorded: Value =
+        serde_json::from_str(include_str!("data/recorded_tiktok_fields.json")).unwrap();
+    let cfg = sim_config("http://127.0.0.1:9", "2024-01-01", json!({}));
+    let parsed = source_tiktok_marketing::config::parse(&cfg).unwrap();
+    let catalog = source_tiktok_marketing::registry::catalog(&parsed);
+    let schema_of = |name: &str| -> Value {
+        catalog
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is not discovered"))
+            .schema
+            .clone()
+    };
+    let declared_types = |property: &Value| -> Vec<String> {
+        match &property["type"] {
+            Value::String(t) => vec![t.clone()],
+            Value::Array(ts) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut missing = Vec::new();
+    let mut mistyped = Vec::new();
+    let mut fields = 0;
+    for (stream, recorded_fields) in recorded["entities"].as_object().unwrap() {
+        let schema = schema_of(stream);
+        for (field, sent) in recorded_fields.as_object().unwrap() {
+            fields += 1;
+            let Some(property) = schema["properties"].get(field) else {
+                missing.push(format!("{stream}.{field}"));
+                continue;
+            };
+            let declared = declared_types(property);
+            let sent = sent.as_str().unwrap();
+            // An integer fits a number; null fits anything (every field is nullable but keys).
+            let fits = sent == "null"
+                || declared.iter().any(|d| d == sent)
+                || (sent == "integer" && declared.iter().any(|d| d == "number"));
+            if !fits {
+                mistyped.push(format!(
+                    "{stream}.{field}: sent {sent}, declared {declared:?}"
+                ));
+            }
+        }
+    }
+    for (stream, recorded_report) in recorded["reports"].as_object().unwrap() {
+        let schema = schema_of(stream);
+        for part in ["dimensions", "metrics"] {
+            for field in recorded_report[part].as_array().unwrap() {
+                fields += 1;
+                let field = field.as_str().unwrap();
+                if schema["properties"][part]["properties"]
+                    .get(field)
+                    .is_none()
+                {
+                    missing.push(format!("{stream}.{part}.{field}"));
+                }
+            }
+        }
+    }
+    assert!(fields > 500, "the recording lists {fields} fields");
+    assert!(missing.is_empty(), "not declared: {missing:?}");
+    assert!(
+        mistyped.is_empty(),
+        "declared with another type: {mistyped:?}"
+    );
+}

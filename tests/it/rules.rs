@@ -144,6 +144,60 @@ async fn just_before_midnight_utc_the_cursor_follows_each_advertisers_time_zone(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn audience_totals_end_on_an_end_date_in_the_past_never_after_it() {
+    let sim = simulator::spawn(SimConfig {
+        today: day("2024-06-30"),
+        data: DataShape {
+            days: 600,
+            advertisers: 1,
+            ads_per_adgroup: 1,
+            ..Default::default()
+        },
+        record_requests: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let stream = "advertisers_audience_reports_lifetime";
+    let totals_ranges = |from: usize| -> Vec<(String, String)> {
+        sim.requests()[from..]
+            .iter()
+            .filter(|r| r.path == "report/integrated/get/" && r.params["report_type"] == "AUDIENCE")
+            .map(|r| (r.params["start_date"].clone(), r.params["end_date"].clone()))
+            .collect()
+    };
+    // end_date in the past: the 365 days ending on it (TikTok's longest range), not today.
+    let past = sim_config(
+        &sim.base_url(),
+        "2023-01-01",
+        json!({"end_date": "2024-01-02"}),
+    );
+    let session = session_at(&past, &[stream], &json!({}), "2024-06-30T12:00:00Z").await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    assert!(!session.docs.is_empty(), "{stream} captured nothing");
+    let ranges = totals_ranges(0);
+    assert!(!ranges.is_empty());
+    for range in &ranges {
+        assert_eq!(range, &("2023-01-03".into(), "2024-01-02".into()));
+    }
+    // end_date after today (or unset): the 365 days ending today, never past it.
+    let before = sim.requests().len();
+    let later = sim_config(
+        &sim.base_url(),
+        "2023-01-01",
+        json!({"end_date": "2024-12-31"}),
+    );
+    let session = session_at(&later, &[stream], &json!({}), "2024-06-30T12:00:00Z").await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let ranges = totals_ranges(before);
+    assert!(!ranges.is_empty());
+    for range in &ranges {
+        assert_eq!(range, &("2023-07-02".into(), "2024-06-30".into()));
+    }
+    assert!(refused(&sim).is_empty(), "{:?}", refused(&sim));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn totals_without_lifetime_metrics_query_the_longest_range_and_nothing_is_refused() {
     let sim = simulator::spawn(SimConfig {
         today: day("2024-06-30"),

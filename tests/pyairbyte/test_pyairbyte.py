@@ -57,7 +57,8 @@ EXTRA_STREAMS = [
     "pixels",
     "pixel_events_statistics",
 ]
-ID_COLUMNS = ["advertiser_id", "campaign_id", "adgroup_id", "ad_id"]
+# Every id TikTok sends as a number, typed as an exact integer by the schemas.
+ID_COLUMNS = ["advertiser_id", "campaign_id", "adgroup_id", "ad_id", "tracking_pixel_id", "owner_bc_id"]
 NUMERIC_DUCKDB_TYPES = ("BIGINT", "INTEGER", "DOUBLE", "FLOAT", "DECIMAL", "HUGEINT", "NUMERIC")
 
 

@@ -1,8 +1,8 @@
 //! The one report fetcher (`report/integrated/get/`), driven by a [`ReportSpec`]: it builds the
 //! query (report type, data level, dimensions, metrics, level-correct `filtering`), cuts the
 //! date range into windows (30 days for daily, one day for hourly; for reports without a time
-//! dimension one lifetime query, or the 365 days ending today where TikTok has no lifetime
-//! metrics), keeps the cursor at the last complete day of the ad account's time zone, halves a
+//! dimension one lifetime query, or the 365 days ending on `end_date` or today where TikTok has
+//! no lifetime metrics), keeps the cursor at the last complete day of the ad account's time zone, halves a
 //! window TikTok finds too large (40067), and checkpoints after every window. It owns two things
 //! TikTok does per report: reservation delivery (TopView rows come only with the `buying_type`
 //! filter, so advertisers with TopView ads get a second query per window) and the cap of 20,000
@@ -137,9 +137,11 @@ async fn run_lifetime(ctx: &Context, unit: &ReportUnit<'_>) -> Result<()> {
     }
     let queries = report_queries(ctx, binding, spec, advertiser.id).await?;
     // Lifetime metrics where TikTok has them; otherwise totals over the longest range it
-    // accepts without a time dimension, ending today in the ad account's time zone.
-    let window = (!spec.uses_query_lifetime())
-        .then(|| totals_window(ctx.config.clock.today_at(advertiser.utc_offset)));
+    // accepts without a time dimension, ending on `end_date` when the config sets one in
+    // the past, else today in the ad account's time zone: never past what the config asks.
+    let today = ctx.config.clock.today_at(advertiser.time_zone);
+    let last = ctx.config.end_date.map_or(today, |end| end.min(today));
+    let window = (!spec.uses_query_lifetime()).then(|| totals_window(last));
     fetch_queries(ctx, unit, &queries, window).await?;
     ctx.checkpoint(binding, StatePatch::Nothing).await
 }
@@ -156,7 +158,7 @@ async fn run_dated(
     let cursor = cursor.filter(|_| incremental);
     // The cursor stops at the last day that is over where the account lives: the day in
     // progress is read again next run, whatever lookback_days says.
-    let last_complete_day = clock.last_complete_day(advertiser.utc_offset);
+    let last_complete_day = clock.last_complete_day(advertiser.time_zone);
     let Some(UnitDays { start, end, pieces }) = unit_days(ctx, unit, cursor.as_deref()).await?
     else {
         return ctx.checkpoint(binding, StatePatch::Nothing).await;

@@ -24,7 +24,9 @@ use crate::registry::{self, EntityDef, Kind, StreamDef};
 
 /// TikTok's synchronous reports process at most this many ads per query: the most recently
 /// created ones (Run a synchronous report, portal doc 1740302848100353; Reporting FAQ,
-/// 1738864850353154).
+/// 1738864850353154), in the default query mode this connector uses. TikTok's SDK text of 2023
+/// said 10,000 in that mode (20,000 with `query_mode` CHUNK); its current text has no number.
+/// Planning splits from it is an estimate: the `X-Tt-Ads-Throttle` header is the signal.
 pub const MAX_ADS_PER_QUERY: usize = 20_000;
 /// At most this many ids in one id filter.
 pub const MAX_IDS_PER_FILTER: usize = 100;

@@ -65,12 +65,13 @@ pub fn date_range(
     (start <= end).then_some((start, end))
 }
 
-/// The range of totals that cannot be lifetime totals: the [`TOTALS_DAYS`] days ending `today`.
-pub fn totals_window(today: NaiveDate) -> (NaiveDate, NaiveDate) {
-    let start = today
+/// The range of totals that cannot be lifetime totals: the [`TOTALS_DAYS`] days ending on
+/// `last` (the config's `end_date` when it is in the past, else today).
+pub fn totals_window(last: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let start = last
         .checked_sub_days(Days::new(TOTALS_DAYS - 1))
-        .unwrap_or(today);
-    (start, today)
+        .unwrap_or(last);
+    (start, last)
 }
 
 /// Cuts an inclusive range into query windows.

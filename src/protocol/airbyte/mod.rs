@@ -142,34 +142,47 @@ pub fn catalog(config: &Config) -> Message<'static> {
 
 /// Per-stream states from `--state`, in every form the protocol has had: an array of state
 /// messages (STREAM, GLOBAL or LEGACY), a single state message, a legacy `{stream: state}`
-/// object, an empty file, `{}` or `null`.
+/// object, an empty file, `{}` or `null`; and the `STATE` lines exactly as `read` prints them
+/// (`{"type":"STATE","state":{...}}`), one per line or in an array. Several JSON documents in
+/// one file are read in order, so a later state of a stream replaces an earlier one (the last
+/// `STATE` of each stream is the one that counts, as it was when printed).
 pub fn parse_state(text: &str) -> Result<Map<String, Value>> {
     let mut out = Map::new();
-    if text.trim().is_empty() {
-        return Ok(out);
+    let documents = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut n = 0;
+    for document in documents {
+        let document = document.map_err(|e| {
+            Error::config(format!(
+                "The --state file is not valid JSON (line {} column {}).",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        collect_document(document, &mut n, &mut out)?;
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        Error::config(format!(
-            "The --state file is not valid JSON (line {} column {}).",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    match value {
+    Ok(out)
+}
+
+/// One JSON document of a `--state` file: `null`, a state message (or a printed `STATE`
+/// line), an array of them, or a legacy `{stream: state}` object. `n` counts the state messages
+/// read so far, for errors.
+fn collect_document(document: Value, n: &mut usize, out: &mut Map<String, Value>) -> Result<()> {
+    match document {
         Value::Null => {}
         Value::Object(map) => {
+            let message = printed_state(Value::Object(map), *n)?;
             // A single state message is accepted too.
-            if map.contains_key("type")
-                && (map.contains_key("stream") || map.contains_key("global"))
-            {
-                collect_message(Value::Object(map), 0, &mut out)?;
-            } else {
-                out = map;
+            if is_state_message(&message) {
+                collect_message(message, *n, out)?;
+                *n += 1;
+            } else if let Value::Object(legacy) = message {
+                out.extend(legacy);
             }
         }
         Value::Array(messages) => {
-            for (n, message) in messages.into_iter().enumerate() {
-                collect_message(message, n, &mut out)?;
+            for message in messages {
+                collect_message(printed_state(message, *n)?, *n, out)?;
+                *n += 1;
             }
         }
         other => {
@@ -179,7 +192,51 @@ pub fn parse_state(text: &str) -> Result<Map<String, Value>> {
             )))
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Whether an object is a state message (rather than a legacy `{stream: state}` object).
+fn is_state_message(value: &Value) -> bool {
+    value.get("type").is_some_and(Value::is_string)
+        && ["stream", "global", "data"]
+            .iter()
+            .any(|key| value.get(key).is_some())
+}
+
+/// The state message inside an Airbyte message as `read` prints it (`{"type": "STATE", "state":
+/// {...}}`); anything else is returned as it is. Another kind of Airbyte message (a RECORD,
+/// LOG or TRACE line of the same output) is refused, naming the fix.
+fn printed_state(message: Value, n: usize) -> Result<Value> {
+    const OTHER_MESSAGES: [&str; 7] = [
+        "RECORD",
+        "LOG",
+        "TRACE",
+        "CATALOG",
+        "SPEC",
+        "CONNECTION_STATUS",
+        "CONTROL",
+    ];
+    let kind = message
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind == "STATE" {
+        return match message.get("state") {
+            Some(state @ Value::Object(_)) => Ok(state.clone()),
+            _ => Err(Error::config(format!(
+                "State message {n} is a STATE message without its `state` object: pass the \
+                 STATE lines as `read` printed them."
+            ))),
+        };
+    }
+    if OTHER_MESSAGES.contains(&kind) {
+        return Err(Error::config(format!(
+            "State message {n} is an Airbyte {kind} message, not a state: pass only the STATE \
+             lines `read` printed, for example `grep '\"type\":\"STATE\"' output.jsonl > \
+             state.jsonl`."
+        )));
+    }
+    Ok(message)
 }
 
 fn collect_message(message: Value, n: usize, out: &mut Map<String, Value>) -> Result<()> {
@@ -289,12 +346,14 @@ pub async fn read_with<W: Write + Send + 'static>(
         framing: Framing::airbyte(names, initial_states),
         writer: out,
     };
+    tracing::info!(streams = bindings.len(), "Capture started.");
     let summaries =
         super::capture_with(config, bindings, output, options.client, options.capture).await?;
     let failed: Vec<String> = summaries.into_iter().filter_map(|s| s.error).collect();
     if !failed.is_empty() {
         return Err(Error::Fatal(format!(
-            "{} stream(s) are incomplete: {}",
+            "{} stream(s) are incomplete, and a read with the last STATE of each stream resumes \
+             them where they stopped: {}",
             failed.len(),
             failed.join("; ")
         )));
@@ -343,6 +402,57 @@ pub fn error_trace(err: &Error) -> Message<'static> {
 mod tests {
     use super::*;
 
+    /// A `STATE` line as `read` prints it, for a stream and cursor.
+    fn printed(stream: &str, cursor: &str) -> String {
+        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": stream},
+            "stream_state": {"advertisers": {"1": {"cursor": cursor}}}},
+            "sourceStats": {"recordCount": 3.0}}})
+        .to_string()
+    }
+
+    #[test]
+    fn state_lines_as_read_printed_them_are_accepted() {
+        // One per line, as `grep '"type":"STATE"' out.jsonl` leaves them: the last of each
+        // stream counts.
+        let lines = [
+            printed("campaigns", "2024-01-01"),
+            printed("ads", "2024-01-02"),
+            printed("campaigns", "2024-01-03"),
+        ]
+        .join("\n");
+        let states = parse_state(&format!("{lines}\n")).unwrap();
+        assert_eq!(
+            states["campaigns"],
+            json!({"advertisers": {"1": {"cursor": "2024-01-03"}}})
+        );
+        assert_eq!(
+            states["ads"],
+            json!({"advertisers": {"1": {"cursor": "2024-01-02"}}})
+        );
+        // One printed line alone, and printed lines in an array.
+        let one = parse_state(&printed("ads", "2024-01-04")).unwrap();
+        assert_eq!(one["ads"]["advertisers"]["1"]["cursor"], "2024-01-04");
+        let array = format!(
+            "[{}, {}]",
+            printed("ads", "2024-01-05"),
+            printed("campaigns", "2024-01-06")
+        );
+        let both = parse_state(&array).unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(both["ads"]["advertisers"]["1"]["cursor"], "2024-01-05");
+        // Other lines of the same output are refused with the fix; so is a STATE without state.
+        let record = r#"{"type":"RECORD","record":{"stream":"ads","data":{},"emitted_at":1}}"#;
+        let err = parse_state(&format!("{}\n{record}", printed("ads", "x"))).unwrap_err();
+        assert!(err.to_string().contains("RECORD message"), "{err}");
+        assert!(err.to_string().contains("grep"), "{err}");
+        let err = parse_state(r#"{"type":"STATE"}"#).unwrap_err();
+        assert!(err.to_string().contains("without its `state`"), "{err}");
+        // A line cut short names where.
+        let err = parse_state(&format!("{}\n{{\"type\": \"STA", printed("ads", "x"))).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
     #[test]
     fn every_state_form_is_accepted() {
         let modern = r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"campaigns","namespace":null},
@@ -360,6 +470,13 @@ mod tests {
         let global = r#"[{"type":"GLOBAL","global":{"stream_states":[{"stream_descriptor":{"name":"ads"},"stream_state":{}}]}}]"#;
         assert!(parse_state(global).unwrap().contains_key("ads"));
         assert!(parse_state("[1]").is_err());
+        // A legacy LEGACY message on its own.
+        let legacy_message = r#"{"type":"LEGACY","data":{"ads":{"cursor":"y"}}}"#;
+        assert_eq!(
+            parse_state(legacy_message).unwrap()["ads"],
+            json!({"cursor": "y"})
+        );
+
         assert!(parse_state("\"text\"").is_err());
         assert!(parse_state("{\"truncated\": ").is_err());
     }
