@@ -266,13 +266,14 @@ fn nearest_names_are_the_fewest_edits_away() {
 }
 
 #[test]
-fn the_name_index_keeps_tiktoks_names_apart_and_its_searches_short() {
+fn the_name_hash_keeps_tiktoks_names_apart() {
     use std::collections::HashMap;
-    assert!(all().len() * 3 <= INDEX_SLOTS && all().len() < usize::from(EMPTY));
+    use std::hash::BuildHasher;
+    let hasher = BuildHasherDefault::<NameHasher>::default();
     let mut per_hash: HashMap<u64, Vec<&str>> = HashMap::new();
     for metric in all() {
         per_hash
-            .entry(name_hash(metric.name))
+            .entry(hasher.hash_one(metric.name))
             .or_default()
             .push(metric.name);
     }
@@ -282,26 +283,9 @@ fn the_name_index_keeps_tiktoks_names_apart_and_its_searches_short() {
         "{:?}",
         per_hash.values().max_by_key(|v| v.len())
     );
-    let index = index();
-    let mut total = 0;
-    for (row, metric) in all().iter().enumerate() {
-        let (found, probes) = index.find(metric.name);
-        assert_eq!(found, Some(row), "{}", metric.name);
-        assert!(probes <= 8, "{}: {probes} probes", metric.name);
-        total += probes;
-    }
     assert!(
-        total * 10 <= all().len() * 15,
-        "{total} probes for {}",
-        all().len()
+        per_hash.len() * 100 >= all().len() * 97,
+        "{} hashes",
+        per_hash.len()
     );
-    for name in [
-        "",
-        "a",
-        "spend_",
-        "cost_per_1000_reached_",
-        "x".repeat(300).as_str(),
-    ] {
-        assert_eq!(index.find(name).0, None, "{name}");
-    }
 }
