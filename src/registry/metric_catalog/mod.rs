@@ -313,9 +313,9 @@ pub fn all() -> &'static [Metric] {
 
 /// The name index. Records look up every metric of every row, so its hash reads only a name's
 /// length and its first and last eight bytes (mixed with splitmix64's finalizer): among
-/// TikTok's names no more than three share those, and a lookup costs about a third of what the
-/// standard SipHash costs on these short names. Its keys are this table's own names, so no
-/// outside input can add colliding keys.
+/// TikTok's names no more than three share those, and lookups cost three quarters of what they
+/// cost with the standard SipHash (about 105 instructions each when typing report rows). Its
+/// keys are this table's own names, so no outside input can add colliding keys.
 type Index = HashMap<&'static str, &'static Metric, BuildHasherDefault<NameHasher>>;
 
 #[derive(Default)]
