@@ -118,7 +118,7 @@ pub(crate) struct Context {
     pub ad_inventory: PerAccount<Arc<AdInventory>>,
     /// Each ad account's TopView campaigns, listed once and shared.
     pub topview: PerAccount<Arc<TopViewCampaigns>>,
-    /// The server refused `filtering.buying_types` (see [`buying`]): entities are listed
+    /// The server refused `filtering.buying_types` (see [`buying`](super::buying)): entities are listed
     /// without it.
     pub buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
