@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::binding::Binding;
@@ -37,8 +36,8 @@ pub enum Event {
     /// Records (serialized JSON objects) of a binding, a page or part of one at a time: one
     /// hand-over to the writer per batch, not per record.
     Records { binding: usize, docs: Vec<String> },
-    /// A merge patch of one binding's state, covering every record sent before it.
-    Checkpoint { binding: usize, patch: Value },
+    /// A change to one binding's state, covering every record sent before it.
+    Checkpoint { binding: usize, patch: StatePatch },
     /// The binding's work begins.
     Started { binding: usize },
     /// The binding's work ended; `error` says why it is incomplete.
@@ -119,7 +118,7 @@ pub(crate) struct Context {
     pub ad_inventory: PerAccount<Arc<AdInventory>>,
     /// Each ad account's TopView campaigns, listed once and shared.
     pub topview: PerAccount<Arc<TopViewCampaigns>>,
-    /// The server refused `filtering.buying_types` (see [`buying`]): entities are listed
+    /// The server refused `filtering.buying_types` (see [`buying`](super::buying)): entities are listed
     /// without it.
     pub buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
@@ -229,10 +228,7 @@ impl Context {
     /// Sends a state patch of a binding, after every record sent before it.
     pub async fn checkpoint(&self, binding: usize, patch: StatePatch) -> Result<()> {
         self.tx
-            .send(Event::Checkpoint {
-                binding,
-                patch: patch.to_json(),
-            })
+            .send(Event::Checkpoint { binding, patch })
             .await
             .map_err(|_| {
                 Error::Fatal("the output closed while a checkpoint was being written".into())

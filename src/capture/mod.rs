@@ -6,25 +6,25 @@
 //! killed at any moment resumes from its last checkpoint without losing a row.
 //!
 //! This module keeps the run loop, the per-binding summaries, the progress log and the quota
-//! warnings; what the units share is [`context`], the units themselves are [`unit`] (one kind
-//! per stream module: [`entity`], [`pixels`], [`report`], the advertisers stream), and the
+//! warnings; what the units share is `context`, the units themselves are `unit` (one kind
+//! per stream module: `entity`, [`pixels`], [`report`], the advertisers stream), and the
 //! request plan is [`plan`].
 
 pub mod activity;
 pub mod advertisers;
-pub mod binding;
+pub(crate) mod binding;
 pub mod buying;
-pub mod context;
-pub mod entity;
-pub mod listing;
+pub(crate) mod context;
+pub(crate) mod entity;
+pub(crate) mod listing;
 pub mod pixels;
 pub mod plan;
 pub mod record;
 pub mod report;
-pub mod shared;
+pub(crate) mod shared;
 pub mod sizing;
 pub mod state;
-pub mod unit;
+pub(crate) mod unit;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

@@ -144,6 +144,33 @@ impl BindingState {
         }
     }
 
+    /// Applies a patch the engine made, as [`BindingState::apply_patch`] would apply its JSON.
+    pub fn apply(&mut self, patch: &StatePatch) {
+        match patch {
+            StatePatch::Nothing => {}
+            StatePatch::Cursor {
+                advertiser_id,
+                cursor,
+                rows_per_day,
+            } => {
+                let id = advertiser_id.to_string();
+                let kept = self.advertisers.remove(&id).and_then(|c| c.rows_per_day);
+                self.advertisers.insert(
+                    id,
+                    AdvertiserCursor {
+                        cursor: cursor.clone(),
+                        rows_per_day: rows_per_day.or(kept),
+                    },
+                );
+            }
+            StatePatch::DropAdvertisers(ids) => {
+                for id in ids {
+                    self.advertisers.remove(id);
+                }
+            }
+        }
+    }
+
     /// The rows per day the last run's reports read for this advertiser.
     pub fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.advertisers
@@ -232,8 +259,8 @@ fn legacy_cursor(value: &Value) -> Option<String> {
 }
 
 /// A change to one binding's state, in the shapes the engine makes: sent as a merge patch of
-/// the state's JSON ([`StatePatch::to_json`]), which Flow merges and the Airbyte emitter folds
-/// with [`BindingState::apply_patch`].
+/// the state's JSON ([`StatePatch::to_json`]), which Flow merges; the Airbyte emitter applies
+/// it to the typed state ([`BindingState::apply`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatePatch {
     /// Nothing changes: the checkpoint only commits the records sent before it.
@@ -460,6 +487,37 @@ mod tests {
                 "after {patch}"
             );
         }
+    }
+
+    #[test]
+    fn engine_patches_apply_as_their_json_does() {
+        let start = json!({"advertisers": {"1": {"cursor": "a", "rows_per_day": 4.5},
+                                           "2": {"cursor": "b"}}});
+        let patches = [
+            StatePatch::cursor(3, "c"),
+            StatePatch::cursor_with_rows(3, "c2", Some(2.5)),
+            StatePatch::cursor(3, "c3"),
+            StatePatch::cursor(1, "z"),
+            StatePatch::cursor_with_rows(2, "y", Some(0.0)),
+            StatePatch::DropAdvertisers(vec!["2".into(), "9".into()]),
+            StatePatch::Nothing,
+        ];
+        let mut typed = BindingState::from_any(&start).unwrap();
+        let mut value = start;
+        for patch in &patches {
+            typed.apply(patch);
+            merge_patch(&mut value, &patch.to_json());
+            assert_eq!(
+                serde_json::to_value(&typed).unwrap(),
+                value,
+                "after {patch:?}"
+            );
+        }
+        assert_eq!(
+            typed.rows_per_day(3),
+            Some(2.5),
+            "a later cursor keeps the hint"
+        );
     }
 
     #[test]

@@ -9,14 +9,13 @@ use std::io::{BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::airbyte::wire::{
     self as airbyte, Message, SourceStats, StateMessage, StateType, StreamDescriptor,
     StreamRunStatus, StreamState, StreamStatus, Trace, TraceError,
 };
-use super::flow::wire::{Checkpoint, Response, StatePatch, StateUpdate};
-use crate::capture::state::BindingState;
+use super::flow::wire::{self, Checkpoint, Response, StateUpdate};
+use crate::capture::state::{BindingState, StatePatch};
 use crate::capture::Event;
 
 /// Writes one JSON line and flushes.
@@ -172,19 +171,19 @@ impl<W: Write> Emitter<W> {
         Ok(())
     }
 
-    fn checkpoint(&mut self, binding: usize, patch: Value) -> std::io::Result<()> {
+    fn checkpoint(&mut self, binding: usize, patch: StatePatch) -> std::io::Result<()> {
         match &mut self.framing {
             Framing::Flow { state_keys } => {
-                let mut updated = StatePatch::default();
+                let mut updated = wire::StatePatch::default();
                 updated
                     .binding_state_v1
-                    .insert(state_keys[binding].clone(), patch);
+                    .insert(state_keys[binding].clone(), patch.to_json());
                 write_line(&mut self.out, &flow_checkpoint(updated))?;
             }
             Framing::Airbyte {
                 states, written, ..
             } => {
-                states[binding].apply_patch(&patch);
+                states[binding].apply(&patch);
                 let mark = &mut written[binding];
                 mark.dirty = true;
                 let due = match mark.last {
@@ -299,7 +298,7 @@ impl<W: Write> Emitter<W> {
     pub fn finish(mut self) -> std::io::Result<u64> {
         if let Framing::Flow { .. } = self.framing {
             if self.pending > 0 || self.checkpoints == 0 {
-                write_line(&mut self.out, &flow_checkpoint(StatePatch::default()))?;
+                write_line(&mut self.out, &flow_checkpoint(wire::StatePatch::default()))?;
             }
         }
         self.out.flush()?;
@@ -311,7 +310,7 @@ fn descriptor(name: &str) -> StreamDescriptor {
     StreamDescriptor { name: name.into() }
 }
 
-fn flow_checkpoint(updated: StatePatch) -> Response<'static> {
+fn flow_checkpoint(updated: wire::StatePatch) -> Response<'static> {
     Response::Checkpoint(Checkpoint {
         state: StateUpdate {
             updated,
@@ -323,7 +322,7 @@ fn flow_checkpoint(updated: StatePatch) -> Response<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     /// Counts flushes, to prove records are buffered until a checkpoint.
     #[derive(Default)]
@@ -366,7 +365,7 @@ mod tests {
             .unwrap();
             e.event(Event::Checkpoint {
                 binding: 1,
-                patch: json!({"advertisers": {"7": {"cursor": "x"}}}),
+                patch: StatePatch::cursor(7, "x"),
             })
             .unwrap();
             e.finish().unwrap();
@@ -431,7 +430,7 @@ mod tests {
             .unwrap();
             e.event(Event::Checkpoint {
                 binding: 0,
-                patch: json!({"advertisers": {"2": {"cursor": "b"}}}),
+                patch: StatePatch::cursor(2, "b"),
             })
             .unwrap();
             e.event(Event::Finished {
@@ -477,7 +476,7 @@ mod tests {
             for n in 0..50 {
                 e.event(Event::Checkpoint {
                     binding: 0,
-                    patch: json!({"advertisers": {n.to_string(): {"cursor": "2024-02-01"}}}),
+                    patch: StatePatch::cursor(n, "2024-02-01"),
                 })
                 .unwrap();
             }

@@ -1,4 +1,5 @@
-//! The one report fetcher (`report/integrated/get/`), driven by a [`ReportSpec`]: it builds the
+//! The one report fetcher (`report/integrated/get/`), driven by a
+//! [`ReportSpec`](crate::registry::ReportSpec): it builds the
 //! query (report type, data level, dimensions, metrics, level-correct `filtering`), cuts the
 //! date range into windows (30 days for daily, one day for hourly; for reports without a time
 //! dimension one lifetime query, or the 365 days ending on `end_date` or today where TikTok has
