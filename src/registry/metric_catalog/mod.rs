@@ -9,7 +9,6 @@
 mod rows;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::metrics::{Granularity, Level, MetricType, ReportType};
@@ -311,36 +310,11 @@ pub fn all() -> &'static [Metric] {
     rows::METRICS
 }
 
-/// The name index. Records look up every metric of every row, so its hash reads only a name's
-/// length and its first and last eight bytes (mixed with splitmix64's finalizer): among
-/// TikTok's names no more than three share those, and lookups cost three quarters of what they
-/// cost with the standard SipHash (about 105 instructions each when typing report rows). Its
-/// keys are this table's own names, so no outside input can add colliding keys.
-type Index = HashMap<&'static str, &'static Metric, BuildHasherDefault<NameHasher>>;
-
-#[derive(Default)]
-struct NameHasher(u64);
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
-            (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
-            // Names shorter than eight bytes fit in one word.
-            _ => (bytes.iter().fold(0, |word, &b| word << 8 | u64::from(b)), 0),
-        };
-        let mut mixed = head ^ tail.rotate_left(32) ^ bytes.len() as u64;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        self.0 ^= mixed ^ (mixed >> 31);
-    }
-
-    /// A `str` ends its hash with a 0xff byte; the length is already in.
-    fn write_u8(&mut self, _: u8) {}
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// The name index. Records look up every metric of every row, so it hashes with FxHash
+/// (rustc-hash: a few instructions a word) rather than the standard SipHash, which made typing
+/// report rows cost four times the old per-level lists. Its keys are this table's own names, so
+/// no outside input can choose colliding keys, which is all SipHash would guard against here.
+type Index = HashMap<&'static str, &'static Metric, rustc_hash::FxBuildHasher>;
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
@@ -402,26 +376,10 @@ pub fn nearest(name: &str, n: usize, keep: impl Fn(&Metric) -> bool) -> Vec<&'st
         .iter()
         .enumerate()
         .filter(|(_, m)| m.name != name && keep(m))
-        .map(|(order, m)| (edit_distance(name, m.name), order, m.name))
+        .map(|(order, m)| (strsim::levenshtein(name, m.name), order, m.name))
         .collect();
     scored.sort_unstable();
     scored.into_iter().take(n).map(|(_, _, m)| m).collect()
-}
-
-/// Levenshtein distance over bytes (metric names are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, &ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]
