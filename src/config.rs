@@ -596,7 +596,57 @@ fn precheck_credentials(credentials: &Value) -> Result<()> {
 }
 
 fn validate(surface: EndpointConfig) -> Result<Config> {
-    let (environment, access_token) = match surface.credentials {
+    let (environment, access_token) = credentials(surface.credentials)?;
+    let sandbox = matches!(environment, Environment::Sandbox { .. });
+
+    let start_date = parse_date(surface.start_date.as_deref(), "start_date")?;
+    let end_date = parse_date(surface.end_date.as_deref(), "end_date")?;
+    if let (Some(start), Some(end)) = (start_date, end_date) {
+        if end < start {
+            return Err(Error::config(format!(
+                "Config field `end_date` ({end}) is before `start_date` ({start}): set an end date \
+                 on or after the start date, or leave it empty."
+            )));
+        }
+    }
+
+    let advanced = surface.advanced;
+    let advertiser_ids = advertiser_ids(advanced.advertiser_ids, sandbox)?;
+    let lookback_days = lookback_days(advanced.lookback_days)?;
+    let requests_per_second = requests_per_second(advanced.requests_per_second, sandbox)?;
+    let api_root = api_root(
+        advanced.base_url.as_deref(),
+        sandbox,
+        advanced
+            .allow_insecure_http
+            .unwrap_or(DEFAULT_ALLOW_INSECURE_HTTP),
+    )?;
+
+    let ca_certificates = ca_certificates(advanced.ca_certificate.as_deref())?;
+    let custom_reports = custom_reports(surface.custom_reports)?;
+
+    Ok(Config {
+        environment,
+        access_token,
+        start_date,
+        end_date,
+        report_granularity: surface.report_granularity,
+        advertiser_ids,
+        lookback_days,
+        include_deleted: advanced.include_deleted.unwrap_or(DEFAULT_INCLUDE_DELETED),
+        requests_per_second,
+        api_root,
+        custom_reports,
+        clock: crate::clock::Clock::System,
+        activity_index: true,
+        ca_certificates,
+    })
+}
+
+/// The environment the credentials name (production with the app's id and secret, or a
+/// sandbox ad account) and the access token, trimmed and wrapped as secrets.
+fn credentials(credentials: CredentialsConfig) -> Result<(Environment, Secret)> {
+    Ok(match credentials {
         CredentialsConfig::OAuth {
             client_id,
             client_secret,
@@ -617,22 +667,12 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
             },
             Secret::new(access_token.trim()),
         ),
-    };
-    let sandbox = matches!(environment, Environment::Sandbox { .. });
+    })
+}
 
-    let start_date = parse_date(surface.start_date.as_deref(), "start_date")?;
-    let end_date = parse_date(surface.end_date.as_deref(), "end_date")?;
-    if let (Some(start), Some(end)) = (start_date, end_date) {
-        if end < start {
-            return Err(Error::config(format!(
-                "Config field `end_date` ({end}) is before `start_date` ({start}): set an end date \
-                 on or after the start date, or leave it empty."
-            )));
-        }
-    }
-
-    let advanced = surface.advanced;
-    let advertiser_ids = match advanced.advertiser_ids {
+/// `advanced.advertiser_ids`, parsed and without repeats (production only; empty means all).
+fn advertiser_ids(ids: Option<Vec<String>>, sandbox: bool) -> Result<Option<Vec<u64>>> {
+    Ok(match ids {
         None => None,
         Some(ids) if ids.is_empty() => None,
         Some(ids) => {
@@ -651,43 +691,41 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
             }
             Some(parsed)
         }
-    };
-    let lookback_days = match advanced.lookback_days {
-        None => DEFAULT_LOOKBACK_DAYS,
+    })
+}
+
+/// `advanced.lookback_days`, within its bounds (the default when unset).
+fn lookback_days(days: Option<i64>) -> Result<u32> {
+    match days {
+        None => Ok(DEFAULT_LOOKBACK_DAYS),
         Some(days) if (MIN_LOOKBACK_DAYS as i64..=MAX_LOOKBACK_DAYS as i64).contains(&days) => {
-            days as u32
+            Ok(days as u32)
         }
-        Some(days) => {
-            return Err(Error::config(format!(
-                "Config field `advanced.lookback_days` is {days}: use a whole number of days from \
-                 {MIN_LOOKBACK_DAYS} to {MAX_LOOKBACK_DAYS}."
-            )))
-        }
-    };
-    let requests_per_second = match advanced.requests_per_second {
-        None if sandbox => DEFAULT_REQUESTS_PER_SECOND_SANDBOX,
-        None => DEFAULT_REQUESTS_PER_SECOND_PRODUCTION,
-        Some(rps) if (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rps) => rps,
-        Some(rps) => {
-            return Err(Error::config(format!(
-                "Config field `advanced.requests_per_second` is {rps}: use a number from \
-                 {MIN_REQUESTS_PER_SECOND} to {MAX_REQUESTS_PER_SECOND} (TikTok's basic tier \
-                 allows {DEFAULT_REQUESTS_PER_SECOND_PRODUCTION})."
-            )))
-        }
-    };
-    let api_root = api_root(
-        advanced.base_url.as_deref(),
-        sandbox,
-        advanced
-            .allow_insecure_http
-            .unwrap_or(DEFAULT_ALLOW_INSECURE_HTTP),
-    )?;
+        Some(days) => Err(Error::config(format!(
+            "Config field `advanced.lookback_days` is {days}: use a whole number of days from \
+             {MIN_LOOKBACK_DAYS} to {MAX_LOOKBACK_DAYS}."
+        ))),
+    }
+}
 
-    let ca_certificates = ca_certificates(advanced.ca_certificate.as_deref())?;
+/// `advanced.requests_per_second`, within its bounds (the environment's default when unset).
+fn requests_per_second(rps: Option<f64>, sandbox: bool) -> Result<f64> {
+    match rps {
+        None if sandbox => Ok(DEFAULT_REQUESTS_PER_SECOND_SANDBOX),
+        None => Ok(DEFAULT_REQUESTS_PER_SECOND_PRODUCTION),
+        Some(rps) if (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rps) => Ok(rps),
+        Some(rps) => Err(Error::config(format!(
+            "Config field `advanced.requests_per_second` is {rps}: use a number from \
+             {MIN_REQUESTS_PER_SECOND} to {MAX_REQUESTS_PER_SECOND} (TikTok's basic tier \
+             allows {DEFAULT_REQUESTS_PER_SECOND_PRODUCTION})."
+        ))),
+    }
+}
 
+/// Each custom report validated, under a name no other one has.
+fn custom_reports(reports: Vec<CustomReportConfig>) -> Result<Vec<CustomReport>> {
     let mut custom_reports: Vec<CustomReport> = Vec::new();
-    for (n, report) in surface.custom_reports.into_iter().enumerate() {
+    for (n, report) in reports.into_iter().enumerate() {
         let report = validate_custom_report(report, n)?;
         if custom_reports.iter().any(|r| r.name == report.name) {
             return Err(Error::config(format!(
@@ -698,23 +736,7 @@ fn validate(surface: EndpointConfig) -> Result<Config> {
         }
         custom_reports.push(report);
     }
-
-    Ok(Config {
-        environment,
-        access_token,
-        start_date,
-        end_date,
-        report_granularity: surface.report_granularity,
-        advertiser_ids,
-        lookback_days,
-        include_deleted: advanced.include_deleted.unwrap_or(DEFAULT_INCLUDE_DELETED),
-        requests_per_second,
-        api_root,
-        custom_reports,
-        clock: crate::clock::Clock::System,
-        activity_index: true,
-        ca_certificates,
-    })
+    Ok(custom_reports)
 }
 
 /// The certificates of `advanced.ca_certificate`: PEM text holding one or more

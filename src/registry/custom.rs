@@ -44,115 +44,12 @@ const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
 const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
 
 pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
-    let name = report.name.trim().to_string();
-    let field = |f: &str| format!("custom_reports[{n}].{f}");
-    let valid_name = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid_name {
-        return Err(Error::config(format!(
-            "Config field `{}` is {:?}: use 1 to 64 lowercase letters, digits and underscores.",
-            field("name"),
-            crate::scrub::echo(&report.name)
-        )));
-    }
-    let at = |f: &str| format!("Custom report {name:?}, field `{}`", field(f));
+    let name = checked_name(&report.name, n)?;
+    let at = Place { name: &name, n };
     let report_type = report.report_type;
     let level = report.data_level;
-    let mut dimensions: Vec<String> = Vec::new();
-    for d in &report.dimensions {
-        let d = d.trim().to_string();
-        if dimensions.contains(&d) {
-            return Err(Error::config(format!(
-                "{}: the dimension {:?} is listed twice.",
-                at("dimensions"),
-                crate::scrub::echo(&d)
-            )));
-        }
-        dimensions.push(d);
-    }
-    let ids: Vec<&String> = dimensions
-        .iter()
-        .filter(|d| ID_FIELDS.contains(&d.as_str()))
-        .collect();
-    let level_id = level.id_field();
-    if ids.is_empty() {
-        return Err(Error::config(format!(
-            "{}: there is no id dimension. Add {level_id:?}: TikTok requires the level's id \
-             among the dimensions.",
-            at("dimensions")
-        )));
-    }
-    if ids.len() > 1 || ids[0] != level_id {
-        return Err(Error::config(format!(
-            "{}: at data level {} the id dimension must be {level_id:?} alone; got {:?}.",
-            at("dimensions"),
-            level.data_level(),
-            ids
-        )));
-    }
-    let times: Vec<&String> = dimensions
-        .iter()
-        .filter(|d| TIME_DIMENSIONS.contains(&d.as_str()))
-        .collect();
-    if times.len() > 1 {
-        return Err(Error::config(format!(
-            "{}: use at most one time dimension (stat_time_day or stat_time_hour); got {:?}.",
-            at("dimensions"),
-            times
-        )));
-    }
-    let granularity = match times.first().map(|s| s.as_str()) {
-        Some("stat_time_day") => Granularity::Day,
-        Some(_) => Granularity::Hour,
-        None => Granularity::Lifetime,
-    };
-    if report_type == ReportType::Audience && granularity == Granularity::Hour {
-        return Err(Error::config(format!(
-            "{}: TikTok refuses stat_time_hour in AUDIENCE reports (code 40002). Use \
-             stat_time_day.",
-            at("dimensions")
-        )));
-    }
-    let breakdowns = match report_type {
-        ReportType::Basic => BASIC_BREAKDOWNS,
-        ReportType::Audience => AUDIENCE_BREAKDOWNS,
-    };
-    for d in &dimensions {
-        let known = ID_FIELDS.contains(&d.as_str())
-            || TIME_DIMENSIONS.contains(&d.as_str())
-            || breakdowns.contains(&d.as_str());
-        if !known {
-            return Err(Error::config(format!(
-                "{}: {:?} is not a dimension of {} reports. Use the level id, a time dimension \
-                 and breakdowns among {:?}.",
-                at("dimensions"),
-                crate::scrub::echo(d),
-                report_type.as_api(),
-                breakdowns
-            )));
-        }
-    }
-    let mut metrics: Vec<String> = Vec::new();
-    for m in &report.metrics {
-        let m = m.trim().to_string();
-        if m.is_empty() || metrics.contains(&m) {
-            return Err(Error::config(format!(
-                "{}: the metric {:?} is empty or listed twice.",
-                at("metrics"),
-                crate::scrub::echo(&m)
-            )));
-        }
-        metrics.push(m);
-    }
-    if metrics.is_empty() {
-        return Err(Error::config(format!(
-            "{}: list at least one metric, such as \"spend\".",
-            at("metrics")
-        )));
-    }
+    let (dimensions, granularity) = checked_dimensions(&report.dimensions, report_type, level, at)?;
+    let metrics = checked_metrics(&report.metrics, at)?;
     if report_type == ReportType::Audience
         && !dimensions
             .iter()
@@ -161,7 +58,7 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
         return Err(Error::config(format!(
             "{}: AUDIENCE reports need an audience dimension among {AUDIENCE_BREAKDOWNS:?} \
              (TikTok refuses them without one); use report_type BASIC for plain totals.",
-            at("dimensions")
+            at.field("dimensions")
         )));
     }
     let shape = ReportShape {
@@ -176,7 +73,7 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
         if let Err(refusal) = metric_catalog::check(m, shape) {
             return Err(Error::config(format!(
                 "{}: {}",
-                at("metrics"),
+                at.field("metrics"),
                 metric_refusal(m, &refusal, shape)
             )));
         }
@@ -190,7 +87,7 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
             return Err(Error::config(format!(
                 "{}[{i}]: each filter is an object with \"field_name\", \"filter_type\" and \
                  \"filter_value\".",
-                at("filtering")
+                at.field("filtering")
             )));
         }
     }
@@ -205,6 +102,151 @@ pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<Cu
             filtering,
         },
     })
+}
+
+/// Where in the config a custom report's error points: its name and its index.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    name: &'a str,
+    n: usize,
+}
+
+impl Place<'_> {
+    /// `Custom report "name", field `custom_reports[n].f``.
+    fn field(self, f: &str) -> String {
+        format!(
+            "Custom report {:?}, field `custom_reports[{}].{f}`",
+            self.name, self.n
+        )
+    }
+}
+
+/// The report's name, trimmed: 1 to 64 lowercase letters, digits and underscores.
+fn checked_name(raw: &str, n: usize) -> Result<String> {
+    let name = raw.trim().to_string();
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_name {
+        return Err(Error::config(format!(
+            "Config field `custom_reports[{n}].name` is {:?}: use 1 to 64 lowercase letters, \
+             digits and underscores.",
+            crate::scrub::echo(raw)
+        )));
+    }
+    Ok(name)
+}
+
+/// The report's dimensions, trimmed and checked as TikTok would (no duplicate, the level's id
+/// alone, at most one time dimension, no hour in AUDIENCE reports, only known breakdowns), and
+/// the granularity their time dimension gives.
+fn checked_dimensions(
+    raw: &[String],
+    report_type: ReportType,
+    level: Level,
+    at: Place<'_>,
+) -> Result<(Vec<String>, Granularity)> {
+    let mut dimensions: Vec<String> = Vec::new();
+    for d in raw {
+        let d = d.trim().to_string();
+        if dimensions.contains(&d) {
+            return Err(Error::config(format!(
+                "{}: the dimension {:?} is listed twice.",
+                at.field("dimensions"),
+                crate::scrub::echo(&d)
+            )));
+        }
+        dimensions.push(d);
+    }
+    let ids: Vec<&String> = dimensions
+        .iter()
+        .filter(|d| ID_FIELDS.contains(&d.as_str()))
+        .collect();
+    let level_id = level.id_field();
+    if ids.is_empty() {
+        return Err(Error::config(format!(
+            "{}: there is no id dimension. Add {level_id:?}: TikTok requires the level's id \
+             among the dimensions.",
+            at.field("dimensions")
+        )));
+    }
+    if ids.len() > 1 || ids[0] != level_id {
+        return Err(Error::config(format!(
+            "{}: at data level {} the id dimension must be {level_id:?} alone; got {:?}.",
+            at.field("dimensions"),
+            level.data_level(),
+            ids
+        )));
+    }
+    let times: Vec<&String> = dimensions
+        .iter()
+        .filter(|d| TIME_DIMENSIONS.contains(&d.as_str()))
+        .collect();
+    if times.len() > 1 {
+        return Err(Error::config(format!(
+            "{}: use at most one time dimension (stat_time_day or stat_time_hour); got {:?}.",
+            at.field("dimensions"),
+            times
+        )));
+    }
+    let granularity = match times.first().map(|s| s.as_str()) {
+        Some("stat_time_day") => Granularity::Day,
+        Some(_) => Granularity::Hour,
+        None => Granularity::Lifetime,
+    };
+    if report_type == ReportType::Audience && granularity == Granularity::Hour {
+        return Err(Error::config(format!(
+            "{}: TikTok refuses stat_time_hour in AUDIENCE reports (code 40002). Use \
+             stat_time_day.",
+            at.field("dimensions")
+        )));
+    }
+    let breakdowns = match report_type {
+        ReportType::Basic => BASIC_BREAKDOWNS,
+        ReportType::Audience => AUDIENCE_BREAKDOWNS,
+    };
+    for d in &dimensions {
+        let known = ID_FIELDS.contains(&d.as_str())
+            || TIME_DIMENSIONS.contains(&d.as_str())
+            || breakdowns.contains(&d.as_str());
+        if !known {
+            return Err(Error::config(format!(
+                "{}: {:?} is not a dimension of {} reports. Use the level id, a time dimension \
+                 and breakdowns among {:?}.",
+                at.field("dimensions"),
+                crate::scrub::echo(d),
+                report_type.as_api(),
+                breakdowns
+            )));
+        }
+    }
+    Ok((dimensions, granularity))
+}
+
+/// The report's metrics, trimmed: at least one, none empty or listed twice (whether TikTok
+/// documents them is checked against the catalog once the report's shape is known).
+fn checked_metrics(raw: &[String], at: Place<'_>) -> Result<Vec<String>> {
+    let mut metrics: Vec<String> = Vec::new();
+    for m in raw {
+        let m = m.trim().to_string();
+        if m.is_empty() || metrics.contains(&m) {
+            return Err(Error::config(format!(
+                "{}: the metric {:?} is empty or listed twice.",
+                at.field("metrics"),
+                crate::scrub::echo(&m)
+            )));
+        }
+        metrics.push(m);
+    }
+    if metrics.is_empty() {
+        return Err(Error::config(format!(
+            "{}: list at least one metric, such as \"spend\".",
+            at.field("metrics")
+        )));
+    }
+    Ok(metrics)
 }
 
 /// How many "did you mean" names an error offers.
