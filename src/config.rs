@@ -15,25 +15,25 @@ use crate::error::{Error, Result};
 use crate::registry::custom::{validate_custom_report, CustomReportConfig};
 use crate::registry::{CustomReport, Granularity};
 
-pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
-pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
+pub(crate) const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
+pub(crate) const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
 
 // The defaults and bounds of the config. The form's schema (defaults, minimum, maximum and the
 // descriptions that quote them) and [`parse`] both read these constants, so they cannot disagree.
-pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
-pub const MIN_LOOKBACK_DAYS: u32 = 0;
-pub const MAX_LOOKBACK_DAYS: u32 = 364;
-pub const DEFAULT_INCLUDE_DELETED: bool = true;
-pub const DEFAULT_ALLOW_INSECURE_HTTP: bool = false;
+pub(crate) const DEFAULT_LOOKBACK_DAYS: u32 = 3;
+pub(crate) const MIN_LOOKBACK_DAYS: u32 = 0;
+pub(crate) const MAX_LOOKBACK_DAYS: u32 = 364;
+pub(crate) const DEFAULT_INCLUDE_DELETED: bool = true;
+pub(crate) const DEFAULT_ALLOW_INSECURE_HTTP: bool = false;
 /// The request rate bounds. Below a tenth of a request per second a capture of even one
 /// advertiser would take hours; above 100 exceeds every TikTok tier.
-pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
-pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
+pub(crate) const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
+pub(crate) const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
 /// The production default: TikTok's basic tier allows 10 requests per second per app.
-pub const DEFAULT_REQUESTS_PER_SECOND_PRODUCTION: f64 = 10.0;
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND_PRODUCTION: f64 = 10.0;
 /// The sandbox default: 27 requests a minute, within TikTok's sandbox limit of 30 per minute
 /// (per endpoint), with room for the timing of a loaded network.
-pub const DEFAULT_REQUESTS_PER_SECOND_SANDBOX: f64 = 0.45;
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND_SANDBOX: f64 = 0.45;
 
 /// A bound or default as the schema shows it: whole numbers without a fraction (`100`, not
 /// `100.0`), so the form reads as written.
@@ -52,7 +52,7 @@ fn schema_number(value: f64) -> Value {
 /// TikTok Marketing capture configuration.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "TikTok Marketing")]
-pub struct EndpointConfig {
+pub(crate) struct EndpointConfig {
     /// How the connector authenticates with TikTok.
     #[schemars(title = "Authentication")]
     pub credentials: CredentialsConfig,
@@ -81,7 +81,7 @@ pub struct EndpointConfig {
 /// The two ways to authenticate.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "auth_type")]
-pub enum CredentialsConfig {
+pub(crate) enum CredentialsConfig {
     /// Sign in with TikTok (production ad accounts).
     #[serde(rename = "oauth2.0")]
     #[schemars(title = "OAuth2.0")]
@@ -113,7 +113,7 @@ pub enum CredentialsConfig {
 
 /// Settings most captures leave alone.
 #[derive(Serialize, Deserialize, JsonSchema, Default)]
-pub struct AdvancedConfig {
+pub(crate) struct AdvancedConfig {
     /// Capture only these ad accounts (advertiser ids). Leave empty to capture every account the token can reach.
     #[schemars(title = "Advertiser IDs")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,11 +180,11 @@ pub struct AdvancedConfig {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -228,12 +228,12 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn is_sandbox(&self) -> bool {
+    pub(crate) fn is_sandbox(&self) -> bool {
         matches!(self.environment, Environment::Sandbox { .. })
     }
 
     /// The secrets of this config, for scrubbing text that might echo them.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut out = vec![self.access_token.expose().to_string()];
         if let Environment::Production { app_id, secret } = &self.environment {
             out.push(app_id.expose().to_string());
@@ -854,14 +854,14 @@ fn api_root(base_url: Option<&str>, sandbox: bool, allow_insecure_http: bool) ->
 /// Which protocol the schema is for: Flow names the OAuth app fields `client_id` and
 /// `client_secret` (its OAuth flow fills them), Airbyte `app_id` and `secret`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
+pub(crate) enum Flavor {
     Flow,
     Airbyte,
 }
 
 /// The JSON schema of the endpoint config (draft-07), with the UI annotations Flow and Airbyte
 /// read: `secret`, `order`, the credentials `discriminator` and the OAuth provider.
-pub fn endpoint_schema(flavor: Flavor) -> Value {
+pub(crate) fn endpoint_schema(flavor: Flavor) -> Value {
     let mut settings = schemars::generate::SchemaSettings::draft07();
     settings.inline_subschemas = true;
     let schema = settings

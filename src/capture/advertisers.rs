@@ -17,7 +17,7 @@ use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
 
 /// At most this many ids per `advertiser/info/` call (TikTok answers 40011 beyond).
-pub const INFO_BATCH: usize = 100;
+pub(crate) const INFO_BATCH: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct Advertiser {

@@ -6,7 +6,7 @@ use crate::registry::Stream;
 
 /// One enabled binding and where it left off.
 #[derive(Debug, Clone)]
-pub struct Binding {
+pub(crate) struct Binding {
     pub stream: Stream,
     /// Incremental: resume from the state. Full refresh: read everything, keep no cursor.
     pub incremental: bool,

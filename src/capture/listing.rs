@@ -27,14 +27,15 @@ pub enum BuyingScope {
 }
 
 /// The largest page of a TopView listing.
-pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
+pub(crate) const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
 impl BuyingScope {
     /// Every scope, in the order a binding lists them.
-    pub const ALL: [BuyingScope; 2] = [BuyingScope::AuctionAndReachFrequency, BuyingScope::TopView];
+    pub(crate) const ALL: [BuyingScope; 2] =
+        [BuyingScope::AuctionAndReachFrequency, BuyingScope::TopView];
 
     /// The `filtering.buying_types` of this scope's entity listings.
-    pub fn buying_types(self) -> &'static [&'static str] {
+    pub(crate) fn buying_types(self) -> &'static [&'static str] {
         match self {
             BuyingScope::AuctionAndReachFrequency => &["AUCTION", "RESERVATION_RF"],
             BuyingScope::TopView => &["RESERVATION_TOP_VIEW"],
@@ -42,7 +43,7 @@ impl BuyingScope {
     }
 
     /// The largest page this scope's entity listings may ask for.
-    pub fn max_page_size(self) -> u32 {
+    pub(crate) fn max_page_size(self) -> u32 {
         match self {
             BuyingScope::AuctionAndReachFrequency => u32::MAX,
             BuyingScope::TopView => TOP_VIEW_PAGE_SIZE,
@@ -73,7 +74,7 @@ pub(crate) struct ListQuery {
 /// How a run lists entities: with deleted ones or not, and whether the server takes
 /// `filtering.buying_types` (one that refuses it lists every buying type it has by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListingRules {
+pub(crate) struct ListingRules {
     pub include_deleted: bool,
     pub buying_types: bool,
 }
@@ -100,7 +101,7 @@ pub(crate) struct Listing {
 
 impl Listing {
     /// The listing's parameters for one advertiser, asking only for `fields` when given.
-    pub fn params(&self, advertiser_id: u64, fields: Option<&[&str]>) -> Params {
+    pub(crate) fn params(&self, advertiser_id: u64, fields: Option<&[&str]>) -> Params {
         let mut params: Params = vec![("advertiser_id", advertiser_id.to_string())];
         params.extend(fields.map(|fields| ("fields", json!(fields).to_string())));
         params.extend(self.filtering.map(|f| ("filtering", json!(f).to_string())));
@@ -108,7 +109,7 @@ impl Listing {
     }
 
     /// The whole listing of `row` for one advertiser, every field.
-    pub fn query(&self, row: &'static StreamDef, advertiser_id: u64) -> ListQuery {
+    pub(crate) fn query(&self, row: &'static StreamDef, advertiser_id: u64) -> ListQuery {
         let list_key = match row.kind {
             Kind::Entity(def) => def.list_key,
             _ => "list",

@@ -20,7 +20,7 @@ use crate::client::{parse_page, Params};
 use crate::error::{Error, Result};
 use crate::registry::{Kind, StreamDef};
 
-pub const OBJECTIVE_TYPES: &[&str] = &[
+pub(crate) const OBJECTIVE_TYPES: &[&str] = &[
     "APP_PROMOTION",
     "WEB_CONVERSIONS",
     "REACH",
@@ -33,7 +33,7 @@ pub const OBJECTIVE_TYPES: &[&str] = &[
     "TOPVIEW_REACH",
 ];
 
-pub const OPTIMIZATION_GOALS: &[&str] = &[
+pub(crate) const OPTIMIZATION_GOALS: &[&str] = &[
     "CLICK",
     "CONVERT",
     "INSTALL",
@@ -87,7 +87,7 @@ pub(crate) struct InstantPageUnit<'a> {
 impl InstantPageUnit<'_> {
     /// Reads the account's instant page events unless it was read today: see
     /// [`instant_page_events`].
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         ctx: &Context,
         incremental: bool,
@@ -98,7 +98,7 @@ impl InstantPageUnit<'_> {
 
     /// One request per objective type and optimization goal, unless the account was read
     /// today (incremental bindings).
-    pub fn planned_requests(&self, binding: &Binding, today: &str) -> u64 {
+    pub(crate) fn planned_requests(&self, binding: &Binding, today: &str) -> u64 {
         let read_today =
             binding.incremental && binding.state.cursor(self.advertiser.id) == Some(today);
         if read_today {
@@ -120,12 +120,12 @@ pub(crate) struct EventStatsUnit<'a> {
 
 impl EventStatsUnit<'_> {
     /// Reads the statistics of each of the account's pixels: see [`event_statistics`].
-    pub async fn run(&self, ctx: &Context) -> Result<()> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<()> {
         event_statistics(ctx, self.binding, (self.row, self.pixels), self.advertiser).await
     }
 
     /// The pixel list, then (usually) one pixel.
-    pub fn planned_requests(&self) -> u64 {
+    pub(crate) fn planned_requests(&self) -> u64 {
         2
     }
 }

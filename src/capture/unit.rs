@@ -33,7 +33,7 @@ pub(crate) struct PlanFacts<'a> {
 
 impl PlanFacts<'_> {
     /// The rows per day the last run read for an account (incremental bindings).
-    pub fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
+    pub(crate) fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.binding
             .state
             .rows_per_day(advertiser_id)
@@ -63,13 +63,13 @@ pub(crate) enum Unit<'a> {
 impl<'a> Unit<'a> {
     /// Whether a binding's units are one per ad account (every kind but the advertisers
     /// stream, which has one unit for all of them).
-    pub fn per_account(binding: &Binding) -> bool {
+    pub(crate) fn per_account(binding: &Binding) -> bool {
         !matches!(binding.stream.spec, StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers))
     }
 
     /// The unit of binding `index` for `advertiser` (`None` for the advertisers stream's one
     /// unit); `None` when the pair has no work.
-    pub fn of(
+    pub(crate) fn of(
         index: usize,
         binding: &'a Binding,
         advertiser: Option<&'a Advertiser>,
@@ -112,7 +112,7 @@ impl<'a> Unit<'a> {
     }
 
     /// Captures the unit: its records, then its checkpoint.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         ctx: &Context,
         binding: &Binding,
@@ -141,7 +141,7 @@ impl<'a> Unit<'a> {
     }
 
     /// The requests the unit is expected to make, from what the plan knows.
-    pub async fn planned_requests(&self, ctx: &Context, facts: &PlanFacts<'_>) -> Planned {
+    pub(crate) async fn planned_requests(&self, ctx: &Context, facts: &PlanFacts<'_>) -> Planned {
         let requests = match self {
             Unit::Advertisers(unit) => unit.planned_requests(facts),
             Unit::Entity(unit) => unit.planned_requests(ctx).await,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// A report of your own design.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug)]
-pub struct CustomReportConfig {
+pub(crate) struct CustomReportConfig {
     /// A short name of letters, digits and underscores; the stream is named custom_report_ followed by it.
     #[schemars(title = "Name")]
     pub name: String,
@@ -43,7 +43,7 @@ const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
 const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
 const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
 
-pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
+pub(crate) fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
     let name = report.name.trim().to_string();
     let field = |f: &str| format!("custom_reports[{n}].{f}");
     let valid_name = !name.is_empty()

@@ -6,15 +6,15 @@
 //! validation and the capture engine all read this table; per-stream behaviour is a `match` on
 //! the row's kind, never a module per stream. Invariant tests over the table live at the bottom.
 
-pub mod custom;
-pub mod metric_catalog;
+pub(crate) mod custom;
+pub(crate) mod metric_catalog;
 pub mod metrics;
-pub mod schema;
+pub(crate) mod schema;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-pub use metrics::{Breakdown, Granularity, Level, ReportType};
+pub(crate) use metrics::{Breakdown, Granularity, Level, ReportType};
 
 /// How a paginated list endpoint is read per advertiser: the entities (`campaign/get/` and
 /// friends) and the creative, audience, spark-ads and pixel lists.
@@ -95,7 +95,7 @@ pub struct StreamDef {
 impl StreamDef {
     /// The parsed schema of the row. The tests parse every row's file, so the fallback (an
     /// object schema) is never used in a build that passed them.
-    pub fn schema(&self) -> Value {
+    pub(crate) fn schema(&self) -> Value {
         serde_json::from_str(self.schema).unwrap_or_else(|_| serde_json::json!({"type": "object"}))
     }
 }
@@ -268,7 +268,7 @@ const fn report_row(
 }
 
 /// Every report row (and custom report) asks this endpoint.
-pub const REPORT_ENDPOINT: &str = "report/integrated/get/";
+pub(crate) const REPORT_ENDPOINT: &str = "report/integrated/get/";
 
 use Breakdown as B;
 use Granularity as G;
@@ -277,7 +277,7 @@ use Offered::{Everywhere, ProductionOnly};
 use ReportType as R;
 
 /// The advertisers row; the engine lists the ad accounts through its endpoint.
-pub const ADVERTISERS: StreamDef = StreamDef {
+pub(crate) const ADVERTISERS: StreamDef = StreamDef {
     name: "advertisers",
     endpoint: "advertiser/info/",
     kind: Kind::Advertisers,
@@ -292,7 +292,7 @@ pub const ADVERTISERS: StreamDef = StreamDef {
 };
 
 /// The campaigns row; the connection check reads one page of it.
-pub const CAMPAIGNS: StreamDef = row!(
+pub(crate) const CAMPAIGNS: StreamDef = row!(
     entity,
     "campaigns",
     EntityRow {
@@ -304,7 +304,7 @@ pub const CAMPAIGNS: StreamDef = row!(
 );
 
 /// The ads row; ad-level reports of large accounts are split by the ids it lists.
-pub const ADS: StreamDef = row!(
+pub(crate) const ADS: StreamDef = row!(
     entity,
     "ads",
     EntityRow {
@@ -317,7 +317,7 @@ pub const ADS: StreamDef = row!(
 );
 
 /// The pixels row; the pixel event statistics are asked per pixel it lists.
-pub const PIXELS: StreamDef = row!(
+pub(crate) const PIXELS: StreamDef = row!(
     list,
     "pixels",
     ListRow {
@@ -451,7 +451,7 @@ pub struct CustomReport {
 }
 
 impl CustomReport {
-    pub fn stream_name(&self) -> String {
+    pub(crate) fn stream_name(&self) -> String {
         format!("custom_report_{}", self.name)
     }
 }
@@ -508,7 +508,7 @@ impl ReportSpec {
 
 /// The longest range TikTok accepts for a report without a time dimension (365 days, both ends
 /// included): what totals that cannot be lifetime totals cover, ending on `end_date` or today.
-pub const TOTALS_DAYS: u64 = 365;
+pub(crate) const TOTALS_DAYS: u64 = 365;
 
 /// What a runnable stream captures: a row of the table, or a report (a row's or a custom
 /// one) resolved to its dimensions and metrics.

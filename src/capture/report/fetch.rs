@@ -35,7 +35,7 @@ pub(crate) struct ReportUnit<'a> {
 }
 
 impl<'a> ReportUnit<'a> {
-    pub fn new(
+    pub(crate) fn new(
         binding: usize,
         stream: &'a str,
         spec: &'a ReportSpec,

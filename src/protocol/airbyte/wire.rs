@@ -222,6 +222,10 @@ pub struct TraceError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "Airbyte's names: `config_error`, `system_error`, ..."
+)]
 pub enum FailureType {
     /// The user must change the config.
     ConfigError,
@@ -234,12 +238,12 @@ pub enum FailureType {
 
 /// The configured catalog of `read --catalog`: the streams to read and how.
 #[derive(Debug, Deserialize)]
-pub struct ConfiguredCatalog {
+pub(crate) struct ConfiguredCatalog {
     pub streams: Vec<ConfiguredStream>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ConfiguredStream {
+pub(crate) struct ConfiguredStream {
     pub stream: ConfiguredStreamInfo,
     /// Absent: full refresh.
     #[serde(default)]
@@ -248,14 +252,14 @@ pub struct ConfiguredStream {
 
 /// Of the stream as discovered, only its name matters: the rest is ours already.
 #[derive(Debug, Deserialize)]
-pub struct ConfiguredStreamInfo {
+pub(crate) struct ConfiguredStreamInfo {
     pub name: String,
 }
 
 /// One state message of `read --state`, in any of the protocol's three kinds. `kind` is absent
 /// in the oldest legacy files.
 #[derive(Debug, Deserialize)]
-pub struct InputStateMessage {
+pub(crate) struct InputStateMessage {
     #[serde(rename = "type", default)]
     pub kind: Option<StateType>,
     #[serde(default)]
@@ -268,14 +272,14 @@ pub struct InputStateMessage {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InputStreamState {
+pub(crate) struct InputStreamState {
     pub stream_descriptor: StreamDescriptor,
     #[serde(default)]
     pub stream_state: Value,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InputGlobalState {
+pub(crate) struct InputGlobalState {
     #[serde(default)]
     pub stream_states: Vec<InputStreamState>,
 }
