@@ -55,27 +55,27 @@ fn schema_number(value: f64) -> Value {
 pub(crate) struct EndpointConfig {
     /// How the connector authenticates with TikTok.
     #[schemars(title = "Authentication")]
-    pub credentials: CredentialsConfig,
+    pub(crate) credentials: CredentialsConfig,
     /// The first day to capture, as YYYY-MM-DD in the advertiser's time zone. Leave it empty to capture all data since each ad account was created.
     #[schemars(title = "Start Date", extend("format" = "date"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_date: Option<String>,
+    pub(crate) start_date: Option<String>,
     /// The last day to capture, as YYYY-MM-DD. Leave it empty to keep capturing up to today as days pass.
     #[schemars(title = "End Date", extend("format" = "date"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_date: Option<String>,
+    pub(crate) end_date: Option<String>,
     /// Set this only to keep the report streams of earlier versions (ads_reports, campaigns_reports, ...) at one granularity. Leave it empty to get the suffixed streams (ads_reports_daily, ads_reports_hourly, ...).
     #[schemars(title = "Report Granularity (earlier versions)")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report_granularity: Option<Granularity>,
+    pub(crate) report_granularity: Option<Granularity>,
     /// Reports of your own design. Each becomes a stream named custom_report_ followed by its name.
     #[schemars(title = "Custom Reports")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub custom_reports: Vec<CustomReportConfig>,
+    pub(crate) custom_reports: Vec<CustomReportConfig>,
     /// Settings most captures do not need to change.
     #[schemars(title = "Advanced")]
     #[serde(default)]
-    pub advanced: AdvancedConfig,
+    pub(crate) advanced: AdvancedConfig,
 }
 
 /// The two ways to authenticate.
@@ -117,7 +117,7 @@ pub(crate) struct AdvancedConfig {
     /// Capture only these ad accounts (advertiser ids). Leave empty to capture every account the token can reach.
     #[schemars(title = "Advertiser IDs")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advertiser_ids: Option<Vec<String>>,
+    pub(crate) advertiser_ids: Option<Vec<String>>,
     /// How many days of daily and hourly reports each run reads again (the form's text is the
     /// `description` below, which quotes the bounds).
     #[schemars(
@@ -131,11 +131,11 @@ pub(crate) struct AdvancedConfig {
         extend("default" = DEFAULT_LOOKBACK_DAYS)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lookback_days: Option<i64>,
+    pub(crate) lookback_days: Option<i64>,
     /// Also capture deleted campaigns, ad groups and ads, and their report rows. TikTok hides them unless asked.
     #[schemars(title = "Include Deleted", extend("default" = DEFAULT_INCLUDE_DELETED))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_deleted: Option<bool>,
+    pub(crate) include_deleted: Option<bool>,
     /// The request rate limit (the form's text is the `description` below, which quotes the
     /// bounds and defaults).
     #[schemars(
@@ -153,22 +153,22 @@ pub(crate) struct AdvancedConfig {
         )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests_per_second: Option<f64>,
+    pub(crate) requests_per_second: Option<f64>,
     /// Where the TikTok API lives. Leave empty for TikTok itself; set it to reach the API through a proxy or the simulated API.
     #[schemars(title = "API Base URL", extend("format" = "uri"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     /// Allow an API Base URL that starts with http:// for a host other than this machine, such as a proxy inside your network. The access token and the app secret then travel unencrypted, so leave this off unless the network between the connector and that host is trusted.
     #[schemars(
         title = "Allow Insecure HTTP",
         extend("default" = DEFAULT_ALLOW_INSECURE_HTTP)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_insecure_http: Option<bool>,
+    pub(crate) allow_insecure_http: Option<bool>,
     /// A CA certificate to trust besides the usual public ones, in PEM form (-----BEGIN CERTIFICATE-----), for a proxy that inspects TLS or an API Base URL signed by your own CA. Several certificates may follow one another. A certificate is public, not a secret.
     #[schemars(title = "CA Certificate", extend("multiline" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_certificate: Option<String>,
+    pub(crate) ca_certificate: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,23 +205,23 @@ pub enum Environment {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub environment: Environment,
-    pub access_token: Secret,
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
-    pub report_granularity: Option<Granularity>,
-    pub advertiser_ids: Option<Vec<u64>>,
-    pub lookback_days: u32,
-    pub include_deleted: bool,
-    pub requests_per_second: f64,
+    pub(crate) environment: Environment,
+    pub(crate) access_token: Secret,
+    pub(crate) start_date: Option<NaiveDate>,
+    pub(crate) end_date: Option<NaiveDate>,
+    pub(crate) report_granularity: Option<Granularity>,
+    pub(crate) advertiser_ids: Option<Vec<u64>>,
+    pub(crate) lookback_days: u32,
+    pub(crate) include_deleted: bool,
+    pub(crate) requests_per_second: f64,
     /// The API root, always ending in `/open_api/v1.3/`.
-    pub api_root: Url,
-    pub custom_reports: Vec<CustomReport>,
+    pub(crate) api_root: Url,
+    pub(crate) custom_reports: Vec<CustomReport>,
     /// Where the run's "now" and "today" come from (the system clock outside tests).
-    pub clock: crate::clock::Clock,
+    pub(crate) clock: crate::clock::Clock,
     /// Whether reports skip the days the activity index finds idle (always, outside tests that
     /// compare a run with and without it).
-    pub activity_index: bool,
+    pub(crate) activity_index: bool,
     /// The certificates of `advanced.ca_certificate` (PEM, each checked to parse), trusted
     /// besides the built-in and system roots.
     pub ca_certificates: Vec<reqwest::Certificate>,

@@ -26,7 +26,7 @@ pub struct Advertiser {
     pub created: Option<NaiveDate>,
     /// The account's time zone, from its `timezone` (`None` when unknown: day boundaries then
     /// assume the westernmost zone).
-    pub time_zone: Option<chrono_tz::Tz>,
+    pub(crate) time_zone: Option<chrono_tz::Tz>,
     pub info: Option<std::sync::Arc<Box<RawValue>>>,
 }
 

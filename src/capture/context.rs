@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 /// Whose rows a page holds: a binding's, for one advertiser (named in row warnings).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RowsOf {
-    pub binding: usize,
-    pub advertiser_id: u64,
+    pub(crate) binding: usize,
+    pub(crate) advertiser_id: u64,
 }
 
 /// What the engine tells the emitter.
@@ -50,14 +50,14 @@ pub(crate) enum Event {
 /// What a run counts of one binding, for its progress lines and summary.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub records: AtomicU64,
-    pub requests: AtomicU64,
+    pub(crate) records: AtomicU64,
+    pub(crate) requests: AtomicU64,
     /// Set when TikTok refuses the binding's query for good (hourly audience, 40002).
-    pub refused: AtomicBool,
+    pub(crate) refused: AtomicBool,
     /// Requests the plan expects.
-    pub planned: AtomicU64,
+    pub(crate) planned: AtomicU64,
     /// When the binding's last unit ended.
-    pub finished_at: Mutex<Option<Instant>>,
+    pub(crate) finished_at: Mutex<Option<Instant>>,
 }
 
 /// What a caller of the library may set on the capture engine that production leaves at its
@@ -108,23 +108,23 @@ pub(crate) enum Warning {
 
 /// Shared by every unit of one run.
 pub(crate) struct Context {
-    pub client: Arc<TikTokClient>,
-    pub config: Arc<Config>,
-    pub options: CaptureOptions,
-    pub tx: mpsc::Sender<Event>,
+    pub(crate) client: Arc<TikTokClient>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) options: CaptureOptions,
+    pub(crate) tx: mpsc::Sender<Event>,
     pub(crate) counters: Vec<Counters>,
     /// The stream name of each binding, for messages.
     stream_names: Vec<String>,
-    pub ad_inventory: PerAccount<Arc<AdInventory>>,
+    pub(crate) ad_inventory: PerAccount<Arc<AdInventory>>,
     /// Each ad account's TopView campaigns, listed once and shared.
-    pub topview: PerAccount<Arc<TopViewCampaigns>>,
+    pub(crate) topview: PerAccount<Arc<TopViewCampaigns>>,
     /// The server refused `filtering.buying_types` (see [`buying`](super::buying)): entities are listed
     /// without it.
-    pub buying_types_refused: std::sync::atomic::AtomicBool,
+    pub(crate) buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
-    pub activity: ActivityIndex,
+    pub(crate) activity: ActivityIndex,
     /// Asynchronous report tasks: whether TikTok runs them for this app, and their pacing.
-    pub tasks: TaskState,
+    pub(crate) tasks: TaskState,
     /// Every request the plan expects, 0 until it is made.
     pub(crate) planned_total: AtomicU64,
     pub(crate) started: Instant,

@@ -23,10 +23,10 @@ pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 /// One list row for one advertiser.
 pub(crate) struct EntityUnit<'a> {
-    pub binding: usize,
-    pub row: &'static StreamDef,
-    pub def: EntityDef,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) row: &'static StreamDef,
+    pub(crate) def: EntityDef,
+    pub(crate) advertiser: &'a Advertiser,
 }
 
 impl EntityUnit<'_> {

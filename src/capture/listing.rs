@@ -65,18 +65,18 @@ impl BuyingScope {
 /// `data`, and the page size.
 #[derive(Debug, Clone)]
 pub(crate) struct ListQuery {
-    pub endpoint: &'static str,
-    pub params: Params,
-    pub list_key: &'static str,
-    pub page_size: u32,
+    pub(crate) endpoint: &'static str,
+    pub(crate) params: Params,
+    pub(crate) list_key: &'static str,
+    pub(crate) page_size: u32,
 }
 
 /// How a run lists entities: with deleted ones or not, and whether the server takes
 /// `filtering.buying_types` (one that refuses it lists every buying type it has by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ListingRules {
-    pub include_deleted: bool,
-    pub buying_types: bool,
+    pub(crate) include_deleted: bool,
+    pub(crate) buying_types: bool,
 }
 
 /// The `filtering` object of an entity listing (Get campaigns, ad groups, ads): the buying
@@ -84,9 +84,9 @@ pub(crate) struct ListingRules {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct ListingFilter {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub buying_types: Option<&'static [&'static str]>,
+    pub(crate) buying_types: Option<&'static [&'static str]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secondary_status: Option<&'static str>,
+    pub(crate) secondary_status: Option<&'static str>,
 }
 
 /// One listing of an entity row for one advertiser.
@@ -94,9 +94,9 @@ pub(crate) struct ListingFilter {
 pub(crate) struct Listing {
     /// The buying scope it covers; `None` for rows without buying types, or a server that
     /// refuses them (its default listing then holds every buying type it has).
-    pub scope: Option<BuyingScope>,
-    pub filtering: Option<ListingFilter>,
-    pub page_size: u32,
+    pub(crate) scope: Option<BuyingScope>,
+    pub(crate) filtering: Option<ListingFilter>,
+    pub(crate) page_size: u32,
 }
 
 impl Listing {

@@ -49,11 +49,11 @@ pub(crate) use context::Event;
 /// What a run did, per binding.
 #[derive(Debug, Clone)]
 pub(crate) struct BindingSummary {
-    pub name: String,
-    pub records: u64,
-    pub requests: u64,
-    pub seconds: f64,
-    pub error: Option<String>,
+    pub(crate) name: String,
+    pub(crate) records: u64,
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) error: Option<String>,
 }
 
 /// Runs a capture to its end. Returns per-binding summaries; fails only on errors that stop the

@@ -79,9 +79,9 @@ fn with_fields(
 
 /// One ad account of a `pixel_instant_page_events` binding: what [`instant_page_events`] reads.
 pub(crate) struct InstantPageUnit<'a> {
-    pub binding: usize,
-    pub row: &'static StreamDef,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) row: &'static StreamDef,
+    pub(crate) advertiser: &'a Advertiser,
 }
 
 impl InstantPageUnit<'_> {
@@ -112,10 +112,10 @@ impl InstantPageUnit<'_> {
 /// One ad account of a `pixel_events_statistics` binding: its pixels come from the `pixels`
 /// row's endpoint.
 pub(crate) struct EventStatsUnit<'a> {
-    pub binding: usize,
-    pub row: &'static StreamDef,
-    pub pixels: &'static StreamDef,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) row: &'static StreamDef,
+    pub(crate) pixels: &'static StreamDef,
+    pub(crate) advertiser: &'a Advertiser,
 }
 
 impl EventStatsUnit<'_> {

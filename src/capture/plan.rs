@@ -27,13 +27,13 @@ use sizing::{Sizing, Unsized};
 /// How many requests each binding and the whole run are expected to make.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Plan {
-    pub per_binding: Vec<u64>,
+    pub(crate) per_binding: Vec<u64>,
     /// Every request of the run, those already made (discovery, account details, the activity
     /// index) included.
-    pub total: u64,
+    pub(crate) total: u64,
     /// Some report is read with no page count from an earlier run (a first run): its pages
     /// beyond the first are counted as they come.
-    pub pages_unknown: bool,
+    pub(crate) pages_unknown: bool,
 }
 
 /// Builds the activity index of every account (so the plan knows which days will be read),

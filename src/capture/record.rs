@@ -449,8 +449,8 @@ fn typed(name: &str, value: &Value, ty: Option<MetricType>, notes: &mut Notes) -
 
 /// An entity as we emit it, and its `modify_time` (if any).
 pub struct EntityRecord {
-    pub doc: String,
-    pub modify_time: Option<String>,
+    pub(crate) doc: String,
+    pub(crate) modify_time: Option<String>,
 }
 
 /// An entity or list record: the four TikTok ids become integers, a nested key is copied to
@@ -469,8 +469,8 @@ pub fn entity(
 /// The key of an entity or list record: its field, and where TikTok nests it (spark ads).
 #[derive(Debug, Clone, Copy)]
 pub struct RecordKey<'a> {
-    pub id_field: &'a str,
-    pub id_from: Option<&'a str>,
+    pub(crate) id_field: &'a str,
+    pub(crate) id_from: Option<&'a str>,
 }
 
 impl<'a> RecordKey<'a> {
@@ -566,10 +566,11 @@ pub fn advertiser(
 
 /// A report row as we emit it, and its time key (if any).
 pub struct ReportRecord {
-    pub doc: String,
+    pub(crate) doc: String,
+    /// The row's time dimension; nothing in the capture reads it yet, the tests check it.
     pub time: Option<String>,
     /// A key dimension TikTok left empty (kept as `""`), for the caller's warning.
-    pub empty_key: Option<String>,
+    pub(crate) empty_key: Option<String>,
 }
 
 /// Builds the record of one report row. The fast path writes the output straight from the

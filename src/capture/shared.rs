@@ -68,22 +68,22 @@ impl<T: Clone> PerAccount<T> {
 pub(crate) struct TopViewCampaigns {
     /// The TopView listing's pages; `None` when TikTok would not list them (then every TopView
     /// listing is asked for, as if TopView existed).
-    pub topview: Option<Vec<Page>>,
+    pub(crate) topview: Option<Vec<Page>>,
     /// The auction and reach & frequency listing's pages, read where the TopView one holds
     /// campaigns (`None` elsewhere, or when it could not be read).
-    pub auction: Option<Vec<Page>>,
+    pub(crate) auction: Option<Vec<Page>>,
     /// Both listings hold the same campaign: the server ignores `buying_types`.
-    pub filter_ignored: bool,
+    pub(crate) filter_ignored: bool,
 }
 
 /// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
 /// their listing. Read once per run and shared by every report binding.
 #[derive(Debug, Default)]
 pub(crate) struct AdInventory {
-    pub auction_and_reach_frequency_ads: u64,
-    pub topview_ads: u64,
+    pub(crate) auction_and_reach_frequency_ads: u64,
+    pub(crate) topview_ads: u64,
     /// Whether the token may list the ads (`ad/get/`); without it no split can be planned.
-    pub listable: bool,
+    pub(crate) listable: bool,
     pub(crate) listings: [tokio::sync::OnceCell<Arc<AdListing>>; 2],
 }
 
@@ -91,8 +91,8 @@ pub(crate) struct AdInventory {
 /// are kept with what is known of them; ads without a readable id are only counted.
 #[derive(Debug, Default)]
 pub(crate) struct AdListing {
-    pub ads: Vec<ListedAd>,
-    pub unusable: u64,
+    pub(crate) ads: Vec<ListedAd>,
+    pub(crate) unusable: u64,
 }
 
 impl AdListing {
@@ -105,9 +105,9 @@ impl AdListing {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ListedAd {
-    pub campaign: Option<u64>,
-    pub adgroup: Option<u64>,
-    pub ad: u64,
+    pub(crate) campaign: Option<u64>,
+    pub(crate) adgroup: Option<u64>,
+    pub(crate) ad: u64,
 }
 
 impl AdInventory {
@@ -135,8 +135,8 @@ impl AdInventory {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Activity {
     /// Inclusive range the index covers; days outside it count as active.
-    pub covered: (NaiveDate, NaiveDate),
-    pub active_days: BTreeSet<NaiveDate>,
+    pub(crate) covered: (NaiveDate, NaiveDate),
+    pub(crate) active_days: BTreeSet<NaiveDate>,
 }
 
 impl Activity {
@@ -168,7 +168,7 @@ pub(crate) struct ActivityIndex {
     /// TikTok refused a batch: ask per account for the rest of the run.
     pub(crate) no_batches: std::sync::atomic::AtomicBool,
     /// Requests the index made.
-    pub requests: AtomicU64,
+    pub(crate) requests: AtomicU64,
 }
 
 impl ActivityIndex {

@@ -48,10 +48,10 @@ pub(crate) struct Sizing {
 /// What one measuring query found: the account, its ads, and the rows over the days asked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Measure {
-    pub advertiser_id: u64,
-    pub ads: Option<u64>,
-    pub rows: u64,
-    pub days: i64,
+    pub(crate) advertiser_id: u64,
+    pub(crate) ads: Option<u64>,
+    pub(crate) rows: u64,
+    pub(crate) days: i64,
 }
 
 impl Sizing {
@@ -170,9 +170,9 @@ pub(crate) async fn main_scope_ads(ctx: &Context, advertiser_id: u64) -> Option<
 /// One binding's queries for one account whose pages are not known: none when an earlier run
 /// counted its rows. `windows` are the days the unit will query.
 pub(crate) struct Unsized {
-    pub advertiser_id: u64,
-    pub ads: Option<u64>,
-    pub windows: Vec<(NaiveDate, NaiveDate)>,
+    pub(crate) advertiser_id: u64,
+    pub(crate) ads: Option<u64>,
+    pub(crate) windows: Vec<(NaiveDate, NaiveDate)>,
 }
 
 /// Measures each report binding of a first run where it pays (see the module text). `work`

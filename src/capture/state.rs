@@ -13,17 +13,17 @@ use serde_json::{json, Value};
 pub struct BindingState {
     /// Cursor per advertiser id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub advertisers: BTreeMap<String, AdvertiserCursor>,
+    pub(crate) advertisers: BTreeMap<String, AdvertiserCursor>,
     /// The cursor of advertisers without an entry (from a migrated global cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_cursor: Option<String>,
+    pub(crate) default_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
-    pub cursor: String,
+    pub(crate) cursor: String,
     /// Reports: the rows per day the last run read for this advertiser, from which the next
     /// run's plan counts pages (a hint; nothing else depends on it).
     #[serde(
@@ -31,7 +31,7 @@ pub struct AdvertiserCursor {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "hint"
     )]
-    pub rows_per_day: Option<f64>,
+    pub(crate) rows_per_day: Option<f64>,
 }
 
 /// A hint that is not a non-negative number is no hint: a state edited by hand (or by another

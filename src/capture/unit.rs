@@ -18,17 +18,17 @@ use chrono::NaiveDate;
 
 /// What the plan knows when it counts one unit's requests.
 pub(crate) struct PlanFacts<'a> {
-    pub binding: &'a Binding,
+    pub(crate) binding: &'a Binding,
     /// How many ad accounts the run captures.
-    pub accounts: u64,
+    pub(crate) accounts: u64,
     /// Today (UTC) as a report cursor writes it.
-    pub today: &'a str,
+    pub(crate) today: &'a str,
     /// The windows a dated report unit will query (as the unit cuts them).
-    pub windows: &'a [(NaiveDate, NaiveDate)],
+    pub(crate) windows: &'a [(NaiveDate, NaiveDate)],
     /// The run's size measures of the binding (a first run's).
-    pub sizing: &'a Sizing,
+    pub(crate) sizing: &'a Sizing,
     /// Whether the activity index decides which days the binding reads.
-    pub index_applies: bool,
+    pub(crate) index_applies: bool,
 }
 
 impl PlanFacts<'_> {
@@ -44,10 +44,10 @@ impl PlanFacts<'_> {
 /// One unit's expected requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Planned {
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// A report with no page count from an earlier run: its pages beyond the first are not
     /// counted.
-    pub pages_unknown: bool,
+    pub(crate) pages_unknown: bool,
 }
 
 /// The work of one binding for one ad account.
@@ -172,7 +172,7 @@ impl<'a> Unit<'a> {
 
 /// The advertisers stream's one unit: the details of every account the run found.
 pub(crate) struct AdvertisersUnit {
-    pub binding: usize,
+    pub(crate) binding: usize,
 }
 
 impl AdvertisersUnit {

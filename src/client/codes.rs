@@ -7,9 +7,9 @@ use crate::error::ErrorClass;
 
 /// One row: a code, its class and, for the ones a user can fix, what to do.
 pub(crate) struct CodeRule {
-    pub code: i64,
-    pub class: ErrorClass,
-    pub hint: Option<&'static str>,
+    pub(crate) code: i64,
+    pub(crate) class: ErrorClass,
+    pub(crate) hint: Option<&'static str>,
 }
 
 const fn rule(code: i64, class: ErrorClass, hint: Option<&'static str>) -> CodeRule {

@@ -85,8 +85,8 @@ impl ClientOptions {
 /// (from 1) and `page_size`, the records a page holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Paging {
-    pub page: u32,
-    pub page_size: u32,
+    pub(crate) page: u32,
+    pub(crate) page_size: u32,
 }
 
 impl Paging {
@@ -103,7 +103,7 @@ pub struct Page {
     pub page: u32,
     /// `page_info.total_page` when TikTok sent it.
     pub total_pages: Option<u32>,
-    pub total_number: Option<u64>,
+    pub(crate) total_number: Option<u64>,
     /// The answer carried [`ADS_THROTTLE_HEADER`]: the report processed only the most recently
     /// created ads of what it selected, so its rows are incomplete.
     pub ads_throttled: bool,

@@ -63,8 +63,8 @@ impl RunOptions {
 /// Where a capture's events go: the writer (stdout in production) and the protocol framing
 /// they are written in.
 pub(crate) struct CaptureOutput<W> {
-    pub framing: Framing,
-    pub writer: W,
+    pub(crate) framing: Framing,
+    pub(crate) writer: W,
 }
 
 /// Runs a capture and writes its events with one writer thread. Returns the per-binding

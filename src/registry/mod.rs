@@ -21,24 +21,24 @@ pub(crate) use metrics::{Breakdown, Granularity, Level, ReportType};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntityDef {
     /// Where the records are in `data` (`list`, `musics`, `pixels`, ...).
-    pub list_key: &'static str,
+    pub(crate) list_key: &'static str,
     /// A JSON pointer to copy the key from, when TikTok nests it (spark ads).
-    pub id_from: Option<&'static str>,
+    pub(crate) id_from: Option<&'static str>,
     /// The `secondary_status` filter value that includes deleted entities.
-    pub status_all: Option<&'static str>,
-    pub page_size: u32,
+    pub(crate) status_all: Option<&'static str>,
+    pub(crate) page_size: u32,
     /// Asked once for auction and reach & frequency (what `*/get/` lists by default) and once
     /// for TopView, which TikTok lists only when asked alone, at most 100 a page.
-    pub per_buying_type: bool,
+    pub(crate) per_buying_type: bool,
 }
 
 /// A report resource of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportDef {
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
-    pub breakdown: Breakdown,
+    pub(crate) report_type: ReportType,
+    pub(crate) level: Level,
+    pub(crate) granularity: Granularity,
+    pub(crate) breakdown: Breakdown,
 }
 
 /// What a row captures, that is how the engine asks the row's endpoint.
@@ -70,26 +70,26 @@ pub enum Key {
 pub struct StreamDef {
     pub name: &'static str,
     /// Path below the API root, with its trailing slash.
-    pub endpoint: &'static str,
+    pub(crate) endpoint: &'static str,
     pub kind: Kind,
-    pub key: Key,
+    pub(crate) key: Key,
     /// The incremental cursor field, when records carry one.
-    pub cursor: Option<&'static str>,
+    pub(crate) cursor: Option<&'static str>,
     /// The JSON schema of the records (`schemas/<name>.json`, compiled in by the row).
-    pub schema: &'static str,
+    pub(crate) schema: &'static str,
     /// One of the 25 core resources (the streams of the earlier Airbyte-based connector; the
     /// others are extras).
     pub core: bool,
     /// Offered to sandbox configs (every row is offered in production).
-    pub sandbox: bool,
+    pub(crate) sandbox: bool,
     /// Discovered by Flow with `disable: true`: offered, not enabled by default. Every extra is
     /// opt-in (a new capture costs what the core resources cost until the user enables more),
     /// and so are the hourly audience reports TikTok refuses.
     pub disabled_by_default: bool,
     /// The unsuffixed name earlier versions used when `report_granularity` was set.
-    pub legacy_name: Option<&'static str>,
+    pub(crate) legacy_name: Option<&'static str>,
     /// What a run costs per ad account, in TikTok requests (the README's table shows it).
-    pub cost: &'static str,
+    pub(crate) cost: &'static str,
 }
 
 impl StreamDef {
@@ -445,9 +445,9 @@ impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
 /// A validated custom report of a config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomReport {
-    pub name: String,
+    pub(crate) name: String,
     /// The report as the engine runs it (dimensions in the order given).
-    pub spec: ReportSpec,
+    pub(crate) spec: ReportSpec,
 }
 
 impl CustomReport {
@@ -524,11 +524,11 @@ pub enum StreamSpec {
 pub struct Stream {
     /// The name the user sees (and the resource config carries).
     pub name: String,
-    pub spec: StreamSpec,
+    pub(crate) spec: StreamSpec,
     /// The key, as top-level field names.
     pub key: Vec<String>,
     /// The cursor field, when the stream is incremental.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     pub disabled_by_default: bool,
     pub schema: Value,
 }

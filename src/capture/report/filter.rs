@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 /// other operators; they are passed on as the user wrote them and only read here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Filter {
-    pub field: String,
-    pub values: Vec<String>,
+    pub(crate) field: String,
+    pub(crate) values: Vec<String>,
 }
 
 impl Filter {

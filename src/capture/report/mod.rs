@@ -240,9 +240,9 @@ async fn run_windows(
 /// What a daily or hourly report unit covers this run: its date range, cut into pieces that
 /// are queried (`true`) or, on days the activity index finds idle, only move the cursor.
 pub(crate) struct UnitDays {
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub pieces: Vec<(NaiveDate, NaiveDate, bool)>,
+    pub(crate) start: NaiveDate,
+    pub(crate) end: NaiveDate,
+    pub(crate) pieces: Vec<(NaiveDate, NaiveDate, bool)>,
 }
 
 /// The days a unit reads from `cursor` (already dropped when the binding is not incremental):

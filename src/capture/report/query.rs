@@ -101,9 +101,9 @@ pub(crate) fn filters_on(spec: &ReportSpec, fields: &[&str]) -> bool {
 /// One query of a report: its buying scope, window and id filter.
 #[derive(Clone, Copy)]
 pub(crate) struct Query<'a> {
-    pub scope: BuyingScope,
-    pub window: Option<(NaiveDate, NaiveDate)>,
-    pub split: Option<&'a Value>,
+    pub(crate) scope: BuyingScope,
+    pub(crate) window: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) split: Option<&'a Value>,
 }
 
 impl Query<'_> {

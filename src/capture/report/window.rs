@@ -23,9 +23,9 @@ pub(crate) const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2016, 9
 /// `lookback_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DateBounds {
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
-    pub lookback_days: u32,
+    pub(crate) start_date: Option<NaiveDate>,
+    pub(crate) end_date: Option<NaiveDate>,
+    pub(crate) lookback_days: u32,
 }
 
 impl DateBounds {

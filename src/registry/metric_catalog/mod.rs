@@ -181,12 +181,12 @@ pub(crate) enum Dimensions {
 /// The restrictions TikTok states for a metric, and where it states them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rule {
-    pub levels: &'static [Level],
-    pub report_types: &'static [ReportType],
-    pub granularities: &'static [Granularity],
-    pub dimensions: Dimensions,
+    pub(crate) levels: &'static [Level],
+    pub(crate) report_types: &'static [ReportType],
+    pub(crate) granularities: &'static [Granularity],
+    pub(crate) dimensions: Dimensions,
     /// What TikTok says, and where; empty when it states no restriction.
-    pub stated: &'static str,
+    pub(crate) stated: &'static str,
 }
 
 const ALL_LEVELS: &[Level] = &[
@@ -279,15 +279,15 @@ const IMAGE_ID: Rule = Rule {
 /// One documented metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Metric {
-    pub name: &'static str,
-    pub group: Group,
-    pub value_type: ValueType,
+    pub(crate) name: &'static str,
+    pub(crate) group: Group,
+    pub(crate) value_type: ValueType,
     /// Whether summing it over rows (ads, breakdowns) and days gives the total: true for
     /// money totals and event counts; false for rates, averages, costs per event, unique
     /// counts (reach, deduplicated events), settings and attributes.
-    pub additive: bool,
-    pub rule: &'static Rule,
-    pub source: Source,
+    pub(crate) additive: bool,
+    pub(crate) rule: &'static Rule,
+    pub(crate) source: Source,
 }
 
 impl Metric {
@@ -347,11 +347,11 @@ pub(crate) enum Refusal {
 /// The shape of a report a metric is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReportShape {
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
+    pub(crate) report_type: ReportType,
+    pub(crate) level: Level,
+    pub(crate) granularity: Granularity,
     /// Whether the report has a breakdown dimension (country_code or an audience dimension).
-    pub breakdown: bool,
+    pub(crate) breakdown: bool,
 }
 
 impl Rule {
