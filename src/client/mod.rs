@@ -407,7 +407,8 @@ impl TikTokClient {
                     "{path} kept failing for {} seconds ({attempt} attempts), and the next retry \
                      would pass the {}-second limit without progress; the last answer was: {}. \
                      TikTok or the network is unavailable",
-                    started.elapsed().as_secs(),
+                    // Rounded: a budget of 60 s spent to 59.8 s reads as 60, not 59.
+                    started.elapsed().as_secs_f64().round(),
                     self.options.give_up_after.as_secs(),
                     err.to_string().trim_end_matches('.')
                 )));

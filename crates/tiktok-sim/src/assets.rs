@@ -592,7 +592,7 @@ impl Model {
 
     /// `pixel/instant_page/event/` for one combination: `data.list` (no pagination), or 40014 in
     /// sandbox, 40001 without pixel permission, 40002 for unknown values and unsupported
-    /// combinations ([`instant_page_combination_supported`]). Each record:
+    /// combinations (`instant_page_combination_supported`). Each record:
     /// `{event_type, name, description, is_default}`; the events of a combination are fixed.
     pub fn instant_page_events(
         &self,

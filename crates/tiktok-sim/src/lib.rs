@@ -123,7 +123,7 @@ pub struct ApiBehaviour {
     /// TikTok: tests use it to check that the connector notices such a server.
     pub buying_types: BuyingTypes,
     /// Permission scopes the app lacks (e.g. `"Reporting"`): every request to an endpoint of
-    /// such a scope answers 40001 naming it, for every advertiser ([`rules::SCOPE_RULES`]).
+    /// such a scope answers 40001 naming it, for every advertiser (`rules::SCOPE_RULES`).
     pub missing_scopes: Vec<String>,
     /// Per-endpoint request quotas (e.g. [`rules::Quota::SANDBOX`]); `None` = unlimited.
     pub quota: Option<rules::Quota>,
@@ -140,9 +140,9 @@ pub struct ApiBehaviour {
 #[derive(Debug, Clone)]
 pub struct AsyncReports {
     /// The app is on TikTok's allowlist of asynchronous reports (Run an asynchronous report,
-    /// [`rules::docs::ASYNC_REPORT`]: an allowlist-only feature, applied for on TikTok's
+    /// `rules::docs::ASYNC_REPORT`: an allowlist-only feature, applied for on TikTok's
     /// Allowlist Management page). TikTok's default, `false`: `report/task/create/` answers
-    /// 40001 ([`rules::async_not_allowlisted`]; TikTok does not document the code: the
+    /// 40001 (`rules::async_not_allowlisted`; TikTok does not document the code: the
     /// simulator's choice).
     pub allowlisted: bool,
     /// How many `report/task/check/` calls an asynchronous report task needs to finish: the

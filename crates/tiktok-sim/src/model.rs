@@ -108,7 +108,7 @@ pub(crate) struct Advertiser {
     pub create_ts: i64,
     pub first_hour: i64,
     pub last_hour: i64,
-    /// Never delivers (see [`SimConfig::idle_account_share`]).
+    /// Never delivers (see [`DataShape::idle_account_share`](crate::DataShape::idle_account_share)).
     pub idle: bool,
     pub campaigns: Vec<Campaign>,
     pub adgroups: Vec<AdGroup>,

@@ -606,7 +606,7 @@ pub(crate) fn check_scope(path: &str, missing_scopes: &[String]) -> Result<(), R
 }
 
 /// Request quotas per endpoint; TikTok documents 30 a minute and 1,000 a day per endpoint for
-/// the sandbox ([`docs::RATE_LIMITS`], [`docs::SANDBOX`]).
+/// the sandbox (`docs::RATE_LIMITS`, `docs::SANDBOX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     /// Requests a minute.
