@@ -25,7 +25,7 @@ pub enum Clock {
 const WESTERNMOST_OFFSET_SECONDS: i32 = -12 * 3600;
 
 impl Clock {
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
             Clock::Fixed(at) => *at,
@@ -33,12 +33,12 @@ impl Clock {
     }
 
     /// Today in UTC.
-    pub fn today_utc(&self) -> NaiveDate {
+    pub(crate) fn today_utc(&self) -> NaiveDate {
         self.now().date_naive()
     }
 
     /// Today in an ad account's time zone (`None` = unknown: the westernmost offset).
-    pub fn today_at(&self, zone: Option<Tz>) -> NaiveDate {
+    pub(crate) fn today_at(&self, zone: Option<Tz>) -> NaiveDate {
         let now = self.now();
         match zone {
             Some(zone) => now.with_timezone(&zone).date_naive(),
@@ -48,7 +48,7 @@ impl Clock {
 
     /// The last day that is over in a time zone (`None` = unknown: the westernmost zone, so
     /// that no zone's day in progress is taken as complete).
-    pub fn last_complete_day(&self, zone: Option<Tz>) -> NaiveDate {
+    pub(crate) fn last_complete_day(&self, zone: Option<Tz>) -> NaiveDate {
         let today = self.today_at(zone);
         today.checked_sub_days(Days::new(1)).unwrap_or(today)
     }
@@ -63,7 +63,7 @@ fn westernmost() -> FixedOffset {
 /// included), an `Etc/GMT+8` style offset (eight hours *west* of UTC: the POSIX sign convention
 /// TikTok's values follow), or `UTC`, `GMT`, `Etc/UTC`, `Etc/GMT`. A name the tz database does
 /// not know is `None`: the caller then assumes the westernmost zone and says so.
-pub fn zone_of(timezone: &str) -> Option<Tz> {
+pub(crate) fn zone_of(timezone: &str) -> Option<Tz> {
     timezone.trim().parse::<Tz>().ok()
 }
 

@@ -15,25 +15,25 @@ use crate::error::{Error, Result};
 use crate::registry::custom::{validate_custom_report, CustomReportConfig};
 use crate::registry::{CustomReport, Granularity};
 
-pub const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
-pub const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
+pub(crate) const PRODUCTION_BASE_URL: &str = "https://business-api.tiktok.com";
+pub(crate) const SANDBOX_BASE_URL: &str = "https://sandbox-ads.tiktok.com";
 
 // The defaults and bounds of the config. The form's schema (defaults, minimum, maximum and the
 // descriptions that quote them) and [`parse`] both read these constants, so they cannot disagree.
-pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
-pub const MIN_LOOKBACK_DAYS: u32 = 0;
-pub const MAX_LOOKBACK_DAYS: u32 = 364;
-pub const DEFAULT_INCLUDE_DELETED: bool = true;
-pub const DEFAULT_ALLOW_INSECURE_HTTP: bool = false;
+pub(crate) const DEFAULT_LOOKBACK_DAYS: u32 = 3;
+pub(crate) const MIN_LOOKBACK_DAYS: u32 = 0;
+pub(crate) const MAX_LOOKBACK_DAYS: u32 = 364;
+pub(crate) const DEFAULT_INCLUDE_DELETED: bool = true;
+pub(crate) const DEFAULT_ALLOW_INSECURE_HTTP: bool = false;
 /// The request rate bounds. Below a tenth of a request per second a capture of even one
 /// advertiser would take hours; above 100 exceeds every TikTok tier.
-pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
-pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
+pub(crate) const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
+pub(crate) const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
 /// The production default: TikTok's basic tier allows 10 requests per second per app.
-pub const DEFAULT_REQUESTS_PER_SECOND_PRODUCTION: f64 = 10.0;
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND_PRODUCTION: f64 = 10.0;
 /// The sandbox default: 27 requests a minute, within TikTok's sandbox limit of 30 per minute
 /// (per endpoint), with room for the timing of a loaded network.
-pub const DEFAULT_REQUESTS_PER_SECOND_SANDBOX: f64 = 0.45;
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND_SANDBOX: f64 = 0.45;
 
 /// A bound or default as the schema shows it: whole numbers without a fraction (`100`, not
 /// `100.0`), so the form reads as written.
@@ -52,36 +52,36 @@ fn schema_number(value: f64) -> Value {
 /// TikTok Marketing capture configuration.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "TikTok Marketing")]
-pub struct EndpointConfig {
+pub(crate) struct EndpointConfig {
     /// How the connector authenticates with TikTok.
     #[schemars(title = "Authentication")]
-    pub credentials: CredentialsConfig,
+    pub(crate) credentials: CredentialsConfig,
     /// The first day to capture, as YYYY-MM-DD in the advertiser's time zone. Leave it empty to capture all data since each ad account was created.
     #[schemars(title = "Start Date", extend("format" = "date"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_date: Option<String>,
+    pub(crate) start_date: Option<String>,
     /// The last day to capture, as YYYY-MM-DD. Leave it empty to keep capturing up to today as days pass.
     #[schemars(title = "End Date", extend("format" = "date"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_date: Option<String>,
+    pub(crate) end_date: Option<String>,
     /// Set this only to keep the report streams of earlier versions (ads_reports, campaigns_reports, ...) at one granularity. Leave it empty to get the suffixed streams (ads_reports_daily, ads_reports_hourly, ...).
     #[schemars(title = "Report Granularity (earlier versions)")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report_granularity: Option<Granularity>,
+    pub(crate) report_granularity: Option<Granularity>,
     /// Reports of your own design. Each becomes a stream named custom_report_ followed by its name.
     #[schemars(title = "Custom Reports")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub custom_reports: Vec<CustomReportConfig>,
+    pub(crate) custom_reports: Vec<CustomReportConfig>,
     /// Settings most captures do not need to change.
     #[schemars(title = "Advanced")]
     #[serde(default)]
-    pub advanced: AdvancedConfig,
+    pub(crate) advanced: AdvancedConfig,
 }
 
 /// The two ways to authenticate.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "auth_type")]
-pub enum CredentialsConfig {
+pub(crate) enum CredentialsConfig {
     /// Sign in with TikTok (production ad accounts).
     #[serde(rename = "oauth2.0")]
     #[schemars(title = "OAuth2.0")]
@@ -113,11 +113,11 @@ pub enum CredentialsConfig {
 
 /// Settings most captures leave alone.
 #[derive(Serialize, Deserialize, JsonSchema, Default)]
-pub struct AdvancedConfig {
+pub(crate) struct AdvancedConfig {
     /// Capture only these ad accounts (advertiser ids). Leave empty to capture every account the token can reach.
     #[schemars(title = "Advertiser IDs")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub advertiser_ids: Option<Vec<String>>,
+    pub(crate) advertiser_ids: Option<Vec<String>>,
     /// How many days of daily and hourly reports each run reads again (the form's text is the
     /// `description` below, which quotes the bounds).
     #[schemars(
@@ -131,11 +131,11 @@ pub struct AdvancedConfig {
         extend("default" = DEFAULT_LOOKBACK_DAYS)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lookback_days: Option<i64>,
+    pub(crate) lookback_days: Option<i64>,
     /// Also capture deleted campaigns, ad groups and ads, and their report rows. TikTok hides them unless asked.
     #[schemars(title = "Include Deleted", extend("default" = DEFAULT_INCLUDE_DELETED))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_deleted: Option<bool>,
+    pub(crate) include_deleted: Option<bool>,
     /// The request rate limit (the form's text is the `description` below, which quotes the
     /// bounds and defaults).
     #[schemars(
@@ -153,22 +153,22 @@ pub struct AdvancedConfig {
         )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests_per_second: Option<f64>,
+    pub(crate) requests_per_second: Option<f64>,
     /// Where the TikTok API lives. Leave empty for TikTok itself; set it to reach the API through a proxy or the simulated API.
     #[schemars(title = "API Base URL", extend("format" = "uri"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     /// Allow an API Base URL that starts with http:// for a host other than this machine, such as a proxy inside your network. The access token and the app secret then travel unencrypted, so leave this off unless the network between the connector and that host is trusted.
     #[schemars(
         title = "Allow Insecure HTTP",
         extend("default" = DEFAULT_ALLOW_INSECURE_HTTP)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_insecure_http: Option<bool>,
+    pub(crate) allow_insecure_http: Option<bool>,
     /// A CA certificate to trust besides the usual public ones, in PEM form (-----BEGIN CERTIFICATE-----), for a proxy that inspects TLS or an API Base URL signed by your own CA. Several certificates may follow one another. A certificate is public, not a secret.
     #[schemars(title = "CA Certificate", extend("multiline" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_certificate: Option<String>,
+    pub(crate) ca_certificate: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,11 +180,11 @@ pub struct AdvancedConfig {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -205,35 +205,35 @@ pub enum Environment {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub environment: Environment,
-    pub access_token: Secret,
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
-    pub report_granularity: Option<Granularity>,
-    pub advertiser_ids: Option<Vec<u64>>,
-    pub lookback_days: u32,
-    pub include_deleted: bool,
-    pub requests_per_second: f64,
+    pub(crate) environment: Environment,
+    pub(crate) access_token: Secret,
+    pub(crate) start_date: Option<NaiveDate>,
+    pub(crate) end_date: Option<NaiveDate>,
+    pub(crate) report_granularity: Option<Granularity>,
+    pub(crate) advertiser_ids: Option<Vec<u64>>,
+    pub(crate) lookback_days: u32,
+    pub(crate) include_deleted: bool,
+    pub(crate) requests_per_second: f64,
     /// The API root, always ending in `/open_api/v1.3/`.
-    pub api_root: Url,
-    pub custom_reports: Vec<CustomReport>,
+    pub(crate) api_root: Url,
+    pub(crate) custom_reports: Vec<CustomReport>,
     /// Where the run's "now" and "today" come from (the system clock outside tests).
-    pub clock: crate::clock::Clock,
+    pub(crate) clock: crate::clock::Clock,
     /// Whether reports skip the days the activity index finds idle (always, outside tests that
     /// compare a run with and without it).
-    pub activity_index: bool,
+    pub(crate) activity_index: bool,
     /// The certificates of `advanced.ca_certificate` (PEM, each checked to parse), trusted
     /// besides the built-in and system roots.
     pub ca_certificates: Vec<reqwest::Certificate>,
 }
 
 impl Config {
-    pub fn is_sandbox(&self) -> bool {
+    pub(crate) fn is_sandbox(&self) -> bool {
         matches!(self.environment, Environment::Sandbox { .. })
     }
 
     /// The secrets of this config, for scrubbing text that might echo them.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut out = vec![self.access_token.expose().to_string()];
         if let Environment::Production { app_id, secret } = &self.environment {
             out.push(app_id.expose().to_string());
@@ -876,14 +876,14 @@ fn api_root(base_url: Option<&str>, sandbox: bool, allow_insecure_http: bool) ->
 /// Which protocol the schema is for: Flow names the OAuth app fields `client_id` and
 /// `client_secret` (its OAuth flow fills them), Airbyte `app_id` and `secret`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
+pub(crate) enum Flavor {
     Flow,
     Airbyte,
 }
 
 /// The JSON schema of the endpoint config (draft-07), with the UI annotations Flow and Airbyte
 /// read: `secret`, `order`, the credentials `discriminator` and the OAuth provider.
-pub fn endpoint_schema(flavor: Flavor) -> Value {
+pub(crate) fn endpoint_schema(flavor: Flavor) -> Value {
     let mut settings = schemars::generate::SchemaSettings::draft07();
     settings.inline_subschemas = true;
     let schema = settings

@@ -20,28 +20,28 @@ use tiktok_sim::{self as simulator, DataShape, Faults, SimConfig};
 pub struct DemoArgs {
     /// Ad accounts in the simulated API.
     #[arg(long, default_value_t = 2)]
-    pub advertisers: usize,
+    pub(crate) advertisers: usize,
     /// Campaigns per ad account.
     #[arg(long, default_value_t = 3)]
-    pub campaigns: usize,
+    pub(crate) campaigns: usize,
     /// Ad groups per campaign.
     #[arg(long, default_value_t = 2)]
-    pub adgroups: usize,
+    pub(crate) adgroups: usize,
     /// Ads per ad group.
     #[arg(long, default_value_t = 3)]
-    pub ads: usize,
+    pub(crate) ads: usize,
     /// Days of history to capture.
     #[arg(long, default_value_t = 7)]
-    pub days: u32,
+    pub(crate) days: u32,
     /// Latency the simulated API adds to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// Requests per second the connector allows itself.
     #[arg(long, default_value_t = 50.0)]
-    pub requests_per_second: f64,
+    pub(crate) requests_per_second: f64,
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 7)]
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {

@@ -14,12 +14,9 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The keys every line has, in this order; fields never take them.
-pub const RESERVED_KEYS: [&str; 3] = ["timestamp", "level", "message"];
-
 /// The most characters of one value in a log line. Values from outside are cut much shorter
 /// where they are echoed ([`crate::scrub::echo`]); this bounds whatever else reaches a line.
-pub const MAX_VALUE_CHARS: usize = 4_000;
+pub(crate) const MAX_VALUE_CHARS: usize = 4_000;
 
 /// The event formatter of the stderr JSON lines.
 #[derive(Debug, Default, Clone, Copy)]

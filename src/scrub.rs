@@ -14,11 +14,11 @@ use std::sync::RwLock;
 use serde_json::Value;
 
 /// What a secret becomes in scrubbed text.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Secrets shorter than this are not scrubbed: replacing every `abc` of a log would make it
 /// unreadable while protecting nothing (no real token, app id or secret is this short).
-pub const MIN_SECRET_CHARS: usize = 4;
+pub(crate) const MIN_SECRET_CHARS: usize = 4;
 
 /// Config keys whose string values are credentials, wherever they sit under `credentials`.
 const SECRET_KEYS: &[&str] = &[
@@ -49,7 +49,7 @@ impl Scrubber {
     }
 
     /// Adds secrets (and all their forms) to the set.
-    pub fn add<S: AsRef<str>>(&mut self, secrets: impl IntoIterator<Item = S>) {
+    pub(crate) fn add<S: AsRef<str>>(&mut self, secrets: impl IntoIterator<Item = S>) {
         for secret in secrets {
             let secret = secret.as_ref();
             if secret.chars().count() < MIN_SECRET_CHARS {
@@ -68,12 +68,12 @@ impl Scrubber {
         self.finder = aho_corasick::AhoCorasick::new(&self.needles).ok();
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }
 
     /// The text with every form of every secret replaced by [`REDACTED`].
-    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub(crate) fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.finder.as_ref().is_some_and(|f| !f.is_match(text)) {
             return Cow::Borrowed(text);
         }
@@ -181,14 +181,14 @@ fn html_forms(secret: &str) -> Vec<String> {
 static GLOBAL: RwLock<Option<Scrubber>> = RwLock::new(None);
 
 /// Adds secrets to the process-wide scrubber.
-pub fn register<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) {
+pub(crate) fn register<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) {
     let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     global.get_or_insert_with(Scrubber::default).add(secrets);
 }
 
 /// Registers every credential of a raw (not yet validated) config, so that even the errors of
 /// its validation cannot echo one.
-pub fn register_config(raw: &Value) {
+pub(crate) fn register_config(raw: &Value) {
     let mut found = Vec::new();
     collect_secrets(&raw["credentials"], &mut found);
     register(found);
@@ -227,25 +227,25 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 
 /// At most `max_chars` characters of a text, scrubbed first so that a secret cut in half by
 /// the limit cannot leak its first part; a longer text ends with `…` and its length.
-pub fn excerpt(text: &str, max_chars: usize) -> String {
+pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
     bounded(&scrub(text), max_chars).into_owned()
 }
 
 /// The most characters of one value from the server, a state or the config that a message or
 /// a log line repeats ([`echo`]).
-pub const ECHO_CHARS: usize = 300;
+pub(crate) const ECHO_CHARS: usize = 300;
 
 /// A value from outside (an answer of the server, a state, the config) as an error message or a
 /// log line may repeat it: scrubbed, and cut to [`ECHO_CHARS`] characters followed by its
 /// length, so a 1 MB `task_id` or CSV header cannot flood the logs. Every echo of such a value
 /// goes through here.
-pub fn echo(text: &str) -> String {
+pub(crate) fn echo(text: &str) -> String {
     excerpt(text, ECHO_CHARS)
 }
 
 /// `text` itself when it has at most `max_chars` characters; otherwise its first `max_chars`
 /// characters, `…` and how many characters it had in all.
-pub fn bounded(text: &str, max_chars: usize) -> Cow<'_, str> {
+pub(crate) fn bounded(text: &str, max_chars: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max_chars) {
         None => Cow::Borrowed(text),
         Some((cut, _)) => Cow::Owned(format!(

@@ -33,7 +33,7 @@ use super::report::window::{
     date_range, windows, DateBounds, CONCURRENT_WINDOWS, MAX_DAILY_WINDOW,
 };
 use super::shared::Known;
-pub use super::shared::{Activity, ActivityIndex};
+pub(crate) use super::shared::{Activity, ActivityIndex};
 use crate::client::Params;
 use crate::config::Config;
 use crate::error::{ErrorClass, Result};
@@ -42,7 +42,7 @@ use crate::registry::StreamSpec;
 
 /// What the index asks for: any of these non-zero makes a day active. The first group is what
 /// the advertiser-level daily stream already requests; the second adds the attributed results.
-pub const ACTIVITY_METRICS: &[&str] = &[
+pub(crate) const ACTIVITY_METRICS: &[&str] = &[
     "spend",
     "impressions",
     "clicks",
@@ -159,7 +159,7 @@ pub(crate) async fn for_binding(
 /// Cuts `start..=end` into report windows (at most 30 days for daily, one day for hourly) that
 /// cover every active day, and the stretches between them that need no query (`false`). The
 /// pieces are contiguous and in order, so a cursor moved to each piece's end stays exact.
-pub fn cut_windows(
+pub(crate) fn cut_windows(
     activity: Option<&Activity>,
     start: NaiveDate,
     end: NaiveDate,
@@ -286,7 +286,7 @@ async fn build_days(
 /// is not used. Whatever a batch cannot tell (refused, over the cap, an account without a
 /// readable row) is asked per account, as without batches; a refused batch ends batching for
 /// the run (the accounts may not belong to one TikTok for Business user).
-pub const ACCOUNTS_PER_QUERY: usize = 5;
+pub(crate) const ACCOUNTS_PER_QUERY: usize = 5;
 
 /// Asks in batches whether each account ever delivered, then which days those that did were
 /// active (accounts reading the same range share a batch). Fills what the per-account
@@ -573,7 +573,7 @@ async fn query_with(
 
 /// Whether any metric of a row is non-zero. `"-"` and null mean "not applicable" (zero here);
 /// a value that is not a number counts as activity, so nothing unreadable hides a day.
-pub fn row_active(metrics: &Value) -> bool {
+pub(crate) fn row_active(metrics: &Value) -> bool {
     let Some(map) = metrics.as_object() else {
         return true;
     };

@@ -17,7 +17,7 @@ use crate::config::{Config, Environment};
 use crate::error::{Error, ErrorClass, Result};
 
 /// At most this many ids per `advertiser/info/` call (TikTok answers 40011 beyond).
-pub const INFO_BATCH: usize = 100;
+pub(crate) const INFO_BATCH: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct Advertiser {
@@ -26,7 +26,7 @@ pub struct Advertiser {
     pub created: Option<NaiveDate>,
     /// The account's time zone, from its `timezone` (`None` when unknown: day boundaries then
     /// assume the westernmost zone).
-    pub time_zone: Option<chrono_tz::Tz>,
+    pub(crate) time_zone: Option<chrono_tz::Tz>,
     pub info: Option<std::sync::Arc<Box<RawValue>>>,
 }
 

@@ -6,9 +6,9 @@ use crate::registry::Stream;
 
 /// One enabled binding and where it left off.
 #[derive(Debug, Clone)]
-pub struct Binding {
-    pub stream: Stream,
+pub(crate) struct Binding {
+    pub(crate) stream: Stream,
     /// Incremental: resume from the state. Full refresh: read everything, keep no cursor.
-    pub incremental: bool,
-    pub state: BindingState,
+    pub(crate) incremental: bool,
+    pub(crate) state: BindingState,
 }

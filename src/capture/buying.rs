@@ -23,7 +23,7 @@ use futures::StreamExt;
 
 use super::context::{Context, CountFor, Warning};
 use super::listing::{entity_listings, BuyingScope};
-pub use super::shared::TopViewCampaigns;
+pub(crate) use super::shared::TopViewCampaigns;
 use crate::client::Page;
 use crate::error::Result;
 use crate::registry::{self, Kind};

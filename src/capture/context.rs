@@ -26,13 +26,13 @@ use crate::error::{Error, Result};
 /// Whose rows a page holds: a binding's, for one advertiser (named in row warnings).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RowsOf {
-    pub binding: usize,
-    pub advertiser_id: u64,
+    pub(crate) binding: usize,
+    pub(crate) advertiser_id: u64,
 }
 
 /// What the engine tells the emitter.
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     /// Records (serialized JSON objects) of a binding, a page or part of one at a time: one
     /// hand-over to the writer per batch, not per record.
     Records { binding: usize, docs: Vec<String> },
@@ -50,14 +50,14 @@ pub enum Event {
 /// What a run counts of one binding, for its progress lines and summary.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub records: AtomicU64,
-    pub requests: AtomicU64,
+    pub(crate) records: AtomicU64,
+    pub(crate) requests: AtomicU64,
     /// Set when TikTok refuses the binding's query for good (hourly audience, 40002).
-    pub refused: AtomicBool,
+    pub(crate) refused: AtomicBool,
     /// Requests the plan expects.
-    pub planned: AtomicU64,
+    pub(crate) planned: AtomicU64,
     /// When the binding's last unit ended.
-    pub finished_at: Mutex<Option<Instant>>,
+    pub(crate) finished_at: Mutex<Option<Instant>>,
 }
 
 /// What a caller of the library may set on the capture engine that production leaves at its
@@ -108,23 +108,23 @@ pub(crate) enum Warning {
 
 /// Shared by every unit of one run.
 pub(crate) struct Context {
-    pub client: Arc<TikTokClient>,
-    pub config: Arc<Config>,
-    pub options: CaptureOptions,
-    pub tx: mpsc::Sender<Event>,
+    pub(crate) client: Arc<TikTokClient>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) options: CaptureOptions,
+    pub(crate) tx: mpsc::Sender<Event>,
     pub(crate) counters: Vec<Counters>,
     /// The stream name of each binding, for messages.
     stream_names: Vec<String>,
-    pub ad_inventory: PerAccount<Arc<AdInventory>>,
+    pub(crate) ad_inventory: PerAccount<Arc<AdInventory>>,
     /// Each ad account's TopView campaigns, listed once and shared.
-    pub topview: PerAccount<Arc<TopViewCampaigns>>,
+    pub(crate) topview: PerAccount<Arc<TopViewCampaigns>>,
     /// The server refused `filtering.buying_types` (see [`buying`](super::buying)): entities are listed
     /// without it.
-    pub buying_types_refused: std::sync::atomic::AtomicBool,
+    pub(crate) buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
-    pub activity: ActivityIndex,
+    pub(crate) activity: ActivityIndex,
     /// Asynchronous report tasks: whether TikTok runs them for this app, and their pacing.
-    pub tasks: TaskState,
+    pub(crate) tasks: TaskState,
     /// Every request the plan expects, 0 until it is made.
     pub(crate) planned_total: AtomicU64,
     pub(crate) started: Instant,
@@ -138,7 +138,7 @@ pub(crate) struct Context {
 
 impl Context {
     /// The context of a run of `bindings`, started at `started`.
-    pub fn new(
+    pub(crate) fn new(
         client: Arc<TikTokClient>,
         config: Arc<Config>,
         options: CaptureOptions,
@@ -171,7 +171,7 @@ impl Context {
 
     /// Every page of one listing, in order, each counted as a request of `count_for` once
     /// received: the one paged-listing loop of the engine (the client follows the pages).
-    pub fn pages(
+    pub(crate) fn pages(
         &self,
         count_for: CountFor,
         query: ListQuery,
@@ -197,7 +197,7 @@ impl Context {
     }
 
     /// How this run lists entities.
-    pub fn listing_rules(&self) -> ListingRules {
+    pub(crate) fn listing_rules(&self) -> ListingRules {
         ListingRules {
             include_deleted: self.config.include_deleted,
             buying_types: !self.buying_types_refused.load(Ordering::Relaxed),
@@ -205,7 +205,7 @@ impl Context {
     }
 
     /// Sends records to the writer, at most [`RECORD_BATCH`] per event.
-    pub async fn records(&self, binding: usize, mut docs: Vec<String>) -> Result<()> {
+    pub(crate) async fn records(&self, binding: usize, mut docs: Vec<String>) -> Result<()> {
         while !docs.is_empty() {
             let rest = docs.split_off(docs.len().min(RECORD_BATCH));
             let batch = std::mem::replace(&mut docs, rest);
@@ -226,7 +226,7 @@ impl Context {
     }
 
     /// Sends a state patch of a binding, after every record sent before it.
-    pub async fn checkpoint(&self, binding: usize, patch: StatePatch) -> Result<()> {
+    pub(crate) async fn checkpoint(&self, binding: usize, patch: StatePatch) -> Result<()> {
         self.tx
             .send(Event::Checkpoint { binding, patch })
             .await
@@ -236,12 +236,12 @@ impl Context {
     }
 
     /// The declared field types of a binding's records.
-    pub fn field_types(&self, binding: usize) -> &record::FieldTypes {
+    pub(crate) fn field_types(&self, binding: usize) -> &record::FieldTypes {
         &self.field_types[binding]
     }
 
     /// Logs the record notes of a binding, each kind and field once per run, and empties them.
-    pub fn log_notes(&self, binding: usize, notes: &mut record::Notes) {
+    pub(crate) fn log_notes(&self, binding: usize, notes: &mut record::Notes) {
         if notes.is_empty() {
             return;
         }
@@ -258,7 +258,7 @@ impl Context {
     /// `None` to leave the row out (unchanged since the cursor); a row that cannot become a
     /// record is skipped with a warning or fails the unit ([`Context::row_error`]), and the
     /// notes of the page are logged once per run. The records come back in row order.
-    pub fn page_records<R>(
+    pub(crate) fn page_records<R>(
         &self,
         of: RowsOf,
         rows: impl IntoIterator<Item = R>,
@@ -288,7 +288,7 @@ impl Context {
 
     /// The error of a row that cannot become a record: a row nested too deep fails the unit
     /// (naming the stream); any other is logged and the row skipped.
-    pub fn row_error(
+    pub(crate) fn row_error(
         &self,
         binding: usize,
         advertiser_id: u64,
@@ -307,25 +307,25 @@ impl Context {
         }
     }
 
-    pub fn count_request(&self, binding: usize) {
+    pub(crate) fn count_request(&self, binding: usize) {
         self.counters[binding]
             .requests
             .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests made for a binding so far.
-    pub fn requests_of(&self, binding: usize) -> u64 {
+    pub(crate) fn requests_of(&self, binding: usize) -> u64 {
         self.counters[binding].requests.load(Ordering::Relaxed)
     }
 
-    pub fn stream_name(&self, binding: usize) -> &str {
+    pub(crate) fn stream_name(&self, binding: usize) -> &str {
         self.stream_names
             .get(binding)
             .map(String::as_str)
             .unwrap_or_default()
     }
 
-    pub fn refused(&self, binding: usize) -> &AtomicBool {
+    pub(crate) fn refused(&self, binding: usize) -> &AtomicBool {
         &self.counters[binding].refused
     }
 
@@ -345,7 +345,7 @@ impl Context {
 }
 
 /// The most records in one event: bounds what waits in the channel (a few MB at most).
-pub const RECORD_BATCH: usize = 256;
+pub(crate) const RECORD_BATCH: usize = 256;
 
 /// How many units run at once. The rate limiter sets the pace; this bounds memory and keeps
 /// enough requests in flight to fill the budget when TikTok is slow.

@@ -19,19 +19,19 @@ use crate::registry::{EntityDef, Key, StreamDef};
 /// How far a server time may be ahead of this machine's UTC clock and still become a cursor.
 /// TikTok's times carry no zone, and some answers are in the ad account's zone (up to 14 hours
 /// ahead of UTC), so a day; a time past that (2099) is an error, not a clock difference.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 /// One list row for one advertiser.
 pub(crate) struct EntityUnit<'a> {
-    pub binding: usize,
-    pub row: &'static StreamDef,
-    pub def: EntityDef,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) row: &'static StreamDef,
+    pub(crate) def: EntityDef,
+    pub(crate) advertiser: &'a Advertiser,
 }
 
 impl EntityUnit<'_> {
     /// Reads the unit's listings: see [`entity_unit`].
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         ctx: &Context,
         incremental: bool,
@@ -43,7 +43,7 @@ impl EntityUnit<'_> {
     /// One listing, plus one of TopView entities where the account may have them (rows with
     /// buying types). The campaigns' TopView listing was made before the plan, and their other
     /// one too where TopView campaigns were listed.
-    pub async fn planned_requests(&self, ctx: &Context) -> u64 {
+    pub(crate) async fn planned_requests(&self, ctx: &Context) -> u64 {
         let advertiser_id = self.advertiser.id;
         if !self.def.per_buying_type {
             1

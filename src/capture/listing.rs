@@ -27,14 +27,15 @@ pub enum BuyingScope {
 }
 
 /// The largest page of a TopView listing.
-pub const TOP_VIEW_PAGE_SIZE: u32 = 100;
+pub(crate) const TOP_VIEW_PAGE_SIZE: u32 = 100;
 
 impl BuyingScope {
     /// Every scope, in the order a binding lists them.
-    pub const ALL: [BuyingScope; 2] = [BuyingScope::AuctionAndReachFrequency, BuyingScope::TopView];
+    pub(crate) const ALL: [BuyingScope; 2] =
+        [BuyingScope::AuctionAndReachFrequency, BuyingScope::TopView];
 
     /// The `filtering.buying_types` of this scope's entity listings.
-    pub fn buying_types(self) -> &'static [&'static str] {
+    pub(crate) fn buying_types(self) -> &'static [&'static str] {
         match self {
             BuyingScope::AuctionAndReachFrequency => &["AUCTION", "RESERVATION_RF"],
             BuyingScope::TopView => &["RESERVATION_TOP_VIEW"],
@@ -42,7 +43,7 @@ impl BuyingScope {
     }
 
     /// The largest page this scope's entity listings may ask for.
-    pub fn max_page_size(self) -> u32 {
+    pub(crate) fn max_page_size(self) -> u32 {
         match self {
             BuyingScope::AuctionAndReachFrequency => u32::MAX,
             BuyingScope::TopView => TOP_VIEW_PAGE_SIZE,
@@ -64,18 +65,18 @@ impl BuyingScope {
 /// `data`, and the page size.
 #[derive(Debug, Clone)]
 pub(crate) struct ListQuery {
-    pub endpoint: &'static str,
-    pub params: Params,
-    pub list_key: &'static str,
-    pub page_size: u32,
+    pub(crate) endpoint: &'static str,
+    pub(crate) params: Params,
+    pub(crate) list_key: &'static str,
+    pub(crate) page_size: u32,
 }
 
 /// How a run lists entities: with deleted ones or not, and whether the server takes
 /// `filtering.buying_types` (one that refuses it lists every buying type it has by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListingRules {
-    pub include_deleted: bool,
-    pub buying_types: bool,
+pub(crate) struct ListingRules {
+    pub(crate) include_deleted: bool,
+    pub(crate) buying_types: bool,
 }
 
 /// The `filtering` object of an entity listing (Get campaigns, ad groups, ads): the buying
@@ -83,9 +84,9 @@ pub struct ListingRules {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct ListingFilter {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub buying_types: Option<&'static [&'static str]>,
+    pub(crate) buying_types: Option<&'static [&'static str]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secondary_status: Option<&'static str>,
+    pub(crate) secondary_status: Option<&'static str>,
 }
 
 /// One listing of an entity row for one advertiser.
@@ -93,14 +94,14 @@ pub(crate) struct ListingFilter {
 pub(crate) struct Listing {
     /// The buying scope it covers; `None` for rows without buying types, or a server that
     /// refuses them (its default listing then holds every buying type it has).
-    pub scope: Option<BuyingScope>,
-    pub filtering: Option<ListingFilter>,
-    pub page_size: u32,
+    pub(crate) scope: Option<BuyingScope>,
+    pub(crate) filtering: Option<ListingFilter>,
+    pub(crate) page_size: u32,
 }
 
 impl Listing {
     /// The listing's parameters for one advertiser, asking only for `fields` when given.
-    pub fn params(&self, advertiser_id: u64, fields: Option<&[&str]>) -> Params {
+    pub(crate) fn params(&self, advertiser_id: u64, fields: Option<&[&str]>) -> Params {
         let mut params: Params = vec![("advertiser_id", advertiser_id.to_string())];
         params.extend(fields.map(|fields| ("fields", json!(fields).to_string())));
         params.extend(self.filtering.map(|f| ("filtering", json!(f).to_string())));
@@ -108,7 +109,7 @@ impl Listing {
     }
 
     /// The whole listing of `row` for one advertiser, every field.
-    pub fn query(&self, row: &'static StreamDef, advertiser_id: u64) -> ListQuery {
+    pub(crate) fn query(&self, row: &'static StreamDef, advertiser_id: u64) -> ListQuery {
         let list_key = match row.kind {
             Kind::Entity(def) => def.list_key,
             _ => "list",

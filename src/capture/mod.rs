@@ -10,19 +10,19 @@
 //! per stream module: `entity`, [`pixels`], [`report`], the advertisers stream), and the
 //! request plan is [`plan`].
 
-pub mod activity;
+pub(crate) mod activity;
 pub mod advertisers;
 pub(crate) mod binding;
-pub mod buying;
+pub(crate) mod buying;
 pub(crate) mod context;
 pub(crate) mod entity;
 pub(crate) mod listing;
-pub mod pixels;
-pub mod plan;
+pub(crate) mod pixels;
+pub(crate) mod plan;
 pub mod record;
 pub mod report;
 pub(crate) mod shared;
-pub mod sizing;
+pub(crate) mod sizing;
 pub mod state;
 pub(crate) mod unit;
 
@@ -42,24 +42,24 @@ use context::{unit_concurrency, Context, Warning};
 use state::StatePatch;
 use unit::Unit;
 
-pub use binding::Binding;
-pub use context::{CaptureOptions, Event, RECORD_BATCH};
-pub use entity::CLOCK_SKEW;
+pub(crate) use binding::Binding;
+pub use context::CaptureOptions;
+pub(crate) use context::Event;
 
 /// What a run did, per binding.
 #[derive(Debug, Clone)]
-pub struct BindingSummary {
-    pub name: String,
-    pub records: u64,
-    pub requests: u64,
-    pub seconds: f64,
-    pub error: Option<String>,
+pub(crate) struct BindingSummary {
+    pub(crate) name: String,
+    pub(crate) records: u64,
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) error: Option<String>,
 }
 
 /// Runs a capture to its end. Returns per-binding summaries; fails only on errors that stop the
 /// whole run (credentials, config). A binding whose units fail otherwise is reported in its
 /// summary and with `Event::Finished { error }`, and the other bindings go on.
-pub async fn run(
+pub(crate) async fn run(
     config: Arc<Config>,
     bindings: Vec<Binding>,
     client: Arc<TikTokClient>,
@@ -386,7 +386,9 @@ fn warn_quota_exhausted(
 
 /// When TikTok resets daily quotas after `now`: the next 00:00 UTC (Rate limits,
 /// <https://business-api.tiktok.com/portal/docs?id=1740029171730433>).
-pub fn quota_reset_after(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn quota_reset_after(
+    now: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
     let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
     tomorrow.and_time(chrono::NaiveTime::MIN).and_utc()
 }

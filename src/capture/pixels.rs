@@ -20,7 +20,7 @@ use crate::client::{parse_page, Params};
 use crate::error::{Error, Result};
 use crate::registry::{Kind, StreamDef};
 
-pub const OBJECTIVE_TYPES: &[&str] = &[
+pub(crate) const OBJECTIVE_TYPES: &[&str] = &[
     "APP_PROMOTION",
     "WEB_CONVERSIONS",
     "REACH",
@@ -33,7 +33,7 @@ pub const OBJECTIVE_TYPES: &[&str] = &[
     "TOPVIEW_REACH",
 ];
 
-pub const OPTIMIZATION_GOALS: &[&str] = &[
+pub(crate) const OPTIMIZATION_GOALS: &[&str] = &[
     "CLICK",
     "CONVERT",
     "INSTALL",
@@ -79,15 +79,15 @@ fn with_fields(
 
 /// One ad account of a `pixel_instant_page_events` binding: what [`instant_page_events`] reads.
 pub(crate) struct InstantPageUnit<'a> {
-    pub binding: usize,
-    pub row: &'static StreamDef,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) row: &'static StreamDef,
+    pub(crate) advertiser: &'a Advertiser,
 }
 
 impl InstantPageUnit<'_> {
     /// Reads the account's instant page events unless it was read today: see
     /// [`instant_page_events`].
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         ctx: &Context,
         incremental: bool,
@@ -98,7 +98,7 @@ impl InstantPageUnit<'_> {
 
     /// One request per objective type and optimization goal, unless the account was read
     /// today (incremental bindings).
-    pub fn planned_requests(&self, binding: &Binding, today: &str) -> u64 {
+    pub(crate) fn planned_requests(&self, binding: &Binding, today: &str) -> u64 {
         let read_today =
             binding.incremental && binding.state.cursor(self.advertiser.id) == Some(today);
         if read_today {
@@ -112,20 +112,20 @@ impl InstantPageUnit<'_> {
 /// One ad account of a `pixel_events_statistics` binding: its pixels come from the `pixels`
 /// row's endpoint.
 pub(crate) struct EventStatsUnit<'a> {
-    pub binding: usize,
-    pub row: &'static StreamDef,
-    pub pixels: &'static StreamDef,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) row: &'static StreamDef,
+    pub(crate) pixels: &'static StreamDef,
+    pub(crate) advertiser: &'a Advertiser,
 }
 
 impl EventStatsUnit<'_> {
     /// Reads the statistics of each of the account's pixels: see [`event_statistics`].
-    pub async fn run(&self, ctx: &Context) -> Result<()> {
+    pub(crate) async fn run(&self, ctx: &Context) -> Result<()> {
         event_statistics(ctx, self.binding, (self.row, self.pixels), self.advertiser).await
     }
 
     /// The pixel list, then (usually) one pixel.
-    pub fn planned_requests(&self) -> u64 {
+    pub(crate) fn planned_requests(&self) -> u64 {
         2
     }
 }

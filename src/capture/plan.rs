@@ -26,14 +26,14 @@ use sizing::{Sizing, Unsized};
 
 /// How many requests each binding and the whole run are expected to make.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
-    pub per_binding: Vec<u64>,
+pub(crate) struct Plan {
+    pub(crate) per_binding: Vec<u64>,
     /// Every request of the run, those already made (discovery, account details, the activity
     /// index) included.
-    pub total: u64,
+    pub(crate) total: u64,
     /// Some report is read with no page count from an earlier run (a first run): its pages
     /// beyond the first are counted as they come.
-    pub pages_unknown: bool,
+    pub(crate) pages_unknown: bool,
 }
 
 /// Builds the activity index of every account (so the plan knows which days will be read),
@@ -327,7 +327,7 @@ fn a_cursor(binding: &Binding, advertiser_id: u64) -> Option<&str> {
 
 /// What remains of a plan at this point of the run: requests done, the plan (never below what
 /// is done) and the estimated time left at the rate observed so far, capped by the budget.
-pub fn progress(planned: u64, done: u64, elapsed: Duration, budget: f64) -> (u64, Duration) {
+pub(crate) fn progress(planned: u64, done: u64, elapsed: Duration, budget: f64) -> (u64, Duration) {
     let planned = planned.max(done);
     let remaining = planned - done;
     let observed = if elapsed.as_secs_f64() > 0.0 {
@@ -347,7 +347,7 @@ pub fn progress(planned: u64, done: u64, elapsed: Duration, budget: f64) -> (u64
 }
 
 /// `1h 05m`, `3m 20s`, `42s`.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 3600, (s % 3600) / 60, s % 60) {
         (0, 0, sec) => format!("{sec}s"),

@@ -42,7 +42,7 @@ pub enum Note {
 
 impl Note {
     /// What makes two notes the same warning: the kind and the field (not the value).
-    pub fn topic(&self) -> (&'static str, &str) {
+    pub(crate) fn topic(&self) -> (&'static str, &str) {
         match self {
             Note::Unconvertible { field, .. } => ("unconvertible", field),
             Note::NotFinite { field } => ("not-finite", field),
@@ -52,7 +52,7 @@ impl Note {
     }
 
     /// Logs the note as a warning about this stream.
-    pub fn warn(&self, stream: &str) {
+    pub(crate) fn warn(&self, stream: &str) {
         match self {
             Note::Unconvertible {
                 field,
@@ -87,7 +87,7 @@ pub type Notes = Vec<Note>;
 
 /// The one JSON type a schema declares for a field (besides null).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Declared {
+pub(crate) enum Declared {
     Integer,
     Number,
     String,
@@ -154,7 +154,7 @@ const MAX_DEPTH: usize = 128;
 
 /// Parses one row, repairing lone surrogate escapes (noted). A row nested deeper than the
 /// parser allows is an error: the caller fails the stream with it rather than dropping the row.
-pub fn parse_row(text: &str, notes: &mut Notes) -> Result<Value, RowError> {
+pub(crate) fn parse_row(text: &str, notes: &mut Notes) -> Result<Value, RowError> {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => Ok(value),
         Err(err) => {
@@ -185,7 +185,7 @@ pub enum RowError {
 
 impl RowError {
     /// The error that fails a stream for a row nested too deep, naming the stream.
-    pub fn too_deep(stream: &str) -> crate::error::Error {
+    pub(crate) fn too_deep(stream: &str) -> crate::error::Error {
         crate::error::Error::Fatal(format!(
             "Stream {stream:?}: TikTok sent a row nested more than {MAX_DEPTH} levels deep, \
              deeper than the connector can read; no row was dropped silently, the stream stops \
@@ -212,7 +212,7 @@ impl From<String> for RowError {
 /// Replaces every `\uXXXX` escape of a lone UTF-16 surrogate in JSON text with `\ufffd`;
 /// `None` when there is none. Pairs are kept; escaped backslashes are skipped whole, so
 /// `\\ud83d` (a backslash, then text) is left alone.
-pub fn repair_lone_surrogates(text: &str) -> Option<String> {
+pub(crate) fn repair_lone_surrogates(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let unit = |at: usize| -> Option<u16> {
         let hex = bytes.get(at..at + 4)?;
@@ -360,7 +360,7 @@ fn integer_text(text: &str) -> Option<Value> {
 }
 
 /// An id as an exact integer, from a number or a numeric string (TikTok sends both).
-pub fn id_of(value: &Value) -> Option<u64> {
+pub(crate) fn id_of(value: &Value) -> Option<u64> {
     match value {
         Value::String(s) => s.trim().parse().ok(),
         Value::Number(n) => n.as_u64(),
@@ -449,8 +449,8 @@ fn typed(name: &str, value: &Value, ty: Option<MetricType>, notes: &mut Notes) -
 
 /// An entity as we emit it, and its `modify_time` (if any).
 pub struct EntityRecord {
-    pub doc: String,
-    pub modify_time: Option<String>,
+    pub(crate) doc: String,
+    pub(crate) modify_time: Option<String>,
 }
 
 /// An entity or list record: the four TikTok ids become integers, a nested key is copied to
@@ -469,8 +469,8 @@ pub fn entity(
 /// The key of an entity or list record: its field, and where TikTok nests it (spark ads).
 #[derive(Debug, Clone, Copy)]
 pub struct RecordKey<'a> {
-    pub id_field: &'a str,
-    pub id_from: Option<&'a str>,
+    pub(crate) id_field: &'a str,
+    pub(crate) id_from: Option<&'a str>,
 }
 
 impl<'a> RecordKey<'a> {
@@ -480,7 +480,7 @@ impl<'a> RecordKey<'a> {
 }
 
 /// [`entity`] with `extra` fields added to the record.
-pub fn object_record(
+pub(crate) fn object_record(
     raw: &RawValue,
     (key, extra): (RecordKey<'_>, &Map<String, Value>),
     types: &FieldTypes,
@@ -566,10 +566,11 @@ pub fn advertiser(
 
 /// A report row as we emit it, and its time key (if any).
 pub struct ReportRecord {
-    pub doc: String,
+    pub(crate) doc: String,
+    /// The row's time dimension; nothing in the capture reads it yet, the tests check it.
     pub time: Option<String>,
     /// A key dimension TikTok left empty (kept as `""`), for the caller's warning.
-    pub empty_key: Option<String>,
+    pub(crate) empty_key: Option<String>,
 }
 
 /// Builds the record of one report row. The fast path writes the output straight from the
@@ -589,7 +590,7 @@ pub fn report_row(
 
 /// The general (slower) row builder: serde_json values all the way. The fast path falls
 /// back to it for rows it does not handle, and the tests hold the fast path to it.
-pub fn report_row_general(
+pub(crate) fn report_row_general(
     raw: &RawValue,
     spec: &ReportSpec,
     advertiser_id: u64,

@@ -34,7 +34,7 @@ impl<T> Default for PerAccount<T> {
 impl<T: Clone> PerAccount<T> {
     /// The account's value, made by `make` if no unit has made it yet. An error is returned
     /// to the caller and nothing is kept, so the next one asks again.
-    pub async fn get_or_try_make<F, Fut>(&self, advertiser_id: u64, make: F) -> Result<T>
+    pub(crate) async fn get_or_try_make<F, Fut>(&self, advertiser_id: u64, make: F) -> Result<T>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -47,7 +47,7 @@ impl<T: Clone> PerAccount<T> {
     }
 
     /// Sets the account's value, unless a unit has already made (or is making) it.
-    pub async fn set(&self, advertiser_id: u64, value: T) {
+    pub(crate) async fn set(&self, advertiser_id: u64, value: T) {
         let _ = self.cell(advertiser_id).await.set(value);
     }
 
@@ -57,7 +57,7 @@ impl<T: Clone> PerAccount<T> {
     }
 
     /// The account's value if this run already has it (no request).
-    pub async fn peek(&self, advertiser_id: u64) -> Option<T> {
+    pub(crate) async fn peek(&self, advertiser_id: u64) -> Option<T> {
         let cell = self.0.lock().await.get(&advertiser_id).cloned();
         cell.and_then(|c| c.get().cloned())
     }
@@ -65,49 +65,49 @@ impl<T: Clone> PerAccount<T> {
 
 /// The campaign listings of one account that a run makes before its bindings start.
 #[derive(Debug, Default)]
-pub struct TopViewCampaigns {
+pub(crate) struct TopViewCampaigns {
     /// The TopView listing's pages; `None` when TikTok would not list them (then every TopView
     /// listing is asked for, as if TopView existed).
-    pub topview: Option<Vec<Page>>,
+    pub(crate) topview: Option<Vec<Page>>,
     /// The auction and reach & frequency listing's pages, read where the TopView one holds
     /// campaigns (`None` elsewhere, or when it could not be read).
-    pub auction: Option<Vec<Page>>,
+    pub(crate) auction: Option<Vec<Page>>,
     /// Both listings hold the same campaign: the server ignores `buying_types`.
-    pub filter_ignored: bool,
+    pub(crate) filter_ignored: bool,
 }
 
 /// Per advertiser: how many ads each buying scope holds, and (when a report must be split)
 /// their listing. Read once per run and shared by every report binding.
 #[derive(Debug, Default)]
-pub struct AdInventory {
-    pub auction_and_reach_frequency_ads: u64,
-    pub topview_ads: u64,
+pub(crate) struct AdInventory {
+    pub(crate) auction_and_reach_frequency_ads: u64,
+    pub(crate) topview_ads: u64,
     /// Whether the token may list the ads (`ad/get/`); without it no split can be planned.
-    pub listable: bool,
+    pub(crate) listable: bool,
     pub(crate) listings: [tokio::sync::OnceCell<Arc<AdListing>>; 2],
 }
 
 /// The ads of one buying scope, by parent. Ads TikTok lists without a campaign or ad group
 /// are kept with what is known of them; ads without a readable id are only counted.
 #[derive(Debug, Default)]
-pub struct AdListing {
-    pub ads: Vec<ListedAd>,
-    pub unusable: u64,
+pub(crate) struct AdListing {
+    pub(crate) ads: Vec<ListedAd>,
+    pub(crate) unusable: u64,
 }
 
 impl AdListing {
     /// Whether the listing names every ad TikTok counted: a split planned from a shorter one
     /// would leave the unlisted ads out.
-    pub fn is_complete(&self, counted: u64) -> bool {
+    pub(crate) fn is_complete(&self, counted: u64) -> bool {
         self.unusable == 0 && self.ads.len() as u64 >= counted
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListedAd {
-    pub campaign: Option<u64>,
-    pub adgroup: Option<u64>,
-    pub ad: u64,
+pub(crate) struct ListedAd {
+    pub(crate) campaign: Option<u64>,
+    pub(crate) adgroup: Option<u64>,
+    pub(crate) ad: u64,
 }
 
 impl AdInventory {
@@ -133,15 +133,15 @@ impl AdInventory {
 
 /// The days of one account with activity, within the range the index asked about.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Activity {
+pub(crate) struct Activity {
     /// Inclusive range the index covers; days outside it count as active.
-    pub covered: (NaiveDate, NaiveDate),
-    pub active_days: BTreeSet<NaiveDate>,
+    pub(crate) covered: (NaiveDate, NaiveDate),
+    pub(crate) active_days: BTreeSet<NaiveDate>,
 }
 
 impl Activity {
     /// Whether any day of `from..=to` may hold rows.
-    pub fn any_active(&self, from: NaiveDate, to: NaiveDate) -> bool {
+    pub(crate) fn any_active(&self, from: NaiveDate, to: NaiveDate) -> bool {
         if from < self.covered.0 || to > self.covered.1 {
             return true;
         }
@@ -159,7 +159,7 @@ pub(crate) enum Known {
 
 /// The run's index, built lazily per account by the first report unit that needs it.
 #[derive(Debug, Default)]
-pub struct ActivityIndex {
+pub(crate) struct ActivityIndex {
     pub(crate) off: std::sync::atomic::AtomicBool,
     /// Per account: the union of the date ranges of the run's dated report bindings.
     pub(crate) ranges: Mutex<HashMap<u64, (NaiveDate, NaiveDate)>>,
@@ -168,7 +168,7 @@ pub struct ActivityIndex {
     /// TikTok refused a batch: ask per account for the rest of the run.
     pub(crate) no_batches: std::sync::atomic::AtomicBool,
     /// Requests the index made.
-    pub requests: AtomicU64,
+    pub(crate) requests: AtomicU64,
 }
 
 impl ActivityIndex {
@@ -183,15 +183,15 @@ impl ActivityIndex {
 
 /// How long a task may take before the report falls back to the synchronous answer (the
 /// default of [`crate::capture::CaptureOptions::task_deadline`]).
-pub const TASK_DEADLINE: Duration = Duration::from_secs(15 * 60);
+pub(crate) const TASK_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// The least time between two task requests: TikTok's Reporting FAQ gives asynchronous
 /// reporting 1 request per second per app (its rate limit page names 2 a second and 60 a minute
 /// for `report/task/create/` alone; the stricter reading is kept, as a throttled request pauses
 /// the whole capture); a tenth of a second of margin keeps clock jitter under it.
-pub const REQUEST_SPACING: Duration = Duration::from_millis(1100);
+pub(crate) const REQUEST_SPACING: Duration = Duration::from_millis(1100);
 /// What the run knows of asynchronous reports, shared by every report binding.
 #[derive(Default)]
-pub struct TaskState {
+pub(crate) struct TaskState {
     /// Why tasks cannot be run in this run (the app is not allowlisted, the server does not
     /// speak the task protocol or never finishes a task), once that is known.
     unavailable: Mutex<Option<String>>,

@@ -28,18 +28,18 @@ use crate::registry::metrics::{Granularity, Level};
 use crate::registry::{ReportSpec, ReportType, StreamSpec};
 
 /// At most this many measuring queries per report binding.
-pub const PROBES_PER_BINDING: usize = 25;
+pub(crate) const PROBES_PER_BINDING: usize = 25;
 
 /// One measuring query per this many queries whose pages are not known, or per this many of
 /// the requests they are expected to take (so measuring adds at most 5% to them).
-pub const QUERIES_PER_PROBE: usize = 20;
+pub(crate) const QUERIES_PER_PROBE: usize = 20;
 
 /// The most rows a measure is taken to say (a billion: far beyond any real report).
-pub const MOST_ROWS: u64 = 1_000_000_000;
+pub(crate) const MOST_ROWS: u64 = 1_000_000_000;
 
 /// What a first run measured of one report binding.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Sizing {
+pub(crate) struct Sizing {
     measures: Vec<Measure>,
     /// The sizing of the report one level down, whose rows bound this one's (see [`measure`]).
     ceiling: Option<Box<Sizing>>,
@@ -47,15 +47,16 @@ pub struct Sizing {
 
 /// What one measuring query found: the account, its ads, and the rows over the days asked.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measure {
-    pub advertiser_id: u64,
-    pub ads: Option<u64>,
-    pub rows: u64,
-    pub days: i64,
+pub(crate) struct Measure {
+    pub(crate) advertiser_id: u64,
+    pub(crate) ads: Option<u64>,
+    pub(crate) rows: u64,
+    pub(crate) days: i64,
 }
 
 impl Sizing {
-    pub fn from_measures(measures: &[Measure]) -> Sizing {
+    #[cfg(test)] // Only the tests build a sizing from bare measures.
+    pub(crate) fn from_measures(measures: &[Measure]) -> Sizing {
         Sizing {
             measures: measures.to_vec(),
             ceiling: None,
@@ -89,7 +90,7 @@ impl Sizing {
     /// The pages one query of the account over `days` days is expected to read: the average
     /// of what each sample would need, since pages are whole (rows just over a page cost two
     /// requests, which an average of rows would hide). `None` when nothing was measured.
-    pub fn pages(&self, advertiser_id: u64, ads: Option<u64>, days: i64) -> Option<f64> {
+    pub(crate) fn pages(&self, advertiser_id: u64, ads: Option<u64>, days: i64) -> Option<f64> {
         let samples = self.rows_per_day_samples(advertiser_id, ads);
         if samples.is_empty() {
             return None;
@@ -107,7 +108,7 @@ impl Sizing {
 
     /// Whether one query of the account over `days` days surely fits one page
     /// ([`fits_one_page`]), or is expected to because the ads' report of it does.
-    pub fn one_page(
+    pub(crate) fn one_page(
         &self,
         spec: &ReportSpec,
         advertiser_id: u64,
@@ -138,7 +139,7 @@ impl Sizing {
 /// id and a time dimension, no breakdown) holds at most one row per entity and time unit, one
 /// entity at the advertiser level and at most one per ad below it. Audience reports and
 /// breakdowns hold an unknown number of rows per entity.
-pub fn fits_one_page(spec: &ReportSpec, ads: Option<u64>, days: i64) -> bool {
+pub(crate) fn fits_one_page(spec: &ReportSpec, ads: Option<u64>, days: i64) -> bool {
     let entities = match spec.level {
         Level::Advertiser => Some(1),
         _ => ads,
@@ -169,9 +170,9 @@ pub(crate) async fn main_scope_ads(ctx: &Context, advertiser_id: u64) -> Option<
 /// One binding's queries for one account whose pages are not known: none when an earlier run
 /// counted its rows. `windows` are the days the unit will query.
 pub(crate) struct Unsized {
-    pub advertiser_id: u64,
-    pub ads: Option<u64>,
-    pub windows: Vec<(NaiveDate, NaiveDate)>,
+    pub(crate) advertiser_id: u64,
+    pub(crate) ads: Option<u64>,
+    pub(crate) windows: Vec<(NaiveDate, NaiveDate)>,
 }
 
 /// Measures each report binding of a first run where it pays (see the module text). `work`
@@ -409,7 +410,7 @@ async fn count_rows(
 }
 
 /// Inclusive days of a window.
-pub fn days(from: NaiveDate, to: NaiveDate) -> i64 {
+pub(crate) fn days(from: NaiveDate, to: NaiveDate) -> i64 {
     (to - from).num_days() + 1
 }
 

@@ -13,17 +13,17 @@ use serde_json::{json, Value};
 pub struct BindingState {
     /// Cursor per advertiser id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub advertisers: BTreeMap<String, AdvertiserCursor>,
+    pub(crate) advertisers: BTreeMap<String, AdvertiserCursor>,
     /// The cursor of advertisers without an entry (from a migrated global cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_cursor: Option<String>,
+    pub(crate) default_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
-    pub cursor: String,
+    pub(crate) cursor: String,
     /// Reports: the rows per day the last run read for this advertiser, from which the next
     /// run's plan counts pages (a hint; nothing else depends on it).
     #[serde(
@@ -31,7 +31,7 @@ pub struct AdvertiserCursor {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "hint"
     )]
-    pub rows_per_day: Option<f64>,
+    pub(crate) rows_per_day: Option<f64>,
 }
 
 /// A hint that is not a non-negative number is no hint: a state edited by hand (or by another
@@ -42,7 +42,7 @@ fn hint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 }
 
 /// The format of entity cursors (`modify_time`); report cursors are `YYYY-MM-DD` days.
-pub const ENTITY_CURSOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub(crate) const ENTITY_CURSOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// How far past today a report cursor may be: the connector reads up to tomorrow (UTC) so
 /// accounts east of UTC keep today, so its own cursors can be a day ahead; one more day of
@@ -54,7 +54,7 @@ impl BindingState {
     /// `modify_time`, or that lie in the future. Such a cursor would freeze the stream (a
     /// string that sorts after every date) or skip every row until its date. The error names
     /// the advertiser and the value.
-    pub fn check(&self, today: chrono::NaiveDate) -> Result<(), String> {
+    pub(crate) fn check(&self, today: chrono::NaiveDate) -> Result<(), String> {
         let latest = today
             .checked_add_days(chrono::Days::new(CURSOR_DAYS_AHEAD))
             .unwrap_or(today);
@@ -94,7 +94,7 @@ impl BindingState {
         Ok(())
     }
 
-    pub fn cursor(&self, advertiser_id: u64) -> Option<&str> {
+    pub(crate) fn cursor(&self, advertiser_id: u64) -> Option<&str> {
         self.advertisers
             .get(&advertiser_id.to_string())
             .map(|c| c.cursor.as_str())
@@ -103,9 +103,10 @@ impl BindingState {
 
     /// Applies a merge patch of the shapes the capture engine emits (cursors set or removed
     /// per advertiser, `default_cursor` set or removed), as RFC 7396 would on the state's JSON,
-    /// but on the typed state: the Airbyte emitter keeps each stream's state this way, which
-    /// takes a fraction of the memory of a JSON value.
-    pub fn apply_patch(&mut self, patch: &Value) {
+    /// but on the typed state. The emitter folds the engine's typed patches with
+    /// [`BindingState::apply`]; this JSON form is for the tests, which hold the two to RFC 7396.
+    #[cfg(test)]
+    pub(crate) fn apply_patch(&mut self, patch: &Value) {
         let Some(patch) = patch.as_object() else {
             return;
         };
@@ -144,8 +145,9 @@ impl BindingState {
         }
     }
 
-    /// Applies a patch the engine made, as [`BindingState::apply_patch`] would apply its JSON.
-    pub fn apply(&mut self, patch: &StatePatch) {
+    /// Applies a patch the engine made, as an RFC 7396 merge of its JSON would (the tests hold
+    /// the two to each other).
+    pub(crate) fn apply(&mut self, patch: &StatePatch) {
         match patch {
             StatePatch::Nothing => {}
             StatePatch::Cursor {
@@ -172,25 +174,10 @@ impl BindingState {
     }
 
     /// The rows per day the last run's reports read for this advertiser.
-    pub fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
+    pub(crate) fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.advertisers
             .get(&advertiser_id.to_string())
             .and_then(|c| c.rows_per_day)
-    }
-
-    /// Like [`BindingState::from_any`], from unparsed text: this connector's own shape is read
-    /// straight into the typed state, with no JSON value in between (a million advertisers
-    /// would take several times the memory as one).
-    pub fn from_raw(raw: &serde_json::value::RawValue) -> Option<BindingState> {
-        let text = raw.get();
-        if text.starts_with('{') {
-            let keys: std::collections::HashMap<String, serde::de::IgnoredAny> =
-                serde_json::from_str(text).ok()?;
-            if keys.contains_key("advertisers") || keys.contains_key("default_cursor") {
-                return serde_json::from_str(text).ok();
-            }
-        }
-        BindingState::from_any(&serde_json::from_str(text).ok()?)
     }
 
     /// Reads a state in any shape this connector has ever written. Unknown shapes yield
@@ -262,7 +249,7 @@ fn legacy_cursor(value: &Value) -> Option<String> {
 /// the state's JSON ([`StatePatch::to_json`]), which Flow merges; the Airbyte emitter applies
 /// it to the typed state ([`BindingState::apply`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum StatePatch {
+pub(crate) enum StatePatch {
     /// Nothing changes: the checkpoint only commits the records sent before it.
     Nothing,
     /// One advertiser's cursor, and the rows per day its reports read when known (without
@@ -278,12 +265,12 @@ pub enum StatePatch {
 
 impl StatePatch {
     /// Sets one advertiser's cursor.
-    pub fn cursor(advertiser_id: u64, cursor: &str) -> StatePatch {
+    pub(crate) fn cursor(advertiser_id: u64, cursor: &str) -> StatePatch {
         StatePatch::cursor_with_rows(advertiser_id, cursor, None)
     }
 
     /// Sets one advertiser's cursor and, when given, the rows per day its reports read.
-    pub fn cursor_with_rows(
+    pub(crate) fn cursor_with_rows(
         advertiser_id: u64,
         cursor: &str,
         rows_per_day: Option<f64>,
@@ -296,7 +283,7 @@ impl StatePatch {
     }
 
     /// The RFC 7396 merge patch of the state's JSON.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         match self {
             StatePatch::Nothing => json!({}),
             StatePatch::Cursor {
@@ -321,7 +308,8 @@ impl StatePatch {
 
 /// Applies an RFC 7396 merge patch (what Flow does with our checkpoints; the Airbyte emitter
 /// folds patches the same way to emit whole stream states).
-pub fn merge_patch(target: &mut Value, patch: &Value) {
+#[cfg(test)] // The reference the tests hold the typed fold to.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
         Value::Object(patch_map) => {
             if !target.is_object() {

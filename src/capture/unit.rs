@@ -18,22 +18,22 @@ use chrono::NaiveDate;
 
 /// What the plan knows when it counts one unit's requests.
 pub(crate) struct PlanFacts<'a> {
-    pub binding: &'a Binding,
+    pub(crate) binding: &'a Binding,
     /// How many ad accounts the run captures.
-    pub accounts: u64,
+    pub(crate) accounts: u64,
     /// Today (UTC) as a report cursor writes it.
-    pub today: &'a str,
+    pub(crate) today: &'a str,
     /// The windows a dated report unit will query (as the unit cuts them).
-    pub windows: &'a [(NaiveDate, NaiveDate)],
+    pub(crate) windows: &'a [(NaiveDate, NaiveDate)],
     /// The run's size measures of the binding (a first run's).
-    pub sizing: &'a Sizing,
+    pub(crate) sizing: &'a Sizing,
     /// Whether the activity index decides which days the binding reads.
-    pub index_applies: bool,
+    pub(crate) index_applies: bool,
 }
 
 impl PlanFacts<'_> {
     /// The rows per day the last run read for an account (incremental bindings).
-    pub fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
+    pub(crate) fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.binding
             .state
             .rows_per_day(advertiser_id)
@@ -44,10 +44,10 @@ impl PlanFacts<'_> {
 /// One unit's expected requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Planned {
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// A report with no page count from an earlier run: its pages beyond the first are not
     /// counted.
-    pub pages_unknown: bool,
+    pub(crate) pages_unknown: bool,
 }
 
 /// The work of one binding for one ad account.
@@ -63,13 +63,13 @@ pub(crate) enum Unit<'a> {
 impl<'a> Unit<'a> {
     /// Whether a binding's units are one per ad account (every kind but the advertisers
     /// stream, which has one unit for all of them).
-    pub fn per_account(binding: &Binding) -> bool {
+    pub(crate) fn per_account(binding: &Binding) -> bool {
         !matches!(binding.stream.spec, StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers))
     }
 
     /// The unit of binding `index` for `advertiser` (`None` for the advertisers stream's one
     /// unit); `None` when the pair has no work.
-    pub fn of(
+    pub(crate) fn of(
         index: usize,
         binding: &'a Binding,
         advertiser: Option<&'a Advertiser>,
@@ -112,7 +112,7 @@ impl<'a> Unit<'a> {
     }
 
     /// Captures the unit: its records, then its checkpoint.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         ctx: &Context,
         binding: &Binding,
@@ -141,7 +141,7 @@ impl<'a> Unit<'a> {
     }
 
     /// The requests the unit is expected to make, from what the plan knows.
-    pub async fn planned_requests(&self, ctx: &Context, facts: &PlanFacts<'_>) -> Planned {
+    pub(crate) async fn planned_requests(&self, ctx: &Context, facts: &PlanFacts<'_>) -> Planned {
         let requests = match self {
             Unit::Advertisers(unit) => unit.planned_requests(facts),
             Unit::Entity(unit) => unit.planned_requests(ctx).await,
@@ -172,7 +172,7 @@ impl<'a> Unit<'a> {
 
 /// The advertisers stream's one unit: the details of every account the run found.
 pub(crate) struct AdvertisersUnit {
-    pub binding: usize,
+    pub(crate) binding: usize,
 }
 
 impl AdvertisersUnit {

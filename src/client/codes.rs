@@ -6,10 +6,10 @@
 use crate::error::ErrorClass;
 
 /// One row: a code, its class and, for the ones a user can fix, what to do.
-pub struct CodeRule {
-    pub code: i64,
-    pub class: ErrorClass,
-    pub hint: Option<&'static str>,
+pub(crate) struct CodeRule {
+    pub(crate) code: i64,
+    pub(crate) class: ErrorClass,
+    pub(crate) hint: Option<&'static str>,
 }
 
 const fn rule(code: i64, class: ErrorClass, hint: Option<&'static str>) -> CodeRule {
@@ -25,7 +25,7 @@ const PERMISSION: &str = "The token cannot read this ad account or resource: gra
 
 use ErrorClass::*;
 
-pub const CODES: &[CodeRule] = &[
+pub(crate) const CODES: &[CodeRule] = &[
     rule(40100, RateLimited, None),
     rule(40016, RateLimited, None),
     rule(40133, RateLimited, None),
@@ -68,7 +68,7 @@ pub const CODES: &[CodeRule] = &[
 
 /// The class of a TikTok code and the hint for the user, if any. Codes outside the table:
 /// 5xxxx are TikTok server errors (retried), every other code is fatal for the request.
-pub fn classify(code: i64) -> (ErrorClass, Option<&'static str>) {
+pub(crate) fn classify(code: i64) -> (ErrorClass, Option<&'static str>) {
     if let Some(rule) = CODES.iter().find(|r| r.code == code) {
         return (rule.class, rule.hint);
     }
@@ -81,7 +81,7 @@ pub fn classify(code: i64) -> (ErrorClass, Option<&'static str>) {
 /// The permission scope (as TikTok names it in an app's "Scope of permission") that opens the
 /// endpoint at `path`, for the message of a binding whose every advertiser was refused
 /// (<https://business-api.tiktok.com/portal/docs?id=1753986142651394>).
-pub fn permission_scope(path: &str) -> Option<&'static str> {
+pub(crate) fn permission_scope(path: &str) -> Option<&'static str> {
     const SCOPES: &[(&str, &[&str])] = &[
         ("Reporting", &["report/integrated/get/"]),
         (
@@ -123,7 +123,7 @@ pub fn permission_scope(path: &str) -> Option<&'static str> {
 /// <https://business-api.tiktok.com/portal/docs?id=1740029171730433>). 40133 is an ad account's
 /// own per-second limit for one path, which concerns that account's requests only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ThrottleLimit {
+pub(crate) enum ThrottleLimit {
     /// The app's per-second limit, or a throttle whose message names no limit (TikTok's
     /// generic "Requests made too frequently", an HTTP 429): retried after a short, growing,
     /// jittered backoff while the whole process slows down.
@@ -140,7 +140,7 @@ pub enum ThrottleLimit {
 /// its code and the acronym its message names. Only the acronym counts, as a word of its own
 /// in any case: a message that merely says "daily" or "minute" names no limit and is treated
 /// as the per-second one, whose short backoff is the safe reading of an unknown throttle.
-pub fn throttle_limit(code: i64, message: &str) -> ThrottleLimit {
+pub(crate) fn throttle_limit(code: i64, message: &str) -> ThrottleLimit {
     if code == 40133 {
         return ThrottleLimit::Advertiser;
     }
@@ -159,7 +159,7 @@ pub fn throttle_limit(code: i64, message: &str) -> ThrottleLimit {
 }
 
 /// `20001` is a partial success: the data is good, TikTok just says some of it is missing.
-pub fn is_success(code: i64) -> bool {
+pub(crate) fn is_success(code: i64) -> bool {
     code == 0 || code == 20001
 }
 

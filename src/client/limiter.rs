@@ -30,17 +30,17 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tokio::time::Instant;
 
-pub use super::codes::ThrottleLimit;
+pub(crate) use super::codes::ThrottleLimit;
 
 /// How long a throttle answer counts towards the slowdown, and how long the slowest rate lasts
 /// after a per-minute pause.
 const SLOWDOWN_PERIOD: Duration = Duration::from_secs(60);
 /// The slowest the limiter goes: an eighth of the budget.
-pub const MAX_SLOWDOWN: f64 = 8.0;
+pub(crate) const MAX_SLOWDOWN: f64 = 8.0;
 /// How much a request's throttle backoff grows with each throttle it gets in a row.
-pub const BACKOFF_GROWTH: f64 = 1.5;
+pub(crate) const BACKOFF_GROWTH: f64 = 1.5;
 /// The answers (throttled or not) the share of throttles is taken over.
-pub const SHARE_WINDOW: usize = 64;
+pub(crate) const SHARE_WINDOW: usize = 64;
 /// The share is never taken over fewer answers than this, so one throttle among the first
 /// answers of a run slows it a little, not to the slowest rate.
 const MIN_SHARE_SAMPLES: usize = 10;
@@ -108,7 +108,7 @@ impl Penalty {
     }
 }
 
-pub struct Limiter {
+pub(crate) struct Limiter {
     gcra: DefaultDirectRateLimiter,
     period: Duration,
     /// Serialises acquisition so a slowdown spaces the whole process, not each task.
@@ -119,7 +119,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(requests_per_second: f64, policy: ThrottlePolicy) -> Self {
+    pub(crate) fn new(requests_per_second: f64, policy: ThrottlePolicy) -> Self {
         // The config refuses rates outside these bounds; the clamp keeps a limiter built any
         // other way from a period too long for `Duration` or too short to mean anything.
         let rps = if requests_per_second.is_finite() {
@@ -153,7 +153,7 @@ impl Limiter {
     }
 
     /// Waits until the budget allows one more request.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let _turn = self.gate.lock().await;
         loop {
             let pause = self.penalty().pause_until.filter(|p| *p > Instant::now());
@@ -171,14 +171,14 @@ impl Limiter {
 
     /// The factor the request interval is currently stretched by (1 = the full budget, at most
     /// [`MAX_SLOWDOWN`]).
-    pub fn slowdown(&self) -> f64 {
+    pub(crate) fn slowdown(&self) -> f64 {
         self.penalty().slowdown(Instant::now())
     }
 
     /// TikTok throttled a request under `limit`, the `streak`-th time in a row for this request
     /// (1 for its first). Returns how long that request waits before it is sent again (zero
     /// after a per-minute limit: then every request waits, in [`Limiter::acquire`]).
-    pub fn on_throttle(&self, limit: ThrottleLimit, streak: u32) -> Duration {
+    pub(crate) fn on_throttle(&self, limit: ThrottleLimit, streak: u32) -> Duration {
         let now = Instant::now();
         let backoff = || {
             let exp = streak.saturating_sub(1).min(64) as i32;
@@ -219,7 +219,7 @@ impl Limiter {
     }
 
     /// A request succeeded: it counts towards the share of answers that were not throttled.
-    pub fn on_success(&self) {
+    pub(crate) fn on_success(&self) {
         self.penalty().record(Instant::now(), false);
     }
 }

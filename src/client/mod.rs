@@ -4,7 +4,7 @@
 //! pagination by `page_info`. Stream code hands it a path and parameters and gets records back;
 //! it never sees HTTP. Every error text that leaves this module has the secrets scrubbed out.
 
-pub mod codes;
+pub(crate) mod codes;
 pub mod limiter;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +51,7 @@ pub struct ClientOptions {
 /// The largest answer body the client reads: 16 MiB. TikTok's largest pages are 1,000 report
 /// rows with every metric, or 1,000 ads, a few MB each; this leaves several times that as
 /// headroom while keeping an endless or huge body from taking the process's memory.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 16 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -85,8 +85,8 @@ impl ClientOptions {
 /// (from 1) and `page_size`, the records a page holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Paging {
-    pub page: u32,
-    pub page_size: u32,
+    pub(crate) page: u32,
+    pub(crate) page_size: u32,
 }
 
 impl Paging {
@@ -103,7 +103,7 @@ pub struct Page {
     pub page: u32,
     /// `page_info.total_page` when TikTok sent it.
     pub total_pages: Option<u32>,
-    pub total_number: Option<u64>,
+    pub(crate) total_number: Option<u64>,
     /// The answer carried [`ADS_THROTTLE_HEADER`]: the report processed only the most recently
     /// created ads of what it selected, so its rows are incomplete.
     pub ads_throttled: bool,
@@ -112,7 +112,7 @@ pub struct Page {
 /// TikTok's signal that a report hit its cap of 20,000 most recently created ads (Run a
 /// synchronous report, portal doc 1740302848100353). Its value is not documented: any value
 /// but an empty, `0` or `false` one counts.
-pub const ADS_THROTTLE_HEADER: &str = "x-tt-ads-throttle";
+pub(crate) const ADS_THROTTLE_HEADER: &str = "x-tt-ads-throttle";
 
 fn ads_throttled(headers: &reqwest::header::HeaderMap) -> bool {
     headers.get(ADS_THROTTLE_HEADER).is_some_and(|v| {
@@ -192,7 +192,7 @@ pub struct TikTokClient {
 }
 
 /// A query parameter list.
-pub type Params = Vec<(&'static str, String)>;
+pub(crate) type Params = Vec<(&'static str, String)>;
 
 /// What one request sends: query parameters, or a JSON body (TikTok's task endpoints are POST).
 #[derive(Clone, Copy)]
@@ -244,17 +244,13 @@ impl TikTokClient {
         })
     }
 
-    pub fn options(&self) -> &ClientOptions {
-        &self.options
-    }
-
     /// The app id and secret (production), for `oauth2/advertiser/get/`.
-    pub fn app_credentials(&self) -> Option<(&str, &str)> {
+    pub(crate) fn app_credentials(&self) -> Option<(&str, &str)> {
         self.app.as_ref().map(|(a, s)| (a.as_str(), s.as_str()))
     }
 
     /// Replaces every secret in a text (error bodies can echo request parameters).
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         self.scrubber.scrub(text).into_owned()
     }
 
@@ -275,7 +271,7 @@ impl TikTokClient {
     /// Like [`TikTokClient::get`], but hands `data` (borrowed from the body) to `finish`, so a
     /// page is parsed straight out of the body it came in: one copy of the records in memory,
     /// not three. An error from `finish` is retried like any other of its class.
-    pub async fn get_with<T>(
+    pub(crate) async fn get_with<T>(
         &self,
         path: &str,
         params: &[(&'static str, String)],
@@ -304,7 +300,7 @@ impl TikTokClient {
 
     /// POST a JSON body to `path` (TikTok's task endpoints) and return `data`, retried and
     /// paced like every GET.
-    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Box<RawValue>> {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Result<Box<RawValue>> {
         self.exchange(path, Outgoing::PostJson(body), |status, answer, _| {
             decode_data(path, status, answer, &self.scrubber)
                 .map(|data| data.map(|d| d.to_owned()).unwrap_or_else(null_value))
@@ -315,7 +311,11 @@ impl TikTokClient {
     /// GET `path` whose successful answer is a file (an asynchronous report's CSV), not an
     /// envelope. An envelope is still read as one: TikTok's refusals come as envelopes, and an
     /// envelope with `data` where a file was expected is malformed.
-    pub async fn get_text(&self, path: &str, params: &[(&'static str, String)]) -> Result<String> {
+    pub(crate) async fn get_text(
+        &self,
+        path: &str,
+        params: &[(&'static str, String)],
+    ) -> Result<String> {
         self.exchange(path, Outgoing::Get(params), |status, body, _| {
             let looks_like_envelope = body
                 .iter()
@@ -610,7 +610,7 @@ impl TikTokClient {
 
 /// The most pages a query may have: `total_page`, and never more than
 /// `total_number / page_size + 1`. `None` when the server said neither.
-pub fn page_limit(
+pub(crate) fn page_limit(
     total_pages: Option<u32>,
     total_number: Option<u64>,
     page_size: u32,
@@ -891,7 +891,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// Parses a JSON value as `T` with a message naming the path on failure.
-pub fn from_raw<T: serde::de::DeserializeOwned>(path: &str, raw: &RawValue) -> Result<T> {
+pub(crate) fn from_raw<T: serde::de::DeserializeOwned>(path: &str, raw: &RawValue) -> Result<T> {
     serde_json::from_str(raw.get()).map_err(|e| Error::Transport {
         message: format!(
             "TikTok's answer to {path} is not what the connector expects: {}",

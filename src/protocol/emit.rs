@@ -25,7 +25,7 @@ pub fn write_line<W: Write, T: Serialize>(out: &mut W, message: &T) -> std::io::
     out.flush()
 }
 
-pub fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -33,7 +33,7 @@ pub fn now_millis() -> u64 {
 }
 
 /// How a capture's events are framed.
-pub enum Framing {
+pub(crate) enum Framing {
     /// Flow: one state key per binding.
     Flow { state_keys: Vec<String> },
     /// Airbyte: one stream name per binding, and the whole state of each stream (Airbyte
@@ -49,7 +49,7 @@ pub enum Framing {
 }
 
 impl Framing {
-    pub fn airbyte(streams: Vec<String>, states: Vec<BindingState>) -> Self {
+    pub(crate) fn airbyte(streams: Vec<String>, states: Vec<BindingState>) -> Self {
         let n = streams.len();
         Framing::Airbyte {
             streams,
@@ -79,7 +79,7 @@ fn record_head(framing: &Framing, binding: usize) -> Vec<u8> {
 
 /// When a stream's Airbyte state was last written, and whether it changed since.
 #[derive(Default)]
-pub struct StateMark {
+pub(crate) struct StateMark {
     /// A patch was folded in (or records written) since the last STATE line.
     dirty: bool,
     /// The size of the last STATE line, and when it was written (`None`: never).
@@ -110,7 +110,7 @@ impl<W: Write> Write for Counting<'_, W> {
     }
 }
 
-pub struct Emitter<W: Write> {
+pub(crate) struct Emitter<W: Write> {
     out: BufWriter<W>,
     framing: Framing,
     /// Records written since the last checkpoint (Flow).
@@ -120,7 +120,7 @@ pub struct Emitter<W: Write> {
 }
 
 impl<W: Write> Emitter<W> {
-    pub fn new(out: W, framing: Framing) -> Self {
+    pub(crate) fn new(out: W, framing: Framing) -> Self {
         let bindings = match &framing {
             Framing::Flow { state_keys } => state_keys.len(),
             Framing::Airbyte { streams, .. } | Framing::Plain { streams } => streams.len(),
@@ -135,7 +135,7 @@ impl<W: Write> Emitter<W> {
         }
     }
 
-    pub fn event(&mut self, event: Event) -> std::io::Result<()> {
+    pub(crate) fn event(&mut self, event: Event) -> std::io::Result<()> {
         match event {
             Event::Records { binding, docs } => {
                 docs.iter().try_for_each(|doc| self.record(binding, doc))
@@ -147,7 +147,7 @@ impl<W: Write> Emitter<W> {
     }
 
     /// Writes an Airbyte LOG line (the other framings keep their logs on stderr).
-    pub fn log(&mut self, log: airbyte::Log) -> std::io::Result<()> {
+    pub(crate) fn log(&mut self, log: airbyte::Log) -> std::io::Result<()> {
         if let Framing::Airbyte { .. } = self.framing {
             write_line(&mut self.out, &Message::Log { log })?;
         }
@@ -295,7 +295,7 @@ impl<W: Write> Emitter<W> {
 
     /// Ends the output: Flow gets a last checkpoint when records are pending (or when none was
     /// written at all, so the runtime sees a complete transaction).
-    pub fn finish(mut self) -> std::io::Result<u64> {
+    pub(crate) fn finish(mut self) -> std::io::Result<u64> {
         if let Framing::Flow { .. } = self.framing {
             if self.pending > 0 || self.checkpoints == 0 {
                 write_line(&mut self.out, &flow_checkpoint(wire::StatePatch::default()))?;

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use emit::{Emitter, Framing};
 
-pub const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
+pub(crate) const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
 
 /// How many events (batches of up to `RECORD_BATCH` records) may wait for the writer: bounds
 /// memory when stdout is slower than TikTok.
@@ -62,14 +62,14 @@ impl RunOptions {
 
 /// Where a capture's events go: the writer (stdout in production) and the protocol framing
 /// they are written in.
-pub struct CaptureOutput<W> {
-    pub framing: Framing,
-    pub writer: W,
+pub(crate) struct CaptureOutput<W> {
+    pub(crate) framing: Framing,
+    pub(crate) writer: W,
 }
 
 /// Runs a capture and writes its events with one writer thread. Returns the per-binding
 /// summaries; a failure of the run is returned after everything already captured is written.
-pub async fn capture<W: Write + Send + 'static>(
+pub(crate) async fn capture<W: Write + Send + 'static>(
     config: Arc<Config>,
     bindings: Vec<Binding>,
     output: CaptureOutput<W>,
@@ -85,7 +85,7 @@ pub async fn capture<W: Write + Send + 'static>(
 }
 
 /// [`capture()`] with the client's retry, timeout and size knobs and the engine's options given.
-pub async fn capture_with<W: Write + Send + 'static>(
+pub(crate) async fn capture_with<W: Write + Send + 'static>(
     config: Arc<Config>,
     bindings: Vec<Binding>,
     output: CaptureOutput<W>,
@@ -202,7 +202,7 @@ pub(crate) fn field_problem(path: &str, serde_message: &str) -> String {
 }
 
 /// Percent-encodes a resource path into a Flow state key, as the runtime does.
-pub fn state_key(resource_path: &[String]) -> String {
+pub(crate) fn state_key(resource_path: &[String]) -> String {
     let joined = resource_path.join("/");
     let mut out = String::with_capacity(joined.len());
     for byte in joined.bytes() {

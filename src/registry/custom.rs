@@ -17,33 +17,33 @@ use crate::error::{Error, Result};
 
 /// A report of your own design.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug)]
-pub struct CustomReportConfig {
+pub(crate) struct CustomReportConfig {
     /// A short name of letters, digits and underscores; the stream is named custom_report_ followed by it.
     #[schemars(title = "Name")]
-    pub name: String,
+    pub(crate) name: String,
     /// BASIC or AUDIENCE.
     #[schemars(title = "Report Type")]
-    pub report_type: ReportType,
+    pub(crate) report_type: ReportType,
     /// The level of the rows.
     #[schemars(title = "Data Level")]
-    pub data_level: Level,
+    pub(crate) data_level: Level,
     /// The dimensions: the level's id (such as ad_id), at most one of stat_time_day or stat_time_hour (none for totals: lifetime totals for BASIC reports without country_code, otherwise totals over the 365 days ending on end_date or today, since TikTok has no lifetime metrics for those), and breakdowns such as gender, age, country_code or platform.
     #[schemars(title = "Dimensions")]
-    pub dimensions: Vec<String>,
+    pub(crate) dimensions: Vec<String>,
     /// The metrics, such as spend, impressions and clicks.
     #[schemars(title = "Metrics")]
-    pub metrics: Vec<String>,
+    pub(crate) metrics: Vec<String>,
     /// Optional TikTok filters, each {"field_name", "filter_type", "filter_value"}.
     #[schemars(title = "Filtering")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filtering: Option<Vec<Value>>,
+    pub(crate) filtering: Option<Vec<Value>>,
 }
 
 const TIME_DIMENSIONS: &[&str] = &["stat_time_day", "stat_time_hour"];
 const BASIC_BREAKDOWNS: &[&str] = &["country_code"];
 const AUDIENCE_BREAKDOWNS: &[&str] = &["gender", "age", "country_code", "platform", "province_id"];
 
-pub fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
+pub(crate) fn validate_custom_report(report: CustomReportConfig, n: usize) -> Result<CustomReport> {
     let name = checked_name(&report.name, n)?;
     let at = Place { name: &name, n };
     let report_type = report.report_type;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a metric (or a dimension) is typed in records and schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
+pub(crate) enum MetricType {
     /// Money, counts and rates: a JSON number with TikTok's decimal digits kept.
     Number,
     /// An entity id: an exact 64-bit integer.
@@ -19,7 +19,7 @@ pub enum MetricType {
 
 /// The id fields of TikTok's four levels: entity keys, id dimensions and id metrics, emitted as
 /// exact integers wherever they appear.
-pub const ID_FIELDS: [&str; 4] = [
+pub(crate) const ID_FIELDS: [&str; 4] = [
     Level::Advertiser.id_field(),
     Level::Campaign.id_field(),
     Level::AdGroup.id_field(),
@@ -29,12 +29,12 @@ pub const ID_FIELDS: [&str; 4] = [
 /// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names
 /// TikTok does not document are `None`: custom reports cannot ask for them (validation refuses
 /// them), and a column TikTok adds to an answer unasked is emitted as sent, as a string.
-pub fn metric_type(name: &str) -> Option<MetricType> {
+pub(crate) fn metric_type(name: &str) -> Option<MetricType> {
     super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
 }
 
 /// BASIC report base list, appended after the level list.
-pub const M_BASE: &[&str] = &[
+pub(crate) const M_BASE: &[&str] = &[
     "spend",
     "cpc",
     "cpm",
@@ -65,16 +65,16 @@ pub const M_BASE: &[&str] = &[
 ];
 
 /// AUDIENCE report base list.
-pub const M_AUD: &[&str] = &["spend", "cpc", "cpm", "impressions", "clicks", "ctr"];
+pub(crate) const M_AUD: &[&str] = &["spend", "cpc", "cpm", "impressions", "clicks", "ctr"];
 
 /// Advertiser level, daily only: TikTok refuses these at hour and lifetime granularity.
-pub const L_ADV_DAY: &[&str] = &["cash_spend", "voucher_spend"];
+pub(crate) const L_ADV_DAY: &[&str] = &["cash_spend", "voucher_spend"];
 
 /// Campaign level.
-pub const L_CAMP: &[&str] = &["campaign_name"];
+pub(crate) const L_CAMP: &[&str] = &["campaign_name"];
 
 /// Ad group level (BASIC).
-pub const L_ADGROUP: &[&str] = &[
+pub(crate) const L_ADGROUP: &[&str] = &[
     "campaign_name",
     "campaign_id",
     "adgroup_name",
@@ -196,7 +196,7 @@ impl Level {
     }
 
     /// The key of entities at this level: their id field alone.
-    pub const fn id_key(self) -> &'static [&'static str] {
+    pub(crate) const fn id_key(self) -> &'static [&'static str] {
         match self {
             Level::Advertiser => &["advertiser_id"],
             Level::Campaign => &["campaign_id"],
@@ -207,24 +207,13 @@ impl Level {
 
     /// The `filtering` field that asks a report at this level for deleted entities too.
     /// The advertiser level has none: an advertiser is never deleted from its own reports.
-    pub fn status_filter_field(self) -> Option<&'static str> {
+    pub(crate) fn status_filter_field(self) -> Option<&'static str> {
         match self {
             Level::Advertiser => None,
             Level::Campaign => Some("campaign_status"),
             Level::AdGroup => Some("adgroup_status"),
             Level::Ad => Some("ad_status"),
         }
-    }
-
-    pub fn from_data_level(value: &str) -> Option<Level> {
-        [
-            Level::Advertiser,
-            Level::Campaign,
-            Level::AdGroup,
-            Level::Ad,
-        ]
-        .into_iter()
-        .find(|level| level.data_level() == value)
     }
 }
 
@@ -243,7 +232,7 @@ pub enum Granularity {
 
 impl Granularity {
     /// The time dimension of rows at this granularity; lifetime rows have none.
-    pub const fn time_dimension(self) -> Option<&'static str> {
+    pub(crate) const fn time_dimension(self) -> Option<&'static str> {
         match self {
             Granularity::Hour => Some("stat_time_hour"),
             Granularity::Day => Some("stat_time_day"),
@@ -252,7 +241,8 @@ impl Granularity {
     }
 
     /// The suffix of suffixed stream names (`_hourly`, `_daily`, `_lifetime`).
-    pub fn suffix(self) -> &'static str {
+    #[cfg(test)] // The tests check stream names against their granularity.
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Granularity::Hour => "_hourly",
             Granularity::Day => "_daily",
@@ -261,7 +251,7 @@ impl Granularity {
     }
 
     /// The config value (`HOUR`, `DAY`, `LIFETIME`).
-    pub fn as_config(self) -> &'static str {
+    pub(crate) fn as_config(self) -> &'static str {
         match self {
             Granularity::Hour => "HOUR",
             Granularity::Day => "DAY",
@@ -281,7 +271,7 @@ pub enum Breakdown {
 }
 
 impl Breakdown {
-    pub fn dimensions(self) -> &'static [&'static str] {
+    pub(crate) fn dimensions(self) -> &'static [&'static str] {
         match self {
             Breakdown::None => &[],
             Breakdown::GenderAge => &["gender", "age"],
@@ -293,7 +283,7 @@ impl Breakdown {
 }
 
 /// The metrics a stream requests, in request order: the level list, then the base list.
-pub fn metrics_for(
+pub(crate) fn metrics_for(
     report_type: ReportType,
     level: Level,
     granularity: Granularity,

@@ -6,39 +6,39 @@
 //! validation and the capture engine all read this table; per-stream behaviour is a `match` on
 //! the row's kind, never a module per stream. Invariant tests over the table live at the bottom.
 
-pub mod custom;
-pub mod metric_catalog;
+pub(crate) mod custom;
+pub(crate) mod metric_catalog;
 pub mod metrics;
-pub mod schema;
+pub(crate) mod schema;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-pub use metrics::{Breakdown, Granularity, Level, ReportType};
+pub(crate) use metrics::{Breakdown, Granularity, Level, ReportType};
 
 /// How a paginated list endpoint is read per advertiser: the entities (`campaign/get/` and
 /// friends) and the creative, audience, spark-ads and pixel lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntityDef {
     /// Where the records are in `data` (`list`, `musics`, `pixels`, ...).
-    pub list_key: &'static str,
+    pub(crate) list_key: &'static str,
     /// A JSON pointer to copy the key from, when TikTok nests it (spark ads).
-    pub id_from: Option<&'static str>,
+    pub(crate) id_from: Option<&'static str>,
     /// The `secondary_status` filter value that includes deleted entities.
-    pub status_all: Option<&'static str>,
-    pub page_size: u32,
+    pub(crate) status_all: Option<&'static str>,
+    pub(crate) page_size: u32,
     /// Asked once for auction and reach & frequency (what `*/get/` lists by default) and once
     /// for TopView, which TikTok lists only when asked alone, at most 100 a page.
-    pub per_buying_type: bool,
+    pub(crate) per_buying_type: bool,
 }
 
 /// A report resource of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportDef {
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
-    pub breakdown: Breakdown,
+    pub(crate) report_type: ReportType,
+    pub(crate) level: Level,
+    pub(crate) granularity: Granularity,
+    pub(crate) breakdown: Breakdown,
 }
 
 /// What a row captures, that is how the engine asks the row's endpoint.
@@ -70,32 +70,32 @@ pub enum Key {
 pub struct StreamDef {
     pub name: &'static str,
     /// Path below the API root, with its trailing slash.
-    pub endpoint: &'static str,
+    pub(crate) endpoint: &'static str,
     pub kind: Kind,
-    pub key: Key,
+    pub(crate) key: Key,
     /// The incremental cursor field, when records carry one.
-    pub cursor: Option<&'static str>,
+    pub(crate) cursor: Option<&'static str>,
     /// The JSON schema of the records (`schemas/<name>.json`, compiled in by the row).
-    pub schema: &'static str,
+    pub(crate) schema: &'static str,
     /// One of the 25 core resources (the streams of the earlier Airbyte-based connector; the
     /// others are extras).
     pub core: bool,
     /// Offered to sandbox configs (every row is offered in production).
-    pub sandbox: bool,
+    pub(crate) sandbox: bool,
     /// Discovered by Flow with `disable: true`: offered, not enabled by default. Every extra is
     /// opt-in (a new capture costs what the core resources cost until the user enables more),
     /// and so are the hourly audience reports TikTok refuses.
     pub disabled_by_default: bool,
     /// The unsuffixed name earlier versions used when `report_granularity` was set.
-    pub legacy_name: Option<&'static str>,
+    pub(crate) legacy_name: Option<&'static str>,
     /// What a run costs per ad account, in TikTok requests (the README's table shows it).
-    pub cost: &'static str,
+    pub(crate) cost: &'static str,
 }
 
 impl StreamDef {
     /// The parsed schema of the row. The tests parse every row's file, so the fallback (an
     /// object schema) is never used in a build that passed them.
-    pub fn schema(&self) -> Value {
+    pub(crate) fn schema(&self) -> Value {
         serde_json::from_str(self.schema).unwrap_or_else(|_| serde_json::json!({"type": "object"}))
     }
 }
@@ -268,7 +268,7 @@ const fn report_row(
 }
 
 /// Every report row (and custom report) asks this endpoint.
-pub const REPORT_ENDPOINT: &str = "report/integrated/get/";
+pub(crate) const REPORT_ENDPOINT: &str = "report/integrated/get/";
 
 use Breakdown as B;
 use Granularity as G;
@@ -277,7 +277,7 @@ use Offered::{Everywhere, ProductionOnly};
 use ReportType as R;
 
 /// The advertisers row; the engine lists the ad accounts through its endpoint.
-pub const ADVERTISERS: StreamDef = StreamDef {
+pub(crate) const ADVERTISERS: StreamDef = StreamDef {
     name: "advertisers",
     endpoint: "advertiser/info/",
     kind: Kind::Advertisers,
@@ -292,7 +292,7 @@ pub const ADVERTISERS: StreamDef = StreamDef {
 };
 
 /// The campaigns row; the connection check reads one page of it.
-pub const CAMPAIGNS: StreamDef = row!(
+pub(crate) const CAMPAIGNS: StreamDef = row!(
     entity,
     "campaigns",
     EntityRow {
@@ -304,7 +304,7 @@ pub const CAMPAIGNS: StreamDef = row!(
 );
 
 /// The ads row; ad-level reports of large accounts are split by the ids it lists.
-pub const ADS: StreamDef = row!(
+pub(crate) const ADS: StreamDef = row!(
     entity,
     "ads",
     EntityRow {
@@ -317,7 +317,7 @@ pub const ADS: StreamDef = row!(
 );
 
 /// The pixels row; the pixel event statistics are asked per pixel it lists.
-pub const PIXELS: StreamDef = row!(
+pub(crate) const PIXELS: StreamDef = row!(
     list,
     "pixels",
     ListRow {
@@ -445,13 +445,13 @@ impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
 /// A validated custom report of a config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomReport {
-    pub name: String,
+    pub(crate) name: String,
     /// The report as the engine runs it (dimensions in the order given).
-    pub spec: ReportSpec,
+    pub(crate) spec: ReportSpec,
 }
 
 impl CustomReport {
-    pub fn stream_name(&self) -> String {
+    pub(crate) fn stream_name(&self) -> String {
         format!("custom_report_{}", self.name)
     }
 }
@@ -508,7 +508,7 @@ impl ReportSpec {
 
 /// The longest range TikTok accepts for a report without a time dimension (365 days, both ends
 /// included): what totals that cannot be lifetime totals cover, ending on `end_date` or today.
-pub const TOTALS_DAYS: u64 = 365;
+pub(crate) const TOTALS_DAYS: u64 = 365;
 
 /// What a runnable stream captures: a row of the table, or a report (a row's or a custom
 /// one) resolved to its dimensions and metrics.
@@ -524,11 +524,11 @@ pub enum StreamSpec {
 pub struct Stream {
     /// The name the user sees (and the resource config carries).
     pub name: String,
-    pub spec: StreamSpec,
+    pub(crate) spec: StreamSpec,
     /// The key, as top-level field names.
     pub key: Vec<String>,
     /// The cursor field, when the stream is incremental.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     pub disabled_by_default: bool,
     pub schema: Value,
 }

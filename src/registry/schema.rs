@@ -10,7 +10,7 @@ use super::metrics::{metric_type, MetricType};
 use super::{ReportSpec, TOTALS_DAYS};
 
 /// The type of a dimension value in records.
-pub fn dimension_type(dimension: &str) -> MetricType {
+pub(crate) fn dimension_type(dimension: &str) -> MetricType {
     if super::metrics::ID_FIELDS.contains(&dimension) {
         MetricType::Id
     } else {
@@ -43,7 +43,7 @@ fn metric_schema(metric: &str) -> Value {
 
 /// The schema of a report's records: the id, time and breakdown keys at the top level with
 /// `advertiser_id`, and TikTok's nested `dimensions` and `metrics`.
-pub fn report_schema(name: &str, report: &ReportSpec) -> Value {
+pub(crate) fn report_schema(name: &str, report: &ReportSpec) -> Value {
     let mut properties = Map::new();
     let mut required: Vec<Value> = Vec::new();
     let mut dimension_properties = Map::new();

@@ -13,7 +13,7 @@ use crate::common::{flow_in_process, flow_session, sim_config, Session};
 
 /// What Flow discovery enables by default: the registry's rows that are not opt-in (the core
 /// resources but the hourly audience reports).
-pub fn default_streams() -> Vec<&'static str> {
+pub(crate) fn default_streams() -> Vec<&'static str> {
     let streams: Vec<&'static str> = source_tiktok_marketing::registry::STREAMS
         .iter()
         .filter(|row| !row.disabled_by_default)
@@ -23,7 +23,7 @@ pub fn default_streams() -> Vec<&'static str> {
     streams
 }
 
-pub fn agency(today: NaiveDate, days: u32) -> SimConfig {
+pub(crate) fn agency(today: NaiveDate, days: u32) -> SimConfig {
     SimConfig {
         today,
         data: DataShape {
@@ -41,7 +41,7 @@ pub fn agency(today: NaiveDate, days: u32) -> SimConfig {
 }
 
 /// Requests the run made in all (from its last log line).
-pub fn requests(session: &Session) -> u64 {
+pub(crate) fn requests(session: &Session) -> u64 {
     session
         .output
         .stderr
@@ -53,7 +53,7 @@ pub fn requests(session: &Session) -> u64 {
 }
 
 /// Requests the run planned in all (from its plan log line).
-pub fn planned(session: &Session) -> u64 {
+pub(crate) fn planned(session: &Session) -> u64 {
     session
         .output
         .stderr
@@ -69,7 +69,7 @@ pub fn planned(session: &Session) -> u64 {
 }
 
 /// Requests per stream (from the log), for failure messages.
-pub fn requests_per_stream(session: &Session) -> BTreeMap<String, u64> {
+pub(crate) fn requests_per_stream(session: &Session) -> BTreeMap<String, u64> {
     session
         .output
         .stderr

@@ -6,9 +6,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_source-tiktok-marketing");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_source-tiktok-marketing");
 
-pub struct Output {
+pub(crate) struct Output {
     pub code: i32,
     pub stdout: Vec<Value>,
     pub stdout_text: String,
@@ -17,7 +17,7 @@ pub struct Output {
 
 impl Output {
     /// The message of the last stderr log line (what Flow shows as the task error).
-    pub fn last_log_message(&self) -> String {
+    pub(crate) fn last_log_message(&self) -> String {
         let last = self
             .stderr
             .lines()
@@ -32,7 +32,7 @@ impl Output {
 }
 
 /// Runs the binary with these arguments and this stdin, and waits (bounded) for it to end.
-pub fn run(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+pub(crate) fn run(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(BINARY)
         .args(args)
         .envs(env.iter().copied())
@@ -78,26 +78,26 @@ fn wait_bounded(child: std::process::Child, limit: std::time::Duration) -> std::
 }
 
 /// Writes a JSON value to a temporary file and returns its path (kept alive by the dir).
-pub fn temp_json(dir: &tempfile::TempDir, name: &str, value: &Value) -> String {
+pub(crate) fn temp_json(dir: &tempfile::TempDir, name: &str, value: &Value) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, value.to_string()).unwrap();
     path.to_string_lossy().to_string()
 }
 
-pub fn production_config() -> Value {
+pub(crate) fn production_config() -> Value {
     serde_json::json!({"credentials": {"auth_type": "oauth2.0", "client_id": "app-canary-1",
         "client_secret": "secret-canary-2", "access_token": "token-canary-3"},
         "start_date": "2024-01-01"})
 }
 
-pub fn sandbox_config() -> Value {
+pub(crate) fn sandbox_config() -> Value {
     serde_json::json!({"credentials": {"auth_type": "sandbox_access_token",
         "advertiser_id": "7000000000000000001", "access_token": "token-canary-3"},
         "start_date": "2024-01-01"})
 }
 
 /// A config for the simulated API.
-pub fn sim_config(base_url: &str, start: &str, extra: Value) -> Value {
+pub(crate) fn sim_config(base_url: &str, start: &str, extra: Value) -> Value {
     let mut config = serde_json::json!({
         "credentials": {"auth_type": "oauth2.0", "client_id": "sim-app",
                         "client_secret": "sim-secret", "access_token": "sim-token"},
@@ -117,7 +117,7 @@ pub fn sim_config(base_url: &str, start: &str, extra: Value) -> Value {
 }
 
 /// The Open request for these streams.
-pub fn open_request(config: &Value, streams: &[&str], state: &Value) -> Value {
+pub(crate) fn open_request(config: &Value, streams: &[&str], state: &Value) -> Value {
     let bindings: Vec<Value> = streams
         .iter()
         .map(|s| {
@@ -133,13 +133,13 @@ pub fn open_request(config: &Value, streams: &[&str], state: &Value) -> Value {
 
 /// What one Flow session committed: documents per binding (only those a checkpoint covers)
 /// and the state folded from the checkpoints.
-pub struct Session {
+pub(crate) struct Session {
     pub docs: Vec<(usize, Value)>,
     pub state: Value,
     pub output: Output,
 }
 
-pub fn fold(state: &mut Value, patch: &Value) {
+pub(crate) fn fold(state: &mut Value, patch: &Value) {
     match patch {
         Value::Object(p) => {
             if !state.is_object() {
@@ -159,7 +159,7 @@ pub fn fold(state: &mut Value, patch: &Value) {
 }
 
 /// Runs one Flow capture session to its end.
-pub fn flow_session(
+pub(crate) fn flow_session(
     config: &Value,
     streams: &[&str],
     state: &Value,
@@ -197,7 +197,7 @@ fn fold_session(output: Output, state: &Value) -> Session {
 
 /// A `Write` the test keeps a handle on, for captures run in-process.
 #[derive(Clone, Default)]
-pub struct SharedOut(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct SharedOut(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Write for SharedOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -210,7 +210,7 @@ impl Write for SharedOut {
 }
 
 impl SharedOut {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
     }
 }
@@ -220,7 +220,7 @@ static LOGS: std::sync::OnceLock<SharedOut> = std::sync::OnceLock::new();
 /// Installs (once per test binary) the logging `main.rs` installs, JSON lines through the
 /// connector's secret scrubber, into a buffer, and returns everything logged so far by every
 /// test of this binary.
-pub fn logs() -> String {
+pub(crate) fn logs() -> String {
     LOGS.get_or_init(|| {
         let buffer = SharedOut::default();
         let sink = buffer.clone();
@@ -239,7 +239,7 @@ pub fn logs() -> String {
 /// set them). The output's `code` is 0 or 1 as the binary's would be, and its `stderr` holds
 /// the final error, as the binary's last log line would; the logs of the run go to
 /// [`logs`].
-pub async fn read_in_process(
+pub(crate) async fn read_in_process(
     config: &Value,
     catalog: &Value,
     state: Option<&Value>,
@@ -290,7 +290,7 @@ fn in_process_output(
 }
 
 /// Client knobs for fault tests: every retry pause a few milliseconds.
-pub fn quick_retries() -> source_tiktok_marketing::client::ClientOptions {
+pub(crate) fn quick_retries() -> source_tiktok_marketing::client::ClientOptions {
     source_tiktok_marketing::client::ClientOptions::default()
         .with_retry_delay(std::time::Duration::from_millis(5))
 }
@@ -299,7 +299,7 @@ pub fn quick_retries() -> source_tiktok_marketing::client::ClientOptions {
 /// same `open` request and folding as [`flow_session`], for what the binary cannot be told.
 /// It runs on a thread of its own with a current-thread runtime, as the binary does, so its
 /// logs are its own: `output.stderr` holds them (JSON lines) and the run's error, if any.
-pub async fn flow_in_process(
+pub(crate) async fn flow_in_process(
     config: &Value,
     streams: &[&str],
     state: &Value,
@@ -337,7 +337,7 @@ pub async fn flow_in_process(
 }
 
 /// Runs at a fixed instant (RFC 3339), with the client's default pauses.
-pub fn at(now: &str) -> source_tiktok_marketing::protocol::RunOptions {
+pub(crate) fn at(now: &str) -> source_tiktok_marketing::protocol::RunOptions {
     source_tiktok_marketing::protocol::RunOptions {
         clock: source_tiktok_marketing::clock::Clock::Fixed(
             chrono::DateTime::parse_from_rfc3339(now)

@@ -65,7 +65,7 @@ struct DaysAhead {
 
 /// How many days one hourly advertiser-level task covers: a month of the day-by-day windows in
 /// one task (a few hundred rows a day at most at that level).
-pub const DAYS_PER_TASK: u64 = 30;
+pub(super) const DAYS_PER_TASK: u64 = 30;
 
 impl OverCap {
     fn get(&self) -> CapReading {

@@ -19,10 +19,10 @@ use crate::registry::ReportSpec;
 
 /// One report binding's work for one ad account.
 pub(crate) struct ReportUnit<'a> {
-    pub binding: usize,
-    pub stream: &'a str,
-    pub spec: &'a ReportSpec,
-    pub advertiser: &'a Advertiser,
+    pub(crate) binding: usize,
+    pub(crate) stream: &'a str,
+    pub(crate) spec: &'a ReportSpec,
+    pub(crate) advertiser: &'a Advertiser,
     /// Rows read and days queried (each window's days once, whatever its queries) in the
     /// recent days, for the next run's plan.
     pub(super) rows: AtomicU64,
@@ -35,7 +35,7 @@ pub(crate) struct ReportUnit<'a> {
 }
 
 impl<'a> ReportUnit<'a> {
-    pub fn new(
+    pub(crate) fn new(
         binding: usize,
         stream: &'a str,
         spec: &'a ReportSpec,

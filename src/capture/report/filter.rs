@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 /// synchronous report, portal doc 1740302848100353). A custom report's own filters may use
 /// other operators; they are passed on as the user wrote them and only read here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filter {
-    pub field: String,
-    pub values: Vec<String>,
+pub(crate) struct Filter {
+    pub(crate) field: String,
+    pub(crate) values: Vec<String>,
 }
 
 impl Filter {
     /// `field` IN `values`.
-    pub fn is_in<T: ToString>(field: &str, values: &[T]) -> Filter {
+    pub(crate) fn is_in<T: ToString>(field: &str, values: &[T]) -> Filter {
         Filter {
             field: field.to_string(),
             values: values.iter().map(T::to_string).collect(),
@@ -25,7 +25,7 @@ impl Filter {
     }
 
     /// The entry as TikTok takes it.
-    pub fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         json!({
             "field_name": self.field,
             "filter_type": "IN",
@@ -34,13 +34,13 @@ impl Filter {
     }
 
     /// The field an entry of a `filtering` list filters on.
-    pub fn field_of(entry: &Value) -> Option<&str> {
+    pub(crate) fn field_of(entry: &Value) -> Option<&str> {
         entry["field_name"].as_str()
     }
 
     /// The field and ids of an id filter (ids written as strings or numbers); `None` for an
     /// entry that is not one.
-    pub fn ids_of(entry: &Value) -> Option<(&str, Vec<u64>)> {
+    pub(crate) fn ids_of(entry: &Value) -> Option<(&str, Vec<u64>)> {
         let field = Filter::field_of(entry)?;
         let values: Vec<Value> = serde_json::from_str(entry["filter_value"].as_str()?).ok()?;
         let ids = values

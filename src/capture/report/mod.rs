@@ -12,11 +12,11 @@
 
 mod ads_cap;
 mod fetch;
-pub mod filter;
-pub mod query;
-pub mod splits;
-pub mod tasks;
-pub mod window;
+pub(crate) mod filter;
+pub(crate) mod query;
+pub(crate) mod splits;
+pub(crate) mod tasks;
+pub(crate) mod window;
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -36,13 +36,12 @@ use window::CONCURRENT_WINDOWS;
 pub(crate) use ads_cap::asks_topview;
 pub(crate) use fetch::ReportUnit;
 // The report's pure parts, for callers outside the engine (tests, tools).
-pub use super::listing::BuyingScope;
-pub use query::{filtering, params, scoped_filtering, PAGE_SIZE, REPORT_PATH};
 pub(crate) use splits::{inventory, peek_inventory};
-pub use splits::{
-    plan_splits, subdivide, AdInventory, AdListing, ListedAd, MAX_ADS_PER_QUERY, MAX_IDS_PER_FILTER,
-};
-pub use window::{date_range, totals_window, windows, DateBounds, EARLIEST_DAY};
+pub(crate) use window::{date_range, DateBounds, EARLIEST_DAY};
+// Exported for the integration tests, which build report queries and windows by hand.
+pub use super::listing::BuyingScope;
+pub use query::{filtering, params, PAGE_SIZE, REPORT_PATH};
+pub use window::totals_window;
 
 /// One report for one advertiser.
 pub(crate) async fn unit(
@@ -241,9 +240,9 @@ async fn run_windows(
 /// What a daily or hourly report unit covers this run: its date range, cut into pieces that
 /// are queried (`true`) or, on days the activity index finds idle, only move the cursor.
 pub(crate) struct UnitDays {
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub pieces: Vec<(NaiveDate, NaiveDate, bool)>,
+    pub(crate) start: NaiveDate,
+    pub(crate) end: NaiveDate,
+    pub(crate) pieces: Vec<(NaiveDate, NaiveDate, bool)>,
 }
 
 /// The days a unit reads from `cursor` (already dropped when the binding is not incremental):

@@ -36,7 +36,7 @@ pub fn filtering(spec: &ReportSpec, include_deleted: bool, split: Option<&Value>
 
 /// The `filtering` of one query of a buying scope: [`filtering`], and the scope's own filter
 /// (TopView's buying type).
-pub fn scoped_filtering(
+pub(crate) fn scoped_filtering(
     spec: &ReportSpec,
     include_deleted: bool,
     scope: BuyingScope,
@@ -101,20 +101,20 @@ pub(crate) fn filters_on(spec: &ReportSpec, fields: &[&str]) -> bool {
 /// One query of a report: its buying scope, window and id filter.
 #[derive(Clone, Copy)]
 pub(crate) struct Query<'a> {
-    pub scope: BuyingScope,
-    pub window: Option<(NaiveDate, NaiveDate)>,
-    pub split: Option<&'a Value>,
+    pub(crate) scope: BuyingScope,
+    pub(crate) window: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) split: Option<&'a Value>,
 }
 
 impl Query<'_> {
     /// Its `filtering` entries.
-    pub fn filtering(&self, spec: &ReportSpec, include_deleted: bool) -> Vec<Value> {
+    pub(crate) fn filtering(&self, spec: &ReportSpec, include_deleted: bool) -> Vec<Value> {
         scoped_filtering(spec, include_deleted, self.scope, self.split)
     }
 }
 
 /// An id filter: `field` (`campaign_ids`, `adgroup_ids`, `ad_ids`) IN `ids`.
-pub fn id_filter(field: &str, ids: &[u64]) -> Value {
+pub(crate) fn id_filter(field: &str, ids: &[u64]) -> Value {
     Filter::is_in(field, ids).to_value()
 }
 

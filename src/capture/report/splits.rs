@@ -17,7 +17,7 @@ use crate::capture::buying;
 use crate::capture::context::{Context, CountFor, RowsOf};
 use crate::capture::listing::{entity_listings, BuyingScope, ListQuery, ListingRules};
 use crate::capture::record;
-pub use crate::capture::shared::{AdInventory, AdListing, ListedAd};
+pub(crate) use crate::capture::shared::{AdInventory, AdListing, ListedAd};
 use crate::error::{ErrorClass, Result};
 use crate::registry::metrics::Level;
 use crate::registry::{self, EntityDef, Kind, StreamDef};
@@ -27,9 +27,9 @@ use crate::registry::{self, EntityDef, Kind, StreamDef};
 /// 1738864850353154), in the default query mode this connector uses. TikTok's SDK text of 2023
 /// said 10,000 in that mode (20,000 with `query_mode` CHUNK); its current text has no number.
 /// Planning splits from it is an estimate: the `X-Tt-Ads-Throttle` header is the signal.
-pub const MAX_ADS_PER_QUERY: usize = 20_000;
+pub(crate) const MAX_ADS_PER_QUERY: usize = 20_000;
 /// At most this many ids in one id filter.
-pub const MAX_IDS_PER_FILTER: usize = 100;
+pub(crate) const MAX_IDS_PER_FILTER: usize = 100;
 
 /// An entity row's listing, checked when compiled.
 const fn entity_def(row: &StreamDef) -> EntityDef {
@@ -253,7 +253,7 @@ pub(super) async fn split_by_campaign(
 /// fit, else whole ad groups, else (at ad level) ads 100 at a time. `None` when the listing
 /// cannot plan it: no ads, the advertiser level (no id filter there), or ads without the parent
 /// the level needs.
-pub fn plan_splits(
+pub(crate) fn plan_splits(
     listing: &AdListing,
     level: Level,
     per_query: usize,
@@ -324,7 +324,11 @@ pub fn plan_splits(
 /// Narrower filters for one TikTok answered over the cap: its ids in two halves, or a single
 /// campaign's ad groups (or ads), or a single ad group's ads, as far as the level allows.
 /// `None` when nothing narrower exists.
-pub fn subdivide(filter: &Value, listing: &AdListing, level: Level) -> Option<Vec<Option<Value>>> {
+pub(crate) fn subdivide(
+    filter: &Value,
+    listing: &AdListing,
+    level: Level,
+) -> Option<Vec<Option<Value>>> {
     let (field, ids) = Filter::ids_of(filter)?;
     if ids.len() > 1 {
         let (a, b) = ids.split_at(ids.len() / 2);

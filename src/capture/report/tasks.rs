@@ -12,10 +12,12 @@
 //! nothing is emitted before the whole file has been read.
 //!
 //! Asynchronous reports are an allowlist-only feature. Where TikTok refuses a task, fails it,
-//! does not finish it in [`TASK_DEADLINE`] (the capture option `task_deadline`), or answers
+//! does not finish it in [`TASK_DEADLINE`](crate::capture::shared::TASK_DEADLINE) (the capture
+//! option `task_deadline`), or answers
 //! something unreadable, the caller falls back to the capped synchronous answer and says why
 //! in its warning; a refusal of the feature itself is remembered for the rest of the run. Task
-//! requests (create, check, download) go one at a time, [`REQUEST_SPACING`] apart: TikTok
+//! requests (create, check, download) go one at a time,
+//! [`REQUEST_SPACING`](crate::capture::shared::REQUEST_SPACING) apart: TikTok
 //! allows asynchronous reporting one request per second per app.
 //!
 //! A report with a `country_code` dimension is never asked as a task: TikTok's Create an
@@ -37,13 +39,12 @@ use tokio::time::Instant;
 use super::fetch::ReportUnit;
 use super::filter::Filter;
 use crate::capture::context::Context;
-pub use crate::capture::shared::{TaskState, REQUEST_SPACING, TASK_DEADLINE};
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry::ReportSpec;
 
-pub const CREATE_PATH: &str = "report/task/create/";
-pub const CHECK_PATH: &str = "report/task/check/";
-pub const DOWNLOAD_PATH: &str = "report/task/download/";
+pub(crate) const CREATE_PATH: &str = "report/task/create/";
+pub(crate) const CHECK_PATH: &str = "report/task/check/";
+pub(crate) const DOWNLOAD_PATH: &str = "report/task/download/";
 
 /// The waits between status checks: short first (a small report is ready in seconds), then
 /// at most [`LONGEST_CHECK_WAIT`].
@@ -65,7 +66,7 @@ pub(crate) enum ByTask<T> {
 }
 
 /// Whether a query with these filters can be run as a task: only id filters.
-pub fn takes_filters(filters: &[Value]) -> bool {
+pub(crate) fn takes_filters(filters: &[Value]) -> bool {
     filters
         .iter()
         .all(|f| Filter::field_of(f).is_some_and(|name| TASK_FILTER_FIELDS.contains(&name)))
@@ -73,7 +74,7 @@ pub fn takes_filters(filters: &[Value]) -> bool {
 
 /// The body of `report/task/create/` for one query: its report, window (`None`: lifetime) and
 /// filters.
-pub fn task_body(
+pub(crate) fn task_body(
     spec: &ReportSpec,
     advertiser_id: u64,
     window: Option<(NaiveDate, NaiveDate)>,
@@ -304,21 +305,21 @@ async fn create(ctx: &Context, binding: usize, body: &Value) -> Result<String> {
 
 /// A task's CSV, read whole and checked: its columns (whether each is a requested dimension,
 /// and its name) and its rows of cells.
-pub struct CsvTable {
+pub(crate) struct CsvTable {
     columns: Vec<(bool, String)>,
     records: Vec<csv::StringRecord>,
 }
 
 /// Rows turned into JSON at a time: the file is read whole first (so nothing is emitted from a
 /// file that turns out unreadable), but only this many rows are ever held as JSON.
-pub const ROWS_PER_BATCH: usize = 1_000;
+pub(crate) const ROWS_PER_BATCH: usize = 1_000;
 
 impl CsvTable {
     /// Reads a task's CSV: every requested dimension and metric must have its column (named by
     /// its field, as `enable_report_title_translation` false asks), every row as many cells as
     /// the header. A leading byte-order mark (files meant for spreadsheets often start with one)
     /// is skipped by the `csv` reader itself.
-    pub fn read(text: &str, spec: &ReportSpec) -> std::result::Result<CsvTable, String> {
+    pub(crate) fn read(text: &str, spec: &ReportSpec) -> std::result::Result<CsvTable, String> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
@@ -362,7 +363,7 @@ impl CsvTable {
     /// The rows in batches of [`ROWS_PER_BATCH`], as TikTok's JSON rows
     /// (`{"dimensions": {..}, "metrics": {..}}`, every cell a string): columns named by a
     /// requested dimension go under `dimensions`, every other column under `metrics`.
-    pub fn batches(&self) -> impl Iterator<Item = Vec<Box<RawValue>>> + '_ {
+    pub(crate) fn batches(&self) -> impl Iterator<Item = Vec<Box<RawValue>>> + '_ {
         self.records.chunks(ROWS_PER_BATCH).map(|chunk| {
             chunk
                 .iter()
@@ -390,7 +391,7 @@ impl CsvTable {
     /// The rows of each day, by the date their `time_dimension` cell begins with; rows whose
     /// day cannot be read are under `None` (they are emitted, and the record builder says what
     /// is wrong with them).
-    pub fn by_day(self, time_dimension: &str) -> BTreeMap<Option<NaiveDate>, CsvTable> {
+    pub(crate) fn by_day(self, time_dimension: &str) -> BTreeMap<Option<NaiveDate>, CsvTable> {
         let column = self.columns.iter().position(|(_, n)| n == time_dimension);
         let mut days: BTreeMap<Option<NaiveDate>, CsvTable> = BTreeMap::new();
         for record in self.records {

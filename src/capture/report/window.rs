@@ -10,11 +10,11 @@ use crate::registry::metrics::Granularity;
 use crate::registry::TOTALS_DAYS;
 
 /// How many windows of one report and advertiser are fetched at once.
-pub const CONCURRENT_WINDOWS: usize = 2;
+pub(crate) const CONCURRENT_WINDOWS: usize = 2;
 /// The most days one daily query may span.
-pub const MAX_DAILY_WINDOW: u64 = 30;
+pub(crate) const MAX_DAILY_WINDOW: u64 = 30;
 /// When TikTok Ads began: the lower bound when nothing else is known.
-pub const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2016, 9, 1) {
+pub(crate) const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2016, 9, 1) {
     Some(d) => d,
     None => panic!("valid date"),
 };
@@ -22,14 +22,14 @@ pub const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2016, 9, 1) {
 /// What the config says of every report's dates: `start_date`, `end_date` and
 /// `lookback_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DateBounds {
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
-    pub lookback_days: u32,
+pub(crate) struct DateBounds {
+    pub(crate) start_date: Option<NaiveDate>,
+    pub(crate) end_date: Option<NaiveDate>,
+    pub(crate) lookback_days: u32,
 }
 
 impl DateBounds {
-    pub fn of(config: &crate::config::Config) -> Self {
+    pub(crate) fn of(config: &crate::config::Config) -> Self {
         DateBounds {
             start_date: config.start_date,
             end_date: config.end_date,
@@ -39,7 +39,7 @@ impl DateBounds {
 }
 
 /// The date range one advertiser's report must cover this run, or `None` when it is empty.
-pub fn date_range(
+pub(crate) fn date_range(
     bounds: &DateBounds,
     created: Option<NaiveDate>,
     cursor: Option<&str>,
@@ -75,7 +75,7 @@ pub fn totals_window(last: NaiveDate) -> (NaiveDate, NaiveDate) {
 }
 
 /// Cuts an inclusive range into query windows.
-pub fn windows(
+pub(crate) fn windows(
     start: NaiveDate,
     end: NaiveDate,
     granularity: Granularity,

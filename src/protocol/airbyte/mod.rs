@@ -4,7 +4,7 @@
 //! `check` reports a bad config or bad credentials as `FAILED` and exits 0, as Airbyte expects;
 //! other failures end with an ERROR trace and a non-zero exit.
 
-pub mod wire;
+pub(crate) mod wire;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,7 +83,7 @@ fn read_json(path: &Path, flag: &str) -> Result<Value> {
     })
 }
 
-pub fn load_config(path: &Path) -> Result<Config> {
+pub(crate) fn load_config(path: &Path) -> Result<Config> {
     config::parse(&read_json(path, "--config")?)
 }
 
@@ -115,7 +115,7 @@ pub fn discover(config_path: &Path) -> Result<Message<'static>> {
     Ok(catalog(&load_config(config_path)?))
 }
 
-pub fn catalog(config: &Config) -> Message<'static> {
+pub(crate) fn catalog(config: &Config) -> Message<'static> {
     let streams = registry::catalog(config)
         .into_iter()
         .map(|stream| {

@@ -44,18 +44,18 @@ pub enum Message<'a> {
 #[derive(Debug, Serialize)]
 pub struct ConnectorSpecification {
     #[serde(rename = "documentationUrl")]
-    pub documentation_url: String,
+    pub(crate) documentation_url: String,
     #[serde(rename = "connectionSpecification")]
-    pub connection_specification: Value,
+    pub(crate) connection_specification: Value,
     #[serde(rename = "supportsIncremental")]
-    pub supports_incremental: bool,
-    pub supported_destination_sync_modes: Vec<DestinationSyncMode>,
-    pub advanced_auth: AdvancedAuth,
+    pub(crate) supports_incremental: bool,
+    pub(crate) supported_destination_sync_modes: Vec<DestinationSyncMode>,
+    pub(crate) advanced_auth: AdvancedAuth,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DestinationSyncMode {
+pub(crate) enum DestinationSyncMode {
     Overwrite,
     Append,
     AppendDedup,
@@ -64,58 +64,58 @@ pub enum DestinationSyncMode {
 /// Where the platform's OAuth flow puts what it obtains: applies when the config value at
 /// `predicate_key` equals `predicate_value`.
 #[derive(Debug, Serialize)]
-pub struct AdvancedAuth {
-    pub auth_flow_type: String,
-    pub predicate_key: Vec<String>,
-    pub predicate_value: String,
-    pub oauth_config_specification: OAuthConfigSpecification,
+pub(crate) struct AdvancedAuth {
+    pub(crate) auth_flow_type: String,
+    pub(crate) predicate_key: Vec<String>,
+    pub(crate) predicate_value: String,
+    pub(crate) oauth_config_specification: OAuthConfigSpecification,
 }
 
 /// JSON schemas of the OAuth flow's inputs and outputs, each property naming its place in the
 /// connector config.
 #[derive(Debug, Serialize)]
-pub struct OAuthConfigSpecification {
-    pub complete_oauth_output_specification: Value,
-    pub complete_oauth_server_input_specification: Value,
-    pub complete_oauth_server_output_specification: Value,
+pub(crate) struct OAuthConfigSpecification {
+    pub(crate) complete_oauth_output_specification: Value,
+    pub(crate) complete_oauth_server_input_specification: Value,
+    pub(crate) complete_oauth_server_output_specification: Value,
 }
 
 // ------------------------------------------------------------------------------ check, catalog
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionStatus {
-    pub status: Status,
-    pub message: String,
+    pub(crate) status: Status,
+    pub(crate) message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
+pub(crate) enum Status {
     Succeeded,
     Failed,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Catalog {
-    pub streams: Vec<CatalogStream>,
+    pub(crate) streams: Vec<CatalogStream>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct CatalogStream {
-    pub name: String,
-    pub json_schema: Value,
-    pub source_defined_primary_key: Vec<Vec<String>>,
-    pub is_resumable: bool,
-    pub supported_sync_modes: Vec<SyncMode>,
+pub(crate) struct CatalogStream {
+    pub(crate) name: String,
+    pub(crate) json_schema: Value,
+    pub(crate) source_defined_primary_key: Vec<Vec<String>>,
+    pub(crate) is_resumable: bool,
+    pub(crate) supported_sync_modes: Vec<SyncMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_defined_cursor: Option<bool>,
+    pub(crate) source_defined_cursor: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_cursor_field: Option<Vec<String>>,
+    pub(crate) default_cursor_field: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SyncMode {
+pub(crate) enum SyncMode {
     FullRefresh,
     Incremental,
 }
@@ -126,59 +126,59 @@ pub enum SyncMode {
 /// its bytes equal this type's.
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
-    pub stream: &'a str,
-    pub data: &'a RawValue,
+    pub(crate) stream: &'a str,
+    pub(crate) data: &'a RawValue,
     /// Milliseconds since the Unix epoch.
-    pub emitted_at: u64,
+    pub(crate) emitted_at: u64,
 }
 
 /// A per-stream state: the platform replaces the stream's state with each one.
 #[derive(Debug, Serialize)]
 pub struct StateMessage<'a> {
     #[serde(rename = "type")]
-    pub kind: StateType,
-    pub stream: StreamState<'a>,
+    pub(crate) kind: StateType,
+    pub(crate) stream: StreamState<'a>,
     #[serde(rename = "sourceStats")]
-    pub source_stats: SourceStats,
+    pub(crate) source_stats: SourceStats,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StateType {
+pub(crate) enum StateType {
     Stream,
     Global,
     Legacy,
 }
 
 #[derive(Debug, Serialize)]
-pub struct StreamState<'a> {
-    pub stream_descriptor: StreamDescriptor,
+pub(crate) struct StreamState<'a> {
+    pub(crate) stream_descriptor: StreamDescriptor,
     /// Serialized straight from the engine's folded state: no copy of it is made, however many
     /// advertisers it holds.
-    pub stream_state: &'a BindingState,
+    pub(crate) stream_state: &'a BindingState,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StreamDescriptor {
-    pub name: String,
+pub(crate) struct StreamDescriptor {
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct SourceStats {
+pub(crate) struct SourceStats {
     /// Records since the stream's previous state (a number, as the protocol declares it).
     #[serde(rename = "recordCount")]
-    pub record_count: f64,
+    pub(crate) record_count: f64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Log {
-    pub level: LogLevel,
-    pub message: String,
+    pub(crate) level: LogLevel,
+    pub(crate) message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Error,
     Warn,
     Info,
@@ -200,13 +200,13 @@ pub enum Trace {
 
 #[derive(Debug, Serialize)]
 pub struct StreamStatus {
-    pub stream_descriptor: StreamDescriptor,
-    pub status: StreamRunStatus,
+    pub(crate) stream_descriptor: StreamDescriptor,
+    pub(crate) status: StreamRunStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StreamRunStatus {
+pub(crate) enum StreamRunStatus {
     Started,
     Complete,
     Incomplete,
@@ -214,15 +214,19 @@ pub enum StreamRunStatus {
 
 #[derive(Debug, Serialize)]
 pub struct TraceError {
-    pub message: String,
-    pub failure_type: FailureType,
+    pub(crate) message: String,
+    pub(crate) failure_type: FailureType,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream_descriptor: Option<StreamDescriptor>,
+    pub(crate) stream_descriptor: Option<StreamDescriptor>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FailureType {
+#[expect(
+    clippy::enum_variant_names,
+    reason = "Airbyte's names: `config_error`, `system_error`, ..."
+)]
+pub(crate) enum FailureType {
     /// The user must change the config.
     ConfigError,
     /// Trying again later may succeed.
@@ -234,50 +238,50 @@ pub enum FailureType {
 
 /// The configured catalog of `read --catalog`: the streams to read and how.
 #[derive(Debug, Deserialize)]
-pub struct ConfiguredCatalog {
-    pub streams: Vec<ConfiguredStream>,
+pub(crate) struct ConfiguredCatalog {
+    pub(crate) streams: Vec<ConfiguredStream>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ConfiguredStream {
-    pub stream: ConfiguredStreamInfo,
+pub(crate) struct ConfiguredStream {
+    pub(crate) stream: ConfiguredStreamInfo,
     /// Absent: full refresh.
     #[serde(default)]
-    pub sync_mode: Option<SyncMode>,
+    pub(crate) sync_mode: Option<SyncMode>,
 }
 
 /// Of the stream as discovered, only its name matters: the rest is ours already.
 #[derive(Debug, Deserialize)]
-pub struct ConfiguredStreamInfo {
-    pub name: String,
+pub(crate) struct ConfiguredStreamInfo {
+    pub(crate) name: String,
 }
 
 /// One state message of `read --state`, in any of the protocol's three kinds. `kind` is absent
 /// in the oldest legacy files.
 #[derive(Debug, Deserialize)]
-pub struct InputStateMessage {
+pub(crate) struct InputStateMessage {
     #[serde(rename = "type", default)]
-    pub kind: Option<StateType>,
+    pub(crate) kind: Option<StateType>,
     #[serde(default)]
-    pub stream: Option<InputStreamState>,
+    pub(crate) stream: Option<InputStreamState>,
     #[serde(default)]
-    pub global: Option<InputGlobalState>,
+    pub(crate) global: Option<InputGlobalState>,
     /// LEGACY: every stream's state in one object, by stream name.
     #[serde(default)]
-    pub data: Option<serde_json::Map<String, Value>>,
+    pub(crate) data: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InputStreamState {
-    pub stream_descriptor: StreamDescriptor,
+pub(crate) struct InputStreamState {
+    pub(crate) stream_descriptor: StreamDescriptor,
     #[serde(default)]
-    pub stream_state: Value,
+    pub(crate) stream_state: Value,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InputGlobalState {
+pub(crate) struct InputGlobalState {
     #[serde(default)]
-    pub stream_states: Vec<InputStreamState>,
+    pub(crate) stream_states: Vec<InputStreamState>,
 }
 
 #[cfg(test)]

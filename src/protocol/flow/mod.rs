@@ -4,7 +4,7 @@
 //! each taking its typed request and returning its typed response, and [`serve`], which reads
 //! the lines and writes the answers.
 
-pub mod wire;
+pub(crate) mod wire;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use wire::{
 };
 
 /// `spec`: the endpoint and resource config schemas and the OAuth2 flow.
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         protocol: wire::PROTOCOL,
         config_schema: config::endpoint_schema(Flavor::Flow),
@@ -38,7 +38,7 @@ pub fn spec() -> Spec {
 }
 
 /// The JSON schema of [`ResourceConfig`], as the UI shows it.
-pub fn resource_config_schema() -> Value {
+pub(crate) fn resource_config_schema() -> Value {
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "TikTok Marketing Resource",
@@ -64,7 +64,7 @@ pub fn resource_config_schema() -> Value {
 /// TikTok's OAuth2 flow as Estuary's platform runs it: the user authorizes the app on TikTok's
 /// page, and the platform exchanges the code for a long-lived access token with the app's id
 /// and secret (the token answer nests it under `data`).
-pub fn oauth2() -> OAuth2 {
+pub(crate) fn oauth2() -> OAuth2 {
     let mut response_map = Map::new();
     response_map.insert("access_token".into(), json!("/data/access_token"));
     OAuth2 {
@@ -78,13 +78,13 @@ pub fn oauth2() -> OAuth2 {
 }
 
 /// `discover`: one binding per stream this config offers.
-pub fn discover(request: Discover) -> Result<Discovered> {
+pub(crate) fn discover(request: Discover) -> Result<Discovered> {
     let config = config::parse(&request.config)?;
     Ok(discovered(&config))
 }
 
 /// The discovered bindings of a config.
-pub fn discovered(config: &Config) -> Discovered {
+pub(crate) fn discovered(config: &Config) -> Discovered {
     let bindings = registry::catalog(config)
         .into_iter()
         .map(|stream| DiscoveredBinding {
@@ -112,7 +112,7 @@ fn default_sync_mode(stream: &Stream) -> SyncMode {
 
 /// `validate`: the config parses, every binding names a stream this config offers (once), and
 /// the credentials work.
-pub async fn validate(request: Validate) -> Result<Validated> {
+pub(crate) async fn validate(request: Validate) -> Result<Validated> {
     let config = config::parse(&request.config)?;
     let resources: Vec<&ResourceConfig> = request
         .bindings
@@ -133,7 +133,7 @@ pub async fn validate(request: Validate) -> Result<Validated> {
 }
 
 /// `apply`: nothing to create at TikTok; the bindings must still resolve.
-pub fn apply(request: Apply) -> Result<Applied> {
+pub(crate) fn apply(request: Apply) -> Result<Applied> {
     let config = config::parse(&request.capture.config)?;
     let resources: Vec<&ResourceConfig> = request
         .capture
@@ -219,7 +219,7 @@ where
 }
 
 /// `open`: answers `opened`, runs the capture, and ends after its last checkpoint.
-pub async fn open<W: Write + Send + 'static>(
+pub(crate) async fn open<W: Write + Send + 'static>(
     request: Open,
     mut out: W,
     options: RunOptions,

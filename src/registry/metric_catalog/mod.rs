@@ -16,7 +16,7 @@ use super::metrics::{Granularity, Level, MetricType, ReportType};
 /// The section of TikTok's Metrics page a metric is listed in (the page's current grouping:
 /// attribute, core, interaction and conversion sections, attribution).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Group {
+pub(crate) enum Group {
     Attribute,
     Core,
     Video,
@@ -42,7 +42,8 @@ pub enum Group {
 
 impl Group {
     /// Every group, in the order of TikTok's page.
-    pub const ALL: [Group; 20] = [
+    #[cfg(test)] // The tests check the catalog's groups against this list.
+    pub(crate) const ALL: [Group; 20] = [
         Group::Attribute,
         Group::Core,
         Group::Video,
@@ -66,7 +67,8 @@ impl Group {
     ];
 
     /// The section title on TikTok's Metrics page.
-    pub fn section(self) -> &'static str {
+    #[cfg(test)] // For `Metric::citation`.
+    pub(crate) fn section(self) -> &'static str {
         match self {
             Group::Attribute => "Attribute metrics",
             Group::Core => "Core metrics",
@@ -95,7 +97,7 @@ impl Group {
 /// What a metric's value is. Money, counts, rates and averages are JSON numbers in records;
 /// ids are exact integers; text is a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValueType {
+pub(crate) enum ValueType {
     /// An amount in the ad account's currency: spend, costs per event, event values, budgets.
     Money,
     /// A number of events, impressions or people.
@@ -113,7 +115,7 @@ pub enum ValueType {
 
 impl ValueType {
     /// The JSON type records and schemas give the metric.
-    pub fn json_type(self) -> MetricType {
+    pub(crate) fn json_type(self) -> MetricType {
         match self {
             ValueType::Money | ValueType::Count | ValueType::Rate | ValueType::Average => {
                 MetricType::Number
@@ -126,7 +128,11 @@ impl ValueType {
 
 /// The TikTok page a row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
+#[expect(
+    clippy::enum_variant_names,
+    reason = "each variant is a page of TikTok's"
+)]
+pub(crate) enum Source {
     /// TikTok's Metrics page.
     MetricsPage,
     /// A name TikTok's Metrics page listed in its earlier editions and no longer does; TikTok
@@ -143,7 +149,8 @@ pub enum Source {
 
 impl Source {
     /// The page, as a reader finds it.
-    pub fn page(self) -> &'static str {
+    #[cfg(test)] // For `Metric::citation`.
+    pub(crate) fn page(self) -> &'static str {
         match self {
             Source::MetricsPage => "TikTok's Metrics page (portal doc 1751443967255553)",
             Source::LegacyMetricsPage => {
@@ -162,7 +169,7 @@ impl Source {
 
 /// Which dimensions TikTok accepts beside a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dimensions {
+pub(crate) enum Dimensions {
     /// Whatever the report type accepts.
     Any,
     /// One id dimension, alone or with `stat_time_day` (no breakdown, no hour).
@@ -173,13 +180,13 @@ pub enum Dimensions {
 
 /// The restrictions TikTok states for a metric, and where it states them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    pub levels: &'static [Level],
-    pub report_types: &'static [ReportType],
-    pub granularities: &'static [Granularity],
-    pub dimensions: Dimensions,
+pub(crate) struct Rule {
+    pub(crate) levels: &'static [Level],
+    pub(crate) report_types: &'static [ReportType],
+    pub(crate) granularities: &'static [Granularity],
+    pub(crate) dimensions: Dimensions,
     /// What TikTok says, and where; empty when it states no restriction.
-    pub stated: &'static str,
+    pub(crate) stated: &'static str,
 }
 
 const ALL_LEVELS: &[Level] = &[
@@ -193,7 +200,7 @@ const ALL_GRANULARITIES: &[Granularity] =
     &[Granularity::Hour, Granularity::Day, Granularity::Lifetime];
 
 /// No restriction stated.
-pub const ANY: Rule = Rule {
+pub(crate) const ANY: Rule = Rule {
     levels: ALL_LEVELS,
     report_types: BOTH_TYPES,
     granularities: ALL_GRANULARITIES,
@@ -271,21 +278,22 @@ const IMAGE_ID: Rule = Rule {
 
 /// One documented metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metric {
-    pub name: &'static str,
-    pub group: Group,
-    pub value_type: ValueType,
+pub(crate) struct Metric {
+    pub(crate) name: &'static str,
+    pub(crate) group: Group,
+    pub(crate) value_type: ValueType,
     /// Whether summing it over rows (ads, breakdowns) and days gives the total: true for
     /// money totals and event counts; false for rates, averages, costs per event, unique
     /// counts (reach, deduplicated events), settings and attributes.
-    pub additive: bool,
-    pub rule: &'static Rule,
-    pub source: Source,
+    pub(crate) additive: bool,
+    pub(crate) rule: &'static Rule,
+    pub(crate) source: Source,
 }
 
 impl Metric {
     /// Where TikTok documents the metric: the page and its section.
-    pub fn citation(&self) -> String {
+    #[cfg(test)] // The tests check every metric cites its page.
+    pub(crate) fn citation(&self) -> String {
         format!("{}, §{}", self.source.page(), self.group.section())
     }
 }
@@ -306,7 +314,8 @@ macro_rules! m {
 use m;
 
 /// Every documented metric, in the order of TikTok's page.
-pub fn all() -> &'static [Metric] {
+#[cfg(test)] // The tests walk the whole catalog; the connector looks metrics up by name.
+pub(crate) fn all() -> &'static [Metric] {
     rows::METRICS
 }
 
@@ -322,13 +331,13 @@ fn index() -> &'static Index {
 }
 
 /// The catalog's row of a metric, if TikTok documents it.
-pub fn lookup(name: &str) -> Option<&'static Metric> {
+pub(crate) fn lookup(name: &str) -> Option<&'static Metric> {
     index().get(name).copied()
 }
 
 /// Why a metric cannot be asked in a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// TikTok does not document the name.
     Undocumented,
     /// TikTok documents the metric as unsupported in this report: what it says, and where.
@@ -337,17 +346,17 @@ pub enum Refusal {
 
 /// The shape of a report a metric is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportShape {
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
+pub(crate) struct ReportShape {
+    pub(crate) report_type: ReportType,
+    pub(crate) level: Level,
+    pub(crate) granularity: Granularity,
     /// Whether the report has a breakdown dimension (country_code or an audience dimension).
-    pub breakdown: bool,
+    pub(crate) breakdown: bool,
 }
 
 impl Rule {
     /// Whether TikTok serves the metric in a report of this shape.
-    pub fn allows(&self, report: ReportShape) -> bool {
+    pub(crate) fn allows(&self, report: ReportShape) -> bool {
         self.levels.contains(&report.level)
             && self.report_types.contains(&report.report_type)
             && self.granularities.contains(&report.granularity)
@@ -360,7 +369,7 @@ impl Rule {
 }
 
 /// Checks a metric a report asks for against what TikTok documents.
-pub fn check(name: &str, report: ReportShape) -> Result<&'static Metric, Refusal> {
+pub(crate) fn check(name: &str, report: ReportShape) -> Result<&'static Metric, Refusal> {
     let metric = lookup(name).ok_or(Refusal::Undocumented)?;
     if metric.rule.allows(report) {
         Ok(metric)
@@ -371,7 +380,7 @@ pub fn check(name: &str, report: ReportShape) -> Result<&'static Metric, Refusal
 
 /// Up to `n` documented names closest to `name` (fewest edits first, then TikTok's order)
 /// among those `keep` accepts, for "did you mean" hints.
-pub fn nearest(name: &str, n: usize, keep: impl Fn(&Metric) -> bool) -> Vec<&'static str> {
+pub(crate) fn nearest(name: &str, n: usize, keep: impl Fn(&Metric) -> bool) -> Vec<&'static str> {
     let mut scored: Vec<(usize, usize, &'static str)> = rows::METRICS
         .iter()
         .enumerate()

@@ -1,7 +1,7 @@
 //! The rows of the metric catalog: every report metric TikTok documents, in the order and
 //! sections of TikTok's Metrics page (portal doc 1751443967255553). A row is
 //! `m!(name, section, value type, additive, rule, source)`: the section names the page's section
-//! (see [`super::Group::section`]), the rule the restrictions TikTok states (the constants in
+//! (see `Group::section`), the rule the restrictions TikTok states (the constants in
 //! `metric_catalog/mod.rs`, each citing TikTok's words), the source the page that documents the name.
 //! Value type and additivity read TikTok's description of each metric: totals and event counts
 //! add up; costs per event, rates, ROAS, averages, unique (deduplicated) counts and reach do not.
