@@ -112,7 +112,7 @@ struct Place<'a> {
 }
 
 impl Place<'_> {
-    /// `Custom report "name", field `custom_reports[n].f``.
+    /// The place as errors name it: ``Custom report "name", field `custom_reports[n].f` ``.
     fn field(self, f: &str) -> String {
         format!(
             "Custom report {:?}, field `custom_reports[{}].{f}`",
