@@ -96,6 +96,17 @@ pub(crate) fn sandbox_config() -> Value {
         "start_date": "2024-01-01"})
 }
 
+/// The id of every ad the simulated API serves (deleted ones included): what a full capture
+/// of `ads` must hold.
+pub(crate) fn every_ad_id(sim: &tiktok_sim::SimHandle) -> std::collections::BTreeSet<u64> {
+    sim.model()
+        .advertiser_ids()
+        .into_iter()
+        .flat_map(|a| sim.model().entities(tiktok_sim::EntityKind::Ad, a, true))
+        .map(|e| e["ad_id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
 /// A config for the simulated API.
 pub(crate) fn sim_config(base_url: &str, start: &str, extra: Value) -> Value {
     let mut config = serde_json::json!({

@@ -8,10 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{fold, open_request, sim_config, BINARY};
+use crate::common::{every_ad_id, fold, open_request, sim_config, BINARY};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, DataShape, EntityKind, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, SimConfig};
 
 /// Runs one session, killing it after `kill_after` (if it has not ended by then). Returns the
 /// committed ad ids, the folded state, and whether it was killed before finishing.
@@ -102,13 +102,7 @@ async fn killed_captures_resume_without_losing_an_ad() {
     })
     .await
     .unwrap();
-    let expected: BTreeSet<u64> = sim
-        .model()
-        .advertiser_ids()
-        .into_iter()
-        .flat_map(|a| sim.model().entities(EntityKind::Ad, a, true))
-        .map(|e| e["ad_id"].as_str().unwrap().parse().unwrap())
-        .collect();
+    let expected: BTreeSet<u64> = every_ad_id(&sim);
     assert!(expected.len() >= 50_000, "{}", expected.len());
     let config = sim_config(
         &sim.base_url(),

@@ -618,11 +618,10 @@ async fn each_report_resource_sends_the_documented_query() {
     assert_eq!(warnings, 4, "one warning per refused binding");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ad_level_reports_over_the_ads_cap_are_split_from_the_ad_count_and_lose_no_row() {
-    // 21,000 ads in one account (some without rows): one query would process only the 20,000
-    // most recently created. The ad count foresees it, so no answer is ever capped.
-    let sim = simulator::spawn(SimConfig {
+/// One auction-only account of 21,000 ads (21 campaigns of 10 ad groups of 100 ads) over two
+/// days: one query past TikTok's 20,000-ads cap.
+fn over_cap_account() -> SimConfig {
+    SimConfig {
         record_requests: true,
         data: DataShape {
             advertisers: 1,
@@ -634,9 +633,14 @@ async fn ad_level_reports_over_the_ads_cap_are_split_from_the_ad_count_and_lose_
             ..Default::default()
         },
         ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ad_level_reports_over_the_ads_cap_are_split_from_the_ad_count_and_lose_no_row() {
+    // 21,000 ads in one account (some without rows): one query would process only the 20,000
+    // most recently created. The ad count foresees it, so no answer is ever capped.
+    let sim = simulator::spawn(over_cap_account()).await.unwrap();
     let today = sim.model().first_day().succ_opt().unwrap();
     let cfg = sim_config(
         &sim.base_url(),
@@ -739,19 +743,7 @@ fn sim_level(spec: &source_tiktok_marketing::registry::ReportSpec) -> tiktok_sim
 /// whole figures of its entity.
 #[tokio::test(flavor = "multi_thread")]
 async fn campaign_and_ad_group_reports_over_the_ads_cap_are_split_and_whole() {
-    let account = SimConfig {
-        record_requests: true,
-        data: DataShape {
-            advertisers: 1,
-            campaigns_per_advertiser: 21,
-            adgroups_per_campaign: 10,
-            ads_per_adgroup: 100,
-            days: 2,
-            auction_only_every: 1,
-            ..Default::default()
-        },
-        ..SimConfig::default()
-    };
+    let account = over_cap_account();
     let sim = simulator::spawn(account.clone()).await.unwrap();
     let truth = simulator::Model::new(&SimConfig {
         api: ApiBehaviour {

@@ -10,9 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{fold, open_request, sim_config, temp_json, BINARY};
+use crate::common::{every_ad_id, fold, open_request, sim_config, temp_json, BINARY};
 use serde_json::{json, Value};
-use tiktok_sim::{self as simulator, DataShape, EntityKind, Faults, SimConfig};
+use tiktok_sim::{self as simulator, DataShape, Faults, SimConfig};
 
 /// A capture slow enough to be stopped in the middle: 20,000 ads of 4 accounts, 100 a page,
 /// each answer 20 ms late.
@@ -145,13 +145,7 @@ fn committed_ads(lines: &[String], state: &mut Value) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_flow_capture_after_its_last_checkpoint_and_it_resumes() {
     let sim = simulator::spawn(slow_simulator()).await.unwrap();
-    let expected: BTreeSet<u64> = sim
-        .model()
-        .advertiser_ids()
-        .into_iter()
-        .flat_map(|a| sim.model().entities(EntityKind::Ad, a, true))
-        .map(|e| e["ad_id"].as_str().unwrap().parse().unwrap())
-        .collect();
+    let expected: BTreeSet<u64> = every_ad_id(&sim);
     let config = sim_config(&sim.base_url(), "2024-01-01", json!({}));
     let (stopped, resumed) = tokio::task::spawn_blocking(move || {
         let request = open_request(&config, &["ads", "campaigns"], &json!({}));
