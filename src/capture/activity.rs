@@ -28,6 +28,7 @@ use super::advertisers::Advertiser;
 use super::binding::Binding;
 use super::context::{unit_concurrency, Context, CountFor, Warning};
 use super::listing::ListQuery;
+use super::report::asked::{day_of, Unasked};
 use super::report::query::{PAGE_SIZE, REPORT_PATH};
 use super::report::window::{
     date_range, windows, DateBounds, CONCURRENT_WINDOWS, MAX_DAILY_WINDOW,
@@ -544,6 +545,13 @@ async fn query_with(
     let pages = ctx.pages(CountFor::ActivityIndex, query);
     futures::pin_mut!(pages);
     let mut rows = Vec::new();
+    // Rows the query did not ask (another account's, a day outside the window) are dropped and
+    // said once; the account's answer is then not trusted to tell idle days (its own rows may
+    // be what was replaced), so its days are all read.
+    let mut unasked = match accounts {
+        Accounts::One(id) => Some(Unasked::new(id, window)),
+        Accounts::Many(_) => None,
+    };
     while let Some(page) = pages.next().await {
         let page = page?;
         if page.ads_throttled {
@@ -551,22 +559,28 @@ async fn query_with(
         }
         for raw in &page.records {
             let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            let named = crate::capture::record::id_of(&row["dimensions"]["advertiser_id"]);
             let account = match accounts {
                 Accounts::One(id) => Some(id),
-                Accounts::Many(_) => {
-                    crate::capture::record::id_of(&row["dimensions"]["advertiser_id"])
-                }
+                Accounts::Many(_) => named,
             };
-            let day = row["dimensions"]["stat_time_day"]
-                .as_str()
-                .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok());
+            let day = row["dimensions"]["stat_time_day"].as_str().and_then(day_of);
             let day = if window.is_some() { day } else { None };
-            if window.is_some() && day.is_none() {
+            let asked = match &mut unasked {
+                Some(unasked) => unasked.keeps_account(named) && unasked.keeps_day(day),
+                // Over several accounts, another account's row spoils the batch (see
+                // `batch_query`); a day outside the window marks its account unreadable.
+                None => day.is_none_or(|d| window.is_none_or(|(f, t)| f <= d && d <= t)),
+            };
+            if !asked || (window.is_some() && day.is_none()) {
                 rows.push((account, None, true));
                 continue;
             }
             rows.push((account, day, row_active(&row["metrics"])));
         }
+    }
+    if let Some(unasked) = unasked {
+        unasked.warn("activity index");
     }
     Ok(Some(rows))
 }

@@ -841,3 +841,148 @@ async fn a_report_by_country_is_never_asked_as_a_task() {
         "{stderr}"
     );
 }
+
+/// A CSV of `advertisers_reports_daily`'s columns: one row per (account, day, spend), the
+/// other metrics empty; `extra` is one more column, with its cell in every row.
+fn daily_csv(rows: &[(&str, &str, &str)], extra: Option<(&str, &str)>) -> String {
+    let cfg = source_tiktok_marketing::config::parse(&sim_config(
+        "http://127.0.0.1:9",
+        "2024-01-01",
+        json!({}),
+    ))
+    .unwrap();
+    let spec = source_tiktok_marketing::registry::resolve("advertisers_reports_daily", &cfg)
+        .unwrap()
+        .report()
+        .unwrap()
+        .clone();
+    let mut columns: Vec<&str> = spec
+        .dimensions
+        .iter()
+        .chain(&spec.metrics)
+        .map(String::as_str)
+        .collect();
+    columns.extend(extra.map(|(name, _)| name));
+    let mut text = format!("{}\n", columns.join(","));
+    for (account, day, spend) in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match (*c, extra) {
+                (_, Some((_, cell))) if i + 1 == columns.len() => cell.to_string(),
+                ("advertiser_id", _) => account.to_string(),
+                ("stat_time_day", _) => format!("{day} 00:00:00"),
+                ("spend", _) => spend.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    text
+}
+
+/// A Flow capture of `advertisers_reports_daily` from 2024-01-01 to 2024-01-03 (one window).
+async fn capture_three_days(server: &MockServer) -> crate::common::Session {
+    let uri = server.uri();
+    tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(
+            &uri,
+            "2024-01-01",
+            json!({"end_date": "2024-01-03", "advanced": {"advertiser_ids": [ADVERTISER]}}),
+        );
+        flow_session(&cfg, &["advertisers_reports_daily"], &json!({}), &[])
+    })
+    .await
+    .unwrap()
+}
+
+/// A task file that holds another account's row and a row of a day the task did not ask: only
+/// the asked account's rows of the asked days are emitted, and one warning names the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_file_with_rows_not_asked_for_emits_only_the_asked_ones() {
+    const STRANGER: &str = "7000000000000000099";
+    let server = one_ad_capped_server(
+        json!({"advertiser_id": ADVERTISER, "stat_time_day": "2024-01-01 00:00:00"}),
+    )
+    .await;
+    let file = daily_csv(
+        &[
+            (ADVERTISER, "2024-01-02", "2.50"),
+            (STRANGER, "2024-01-02", "5.00"),
+            (ADVERTISER, "2023-06-01", "7.00"),
+        ],
+        None,
+    );
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        csv_file(file),
+    )
+    .await;
+    let session = capture_three_days(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let rows: Vec<(String, String)> = session
+        .docs
+        .iter()
+        .map(|(_, d)| {
+            (
+                d["stat_time_day"].as_str().unwrap_or_default().to_string(),
+                d["metrics"]["spend"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("2024-01-02 00:00:00".to_string(), "2.50".to_string())],
+        "{stderr}"
+    );
+    assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("rows it did not ask for") && l.contains("advertisers_reports_daily"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(
+        warning.contains(STRANGER) && warning.contains("2023-06-01"),
+        "{warning}"
+    );
+    assert!(warning.contains("\"dropped_rows\":2"), "{warning}");
+}
+
+/// A task file with a column twice (`spend` 2.50 and 9.99) cannot say which is the value: the
+/// file is refused and the report falls back to the synchronous answer, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_file_with_a_column_twice_is_refused_for_the_synchronous_answer() {
+    let server = one_ad_capped_server(
+        json!({"advertiser_id": ADVERTISER, "stat_time_day": "2024-01-01 00:00:00"}),
+    )
+    .await;
+    let file = daily_csv(
+        &[(ADVERTISER, "2024-01-02", "2.50")],
+        Some(("spend", "9.99")),
+    );
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        csv_file(file),
+    )
+    .await;
+    let session = capture_three_days(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    // The capped synchronous row, not either of the file's.
+    let spends: Vec<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["metrics"]["spend"].to_string())
+        .collect();
+    assert_eq!(spends, ["1.00"], "{stderr}");
+    assert!(stderr.contains("no asynchronous report task"), "{stderr}");
+    assert!(
+        stderr.contains("has the column \\\"spend\\\" twice"),
+        "{stderr}"
+    );
+}

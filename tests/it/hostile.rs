@@ -978,3 +978,104 @@ async fn state_memory_grows_linearly_with_the_advertisers_in_it() {
     // Ten times the advertisers, at most about ten times the memory.
     assert!(peaks[1] < peaks[0] * 11, "{peaks:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows the query did not ask for
+// ---------------------------------------------------------------------------------------------
+
+/// Another ad account, never asked about: its rows must not reach this capture.
+const STRANGER: u64 = 7_000_000_000_000_000_099;
+
+/// One advertiser-level report row.
+fn report_row(account: u64, day: &str, spend: &str) -> Value {
+    json!({"dimensions": {"advertiser_id": account.to_string(),
+        "stat_time_day": format!("{day} 00:00:00")}, "metrics": {"spend": spend}})
+}
+
+/// A report answer of `rows`, one page.
+fn report_page(rows: Vec<Value>) -> ResponseTemplate {
+    let n = rows.len();
+    ok(json!({"list": rows, "page_info":
+        {"page": 1, "page_size": 1000, "total_number": n, "total_page": 1}}))
+}
+
+/// A proxy (or an API fault) that mixes answers: every report query, the activity index's and
+/// the stream's, gets the asked account's rows plus a row of another account and a row of a
+/// day outside the window. Only the asked account's rows of the asked days are emitted; each
+/// query that had others says so once, naming the account and the day.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_of_another_account_or_outside_the_window_are_dropped_with_one_warning() {
+    let server = MockServer::start().await;
+    mount_info(&server).await;
+    Mock::given(path(api("report/integrated/get/")))
+        .respond_with(report_page(vec![
+            report_row(ADVERTISER, "2024-01-02", "1.00"),
+            report_row(STRANGER, "2024-01-02", "5.00"),
+            report_row(ADVERTISER, "2023-06-01", "7.00"),
+            report_row(ADVERTISER, "2024-01-03", "2.00"),
+        ]))
+        .mount(&server)
+        .await;
+    // No ads or campaigns to count or split by.
+    for endpoint in ["ad/get/", "campaign/get/"] {
+        Mock::given(path(api(endpoint)))
+            .respond_with(report_page(vec![]))
+            .mount(&server)
+            .await;
+    }
+    catch_all(&server).await;
+    let mut config = one_advertiser(&server.uri());
+    config["end_date"] = json!("2024-01-05");
+    let out = read_binary(config, &["advertisers_reports_daily"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_no_secret(&out);
+    let rows: Vec<(String, String)> = records(&out.stdout)
+        .iter()
+        .map(|r| {
+            (
+                r["advertiser_id"].to_string(),
+                r["stat_time_day"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (ADVERTISER.to_string(), "2024-01-02 00:00:00".to_string()),
+            (ADVERTISER.to_string(), "2024-01-03 00:00:00".to_string()),
+        ],
+        "{}",
+        out.stderr
+    );
+    for record in records(&out.stdout) {
+        assert!(
+            !record.to_string().contains(&STRANGER.to_string()),
+            "{record}"
+        );
+    }
+    let warnings: Vec<Value> = out
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("rows it did not ask for"))
+        })
+        .collect();
+    // The stream's one query: one warning, naming what was dropped.
+    let of_stream: Vec<&Value> = warnings
+        .iter()
+        .filter(|w| w["stream"] == "advertisers_reports_daily")
+        .collect();
+    assert_eq!(of_stream.len(), 1, "{warnings:#?}");
+    assert_eq!(of_stream[0]["dropped_rows"], 2);
+    assert_eq!(of_stream[0]["other_accounts"], STRANGER.to_string());
+    assert_eq!(of_stream[0]["days_outside"], "2023-06-01");
+    assert_eq!(of_stream[0]["window"], "2024-01-01 to 2024-01-05");
+    // The activity index dropped them too (and then read every day rather than trust it).
+    assert!(
+        warnings.iter().any(|w| w["stream"] == "activity index"),
+        "{warnings:#?}"
+    );
+}

@@ -1,13 +1,16 @@
 //! One report binding's work for one ad account ([`ReportUnit`]) and the reading of one query:
 //! every page of it fetched, its rows turned into records and emitted, and the rows of the
 //! recent days counted for the next run's plan. The driver and the ads-cap machinery both read
-//! queries here; an asynchronous task's rows are emitted here too.
+//! queries here; an asynchronous task's rows are emitted here too. Rows the query did not ask
+//! for (another account's, or of a day outside its window) are dropped here, for every path
+//! ([`Unasked`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use futures::StreamExt;
 
+use super::asked::{day_of, row_account, Unasked};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
 use crate::capture::advertisers::Advertiser;
 use crate::capture::context::{Context, CountFor, Warning};
@@ -97,32 +100,41 @@ pub(super) async fn fetch(
     };
     let pages = ctx.pages(CountFor::Binding(binding), query_pages);
     futures::pin_mut!(pages);
-    while let Some(page) = pages.next().await {
-        let page: Page = page?;
-        if page.ads_throttled && !accept_capped {
-            return Ok(Fetched::Capped);
+    let mut unasked = Unasked::new(advertiser_id, query.window);
+    let fetched = async {
+        while let Some(page) = pages.next().await {
+            let page: Page = page?;
+            if page.ads_throttled && !accept_capped {
+                return Ok(Fetched::Capped);
+            }
+            emit_rows(ctx, unit, &page.records, &mut unasked).await?;
         }
-        emit_rows(ctx, unit, query.window, &page.records).await?;
+        Ok(Fetched::Whole)
     }
-    Ok(Fetched::Whole)
+    .await;
+    unasked.warn(unit.stream);
+    fetched
 }
 
-/// Turns TikTok's report rows of `window` (a page's, or an asynchronous task's) into records
-/// and emits them; rows of the recent days are counted for the next run's plan.
+/// Turns TikTok's report rows of one query (a page's, or an asynchronous task's) into records
+/// and emits them; rows of the recent days are counted for the next run's plan. Rows outside
+/// what the query asked (`unasked`: its account and window) are dropped and counted there.
 pub(super) async fn emit_rows(
     ctx: &Context,
     unit: &ReportUnit<'_>,
-    window: Option<(NaiveDate, NaiveDate)>,
     rows: &[Box<serde_json::value::RawValue>],
+    unasked: &mut Unasked,
 ) -> Result<()> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
-    if window.is_some_and(|w| unit.is_recent(w)) {
-        unit.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
-    }
+    let dropped_before = unasked.dropped();
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
     for raw in rows {
+        if !unasked.keeps_account(row_account(raw.get())) {
+            continue;
+        }
         match record::report_row(raw, spec, advertiser_id, &mut notes) {
+            Ok(row) if !unasked.keeps_day(row.time.as_deref().and_then(day_of)) => {}
             Ok(row) => {
                 if let Some(dimension) = &row.empty_key {
                     if ctx.first_warning(Warning::EmptyKey, Some(binding), 0) {
@@ -144,5 +156,9 @@ pub(super) async fn emit_rows(
         }
     }
     ctx.log_notes(binding, &mut notes);
+    if unasked.window().is_some_and(|w| unit.is_recent(w)) {
+        let kept = rows.len() as u64 - (unasked.dropped() - dropped_before);
+        unit.rows.fetch_add(kept, Ordering::Relaxed);
+    }
     ctx.records(binding, docs).await
 }

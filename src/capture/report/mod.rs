@@ -11,6 +11,7 @@
 //! ad count and narrowed further whenever an answer carries `X-Tt-Ads-Throttle`.
 
 mod ads_cap;
+pub(crate) mod asked;
 mod fetch;
 pub(crate) mod filter;
 pub(crate) mod query;

@@ -340,6 +340,14 @@ impl CsvTable {
                 (spec.dimensions.contains(&name), name)
             })
             .collect();
+        // Two columns of one name: which holds the value cannot be told, so nothing is guessed.
+        let mut seen = std::collections::HashSet::with_capacity(columns.len());
+        if let Some((_, twice)) = columns.iter().find(|(_, name)| !seen.insert(name.as_str())) {
+            return Err(format!(
+                "it has the column {} twice, so which cell holds its value cannot be told",
+                crate::scrub::echo(&format!("{twice:?}"))
+            ));
+        }
         for wanted in spec.dimensions.iter().chain(&spec.metrics) {
             if !columns.iter().any(|(_, name)| name == wanted) {
                 return Err(format!(
@@ -388,6 +396,11 @@ impl CsvTable {
 }
 
 impl CsvTable {
+    /// How many rows the table holds.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
     /// The rows of each day, by the date their `time_dimension` cell begins with; rows whose
     /// day cannot be read are under `None` (they are emitted, and the record builder says what
     /// is wrong with them).
@@ -501,6 +514,32 @@ mod tests {
         assert!(takes_filters(&[]));
         assert!(takes_filters(std::slice::from_ref(&id_filter)));
         assert!(!takes_filters(&[id_filter, status]));
+    }
+
+    #[test]
+    fn a_duplicated_column_refuses_the_file_naming_it() {
+        let spec = advertisers_daily();
+        let mut all: Vec<String> = spec.dimensions.clone();
+        all.extend(spec.metrics.iter().cloned());
+        all.push("spend".into());
+        let cells: Vec<&str> = all
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c.as_str() {
+                "advertiser_id" => "7001",
+                "stat_time_day" => "2026-11-01 00:00:00",
+                "spend" if i + 1 == all.len() => "9.99",
+                "spend" => "2.50",
+                _ => "",
+            })
+            .collect();
+        let text = format!("{}\n{}\n", all.join(","), cells.join(","));
+        let err = csv_rows(&text, &spec).expect_err("refused");
+        assert!(err.contains("\"spend\" twice"), "{err}");
+        // A name that differs only by spaces around it is the same column.
+        let text = format!("{}, spend\n", all[..all.len() - 1].join(","));
+        let err = csv_rows(&text, &spec).expect_err("refused");
+        assert!(err.contains("twice"), "{err}");
     }
 
     #[test]
