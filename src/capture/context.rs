@@ -92,6 +92,8 @@ pub(crate) enum Warning {
     NoPermission,
     /// Reports must start at TikTok Ads' first day for lack of a better bound.
     EarliestDay,
+    /// A report cursor of the state lies before TikTok Ads began (it is clamped).
+    CursorBeforeEarliestDay,
     /// A `modify_time` later than now: it does not move the cursor.
     FutureModifyTime,
     /// A `modify_time` that is not a `YYYY-MM-DD HH:MM:SS` time: it does not move the cursor.

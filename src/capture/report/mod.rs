@@ -164,7 +164,28 @@ async fn run_dated(
     else {
         return ctx.checkpoint(binding, StatePatch::Nothing).await;
     };
-    if start == EARLIEST_DAY && ctx.first_warning(Warning::EarliestDay, None, advertiser.id) {
+    let cursor_day = cursor.as_deref().and_then(asked::day_of);
+    if let Some(day) = cursor_day.filter(|day| *day < EARLIEST_DAY) {
+        if ctx.first_warning(
+            Warning::CursorBeforeEarliestDay,
+            Some(binding),
+            advertiser.id,
+        ) {
+            tracing::warn!(
+                stream = unit.stream,
+                advertiser_id = advertiser.id,
+                cursor = %day,
+                "The state's cursor for this ad account lies before {EARLIEST_DAY}, when TikTok \
+                 Ads began, which no run could have written: reports are read from {start}."
+            );
+        }
+    }
+    let nothing_known = ctx.config.start_date.is_none() && advertiser.created.is_none();
+    if start == EARLIEST_DAY
+        && nothing_known
+        && cursor_day.is_none()
+        && ctx.first_warning(Warning::EarliestDay, None, advertiser.id)
+    {
         tracing::warn!(
             advertiser_id = advertiser.id,
             "Neither start_date nor the ad account's creation date is known, so reports are \
