@@ -986,3 +986,35 @@ async fn a_task_file_with_a_column_twice_is_refused_for_the_synchronous_answer()
         "{stderr}"
     );
 }
+
+/// A task file of 20 MiB, over the client's 16 MiB cap, will be as large on the next try: the
+/// download is refused within seconds like any oversize answer (a few quick tries), and the
+/// report falls back to the synchronous answer, saying why, instead of retrying for the
+/// ten-minute budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_task_file_falls_back_within_seconds() {
+    let server = advertiser_level_server(async |server| {
+        let file = ResponseTemplate::new(200).set_body_raw(vec![b'a'; 20 << 20], "text/csv");
+        mount_task(
+            server,
+            ok(json!({"task_id": "t"})),
+            json!({"status": "SUCCESS"}),
+            file,
+        )
+        .await;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let session = capture_advertiser_lifetime(&server).await;
+    let elapsed = started.elapsed();
+    let stderr = &session.output.stderr;
+    assert!(
+        elapsed < std::time::Duration::from_secs(30),
+        "{elapsed:?}: {stderr}"
+    );
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert_eq!(session.docs.len(), 1, "{stderr}");
+    assert_eq!(session.docs[0].1["metrics"]["spend"].to_string(), "1.00");
+    assert!(stderr.contains("no asynchronous report task"), "{stderr}");
+    assert!(stderr.contains("longer than 16 MiB"), "{stderr}");
+}
