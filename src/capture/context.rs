@@ -40,10 +40,12 @@ pub(crate) enum Event {
     Checkpoint { binding: usize, patch: StatePatch },
     /// The binding's work begins.
     Started { binding: usize },
-    /// The binding's work ended; `error` says why it is incomplete.
+    /// The binding's work ended; `error` says why it failed, and `cut_short` that a spent
+    /// daily quota ended it before everything due was read (incomplete, not a failure).
     Finished {
         binding: usize,
         error: Option<String>,
+        cut_short: bool,
     },
 }
 

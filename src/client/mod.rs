@@ -4,6 +4,7 @@
 //! pagination by `page_info`. Stream code hands it a path and parameters and gets records back;
 //! it never sees HTTP. Every error text that leaves this module has the secrets scrubbed out.
 
+mod budget;
 pub(crate) mod codes;
 pub mod limiter;
 
@@ -187,6 +188,8 @@ pub struct TikTokClient {
     app: Option<(String, String)>,
     scrubber: Scrubber,
     limiter: Limiter,
+    /// The run's one give-up budget and the endpoints whose daily quota is spent.
+    budget: budget::RunBudget,
     options: ClientOptions,
     pub stats: Arc<ClientStats>,
 }
@@ -239,6 +242,7 @@ impl TikTokClient {
                 Scrubber::new(&secrets)
             },
             limiter: Limiter::new(config.requests_per_second, options.throttle),
+            budget: budget::RunBudget::default(),
             options,
             stats: Arc::default(),
         })
@@ -349,6 +353,18 @@ impl TikTokClient {
         // Throttle answers in a row for this request: its backoff grows with them.
         let mut throttled: u32 = 0;
         loop {
+            // TikTok's daily quota is per path: a path whose quota is spent is not asked again
+            // this run (the answer would be the same), and every other path goes on.
+            if let Some(message) = self.budget.quota_spent(path) {
+                return Err(Error::Api(Box::new(ApiError {
+                    code: 40100,
+                    message,
+                    request_id: None,
+                    path: path.to_string(),
+                    class: ErrorClass::QuotaExhausted,
+                    hint: None,
+                })));
+            }
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let answer = match self.send_once(path, outgoing).await {
@@ -362,10 +378,16 @@ impl TikTokClient {
             let err = match answer {
                 Ok(value) => {
                     self.limiter.on_success();
+                    self.budget.on_success();
                     return Ok(value);
                 }
                 Err(err) => err,
             };
+            if let Error::Api(api) = &err {
+                if api.class == ErrorClass::QuotaExhausted {
+                    self.budget.spend_quota(path, &api.message);
+                }
+            }
             if let Error::Malformed(what) = &err {
                 malformed += 1;
                 if malformed >= self.options.malformed_attempts.max(1) {
@@ -401,14 +423,18 @@ impl TikTokClient {
             };
             attempt += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            if started.elapsed() + delay >= self.options.give_up_after {
+            // One budget per run: the time this request has failed, or the time no request of
+            // the run has succeeded, whichever is longer, so a server that refuses everything
+            // ends the run once and not once per query.
+            let failing = started.elapsed().max(self.budget.on_failure());
+            if failing + delay >= self.options.give_up_after {
                 // The time actually spent, and the limit the next pause would have passed.
                 return Err(Error::GaveUp(format!(
                     "{path} kept failing for {} seconds ({attempt} attempts), and the next retry \
                      would pass the {}-second limit without progress; the last answer was: {}. \
                      TikTok or the network is unavailable",
                     // Rounded: a budget of 60 s spent to 59.8 s reads as 60, not 59.
-                    started.elapsed().as_secs_f64().round(),
+                    failing.as_secs_f64().round(),
                     self.options.give_up_after.as_secs(),
                     err.to_string().trim_end_matches('.')
                 )));

@@ -1018,3 +1018,32 @@ async fn an_oversize_task_file_falls_back_within_seconds() {
     assert!(stderr.contains("no asynchronous report task"), "{stderr}");
     assert!(stderr.contains("longer than 16 MiB"), "{stderr}");
 }
+
+/// TikTok's daily quota is per path: a QPD on `report/task/create/` ends the task path for the
+/// run, and the report falls back to the synchronous answer (whose quota is its own), saying
+/// why, instead of ending the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daily_quota_of_the_task_endpoint_falls_back_to_the_synchronous_answer() {
+    let server = advertiser_level_server(async |server| {
+        let spent = ResponseTemplate::new(200).set_body_json(json!({"code": 40100,
+            "message": "The app reaches the daily limit (QPD) 1000 for current path",
+            "request_id": "r", "data": {}}));
+        let file = csv_file(lifetime_csv("2.50", str::to_string));
+        mount_task(server, spent, json!({"status": "SUCCESS"}), file).await;
+    })
+    .await;
+    let session = capture_advertiser_lifetime(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let spends: Vec<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["metrics"]["spend"].to_string())
+        .collect();
+    assert_eq!(spends, ["1.00"], "{stderr}");
+    assert!(
+        stderr.contains("daily quota of asynchronous reports is used up"),
+        "{stderr}"
+    );
+    assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
+}

@@ -1193,3 +1193,52 @@ async fn impossible_creation_dates_and_cursors_are_clamped_with_one_warning() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One give-up budget per run
+// ---------------------------------------------------------------------------------------------
+
+/// A server that refuses everything (endless HTTP 429, or 503) used to keep a run alive for the
+/// give-up budget once per query: the advertiser details, the activity index's two queries and
+/// each report query each got their own ten minutes (1,913 s for one account). The budget is
+/// the run's: once no request has succeeded for it, every request gives up, and the run ends
+/// with the error after about one budget (here shortened to 3 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_refuses_everything_ends_the_run_after_one_budget() {
+    for status in [429u16, 503] {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(status).set_body_string("go away"))
+            .mount(&server)
+            .await;
+        let budget = Duration::from_secs(3);
+        let options = ClientOptions {
+            give_up_after: budget,
+            ..quick()
+        };
+        let config = one_advertiser(&server.uri());
+        let started = Instant::now();
+        let out = crate::common::read_in_process(
+            &config,
+            &catalog(&["advertisers_reports_daily"]),
+            None,
+            options,
+        )
+        .await;
+        let elapsed = started.elapsed();
+        assert_ne!(out.code, 0, "{status}: {}", out.stdout_text);
+        assert_no_secret(&out);
+        assert!(
+            out.stdout_text.contains("kept failing for"),
+            "{status}: {}",
+            out.stdout_text
+        );
+        // One budget and the retries' small pauses, not one budget per query.
+        assert!(
+            elapsed < budget * 2,
+            "{status}: {elapsed:?} for a budget of {budget:?}"
+        );
+        let asked = server.received_requests().await.unwrap().len();
+        assert!(asked > 3, "{status}: {asked} requests");
+    }
+}

@@ -104,8 +104,9 @@ pub(crate) fn task_body(
 }
 
 /// Runs one query as a task: its CSV, read and checked, or why no task could replace the
-/// synchronous answer. It returns the rows; the report driver emits them. Errors that stop the run (credentials, the daily quota)
-/// are returned as such.
+/// synchronous answer. It returns the rows; the report driver emits them. Errors that stop the
+/// run (credentials) are returned as such; a spent daily quota of the task endpoints ends tasks
+/// for the run, like a refusal of the feature.
 pub(crate) async fn read(
     ctx: &Context,
     unit: &ReportUnit<'_>,
@@ -129,8 +130,13 @@ pub(crate) async fn read(
     }
     match attempt(ctx, unit, window, filters).await {
         Ok(table) => Ok(ByTask::Done(table)),
-        Err((err, _)) if err.stops_the_run() || err.class() == ErrorClass::QuotaExhausted => {
-            Err(err)
+        Err((err, _)) if err.stops_the_run() => Err(err),
+        // The daily quota of a task endpoint (TikTok's QPD is per path): tasks end for the
+        // run, and the reports fall back to the synchronous path, whose quota is its own.
+        Err((err, _)) if err.class() == ErrorClass::QuotaExhausted => {
+            let why = format!("TikTok's daily quota of asynchronous reports is used up ({err})");
+            ctx.tasks.set_unavailable(&why);
+            Ok(ByTask::FallBack(why))
         }
         Err((err, reach)) => {
             let why = err.to_string();
