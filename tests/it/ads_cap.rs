@@ -1047,3 +1047,94 @@ async fn a_daily_quota_of_the_task_endpoint_falls_back_to_the_synchronous_answer
     );
     assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
 }
+
+/// Three accounts over the cap whose task downloads all fail (HTTP 500): one failing download
+/// used to hold the task turn for its whole retry budget, and the tasks already created went on
+/// waiting and downloading though tasks had been found unavailable, one budget after another
+/// (1,785 s for three accounts at the production budget). Now the turn passes on while a
+/// request retries, and the waiting tasks notice that tasks are unavailable and fall back at
+/// once: the run takes about one budget (here 15 s) and the task pacing (a request a second),
+/// not three budgets, and every account gets its capped row.
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
+    const ACCOUNTS: [&str; 3] = [ADVERTISER, "7000000000000000002", "7000000000000000003"];
+    let server = MockServer::start().await;
+    no_topview(&server).await;
+    let info: Vec<Value> = ACCOUNTS
+        .iter()
+        .map(|id| {
+            json!({"advertiser_id": id, "name": "A", "timezone": "Etc/GMT",
+            "create_time": 1_700_000_000})
+        })
+        .collect();
+    Mock::given(path("/open_api/v1.3/advertiser/info/"))
+        .respond_with(ok(json!({ "list": info })))
+        .mount(&server)
+        .await;
+    for endpoint in ["ad/get/", "campaign/get/"] {
+        Mock::given(path(format!("/open_api/v1.3/{endpoint}")))
+            .respond_with(ok(json!({"list": [], "page_info": {"page": 1,
+                "page_size": 1000, "total_number": 0, "total_page": 0}})))
+            .mount(&server)
+            .await;
+    }
+    // Every report answer is over the cap: the asked account's one row.
+    Mock::given(path("/open_api/v1.3/report/integrated/get/"))
+        .respond_with(|req: &wiremock::Request| {
+            let asked = req
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "advertiser_id")
+                .map(|(_, v)| v.to_string());
+            let list = match asked {
+                Some(id) => json!([{"dimensions": {"advertiser_id": id},
+                    "metrics": {"spend": "1.00"}}]),
+                None => json!([]),
+            };
+            ok(
+                json!({"list": list, "page_info": {"page": 1, "page_size": 1000,
+                "total_number": 1, "total_page": 1}}),
+            )
+            .insert_header("X-Tt-Ads-Throttle", "1")
+        })
+        .mount(&server)
+        .await;
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        ResponseTemplate::new(500).set_body_string("download broken"),
+    )
+    .await;
+    let cfg = sim_config(
+        &server.uri(),
+        "2024-01-01",
+        json!({"advanced": {"advertiser_ids": ACCOUNTS}}),
+    );
+    let options = source_tiktok_marketing::client::ClientOptions {
+        give_up_after: std::time::Duration::from_secs(15),
+        ..crate::common::quick_retries()
+    };
+    let started = std::time::Instant::now();
+    let session = crate::common::flow_in_process(
+        &cfg,
+        &["advertisers_reports_lifetime"],
+        &json!({}),
+        options,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let mut accounts: Vec<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["advertiser_id"].to_string())
+        .collect();
+    accounts.sort();
+    assert_eq!(accounts, ACCOUNTS, "{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(40),
+        "{elapsed:?}: {stderr}"
+    );
+}

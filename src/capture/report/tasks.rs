@@ -190,9 +190,17 @@ async fn attempt(
     await_task(ctx, unit, &task_id, &params).await?;
     let text = ctx
         .tasks
-        .paced(ctx.client.get_text(DOWNLOAD_PATH, &params))
-        .await
-        .map_err(run_wide)?;
+        .paced(async {
+            match ctx.tasks.unavailable() {
+                Some(why) => Err((Error::Fatal(why), Reach::Query)),
+                None => ctx
+                    .client
+                    .get_text(DOWNLOAD_PATH, &params)
+                    .await
+                    .map_err(run_wide),
+            }
+        })
+        .await?;
     ctx.count_request(unit.binding);
     CsvTable::read(&text, unit.spec).map_err(|why| {
         run_wide(Error::Fatal(format!(
@@ -214,6 +222,11 @@ async fn await_task(
     let deadline = ctx.options.task_deadline;
     let mut wait = FIRST_CHECK_WAIT;
     loop {
+        // Another task found tasks unavailable for the run (a failing download, a refusal):
+        // this one stops waiting and its report falls back at once.
+        if let Some(why) = ctx.tasks.unavailable() {
+            return Err((Error::Fatal(why), Reach::Query));
+        }
         if started.elapsed() + wait > deadline {
             return Err(run_wide(Error::Fatal(format!(
                 "TikTok had not finished task {task_id} after {} seconds",
