@@ -34,8 +34,9 @@ pub struct Page {
     /// `page_info.total_page` when TikTok sent it.
     pub total_pages: Option<u32>,
     pub(crate) total_number: Option<u64>,
-    /// The answer carried [`ADS_THROTTLE_HEADER`](super::transport::ADS_THROTTLE_HEADER): the report processed only the most recently
-    /// created ads of what it selected, so its rows are incomplete.
+    /// The answer carried [`ADS_THROTTLE_HEADER`](super::transport::ADS_THROTTLE_HEADER): the
+    /// report processed only the most recently created ads of what it selected, so its rows are
+    /// incomplete.
     pub ads_throttled: bool,
 }
 

@@ -25,8 +25,8 @@ fn ads_throttled(headers: &reqwest::header::HeaderMap) -> bool {
 
 impl TikTokClient {
     /// One request with retries: throttled answers back off as the limit they name asks
-    /// ([`limiter`](super::limiter)), server errors back off this request alone, and `decode` (status, body, ads-throttle header) turns the
-    /// answer into a value or a classified error.
+    /// ([`limiter`](super::limiter)), server errors back off this request alone, and `decode`
+    /// (status, body, ads-throttle header) turns the answer into a value or a classified error.
     pub(super) async fn exchange<T>(
         &self,
         path: &str,
