@@ -155,6 +155,8 @@ pub struct Model {
     pub(crate) empty_breakdown_values: bool,
     /// Ads one report processes at most (the most recently created ones).
     pub(crate) ads_cap: usize,
+    /// See [`crate::MetricRules::max_metrics_per_query`].
+    pub(crate) max_metrics_per_query: usize,
     /// Share of idle days of a delivering advertiser, in parts per 10,000.
     pub(crate) idle_day_parts: u64,
     pub(crate) assets: AssetSizes,
@@ -407,6 +409,7 @@ impl Model {
             buying_types: cfg.api.buying_types,
             empty_breakdown_values: cfg.api.empty_breakdown_values,
             ads_cap: cfg.api.ads_cap.max(1),
+            max_metrics_per_query: cfg.api.metrics.max_metrics_per_query,
             idle_day_parts: share_parts(cfg.data.idle_day_share),
             assets: AssetSizes::of(cfg),
             advertisers,

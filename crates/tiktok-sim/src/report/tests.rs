@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::task_csv::{country_name, report_title};
 use super::*;
 use crate::catalog::Granularity;
-use crate::catalog::{metrics_for, Breakdown};
+use crate::catalog::{sample_metrics as metrics_for, Breakdown};
 use crate::model::BuyingType;
 use crate::{ApiBehaviour, DataShape, EntityKind, SimConfig};
 
@@ -943,4 +943,107 @@ fn idle_accounts_and_idle_days_have_no_rows_at_any_level() {
         "{idle_days} idle of {}",
         idle_days + busy_days
     );
+}
+
+#[test]
+fn metrics_tiktok_documents_as_unsupported_get_40002_naming_them() {
+    let m = model();
+    // An attribute below its level, an advertiser-only daily metric at campaign level, a
+    // name TikTok does not document: 40002 naming each, in TikTok's words.
+    for (level, metric) in [
+        (Level::Advertiser, "campaign_name"),
+        (Level::Campaign, "adgroup_name"),
+        (Level::AdGroup, "ad_text"),
+        (Level::Campaign, "cash_spend"),
+        (Level::Ad, "single_image_ctr"),
+        (Level::Ad, "complete_payment_roass"),
+    ] {
+        let q = query(
+            &m,
+            level,
+            &[level.id_field(), "stat_time_day"],
+            &["spend", metric],
+        );
+        let (code_, message) = code(m.report_rows(&q));
+        assert_eq!(code_, 40002, "{level:?} {metric}");
+        assert_eq!(message, format!("Invalid metric fields: [{metric:?}]"));
+    }
+    // BASIC only.
+    let mut q = query(&m, Level::Ad, &["ad_id", "gender"], &["billed_cost"]);
+    q.report_type = ReportType::Audience;
+    assert_eq!(code(m.report_rows(&q)).0, 40002);
+    // Paid focused views: not with a breakdown, fine with the id and the day.
+    let q = query(
+        &m,
+        Level::Ad,
+        &["ad_id", "country_code"],
+        &["paid_engaged_view"],
+    );
+    assert_eq!(code(m.report_rows(&q)).0, 40002);
+    let q = query(
+        &m,
+        Level::Ad,
+        &["ad_id", "stat_time_day"],
+        &["paid_engaged_view"],
+    );
+    assert!(m.report_rows(&q).is_ok());
+    // The funnel is served at every level.
+    for level in [
+        Level::Advertiser,
+        Level::Campaign,
+        Level::AdGroup,
+        Level::Ad,
+    ] {
+        let metrics = [
+            "complete_payment_roas",
+            "onsite_shopping_roas",
+            "web_event_add_to_cart",
+        ];
+        let q = query(&m, level, &[level.id_field(), "stat_time_day"], &metrics);
+        assert!(m.report_rows(&q).is_ok(), "{level:?}");
+    }
+}
+
+#[test]
+fn queries_wider_than_the_metric_limit_get_40067() {
+    let every: Vec<&str> = crate::catalog::documented()
+        .filter(|n| {
+            let shape = crate::catalog::ReportShape {
+                report_type: ReportType::Basic,
+                level: Level::Ad,
+                granularity: Granularity::Day,
+                breakdown: false,
+            };
+            crate::catalog::check_metric(n, shape).is_ok()
+        })
+        .collect();
+    assert!(every.len() > 1_000);
+    let limit = crate::MetricRules::DEFAULT_MAX_METRICS;
+    let m = model();
+    let dims = ["ad_id", "stat_time_day"];
+    // At the limit: served, even over a single day.
+    let mut q = query(&m, Level::Ad, &dims, &every[..limit]);
+    q.start_date = date("2024-06-30");
+    assert!(m.report_rows(&q).is_ok());
+    // One more: 40067 in TikTok's words, whatever the window.
+    let mut q = query(&m, Level::Ad, &dims, &every[..=limit]);
+    q.start_date = date("2024-06-30");
+    let (c, message) = code(m.report_rows(&q));
+    assert_eq!(c, 40067);
+    assert!(message.starts_with("Your query is too large"), "{message}");
+    // Asynchronous tasks have no such limit.
+    assert!(m.validate_async(&q).is_ok());
+    // The limit is a setting.
+    let wide = Model::new(&SimConfig {
+        today: today(),
+        api: ApiBehaviour {
+            metrics: crate::MetricRules {
+                max_metrics_per_query: 2_000,
+            },
+            ..ApiBehaviour::default()
+        },
+        ..SimConfig::default()
+    });
+    let q = query(&wide, Level::Ad, &dims, &every);
+    assert!(wide.report_rows(&q).is_ok());
 }
