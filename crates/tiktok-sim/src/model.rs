@@ -709,6 +709,32 @@ fn campaign_disabled(c: &Campaign) -> bool {
     c.h % 8 == 7
 }
 
+/// Whether an ad group promotes an app (its `promotion_type` is APP_ANDROID) rather than a
+/// website.
+pub(crate) fn promotes_app(g: &AdGroup) -> bool {
+    g.h.wrapping_shr(8) % 6 == 4
+}
+
+/// The conversion funnels an ad group runs (see [`crate::catalog::Funnel`]): what it promotes
+/// decides between the app funnel and the website one; its campaign's objective adds TikTok
+/// Shop (CONVERSIONS: product sales), offline events (LEAD_GENERATION) and messaging
+/// (LEAD_GENERATION, ENGAGEMENT).
+pub(crate) fn adgroup_funnels(c: &Campaign, g: &AdGroup) -> crate::catalog::Funnels {
+    use crate::catalog::Funnel;
+    let mut funnels = if promotes_app(g) {
+        Funnel::App.bit()
+    } else {
+        Funnel::Website.bit()
+    };
+    match objective(c) {
+        "CONVERSIONS" => funnels |= Funnel::Shop.bit(),
+        "LEAD_GENERATION" => funnels |= Funnel::Offline.bit() | Funnel::Messaging.bit(),
+        "ENGAGEMENT" => funnels |= Funnel::Messaging.bit(),
+        _ => {}
+    }
+    funnels
+}
+
 pub(crate) fn objective(c: &Campaign) -> &'static str {
     match c.buying {
         BuyingType::TopView => "REACH",
