@@ -153,6 +153,18 @@ const RULES: &[RuleRow] = &[
     },
     RuleRow {
         metrics: &[
+            "cost_per_consideration",
+            "new_consideration_rate",
+            "new_consideration_size",
+        ],
+        granularities: &[Granularity::Day, Granularity::Lifetime],
+        dimensions: Dimensions::IdAlone,
+        cite: "needs one id dimension, alone or with stat_time_day (Metrics page, portal doc \
+               1751443967255553, §Interaction metrics > Social metrics)",
+        ..NO_RESTRICTION
+    },
+    RuleRow {
+        metrics: &[
             "single_image_impressions",
             "single_image_impression_rate",
             "single_image_ctr",

@@ -103,6 +103,16 @@ fn restrictions_refuse_what_tiktok_says_is_unsupported() {
         shape(R::Basic, L::Ad, G::Hour)
     ));
     assert!(check_metric("paid_engaged_view", shape(R::Basic, L::Ad, G::Day)).is_ok());
+    assert!(refused("new_consideration_size", by_country));
+    assert!(refused(
+        "cost_per_consideration",
+        shape(R::Basic, L::Campaign, G::Hour)
+    ));
+    assert!(check_metric(
+        "new_consideration_rate",
+        shape(R::Basic, L::Campaign, G::Lifetime)
+    )
+    .is_ok());
     // Single-image metrics need image_id, which these reports do not have.
     assert!(refused("single_image_ctr", shape(R::Basic, L::Ad, G::Day)));
     // The funnel everywhere TikTok states no restriction.
