@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::convert::{conform_id, null_non_finite, typed};
 use super::note::Notes;
 use super::text::{parse_row, RowError};
-use crate::registry::metrics::{metric_type, MetricType};
+use crate::registry::metric_catalog::metric_type;
+use crate::registry::metrics::MetricType;
 use crate::registry::schema::dimension_type;
 use crate::registry::ReportSpec;
 
