@@ -256,28 +256,8 @@ impl TikTokClient {
                     )));
                 }
             }
-            let delay = match err.class() {
-                ErrorClass::RateLimited => {
-                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    throttled += 1;
-                    let limit = match &err {
-                        Error::Api(api) => codes::throttle_limit(api.code, &api.message),
-                        _ => codes::ThrottleLimit::PerSecond,
-                    };
-                    let pause = self.limiter.on_throttle(limit, throttled);
-                    tracing::debug!(path, ?limit, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; backing off.");
-                    pause
-                }
-                ErrorClass::Retryable => {
-                    let ceiling = self
-                        .options
-                        .first_retry_delay
-                        .saturating_mul(1u32 << attempt.min(16))
-                        .min(self.options.max_retry_delay);
-                    throttled = 0;
-                    ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
-                }
-                _ => return Err(err),
+            let Some(delay) = self.retry_delay(path, &err, attempt, &mut throttled) else {
+                return Err(err);
             };
             attempt += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -299,6 +279,42 @@ impl TikTokClient {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
+        }
+    }
+
+    /// How long to wait before asking again after `err`, or `None` when it is not retried:
+    /// throttled answers back off as the limit they name asks (`throttled` counts them in a
+    /// row for this request), server errors back off this request alone, doubling from
+    /// `first_retry_delay` up to `max_retry_delay`, with jitter.
+    fn retry_delay(
+        &self,
+        path: &str,
+        err: &Error,
+        attempt: u32,
+        throttled: &mut u32,
+    ) -> Option<Duration> {
+        match err.class() {
+            ErrorClass::RateLimited => {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                *throttled += 1;
+                let limit = match err {
+                    Error::Api(api) => codes::throttle_limit(api.code, &api.message),
+                    _ => codes::ThrottleLimit::PerSecond,
+                };
+                let pause = self.limiter.on_throttle(limit, *throttled);
+                tracing::debug!(path, ?limit, pause_ms = pause.as_millis() as u64, error = %err, "TikTok throttled a request; backing off.");
+                Some(pause)
+            }
+            ErrorClass::Retryable => {
+                let ceiling = self
+                    .options
+                    .first_retry_delay
+                    .saturating_mul(1u32 << attempt.min(16))
+                    .min(self.options.max_retry_delay);
+                *throttled = 0;
+                Some(ceiling.mul_f64(rand::rng().random_range(0.5..=1.0)))
+            }
+            _ => None,
         }
     }
 
