@@ -76,18 +76,7 @@ impl Model {
         let covers = |c: u32| v.buying.covers(adv.campaigns[c as usize].buying);
         let seed = self.seed;
         let mask_of = |id: u64| bd_mask(seed, id, bd);
-        // The funnels each ad group runs, and those of each campaign and of the advertiser:
-        // the union of their ad groups'.
-        let group_funnels: Vec<Funnels> = adv
-            .adgroups
-            .iter()
-            .map(|g| adgroup_funnels(&adv.campaigns[g.campaign as usize], g))
-            .collect();
-        let mut campaign_funnels: Vec<Funnels> = vec![0; adv.campaigns.len()];
-        for (g, f) in adv.adgroups.iter().zip(&group_funnels) {
-            campaign_funnels[g.campaign as usize] |= f;
-        }
-        let advertiser_funnels = campaign_funnels.iter().fold(0, |all, f| all | f);
+        let (group_funnels, campaign_funnels, advertiser_funnels) = funnels_of(adv);
         // An entity of the plan; `None` when the ads cap leaves out every one of its ads.
         let ent =
             |id: u64, index: usize, life: &Life, share: Option<(u32, u32)>, funnels: Funnels| {
@@ -329,6 +318,22 @@ impl Model {
             all: (ads_cap as u32, total as u32),
         }
     }
+}
+
+/// The funnels each ad group runs, and those of each campaign and of the advertiser: the
+/// union of their ad groups'.
+fn funnels_of(adv: &Advertiser) -> (Vec<Funnels>, Vec<Funnels>, Funnels) {
+    let group_funnels: Vec<Funnels> = adv
+        .adgroups
+        .iter()
+        .map(|g| adgroup_funnels(&adv.campaigns[g.campaign as usize], g))
+        .collect();
+    let mut campaign_funnels: Vec<Funnels> = vec![0; adv.campaigns.len()];
+    for (g, f) in adv.adgroups.iter().zip(&group_funnels) {
+        campaign_funnels[g.campaign as usize] |= f;
+    }
+    let advertiser_funnels = campaign_funnels.iter().fold(0, |all, f| all | f);
+    (group_funnels, campaign_funnels, advertiser_funnels)
 }
 
 /// Which breakdown values an entity reaches (its targeting): about half, at least one.
