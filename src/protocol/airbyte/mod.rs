@@ -389,6 +389,8 @@ pub async fn read_with<W: Write + Send + 'static>(
             state,
         });
     }
+    // States of streams not in the catalog: not kept while the capture runs.
+    drop(states);
     let output = CaptureOutput {
         framing: Framing::airbyte(names, initial_states),
         writer: out,

@@ -197,7 +197,10 @@ where
         if line.trim().is_empty() {
             continue;
         }
-        let response = match Request::parse(&line)? {
+        let request = Request::parse(&line)?;
+        // An `open` line holds every binding's state: not kept while the capture runs.
+        drop(line);
+        let response = match request {
             Request::Spec(_) => Response::Spec(Box::new(spec())),
             Request::Discover(request) => Response::Discovered(discover(request)?),
             Request::Validate(request) => Response::Validated(validate(request).await?),
@@ -258,6 +261,8 @@ pub(crate) async fn open<W: Write + Send + 'static>(
             state: binding_state,
         });
     }
+    // The bindings' states, as text, are read: not kept while the capture runs.
+    drop(state);
     let opened = Response::Opened(Opened {
         explicit_acknowledgements: false,
     });
