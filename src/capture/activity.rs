@@ -160,7 +160,7 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
             shared_stream = Some((name.to_string(), spec.metrics.clone()));
         }
     }
-    let in_catalog_order = |g: Granularity| -> Vec<&'static str> {
+    let in_request_order = |g: Granularity| -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         // The shared stream's own metrics first, in its order, so its rows read as its own.
         if let (Some((_, own)), Granularity::Day) = (&shared_stream, g) {
@@ -177,8 +177,8 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
         }
         out
     };
-    let daily = in_catalog_order(Granularity::Day);
-    let lifetime: Vec<&'static str> = in_catalog_order(Granularity::Lifetime)
+    let daily = in_request_order(Granularity::Day);
+    let lifetime: Vec<&'static str> = in_request_order(Granularity::Lifetime)
         .into_iter()
         .filter(|m| additive(m))
         .collect();
@@ -269,13 +269,7 @@ pub(crate) fn plan(
     }
     let mut distrusted = index.distrusted.lock().unwrap_or_else(|e| e.into_inner());
     for (id, day) in distrusted_before.iter() {
-        distrusted.insert(
-            *id,
-            Distrust {
-                day: *day,
-                this_run: false,
-            },
-        );
+        distrusted.insert(*id, Distrust { day: *day });
     }
 }
 
@@ -749,8 +743,11 @@ pub(crate) async fn spot_check(
         let Some(Known::Days(activity)) = ctx.activity.days.peek(id).await else {
             continue;
         };
+        // Days not over yet (the range reaches tomorrow for accounts east of UTC) prove
+        // nothing: their rows are still coming.
+        let today = ctx.config.clock.today_utc();
         let mut day = start.max(activity.covered.0);
-        while day <= end.min(activity.covered.1) {
+        while day <= end.min(activity.covered.1).min(today) {
             if !activity.active_days.contains(&day) {
                 skipped.push((id, day));
             }
@@ -762,7 +759,7 @@ pub(crate) async fn spot_check(
         return Ok(());
     }
     let sample = sample_size(skipped.len() as u64, bindings);
-    let seed = spot_check_seed(ctx);
+    let seed = spot_check_seed();
     let chosen = choose(&skipped, sample, seed);
     tracing::info!(
         skipped_account_days = skipped.len(),
@@ -788,6 +785,27 @@ pub(crate) async fn spot_check(
     Ok(())
 }
 
+/// Logs what the ledger did this run: its requests, the account-days spot-checked, those that
+/// disagreed, and the accounts whose days were all read for distrust.
+pub(crate) fn log_summary(ctx: &Context) {
+    let index = &ctx.activity;
+    if index.off.load(Ordering::Relaxed) {
+        return;
+    }
+    let distrusted = index
+        .distrusted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .len();
+    tracing::info!(
+        ledger_requests = index.requests.load(Ordering::Relaxed),
+        spot_checked_account_days = index.spot_checked.load(Ordering::Relaxed),
+        spot_checks_finding_rows = index.spot_check_failures.load(Ordering::Relaxed),
+        distrusted_accounts = distrusted,
+        "Ledger summary."
+    );
+}
+
 /// How many account-days a run reads at ad level: one per 400 requests the skipped days save
 /// (a quarter of the 1% the checks may cost), at least one. A skipped day saves a query per
 /// hourly binding and about a thirtieth of one per daily binding.
@@ -808,8 +826,7 @@ fn sample_size(skipped_days: u64, bindings: &[Binding]) -> usize {
 
 /// The sample's seed: the run's start time, so each run reads other days (and the log line
 /// that names it lets a run be repeated).
-fn spot_check_seed(ctx: &Context) -> u64 {
-    let _ = ctx;
+fn spot_check_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -839,13 +856,7 @@ fn distrust(ctx: &Context, advertiser_id: u64, day: NaiveDate, metric: &str, val
     if distrusted.contains_key(&advertiser_id) {
         return;
     }
-    distrusted.insert(
-        advertiser_id,
-        Distrust {
-            day,
-            this_run: true,
-        },
-    );
+    distrusted.insert(advertiser_id, Distrust { day });
     ctx.activity
         .spot_check_failures
         .fetch_add(1, Ordering::Relaxed);
@@ -862,7 +873,8 @@ fn distrust(ctx: &Context, advertiser_id: u64, day: NaiveDate, metric: &str, val
 }
 
 /// Reads again, at ad level, the day an earlier run found wrong for each distrusted account,
-/// and trusts the account again when the rows add up to the ledger's totals of that day.
+/// and trusts the account again when the totals of that day now show every metric its ad rows
+/// show (a total of zero with non-zero rows is what skipping cannot survive).
 async fn recheck_distrusted(ctx: &Context) -> Result<()> {
     let before: Vec<(u64, NaiveDate)> = ctx
         .activity
@@ -873,21 +885,17 @@ async fn recheck_distrusted(ctx: &Context) -> Result<()> {
         .map(|(id, day)| (*id, *day))
         .collect();
     for (id, day) in before {
-        let Some(Known::Days(activity)) = ctx.activity.days.peek(id).await else {
+        let Some(totals) = totals_of_day(ctx, id, day).await? else {
             continue;
         };
-        if day < activity.covered.0 || day > activity.covered.1 {
-            // Outside what this run reads: its ledger rows are not known here.
-            continue;
-        }
         let AdLevel::Totals(sums) = ad_level_day(ctx, id, day).await? else {
             continue;
         };
         ctx.activity.spot_checked.fetch_add(1, Ordering::Relaxed);
-        let totals = day_totals(&activity, day);
+        // What skipping rests on: a total of zero means no row with that metric. The day
+        // agrees when every metric its ad rows show is also in the totals.
         let agrees = sums.iter().all(|(metric, sum)| {
-            let (total, tolerance) = totals.get(metric).copied().unwrap_or((0.0, 0.0));
-            (total - sum).abs() <= tolerance.max(1e-9)
+            *sum == 0.0 || totals.get(metric).is_some_and(|(total, _)| *total != 0.0)
         });
         if agrees {
             ctx.activity
@@ -898,24 +906,59 @@ async fn recheck_distrusted(ctx: &Context) -> Result<()> {
             tracing::info!(
                 advertiser_id = id,
                 %day,
-                "The ad-level rows of the day the ledger's totals were found wrong now add up \
-                 to them: the account's idle days are skipped again."
+                "TikTok's totals now show what the ad-level rows of the day they were found \
+                 wrong show: the account's idle days are skipped again."
             );
         }
     }
     Ok(())
 }
 
-/// The ledger's totals of one day per metric, with TikTok's rounding tolerance (half a unit of
-/// the last decimal sent); zero for a day without a row.
-fn day_totals(activity: &Activity, day: NaiveDate) -> HashMap<String, (f64, f64)> {
-    let mut out: HashMap<String, (f64, f64)> = HashMap::new();
-    for raw in activity
-        .rows
-        .get(&day)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+/// The account's totals of one day per metric: from the ledger when it covers the day, else
+/// asked (one query). `None` when they cannot be read.
+async fn totals_of_day(
+    ctx: &Context,
+    advertiser_id: u64,
+    day: NaiveDate,
+) -> Result<Option<HashMap<String, (f64, f64)>>> {
+    if let Some(Known::Days(activity)) = ctx.activity.days.peek(advertiser_id).await {
+        if day >= activity.covered.0 && day <= activity.covered.1 {
+            let rows = activity
+                .rows
+                .get(&day)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            return Ok(Some(day_totals(rows)));
+        }
+    }
+    let metrics = ctx.activity.scope().daily.clone();
+    match query_with(
+        ctx,
+        Accounts::One(advertiser_id),
+        Some((day, day)),
+        &metrics,
+    )
+    .await
     {
+        Ok(Answer::Rows(rows)) => {
+            let rows: Vec<Box<RawValue>> = rows
+                .into_iter()
+                .filter(|r| r.day == Some(day) && r.account == Some(advertiser_id))
+                .map(|r| r.raw)
+                .collect();
+            Ok(Some(day_totals(&rows)))
+        }
+        Ok(Answer::Capped) => Ok(None),
+        Err(err) if err.stops_the_run() => Err(err),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The totals of one day's ledger rows per metric, with TikTok's rounding (half a unit of the
+/// last decimal sent); none for a day without a row.
+fn day_totals(rows: &[Box<RawValue>]) -> HashMap<String, (f64, f64)> {
+    let mut out: HashMap<String, (f64, f64)> = HashMap::new();
+    for raw in rows {
         let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
         if let Some(metrics) = row["metrics"].as_object() {
             for (name, value) in metrics {

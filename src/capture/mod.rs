@@ -198,6 +198,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             break;
         }
     }
+    activity::log_summary(ctx);
     Ok(outcomes.errors(bindings))
 }
 

@@ -168,8 +168,6 @@ pub(crate) enum Known {
 pub(crate) struct Distrust {
     /// The day whose ad-level rows were not zero where the totals said zero.
     pub(crate) day: NaiveDate,
-    /// Found this run (`false`: carried over from an earlier run's state).
-    pub(crate) this_run: bool,
 }
 
 /// The run's ledger, built per account before the report bindings start (see `activity`).
