@@ -743,11 +743,10 @@ pub(crate) async fn spot_check(
         let Some(Known::Days(activity)) = ctx.activity.days.peek(id).await else {
             continue;
         };
-        // Days not over yet (the range reaches tomorrow for accounts east of UTC) prove
-        // nothing: their rows are still coming.
-        let today = ctx.config.clock.today_utc();
+        // Days not over yet where the account lives prove nothing: their rows are still coming.
+        let last_complete = ctx.config.clock.last_complete_day(advertiser.time_zone);
         let mut day = start.max(activity.covered.0);
-        while day <= end.min(activity.covered.1).min(today) {
+        while day <= end.min(activity.covered.1).min(last_complete) {
             if !activity.active_days.contains(&day) {
                 skipped.push((id, day));
             }
