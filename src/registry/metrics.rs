@@ -1,7 +1,6 @@
 //! The metrics each report stream requests, per report type, level and granularity, in TikTok's
 //! request order, and the enums that describe a report (type, level, granularity, breakdown).
-//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which
-//! [`metric_type`] reads for records and schemas.
+//! A metric's type comes from the metric catalog ([`super::metric_catalog::metric_type`]).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,13 +24,6 @@ pub(crate) const ID_FIELDS: [&str; 4] = [
     Level::AdGroup.id_field(),
     Level::Ad.id_field(),
 ];
-
-/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names
-/// TikTok does not document are `None`: custom reports cannot ask for them (validation refuses
-/// them), and a column TikTok adds to an answer unasked is emitted as sent, as a string.
-pub(crate) fn metric_type(name: &str) -> Option<MetricType> {
-    super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
-}
 
 /// BASIC report base list, appended after the level list.
 pub(crate) const M_BASE: &[&str] = &[
@@ -326,6 +318,7 @@ pub(crate) fn metrics_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::metric_catalog::metric_type;
 
     #[test]
     fn request_sizes_match_the_api_table() {

@@ -6,8 +6,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::metrics::{metric_type, MetricType};
-use super::{ReportSpec, TOTALS_DAYS};
+use super::metric_catalog::metric_type;
+use super::metrics::MetricType;
+use super::report_spec::{ReportSpec, TOTALS_DAYS};
 
 /// The type of a dimension value in records.
 pub(crate) fn dimension_type(dimension: &str) -> MetricType {
