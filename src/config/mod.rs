@@ -26,7 +26,8 @@ pub(crate) use bounds::{MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
 use migrate::{migrate_earlier_fields, refuse_unknown_fields};
 pub(crate) use schema::{endpoint_schema, Flavor};
 use surface::EndpointConfig;
-pub use typed::{Config, Environment, Secret};
+pub use typed::Config;
+pub(crate) use typed::Environment;
 use validate::{precheck_credentials, validate};
 
 /// Parses and validates an endpoint config. Errors name the field and say what is expected.
