@@ -20,7 +20,7 @@ pub struct BindingState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdvertiserCursor {
+pub(crate) struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
     pub(crate) cursor: String,

@@ -9,7 +9,7 @@ use crate::registry::{CustomReport, Granularity};
 
 /// A secret string. `Debug` never shows it; code that needs the value calls [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     pub(crate) fn new(value: impl Into<String>) -> Self {
@@ -29,7 +29,7 @@ impl std::fmt::Debug for Secret {
 
 /// Which TikTok environment the config points at.
 #[derive(Debug, Clone)]
-pub enum Environment {
+pub(crate) enum Environment {
     Production { app_id: Secret, secret: Secret },
     Sandbox { advertiser_id: u64 },
 }

@@ -254,7 +254,7 @@ impl Granularity {
 
 /// Which breakdown a report carries beside its id and time dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Breakdown {
+pub(crate) enum Breakdown {
     None,
     GenderAge,
     Country,

@@ -52,7 +52,7 @@ pub enum Kind {
 
 /// The key of a row's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
+pub(crate) enum Key {
     /// These top-level fields, in order.
     Fields(&'static [&'static str]),
     /// A report's dimensions: the level id, the time dimension, the breakdowns.
@@ -453,7 +453,7 @@ impl CustomReport {
 /// What a runnable stream captures: a row of the table, or a report (a row's or a custom
 /// one) resolved to its dimensions and metrics.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StreamSpec {
+pub(crate) enum StreamSpec {
     /// A row that is not a report: the row says how to ask for it.
     Row(&'static StreamDef),
     Report(ReportSpec),
@@ -785,36 +785,106 @@ mod tests {
         );
     }
 
+    /// What a row must have, each problem said so that whoever added the row knows what they
+    /// forgot: the guard [`every_row_is_complete`] runs it over the table, and
+    /// [`the_recipe_for_a_report_stream_is_checked`] follows the recipe of
+    /// docs/architecture.md through it.
+    fn row_problems(def: &'static StreamDef) -> Vec<String> {
+        let name = def.name;
+        let mut problems = Vec::new();
+        if !def.endpoint.ends_with('/') || def.endpoint.starts_with('/') {
+            problems.push(format!(
+                "{name}: the endpoint {:?} must be a path below the API root with its trailing \
+                 slash, such as \"campaign/get/\"",
+                def.endpoint
+            ));
+        }
+        if def.cost.is_empty() {
+            problems.push(format!(
+                "{name}: no cost: say what one run costs per ad account, in TikTok requests \
+                 (such as \"1 per 1,000 ads\"); the README's stream table shows it"
+            ));
+        }
+        let schema: Value = match serde_json::from_str(def.schema) {
+            Ok(schema) => schema,
+            Err(e) => {
+                problems.push(format!(
+                    "{name}: schemas/{name}.json does not parse ({e}): write the record schema \
+                     there (for a report, create it with `echo '{{}}' > schemas/{name}.json` \
+                     and let the schema test fill it in)"
+                ));
+                return problems;
+            }
+        };
+        if schema["type"] != "object" {
+            problems.push(format!(
+                "{name}: schemas/{name}.json is not an object schema (\"type\": \"object\")"
+            ));
+        }
+        match (def.kind, def.key) {
+            (Kind::Report(r), Key::Dimensions) => {
+                if def.endpoint != REPORT_ENDPOINT {
+                    problems.push(format!("{name}: a report reads {REPORT_ENDPOINT}"));
+                }
+                if def.cursor != r.granularity.time_dimension() {
+                    problems.push(format!(
+                        "{name}: a report's cursor is its time dimension, {:?}",
+                        r.granularity.time_dimension()
+                    ));
+                }
+                let generated = schema::report_schema(name, &ReportSpec::from_def(&r));
+                if schema != generated {
+                    problems.push(format!(
+                        "{name}: schemas/{name}.json is not the schema the table generates for \
+                         this report: run `UPDATE_SCHEMAS=1 cargo test --lib registry::schema` \
+                         to write it, then review and commit the file"
+                    ));
+                }
+            }
+            (Kind::Report(_), Key::Fields(_)) => {
+                problems.push(format!("{name}: reports are keyed by dimensions"))
+            }
+            (_, Key::Dimensions) => problems.push(format!("{name}: only reports have dimensions")),
+            (_, Key::Fields([])) => problems.push(format!(
+                "{name}: no key: name the field(s) that identify a record, such as \
+                 Key::Fields(&[\"campaign_id\"])"
+            )),
+            (_, Key::Fields(_)) => {}
+        }
+        if let Some(cursor) = def.cursor {
+            if schema["properties"].get(cursor).is_none() {
+                problems.push(format!(
+                    "{name}: the cursor {cursor} is not a property of schemas/{name}.json"
+                ));
+            }
+        }
+        let stream = Stream::from_def(def, name);
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        for key in &stream.key {
+            let ty = &schema["properties"][key]["type"];
+            if !required.contains(&json!(key)) || !ty.is_string() || ty == "null" {
+                problems.push(format!(
+                    "{name}: the key field {key} must be listed in `required` of \
+                     schemas/{name}.json with one non-null type; it has {ty}"
+                ));
+            }
+        }
+        if let Kind::PixelEventStats { pixels } = def.kind {
+            if !matches!(pixels.kind, Kind::Entity(_)) {
+                problems.push(format!("{name}: its pixels come from a list row"));
+            }
+        }
+        problems
+    }
+
     #[test]
     fn every_row_is_complete() {
         for def in STREAMS {
             let name = def.name;
-            assert!(
-                def.endpoint.ends_with('/') && !def.endpoint.starts_with('/'),
-                "{name}"
-            );
-            assert!(!def.cost.is_empty(), "{name}: no cost");
-            let schema = def.schema();
-            assert_eq!(schema["type"], "object", "{name}");
-            match (def.kind, def.key) {
-                (Kind::Report(r), Key::Dimensions) => {
-                    assert_eq!(def.endpoint, REPORT_ENDPOINT, "{name}");
-                    assert_eq!(def.cursor, r.granularity.time_dimension(), "{name}");
-                }
-                (Kind::Report(_), Key::Fields(_)) => {
-                    panic!("{name}: reports are keyed by dimensions")
-                }
-                (_, Key::Dimensions) => panic!("{name}: only reports have dimensions"),
-                (_, Key::Fields(fields)) => assert!(!fields.is_empty(), "{name}: no key"),
-            }
-            if let Some(cursor) = def.cursor {
-                assert!(
-                    schema["properties"].get(cursor).is_some(),
-                    "{name}: {cursor}"
-                );
-            }
+            let problems = row_problems(def);
+            assert!(problems.is_empty(), "{}", problems.join("\n"));
+            assert_eq!(def.schema()["type"], "object", "{name}");
             if let Kind::PixelEventStats { pixels } = def.kind {
-                assert!(matches!(pixels.kind, Kind::Entity(_)), "{name}");
                 assert!(
                     STREAMS.contains(pixels),
                     "{name}: its pixel list is not a row"
@@ -881,6 +951,62 @@ mod tests {
         }
     }
 
+    /// docs/architecture.md's recipe "add a stream", followed for a plain report: the row, its
+    /// schema file created empty and then written by the schema test, and what the guards say
+    /// when a step is left out.
+    #[test]
+    fn the_recipe_for_a_report_stream_is_checked() {
+        const NAME: &str = "campaigns_audience_reports_by_province_daily";
+        assert!(find(NAME).is_none(), "pick a name the table does not have");
+        let report = r(R::Audience, L::Campaign, G::Day, B::Province);
+        let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+        let problems = |def: StreamDef| row_problems(Box::leak(Box::new(def))).join("\n");
+
+        // Step 1: the row, and its schema file created empty (`echo '{}' > ...`): the guard says
+        // how to fill it in.
+        let first = extra_report(NAME, "{}", report);
+        let said = problems(first);
+        assert!(
+            said.contains(&format!("{NAME}: schemas/{NAME}.json is not the schema"))
+                && said.contains("UPDATE_SCHEMAS=1 cargo test --lib registry::schema"),
+            "{said}"
+        );
+        // No file at all (an empty text here; the build's include_str! stops first in the
+        // table) is named too.
+        let said = problems(extra_report(NAME, "", report));
+        assert!(
+            said.contains(&format!("{NAME}: schemas/{NAME}.json does not parse")),
+            "{said}"
+        );
+
+        // Step 2: the schema test writes the file; the row then passes every check.
+        let generated = schema::report_schema(NAME, &ReportSpec::from_def(&report));
+        let text = leak(serde_json::to_string_pretty(&generated).unwrap() + "\n");
+        let row = extra_report(NAME, text, report);
+        assert_eq!(problems(row), "");
+
+        // Left out: the cost (a row written by hand rather than by `extra_report`).
+        let said = problems(StreamDef { cost: "", ..row });
+        assert!(said.contains(&format!("{NAME}: no cost")), "{said}");
+        // Left out: a key field in the schema (edited by hand after the schema test wrote it).
+        let mut edited = generated.clone();
+        edited["required"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|field| field != "province_id");
+        let said = problems(extra_report(NAME, leak(edited.to_string()), report));
+        assert!(
+            said.contains(&format!("{NAME}: the key field province_id")),
+            "{said}"
+        );
+        // Left out: the key of a list row.
+        let said = problems(StreamDef {
+            key: Key::Fields(&[]),
+            ..CAMPAIGNS
+        });
+        assert!(said.contains("campaigns: no key"), "{said}");
+    }
+
     /// The README's stream table is the registry's, column by column.
     #[test]
     fn the_readme_stream_table_matches_the_rows() {
@@ -891,6 +1017,17 @@ mod tests {
             .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
             .filter(|cells: &Vec<&str>| cells.len() == 8)
             .collect();
+        for def in STREAMS {
+            let shown = format!("`{}`", def.name);
+            assert!(
+                rows.iter()
+                    .any(|cells| cells[0].split(" (").next() == Some(shown.as_str())),
+                "{}: the README's stream table has no row for it: add one (stream, set, Flow \
+                 default, key, cursor, production, sandbox, requests per ad account and run), in \
+                 the table's order",
+                def.name
+            );
+        }
         assert_eq!(rows.len(), STREAMS.len(), "one README row per stream");
         let production = production(None);
         for (cells, def) in rows.iter().zip(STREAMS) {
