@@ -101,6 +101,26 @@ pub(crate) const L_ADGROUP: &[&str] = &[
     "secondary_goal_result_rate",
 ];
 
+/// The conversion and result metrics the ad group and ad levels ask (part of [`L_ADGROUP`]), which
+/// the campaign level asks too: without them campaign-level conversion reporting is impossible.
+const CONVERSIONS: &[&str] = &[
+    "conversion",
+    "cost_per_conversion",
+    "conversion_rate",
+    "real_time_conversion",
+    "real_time_cost_per_conversion",
+    "real_time_conversion_rate",
+    "result",
+    "cost_per_result",
+    "result_rate",
+    "real_time_result",
+    "real_time_cost_per_result",
+    "real_time_result_rate",
+    "secondary_goal_result",
+    "cost_per_secondary_goal_result",
+    "secondary_goal_result_rate",
+];
+
 /// What the ad level adds to [`L_ADGROUP`] (BASIC).
 const L_AD_EXTRA: &[&str] = &[
     "adgroup_id",
@@ -296,8 +316,13 @@ pub(crate) fn metrics_for(
                 out.extend(L_ADV_DAY);
             }
         }
-        (ReportType::Basic, Level::Campaign) | (ReportType::Audience, Level::Campaign) => {
-            out.extend(L_CAMP)
+        (ReportType::Basic, Level::Campaign) => {
+            out.extend(L_CAMP);
+            out.extend(CONVERSIONS);
+        }
+        (ReportType::Audience, Level::Campaign) => {
+            out.extend(L_CAMP);
+            out.extend(CONVERSIONS.iter().filter(|m| !SECONDARY_GOAL.contains(m)));
         }
         (ReportType::Basic, Level::AdGroup) => out.extend(L_ADGROUP),
         (ReportType::Basic, Level::Ad) => {
@@ -334,17 +359,66 @@ mod tests {
         use Level as L;
         use ReportType as R;
         let n = |r, l, g, b| metrics_for(r, l, g, b).len();
+        // The campaign level asks the 15 conversion and result metrics of the ad group level
+        // (12 in audience reports, which offer no secondary goal).
         assert_eq!(n(R::Basic, L::Ad, G::Day, B::None), 79);
         assert_eq!(n(R::Basic, L::Ad, G::Day, B::Country), 76);
         assert_eq!(n(R::Basic, L::AdGroup, G::Day, B::None), 51);
-        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28);
+        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28 + 15);
         assert_eq!(n(R::Basic, L::Advertiser, G::Day, B::None), 29);
         assert_eq!(n(R::Basic, L::Advertiser, G::Hour, B::None), 27);
         assert_eq!(n(R::Basic, L::Advertiser, G::Lifetime, B::None), 27);
         assert_eq!(n(R::Audience, L::Ad, G::Day, B::GenderAge), 30);
         assert_eq!(n(R::Audience, L::AdGroup, G::Day, B::GenderAge), 27);
-        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7);
+        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7 + 12);
         assert_eq!(n(R::Audience, L::Advertiser, G::Day, B::GenderAge), 6);
+    }
+
+    /// Every level, report type, granularity and breakdown a stream can have.
+    fn every_report() -> Vec<(ReportType, Level, Granularity, Breakdown)> {
+        let mut out = Vec::new();
+        for r in [ReportType::Basic, ReportType::Audience] {
+            for l in [
+                Level::Advertiser,
+                Level::Campaign,
+                Level::AdGroup,
+                Level::Ad,
+            ] {
+                for g in [Granularity::Hour, Granularity::Day, Granularity::Lifetime] {
+                    for b in [
+                        Breakdown::None,
+                        Breakdown::GenderAge,
+                        Breakdown::Country,
+                        Breakdown::Platform,
+                        Breakdown::Province,
+                    ] {
+                        out.push((r, l, g, b));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn campaigns_ask_the_conversions_the_ad_group_and_ad_levels_ask() {
+        for m in CONVERSIONS {
+            assert!(L_ADGROUP.contains(m), "{m} is not an ad group metric");
+        }
+        for (r, l, g, b) in every_report() {
+            let asked = metrics_for(r, l, g, b);
+            if l == Level::Advertiser {
+                continue;
+            }
+            for m in CONVERSIONS {
+                let expected = r == ReportType::Basic || !SECONDARY_GOAL.contains(m);
+                assert_eq!(
+                    asked.contains(m),
+                    expected,
+                    "{m} at {r:?} {l:?} {g:?} {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

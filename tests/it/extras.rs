@@ -79,14 +79,14 @@ const REPORTS: &[(&str, &str, &str, &str, usize)] = &[
         "AUCTION_CAMPAIGN",
         "AUDIENCE",
         r#"["campaign_id","stat_time_day","gender","age"]"#,
-        7,
+        19,
     ),
     (
         "campaigns_audience_reports_by_platform_daily",
         "AUCTION_CAMPAIGN",
         "AUDIENCE",
         r#"["campaign_id","stat_time_day","platform"]"#,
-        7,
+        19,
     ),
     (
         "ad_group_audience_reports_by_country_daily",
