@@ -6,6 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::metric_catalog::{self, ReportShape};
+
 /// How a metric (or a dimension) is typed in records and schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MetricType {
@@ -119,6 +121,28 @@ const CONVERSIONS: &[&str] = &[
     "secondary_goal_result",
     "cost_per_secondary_goal_result",
     "secondary_goal_result_rate",
+];
+
+/// The core of TikTok's website and Shop funnel, as Ads Manager shows it: page views, add to
+/// cart, checkout and complete payment with their total values, the complete-payment ROAS, and
+/// onsite shopping (TikTok Shop purchases) with its value and ROAS. The campaign, ad group and ad
+/// levels ask them where the metric catalog says TikTok serves them, after their other metrics
+/// (the ad level already asks some; a metric is asked once). Names from TikTok's Metrics page,
+/// §Conversions metrics > Website metrics and > Shop metrics (portal doc 1751443967255553).
+const FUNNEL: &[&str] = &[
+    "total_pageview",
+    "total_value_per_pageview",
+    "web_event_add_to_cart",
+    "total_web_event_add_to_cart_value",
+    "initiate_checkout",
+    "total_initiate_checkout_value",
+    "complete_payment",
+    // TikTok's name for the total value of complete payments (a money total, not a rate).
+    "total_complete_payment_rate",
+    "complete_payment_roas",
+    "onsite_shopping",
+    "total_onsite_shopping_value",
+    "onsite_shopping_roas",
 ];
 
 /// What the ad level adds to [`L_ADGROUP`] (BASIC).
@@ -345,6 +369,19 @@ pub(crate) fn metrics_for(
         ReportType::Basic => out.extend(M_BASE),
         ReportType::Audience => out.extend(M_AUD),
     }
+    if level != Level::Advertiser {
+        let shape = ReportShape {
+            report_type,
+            level,
+            granularity,
+            breakdown: breakdown != Breakdown::None,
+        };
+        for metric in FUNNEL {
+            if !out.contains(metric) && metric_catalog::check(metric, shape).is_ok() {
+                out.push(metric);
+            }
+        }
+    }
     out
 }
 
@@ -359,18 +396,19 @@ mod tests {
         use Level as L;
         use ReportType as R;
         let n = |r, l, g, b| metrics_for(r, l, g, b).len();
-        // The campaign level asks the 15 conversion and result metrics of the ad group level
-        // (12 in audience reports, which offer no secondary goal).
-        assert_eq!(n(R::Basic, L::Ad, G::Day, B::None), 79);
-        assert_eq!(n(R::Basic, L::Ad, G::Day, B::Country), 76);
-        assert_eq!(n(R::Basic, L::AdGroup, G::Day, B::None), 51);
-        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28 + 15);
+        // The sizes before the funnel, plus what it adds: 12 funnel metrics at the campaign, ad
+        // group and ad levels (7 at the ad level, which asked the other 5 already) and the 15
+        // conversion and result metrics at the campaign level (12 in audience reports).
+        assert_eq!(n(R::Basic, L::Ad, G::Day, B::None), 79 + 7);
+        assert_eq!(n(R::Basic, L::Ad, G::Day, B::Country), 76 + 7);
+        assert_eq!(n(R::Basic, L::AdGroup, G::Day, B::None), 51 + 12);
+        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28 + 15 + 12);
         assert_eq!(n(R::Basic, L::Advertiser, G::Day, B::None), 29);
         assert_eq!(n(R::Basic, L::Advertiser, G::Hour, B::None), 27);
         assert_eq!(n(R::Basic, L::Advertiser, G::Lifetime, B::None), 27);
-        assert_eq!(n(R::Audience, L::Ad, G::Day, B::GenderAge), 30);
-        assert_eq!(n(R::Audience, L::AdGroup, G::Day, B::GenderAge), 27);
-        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7 + 12);
+        assert_eq!(n(R::Audience, L::Ad, G::Day, B::GenderAge), 30 + 12);
+        assert_eq!(n(R::Audience, L::AdGroup, G::Day, B::GenderAge), 27 + 12);
+        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7 + 12 + 12);
         assert_eq!(n(R::Audience, L::Advertiser, G::Day, B::GenderAge), 6);
     }
 
@@ -418,6 +456,40 @@ mod tests {
                     "{m} at {r:?} {l:?} {g:?} {b:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn three_levels_ask_the_website_and_shop_funnel_where_tiktok_serves_it() {
+        for (r, l, g, b) in every_report() {
+            let asked = metrics_for(r, l, g, b);
+            let shape = ReportShape {
+                report_type: r,
+                level: l,
+                granularity: g,
+                breakdown: b != Breakdown::None,
+            };
+            for m in FUNNEL {
+                let group = metric_catalog::lookup(m).map(|m| m.group);
+                assert!(
+                    matches!(
+                        group,
+                        Some(metric_catalog::Group::Website | metric_catalog::Group::Shop)
+                    ),
+                    "{m} is not a website or Shop metric: {group:?}"
+                );
+                let served = metric_catalog::check(m, shape).is_ok();
+                let expected = l != Level::Advertiser && served;
+                assert_eq!(
+                    asked.contains(m),
+                    expected,
+                    "{m} at {r:?} {l:?} {g:?} {b:?}"
+                );
+            }
+        }
+        // Values and ROAS are numbers in records, never text.
+        for m in FUNNEL {
+            assert_eq!(metric_type(m), Some(MetricType::Number), "{m}");
         }
     }
 
