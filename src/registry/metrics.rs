@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::metric_catalog::{self, ReportShape};
+use super::report_options::ReportOptions;
 
 /// How a metric (or a dimension) is typed in records and schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,6 +386,43 @@ pub(crate) fn metrics_for(
     out
 }
 
+/// The metrics a report of the table asks under a config's metric groups: the standard ones
+/// ([`metrics_for`]), then, in the order of TikTok's Metrics page, every metric of the groups'
+/// sections that TikTok serves in a report of this shape (the catalog's restrictions) and that
+/// the table does not leave out of it.
+pub(crate) fn metrics_with_groups(
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+    breakdown: Breakdown,
+    options: &ReportOptions,
+) -> Vec<&'static str> {
+    let mut out = metrics_for(report_type, level, granularity, breakdown);
+    if options.metric_groups.is_empty() {
+        return out;
+    }
+    let shape = ReportShape {
+        report_type,
+        level,
+        granularity,
+        breakdown: breakdown != Breakdown::None,
+    };
+    let asked: std::collections::HashSet<&str> = out.iter().copied().collect();
+    // TikTok's table leaves purchases out of the ad-level BASIC report by country.
+    let left_out = |m: &str| {
+        (report_type, level, breakdown) == (ReportType::Basic, Level::Ad, Breakdown::Country)
+            && NOT_BY_COUNTRY.contains(&m)
+    };
+    out.extend(
+        metric_catalog::all()
+            .iter()
+            .filter(|m| options.adds(m.group) && m.rule.allows(shape))
+            .map(|m| m.name)
+            .filter(|m| !asked.contains(m) && !left_out(m)),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,6 +527,78 @@ mod tests {
         }
         // Values and ROAS are numbers in records, never text.
         for m in FUNNEL {
+            assert_eq!(metric_type(m), Some(MetricType::Number), "{m}");
+        }
+    }
+
+    /// With `all`, every report holds each group's metrics that TikTok serves at its level,
+    /// report type, granularity and breakdown (the catalog's restrictions), after the standard
+    /// ones, once each; one group adds its own sections only.
+    #[test]
+    fn metric_groups_add_what_tiktok_serves_in_each_report() {
+        use crate::registry::report_options::MetricGroup;
+        let with = |groups: Vec<MetricGroup>| ReportOptions {
+            metric_groups: groups,
+            ..ReportOptions::default()
+        };
+        let all = with(vec![MetricGroup::All]);
+        let website = with(vec![MetricGroup::Website]);
+        for (r, l, g, b) in every_report() {
+            let standard = metrics_for(r, l, g, b);
+            let shape = ReportShape {
+                report_type: r,
+                level: l,
+                granularity: g,
+                breakdown: b != Breakdown::None,
+            };
+            let asked = metrics_with_groups(r, l, g, b, &all);
+            assert_eq!(asked[..standard.len()], standard[..]);
+            let mut seen = std::collections::HashSet::new();
+            for m in &asked {
+                assert!(
+                    seen.insert(*m),
+                    "{m} asked twice at {r:?} {l:?} {g:?} {b:?}"
+                );
+                assert!(metric_catalog::check(m, shape).is_ok(), "{m} at {l:?}");
+            }
+            for metric in metric_catalog::all() {
+                if !all.adds(metric.group) {
+                    continue;
+                }
+                let left_out = (r, l, b) == (ReportType::Basic, Level::Ad, Breakdown::Country)
+                    && NOT_BY_COUNTRY.contains(&metric.name);
+                let expected = metric.rule.allows(shape) && !left_out;
+                assert_eq!(
+                    asked.contains(&metric.name),
+                    expected,
+                    "{} at {r:?} {l:?} {g:?} {b:?}",
+                    metric.name
+                );
+            }
+            let only_website = metrics_with_groups(r, l, g, b, &website);
+            for m in &only_website[standard.len()..] {
+                let group = metric_catalog::lookup(m).unwrap().group;
+                assert_eq!(group, metric_catalog::Group::Website, "{m}");
+            }
+            assert!(only_website.len() > standard.len());
+            assert_eq!(metrics_with_groups(r, l, g, b, &with(vec![])), standard);
+        }
+        // Numbers: the groups hold no text or id metric.
+        let asked = metrics_with_groups(
+            ReportType::Basic,
+            Level::Ad,
+            Granularity::Day,
+            Breakdown::None,
+            &all,
+        );
+        assert!(asked.len() > 800, "{}", asked.len());
+        let standard = metrics_for(
+            ReportType::Basic,
+            Level::Ad,
+            Granularity::Day,
+            Breakdown::None,
+        );
+        for m in &asked[standard.len()..] {
             assert_eq!(metric_type(m), Some(MetricType::Number), "{m}");
         }
     }
