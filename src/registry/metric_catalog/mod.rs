@@ -1,10 +1,10 @@
-//! The metric catalog: every report metric TikTok documents, one row each (in `rows.rs`, in the
-//! order of TikTok's Metrics page, portal doc 1751443967255553), with the section of the page it
-//! belongs to, its value type, whether it adds up across rows and days, the restrictions TikTok
-//! states for it (data levels, report types, hourly and lifetime, dimension groupings) and the
-//! TikTok page each row comes from. It is the one source of a metric's type in records and
-//! schemas (through [`super::metrics::metric_type`]) and of the metric checks of custom reports
-//! ([`check`]); a name is looked up through an index built on first use.
+//! The metric catalog: every report metric TikTok documents, one row each (in `rows/`, a file per
+//! section, in the order of TikTok's Metrics page, portal doc 1751443967255553), with the section
+//! of the page it belongs to, its value type, whether it adds up across rows and days, the
+//! restrictions TikTok states for it (data levels, report types, hourly and lifetime, dimension
+//! groupings) and the TikTok page each row comes from. It is the one source of a metric's type in
+//! records and schemas (through [`super::metrics::metric_type`]) and of the metric checks of custom
+//! reports ([`check`]); a name is looked up through an index built on first use.
 
 mod rows;
 
@@ -298,7 +298,7 @@ impl Metric {
     }
 }
 
-/// A row of `rows.rs`.
+/// A row of `rows/`.
 macro_rules! m {
     ($name:literal, $group:ident, $value:ident, $additive:literal, $rule:ident, $source:ident) => {
         $crate::registry::metric_catalog::Metric {

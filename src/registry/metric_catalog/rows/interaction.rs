@@ -1,0 +1,86 @@
+//! The catalog's rows of §Interaction metrics (videos, clicks, social, LIVE, playable, image,
+//! interactive add-ons, instant experience, product) on TikTok's Metrics page, in the page's order.
+
+use super::super::{m, Metric, ANY, ID_AND_DAY, IMAGE_ID};
+
+#[rustfmt::skip]
+pub(super) const ROWS: &[Metric] = &[
+    // §Interaction metrics > Videos metrics
+    m!("video_play_actions", Video, Count, true, ANY, MetricsPage),
+    m!("organic_video_views", Video, Count, true, ANY, MetricsPage),
+    m!("video_watched_2s", Video, Count, true, ANY, MetricsPage),
+    m!("video_watched_6s", Video, Count, true, ANY, MetricsPage),
+    m!("video_views_p25", Video, Count, true, ANY, MetricsPage),
+    m!("video_views_p50", Video, Count, true, ANY, MetricsPage),
+    m!("video_views_p75", Video, Count, true, ANY, MetricsPage),
+    m!("video_views_p100", Video, Count, true, ANY, MetricsPage),
+    m!("average_video_play", Video, Average, false, ANY, MetricsPage),
+    m!("average_video_play_per_user", Video, Average, false, ANY, MetricsPage),
+    m!("engaged_view", Video, Count, true, ANY, MetricsPage),
+    m!("paid_engaged_view", Video, Count, true, ID_AND_DAY, MetricsPage),
+    m!("paid_engagement_engaged_view", Video, Count, true, ID_AND_DAY, MetricsPage),
+    m!("engaged_view_15s", Video, Count, true, ANY, MetricsPage),
+    m!("paid_engaged_view_15s", Video, Count, true, ID_AND_DAY, MetricsPage),
+    m!("paid_engagement_engaged_view_15s", Video, Count, true, ID_AND_DAY, MetricsPage),
+    m!("video_watched_continuous_2s", Video, Count, true, ANY, PromotePage),
+    // §Interaction metrics > Clicks metrics
+    m!("engagements", Clicks, Count, true, ANY, MetricsPage),
+    m!("engagement_rate", Clicks, Rate, false, ANY, MetricsPage),
+    m!("clicks_on_music_disc", Clicks, Count, true, ANY, MetricsPage),
+    m!("duet_clicks", Clicks, Count, true, ANY, MetricsPage),
+    m!("stitch_clicks", Clicks, Count, true, ANY, MetricsPage),
+    m!("sound_usage_clicks", Clicks, Count, true, ANY, MetricsPage),
+    m!("anchor_clicks", Clicks, Count, true, ANY, MetricsPage),
+    m!("anchor_click_rate", Clicks, Rate, false, ANY, MetricsPage),
+    m!("clicks_on_hashtag_challenge", Clicks, Count, true, ANY, MetricsPage),
+    // §Interaction metrics > Social metrics
+    m!("follows", Social, Count, true, ANY, MetricsPage),
+    m!("likes", Social, Count, true, ANY, MetricsPage),
+    m!("comments", Social, Count, true, ANY, MetricsPage),
+    m!("shares", Social, Count, true, ANY, MetricsPage),
+    m!("profile_visits", Social, Count, true, ANY, MetricsPage),
+    m!("profile_visits_rate", Social, Rate, false, ANY, MetricsPage),
+    m!("tt_playlist_visit", Social, Count, true, ANY, MetricsPage),
+    m!("tt_playlist_visit_rate", Social, Rate, false, ANY, MetricsPage),
+    m!("cost_per_consideration", Social, Money, false, ID_AND_DAY, MetricsPage),
+    m!("new_consideration_rate", Social, Rate, false, ID_AND_DAY, MetricsPage),
+    m!("new_consideration_size", Social, Count, false, ID_AND_DAY, MetricsPage),
+    m!("earned_page_video_views", Social, Count, true, ANY, MetricsPage),
+    m!("earned_page_video_views_p100", Social, Count, true, ANY, MetricsPage),
+    m!("earned_page_clicks", Social, Count, true, ANY, MetricsPage),
+    // §Interaction metrics > LIVE metrics
+    m!("live_views", Live, Count, true, ANY, MetricsPage),
+    m!("live_unique_views", Live, Count, false, ANY, MetricsPage),
+    m!("live_effective_views", Live, Count, true, ANY, MetricsPage),
+    m!("live_product_clicks", Live, Count, true, ANY, MetricsPage),
+    // §Interaction metrics > Playable metrics
+    m!("playable_page_view_count", Playable, Count, true, ANY, SmartPlusPage),
+    m!("playable_first_scene_view_count", Playable, Count, true, ANY, SmartPlusPage),
+    m!("playable_second_scene_view_count", Playable, Count, true, ANY, SmartPlusPage),
+    m!("playable_third_scene_view_count", Playable, Count, true, ANY, SmartPlusPage),
+    m!("playable_download_button_click_count", Playable, Count, true, ANY, SmartPlusPage),
+    // §Interaction metrics > Image metrics
+    m!("single_image_impressions", Image, Count, true, IMAGE_ID, MetricsPage),
+    m!("single_image_impression_rate", Image, Rate, false, IMAGE_ID, MetricsPage),
+    m!("single_image_ctr", Image, Rate, false, IMAGE_ID, MetricsPage),
+    // §Interaction metrics > Interactive add-ons metrics
+    m!("interactive_add_on_impressions", InteractiveAddOns, Count, true, ANY, MetricsPage),
+    m!("interactive_add_on_destination_clicks", InteractiveAddOns, Count, true, ANY, MetricsPage),
+    m!("interactive_add_on_activity_clicks", InteractiveAddOns, Count, true, ANY, MetricsPage),
+    m!("interactive_add_on_option_a_clicks", InteractiveAddOns, Count, true, ANY, MetricsPage),
+    m!("interactive_add_on_option_b_clicks", InteractiveAddOns, Count, true, ANY, MetricsPage),
+    m!("countdown_sticker_recall_clicks", InteractiveAddOns, Count, true, ANY, MetricsPage),
+    // §Interaction metrics > Instant experience metrics
+    m!("ix_page_duration_avg", InstantExperience, Average, false, ANY, MetricsPage),
+    m!("ix_page_viewrate_avg", InstantExperience, Rate, false, ANY, MetricsPage),
+    m!("ix_video_views", InstantExperience, Count, true, ANY, MetricsPage),
+    m!("ix_video_views_p25", InstantExperience, Count, true, ANY, MetricsPage),
+    m!("ix_video_views_p50", InstantExperience, Count, true, ANY, MetricsPage),
+    m!("ix_video_views_p75", InstantExperience, Count, true, ANY, MetricsPage),
+    m!("ix_video_views_p100", InstantExperience, Count, true, ANY, MetricsPage),
+    m!("ix_average_video_play", InstantExperience, Average, false, ANY, MetricsPage),
+    // §Interaction metrics > Product metrics
+    m!("product_impressions", Product, Count, true, ANY, SmartPlusPage),
+    m!("product_clicks", Product, Count, true, ANY, SmartPlusPage),
+    m!("product_cta", Product, Rate, false, ANY, SmartPlusPage),
+];
