@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::metric_catalog::Group;
+use crate::error::{Error, Result};
 
-/// A group of report metrics `advanced.metric_groups` can add to every report stream, at the
-/// levels and report types TikTok serves each metric (the metric catalog's restrictions).
+/// A group of report metrics added to every report stream where TikTok serves them.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -128,15 +128,14 @@ impl MetricGroup {
     }
 }
 
-/// How report records carry their metrics.
+/// How report records carry their metrics (`advanced.record_layout`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordLayout {
-    /// TikTok's shape: every metric in one `metrics` object (one JSON column in a warehouse).
+    /// TikTok's shape: every metric in one metrics object (one JSON column in a warehouse).
     #[default]
     Nested,
-    /// Each metric at the top level of the record, typed, beside the keys and `dimensions`; a
-    /// metric named like a top-level field (`advertiser_id`, a dimension) is `metric_<name>`.
+    /// Each metric a typed top-level field; one named like a key field becomes metric_<name>.
     Flat,
 }
 
@@ -180,6 +179,43 @@ impl ReportOptions {
         metric_groups: Vec::new(),
         record_layout: RecordLayout::Nested,
     };
+
+    /// The options of `advanced.metric_groups` and `advanced.record_layout` (either unset takes
+    /// its default), or an error naming the value and the valid ones.
+    pub(crate) fn from_config(
+        metric_groups: Option<Vec<String>>,
+        record_layout: Option<String>,
+    ) -> Result<ReportOptions> {
+        let mut groups: Vec<MetricGroup> = Vec::new();
+        for (n, value) in metric_groups.unwrap_or_default().iter().enumerate() {
+            let Some(group) = MetricGroup::from_config(value) else {
+                let valid: Vec<&str> = MetricGroup::EVERY.iter().map(|g| g.as_config()).collect();
+                return Err(Error::config(format!(
+                    "Config field `advanced.metric_groups[{n}]` is {value:?}, which is not a metric \
+                     group: use any of {}, or leave the list empty for the standard metrics.",
+                    valid.join(", ")
+                )));
+            };
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+        let record_layout = match record_layout.as_deref() {
+            None | Some("nested") => RecordLayout::Nested,
+            Some("flat") => RecordLayout::Flat,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "Config field `advanced.record_layout` is {other:?}: use \"nested\" (the \
+                     default: every metric in one `metrics` object) or \"flat\" (each metric its \
+                     own top-level field)."
+                )))
+            }
+        };
+        Ok(ReportOptions {
+            metric_groups: groups,
+            record_layout,
+        })
+    }
 
     /// Whether reports get the table's own requests and schema files.
     pub(crate) fn is_standard(&self) -> bool {
@@ -241,6 +277,38 @@ mod tests {
             assert!(!description.is_empty(), "{variant}");
             assert!(!description.contains('\n'), "{variant}");
         }
+    }
+
+    #[test]
+    fn config_values_become_options_and_unknown_ones_are_refused_naming_the_valid_ones() {
+        let standard = ReportOptions::from_config(None, None).unwrap();
+        assert_eq!(standard, ReportOptions::STANDARD);
+        assert!(standard.is_standard());
+        let chosen = ReportOptions::from_config(
+            Some(vec!["website".into(), "skan".into(), "website".into()]),
+            Some("flat".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            chosen.metric_groups,
+            vec![MetricGroup::Website, MetricGroup::Skan]
+        );
+        assert_eq!(chosen.record_layout, RecordLayout::Flat);
+        assert!(!chosen.is_standard());
+        let err = ReportOptions::from_config(Some(vec!["app".into(), "shop".into()]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("advanced.metric_groups[1]"), "{err}");
+        assert!(err.contains("\"shop\""), "{err}");
+        for group in MetricGroup::EVERY {
+            assert!(err.contains(group.as_config()), "{err}");
+        }
+        let err = ReportOptions::from_config(None, Some("columns".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("advanced.record_layout"), "{err}");
+        assert!(err.contains("\"columns\""), "{err}");
+        assert!(err.contains("\"flat\""), "{err}");
     }
 
     #[test]
