@@ -3,7 +3,7 @@
 //! recent days counted for the next run's plan. The driver and the ads-cap machinery both read
 //! queries here; an asynchronous task's rows are emitted here too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
 use futures::StreamExt;
@@ -14,7 +14,7 @@ use crate::capture::context::{Context, CountFor, Warning};
 use crate::capture::listing::ListQuery;
 use crate::capture::record;
 use crate::client::Page;
-use crate::error::Result;
+use crate::error::{ErrorClass, Result};
 use crate::registry::ReportSpec;
 
 /// One report binding's work for one ad account.
@@ -32,6 +32,9 @@ pub(crate) struct ReportUnit<'a> {
     pub(super) recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
     /// The last day the unit reads this run.
     pub(super) last_day: std::sync::OnceLock<NaiveDate>,
+    /// How many queries of part of the metrics each its queries take (1 until TikTok finds one
+    /// too large even for one day: see [`super::wide`]).
+    pub(super) metric_parts: AtomicUsize,
 }
 
 impl<'a> ReportUnit<'a> {
@@ -50,6 +53,7 @@ impl<'a> ReportUnit<'a> {
             days: AtomicU64::new(0),
             recent: std::sync::OnceLock::new(),
             last_day: std::sync::OnceLock::new(),
+            metric_parts: AtomicUsize::new(1),
         }
     }
 
@@ -79,8 +83,34 @@ pub(super) enum Fetched {
 }
 
 /// Fetches every page of one query and emits its rows. An answer over the ads cap is not
-/// emitted (`Capped`) unless `accept_capped`.
+/// emitted (`Capped`) unless `accept_capped`. A query TikTok finds too large (40067) whose window
+/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]).
 pub(super) async fn fetch(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    // Once a query of the unit took parts, its other windows start in parts.
+    if unit.metric_parts.load(Ordering::Relaxed) > 1 {
+        return super::wide::fetch_split(ctx, unit, query, accept_capped, 0).await;
+    }
+    let narrowest = super::wide::narrowest(unit.spec, query.window);
+    match fetch_whole(ctx, unit, query, accept_capped).await {
+        Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
+            tracing::info!(
+                advertiser_id = unit.advertiser.id,
+                metrics = unit.spec.metrics.len(),
+                "TikTok found the query too large (40067) for one day; asking its metrics in parts."
+            );
+            super::wide::fetch_split(ctx, unit, query, accept_capped, 1).await
+        }
+        other => other,
+    }
+}
+
+/// [`fetch`] in one query.
+async fn fetch_whole(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     query: Query<'_>,
