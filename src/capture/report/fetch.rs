@@ -3,7 +3,7 @@
 //! recent days counted for the next run's plan. The driver and the ads-cap machinery both read
 //! queries here; an asynchronous task's rows are emitted here too.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use futures::StreamExt;
@@ -32,9 +32,6 @@ pub(crate) struct ReportUnit<'a> {
     pub(super) recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
     /// The last day the unit reads this run.
     pub(super) last_day: std::sync::OnceLock<NaiveDate>,
-    /// How many queries of part of the metrics each its queries take (1 until TikTok finds one
-    /// too large even for one day: see [`super::wide`]).
-    pub(super) metric_parts: AtomicUsize,
 }
 
 impl<'a> ReportUnit<'a> {
@@ -53,7 +50,6 @@ impl<'a> ReportUnit<'a> {
             days: AtomicU64::new(0),
             recent: std::sync::OnceLock::new(),
             last_day: std::sync::OnceLock::new(),
-            metric_parts: AtomicUsize::new(1),
         }
     }
 
@@ -91,8 +87,12 @@ pub(super) async fn fetch(
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
-    // Once a query of the unit took parts, its other windows start in parts.
-    if unit.metric_parts.load(Ordering::Relaxed) > 1 {
+    // Once a query of the binding took parts, its other windows start in parts.
+    if ctx.counters[unit.binding]
+        .metric_parts
+        .load(Ordering::Relaxed)
+        > 1
+    {
         return super::wide::fetch_split(ctx, unit, query, accept_capped, 0).await;
     }
     let narrowest = super::wide::narrowest(unit.spec, query.window);

@@ -3,8 +3,9 @@
 //! several queries of the same rows (same dimensions, window and filters), each with part of the
 //! metrics, halving a part TikTok still finds too large; the parts' rows are joined by their
 //! dimensions and emitted once all parts are read, so each record carries every metric TikTok
-//! answered. A unit remembers how many parts its queries took, so its next windows start split,
-//! and the run's plan grows by the queries the parts add (the plan counts a query as one).
+//! answered. A binding remembers how many parts its queries took, so its next windows (of every
+//! ad account) start split, and the run's plan grows by the queries the parts add (the plan
+//! counts a query as one).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -98,7 +99,8 @@ pub(super) async fn fetch_split(
     refused: u64,
 ) -> Result<Fetched> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
-    let parts = unit.metric_parts.load(Ordering::Relaxed).max(2);
+    let learned = &ctx.counters[binding].metric_parts;
+    let parts = learned.load(Ordering::Relaxed).max(2);
     let mut queue: VecDeque<Vec<String>> = cut(&spec.metrics, parts).into();
     let mut read_parts = 0usize;
     // The plan counted this query once: every other query asked for it is added to the plan.
@@ -176,7 +178,7 @@ pub(super) async fn fetch_split(
         }
         read_parts += 1;
     }
-    unit.metric_parts.fetch_max(read_parts, Ordering::Relaxed);
+    learned.fetch_max(read_parts, Ordering::Relaxed);
     grow_plan(asked);
     emit_rows(ctx, unit, query.window, &joined.into_rows()).await?;
     Ok(Fetched::Whole)
