@@ -6,8 +6,9 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use url::Url;
 
+use super::bounds::*;
 use super::surface::{CredentialsConfig, EndpointConfig};
-use super::*;
+use super::typed::{Config, Environment, Secret};
 use crate::error::{Error, Result};
 use crate::registry::custom::{validate_custom_report, CustomReportConfig};
 use crate::registry::{CustomReport, ReportOptions};
@@ -360,6 +361,7 @@ fn api_root(base_url: Option<&str>, sandbox: bool, allow_insecure_http: bool) ->
 mod tests {
     use serde_json::{json, Value};
 
+    use crate::config::bounds::*;
     use crate::config::tests::production;
     use crate::config::*;
     use crate::error::{Error, Result};

@@ -1,13 +1,9 @@
 //! The metrics each report stream requests, per report type, level and granularity, in TikTok's
 //! request order, and the enums that describe a report (type, level, granularity, breakdown).
-//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which
-//! [`metric_type`] reads for records and schemas.
+//! A metric's type comes from the metric catalog ([`super::metric_catalog::metric_type`]).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use super::metric_catalog::{self, ReportShape};
-use super::report_options::ReportOptions;
 
 /// How a metric (or a dimension) is typed in records and schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +24,6 @@ pub(crate) const ID_FIELDS: [&str; 4] = [
     Level::AdGroup.id_field(),
     Level::Ad.id_field(),
 ];
-
-/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names
-/// TikTok does not document are `None`: custom reports cannot ask for them (validation refuses
-/// them), and a column TikTok adds to an answer unasked is emitted as sent, as a string.
-pub(crate) fn metric_type(name: &str) -> Option<MetricType> {
-    super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
-}
 
 /// BASIC report base list, appended after the level list.
 pub(crate) const M_BASE: &[&str] = &[
@@ -127,10 +116,11 @@ const CONVERSIONS: &[&str] = &[
 /// The core of TikTok's website and Shop funnel, as Ads Manager shows it: page views, add to
 /// cart, checkout and complete payment with their total values, the complete-payment ROAS, and
 /// onsite shopping (TikTok Shop purchases) with its value and ROAS. The campaign, ad group and ad
-/// levels ask them where the metric catalog says TikTok serves them, after their other metrics
-/// (the ad level already asks some; a metric is asked once). Names from TikTok's Metrics page,
+/// levels ask them after their other metrics (the ad level already asks some; a metric is asked
+/// once), where the metric catalog says TikTok serves them
+/// ([`super::report_options::requested_metrics`] leaves out the others). Names from TikTok's Metrics page,
 /// §Conversions metrics > Website metrics and > Shop metrics (portal doc 1751443967255553).
-const FUNNEL: &[&str] = &[
+pub(crate) const FUNNEL: &[&str] = &[
     "total_pageview",
     "total_value_per_pageview",
     "web_event_add_to_cart",
@@ -189,7 +179,7 @@ const SECONDARY_GOAL: &[&str] = &[
 ];
 
 /// Metrics the ad-level by-country BASIC report does not offer.
-const NOT_BY_COUNTRY: &[&str] = &["purchase", "purchase_rate", "cost_per_purchase"];
+pub(crate) const NOT_BY_COUNTRY: &[&str] = &["purchase", "purchase_rate", "cost_per_purchase"];
 
 /// Report type, as TikTok's `report_type` parameter names it (and custom reports in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -371,14 +361,8 @@ pub(crate) fn metrics_for(
         ReportType::Audience => out.extend(M_AUD),
     }
     if level != Level::Advertiser {
-        let shape = ReportShape {
-            report_type,
-            level,
-            granularity,
-            breakdown: breakdown != Breakdown::None,
-        };
         for metric in FUNNEL {
-            if !out.contains(metric) && metric_catalog::check(metric, shape).is_ok() {
+            if !out.contains(metric) {
                 out.push(metric);
             }
         }
@@ -386,46 +370,11 @@ pub(crate) fn metrics_for(
     out
 }
 
-/// The metrics a report of the table asks under a config's metric groups: the standard ones
-/// ([`metrics_for`]), then, in the order of TikTok's Metrics page, every metric of the groups'
-/// sections that TikTok serves in a report of this shape (the catalog's restrictions) and that
-/// the table does not leave out of it.
-pub(crate) fn metrics_with_groups(
-    report_type: ReportType,
-    level: Level,
-    granularity: Granularity,
-    breakdown: Breakdown,
-    options: &ReportOptions,
-) -> Vec<&'static str> {
-    let mut out = metrics_for(report_type, level, granularity, breakdown);
-    if options.metric_groups.is_empty() {
-        return out;
-    }
-    let shape = ReportShape {
-        report_type,
-        level,
-        granularity,
-        breakdown: breakdown != Breakdown::None,
-    };
-    let asked: std::collections::HashSet<&str> = out.iter().copied().collect();
-    // TikTok's table leaves purchases out of the ad-level BASIC report by country.
-    let left_out = |m: &str| {
-        (report_type, level, breakdown) == (ReportType::Basic, Level::Ad, Breakdown::Country)
-            && NOT_BY_COUNTRY.contains(&m)
-    };
-    out.extend(
-        metric_catalog::all()
-            .iter()
-            .filter(|m| options.adds(m.group) && m.rule.allows(shape))
-            .map(|m| m.name)
-            .filter(|m| !asked.contains(m) && !left_out(m)),
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::metric_catalog::{self, metric_type, ReportShape};
+    use crate::registry::report_options::{requested_metrics, ReportOptions};
 
     #[test]
     fn request_sizes_match_the_api_table() {
@@ -500,7 +449,7 @@ mod tests {
     #[test]
     fn three_levels_ask_the_website_and_shop_funnel_where_tiktok_serves_it() {
         for (r, l, g, b) in every_report() {
-            let asked = metrics_for(r, l, g, b);
+            let asked = requested_metrics(r, l, g, b, &ReportOptions::STANDARD);
             let shape = ReportShape {
                 report_type: r,
                 level: l,
@@ -551,7 +500,7 @@ mod tests {
                 granularity: g,
                 breakdown: b != Breakdown::None,
             };
-            let asked = metrics_with_groups(r, l, g, b, &all);
+            let asked = requested_metrics(r, l, g, b, &all);
             assert_eq!(asked[..standard.len()], standard[..]);
             let mut seen = std::collections::HashSet::new();
             for m in &asked {
@@ -575,16 +524,16 @@ mod tests {
                     metric.name
                 );
             }
-            let only_website = metrics_with_groups(r, l, g, b, &website);
+            let only_website = requested_metrics(r, l, g, b, &website);
             for m in &only_website[standard.len()..] {
                 let group = metric_catalog::lookup(m).unwrap().group;
                 assert_eq!(group, metric_catalog::Group::Website, "{m}");
             }
             assert!(only_website.len() > standard.len());
-            assert_eq!(metrics_with_groups(r, l, g, b, &with(vec![])), standard);
+            assert_eq!(requested_metrics(r, l, g, b, &with(vec![])), standard);
         }
         // Numbers: the groups hold no text or id metric.
-        let asked = metrics_with_groups(
+        let asked = requested_metrics(
             ReportType::Basic,
             Level::Ad,
             Granularity::Day,

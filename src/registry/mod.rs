@@ -10,6 +10,7 @@ pub(crate) mod custom;
 pub(crate) mod metric_catalog;
 pub mod metrics;
 pub mod report_options;
+mod report_spec;
 pub(crate) mod schema;
 
 use serde_json::Value;
@@ -17,6 +18,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 pub(crate) use metrics::{Breakdown, Granularity, Level, ReportType};
 pub use report_options::{MetricGroup, RecordLayout, ReportOptions};
+pub(crate) use report_spec::TOTALS_DAYS;
+pub use report_spec::{ReportDef, ReportSpec};
 
 /// How a paginated list endpoint is read per advertiser: the entities (`campaign/get/` and
 /// friends) and the creative, audience, spark-ads and pixel lists.
@@ -32,15 +35,6 @@ pub struct EntityDef {
     /// Asked once for auction and reach & frequency (what `*/get/` lists by default) and once
     /// for TopView, which TikTok lists only when asked alone, at most 100 a page.
     pub(crate) per_buying_type: bool,
-}
-
-/// A report resource of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportDef {
-    pub(crate) report_type: ReportType,
-    pub(crate) level: Level,
-    pub(crate) granularity: Granularity,
-    pub(crate) breakdown: Breakdown,
 }
 
 /// What a row captures, that is how the engine asks the row's endpoint.
@@ -468,70 +462,6 @@ impl CustomReport {
         format!("custom_report_{}", self.name)
     }
 }
-
-/// A report as the capture engine runs it: a row of the table or a custom report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportSpec {
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
-    /// Every dimension in request order: the level id, the time dimension, the breakdowns.
-    pub dimensions: Vec<String>,
-    pub metrics: Vec<String>,
-    /// Filters the user added (custom reports); the deleted-entities filter is added at request
-    /// time from `include_deleted`.
-    pub filtering: Vec<Value>,
-    /// Where records carry the metrics (`advanced.record_layout`).
-    pub layout: RecordLayout,
-}
-
-impl ReportSpec {
-    /// The report of a row with the standard metrics, in TikTok's nested shape.
-    pub fn from_def(def: &ReportDef) -> Self {
-        Self::with_options(def, &ReportOptions::STANDARD)
-    }
-
-    /// The report of a row under a config's metric groups and record layout.
-    pub fn with_options(def: &ReportDef, options: &ReportOptions) -> Self {
-        let mut dimensions = vec![def.level.id_field().to_string()];
-        dimensions.extend(def.granularity.time_dimension().map(str::to_string));
-        dimensions.extend(def.breakdown.dimensions().iter().map(|d| d.to_string()));
-        ReportSpec {
-            report_type: def.report_type,
-            level: def.level,
-            granularity: def.granularity,
-            dimensions,
-            metrics: metrics::metrics_with_groups(
-                def.report_type,
-                def.level,
-                def.granularity,
-                def.breakdown,
-                options,
-            )
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-            filtering: Vec::new(),
-            layout: options.record_layout,
-        }
-    }
-
-    /// Whether the report's totals come from TikTok's lifetime metrics (`query_lifetime`).
-    /// TikTok offers them for BASIC reports only, and refuses them with `country_code` (Basic
-    /// reports, <https://business-api.tiktok.com/portal/docs?id=1738864915188737>; audience
-    /// reports have no lifetime metrics in v1.3,
-    /// <https://business-api.tiktok.com/portal/docs?id=1738864928947201>). Other reports without
-    /// a time dimension are totals over the [`TOTALS_DAYS`] days ending on `end_date` or today.
-    pub fn uses_query_lifetime(&self) -> bool {
-        self.granularity == Granularity::Lifetime
-            && self.report_type == ReportType::Basic
-            && !self.dimensions.iter().any(|d| d == "country_code")
-    }
-}
-
-/// The longest range TikTok accepts for a report without a time dimension (365 days, both ends
-/// included): what totals that cannot be lifetime totals cover, ending on `end_date` or today.
-pub(crate) const TOTALS_DAYS: u64 = 365;
 
 /// What a runnable stream captures: a row of the table, or a report (a row's or a custom
 /// one) resolved to its dimensions and metrics.
@@ -1114,7 +1044,7 @@ mod tests {
                             &properties[field.as_ref()]
                         }
                     };
-                    let expected = match metrics::metric_type(metric) {
+                    let expected = match metric_catalog::metric_type(metric) {
                         Some(metrics::MetricType::Number) => json!(["number", "null"]),
                         Some(metrics::MetricType::Id) => json!(["integer", "null"]),
                         _ => json!(["string", "null"]),

@@ -10,7 +10,8 @@ use std::borrow::Cow;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::metric_catalog::Group;
+use super::metric_catalog::{self, Group, ReportShape};
+use super::metrics::{self, Breakdown, Granularity, Level, ReportType};
 use crate::error::{Error, Result};
 
 /// A group of report metrics added to every report stream where TikTok serves them.
@@ -228,6 +229,45 @@ impl ReportOptions {
             .iter()
             .any(|g| g.sections().contains(&section))
     }
+}
+
+/// The metrics a report of the table asks under a config's metric groups: the standard ones
+/// ([`metrics::metrics_for`]) but a funnel metric the catalog says TikTok does not serve in a
+/// report of this shape, then, in the order of TikTok's Metrics page, every metric of the groups'
+/// sections that TikTok serves in it (the catalog's restrictions) and that the table does not
+/// leave out of it, once each.
+pub(crate) fn requested_metrics(
+    report_type: ReportType,
+    level: Level,
+    granularity: Granularity,
+    breakdown: Breakdown,
+    options: &ReportOptions,
+) -> Vec<&'static str> {
+    let shape = ReportShape {
+        report_type,
+        level,
+        granularity,
+        breakdown: breakdown != Breakdown::None,
+    };
+    let mut out = metrics::metrics_for(report_type, level, granularity, breakdown);
+    out.retain(|m| !metrics::FUNNEL.contains(m) || metric_catalog::check(m, shape).is_ok());
+    if options.metric_groups.is_empty() {
+        return out;
+    }
+    let asked: std::collections::HashSet<&str> = out.iter().copied().collect();
+    // TikTok's table leaves purchases out of the ad-level BASIC report by country.
+    let left_out = |m: &str| {
+        (report_type, level, breakdown) == (ReportType::Basic, Level::Ad, Breakdown::Country)
+            && metrics::NOT_BY_COUNTRY.contains(&m)
+    };
+    out.extend(
+        metric_catalog::all()
+            .iter()
+            .filter(|m| options.adds(m.group) && m.rule.allows(shape))
+            .map(|m| m.name)
+            .filter(|m| !asked.contains(m) && !left_out(m)),
+    );
+    out
 }
 
 #[cfg(test)]

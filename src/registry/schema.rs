@@ -6,9 +6,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::metrics::{metric_type, MetricType};
+use super::metric_catalog::metric_type;
+use super::metrics::MetricType;
 use super::report_options::{flat_field, RecordLayout};
-use super::{ReportSpec, TOTALS_DAYS};
+use super::report_spec::{ReportSpec, TOTALS_DAYS};
 
 /// The type of a dimension value in records.
 pub(crate) fn dimension_type(dimension: &str) -> MetricType {

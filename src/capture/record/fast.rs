@@ -7,7 +7,8 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::report::ReportRecord;
-use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
+use crate::registry::metric_catalog::metric_type;
+use crate::registry::metrics::{MetricType, ID_FIELDS};
 use crate::registry::report_options::flat_field;
 use crate::registry::schema::dimension_type;
 use crate::registry::{RecordLayout, ReportSpec};

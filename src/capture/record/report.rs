@@ -1,16 +1,17 @@
 //! Report records: TikTok's nested `dimensions` and `metrics` kept (in the flat layout of
 //! `advanced.record_layout`, each metric at the top level instead), top-level copies of the key
-//! dimensions and `advertiser_id` added, every metric typed. [`report_row`] tries the fast path
-//! (`fast`) and falls back to the general one here, which the tests hold the fast path to.
+//! dimensions and `advertiser_id` added, every metric typed: the general path, which
+//! [`report_row`](super::report_row) falls back to when the fast path (`fast`) declines a row,
+//! and which the tests hold the fast path to.
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::convert::{conform_id, null_non_finite, typed};
-use super::fast;
+use super::note::Notes;
 use super::text::{parse_row, RowError};
-use super::Notes;
-use crate::registry::metrics::{metric_type, MetricType};
+use crate::registry::metric_catalog::metric_type;
+use crate::registry::metrics::MetricType;
 use crate::registry::report_options::flat_field;
 use crate::registry::schema::dimension_type;
 use crate::registry::{RecordLayout, ReportSpec};
@@ -24,21 +25,6 @@ pub struct ReportRecord {
     pub time: Option<String>,
     /// A key dimension TikTok left empty (kept as `""`), for the caller's warning.
     pub(crate) empty_key: Option<String>,
-}
-
-/// Builds the record of one report row. The fast path writes the output straight from the
-/// row's raw text (no intermediate maps or number parsing: report rows are most of what the
-/// connector emits); rows it does not handle (escaped keys, odd shapes) take the general path.
-pub fn report_row(
-    raw: &RawValue,
-    spec: &ReportSpec,
-    advertiser_id: u64,
-    notes: &mut Notes,
-) -> Result<ReportRecord, RowError> {
-    match fast::report_row(raw.get(), spec, advertiser_id) {
-        Some(record) => Ok(record),
-        None => report_row_general(raw, spec, advertiser_id, notes),
-    }
 }
 
 /// The general (slower) row builder: serde_json values all the way. The fast path falls
@@ -136,6 +122,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::capture::record::report_row;
     use crate::capture::record::tests::raw;
     use crate::registry::{find, Kind};
 

@@ -88,24 +88,39 @@ pub(super) async fn fetch(
     accept_capped: bool,
 ) -> Result<Fetched> {
     // Once a query of the binding took parts, its other windows start in parts.
-    if ctx.counters[unit.binding]
+    let refused = if ctx.counters[unit.binding]
         .metric_parts
         .load(Ordering::Relaxed)
         > 1
     {
-        return super::wide::fetch_split(ctx, unit, query, accept_capped, 0).await;
-    }
-    let narrowest = super::wide::narrowest(unit.spec, query.window);
-    match fetch_whole(ctx, unit, query, accept_capped).await {
-        Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
-            tracing::info!(
-                advertiser_id = unit.advertiser.id,
-                metrics = unit.spec.metrics.len(),
-                "TikTok found the query too large (40067) for one day; asking its metrics in parts."
-            );
-            super::wide::fetch_split(ctx, unit, query, accept_capped, 1).await
+        0
+    } else {
+        let narrowest = super::wide::narrowest(unit.spec, query.window);
+        match fetch_whole(ctx, unit, query, accept_capped).await {
+            Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
+                tracing::info!(
+                    advertiser_id = unit.advertiser.id,
+                    metrics = unit.spec.metrics.len(),
+                    "TikTok found the query too large (40067) for one day; asking its metrics in \
+                     parts."
+                );
+                1
+            }
+            other => return other,
         }
-        other => other,
+    };
+    let wide = super::wide::WideQuery {
+        binding: unit.binding,
+        spec: unit.spec,
+        advertiser_id: unit.advertiser.id,
+        query,
+    };
+    match super::wide::fetch_split(ctx, wide, accept_capped, refused).await? {
+        Some(rows) => {
+            emit_rows(ctx, unit, query.window, &rows).await?;
+            Ok(Fetched::Whole)
+        }
+        None => Ok(Fetched::Capped),
     }
 }
 

@@ -15,7 +15,6 @@ use futures::StreamExt;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::fetch::{emit_rows, Fetched, ReportUnit};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
 use crate::capture::context::{Context, CountFor};
 use crate::capture::listing::ListQuery;
@@ -88,17 +87,30 @@ impl Joined {
     }
 }
 
-/// Reads one query as several of part of the metrics each, joins the rows and emits them. An
-/// answer over the ads cap is not emitted (`Capped`) unless `accept_capped`, as in
-/// [`super::fetch::fetch`]. `refused` is 1 when the whole query was asked (and refused) first.
+/// Where a wide query is asked: the binding, its report and the ad account.
+pub(super) struct WideQuery<'a> {
+    pub(super) binding: usize,
+    pub(super) spec: &'a ReportSpec,
+    pub(super) advertiser_id: u64,
+    pub(super) query: Query<'a>,
+}
+
+/// Reads one query as several of part of the metrics each and returns the rows joined, for the
+/// caller to emit; `None` when a part's answer is over the ads cap and `accept_capped` is not
+/// set (nothing is returned of it, as of any capped query). `refused` is 1 when the whole query
+/// was asked (and refused) first.
 pub(super) async fn fetch_split(
     ctx: &Context,
-    unit: &ReportUnit<'_>,
-    query: Query<'_>,
+    wide: WideQuery<'_>,
     accept_capped: bool,
     refused: u64,
-) -> Result<Fetched> {
-    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+) -> Result<Option<Vec<Box<RawValue>>>> {
+    let WideQuery {
+        binding,
+        spec,
+        advertiser_id,
+        query,
+    } = wide;
     let learned = &ctx.counters[binding].metric_parts;
     let parts = learned.load(Ordering::Relaxed).max(2);
     let mut queue: VecDeque<Vec<String>> = cut(&spec.metrics, parts).into();
@@ -144,7 +156,7 @@ pub(super) async fn fetch_split(
                     let page: Page = page;
                     if page.ads_throttled && !accept_capped {
                         grow_plan(asked);
-                        return Ok(Fetched::Capped);
+                        return Ok(None);
                     }
                     rows.extend(page.records);
                 }
@@ -180,8 +192,7 @@ pub(super) async fn fetch_split(
     }
     learned.fetch_max(read_parts, Ordering::Relaxed);
     grow_plan(asked);
-    emit_rows(ctx, unit, query.window, &joined.into_rows()).await?;
-    Ok(Fetched::Whole)
+    Ok(Some(joined.into_rows()))
 }
 
 #[cfg(test)]
