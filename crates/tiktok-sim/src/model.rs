@@ -155,6 +155,8 @@ pub struct Model {
     pub(crate) empty_breakdown_values: bool,
     /// Ads one report processes at most (the most recently created ones).
     pub(crate) ads_cap: usize,
+    /// See [`crate::MetricRules::max_metrics_per_query`].
+    pub(crate) max_metrics_per_query: usize,
     /// Share of idle days of a delivering advertiser, in parts per 10,000.
     pub(crate) idle_day_parts: u64,
     pub(crate) assets: AssetSizes,
@@ -277,6 +279,7 @@ impl Model {
             buying_types: cfg.api.buying_types,
             empty_breakdown_values: cfg.api.empty_breakdown_values,
             ads_cap: cfg.api.ads_cap.max(1),
+            max_metrics_per_query: cfg.api.metrics.max_metrics_per_query,
             idle_day_parts: share_parts(cfg.data.idle_day_share),
             assets: AssetSizes::of(cfg),
             advertisers,
@@ -777,6 +780,32 @@ pub(crate) fn currency(adv: &Advertiser) -> &'static str {
 
 fn campaign_disabled(c: &Campaign) -> bool {
     c.h % 8 == 7
+}
+
+/// Whether an ad group promotes an app (its `promotion_type` is APP_ANDROID) rather than a
+/// website.
+pub(crate) fn promotes_app(g: &AdGroup) -> bool {
+    g.h.wrapping_shr(8) % 6 == 4
+}
+
+/// The conversion funnels an ad group runs (see [`crate::catalog::Funnel`]): what it promotes
+/// decides between the app funnel and the website one; its campaign's objective adds TikTok
+/// Shop (CONVERSIONS: product sales), offline events (LEAD_GENERATION) and messaging
+/// (LEAD_GENERATION, ENGAGEMENT).
+pub(crate) fn adgroup_funnels(c: &Campaign, g: &AdGroup) -> crate::catalog::Funnels {
+    use crate::catalog::Funnel;
+    let mut funnels = if promotes_app(g) {
+        Funnel::App.bit()
+    } else {
+        Funnel::Website.bit()
+    };
+    match objective(c) {
+        "CONVERSIONS" => funnels |= Funnel::Shop.bit(),
+        "LEAD_GENERATION" => funnels |= Funnel::Offline.bit() | Funnel::Messaging.bit(),
+        "ENGAGEMENT" => funnels |= Funnel::Messaging.bit(),
+        _ => {}
+    }
+    funnels
 }
 
 pub(crate) fn objective(c: &Campaign) -> &'static str {
