@@ -54,7 +54,7 @@ use crate::config::Config;
 use crate::error::{ErrorClass, Result};
 use crate::registry::metric_catalog::{self, ReportShape};
 use crate::registry::metrics::{Granularity, Level, ReportType};
-use crate::registry::{ReportSpec, StreamSpec};
+use crate::registry::{RecordLayout, ReportSpec, StreamSpec};
 
 /// Asked whatever the streams request: the delivery every other metric rests on.
 const BASE_METRICS: &[&str] = &["spend", "impressions", "clicks"];
@@ -653,6 +653,7 @@ fn ledger_params(
         dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
         metrics: metrics.iter().map(|m| m.to_string()).collect(),
         filtering: Vec::new(),
+        layout: RecordLayout::Nested,
     };
     let filters = report_query::filtering(&spec, ctx.config.include_deleted, None);
     match accounts {
@@ -1027,6 +1028,7 @@ async fn ad_level_day(ctx: &Context, advertiser_id: u64, day: NaiveDate) -> Resu
         dimensions: vec!["ad_id".into(), "stat_time_day".into()],
         metrics: metrics.clone(),
         filtering: Vec::new(),
+        layout: RecordLayout::Nested,
     };
     let filters = report_query::filtering(&spec, true, None);
     let query = ListQuery {

@@ -57,6 +57,8 @@ pub struct Config {
     /// The certificates of `advanced.ca_certificate` (PEM, each checked to parse), trusted
     /// besides the built-in and system roots.
     pub ca_certificates: Vec<reqwest::Certificate>,
+    /// `advanced.metric_groups` and `advanced.record_layout`.
+    pub(crate) report_options: crate::registry::ReportOptions,
 }
 
 impl Config {
@@ -87,6 +89,10 @@ impl crate::registry::Scope for Config {
 
     fn custom_reports(&self) -> &[CustomReport] {
         &self.custom_reports
+    }
+
+    fn report_options(&self) -> &crate::registry::ReportOptions {
+        &self.report_options
     }
 }
 

@@ -9,6 +9,7 @@
 pub(crate) mod custom;
 pub(crate) mod metric_catalog;
 pub mod metrics;
+pub mod report_options;
 mod report_spec;
 pub(crate) mod schema;
 
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 pub(crate) use metrics::{Breakdown, Granularity, Level, ReportType};
+pub use report_options::{MetricGroup, RecordLayout, ReportOptions};
 pub(crate) use report_spec::TOTALS_DAYS;
 pub use report_spec::{ReportDef, ReportSpec};
 
@@ -421,7 +423,15 @@ pub trait Scope {
     /// Set by configs of earlier versions: the unsuffixed report names at this granularity.
     fn report_granularity(&self) -> Option<Granularity>;
     fn custom_reports(&self) -> &[CustomReport];
+    /// The metric groups and record layout of the reports; the standard ones unless the config
+    /// chooses.
+    fn report_options(&self) -> &ReportOptions {
+        &STANDARD_OPTIONS
+    }
 }
+
+/// What a config that chooses neither metric groups nor a record layout gets.
+static STANDARD_OPTIONS: ReportOptions = ReportOptions::STANDARD;
 
 /// A shared config (the engine holds it in an `Arc`) is the same scope.
 impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
@@ -433,6 +443,9 @@ impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
     }
     fn custom_reports(&self) -> &[CustomReport] {
         (**self).custom_reports()
+    }
+    fn report_options(&self) -> &ReportOptions {
+        (**self).report_options()
     }
 }
 
@@ -487,10 +500,18 @@ impl Stream {
 
     /// The stream of a row, under the name the user sees (the row's or its legacy name).
     /// Everything comes from the row: a new row needs no code here.
-    fn from_def(def: &'static StreamDef, name: &str) -> Self {
+    fn from_def(def: &'static StreamDef, name: &str, options: &ReportOptions) -> Self {
         let spec = match def.kind {
-            Kind::Report(r) => StreamSpec::Report(ReportSpec::from_def(&r)),
+            Kind::Report(r) => StreamSpec::Report(ReportSpec::with_options(&r, options)),
             _ => StreamSpec::Row(def),
+        };
+        // A report under metric groups or the flat layout has the schema its request and layout
+        // make; otherwise the row's file (which the schema tests keep equal to the generated one).
+        let schema = match &spec {
+            StreamSpec::Report(report) if !options.is_standard() => {
+                schema::report_schema(def.name, report)
+            }
+            _ => def.schema(),
         };
         let key = match (def.key, &spec) {
             (Key::Fields(fields), _) => fields.iter().map(|f| f.to_string()).collect(),
@@ -504,7 +525,7 @@ impl Stream {
             key,
             cursor: def.cursor.map(str::to_string),
             disabled_by_default: def.disabled_by_default,
-            schema: def.schema(),
+            schema,
         }
     }
 }
@@ -518,8 +539,9 @@ fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
     (key, cursor)
 }
 
-fn custom_stream(report: &CustomReport) -> Stream {
-    let spec = report.spec.clone();
+fn custom_stream(report: &CustomReport, options: &ReportOptions) -> Stream {
+    let mut spec = report.spec.clone();
+    spec.layout = options.record_layout;
     let (mut key, cursor) = report_key(&spec);
     // A custom report's key is its dimensions plus the advertiser, whatever they are.
     if !key.iter().any(|k| k == "advertiser_id") {
@@ -553,24 +575,29 @@ pub fn catalog(config: &impl Scope) -> Vec<Stream> {
     match config.report_granularity() {
         None => {
             for def in STREAMS.iter().filter(|d| d.sandbox || !sandbox) {
-                out.push(Stream::from_def(def, def.name));
+                out.push(Stream::from_def(def, def.name, config.report_options()));
             }
         }
         Some(granularity) => {
             for def in STREAMS.iter().filter(|d| d.sandbox || !sandbox) {
                 match def.legacy_name {
-                    None => out.push(Stream::from_def(def, def.name)),
+                    None => out.push(Stream::from_def(def, def.name, config.report_options())),
                     Some(legacy) => {
                         let Kind::Report(r) = def.kind else { continue };
                         if r.granularity == granularity {
-                            out.push(Stream::from_def(def, legacy));
+                            out.push(Stream::from_def(def, legacy, config.report_options()));
                         }
                     }
                 }
             }
         }
     }
-    out.extend(config.custom_reports().iter().map(custom_stream));
+    out.extend(
+        config
+            .custom_reports()
+            .iter()
+            .map(|r| custom_stream(r, config.report_options())),
+    );
     out
 }
 
@@ -590,7 +617,7 @@ pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
         if sandbox && !def.sandbox {
             return Err(unavailable(def));
         }
-        return Ok(Stream::from_def(def, name));
+        return Ok(Stream::from_def(def, name, config.report_options()));
     }
     if legacy_family(name) {
         let granularity = config.report_granularity().unwrap_or(Granularity::Day);
@@ -609,7 +636,7 @@ pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
         if sandbox && !def.sandbox {
             return Err(unavailable(def));
         }
-        return Ok(Stream::from_def(def, name));
+        return Ok(Stream::from_def(def, name, config.report_options()));
     }
     if let Some(report) = config
         .custom_reports()
@@ -622,7 +649,7 @@ pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
                  refuses. Use production credentials or another data level."
             )));
         }
-        return Ok(custom_stream(report));
+        return Ok(custom_stream(report, config.report_options()));
     }
     let mut known: Vec<&str> = STREAMS.iter().map(|d| d.name).collect();
     known.sort();
@@ -654,6 +681,7 @@ mod tests {
         sandbox: bool,
         report_granularity: Option<Granularity>,
         custom_reports: Vec<CustomReport>,
+        report_options: ReportOptions,
     }
 
     impl Scope for TestScope {
@@ -666,6 +694,9 @@ mod tests {
         fn custom_reports(&self) -> &[CustomReport] {
             &self.custom_reports
         }
+        fn report_options(&self) -> &ReportOptions {
+            &self.report_options
+        }
     }
 
     fn scope(sandbox: bool, granularity: Option<&str>) -> TestScope {
@@ -673,6 +704,7 @@ mod tests {
             sandbox,
             report_granularity: granularity.map(|g| serde_json::from_value(json!(g)).unwrap()),
             custom_reports: Vec::new(),
+            report_options: ReportOptions::default(),
         }
     }
 
@@ -858,7 +890,7 @@ mod tests {
                 ));
             }
         }
-        let stream = Stream::from_def(def, name);
+        let stream = Stream::from_def(def, name, &ReportOptions::STANDARD);
         let required = schema["required"].as_array().cloned().unwrap_or_default();
         for key in &stream.key {
             let ty = &schema["properties"][key]["type"];
@@ -926,7 +958,7 @@ mod tests {
         let text: &'static str =
             Box::leak(serde_json::to_string(&schema).unwrap().into_boxed_str());
         let def: &'static StreamDef = Box::leak(Box::new(extra_report(NAME, text, report)));
-        let stream = Stream::from_def(def, def.name);
+        let stream = Stream::from_def(def, def.name, &ReportOptions::STANDARD);
         assert_eq!(stream.name, NAME);
         assert_eq!(stream.key, ["campaign_id", "stat_time_day", "province_id"]);
         assert_eq!(stream.cursor.as_deref(), Some("stat_time_day"));
@@ -1104,6 +1136,74 @@ mod tests {
         assert_eq!(sand.len(), 31);
     }
 
+    /// Discovery shows each report under the config's metric groups and layout: nested, the
+    /// `metrics` object holds the grown request; flat, each metric is a typed top-level field
+    /// and there is no `metrics` object. Entities and the standard config are unchanged.
+    #[test]
+    fn discovery_follows_the_metric_groups_and_the_record_layout() {
+        let standard = catalog(&production(None));
+        for (groups, layout) in [
+            (vec![MetricGroup::All], RecordLayout::Nested),
+            (vec![MetricGroup::All], RecordLayout::Flat),
+            (vec![], RecordLayout::Flat),
+            (
+                vec![MetricGroup::Website, MetricGroup::Skan],
+                RecordLayout::Nested,
+            ),
+        ] {
+            let mut config = production(None);
+            config.report_options = ReportOptions {
+                metric_groups: groups.clone(),
+                record_layout: layout,
+            };
+            let streams = catalog(&config);
+            assert_eq!(streams.len(), standard.len());
+            for (stream, before) in streams.iter().zip(&standard) {
+                assert_eq!(stream.name, before.name);
+                assert_eq!(stream.key, before.key, "{}", stream.name);
+                let Some(report) = stream.report() else {
+                    assert_eq!(stream.schema, before.schema, "{}", stream.name);
+                    continue;
+                };
+                assert_eq!(report.layout, layout);
+                let asked_before = &before.report().unwrap().metrics;
+                assert_eq!(report.metrics[..asked_before.len()], asked_before[..]);
+                assert_eq!(
+                    report.metrics.len() > asked_before.len(),
+                    !groups.is_empty()
+                );
+                let properties = &stream.schema["properties"];
+                for metric in &report.metrics {
+                    let declared = match layout {
+                        RecordLayout::Nested => &properties["metrics"]["properties"][metric],
+                        RecordLayout::Flat => {
+                            let field = report_options::flat_field(metric, &report.dimensions);
+                            &properties[field.as_ref()]
+                        }
+                    };
+                    let expected = match metric_catalog::metric_type(metric) {
+                        Some(metrics::MetricType::Number) => json!(["number", "null"]),
+                        Some(metrics::MetricType::Id) => json!(["integer", "null"]),
+                        _ => json!(["string", "null"]),
+                    };
+                    assert_eq!(declared["type"], expected, "{}: {metric}", stream.name);
+                }
+                assert_eq!(
+                    properties.get("metrics").is_some(),
+                    layout == RecordLayout::Nested,
+                    "{}",
+                    stream.name
+                );
+                for key in &stream.key {
+                    assert_eq!(properties[key], before.schema["properties"][key], "{key}");
+                }
+                // Resolution by name gives the same stream discovery offers.
+                let resolved = resolve(&stream.name, &config).unwrap();
+                assert_eq!(resolved.schema, stream.schema, "{}", stream.name);
+            }
+        }
+    }
+
     #[test]
     fn report_granularity_offers_the_legacy_names() {
         let names = |c: &TestScope| catalog(c).into_iter().map(|s| s.name).collect::<Vec<_>>();
@@ -1163,6 +1263,7 @@ mod tests {
                 dimensions: vec!["campaign_id".into(), "country_code".into()],
                 metrics: vec!["spend".into(), "my_new_metric".into()],
                 filtering: Vec::new(),
+                layout: crate::registry::RecordLayout::Nested,
             },
         });
         let stream = resolve("custom_report_by_country", &config).unwrap();

@@ -17,6 +17,7 @@ pub(crate) mod filter;
 pub(crate) mod query;
 pub(crate) mod splits;
 pub(crate) mod tasks;
+mod wide;
 pub(crate) mod window;
 
 use std::collections::VecDeque;
