@@ -1,72 +1,224 @@
-//! The activity index: per ad account, whether it ever delivered and which days had any
-//! delivery or any attributed result, learned from the cheapest reports TikTok offers
-//! (advertiser level, lifetime totals then one row per day, a handful of metrics, 30 days and up
-//! to five accounts per request) and shared by every report binding of the run. Report windows
-//! and hourly days without activity are then not queried, and an account that never delivered
-//! gets no report query at all.
+//! The ledger: per ad account and day, TikTok's advertiser-level totals of every additive
+//! metric (counts and money, never rates, averages, reach or frequency) that any report stream
+//! of the run requests, read before the report bindings start and shared by all of them. It
+//! decides which days the lower levels may skip, and only one kind of day is skipped: a day
+//! whose ledger row reads an exact zero for every metric the skipping stream requests.
 //!
-//! Why no row with a non-zero metric can be lost: every metric of the entity reports (campaign,
-//! ad group, ad, and their audience breakdowns) counts delivery or results of the account's
-//! ads, which the advertiser-level totals of the same day contain. A day counts as active when
-//! any of [`ACTIVITY_METRICS`] is non-zero (spend, impressions, clicks, reach, video plays,
-//! engagement, app installs, conversions, results, real-time conversions and results); a day
-//! on which all of them are zero for the whole account has no delivery and no attributed
-//! result, so its rows at any level could only carry zeros, and those rows are not emitted.
-//! The index never hides what it cannot see: an answer it cannot read, a refused query or a
-//! day outside what it asked about all count as active. Custom reports may name any metric, so
-//! they are always queried in full.
+//! Why no row with a non-zero metric can be lost: every additive metric of a report row (a
+//! campaign's, an ad group's, an ad's, a breakdown's) is part of the account's total of the same
+//! metric on the same day, so a total of exactly zero leaves no row with a non-zero value of it;
+//! the other metrics (rates, averages, reach) derive from these and are zero or `-` with them.
+//! A stream requesting an additive metric the ledger cannot ask at advertiser level reads every
+//! day. Everything the ledger cannot read as an exact zero counts as activity and is read in
+//! full: `-`, null, a value that is not a number, a metric missing from a row, a row of a day
+//! or an account that was not asked about, a refused query, an answer over the ads cap (by its
+//! `X-Tt-Ads-Throttle` header or by the run's own ad count of the account), and money read from
+//! a multi-account answer (TikTok drops its decimals there). Days are read per account (a day
+//! missing from a one-account answer has no data: TikTok omits such rows); several accounts
+//! share only the lifetime question of whether they ever delivered, and an account missing from
+//! that answer is asked alone.
+//!
+//! Trust is checked at run time: a seeded random sample of skipped account-days is read at the
+//! ad level (at most 1% of the requests the ledger saves, at least one account-day per run that
+//! skips anything). A non-zero row there means the totals are wrong for that account: nothing
+//! of it is skipped, in this run and in the next ones (the mark is kept in its report cursors)
+//! until a run's ad-level read of that day agrees with the totals.
+//!
+//! When `advertisers_reports_daily` is enabled, its query is the ledger's (the union of both
+//! metric lists): the stream emits its own fields of the ledger's rows and makes no request of
+//! its own for the days the ledger read. Custom reports may name any metric, so they are always
+//! queried in full.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::advertisers::Advertiser;
 use super::binding::Binding;
 use super::context::{unit_concurrency, Context, CountFor, Warning};
 use super::listing::ListQuery;
-use super::report::asked::{day_of, Unasked};
-use super::report::query::{PAGE_SIZE, REPORT_PATH};
+use super::report::asked::Unasked;
+use super::report::query::{self as report_query, PAGE_SIZE, REPORT_PATH};
 use super::report::window::{
     date_range, windows, DateBounds, CONCURRENT_WINDOWS, MAX_DAILY_WINDOW,
 };
-use super::shared::Known;
 pub(crate) use super::shared::{Activity, ActivityIndex};
+use super::shared::{Distrust, Known, LedgerScope};
 use crate::client::Params;
 use crate::config::Config;
 use crate::error::{ErrorClass, Result};
-use crate::registry::metrics::Granularity;
-use crate::registry::StreamSpec;
+use crate::registry::metric_catalog::{self, ReportShape};
+use crate::registry::metrics::{Granularity, Level, ReportType};
+use crate::registry::{RecordLayout, ReportSpec, StreamSpec};
 
-/// What the index asks for: any of these non-zero makes a day active. The first group is what
-/// the advertiser-level daily stream already requests; the second adds the attributed results.
-pub(crate) const ACTIVITY_METRICS: &[&str] = &[
-    "spend",
-    "impressions",
-    "clicks",
-    "reach",
-    "video_play_actions",
-    "likes",
-    "comments",
-    "shares",
-    "follows",
-    "profile_visits",
-    "app_install",
-    "real_time_app_install",
-    "conversion",
-    "real_time_conversion",
-    "result",
-    "real_time_result",
-];
-/// How many of [`ACTIVITY_METRICS`] belong to the basic metric list, asked alone when TikTok
-/// refuses the result metrics at advertiser level.
-const BASIC_ACTIVITY_METRICS: usize = 12;
+/// Asked whatever the streams request: the delivery every other metric rests on.
+const BASE_METRICS: &[&str] = &["spend", "impressions", "clicks"];
+
+/// The stream whose query the ledger shares when it is enabled.
+pub(crate) const SHARED_STREAM: &str = "advertisers_reports_daily";
+
+/// The fewest ads over which an account's totals are not trusted. TikTok gives its report cap
+/// as 10,000 ads (its business API SDK, REGULAR query mode) and as 20,000 (Reporting FAQ); the
+/// lower figure is taken, since over it the totals may cover only the newest ads.
+pub(crate) const LEDGER_ADS_CAP: u64 = 10_000;
+
+/// Whether a figure TikTok sent reads as an exact zero, a non-zero number, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    Zero,
+    NonZero,
+    Unknown,
+}
+
+/// Reads one metric value. `rounded_money`: the answer covered several accounts, where TikTok
+/// sends money without decimals, so a money zero there is not an exact zero.
+pub(crate) fn read_value(metric: &str, value: Option<&Value>, rounded_money: bool) -> Reading {
+    let number = match value {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match number {
+        Some(x) if !x.is_finite() => Reading::Unknown,
+        Some(x) if x != 0.0 => Reading::NonZero,
+        Some(_) if rounded_money && is_money(metric) => Reading::Unknown,
+        Some(_) => Reading::Zero,
+        None => Reading::Unknown,
+    }
+}
+
+/// Reads a row's metrics over the metrics asked: non-zero if any is, else unknown if any
+/// cannot be read (or is missing), else zero.
+pub(crate) fn read_row(metrics: &Value, asked: &[&str], rounded_money: bool) -> Reading {
+    let mut out = Reading::Zero;
+    for name in asked {
+        match read_value(name, metrics.get(name), rounded_money) {
+            Reading::NonZero => return Reading::NonZero,
+            Reading::Unknown => out = Reading::Unknown,
+            Reading::Zero => {}
+        }
+    }
+    if !metrics.is_object() {
+        return Reading::Unknown;
+    }
+    out
+}
+
+fn is_money(metric: &str) -> bool {
+    metric_catalog::lookup(metric).is_some_and(|m| m.value_type == metric_catalog::ValueType::Money)
+}
+
+fn additive(metric: &str) -> bool {
+    metric_catalog::lookup(metric).is_some_and(|m| m.additive)
+}
+
+fn allowed(metric: &str, level: Level, granularity: Granularity) -> bool {
+    metric_catalog::check(
+        metric,
+        ReportShape {
+            report_type: ReportType::Basic,
+            level,
+            granularity,
+            breakdown: false,
+        },
+    )
+    .is_ok()
+}
+
+/// What the ledger asks, from the report bindings it serves: the additive metrics they request
+/// (with [`BASE_METRICS`]) that TikTok serves at advertiser level, the streams it cannot cover,
+/// and the advertiser daily stream whose query it shares.
+pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
+    let mut wanted: BTreeSet<&'static str> = BASE_METRICS.iter().copied().collect();
+    let mut shared_stream = None;
+    let reports = bindings.iter().filter_map(|b| match &b.stream.spec {
+        StreamSpec::Report(spec) if !is_custom(config, &b.stream.name) => {
+            Some((b.stream.name.as_str(), spec))
+        }
+        _ => None,
+    });
+    let reports: Vec<(&str, &ReportSpec)> = reports.collect();
+    for (name, spec) in &reports {
+        for m in &spec.metrics {
+            if let Some(metric) = metric_catalog::lookup(m).filter(|m| m.additive) {
+                wanted.insert(metric.name);
+            }
+        }
+        if *name == SHARED_STREAM
+            && spec
+                .metrics
+                .iter()
+                .all(|m| metric_catalog::lookup(m).is_some())
+            && spec.level == Level::Advertiser
+            && spec.report_type == ReportType::Basic
+            && spec.granularity == Granularity::Day
+        {
+            shared_stream = Some((name.to_string(), spec.metrics.clone()));
+        }
+    }
+    let in_request_order = |g: Granularity| -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        // The shared stream's own metrics first, in its order, so its rows read as its own.
+        if let (Some((_, own)), Granularity::Day) = (&shared_stream, g) {
+            for m in own {
+                if let Some(metric) = metric_catalog::lookup(m) {
+                    out.push(metric.name);
+                }
+            }
+        }
+        for m in &wanted {
+            if allowed(m, Level::Advertiser, g) && !out.contains(m) {
+                out.push(m);
+            }
+        }
+        out
+    };
+    let daily = in_request_order(Granularity::Day);
+    let lifetime: Vec<&'static str> = in_request_order(Granularity::Lifetime)
+        .into_iter()
+        .filter(|m| additive(m))
+        .collect();
+    let mut uncovered = BTreeSet::new();
+    for (name, spec) in &reports {
+        let asked = if spec.granularity == Granularity::Lifetime {
+            &lifetime
+        } else {
+            &daily
+        };
+        // `cash_spend` and `voucher_spend` are parts of `spend`, asked by day only.
+        let missing: Vec<&str> = spec
+            .metrics
+            .iter()
+            .map(String::as_str)
+            .filter(|m| additive(m) && !asked.contains(m))
+            .filter(|m| !(spec.granularity == Granularity::Lifetime && m.ends_with("_spend")))
+            .collect();
+        if !missing.is_empty() {
+            tracing::info!(
+                stream = name,
+                metrics = ?missing,
+                "TikTok has no advertiser-level totals of some metrics this report requests, \
+                 so the ledger cannot show its idle days: every day is read."
+            );
+            uncovered.insert(name.to_string());
+        }
+    }
+    LedgerScope {
+        daily,
+        lifetime,
+        uncovered,
+        shared_stream,
+    }
+}
 
 /// Records, per account, the range every dated report binding of this run will read, so
-/// one index query series covers them all.
+/// one ledger query series covers them all; fixes what the ledger asks; and takes over the
+/// distrust an earlier run recorded in the report cursors.
 pub(crate) fn plan(
     index: &ActivityIndex,
     config: &Config,
@@ -75,15 +227,29 @@ pub(crate) fn plan(
     today: NaiveDate,
 ) {
     if !config.activity_index {
-        tracing::info!("The activity index is off for this run: every report day is read.");
+        tracing::info!("The ledger is off for this run: every report day is read.");
         index.off.store(true, Ordering::Relaxed);
         return;
     }
+    let _ = index.scope.set(scope(config, bindings));
+    let mut distrusted_before = index
+        .distrusted_before
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let mut ranges = index.ranges.lock().unwrap_or_else(|e| e.into_inner());
     for binding in bindings {
         let StreamSpec::Report(spec) = &binding.stream.spec else {
             continue;
         };
+        for advertiser in advertisers {
+            if let Some(day) = binding
+                .state
+                .ledger_distrust(advertiser.id)
+                .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap_or(today))
+            {
+                distrusted_before.insert(advertiser.id, day);
+            }
+        }
         if spec.granularity == Granularity::Lifetime || is_custom(config, &binding.stream.name) {
             continue;
         }
@@ -102,14 +268,19 @@ pub(crate) fn plan(
                 .or_insert((start, end));
         }
     }
+    let mut distrusted = index.distrusted.lock().unwrap_or_else(|e| e.into_inner());
+    for (id, day) in distrusted_before.iter() {
+        distrusted.insert(*id, Distrust { day: *day });
+    }
 }
 
-/// Whether the index applies to this binding: built-in reports, outside sandbox (where
-/// advertiser-level reports do not exist).
+/// Whether the ledger decides for this binding: built-in reports whose additive metrics it
+/// covers, outside sandbox (where advertiser-level reports do not exist).
 pub(crate) fn applies(ctx: &Context, stream: &str) -> bool {
     !ctx.activity.off.load(Ordering::Relaxed)
         && !ctx.config.is_sandbox()
         && !is_custom(&ctx.config, stream)
+        && !ctx.activity.scope().uncovered.contains(stream)
 }
 
 fn is_custom(config: &Config, stream: &str) -> bool {
@@ -119,7 +290,23 @@ fn is_custom(config: &Config, stream: &str) -> bool {
         .any(|c| c.stream_name() == stream)
 }
 
-/// The account's active days over the run's range, or `None` when every day must be read.
+/// Whether the account may skip anything: not distrusted, and not over the ads cap by the
+/// run's own count of its ads.
+async fn skipping_allowed(ctx: &Context, advertiser_id: u64) -> bool {
+    if ctx.activity.is_distrusted(advertiser_id) {
+        return false;
+    }
+    !over_cap_by_count(ctx, advertiser_id).await
+}
+
+/// Whether the run counted more ads in the account than TikTok's totals are sure to cover.
+async fn over_cap_by_count(ctx: &Context, advertiser_id: u64) -> bool {
+    super::report::peek_inventory(ctx, advertiser_id)
+        .await
+        .is_some_and(|i| i.auction_and_reach_frequency_ads + i.topview_ads > LEDGER_ADS_CAP)
+}
+
+/// The account's ledger over the run's range, or `None` when every day must be read.
 pub(crate) async fn days(ctx: &Context, advertiser_id: u64) -> Result<Option<Arc<Activity>>> {
     let Some(range) = ctx.activity.range(advertiser_id) else {
         return Ok(None);
@@ -128,12 +315,13 @@ pub(crate) async fn days(ctx: &Context, advertiser_id: u64) -> Result<Option<Arc
         .activity
         .days
         .get_or_try_make(advertiser_id, || async {
-            // One lifetime query first: an account that never delivered (most of an agency's,
-            // on a typical day) needs no daily query at all.
+            // One lifetime question first: an account that never delivered (most of an
+            // agency's, on a typical day) needs no daily query at all.
             if !ever(ctx, advertiser_id).await? {
                 return Ok(Known::Days(Arc::new(Activity {
                     covered: range,
                     active_days: BTreeSet::new(),
+                    rows: BTreeMap::new(),
                 })));
             }
             build_days(ctx, advertiser_id, range).await
@@ -145,7 +333,7 @@ pub(crate) async fn days(ctx: &Context, advertiser_id: u64) -> Result<Option<Arc
     })
 }
 
-/// The activity of the account for a binding, or `None` when the binding reads every day.
+/// The ledger of the account for a binding, or `None` when the binding reads every day.
 pub(crate) async fn for_binding(
     ctx: &Context,
     stream: &str,
@@ -154,7 +342,11 @@ pub(crate) async fn for_binding(
     if !applies(ctx, stream) {
         return Ok(None);
     }
-    days(ctx, advertiser_id).await
+    let days = days(ctx, advertiser_id).await?;
+    if !skipping_allowed(ctx, advertiser_id).await {
+        return Ok(None);
+    }
+    Ok(days)
 }
 
 /// Cuts `start..=end` into report windows (at most 30 days for daily, one day for hourly) that
@@ -204,25 +396,40 @@ pub(crate) fn cut_windows(
     out
 }
 
-/// Whether the account ever delivered, for a lifetime binding (always `true` where the index
-/// does not apply).
+/// Whether the account ever delivered, for a lifetime binding (always `true` where the ledger
+/// does not decide).
 pub(crate) async fn ever_active(ctx: &Context, stream: &str, advertiser_id: u64) -> Result<bool> {
-    if !applies(ctx, stream) {
+    if !applies(ctx, stream) || !skipping_allowed(ctx, advertiser_id).await {
         return Ok(true);
     }
     ever(ctx, advertiser_id).await
 }
 
-/// Whether the account ever delivered (one lifetime query at advertiser level), asked once per
-/// run and before its active days.
+/// Whether the account ever delivered (its lifetime totals, asked alone unless a batch already
+/// told), asked once per run and before its days.
 pub(crate) async fn ever(ctx: &Context, advertiser_id: u64) -> Result<bool> {
     ctx.activity
         .ever
         .get_or_try_make(advertiser_id, || async {
-            match query(ctx, advertiser_id, None).await? {
-                Some(rows) => Ok(rows.iter().any(|(_, active)| *active)),
-                None => Ok(true),
-            }
+            let metrics = ctx.activity.scope().lifetime.clone();
+            Ok(
+                match query_with(ctx, Accounts::One(advertiser_id), None, &metrics).await {
+                    Ok(Answer::Rows(rows)) => rows
+                        .iter()
+                        .any(|r| r.reading != Reading::Zero || r.account != Some(advertiser_id)),
+                    Ok(Answer::Capped) => {
+                        log_capped(advertiser_id);
+                        true
+                    }
+                    Err(err) if err.stops_the_run() || err.class() == ErrorClass::Permission => {
+                        return Err(err)
+                    }
+                    Err(err) => {
+                        log_unread(ctx, advertiser_id, &err);
+                        true
+                    }
+                },
+            )
         })
         .await
 }
@@ -237,29 +444,78 @@ pub(crate) async fn known_ever(ctx: &Context, advertiser_id: u64) -> Option<bool
     ctx.activity.ever.peek(advertiser_id).await
 }
 
+fn log_capped(advertiser_id: u64) {
+    // Over TikTok's ads cap the account's totals cover only its newest ads, so a day that
+    // looks idle may not be: trust nothing of this answer.
+    tracing::info!(
+        advertiser_id,
+        "The ledger's query is over TikTok's ads cap (X-Tt-Ads-Throttle); every report day of \
+         this ad account is read."
+    );
+}
+
+fn log_unread(ctx: &Context, advertiser_id: u64, err: &crate::error::Error) {
+    if ctx.first_warning(Warning::NoActivityIndex, None, 0) {
+        tracing::warn!(advertiser_id, error = %err, "TikTok did not answer the ledger's query, so every report day of this ad account is read (other accounts that fail the same way are logged at debug level).");
+    } else {
+        tracing::debug!(advertiser_id, error = %err, "No ledger for this ad account; every report day is read.");
+    }
+}
+
+/// The account's days over `start..=end`, one query per 30 days. Anything the answers leave
+/// unknown makes the whole account unknown (every day read).
 async fn build_days(
     ctx: &Context,
     advertiser_id: u64,
     (start, end): (NaiveDate, NaiveDate),
 ) -> Result<Known> {
+    let metrics = ctx.activity.scope().daily.clone();
     let results = futures::stream::iter(windows(start, end, Granularity::Day))
-        .map(|window| query(ctx, advertiser_id, Some(window)))
+        .map(|window| {
+            let metrics = &metrics;
+            async move {
+                let answer =
+                    query_with(ctx, Accounts::One(advertiser_id), Some(window), metrics).await;
+                (window, answer)
+            }
+        })
         .buffered(CONCURRENT_WINDOWS);
     futures::pin_mut!(results);
     let mut active_days = BTreeSet::new();
-    while let Some(rows) = results.next().await {
-        let Some(rows) = rows? else {
-            return Ok(Known::Unknown);
-        };
-        for (day, active) in rows {
-            match (day, active) {
-                (Some(day), true) => {
-                    active_days.insert(day);
-                }
-                (Some(_), false) => {}
-                // A row whose day cannot be read: trust nothing of this account.
-                (None, _) => return Ok(Known::Unknown),
+    let mut rows_by_day: BTreeMap<NaiveDate, Vec<Box<RawValue>>> = BTreeMap::new();
+    while let Some(((from, to), answer)) = results.next().await {
+        let rows = match answer {
+            Ok(Answer::Rows(rows)) => rows,
+            Ok(Answer::Capped) => {
+                log_capped(advertiser_id);
+                return Ok(Known::Unknown);
             }
+            Err(err) if err.stops_the_run() || err.class() == ErrorClass::Permission => {
+                return Err(err)
+            }
+            Err(err) => {
+                log_unread(ctx, advertiser_id, &err);
+                return Ok(Known::Unknown);
+            }
+        };
+        for row in rows {
+            // A row without a readable day, or of a day not asked about: trust nothing of
+            // this account.
+            let asked_day = row.day.filter(|d| *d >= from && *d <= to);
+            let Some(day) = asked_day.filter(|_| row.account == Some(advertiser_id)) else {
+                tracing::info!(
+                    advertiser_id,
+                    %from,
+                    %to,
+                    "The ledger's answer holds a row of a day it did not ask about (or without a \
+                     readable day); every report day of this ad account is read."
+                );
+                return Ok(Known::Unknown);
+            };
+            if row.reading != Reading::Zero {
+                active_days.insert(day);
+            }
+            rows_by_day.entry(day).or_default().push(row.raw);
         }
     }
     tracing::debug!(
@@ -267,83 +523,40 @@ async fn build_days(
         %start,
         %end,
         active_days = active_days.len(),
-        "Activity index built."
+        "Ledger read."
     );
     Ok(Known::Days(Arc::new(Activity {
         covered: (start, end),
         active_days,
+        rows: rows_by_day,
     })))
 }
 
-/// How many ad accounts one index query covers (`advertiser_ids`; Run a synchronous report,
-/// portal doc 1740302848100353).
+/// How many ad accounts one lifetime question covers (`advertiser_ids`; Run a synchronous
+/// report, portal doc 1740302848100353).
 ///
 /// TikTok's multi-account reports are not the rows of per-account queries (money metrics
-/// without a decimal point, a cap counted over the batch), so no stream uses them; the index
-/// only needs to know, per account and day, whether anything at all happened, and they tell
-/// that exactly: each account's days are in its own time zone (`multi_adv_report_in_utc_time`
-/// left false), a day with any delivery has non-zero impressions or clicks (spend is charged
-/// for them) whatever the rounding of money, results are counts, and an answer over the ads cap
-/// is not used. Whatever a batch cannot tell (refused, over the cap, an account without a
-/// readable row) is asked per account, as without batches; a refused batch ends batching for
-/// the run (the accounts may not belong to one TikTok for Business user).
+/// without a decimal point, a cap counted over the batch), so no stream uses them, and the
+/// ledger asks only whether each account ever delivered this way: a non-zero count in its
+/// lifetime row tells that exactly. Whatever a batch cannot tell (refused, over the cap, an
+/// account missing or without a readable row, money that reads as zero) is asked per account;
+/// a refused batch ends batching for the run (the accounts may not belong to one TikTok for
+/// Business user).
 pub(crate) const ACCOUNTS_PER_QUERY: usize = 5;
 
-/// Asks in batches whether each account ever delivered, then which days those that did were
-/// active (accounts reading the same range share a batch). Fills what the per-account
-/// functions [`ever`] and [`days`] would otherwise ask for.
+/// Asks in batches whether each account ever delivered (those with days to read, and all when
+/// a lifetime report runs). Fills what [`ever`] would otherwise ask per account.
 pub(crate) async fn prime(ctx: &Context, advertisers: &[u64], any_lifetime: bool) -> Result<()> {
-    // Whether it ever delivered is asked of every account with days to read, and of all when a
-    // lifetime report runs.
     let asked: Vec<u64> = advertisers
         .iter()
         .copied()
         .filter(|id| any_lifetime || ctx.activity.range(*id).is_some())
         .collect();
-    let batches: Vec<Batch<'_>> = asked
-        .chunks(ACCOUNTS_PER_QUERY)
-        .map(|batch| (batch, None))
-        .collect();
-    run_batches(ctx, batches).await?;
-    let mut by_range: std::collections::BTreeMap<(NaiveDate, NaiveDate), Vec<u64>> =
-        Default::default();
-    for id in &asked {
-        if let (Some(range), Some(true)) = (ctx.activity.range(*id), known_ever(ctx, *id).await) {
-            by_range.entry(range).or_default().push(*id);
-        }
-    }
-    let batches = by_range
-        .iter()
-        .flat_map(|(range, ids)| {
-            ids.chunks(ACCOUNTS_PER_QUERY)
-                .map(move |batch| (batch, Some(*range)))
-        })
-        .collect();
-    run_batches(ctx, batches).await
-}
-
-/// Accounts asked about together, and the range of days (`None`: whether they ever delivered).
-type Batch<'a> = (&'a [u64], Option<(NaiveDate, NaiveDate)>);
-
-/// Runs batches a few at a time: lifetime ones (`None`) set whether each account ever
-/// delivered, dated ones its active days over the range.
-async fn run_batches(ctx: &Context, batches: Vec<Batch<'_>>) -> Result<()> {
-    let done = futures::stream::iter(batches)
-        .filter(|(batch, _)| std::future::ready(batch.len() > 1))
-        .map(|(batch, range)| async move {
-            match range {
-                None => {
-                    if let Some(answer) = batch_query(ctx, batch, None).await? {
-                        // An account without a row has no data, as when asked alone.
-                        for id in batch {
-                            if let Some(rows) = answer.trusted(*id) {
-                                let ever = rows.iter().any(|(_, active)| *active);
-                                ctx.activity.ever.set(*id, ever).await;
-                            }
-                        }
-                    }
-                }
-                Some(range) => batch_days(ctx, batch, range).await?,
+    let done = futures::stream::iter(asked.chunks(ACCOUNTS_PER_QUERY))
+        .filter(|batch| std::future::ready(batch.len() > 1))
+        .map(|batch| async move {
+            for (id, ever) in batch_ever(ctx, batch).await? {
+                ctx.activity.ever.set(id, ever).await;
             }
             Ok::<(), crate::error::Error>(())
         })
@@ -355,193 +568,124 @@ async fn run_batches(ctx: &Context, batches: Vec<Batch<'_>>) -> Result<()> {
     Ok(())
 }
 
-/// The active days of a batch of accounts over one range (30 days a query).
-async fn batch_days(
-    ctx: &Context,
-    batch: &[u64],
-    (start, end): (NaiveDate, NaiveDate),
-) -> Result<()> {
-    let mut days: HashMap<u64, BTreeSet<NaiveDate>> = HashMap::new();
-    let mut untrusted = BTreeSet::new();
-    for window in windows(start, end, Granularity::Day) {
-        let Some(answer) = batch_query(ctx, batch, Some(window)).await? else {
-            return Ok(());
-        };
-        untrusted.extend(answer.unreadable);
-        for (id, rows) in answer.rows {
-            days.entry(id).or_default().extend(
-                rows.into_iter()
-                    .filter(|(_, active)| *active)
-                    .filter_map(|(day, _)| day),
-            );
-        }
-    }
-    // An account with an unreadable row in any window is asked on its own; one without a row
-    // had no active day, as when asked alone.
-    for id in batch {
-        if untrusted.contains(id) {
-            continue;
-        }
-        let activity = Activity {
-            covered: (start, end),
-            active_days: days.remove(id).unwrap_or_default(),
-        };
-        ctx.activity
-            .days
-            .set(*id, Known::Days(Arc::new(activity)))
-            .await;
-    }
-    Ok(())
-}
-
-/// What one batch query told: each account's rows, and the accounts with a row that could not
-/// be read (nothing of theirs is used).
-struct BatchAnswer {
-    rows: HashMap<u64, Vec<(Option<NaiveDate>, bool)>>,
-    unreadable: BTreeSet<u64>,
-}
-
-impl BatchAnswer {
-    /// An account's rows (none: no data), unless one could not be read.
-    fn trusted(&self, id: u64) -> Option<&[(Option<NaiveDate>, bool)]> {
-        if self.unreadable.contains(&id) {
-            return None;
-        }
-        Some(self.rows.get(&id).map_or(&[], Vec::as_slice))
-    }
-}
-
-/// One batch query (lifetime, or daily over `window`). `None` when the batch tells nothing
-/// (refused, over the ads cap, a row of an account not asked about).
-async fn batch_query(
-    ctx: &Context,
-    batch: &[u64],
-    window: Option<(NaiveDate, NaiveDate)>,
-) -> Result<Option<BatchAnswer>> {
+/// One lifetime question over a batch: the accounts it tells about, and whether each ever
+/// delivered. An account it does not tell about exactly is left out (asked alone later).
+async fn batch_ever(ctx: &Context, batch: &[u64]) -> Result<Vec<(u64, bool)>> {
     if ctx.activity.no_batches.load(Ordering::Relaxed) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let answer = match query_with(ctx, Accounts::Many(batch), window, ACTIVITY_METRICS).await {
-        Ok(answer) => answer,
+    let metrics = ctx.activity.scope().lifetime.clone();
+    let rows = match query_with(ctx, Accounts::Many(batch), None, &metrics).await {
+        Ok(Answer::Rows(rows)) => rows,
+        Ok(Answer::Capped) => return Ok(Vec::new()),
         Err(err) if err.stops_the_run() => return Err(err),
         Err(err) => {
             ctx.activity.no_batches.store(true, Ordering::Relaxed);
-            tracing::info!(error = %err, "TikTok refused an activity index query over several ad accounts; the index asks per account for the rest of this run.");
-            return Ok(None);
+            tracing::info!(error = %err, "TikTok refused a ledger query over several ad accounts; the ledger asks per account for the rest of this run.");
+            return Ok(Vec::new());
         }
     };
-    let Some(rows) = answer else {
-        return Ok(None);
-    };
-    let mut out = BatchAnswer {
-        rows: HashMap::new(),
-        unreadable: BTreeSet::new(),
-    };
-    for (account, day, active) in rows {
-        match account.filter(|id| batch.contains(id)) {
-            Some(id) if window.is_none() || day.is_some() => {
-                out.rows.entry(id).or_default().push((day, active))
-            }
-            Some(id) => {
-                out.unreadable.insert(id);
-            }
-            None => return Ok(None),
-        }
+    let mut readings: HashMap<u64, Reading> = HashMap::new();
+    for row in rows {
+        // A row of an account not asked about (or without one): nothing of the answer is used.
+        let Some(id) = row.account.filter(|id| batch.contains(id)) else {
+            return Ok(Vec::new());
+        };
+        let reading = readings.entry(id).or_insert(Reading::Zero);
+        *reading = match (*reading, row.reading) {
+            (Reading::NonZero, _) | (_, Reading::NonZero) => Reading::NonZero,
+            (Reading::Unknown, _) | (_, Reading::Unknown) => Reading::Unknown,
+            _ => Reading::Zero,
+        };
     }
-    Ok(Some(out))
+    // Only a non-zero count tells for sure; a zero, a money zero without decimals or a missing
+    // account is asked alone.
+    Ok(readings
+        .into_iter()
+        .filter(|(_, r)| *r == Reading::NonZero)
+        .map(|(id, _)| (id, true))
+        .collect())
 }
 
-/// One advertiser-level query (daily over `window`, or lifetime); its rows as (day, active).
-/// `None` when TikTok refuses it or answers something unreadable: the caller then reads all.
-async fn query(
-    ctx: &Context,
-    advertiser_id: u64,
-    window: Option<(NaiveDate, NaiveDate)>,
-) -> Result<Option<Vec<(Option<NaiveDate>, bool)>>> {
-    let mut metrics: &[&str] = ACTIVITY_METRICS;
-    loop {
-        match query_with(ctx, Accounts::One(advertiser_id), window, metrics).await {
-            Ok(Some(rows)) => {
-                return Ok(Some(rows.into_iter().map(|(_, d, a)| (d, a)).collect()));
-            }
-            Ok(None) => {
-                // Over TikTok's ads cap the account's totals cover only its newest ads, so a
-                // day that looks idle may not be: trust nothing of this answer.
-                tracing::info!(
-                    advertiser_id,
-                    "The activity index query is over TikTok's ads cap (X-Tt-Ads-Throttle); \
-                     every report day of this ad account is read."
-                );
-                return Ok(Some(vec![(None, true)]));
-            }
-            Err(err) if err.stops_the_run() || err.class() == ErrorClass::Permission => {
-                return Err(err)
-            }
-            Err(err) if err.api_code() == Some(40002) && metrics.len() > BASIC_ACTIVITY_METRICS => {
-                tracing::info!(advertiser_id, error = %err, "TikTok refused the result metrics at advertiser level; the activity index asks for delivery metrics only.");
-                metrics = &ACTIVITY_METRICS[..BASIC_ACTIVITY_METRICS];
-            }
-            Err(err) => {
-                if ctx.first_warning(Warning::NoActivityIndex, None, 0) {
-                    tracing::warn!(advertiser_id, error = %err, "TikTok did not answer the activity index query, so every report day of this ad account is read (other accounts that fail the same way are logged at debug level).");
-                } else {
-                    tracing::debug!(advertiser_id, error = %err, "No activity index for this ad account; every report day is read.");
-                }
-                return Ok(None);
-            }
-        }
-    }
-}
-
-/// The ad accounts one index query covers.
+/// The ad accounts one ledger query covers.
 #[derive(Clone, Copy)]
 enum Accounts<'a> {
     One(u64),
     Many(&'a [u64]),
 }
 
-/// The rows of one index query as (account, day, active); the account is the one asked for,
-/// or (several asked) the row's `advertiser_id`. `None` when the answer is over the ads cap.
+/// One row of a ledger answer: its account (the one asked, or the row's `advertiser_id` when
+/// several were), its day (daily queries), how its metrics read, and the row as sent.
+struct LedgerRow {
+    account: Option<u64>,
+    day: Option<NaiveDate>,
+    reading: Reading,
+    raw: Box<RawValue>,
+}
+
+/// What one ledger query answered.
+enum Answer {
+    Rows(Vec<LedgerRow>),
+    /// Over the ads cap (`X-Tt-Ads-Throttle`): the totals are not to be trusted.
+    Capped,
+}
+
+/// The parameters of one advertiser-level query: the shared stream's own query (its
+/// dimensions and filters, the ledger's metrics) when it is enabled and one account is asked.
+fn ledger_params(
+    ctx: &Context,
+    accounts: Accounts<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
+    metrics: &[&str],
+) -> Params {
+    let dimensions: &[&str] = match window {
+        Some(_) => &["advertiser_id", "stat_time_day"],
+        None => &["advertiser_id"],
+    };
+    let spec = ReportSpec {
+        report_type: ReportType::Basic,
+        level: Level::Advertiser,
+        granularity: if window.is_some() {
+            Granularity::Day
+        } else {
+            Granularity::Lifetime
+        },
+        dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
+        metrics: metrics.iter().map(|m| m.to_string()).collect(),
+        filtering: Vec::new(),
+        layout: RecordLayout::Nested,
+    };
+    let filters = report_query::filtering(&spec, ctx.config.include_deleted, None);
+    match accounts {
+        Accounts::One(id) => report_query::params(&spec, id, window, &filters),
+        Accounts::Many(ids) => {
+            let mut params = report_query::params(&spec, ids[0], window, &filters);
+            params.retain(|(k, _)| *k != "advertiser_id");
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            params.push(("advertiser_ids", serde_json::json!(ids).to_string()));
+            params.push(("multi_adv_report_in_utc_time", "false".into()));
+            params
+        }
+    }
+}
+
+/// One ledger query (lifetime, or daily over `window`) and its rows.
 async fn query_with(
     ctx: &Context,
     accounts: Accounts<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     metrics: &[&str],
-) -> Result<Option<Vec<(Option<u64>, Option<NaiveDate>, bool)>>> {
-    let dimensions: &[&str] = match window {
-        Some(_) => &["advertiser_id", "stat_time_day"],
-        None => &["advertiser_id"],
-    };
-    let mut params: Params = match accounts {
-        Accounts::One(id) => vec![("advertiser_id", id.to_string())],
-        Accounts::Many(ids) => {
-            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-            vec![
-                ("advertiser_ids", serde_json::json!(ids).to_string()),
-                ("multi_adv_report_in_utc_time", "false".into()),
-            ]
-        }
-    };
-    params.extend([
-        ("service_type", "AUCTION".into()),
-        ("report_type", "BASIC".into()),
-        ("data_level", "AUCTION_ADVERTISER".into()),
-        ("dimensions", serde_json::json!(dimensions).to_string()),
-        ("metrics", serde_json::json!(metrics).to_string()),
-    ]);
-    match window {
-        Some((start, end)) => {
-            params.push(("start_date", start.format("%Y-%m-%d").to_string()));
-            params.push(("end_date", end.format("%Y-%m-%d").to_string()));
-        }
-        None => params.push(("query_lifetime", "true".into())),
-    }
+) -> Result<Answer> {
     let query = ListQuery {
         endpoint: REPORT_PATH,
-        params,
+        params: ledger_params(ctx, accounts, window, metrics),
         list_key: "list",
         page_size: PAGE_SIZE,
     };
+    let rounded_money = matches!(accounts, Accounts::Many(_));
+    // Only the additive metrics decide; rates and costs of the shared stream's list are `-`
+    // or zero on idle days and derive from these.
+    let judged: Vec<&str> = metrics.iter().copied().filter(|m| additive(m)).collect();
     let pages = ctx.pages(CountFor::ActivityIndex, query);
     futures::pin_mut!(pages);
     let mut rows = Vec::new();
@@ -555,49 +699,419 @@ async fn query_with(
     while let Some(page) = pages.next().await {
         let page = page?;
         if page.ads_throttled {
-            return Ok(None);
+            return Ok(Answer::Capped);
         }
-        for raw in &page.records {
+        for raw in page.records {
             let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             let named = crate::capture::record::id_of(&row["dimensions"]["advertiser_id"]);
             let account = match accounts {
-                Accounts::One(id) => Some(id),
+                // A row naming another account than the one asked is not this account's.
+                Accounts::One(id) => match named {
+                    Some(other) if other != id => None,
+                    _ => Some(id),
+                },
                 Accounts::Many(_) => named,
             };
-            let day = row["dimensions"]["stat_time_day"].as_str().and_then(day_of);
-            let day = if window.is_some() { day } else { None };
-            let asked = match &mut unasked {
-                Some(unasked) => unasked.keeps_account(named) && unasked.keeps_day(day),
-                // Over several accounts, another account's row spoils the batch (see
-                // `batch_query`); a day outside the window marks its account unreadable.
-                None => day.is_none_or(|d| window.is_none_or(|(f, t)| f <= d && d <= t)),
-            };
-            if !asked || (window.is_some() && day.is_none()) {
-                rows.push((account, None, true));
-                continue;
+            let day = row["dimensions"]["stat_time_day"]
+                .as_str()
+                .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok());
+            if let Some(unasked) = &mut unasked {
+                // Counted for the one warning; the ledger reads such rows as unknown below.
+                if unasked.keeps_account(named) {
+                    unasked.keeps_day(day.filter(|_| window.is_some()));
+                }
             }
-            rows.push((account, day, row_active(&row["metrics"])));
+            rows.push(LedgerRow {
+                account,
+                day: day.filter(|_| window.is_some()),
+                reading: read_row(&row["metrics"], &judged, rounded_money),
+                raw,
+            });
         }
     }
     if let Some(unasked) = unasked {
         unasked.warn("activity index");
     }
-    Ok(Some(rows))
+    Ok(Answer::Rows(rows))
 }
 
-/// Whether any metric of a row is non-zero. `"-"` and null mean "not applicable" (zero here);
-/// a value that is not a number counts as activity, so nothing unreadable hides a day.
-pub(crate) fn row_active(metrics: &Value) -> bool {
-    let Some(map) = metrics.as_object() else {
-        return true;
+/// The spot checks of a run: after the ledger of every account is read, and before any
+/// report binding starts, a seeded random sample of the account-days the ledger lets the
+/// bindings skip is read at the ad level; an account whose rows there are not zero is
+/// distrusted. An account an earlier run distrusted has the day it found read again, and is
+/// trusted again when the rows of that day add up to the totals.
+pub(crate) async fn spot_check(
+    ctx: &Context,
+    bindings: &[Binding],
+    advertisers: &[Advertiser],
+) -> Result<()> {
+    if ctx.activity.off.load(Ordering::Relaxed) || ctx.config.is_sandbox() {
+        return Ok(());
+    }
+    recheck_distrusted(ctx).await?;
+    let mut skipped: Vec<(u64, NaiveDate)> = Vec::new();
+    for advertiser in advertisers {
+        let id = advertiser.id;
+        let Some((start, end)) = ctx.activity.range(id) else {
+            continue;
+        };
+        if ctx.activity.is_distrusted(id) || over_cap_by_count(ctx, id).await {
+            continue;
+        }
+        let Some(Known::Days(activity)) = ctx.activity.days.peek(id).await else {
+            continue;
+        };
+        // Days not over yet where the account lives prove nothing: their rows are still coming.
+        let last_complete = ctx.config.clock.last_complete_day(advertiser.time_zone);
+        let mut day = start.max(activity.covered.0);
+        while day <= end.min(activity.covered.1).min(last_complete) {
+            if !activity.active_days.contains(&day) {
+                skipped.push((id, day));
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+    }
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    let sample = sample_size(skipped.len() as u64, bindings);
+    let seed = spot_check_seed();
+    let chosen = choose(&skipped, sample, seed);
+    tracing::info!(
+        skipped_account_days = skipped.len(),
+        spot_checks = chosen.len(),
+        seed,
+        "Spot checks: reading a sample of the account-days the ledger skips at the ad level."
+    );
+    let results = futures::stream::iter(chosen)
+        .map(|(id, day)| async move { (id, day, ad_level_day(ctx, id, day).await) })
+        .buffer_unordered(unit_concurrency(&ctx.config));
+    futures::pin_mut!(results);
+    while let Some((id, day, answer)) = results.next().await {
+        ctx.activity.spot_checked.fetch_add(1, Ordering::Relaxed);
+        match answer? {
+            AdLevel::Totals(sums) => {
+                if let Some((metric, value)) = sums.into_iter().find(|(_, v)| *v != 0.0) {
+                    distrust(ctx, id, day, &metric, value);
+                }
+            }
+            AdLevel::Unread => {}
+        }
+    }
+    Ok(())
+}
+
+/// Logs what the ledger did this run: its requests, the account-days spot-checked, those that
+/// disagreed, and the accounts whose days were all read for distrust.
+pub(crate) fn log_summary(ctx: &Context) {
+    let index = &ctx.activity;
+    if index.off.load(Ordering::Relaxed) {
+        return;
+    }
+    let distrusted = index
+        .distrusted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .len();
+    tracing::info!(
+        ledger_requests = index.requests.load(Ordering::Relaxed),
+        spot_checked_account_days = index.spot_checked.load(Ordering::Relaxed),
+        spot_checks_finding_rows = index.spot_check_failures.load(Ordering::Relaxed),
+        distrusted_accounts = distrusted,
+        "Ledger summary."
+    );
+}
+
+/// How many account-days a run reads at ad level: one per 400 requests the skipped days save
+/// (a quarter of the 1% the checks may cost), at least one. A skipped day saves a query per
+/// hourly binding and about a thirtieth of one per daily binding.
+fn sample_size(skipped_days: u64, bindings: &[Binding]) -> usize {
+    let (mut hourly, mut daily) = (0u64, 0u64);
+    for binding in bindings {
+        if let StreamSpec::Report(spec) = &binding.stream.spec {
+            match spec.granularity {
+                Granularity::Hour => hourly += 1,
+                Granularity::Day => daily += 1,
+                Granularity::Lifetime => {}
+            }
+        }
+    }
+    let saved = skipped_days * hourly + skipped_days * daily / MAX_DAILY_WINDOW;
+    (saved / 400).max(1) as usize
+}
+
+/// The sample's seed: the run's start time, so each run reads other days (and the log line
+/// that names it lets a run be repeated).
+fn spot_check_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `n` of `items`, chosen at random from `seed` (a partial Fisher-Yates shuffle).
+fn choose<T: Copy>(items: &[T], n: usize, seed: u64) -> Vec<T> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut pool = items.to_vec();
+    let n = n.min(pool.len());
+    for i in 0..n {
+        let j = rng.random_range(i..pool.len());
+        pool.swap(i, j);
+    }
+    pool.truncate(n);
+    pool
+}
+
+/// Marks the account distrusted for this run and the next ones, with one warning.
+fn distrust(ctx: &Context, advertiser_id: u64, day: NaiveDate, metric: &str, value: f64) {
+    let mut distrusted = ctx
+        .activity
+        .distrusted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if distrusted.contains_key(&advertiser_id) {
+        return;
+    }
+    distrusted.insert(advertiser_id, Distrust { day });
+    ctx.activity
+        .spot_check_failures
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        advertiser_id,
+        %day,
+        metric,
+        ad_level_sum = value,
+        "TikTok's advertiser-level totals and its ad-level rows disagree: the totals say the ad \
+         account had nothing on this day, but its ads' rows are not zero. Every report day of \
+         this ad account is read, in this run and the next ones, until a run's ad-level read \
+         agrees with the totals."
+    );
+}
+
+/// Reads again, at ad level, the day an earlier run found wrong for each distrusted account,
+/// and trusts the account again when the totals of that day now show every metric its ad rows
+/// show (a total of zero with non-zero rows is what skipping cannot survive).
+async fn recheck_distrusted(ctx: &Context) -> Result<()> {
+    let before: Vec<(u64, NaiveDate)> = ctx
+        .activity
+        .distrusted_before
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(id, day)| (*id, *day))
+        .collect();
+    for (id, day) in before {
+        let Some(totals) = totals_of_day(ctx, id, day).await? else {
+            continue;
+        };
+        let AdLevel::Totals(sums) = ad_level_day(ctx, id, day).await? else {
+            continue;
+        };
+        ctx.activity.spot_checked.fetch_add(1, Ordering::Relaxed);
+        // What skipping rests on: a total of zero means no row with that metric. The day
+        // agrees when every metric its ad rows show is also in the totals.
+        let agrees = sums.iter().all(|(metric, sum)| {
+            *sum == 0.0 || totals.get(metric).is_some_and(|(total, _)| *total != 0.0)
+        });
+        if agrees {
+            ctx.activity
+                .distrusted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            tracing::info!(
+                advertiser_id = id,
+                %day,
+                "TikTok's totals now show what the ad-level rows of the day they were found \
+                 wrong show: the account's idle days are skipped again."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The account's totals of one day per metric: from the ledger when it covers the day, else
+/// asked (one query). `None` when they cannot be read.
+async fn totals_of_day(
+    ctx: &Context,
+    advertiser_id: u64,
+    day: NaiveDate,
+) -> Result<Option<HashMap<String, (f64, f64)>>> {
+    if let Some(Known::Days(activity)) = ctx.activity.days.peek(advertiser_id).await {
+        if day >= activity.covered.0 && day <= activity.covered.1 {
+            let rows = activity
+                .rows
+                .get(&day)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            return Ok(Some(day_totals(rows)));
+        }
+    }
+    let metrics = ctx.activity.scope().daily.clone();
+    match query_with(
+        ctx,
+        Accounts::One(advertiser_id),
+        Some((day, day)),
+        &metrics,
+    )
+    .await
+    {
+        Ok(Answer::Rows(rows)) => {
+            let rows: Vec<Box<RawValue>> = rows
+                .into_iter()
+                .filter(|r| r.day == Some(day) && r.account == Some(advertiser_id))
+                .map(|r| r.raw)
+                .collect();
+            Ok(Some(day_totals(&rows)))
+        }
+        Ok(Answer::Capped) => Ok(None),
+        Err(err) if err.stops_the_run() => Err(err),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The totals of one day's ledger rows per metric, with TikTok's rounding (half a unit of the
+/// last decimal sent); none for a day without a row.
+fn day_totals(rows: &[Box<RawValue>]) -> HashMap<String, (f64, f64)> {
+    let mut out: HashMap<String, (f64, f64)> = HashMap::new();
+    for raw in rows {
+        let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        if let Some(metrics) = row["metrics"].as_object() {
+            for (name, value) in metrics {
+                if let Some((x, tolerance)) = figure(value) {
+                    let entry = out.entry(name.clone()).or_default();
+                    entry.0 += x;
+                    entry.1 += tolerance;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A number TikTok sent and half a unit of its last decimal.
+pub(crate) fn figure(value: &Value) -> Option<(f64, f64)> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
     };
-    map.values().any(|v| match v {
-        Value::Null => false,
-        Value::Number(n) => n.as_f64().is_none_or(|x| x != 0.0),
-        Value::String(s) if s == "-" || s.is_empty() => false,
-        Value::String(s) => !s.trim().parse::<f64>().is_ok_and(|x| x == 0.0),
-        _ => true,
-    })
+    let x: f64 = text.parse().ok().filter(|x: &f64| x.is_finite())?;
+    let decimals = text.split_once('.').map_or(0, |(_, frac)| frac.len()) as i32;
+    Some((x, 0.5 * 10f64.powi(-decimals)))
+}
+
+/// What an ad-level read of one account-day found.
+enum AdLevel {
+    /// The sum of each ledger metric over the day's ad rows.
+    Totals(Vec<(String, f64)>),
+    /// Refused, over the cap, or unreadable: it proves nothing either way.
+    Unread,
+}
+
+/// Reads one account-day at ad level (every ad, deleted ones included) and sums each ledger
+/// metric TikTok serves there.
+async fn ad_level_day(ctx: &Context, advertiser_id: u64, day: NaiveDate) -> Result<AdLevel> {
+    let metrics: Vec<String> = ctx
+        .activity
+        .scope()
+        .daily
+        .iter()
+        .filter(|m| allowed(m, Level::Ad, Granularity::Day))
+        .map(|m| m.to_string())
+        .collect();
+    let spec = ReportSpec {
+        report_type: ReportType::Basic,
+        level: Level::Ad,
+        granularity: Granularity::Day,
+        dimensions: vec!["ad_id".into(), "stat_time_day".into()],
+        metrics: metrics.clone(),
+        filtering: Vec::new(),
+        layout: RecordLayout::Nested,
+    };
+    let filters = report_query::filtering(&spec, true, None);
+    let query = ListQuery {
+        endpoint: REPORT_PATH,
+        params: report_query::params(&spec, advertiser_id, Some((day, day)), &filters),
+        list_key: "list",
+        page_size: PAGE_SIZE,
+    };
+    let pages = ctx.pages(CountFor::ActivityIndex, query);
+    futures::pin_mut!(pages);
+    let mut sums: Vec<(String, f64)> = metrics.into_iter().map(|m| (m, 0.0)).collect();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err) if err.stops_the_run() => return Err(err),
+            Err(err) => {
+                tracing::debug!(advertiser_id, %day, error = %err, "A spot check could not be read.");
+                return Ok(AdLevel::Unread);
+            }
+        };
+        if page.ads_throttled {
+            return Ok(AdLevel::Unread);
+        }
+        for raw in &page.records {
+            let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            for (name, sum) in sums.iter_mut() {
+                if let Some((x, _)) = figure(&row["metrics"][name.as_str()]) {
+                    *sum += x;
+                }
+            }
+        }
+    }
+    Ok(AdLevel::Totals(sums))
+}
+
+/// The rows of the shared advertiser daily stream for `from..=to`, when the ledger's query was
+/// that stream's and covered those days: each with only the stream's own metrics, as its own
+/// query would have answered. `None`: the stream queries those days itself.
+pub(crate) async fn shared_rows(
+    ctx: &Context,
+    stream: &str,
+    advertiser_id: u64,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Option<Vec<Box<RawValue>>> {
+    let (name, own) = ctx.activity.scope().shared_stream.as_ref()?;
+    if name != stream || ctx.activity.off.load(Ordering::Relaxed) || ctx.config.is_sandbox() {
+        return None;
+    }
+    let Some(Known::Days(activity)) = ctx.activity.days.peek(advertiser_id).await else {
+        return None;
+    };
+    if from < activity.covered.0 || to > activity.covered.1 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for rows in activity.rows.range(from..=to).map(|(_, rows)| rows) {
+        for raw in rows {
+            out.push(own_fields(raw, own)?);
+        }
+    }
+    Some(out)
+}
+
+/// A ledger row with only `own` of its metrics, in the order sent.
+fn own_fields(raw: &RawValue, own: &[String]) -> Option<Box<RawValue>> {
+    let mut row: Value = serde_json::from_str(raw.get()).ok()?;
+    row.get_mut("metrics")?
+        .as_object_mut()?
+        .retain(|name, _| own.iter().any(|m| m == name));
+    serde_json::value::to_raw_value(&row).ok()
+}
+
+/// Whether the ledger reads the shared stream's days for it (the plan counts no request for
+/// them).
+pub(crate) async fn serves(
+    ctx: &Context,
+    stream: &str,
+    advertiser_id: u64,
+    window: (NaiveDate, NaiveDate),
+) -> bool {
+    shared_rows(ctx, stream, advertiser_id, window)
+        .await
+        .is_some()
 }
 
 #[cfg(test)]
@@ -610,14 +1124,43 @@ mod tests {
     }
 
     #[test]
-    fn a_row_is_active_when_any_metric_is_non_zero_or_unreadable() {
-        assert!(!row_active(
-            &json!({"spend": "0.000", "impressions": "0", "clicks": 0, "reach": "-", "x": null})
-        ));
-        assert!(row_active(&json!({"spend": "0.000", "conversion": "1"})));
-        assert!(row_active(&json!({"spend": 0.01})));
-        assert!(row_active(&json!({"spend": "n/a"})));
-        assert!(row_active(&json!("not an object")));
+    fn only_an_exact_zero_reads_as_zero() {
+        let asked = ["spend", "impressions", "clicks", "conversion"];
+        let zero = json!({"spend": "0.000", "impressions": "0", "clicks": 0, "conversion": "0"});
+        assert_eq!(read_row(&zero, &asked, false), Reading::Zero);
+        // A rounded money zero from a multi-account answer is not an exact zero.
+        assert_eq!(read_row(&zero, &asked, true), Reading::Unknown);
+        let with = |name: &str, value: Value| {
+            let mut row = zero.clone();
+            row[name] = value;
+            read_row(&row, &asked, false)
+        };
+        assert_eq!(with("conversion", json!("1")), Reading::NonZero);
+        assert_eq!(with("spend", json!(0.01)), Reading::NonZero);
+        for unreadable in [json!("-"), json!(null), json!("n/a"), json!(""), json!([])] {
+            assert_eq!(
+                with("conversion", unreadable.clone()),
+                Reading::Unknown,
+                "{unreadable}"
+            );
+        }
+        // A metric asked but missing from the row.
+        let mut missing = zero.clone();
+        missing.as_object_mut().unwrap().remove("conversion");
+        assert_eq!(read_row(&missing, &asked, false), Reading::Unknown);
+        // Non-zero wins over unknown: the day is read either way.
+        assert_eq!(
+            read_row(
+                &json!({"spend": "-", "impressions": "3"}),
+                &["spend", "impressions"],
+                false
+            ),
+            Reading::NonZero
+        );
+        assert_eq!(
+            read_row(&json!("not an object"), &asked, false),
+            Reading::Unknown
+        );
     }
 
     #[test]
@@ -625,6 +1168,7 @@ mod tests {
         let a = Activity {
             covered: (d("2024-06-01"), d("2024-06-30")),
             active_days: [d("2024-06-10")].into_iter().collect(),
+            rows: BTreeMap::new(),
         };
         assert!(a.any_active(d("2024-06-01"), d("2024-06-30")));
         assert!(a.any_active(d("2024-06-10"), d("2024-06-10")));
@@ -640,6 +1184,7 @@ mod tests {
         let active = |days: &[&str]| Activity {
             covered: (d("2024-01-01"), d("2024-03-31")),
             active_days: days.iter().map(|s| d(s)).collect(),
+            rows: BTreeMap::new(),
         };
         let a = active(&["2024-01-05", "2024-01-06", "2024-02-20", "2024-02-21"]);
         assert_eq!(

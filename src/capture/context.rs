@@ -58,6 +58,10 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicBool,
     /// Requests the plan expects.
     pub(crate) planned: AtomicU64,
+    /// How many queries of part of the metrics each the binding's report queries take: 0 until
+    /// TikTok finds one too large even for one day (see `report::wide`), then shared by every
+    /// ad account's windows.
+    pub(crate) metric_parts: std::sync::atomic::AtomicUsize,
     /// When the binding's last unit ended.
     pub(crate) finished_at: Mutex<Option<Instant>>,
 }

@@ -211,6 +211,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Endin
     while let Some((index, advertiser_id, result)) = results.next().await {
         outcomes.record(ctx, index, advertiser_id, result)?;
     }
+    activity::log_summary(ctx);
     Ok(outcomes.endings(bindings))
 }
 

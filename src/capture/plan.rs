@@ -45,6 +45,11 @@ pub(crate) async fn prepare(
 ) -> Result<Plan> {
     let index_used = build_activity_index(ctx, bindings, advertisers).await?;
     learn_accounts(ctx, bindings, advertisers, index_used).await?;
+    if index_used {
+        // After the ad counts: an account over the cap by them is not checked (nothing of it
+        // is skipped).
+        activity::spot_check(ctx, bindings, advertisers).await?;
+    }
     // A first run measures a few of its larger reports, so its plan counts their pages too.
     let windows = report_windows(ctx, bindings, advertisers).await;
     let work = unsized_work(ctx, bindings, advertisers, &windows).await;

@@ -7,12 +7,13 @@
 //!
 //! [`Context`]: super::context::Context
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::listing::BuyingScope;
@@ -131,12 +132,17 @@ impl AdInventory {
     }
 }
 
-/// The days of one account with activity, within the range the index asked about.
-#[derive(Debug, Clone, PartialEq)]
+/// What the ledger learned of one account over the range it asked about: the days on which
+/// some ledger metric was not exactly zero (or could not be read as a number, which counts the
+/// same), and the advertiser-level rows themselves, which also serve the advertiser daily
+/// stream when its query was the ledger's.
+#[derive(Debug, Clone)]
 pub(crate) struct Activity {
-    /// Inclusive range the index covers; days outside it count as active.
+    /// Inclusive range the ledger covers; days outside it count as active.
     pub(crate) covered: (NaiveDate, NaiveDate),
     pub(crate) active_days: BTreeSet<NaiveDate>,
+    /// The rows TikTok answered, by day, as sent (empty when the account never delivered).
+    pub(crate) rows: BTreeMap<NaiveDate, Vec<Box<RawValue>>>,
 }
 
 impl Activity {
@@ -149,15 +155,22 @@ impl Activity {
     }
 }
 
-/// What the index knows of one account.
+/// What the ledger knows of one account.
 #[derive(Debug, Clone)]
 pub(crate) enum Known {
-    /// The index could not be built (refused or unreadable): query everything.
+    /// The ledger could not be read (refused, capped, unreadable): query everything.
     Unknown,
     Days(Arc<Activity>),
 }
 
-/// The run's index, built lazily per account by the first report unit that needs it.
+/// Why the ledger does not let an account skip anything this run, for the messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Distrust {
+    /// The day whose ad-level rows were not zero where the totals said zero.
+    pub(crate) day: NaiveDate,
+}
+
+/// The run's ledger, built per account before the report bindings start (see `activity`).
 #[derive(Debug, Default)]
 pub(crate) struct ActivityIndex {
     pub(crate) off: std::sync::atomic::AtomicBool,
@@ -167,8 +180,32 @@ pub(crate) struct ActivityIndex {
     pub(crate) ever: PerAccount<bool>,
     /// TikTok refused a batch: ask per account for the rest of the run.
     pub(crate) no_batches: std::sync::atomic::AtomicBool,
-    /// Requests the index made.
+    /// Requests the ledger made (spot checks included).
     pub(crate) requests: AtomicU64,
+    /// What the ledger asks and whom it serves, fixed when the run starts.
+    pub(crate) scope: std::sync::OnceLock<LedgerScope>,
+    /// Accounts whose totals and rows disagreed: nothing of theirs is skipped.
+    pub(crate) distrusted: Mutex<HashMap<u64, Distrust>>,
+    /// Accounts an earlier run distrusted, and the day it found.
+    pub(crate) distrusted_before: Mutex<HashMap<u64, NaiveDate>>,
+    /// Account-days read at ad level to check the totals, and those that disagreed.
+    pub(crate) spot_checked: AtomicU64,
+    pub(crate) spot_check_failures: AtomicU64,
+}
+
+/// What the ledger asks of TikTok and which report bindings it may decide for.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LedgerScope {
+    /// The additive metrics of every report binding it serves, daily (advertiser level, by
+    /// day) and lifetime (advertiser level, no time dimension), in request order.
+    pub(crate) daily: Vec<&'static str>,
+    pub(crate) lifetime: Vec<&'static str>,
+    /// Report streams requesting an additive metric the ledger cannot ask at advertiser level:
+    /// they read every day.
+    pub(crate) uncovered: BTreeSet<String>,
+    /// The advertiser daily stream whose query the ledger shares (its name and metrics), when
+    /// it is enabled.
+    pub(crate) shared_stream: Option<(String, Vec<String>)>,
 }
 
 impl ActivityIndex {
@@ -178,6 +215,43 @@ impl ActivityIndex {
             .unwrap_or_else(|e| e.into_inner())
             .get(&advertiser_id)
             .copied()
+    }
+
+    /// The ledger's scope (empty before the run's plan set it).
+    pub(crate) fn scope(&self) -> &LedgerScope {
+        static EMPTY: std::sync::OnceLock<LedgerScope> = std::sync::OnceLock::new();
+        self.scope
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(LedgerScope::default))
+    }
+
+    /// Whether the account's totals were found wrong (this run or an earlier one).
+    pub(crate) fn is_distrusted(&self, advertiser_id: u64) -> bool {
+        self.distrusted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&advertiser_id)
+    }
+
+    /// What the account's report cursors record about trust: `Some(Some(day))` while it is
+    /// distrusted, `Some(None)` once an earlier run's distrust is lifted, `None` otherwise.
+    pub(crate) fn distrust_patch(&self, advertiser_id: u64) -> Option<Option<String>> {
+        let now = self
+            .distrusted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&advertiser_id)
+            .map(|d| d.day);
+        let before = self
+            .distrusted_before
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&advertiser_id);
+        match (now, before) {
+            (Some(day), _) => Some(Some(day.format("%Y-%m-%d").to_string())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ pub struct BindingState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdvertiserCursor {
+pub(crate) struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
     pub(crate) cursor: String,
@@ -33,6 +33,26 @@ pub struct AdvertiserCursor {
         deserialize_with = "hint"
     )]
     pub(crate) rows_per_day: Option<f64>,
+    /// Reports: a day on which TikTok's advertiser totals said zero but the account's ad-level
+    /// rows did not. While set, every report day of the advertiser is read (see the ledger in
+    /// `capture::activity`); a run whose full read agrees with the totals clears it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "day_or_none"
+    )]
+    pub(crate) ledger_distrust: Option<String>,
+}
+
+/// A distrust mark that is not a day is no mark... but it still distrusts: any string keeps the
+/// account read in full (the safe side), so only a missing or null value clears it.
+fn day_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
 }
 
 /// A hint that is not a non-negative number is no hint: a state edited by hand (or by another
@@ -116,17 +136,23 @@ impl BindingState {
                 for (id, entry) in entries {
                     match entry.get("cursor").and_then(Value::as_str) {
                         Some(cursor) => {
-                            let kept = self.advertisers.remove(id).and_then(|c| c.rows_per_day);
+                            let kept = self.advertisers.remove(id);
                             let rows_per_day = match entry.get("rows_per_day") {
                                 Some(Value::Number(n)) => n.as_f64(),
                                 Some(_) => None,
-                                None => kept,
+                                None => kept.as_ref().and_then(|c| c.rows_per_day),
+                            };
+                            let ledger_distrust = match entry.get("ledger_distrust") {
+                                Some(Value::String(day)) => Some(day.clone()),
+                                Some(_) => None,
+                                None => kept.and_then(|c| c.ledger_distrust),
                             };
                             self.advertisers.insert(
                                 id.clone(),
                                 AdvertiserCursor {
                                     cursor: cursor.to_string(),
                                     rows_per_day,
+                                    ledger_distrust,
                                 },
                             );
                         }
@@ -155,14 +181,21 @@ impl BindingState {
                 advertiser_id,
                 cursor,
                 rows_per_day,
+                ledger_distrust,
             } => {
                 let id = advertiser_id.to_string();
-                let kept = self.advertisers.remove(&id).and_then(|c| c.rows_per_day);
+                let kept = self.advertisers.remove(&id);
+                let kept_rows = kept.as_ref().and_then(|c| c.rows_per_day);
+                let kept_mark = kept.and_then(|c| c.ledger_distrust);
                 self.advertisers.insert(
                     id,
                     AdvertiserCursor {
                         cursor: cursor.clone(),
-                        rows_per_day: rows_per_day.or(kept),
+                        rows_per_day: rows_per_day.or(kept_rows),
+                        ledger_distrust: match ledger_distrust {
+                            Some(mark) => mark.clone(),
+                            None => kept_mark,
+                        },
                     },
                 );
             }
@@ -172,6 +205,13 @@ impl BindingState {
                 }
             }
         }
+    }
+
+    /// The day an earlier run found the advertiser's totals wrong, while that holds.
+    pub(crate) fn ledger_distrust(&self, advertiser_id: u64) -> Option<&str> {
+        self.advertisers
+            .get(&advertiser_id.to_string())
+            .and_then(|c| c.ledger_distrust.as_deref())
     }
 
     /// The rows per day the last run's reports read for this advertiser.
@@ -227,6 +267,7 @@ impl BindingState {
                                 AdvertiserCursor {
                                     cursor,
                                     rows_per_day: None,
+                                    ledger_distrust: None,
                                 },
                             );
                         }
@@ -275,6 +316,9 @@ pub(crate) enum StatePatch {
         advertiser_id: u64,
         cursor: String,
         rows_per_day: Option<f64>,
+        /// `Some(Some(day))` marks the advertiser's totals as distrusted, `Some(None)` lifts
+        /// the mark, `None` keeps what the state has.
+        ledger_distrust: Option<Option<String>>,
     },
     /// The cursors of advertisers the run no longer captures are dropped.
     DropAdvertisers(Vec<String>),
@@ -296,6 +340,25 @@ impl StatePatch {
             advertiser_id,
             cursor: cursor.to_string(),
             rows_per_day,
+            ledger_distrust: None,
+        }
+    }
+
+    /// The same patch, also setting or lifting the ledger's distrust of the advertiser.
+    pub(crate) fn with_distrust(self, mark: Option<Option<String>>) -> StatePatch {
+        match self {
+            StatePatch::Cursor {
+                advertiser_id,
+                cursor,
+                rows_per_day,
+                ..
+            } => StatePatch::Cursor {
+                advertiser_id,
+                cursor,
+                rows_per_day,
+                ledger_distrust: mark,
+            },
+            other => other,
         }
     }
 
@@ -307,10 +370,14 @@ impl StatePatch {
                 advertiser_id,
                 cursor,
                 rows_per_day,
+                ledger_distrust,
             } => {
                 let mut entry = json!({ "cursor": cursor });
                 if let Some(rows) = rows_per_day {
                     entry["rows_per_day"] = json!(rows);
+                }
+                if let Some(mark) = ledger_distrust {
+                    entry["ledger_distrust"] = json!(mark);
                 }
                 json!({"advertisers": {advertiser_id.to_string(): entry}})
             }
@@ -384,12 +451,49 @@ mod tests {
             AdvertiserCursor {
                 cursor: "2024-01-02".into(),
                 rows_per_day: Some(2.5),
+                ledger_distrust: None,
             },
         );
         let value = serde_json::to_value(&state).unwrap();
         assert_eq!(BindingState::from_any(&value), Some(state.clone()));
         assert_eq!(state.cursor(7), Some("2024-01-02"));
         assert_eq!(state.cursor(8), None);
+    }
+
+    /// The ledger's distrust of an advertiser is set with a cursor, kept by later cursors that
+    /// do not name it, and lifted by a patch that says so, the typed fold and RFC 7396 alike.
+    #[test]
+    fn the_ledgers_distrust_is_kept_until_lifted() {
+        let mark =
+            StatePatch::cursor(7, "2024-01-02").with_distrust(Some(Some("2024-01-01".into())));
+        let keep = StatePatch::cursor(7, "2024-01-03");
+        let lift = StatePatch::cursor(7, "2024-01-04").with_distrust(Some(None));
+        let mut typed = BindingState::default();
+        let mut json = json!({});
+        let mut steps = Vec::new();
+        for patch in [&mark, &keep, &lift] {
+            typed.apply(patch);
+            merge_patch(&mut json, &patch.to_json());
+            let mut folded = BindingState::default();
+            folded.apply_patch(&json);
+            assert_eq!(folded, typed);
+            assert_eq!(BindingState::from_any(&json), Some(typed.clone()));
+            steps.push(typed.ledger_distrust(7).map(str::to_string));
+        }
+        assert_eq!(
+            steps,
+            [
+                Some("2024-01-01".to_string()),
+                Some("2024-01-01".to_string()),
+                None
+            ]
+        );
+        // A mark that is not a string still distrusts (the safe side).
+        let odd = BindingState::from_any(
+            &json!({"advertisers": {"7": {"cursor": "2024-01-02", "ledger_distrust": 5}}}),
+        )
+        .unwrap();
+        assert_eq!(odd.ledger_distrust(7), Some("5"));
     }
 
     #[test]
@@ -430,6 +534,7 @@ mod tests {
                 AdvertiserCursor {
                     cursor: cursor.into(),
                     rows_per_day: None,
+                    ledger_distrust: None,
                 },
             )]),
             default_cursor: None,

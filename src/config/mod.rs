@@ -2,7 +2,7 @@
 //! serde + schemars types whose titles and descriptions become the form in the Flow and Airbyte
 //! UIs. [`Config`] is what the rest of the connector works with: validated, typed values (dates,
 //! ids, URL, secrets). [`parse`] is the only way from one to the other, and every error it
-//! returns names the field and says what is expected. Secrets are wrapped in [`Secret`], whose
+//! returns names the field and says what is expected. Secrets are wrapped in `Secret`, whose
 //! `Debug` is redacted, so no log line or error can print them.
 //!
 //! This module is the face: [`parse`] and what the rest of the crate imports. Its children own
@@ -26,7 +26,8 @@ pub(crate) use bounds::{MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
 use migrate::{migrate_earlier_fields, refuse_unknown_fields};
 pub(crate) use schema::{endpoint_schema, Flavor};
 use surface::EndpointConfig;
-pub use typed::{Config, Environment, Secret};
+pub use typed::Config;
+pub(crate) use typed::Environment;
 use validate::{precheck_credentials, validate};
 
 /// Parses and validates an endpoint config. Errors name the field and say what is expected.

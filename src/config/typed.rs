@@ -9,7 +9,7 @@ use crate::registry::{CustomReport, Granularity};
 
 /// A secret string. `Debug` never shows it; code that needs the value calls [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     pub(crate) fn new(value: impl Into<String>) -> Self {
@@ -29,7 +29,7 @@ impl std::fmt::Debug for Secret {
 
 /// Which TikTok environment the config points at.
 #[derive(Debug, Clone)]
-pub enum Environment {
+pub(crate) enum Environment {
     Production { app_id: Secret, secret: Secret },
     Sandbox { advertiser_id: u64 },
 }
@@ -57,6 +57,8 @@ pub struct Config {
     /// The certificates of `advanced.ca_certificate` (PEM, each checked to parse), trusted
     /// besides the built-in and system roots.
     pub ca_certificates: Vec<reqwest::Certificate>,
+    /// `advanced.metric_groups` and `advanced.record_layout`.
+    pub(crate) report_options: crate::registry::ReportOptions,
 }
 
 impl Config {
@@ -87,6 +89,10 @@ impl crate::registry::Scope for Config {
 
     fn custom_reports(&self) -> &[CustomReport] {
         &self.custom_reports
+    }
+
+    fn report_options(&self) -> &crate::registry::ReportOptions {
+        &self.report_options
     }
 }
 

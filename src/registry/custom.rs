@@ -100,6 +100,8 @@ pub(crate) fn validate_custom_report(report: CustomReportConfig, n: usize) -> Re
             dimensions,
             metrics,
             filtering,
+            // The config's `advanced.record_layout` is applied when the stream is resolved.
+            layout: crate::registry::RecordLayout::Nested,
         },
     })
 }

@@ -1,11 +1,13 @@
 //! A report as a table row defines it ([`ReportDef`]: type, level, granularity, breakdown) and
 //! as the capture engine runs it ([`ReportSpec`]: its dimensions and metrics in request order),
-//! with the range totals cover. A leaf below the table: the table, the schemas and the engine
-//! import it, and it imports only the report vocabulary of `metrics`.
+//! with the range totals cover, under a config's metric groups and record layout. A leaf below the
+//! table: the table, the schemas and the engine import it, and it imports only the report
+//! vocabulary of `metrics` and the options of `report_options`.
 
 use serde_json::Value;
 
-use super::metrics::{self, Breakdown, Granularity, Level, ReportType};
+use super::metrics::{Breakdown, Granularity, Level, ReportType};
+use super::report_options::{self, RecordLayout, ReportOptions};
 
 /// A report resource of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +30,18 @@ pub struct ReportSpec {
     /// Filters the user added (custom reports); the deleted-entities filter is added at request
     /// time from `include_deleted`.
     pub filtering: Vec<Value>,
+    /// Where records carry the metrics (`advanced.record_layout`).
+    pub layout: RecordLayout,
 }
 
 impl ReportSpec {
+    /// The report of a row with the standard metrics, in TikTok's nested shape.
     pub fn from_def(def: &ReportDef) -> Self {
+        Self::with_options(def, &ReportOptions::STANDARD)
+    }
+
+    /// The report of a row under a config's metric groups and record layout.
+    pub fn with_options(def: &ReportDef, options: &ReportOptions) -> Self {
         let mut dimensions = vec![def.level.id_field().to_string()];
         dimensions.extend(def.granularity.time_dimension().map(str::to_string));
         dimensions.extend(def.breakdown.dimensions().iter().map(|d| d.to_string()));
@@ -40,16 +50,18 @@ impl ReportSpec {
             level: def.level,
             granularity: def.granularity,
             dimensions,
-            metrics: metrics::metrics_for(
+            metrics: report_options::requested_metrics(
                 def.report_type,
                 def.level,
                 def.granularity,
                 def.breakdown,
+                options,
             )
             .into_iter()
             .map(str::to_string)
             .collect(),
             filtering: Vec::new(),
+            layout: options.record_layout,
         }
     }
 

@@ -15,6 +15,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod kill;
+mod ledger;
 mod module_graph;
 mod protocol;
 mod protocol_messages;

@@ -188,6 +188,7 @@ impl SimArgs {
             faults: Faults {
                 latency: Duration::from_millis(self.latency_ms),
                 rules: faults,
+                disagreements: Vec::new(),
             },
             ..SimConfig::default()
         })

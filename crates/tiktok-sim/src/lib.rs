@@ -12,6 +12,7 @@
 mod assets;
 pub mod catalog;
 mod cli;
+mod disagree;
 mod faults;
 mod model;
 mod report;
@@ -30,6 +31,7 @@ use std::time::Duration;
 // The public surface: what the connector's `demo` and `simulate` commands and its tests use.
 pub use assets::{AssetKind, OBJECTIVE_TYPES, OPTIMIZATION_GOALS};
 pub use cli::{run_cli, SimArgs};
+pub use disagree::Disagreement;
 pub use model::{EntityKind, Model};
 pub use report::{ReportQuery, ADS_THROTTLE_HEADER};
 pub use rules::Quota;
@@ -200,6 +202,8 @@ pub struct Faults {
     pub latency: Duration,
     /// The injected faults, each counted over the requests it matches.
     pub rules: Vec<FaultRule>,
+    /// Rewrites of report answers that make the levels disagree (see [`Disagreement`]).
+    pub disagreements: Vec<Disagreement>,
 }
 
 /// How a server treats `filtering.buying_types` in entity lists and the `buying_type` report

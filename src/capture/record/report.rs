@@ -1,4 +1,5 @@
-//! Report records: TikTok's nested `dimensions` and `metrics` kept, top-level copies of the key
+//! Report records: TikTok's nested `dimensions` and `metrics` kept (in the flat layout of
+//! `advanced.record_layout`, each metric at the top level instead), top-level copies of the key
 //! dimensions and `advertiser_id` added, every metric typed: the general path, which
 //! [`report_row`](super::report_row) falls back to when the fast path (`fast`) declines a row,
 //! and which the tests hold the fast path to.
@@ -11,8 +12,9 @@ use super::note::Notes;
 use super::text::{parse_row, RowError};
 use crate::registry::metric_catalog::metric_type;
 use crate::registry::metrics::MetricType;
+use crate::registry::report_options::flat_field;
 use crate::registry::schema::dimension_type;
-use crate::registry::ReportSpec;
+use crate::registry::{RecordLayout, ReportSpec};
 
 const TIME_DIMENSIONS: [&str; 2] = ["stat_time_day", "stat_time_hour"];
 
@@ -97,7 +99,16 @@ pub(crate) fn report_row_general(
         .map(|(name, value)| (name.clone(), typed(name, value, metric_type(name), notes)))
         .collect();
     out.insert("dimensions".into(), Value::Object(dimensions));
-    out.insert("metrics".into(), Value::Object(metrics));
+    match spec.layout {
+        RecordLayout::Nested => {
+            out.insert("metrics".into(), Value::Object(metrics));
+        }
+        RecordLayout::Flat => {
+            for (name, value) in metrics {
+                out.insert(flat_field(&name, &spec.dimensions).into_owned(), value);
+            }
+        }
+    }
     let doc = serde_json::to_string(&out).map_err(|e| e.to_string())?;
     Ok(ReportRecord {
         doc,
@@ -149,6 +160,52 @@ mod tests {
             &mut Notes::new(),
         )
         .is_err());
+    }
+
+    /// The flat layout puts each typed metric at the top level, both paths alike, with the
+    /// same values the nested layout keeps under `metrics`; a metric named like a top-level
+    /// field keeps the documented prefix.
+    #[test]
+    fn flat_records_carry_each_typed_metric_at_the_top_level() {
+        let Kind::Report(def) = find("campaigns_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let nested = ReportSpec::from_def(&def);
+        let mut flat = nested.clone();
+        flat.layout = RecordLayout::Flat;
+        let row = raw(json!({
+            "dimensions": {"campaign_id": "1714125042508817", "stat_time_day": "2024-01-01 00:00:00"},
+            "metrics": {"spend": "20.000", "complete_payment_roas": "3.25", "ctr": "-",
+                        "campaign_name": "C", "advertiser_id": "872746382648", "new_metric": 3}
+        }));
+        let nested_doc: Value = serde_json::from_str(
+            &report_row(&row, &nested, 872746382648, &mut Notes::new())
+                .unwrap()
+                .doc,
+        )
+        .unwrap();
+        let fast = report_row(&row, &flat, 872746382648, &mut Notes::new()).unwrap();
+        let general = report_row_general(&row, &flat, 872746382648, &mut Notes::new()).unwrap();
+        assert!(fast.doc.contains("\"spend\":20.000"), "{}", fast.doc);
+        for record in [fast, general] {
+            let doc: Value = serde_json::from_str(&record.doc).unwrap();
+            assert!(doc.get("metrics").is_none(), "{doc}");
+            assert_eq!(doc["campaign_id"], json!(1714125042508817u64));
+            assert_eq!(doc["advertiser_id"], json!(872746382648u64));
+            assert_eq!(doc["dimensions"], nested_doc["dimensions"]);
+            assert_eq!(doc["spend"].to_string(), "20.000");
+            assert_eq!(doc["complete_payment_roas"].to_string(), "3.25");
+            assert_eq!(doc["ctr"], Value::Null);
+            assert_eq!(doc["campaign_name"], "C");
+            assert_eq!(doc["new_metric"], "3");
+            // The metric `advertiser_id` would collide with the key field.
+            assert_eq!(doc["metric_advertiser_id"], json!(872746382648u64));
+            for (name, value) in nested_doc["metrics"].as_object().unwrap() {
+                let field = crate::registry::report_options::flat_field(name, &flat.dimensions);
+                assert_eq!(&doc[field.as_ref()], value, "{name}");
+            }
+            assert_eq!(record.time.as_deref(), Some("2024-01-01 00:00:00"));
+        }
     }
 
     #[test]

@@ -391,6 +391,7 @@ mod tests {
             dimensions: vec![level.id_field().into(), "stat_time_day".into()],
             metrics: vec!["spend".into()],
             filtering,
+            layout: crate::registry::RecordLayout::Nested,
         };
         assert!(can_split(&spec(Level::Ad, Vec::new())));
         assert!(can_split(&spec(Level::Campaign, Vec::new())));

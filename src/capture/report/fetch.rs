@@ -17,7 +17,7 @@ use crate::capture::context::{Context, CountFor, Warning};
 use crate::capture::listing::ListQuery;
 use crate::capture::record;
 use crate::client::Page;
-use crate::error::Result;
+use crate::error::{ErrorClass, Result};
 use crate::registry::ReportSpec;
 
 /// One report binding's work for one ad account.
@@ -82,8 +82,55 @@ pub(super) enum Fetched {
 }
 
 /// Fetches every page of one query and emits its rows. An answer over the ads cap is not
-/// emitted (`Capped`) unless `accept_capped`.
+/// emitted (`Capped`) unless `accept_capped`. A query TikTok finds too large (40067) whose window
+/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]).
 pub(super) async fn fetch(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    // Once a query of the binding took parts, its other windows start in parts.
+    let refused = if ctx.counters[unit.binding]
+        .metric_parts
+        .load(Ordering::Relaxed)
+        > 1
+    {
+        0
+    } else {
+        let narrowest = super::wide::narrowest(unit.spec, query.window);
+        match fetch_whole(ctx, unit, query, accept_capped).await {
+            Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
+                tracing::info!(
+                    advertiser_id = unit.advertiser.id,
+                    metrics = unit.spec.metrics.len(),
+                    "TikTok found the query too large (40067) for one day; asking its metrics in \
+                     parts."
+                );
+                1
+            }
+            other => return other,
+        }
+    };
+    let wide = super::wide::WideQuery {
+        binding: unit.binding,
+        spec: unit.spec,
+        advertiser_id: unit.advertiser.id,
+        query,
+    };
+    match super::wide::fetch_split(ctx, wide, accept_capped, refused).await? {
+        Some(rows) => {
+            let mut unasked = Unasked::new(unit.advertiser.id, query.window);
+            emit_rows(ctx, unit, &rows, &mut unasked).await?;
+            unasked.warn(unit.stream);
+            Ok(Fetched::Whole)
+        }
+        None => Ok(Fetched::Capped),
+    }
+}
+
+/// [`fetch`] in one query.
+async fn fetch_whole(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     query: Query<'_>,

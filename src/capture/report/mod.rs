@@ -17,6 +17,7 @@ pub(crate) mod filter;
 pub(crate) mod query;
 pub(crate) mod splits;
 pub(crate) mod tasks;
+mod wide;
 pub(crate) mod window;
 
 use std::collections::VecDeque;
@@ -104,6 +105,9 @@ pub(crate) async fn planned_requests(
     let mut pages: f64 = 0.0;
     let mut pages_unknown = false;
     for &(from, to) in windows {
+        if activity::serves(ctx, unit.stream, advertiser_id, (from, to)).await {
+            continue;
+        }
         let days = sizing::days(from, to);
         let main = match hint {
             Some(_) => Some(query::expected_pages(hint, days)),
@@ -243,6 +247,7 @@ async fn run_windows(
                 // per day seen, which the next run's plan counts pages with.
                 let rows_per_day = unit.rows_per_day().filter(|_| i == last);
                 StatePatch::cursor_with_rows(advertiser.id, &cursor, rows_per_day)
+                    .with_distrust(ctx.activity.distrust_patch(advertiser.id))
             } else {
                 StatePatch::Nothing
             };
@@ -297,6 +302,13 @@ async fn fetch_window(
     if unit.is_recent((from, to)) {
         let days = (to - from).num_days().max(0) as u64 + 1;
         unit.days.fetch_add(days, Ordering::Relaxed);
+    }
+    // The ledger's query was this stream's: its rows are emitted without a request.
+    if let Some(rows) = activity::shared_rows(ctx, unit.stream, advertiser_id, (from, to)).await {
+        let mut unasked = asked::Unasked::new(advertiser_id, Some((from, to)));
+        fetch::emit_rows(ctx, unit, &rows, &mut unasked).await?;
+        unasked.warn(unit.stream);
+        return Ok(to);
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     while let Some((from, to)) = queue.pop_front() {

@@ -13,10 +13,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::metrics::{Granularity, Level, MetricType, ReportType};
-pub(crate) use row::{Dimensions, Metric, Rule};
+pub(crate) use row::{Dimensions, Group, Metric, Rule, ValueType};
 
 /// Every documented metric, in the order of TikTok's page.
-#[cfg(test)] // The tests walk the whole catalog; the connector looks metrics up by name.
 pub(crate) fn all() -> &'static [Metric] {
     rows::METRICS
 }

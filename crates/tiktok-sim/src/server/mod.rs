@@ -369,9 +369,20 @@ async fn answer_api(
     let rel = rel.to_string();
     let params = params.clone();
     // Rendering pages is CPU work: keep it off the reactor threads.
-    tokio::task::spawn_blocking(move || endpoint(&state, &rel, &params, body_error))
-        .await
-        .unwrap_or_else(|_| Err((50000, code_message(50000, None))))
+    tokio::task::spawn_blocking(move || {
+        let answered = endpoint(&state, &rel, &params, body_error)?;
+        if rel != REPORT_PATH || answered.file.is_some() {
+            return Ok(answered);
+        }
+        // The disagreement switches of the fault layer rewrite report rows after the endpoint.
+        let switches = &state.cfg.faults.disagreements;
+        Ok(Answered {
+            data: crate::disagree::apply(switches, &params, answered.data),
+            ..answered
+        })
+    })
+    .await
+    .unwrap_or_else(|_| Err((50000, code_message(50000, None))))
 }
 
 /// The endpoint of a known path.
