@@ -183,12 +183,28 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
         .into_iter()
         .filter(|m| additive(m))
         .collect();
+    let uncovered = uncovered_streams(&reports, &daily, &lifetime);
+    LedgerScope {
+        daily,
+        lifetime,
+        uncovered,
+        shared_stream,
+    }
+}
+
+/// The report streams asking an additive metric the ledger cannot total at advertiser level:
+/// every day of theirs is read.
+fn uncovered_streams(
+    reports: &[(&str, &ReportSpec)],
+    daily: &[&'static str],
+    lifetime: &[&'static str],
+) -> BTreeSet<String> {
     let mut uncovered = BTreeSet::new();
-    for (name, spec) in &reports {
+    for (name, spec) in reports {
         let asked = if spec.granularity == Granularity::Lifetime {
-            &lifetime
+            lifetime
         } else {
-            &daily
+            daily
         };
         // `cash_spend` and `voucher_spend` are parts of `spend`, asked by day only.
         let missing: Vec<&str> = spec
@@ -208,12 +224,7 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
             uncovered.insert(name.to_string());
         }
     }
-    LedgerScope {
-        daily,
-        lifetime,
-        uncovered,
-        shared_stream,
-    }
+    uncovered
 }
 
 /// Records, per account, the range every dated report binding of this run will read, so

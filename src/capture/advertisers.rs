@@ -98,20 +98,7 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
             .get(path, &[("advertiser_ids", json!(list).to_string())])
             .await
         {
-            Ok(data) => {
-                for raw in parse_page(path, &data, "list", 1)?.records {
-                    #[derive(Deserialize)]
-                    struct Info {
-                        advertiser_id: Value,
-                    }
-                    let id = from_raw::<Info>(path, &raw)
-                        .ok()
-                        .and_then(|i| id_of(&i.advertiser_id));
-                    if let Some(id) = id {
-                        details.insert(id, raw);
-                    }
-                }
-            }
+            Ok(data) => keep_details(path, &data, &mut details)?,
             // One account the token cannot read spoils its batch: ask for each alone to find it.
             Err(err) if err.class() == ErrorClass::Permission && batch.len() > 1 => {
                 for id in batch.iter().rev() {
@@ -164,6 +151,27 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
         });
     }
     Ok(out)
+}
+
+/// Keeps each account's details of an advertiser/info/ answer by its id.
+fn keep_details(
+    path: &str,
+    data: &RawValue,
+    details: &mut std::collections::HashMap<u64, Box<RawValue>>,
+) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Info {
+        advertiser_id: Value,
+    }
+    for raw in parse_page(path, data, "list", 1)?.records {
+        let id = from_raw::<Info>(path, &raw)
+            .ok()
+            .and_then(|i| id_of(&i.advertiser_id));
+        if let Some(id) = id {
+            details.insert(id, raw);
+        }
+    }
+    Ok(())
 }
 
 /// The account's `timezone` (an IANA name such as `Europe/Moscow`, or `Etc/GMT+8` and the

@@ -235,14 +235,7 @@ impl TikTokClient {
             // TikTok's daily quota is per path: a path whose quota is spent is not asked again
             // this run (the answer would be the same), and every other path goes on.
             if let Some(message) = self.budget.quota_spent(path) {
-                return Err(Error::Api(Box::new(ApiError {
-                    code: 40100,
-                    message,
-                    request_id: None,
-                    path: path.to_string(),
-                    class: ErrorClass::QuotaExhausted,
-                    hint: None,
-                })));
+                return Err(quota_spent(path, message));
             }
             self.limiter.acquire().await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -444,4 +437,17 @@ impl TikTokClient {
             retryable: false,
         }
     }
+}
+
+/// The error a request to `path` meets, unsent, once TikTok said that path's daily quota is
+/// spent (`message`: TikTok's words).
+fn quota_spent(path: &str, message: String) -> Error {
+    Error::Api(Box::new(ApiError {
+        code: 40100,
+        message,
+        request_id: None,
+        path: path.to_string(),
+        class: ErrorClass::QuotaExhausted,
+        hint: None,
+    }))
 }

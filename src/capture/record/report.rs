@@ -60,20 +60,7 @@ pub(crate) fn report_row_general(
     let mut empty_key = None;
     for name in &spec.dimensions {
         let value = row.dimensions.get(name).unwrap_or(&Value::Null);
-        let value = match dimension_type(name) {
-            MetricType::Id => conform_id(name, value, notes),
-            _ => match value {
-                Value::String(s) if !s.is_empty() => Some(value.clone()),
-                Value::Number(n) => Some(Value::String(n.to_string())),
-                // A breakdown TikTok could not attribute; a row without its time is unusable.
-                Value::String(_) | Value::Null if !TIME_DIMENSIONS.contains(&name.as_str()) => {
-                    empty_key.get_or_insert_with(|| name.clone());
-                    Some(Value::String(String::new()))
-                }
-                _ => None,
-            },
-        };
-        let Some(value) = value else {
+        let Some(value) = key_dimension(name, value, &mut empty_key, notes) else {
             return Err(format!(
                 "a report row has no usable {name:?} (a key dimension): {}",
                 raw.get().chars().take(300).collect::<String>()
@@ -115,6 +102,29 @@ pub(crate) fn report_row_general(
         time,
         empty_key,
     })
+}
+
+/// A key dimension's value as the record carries it (`None`: unusable); an empty breakdown
+/// value is kept as `""` and named in `empty_key`.
+fn key_dimension(
+    name: &str,
+    value: &Value,
+    empty_key: &mut Option<String>,
+    notes: &mut Notes,
+) -> Option<Value> {
+    match dimension_type(name) {
+        MetricType::Id => conform_id(name, value, notes),
+        _ => match value {
+            Value::String(s) if !s.is_empty() => Some(value.clone()),
+            Value::Number(n) => Some(Value::String(n.to_string())),
+            // A breakdown TikTok could not attribute; a row without its time is unusable.
+            Value::String(_) | Value::Null if !TIME_DIMENSIONS.contains(&name) => {
+                empty_key.get_or_insert_with(|| name.to_string());
+                Some(Value::String(String::new()))
+            }
+            _ => None,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -117,21 +117,7 @@ pub(super) async fn fetch_split(
     let mut read_parts = 0usize;
     // The plan counted this query once: every other query asked for it is added to the plan.
     let mut asked = refused;
-    let grow_plan = |asked: u64| {
-        let extra = asked.saturating_sub(1);
-        let planned = ctx.counters[binding]
-            .planned
-            .fetch_add(extra, Ordering::Relaxed)
-            + extra;
-        ctx.planned_total.fetch_add(extra, Ordering::Relaxed);
-        tracing::info!(
-            stream = ctx.stream_name(binding),
-            advertiser_id,
-            queries = asked,
-            planned_requests = planned,
-            "A report query took several queries of part of its metrics; the plan grows by them."
-        );
-    };
+    let grow_plan = |asked: u64| grow_plan(ctx, binding, advertiser_id, asked);
     let mut joined = Joined::default();
     let filters = query.filtering(spec, ctx.config.include_deleted);
     while let Some(metrics) = queue.pop_front() {
@@ -146,31 +132,19 @@ pub(super) async fn fetch_split(
             page_size: PAGE_SIZE,
         };
         asked += 1;
-        let pages = ctx.pages(CountFor::Binding(binding), query_pages);
-        futures::pin_mut!(pages);
-        let mut rows: Vec<Box<RawValue>> = Vec::new();
-        let mut too_large = None;
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(page) => {
-                    let page: Page = page;
-                    if page.ads_throttled && !accept_capped {
-                        grow_plan(asked);
-                        return Ok(None);
-                    }
-                    rows.extend(page.records);
-                }
-                Err(err) if err.class() == ErrorClass::QueryTooLarge => {
-                    too_large = Some(err);
-                    break;
-                }
-                Err(err) => {
-                    grow_plan(asked);
-                    return Err(err);
-                }
+        let rows = match read_part(ctx, binding, query_pages, accept_capped).await {
+            Ok(Part::Rows(rows)) => Ok(rows),
+            Ok(Part::Capped) => {
+                grow_plan(asked);
+                return Ok(None);
             }
-        }
-        if let Some(err) = too_large {
+            Ok(Part::TooLarge(err)) => Err(err),
+            Err(err) => {
+                grow_plan(asked);
+                return Err(err);
+            }
+        };
+        if let Err(err) = rows {
             if part.metrics.len() < 2 {
                 grow_plan(asked);
                 return Err(err);
@@ -185,7 +159,7 @@ pub(super) async fn fetch_split(
             queue.push_front(halves.pop().unwrap_or_default());
             continue;
         }
-        for raw in rows {
+        for raw in rows.into_iter().flatten() {
             joined.add(spec, raw);
         }
         read_parts += 1;
@@ -193,6 +167,58 @@ pub(super) async fn fetch_split(
     learned.fetch_max(read_parts, Ordering::Relaxed);
     grow_plan(asked);
     Ok(Some(joined.into_rows()))
+}
+
+/// What one part's query answered.
+enum Part {
+    Rows(Vec<Box<RawValue>>),
+    /// Over the ads cap, and the caller does not accept capped answers.
+    Capped,
+    /// TikTok found even this part too large (40067).
+    TooLarge(crate::error::Error),
+}
+
+/// Reads every page of one part's query.
+async fn read_part(
+    ctx: &Context,
+    binding: usize,
+    query: ListQuery,
+    accept_capped: bool,
+) -> Result<Part> {
+    let pages = ctx.pages(CountFor::Binding(binding), query);
+    futures::pin_mut!(pages);
+    let mut rows: Vec<Box<RawValue>> = Vec::new();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => {
+                let page: Page = page;
+                if page.ads_throttled && !accept_capped {
+                    return Ok(Part::Capped);
+                }
+                rows.extend(page.records);
+            }
+            Err(err) if err.class() == ErrorClass::QueryTooLarge => return Ok(Part::TooLarge(err)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Part::Rows(rows))
+}
+
+/// Adds to the plan the queries a split query took beyond the one the plan counted.
+fn grow_plan(ctx: &Context, binding: usize, advertiser_id: u64, asked: u64) {
+    let extra = asked.saturating_sub(1);
+    let planned = ctx.counters[binding]
+        .planned
+        .fetch_add(extra, Ordering::Relaxed)
+        + extra;
+    ctx.planned_total.fetch_add(extra, Ordering::Relaxed);
+    tracing::info!(
+        stream = ctx.stream_name(binding),
+        advertiser_id,
+        queries = asked,
+        planned_requests = planned,
+        "A report query took several queries of part of its metrics; the plan grows by them."
+    );
 }
 
 #[cfg(test)]

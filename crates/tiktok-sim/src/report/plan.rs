@@ -64,15 +64,7 @@ impl Model {
     /// any ad are left out.
     fn plan_entities(&self, level: Level, v: &Validated<'_>, ads: &ProcessedAds) -> Vec<Ent> {
         let (adv, ids, bd) = (v.adv, &v.ids, v.bd);
-        let keep_deleted = |deleted: bool| {
-            if v.only_deleted && !v.include_deleted {
-                deleted
-            } else {
-                v.include_deleted || !deleted
-            }
-        };
-        let in_set =
-            |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
+        let keep_deleted = |deleted: bool| v.keeps(deleted);
         let covers = |c: u32| v.buying.covers(adv.campaigns[c as usize].buying);
         let seed = self.seed;
         let mask_of = |id: u64| bd_mask(seed, id, bd);
@@ -352,4 +344,9 @@ fn bd_mask(seed: u64, id: u64, bd: Bd) -> u32 {
         mask = 1 << (hash(&[seed, id, bd.code()]) % n);
     }
     mask
+}
+
+/// Whether `id` passes an id filter (`None`: the query filtered no ids of this kind).
+fn in_set(set: &Option<HashSet<u64>>, id: u64) -> bool {
+    set.as_ref().is_none_or(|s| s.contains(&id))
 }

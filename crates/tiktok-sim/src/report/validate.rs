@@ -25,6 +25,18 @@ pub(super) struct Validated<'m> {
     pub(super) buying: BuyingScope,
 }
 
+impl Validated<'_> {
+    /// Whether an entity deleted or not (`deleted`) is in the answer: TikTok's `include_deleted`
+    /// adds deleted entities, and a filter on deleted statuses alone asks only for them.
+    pub(super) fn keeps(&self, deleted: bool) -> bool {
+        if self.only_deleted && !self.include_deleted {
+            deleted
+        } else {
+            self.include_deleted || !deleted
+        }
+    }
+}
+
 /// The id filters of a query (`campaign_ids`, `adgroup_ids`, `ad_ids`); `None` where the
 /// query has none, which selects every id of that level.
 #[derive(Default)]
