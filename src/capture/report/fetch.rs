@@ -120,9 +120,7 @@ pub(super) async fn fetch(
     };
     match super::wide::fetch_split(ctx, wide, accept_capped, refused).await? {
         Some(rows) => {
-            let mut unasked = Unasked::new(unit.advertiser.id, query.window);
-            emit_rows(ctx, unit, &rows, &mut unasked).await?;
-            unasked.warn(unit.stream);
+            emit_answer(ctx, unit, query.window, &rows).await?;
             Ok(Fetched::Whole)
         }
         None => Ok(Fetched::Capped),
@@ -161,6 +159,20 @@ async fn fetch_whole(
     .await;
     unasked.warn(unit.stream);
     fetched
+}
+
+/// Emits the rows of one whole answer to a query over `window` (rows the query did not ask
+/// are dropped, and said once, even when emitting fails part way).
+pub(super) async fn emit_answer(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
+    rows: &[Box<serde_json::value::RawValue>],
+) -> Result<()> {
+    let mut unasked = Unasked::new(unit.advertiser.id, window);
+    let emitted = emit_rows(ctx, unit, rows, &mut unasked).await;
+    unasked.warn(unit.stream);
+    emitted
 }
 
 /// Turns TikTok's report rows of one query (a page's, or an asynchronous task's) into records

@@ -305,9 +305,7 @@ async fn fetch_window(
     }
     // The ledger's query was this stream's: its rows are emitted without a request.
     if let Some(rows) = activity::shared_rows(ctx, unit.stream, advertiser_id, (from, to)).await {
-        let mut unasked = asked::Unasked::new(advertiser_id, Some((from, to)));
-        fetch::emit_rows(ctx, unit, &rows, &mut unasked).await?;
-        unasked.warn(unit.stream);
+        fetch::emit_answer(ctx, unit, Some((from, to)), &rows).await?;
         return Ok(to);
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);

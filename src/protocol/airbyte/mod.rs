@@ -552,20 +552,18 @@ mod tests {
     }
 
     /// A large state is read straight from its text into the typed state (no JSON tree of it),
-    /// and comes back out byte for byte, in time linear in its size.
+    /// and comes back out byte for byte. (How its memory grows is measured, not timed here:
+    /// the ignored `state_memory` test in tests/it/hostile.rs and README's State size.)
     #[test]
-    fn a_state_of_many_advertisers_round_trips_in_linear_time() {
-        let mut seconds = Vec::new();
+    fn a_state_of_many_advertisers_round_trips() {
         for n in [10_000, 100_000] {
             let stream_state = advertisers_state(n);
             let file = format!(
                 "{{\"type\":\"STATE\",\"state\":{{\"type\":\"STREAM\",\"stream\":\
                  {{\"stream_descriptor\":{{\"name\":\"campaigns\"}},\"stream_state\":{stream_state}}}}}}}"
             );
-            let started = std::time::Instant::now();
             let mut states = parse_state(&file).unwrap();
             let state = BindingState::from_raw(&states.remove("campaigns").unwrap()).unwrap();
-            seconds.push(started.elapsed().as_secs_f64());
             assert_eq!(state.advertisers.len(), n as usize);
             assert_eq!(
                 state.cursor(7_100_000_000_000_000_000 + n - 1),
@@ -573,7 +571,5 @@ mod tests {
             );
             assert_eq!(serde_json::to_string(&state).unwrap(), stream_state);
         }
-        // Ten times the advertisers: a quadratic read would take a hundred times as long.
-        assert!(seconds[1] < seconds[0] * 40.0, "{seconds:?}");
     }
 }

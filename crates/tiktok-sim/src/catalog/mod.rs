@@ -308,47 +308,70 @@ pub enum Level {
     Ad,
 }
 
+/// TikTok's names for one report level: the `data_level` value of a synchronous report
+/// (`report/integrated/get/`, doc 1740302848100353), the id dimension of its rows (Basic
+/// reports, doc 1738864915188737: "dimensions" per data level), and the `filtering` field of
+/// that level's status, through which deleted entities are asked (none at advertiser level).
+struct LevelNames {
+    level: Level,
+    data_level: &'static str,
+    id_dimension: &'static str,
+    status_filter: Option<&'static str>,
+}
+
+/// One row per level, in the order of [`Level`].
+const LEVELS: [LevelNames; 4] = [
+    LevelNames {
+        level: Level::Advertiser,
+        data_level: "AUCTION_ADVERTISER",
+        id_dimension: "advertiser_id",
+        status_filter: None,
+    },
+    LevelNames {
+        level: Level::Campaign,
+        data_level: "AUCTION_CAMPAIGN",
+        id_dimension: "campaign_id",
+        status_filter: Some("campaign_status"),
+    },
+    LevelNames {
+        level: Level::AdGroup,
+        data_level: "AUCTION_ADGROUP",
+        id_dimension: "adgroup_id",
+        status_filter: Some("adgroup_status"),
+    },
+    LevelNames {
+        level: Level::Ad,
+        data_level: "AUCTION_AD",
+        id_dimension: "ad_id",
+        status_filter: Some("ad_status"),
+    },
+];
+
 impl Level {
+    const fn names(self) -> &'static LevelNames {
+        &LEVELS[self as usize]
+    }
+
     /// TikTok's `data_level` value.
     pub fn data_level(self) -> &'static str {
-        match self {
-            Level::Advertiser => "AUCTION_ADVERTISER",
-            Level::Campaign => "AUCTION_CAMPAIGN",
-            Level::AdGroup => "AUCTION_ADGROUP",
-            Level::Ad => "AUCTION_AD",
-        }
+        self.names().data_level
     }
 
     /// The id dimension of rows at this level.
     pub const fn id_field(self) -> &'static str {
-        match self {
-            Level::Advertiser => "advertiser_id",
-            Level::Campaign => "campaign_id",
-            Level::AdGroup => "adgroup_id",
-            Level::Ad => "ad_id",
-        }
+        self.names().id_dimension
     }
 
     /// The `filtering` field that asks a report at this level for deleted entities too.
-    /// The advertiser level has none: an advertiser is never deleted from its own reports.
     pub fn status_filter_field(self) -> Option<&'static str> {
-        match self {
-            Level::Advertiser => None,
-            Level::Campaign => Some("campaign_status"),
-            Level::AdGroup => Some("adgroup_status"),
-            Level::Ad => Some("ad_status"),
-        }
+        self.names().status_filter
     }
 
     pub fn from_data_level(value: &str) -> Option<Level> {
-        [
-            Level::Advertiser,
-            Level::Campaign,
-            Level::AdGroup,
-            Level::Ad,
-        ]
-        .into_iter()
-        .find(|level| level.data_level() == value)
+        LEVELS
+            .iter()
+            .find(|names| names.data_level == value)
+            .map(|names| names.level)
     }
 }
 

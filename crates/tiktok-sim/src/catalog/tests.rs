@@ -277,3 +277,23 @@ fn the_simulator_knows_every_metric_the_connector_may_ask() {
         "TikTok's page does not list {unknown:?}"
     );
 }
+
+#[test]
+fn each_level_reads_its_own_row_of_tiktoks_names() {
+    for level in [
+        Level::Advertiser,
+        Level::Campaign,
+        Level::AdGroup,
+        Level::Ad,
+    ] {
+        assert_eq!(
+            level.names().level,
+            level,
+            "LEVELS is out of the enum's order"
+        );
+        assert_eq!(Level::from_data_level(level.data_level()), Some(level));
+    }
+    assert_eq!(Level::AdGroup.id_field(), "adgroup_id");
+    assert_eq!(Level::Advertiser.status_filter_field(), None);
+    assert_eq!(Level::from_data_level("AUCTION_ADVERTISERS"), None);
+}
