@@ -62,9 +62,11 @@ const BASE_METRICS: &[&str] = &["spend", "impressions", "clicks"];
 /// The stream whose query the ledger shares when it is enabled.
 pub(crate) const SHARED_STREAM: &str = "advertisers_reports_daily";
 
-/// The fewest ads over which an account's totals are not trusted. TikTok gives its report cap
-/// as 10,000 ads (its business API SDK, REGULAR query mode) and as 20,000 (Reporting FAQ); the
-/// lower figure is taken, since over it the totals may cover only the newest ads.
+/// The fewest ads over which an account's totals are not trusted. The same TikTok cap as
+/// [`MAX_ADS_PER_QUERY`](super::report::splits::MAX_ADS_PER_QUERY), read the other way: TikTok
+/// has given it as 10,000 ads (its SDK, default query mode) and as 20,000 (Reporting FAQ); query
+/// planning takes the higher figure (the header corrects it), the ledger the lower, since a
+/// skipped day is not corrected by anything.
 pub(crate) const LEDGER_ADS_CAP: u64 = 10_000;
 
 /// Whether a figure TikTok sent reads as an exact zero, a non-zero number, or neither.
