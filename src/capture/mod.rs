@@ -22,7 +22,6 @@ pub(crate) mod plan;
 pub mod record;
 pub mod report;
 pub(crate) mod shared;
-pub(crate) mod short_text;
 pub(crate) mod sizing;
 pub mod state;
 pub(crate) mod unit;
@@ -399,7 +398,7 @@ async fn prune_states(
     }
     let current: HashSet<String> = advertisers.list.iter().map(|a| a.id.to_string()).collect();
     for (index, binding) in bindings.iter().enumerate() {
-        let gone: Vec<&short_text::ShortText> = binding
+        let gone: Vec<&compact_str::CompactString> = binding
             .state
             .advertisers
             .keys()

@@ -3,7 +3,7 @@
 //! object is the Flow `bindingStateV1` entry and the Airbyte stream state. State written by
 //! earlier versions of this connector (Airbyte 3.x global cursors, Airbyte 4.x per-partition
 //! `states` lists) is read and migrated here, never thrown away. A state can hold a million
-//! advertisers, so its ids and cursors are [`ShortText`]s (no allocation each) and its map is
+//! advertisers, so its ids and cursors are [`CompactString`]s (no allocation each) and its map is
 //! built from the parsed entries at once, its nodes full (see [`StateParts`]).
 
 use std::collections::BTreeMap;
@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::short_text::ShortText;
+use compact_str::CompactString;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(from = "StateParts")]
 pub struct BindingState {
     /// Cursor per advertiser id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) advertisers: BTreeMap<ShortText, AdvertiserCursor>,
+    pub(crate) advertisers: BTreeMap<CompactString, AdvertiserCursor>,
     /// The cursor of advertisers without an entry (from a migrated global cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) default_cursor: Option<String>,
@@ -29,7 +29,7 @@ pub struct BindingState {
 pub(crate) struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
-    pub(crate) cursor: ShortText,
+    pub(crate) cursor: CompactString,
     /// Reports: the rows per day the last run read for this advertiser, from which the next
     /// run's plan counts pages (a hint; nothing else depends on it).
     #[serde(
@@ -46,7 +46,7 @@ pub(crate) struct AdvertiserCursor {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "day_or_none"
     )]
-    pub(crate) ledger_distrust: Option<ShortText>,
+    pub(crate) ledger_distrust: Option<CompactString>,
 }
 
 /// A state as parsed, before its map is built: the advertisers in the order the text lists
@@ -64,7 +64,7 @@ pub(crate) struct StateParts {
 
 /// The advertisers of a state, as listed.
 #[derive(Default)]
-struct AdvertiserList(Vec<(ShortText, AdvertiserCursor)>);
+struct AdvertiserList(Vec<(CompactString, AdvertiserCursor)>);
 
 impl<'de> Deserialize<'de> for AdvertiserList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -100,7 +100,7 @@ impl From<StateParts> for BindingState {
 
 /// A distrust mark that is not a day is no mark... but it still distrusts: any string keeps the
 /// account read in full (the safe side), so only a missing or null value clears it.
-fn day_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ShortText>, D::Error> {
+fn day_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CompactString>, D::Error> {
     let value = Value::deserialize(d)?;
     Ok(match value {
         Value::Null => None,
@@ -270,7 +270,7 @@ impl BindingState {
                         cursor: cursor.as_str().into(),
                         rows_per_day: rows_per_day.or(kept_rows),
                         ledger_distrust: match ledger_distrust {
-                            Some(mark) => mark.as_deref().map(ShortText::from),
+                            Some(mark) => mark.as_deref().map(CompactString::from),
                             None => kept_mark,
                         },
                     },
@@ -543,7 +543,8 @@ mod tests {
     /// cursor and marks inline, 88 bytes with no allocation of its own, however it was read.
     #[test]
     fn an_advertisers_entry_is_small_and_allocates_nothing() {
-        assert!(std::mem::size_of::<(ShortText, AdvertiserCursor)>() <= 88);
+        assert!(std::mem::size_of::<(CompactString, AdvertiserCursor)>() <= 88);
+        assert_eq!(std::mem::size_of::<Option<CompactString>>(), 24);
         let text = r#"{"advertisers":{"7100000000000000000":{"cursor":"2024-02-01 00:00:00",
             "rows_per_day":2.5,"ledger_distrust":"2024-01-01"}}}"#;
         let raw = RawValue::from_string(text.into()).unwrap();
@@ -553,8 +554,8 @@ mod tests {
             BindingState::from_any(&serde_json::from_str(text).unwrap()).unwrap(),
         ] {
             let (id, entry) = state.advertisers.iter().next().unwrap();
-            assert!(id.is_inline() && entry.cursor.is_inline());
-            assert!(entry.ledger_distrust.as_ref().unwrap().is_inline());
+            assert!(!id.is_heap_allocated() && !entry.cursor.is_heap_allocated());
+            assert!(!entry.ledger_distrust.as_ref().unwrap().is_heap_allocated());
             assert_eq!(state.rows_per_day(7_100_000_000_000_000_000), Some(2.5));
         }
     }

@@ -946,8 +946,8 @@ const STATE_MEMORY_BOUND_KB: u64 = 300 << 10;
 /// state holds `n` advertisers (all but one no longer reached, so the run also prunes them),
 /// held under 300 MB at a million. Slow in a debug build, and its figure is a release build's:
 /// run it by hand, `cargo test --release --test it -- --ignored --nocapture state_memory`.
-/// (The always-on guards are structural: ids and cursors are inline `ShortText`s, and the
-/// map is built full; see `src/capture/short_text.rs` and `src/capture/state.rs`.)
+/// (The always-on guards are structural: ids and cursors are inline `CompactString`s, and the
+/// map is built full; see `src/capture/state.rs`.)
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 #[allow(clippy::print_stdout)] // A measurement: its output is the point.
