@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use super::asked::{day_of, row_account, Unasked};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
+use super::tasks::ROWS_PER_BATCH;
 use crate::capture::advertisers::Advertiser;
 use crate::capture::context::{Context, CountFor, Warning};
 use crate::capture::listing::ListQuery;
@@ -162,7 +163,8 @@ async fn fetch_whole(
 }
 
 /// Emits the rows of one whole answer to a query over `window` (rows the query did not ask
-/// are dropped, and said once, even when emitting fails part way).
+/// are dropped, and said once, even when emitting fails part way), [`ROWS_PER_BATCH`] at a
+/// time, so only a batch of records is held beside the rows.
 pub(super) async fn emit_answer(
     ctx: &Context,
     unit: &ReportUnit<'_>,
@@ -170,7 +172,13 @@ pub(super) async fn emit_answer(
     rows: &[Box<serde_json::value::RawValue>],
 ) -> Result<()> {
     let mut unasked = Unasked::new(unit.advertiser.id, window);
-    let emitted = emit_rows(ctx, unit, rows, &mut unasked).await;
+    let mut emitted = Ok(());
+    for batch in rows.chunks(ROWS_PER_BATCH) {
+        emitted = emit_rows(ctx, unit, batch, &mut unasked).await;
+        if emitted.is_err() {
+            break;
+        }
+    }
     unasked.warn(unit.stream);
     emitted
 }
