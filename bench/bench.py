@@ -535,7 +535,9 @@ def read_with_state(argv):
     return {"records": records, "states": list(states.values()), "requests": requests,
             "requests_per_stream": per_stream, "planned_requests": plan,
             "rows_digest": {json.loads(k): f"{v:016x}" for k, v in sorted(digests.items())},
-            "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime}
+            "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+            # The child's own peak (ru_maxrss, KB); at least Python's at the fork (see measure).
+            "peak_rss_mb": ru.ru_maxrss / 1024}
 
 
 def requests_per_endpoint(request_log):

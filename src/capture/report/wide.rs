@@ -5,7 +5,10 @@
 //! dimensions and emitted once all parts are read, so each record carries every metric TikTok
 //! answered. A binding remembers how many parts its queries took, so its next windows (of every
 //! ad account) start split, and the run's plan grows by the queries the parts add (the plan
-//! counts a query as one).
+//! counts a query as one). The rows of every part are held until the last is read, so the
+//! windows of such a binding are cut to as many days as keep about [`VALUES_HELD`] metric values
+//! ([`held_days`]), by the rows per day its queries in parts answered. Asynchronous report
+//! tasks TikTok finds too large are split and joined here too ([`read_in_parts`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -27,6 +30,25 @@ use crate::registry::ReportSpec;
 /// cannot be halved (one day, or none).
 pub(super) fn narrowest(spec: &ReportSpec, window: Option<(NaiveDate, NaiveDate)>) -> bool {
     spec.granularity.time_dimension().is_none() || window.is_none_or(|(from, to)| from >= to)
+}
+
+/// The metric values a query read in parts may hold before its rows are emitted: some 35 MB of
+/// TikTok's text (a metric's name and value take about 35 bytes). Every part must be read
+/// before a row is whole, so a window whose rows would hold more is asked as windows of fewer
+/// days ([`held_days`]).
+pub(super) const VALUES_HELD: u64 = 1_000_000;
+
+/// How many days a window of this binding may span when its queries are read in parts: as
+/// many as keep the rows per day its earlier queries in parts answered, times its metrics,
+/// within [`VALUES_HELD`] (at least one); `None` until such a query has been read.
+pub(super) fn held_days(ctx: &Context, binding: usize, spec: &ReportSpec) -> Option<u64> {
+    let counters = &ctx.counters[binding];
+    if counters.metric_parts.load(Ordering::Relaxed) < 2 {
+        return None;
+    }
+    let rows_per_day = counters.wide_rows_per_day.load(Ordering::Relaxed);
+    let values_per_day = rows_per_day.checked_mul(spec.metrics.len() as u64)?;
+    (values_per_day > 0).then(|| (VALUES_HELD / values_per_day).max(1))
 }
 
 /// `metrics` cut into `parts` runs of nearly equal length, in order.
@@ -188,8 +210,14 @@ pub(super) async fn fetch_split(
         },
     )
     .await;
-    if split.joined.as_ref().is_ok_and(Option::is_some) {
+    if let Ok(Some(rows)) = &split.joined {
         learned.fetch_max(split.read_parts, Ordering::Relaxed);
+        let days = query
+            .window
+            .map_or(1, |(from, to)| (to - from).num_days().max(0) + 1);
+        ctx.counters[binding]
+            .wide_rows_per_day
+            .fetch_max((rows.len() as u64).div_ceil(days as u64), Ordering::Relaxed);
     }
     // The plan counted this query once: every other query asked for it is added to the plan.
     grow_plan(
