@@ -9,7 +9,9 @@
 //! an asynchronous report, doc 1738864800380930). It asks for the CSV text with untranslated
 //! titles, so each column is named by its field and each cell holds the text TikTok's JSON
 //! would; its rows then go through the same record builder as a synchronous page's, and
-//! nothing is emitted before the whole file has been read.
+//! nothing is emitted before the whole file has been read. A task TikTok refuses as too large
+//! (40067; TikTok documents no metric limit for tasks, but the code is the API's) is asked as
+//! tasks of part of the metrics, whose rows are joined by [`super::wide`]'s split and join.
 //!
 //! Asynchronous reports are an allowlist-only feature. Where TikTok refuses a task, fails it,
 //! does not finish it in [`TASK_DEADLINE`](crate::capture::shared::TASK_DEADLINE) (the capture
