@@ -12,7 +12,6 @@ use futures::StreamExt;
 
 use super::asked::{day_of, row_account, Unasked};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
-use super::tasks::ROWS_PER_BATCH;
 use crate::capture::advertisers::Advertiser;
 use crate::capture::context::{Context, CountFor, Warning};
 use crate::capture::listing::ListQuery;
@@ -73,6 +72,11 @@ impl<'a> ReportUnit<'a> {
         (days > 0).then(|| (rows as f64 / days as f64 * 10.0).round() / 10.0)
     }
 }
+
+/// Rows turned into records at a time, from a whole answer (a task's file, read whole first so
+/// nothing is emitted from a file that turns out unreadable; or the joined rows of a query in
+/// parts): only this many are ever held as JSON or records beside it.
+pub(crate) const ROWS_PER_BATCH: usize = 1_000;
 
 /// Whether a query's rows were all sent, or TikTok said they are incomplete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,7 +39,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use super::fetch::ReportUnit;
+use super::fetch::{ReportUnit, ROWS_PER_BATCH};
 use super::filter::Filter;
 use super::wide::Part;
 use crate::capture::context::Context;
@@ -397,10 +397,6 @@ pub(crate) struct CsvTable {
     columns: Vec<(bool, String)>,
     records: Vec<csv::StringRecord>,
 }
-
-/// Rows turned into JSON at a time: the file is read whole first (so nothing is emitted from a
-/// file that turns out unreadable), but only this many rows are ever held as JSON.
-pub(crate) const ROWS_PER_BATCH: usize = 1_000;
 
 impl CsvTable {
     /// Reads a task's CSV: every requested dimension and metric must have its column (named by
