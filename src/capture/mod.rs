@@ -22,6 +22,7 @@ pub(crate) mod plan;
 pub mod record;
 pub mod report;
 pub(crate) mod shared;
+pub(crate) mod short_text;
 pub(crate) mod sizing;
 pub mod state;
 pub(crate) mod unit;
@@ -61,21 +62,24 @@ pub(crate) struct BindingSummary {
 /// summary and with `Event::Finished { error }`, and the other bindings go on.
 pub(crate) async fn run(
     config: Arc<Config>,
-    bindings: Vec<Binding>,
+    mut bindings: Vec<Binding>,
     client: Arc<TikTokClient>,
     options: CaptureOptions,
     tx: mpsc::Sender<Event>,
 ) -> Result<Vec<BindingSummary>> {
     let started = Instant::now();
     let today = config.clock.now().date_naive();
-    for binding in &bindings {
-        binding.state.check(today).map_err(|why| {
+    let mut future_cursors = Vec::new();
+    for (index, binding) in bindings.iter_mut().enumerate() {
+        let cut = binding.state.check(today).map_err(|why| {
             Error::config(format!(
                 "The state of stream {:?} {why}. Such a cursor was not written by this \
                  connector; fix the state, or reset (backfill) the stream to start it afresh.",
                 binding.stream.name
             ))
         })?;
+        warn_future_cursors(&binding.stream.name, &cut);
+        future_cursors.extend(cut.into_iter().map(|cut| (index, cut)));
     }
     for binding in 0..bindings.len() {
         send(&tx, Event::Started { binding }).await?;
@@ -90,6 +94,10 @@ pub(crate) async fn run(
     ));
     // Aborted also if this run is dropped (a stop signal drops it): the task holds the output
     // channel, which must close for the writer to end.
+    // The stored state loses the future cursors too, so the next run does not meet them again.
+    for (index, cut) in &future_cursors {
+        ctx.checkpoint(*index, cut.patch()).await?;
+    }
     let mut progress = crate::shutdown::AbortOnDrop(spawn_progress_log(
         ctx.clone(),
         bindings.iter().map(|b| b.stream.name.clone()).collect(),
@@ -100,6 +108,25 @@ pub(crate) async fn run(
     let _ = (&mut progress.0).await;
     let endings = result?;
     summarize(&ctx, &bindings, endings, &tx).await
+}
+
+/// One warning per cursor of the state that lay in the future (which no run of this connector
+/// writes: a clock that was wrong, or a state edited by hand): it is not used, and the
+/// advertiser's rows are read as on a first run, from `start_date` (or the account's creation,
+/// or TikTok's earliest day), so none is skipped.
+fn warn_future_cursors(stream: &str, cut: &[state::FutureCursor]) {
+    for cut in cut {
+        let advertiser = cut.advertiser_id.as_deref().unwrap_or("default_cursor");
+        tracing::warn!(
+            stream,
+            advertiser_id = %crate::scrub::excerpt(advertiser, 60),
+            cursor = %crate::scrub::excerpt(&cut.cursor, 60),
+            "The state's cursor for this ad account lies in the future, which no run could have \
+             written: it is not used, and the account is read from start_date (or its creation \
+             date, or {}) as on a first run.",
+            report::EARLIEST_DAY
+        );
+    }
 }
 
 /// Ends every binding (`Event::Finished`) and logs and returns its summary.
@@ -372,7 +399,7 @@ async fn prune_states(
     }
     let current: HashSet<String> = advertisers.list.iter().map(|a| a.id.to_string()).collect();
     for (index, binding) in bindings.iter().enumerate() {
-        let gone: Vec<&String> = binding
+        let gone: Vec<&short_text::ShortText> = binding
             .state
             .advertisers
             .keys()

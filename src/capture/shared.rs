@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use serde_json::value::RawValue;
-use tokio::time::Instant;
 
 use super::listing::BuyingScope;
+use crate::client::turn::RequestTurn;
 use crate::client::Page;
 use crate::error::Result;
 
@@ -264,58 +264,39 @@ pub(crate) const TASK_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// the whole capture); a tenth of a second of margin keeps clock jitter under it.
 pub(crate) const REQUEST_SPACING: Duration = Duration::from_millis(1100);
 /// What the run knows of asynchronous reports, shared by every report binding.
-#[derive(Default)]
 pub(crate) struct TaskState {
-    /// Why tasks cannot be run in this run (the app is not allowlisted, the server does not
-    /// speak the task protocol or never finishes a task), once that is known.
-    unavailable: Mutex<Option<String>>,
-    /// When the last task request was answered.
-    last_request: tokio::sync::Mutex<Option<Instant>>,
+    /// Task requests go one at a time, [`REQUEST_SPACING`] apart, each attempt in its turn;
+    /// the turn is closed, with the reason, once tasks are known to be unavailable in this run
+    /// (the app is not allowlisted, the server does not speak the task protocol or never
+    /// finishes a task).
+    pub(crate) turn: RequestTurn,
 }
 
-/// The longest one task request keeps the others waiting: an answer takes a second or two, so
-/// a request still unanswered after this is retrying (or reading a large file), and the others
-/// need not wait for its retries.
+/// The longest one attempt of a task request keeps the others waiting: an answer takes a
+/// second or two, so an attempt still unanswered after this is slow (a delaying server, a large
+/// file), and the others need not wait for it. (A failed attempt gives the turn back at once,
+/// before its retry pause.)
 const HELD_AT_MOST: Duration = Duration::from_secs(5);
 
-impl TaskState {
-    /// Makes one task request, [`REQUEST_SPACING`] after the last one was answered (TikTok
-    /// counts from when it took a request, which the rate limiter or the network may have
-    /// delayed), and none at the same time, unless it takes longer than [`HELD_AT_MOST`]: the
-    /// turn then passes on while it retries, so one failing download never holds every task of
-    /// the run for its retries.
-    pub(crate) async fn paced<T>(&self, request: impl std::future::Future<Output = T>) -> T {
-        let mut last = self.last_request.lock().await;
-        if let Some(at) = *last {
-            tokio::time::sleep_until(at + REQUEST_SPACING).await;
-        }
-        futures::pin_mut!(request);
-        let answer = tokio::time::timeout(HELD_AT_MOST, &mut request).await;
-        *last = Some(Instant::now());
-        match answer {
-            Ok(answer) => answer,
-            Err(_) => {
-                drop(last);
-                request.await
-            }
+impl Default for TaskState {
+    fn default() -> Self {
+        TaskState {
+            turn: RequestTurn::new(REQUEST_SPACING, HELD_AT_MOST),
         }
     }
+}
 
+impl TaskState {
     pub(crate) fn unavailable(&self) -> Option<String> {
-        self.unavailable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.turn.closed()
     }
 
     pub(crate) fn set_unavailable(&self, why: &str) {
-        let mut unavailable = self.unavailable.lock().unwrap_or_else(|e| e.into_inner());
-        if unavailable.is_none() {
+        if self.turn.close(why) {
             tracing::info!(
                 reason = why,
                 "Asynchronous report tasks are not used for the rest of this run."
             );
-            *unavailable = Some(why.to_string());
         }
     }
 }

@@ -2,7 +2,9 @@
 //! to advertisers without their own (what a migrated single-cursor state becomes). The same
 //! object is the Flow `bindingStateV1` entry and the Airbyte stream state. State written by
 //! earlier versions of this connector (Airbyte 3.x global cursors, Airbyte 4.x per-partition
-//! `states` lists) is read and migrated here, never thrown away.
+//! `states` lists) is read and migrated here, never thrown away. A state can hold a million
+//! advertisers, so its ids and cursors are [`ShortText`]s (no allocation each) and its map is
+//! built from the parsed entries at once, its nodes full (see [`StateParts`]).
 
 use std::collections::BTreeMap;
 
@@ -10,11 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::short_text::ShortText;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StateParts")]
 pub struct BindingState {
     /// Cursor per advertiser id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) advertisers: BTreeMap<String, AdvertiserCursor>,
+    pub(crate) advertisers: BTreeMap<ShortText, AdvertiserCursor>,
     /// The cursor of advertisers without an entry (from a migrated global cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) default_cursor: Option<String>,
@@ -24,7 +29,7 @@ pub struct BindingState {
 pub(crate) struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
-    pub(crate) cursor: String,
+    pub(crate) cursor: ShortText,
     /// Reports: the rows per day the last run read for this advertiser, from which the next
     /// run's plan counts pages (a hint; nothing else depends on it).
     #[serde(
@@ -41,17 +46,66 @@ pub(crate) struct AdvertiserCursor {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "day_or_none"
     )]
-    pub(crate) ledger_distrust: Option<String>,
+    pub(crate) ledger_distrust: Option<ShortText>,
+}
+
+/// A state as parsed, before its map is built: the advertisers in the order the text lists
+/// them. Built into a `BTreeMap` at once ([`BTreeMap::from_iter`] sorts, keeps the last of a
+/// repeated id as inserting would, and fills every node), the map takes about half the memory
+/// of one grown by inserting entry after entry, which leaves its nodes about half empty; and
+/// [`BindingState::from_raw_owned`] frees the text before the map is built.
+#[derive(Deserialize)]
+pub(crate) struct StateParts {
+    #[serde(default)]
+    advertisers: AdvertiserList,
+    #[serde(default)]
+    default_cursor: Option<String>,
+}
+
+/// The advertisers of a state, as listed.
+#[derive(Default)]
+struct AdvertiserList(Vec<(ShortText, AdvertiserCursor)>);
+
+impl<'de> Deserialize<'de> for AdvertiserList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> serde::de::Visitor<'de> for ListVisitor {
+            type Value = AdvertiserList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of cursors by advertiser id")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<AdvertiserList, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(AdvertiserList(entries))
+            }
+        }
+        d.deserialize_map(ListVisitor)
+    }
+}
+
+impl From<StateParts> for BindingState {
+    fn from(parts: StateParts) -> Self {
+        BindingState {
+            advertisers: parts.advertisers.0.into_iter().collect(),
+            default_cursor: parts.default_cursor,
+        }
+    }
 }
 
 /// A distrust mark that is not a day is no mark... but it still distrusts: any string keeps the
 /// account read in full (the safe side), so only a missing or null value clears it.
-fn day_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+fn day_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ShortText>, D::Error> {
     let value = Value::deserialize(d)?;
     Ok(match value {
         Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
+        Value::String(s) => Some(s.into()),
+        other => Some(other.to_string().into()),
     })
 }
 
@@ -70,54 +124,77 @@ pub(crate) const ENTITY_CURSOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 /// margin covers a slow clock.
 const CURSOR_DAYS_AHEAD: u64 = 2;
 
+/// A state cursor that lay in the future, taken out of the state (see
+/// [`BindingState::check`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FutureCursor {
+    /// The advertiser whose cursor it was; `None` for the `default_cursor`.
+    pub(crate) advertiser_id: Option<String>,
+    /// The cursor as the state had it.
+    pub(crate) cursor: String,
+}
+
+impl FutureCursor {
+    /// The patch that takes it out of the state the runtime (or the Airbyte emitter) keeps.
+    pub(crate) fn patch(&self) -> StatePatch {
+        match &self.advertiser_id {
+            Some(id) => StatePatch::DropAdvertisers(vec![id.clone()]),
+            None => StatePatch::DropDefaultCursor,
+        }
+    }
+}
+
 impl BindingState {
-    /// Refuses cursors this connector could not have written: values that are not a day or a
-    /// `modify_time`, or that lie in the future. Such a cursor would freeze the stream (a
-    /// string that sorts after every date) or skip every row until its date. The error names
-    /// the advertiser and the value.
-    pub(crate) fn check(&self, today: chrono::NaiveDate) -> Result<(), String> {
+    /// Refuses cursors that are not a day or a `modify_time` (a string that sorts after every
+    /// date would freeze the stream), naming the advertiser and the value; and takes out those
+    /// that lie in the future (after today, plus the margin this connector's own cursors can
+    /// have), which would skip every row until their date: the advertiser then reads as
+    /// without a cursor, from `start_date` (or its creation, or TikTok's earliest day). Returns
+    /// what it took out, for the caller to warn of and to drop from the stored state.
+    pub(crate) fn check(&mut self, today: chrono::NaiveDate) -> Result<Vec<FutureCursor>, String> {
         let latest = today
             .checked_add_days(chrono::Days::new(CURSOR_DAYS_AHEAD))
             .unwrap_or(today);
+        let mut future = Vec::new();
         let entries = self
             .advertisers
             .iter()
-            .map(|(id, c)| (format!("advertiser {id}"), c.cursor.as_str()))
-            .chain(
-                self.default_cursor
-                    .iter()
-                    .map(|c| ("default_cursor".to_string(), c.as_str())),
-            );
-        for (whose, cursor) in entries {
-            let day = chrono::NaiveDate::parse_from_str(cursor, "%Y-%m-%d")
-                .ok()
-                .or_else(|| {
-                    chrono::NaiveDateTime::parse_from_str(cursor, ENTITY_CURSOR_FORMAT)
-                        .ok()
-                        .map(|t| t.date())
-                });
-            let excerpt = crate::scrub::excerpt(cursor, 60);
-            match day {
+            .map(|(id, c)| (Some(id.as_str()), c.cursor.as_str()))
+            .chain(self.default_cursor.iter().map(|c| (None, c.as_str())));
+        for (id, cursor) in entries {
+            match cursor_day(cursor) {
                 None => {
+                    let whose = match id {
+                        Some(id) => format!("advertiser {id}"),
+                        None => "default_cursor".to_string(),
+                    };
                     return Err(format!(
-                        "has the cursor {excerpt:?} for {whose}, which is not a date \
-                         (YYYY-MM-DD) nor a time (YYYY-MM-DD HH:MM:SS)"
-                    ))
+                        "has the cursor {:?} for {whose}, which is not a date (YYYY-MM-DD) nor \
+                         a time (YYYY-MM-DD HH:MM:SS)",
+                        crate::scrub::excerpt(cursor, 60)
+                    ));
                 }
-                Some(day) if day > latest => {
-                    return Err(format!(
-                        "has the cursor {excerpt:?} for {whose}, which is in the future"
-                    ))
-                }
+                Some(day) if day > latest => future.push(FutureCursor {
+                    advertiser_id: id.map(str::to_string),
+                    cursor: cursor.to_string(),
+                }),
                 Some(_) => {}
             }
         }
-        Ok(())
+        for cut in &future {
+            match &cut.advertiser_id {
+                Some(id) => {
+                    self.advertisers.remove(id.as_str());
+                }
+                None => self.default_cursor = None,
+            }
+        }
+        Ok(future)
     }
 
     pub(crate) fn cursor(&self, advertiser_id: u64) -> Option<&str> {
         self.advertisers
-            .get(&advertiser_id.to_string())
+            .get(advertiser_id.to_string().as_str())
             .map(|c| c.cursor.as_str())
             .or(self.default_cursor.as_deref())
     }
@@ -136,28 +213,28 @@ impl BindingState {
                 for (id, entry) in entries {
                     match entry.get("cursor").and_then(Value::as_str) {
                         Some(cursor) => {
-                            let kept = self.advertisers.remove(id);
+                            let kept = self.advertisers.remove(id.as_str());
                             let rows_per_day = match entry.get("rows_per_day") {
                                 Some(Value::Number(n)) => n.as_f64(),
                                 Some(_) => None,
                                 None => kept.as_ref().and_then(|c| c.rows_per_day),
                             };
                             let ledger_distrust = match entry.get("ledger_distrust") {
-                                Some(Value::String(day)) => Some(day.clone()),
+                                Some(Value::String(day)) => Some(day.as_str().into()),
                                 Some(_) => None,
                                 None => kept.and_then(|c| c.ledger_distrust),
                             };
                             self.advertisers.insert(
-                                id.clone(),
+                                id.as_str().into(),
                                 AdvertiserCursor {
-                                    cursor: cursor.to_string(),
+                                    cursor: cursor.into(),
                                     rows_per_day,
                                     ledger_distrust,
                                 },
                             );
                         }
                         None => {
-                            self.advertisers.remove(id);
+                            self.advertisers.remove(id.as_str());
                         }
                     }
                 }
@@ -184,16 +261,16 @@ impl BindingState {
                 ledger_distrust,
             } => {
                 let id = advertiser_id.to_string();
-                let kept = self.advertisers.remove(&id);
+                let kept = self.advertisers.remove(id.as_str());
                 let kept_rows = kept.as_ref().and_then(|c| c.rows_per_day);
                 let kept_mark = kept.and_then(|c| c.ledger_distrust);
                 self.advertisers.insert(
-                    id,
+                    id.into(),
                     AdvertiserCursor {
-                        cursor: cursor.clone(),
+                        cursor: cursor.as_str().into(),
                         rows_per_day: rows_per_day.or(kept_rows),
                         ledger_distrust: match ledger_distrust {
-                            Some(mark) => mark.clone(),
+                            Some(mark) => mark.as_deref().map(ShortText::from),
                             None => kept_mark,
                         },
                     },
@@ -201,23 +278,24 @@ impl BindingState {
             }
             StatePatch::DropAdvertisers(ids) => {
                 for id in ids {
-                    self.advertisers.remove(id);
+                    self.advertisers.remove(id.as_str());
                 }
             }
+            StatePatch::DropDefaultCursor => self.default_cursor = None,
         }
     }
 
     /// The day an earlier run found the advertiser's totals wrong, while that holds.
     pub(crate) fn ledger_distrust(&self, advertiser_id: u64) -> Option<&str> {
         self.advertisers
-            .get(&advertiser_id.to_string())
+            .get(advertiser_id.to_string().as_str())
             .and_then(|c| c.ledger_distrust.as_deref())
     }
 
     /// The rows per day the last run's reports read for this advertiser.
     pub(crate) fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.advertisers
-            .get(&advertiser_id.to_string())
+            .get(advertiser_id.to_string().as_str())
             .and_then(|c| c.rows_per_day)
     }
 
@@ -226,15 +304,24 @@ impl BindingState {
     /// a million advertisers is parsed once and never held as a JSON tree besides; the small
     /// shapes of earlier versions go through [`BindingState::from_any`].
     pub fn from_raw(raw: &RawValue) -> Option<BindingState> {
-        let text = raw.get();
-        if text.trim_start().starts_with('{') {
-            // The top-level fields only, their values left as text.
-            let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
-            if fields.contains_key("advertisers") || fields.contains_key("default_cursor") {
-                return serde_json::from_str(text).ok();
+        Some(match Parsed::from_raw(raw)? {
+            Parsed::Parts(parts) => parts.into(),
+            Parsed::Whole(state) => state,
+        })
+    }
+
+    /// [`BindingState::from_raw`] that frees the text once it is parsed, before the map is
+    /// built, so the two never coexist. A text in no known shape is handed back, for the
+    /// caller to describe.
+    pub fn from_raw_owned(raw: Box<RawValue>) -> Result<BindingState, Box<RawValue>> {
+        match Parsed::from_raw(&raw) {
+            Some(Parsed::Parts(parts)) => {
+                drop(raw);
+                Ok(parts.into())
             }
+            Some(Parsed::Whole(state)) => Ok(state),
+            None => Err(raw),
         }
-        BindingState::from_any(&serde_json::from_str(text).ok()?)
     }
 
     /// Reads a state in any shape this connector has ever written. Unknown shapes yield
@@ -263,9 +350,9 @@ impl BindingState {
                         let cursor = legacy_cursor(&entry["cursor"]);
                         if let (Some(id), Some(cursor)) = (id, cursor) {
                             out.advertisers.insert(
-                                id,
+                                id.into(),
                                 AdvertiserCursor {
-                                    cursor,
+                                    cursor: cursor.into(),
                                     rows_per_day: None,
                                     ledger_distrust: None,
                                 },
@@ -286,6 +373,38 @@ impl BindingState {
             _ => None,
         }
     }
+}
+
+/// A state's text, parsed: our own shape not yet built into its map, or an earlier version's,
+/// migrated.
+enum Parsed {
+    Parts(StateParts),
+    Whole(BindingState),
+}
+
+impl Parsed {
+    fn from_raw(raw: &RawValue) -> Option<Parsed> {
+        let text = raw.get();
+        if text.trim_start().starts_with('{') {
+            // The top-level fields only, their values left as text.
+            let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+            if fields.contains_key("advertisers") || fields.contains_key("default_cursor") {
+                return serde_json::from_str(text).ok().map(Parsed::Parts);
+            }
+        }
+        BindingState::from_any(&serde_json::from_str(text).ok()?).map(Parsed::Whole)
+    }
+}
+
+/// The day of a cursor: a `YYYY-MM-DD` day or a `YYYY-MM-DD HH:MM:SS` time.
+fn cursor_day(cursor: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(cursor, "%Y-%m-%d")
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(cursor, ENTITY_CURSOR_FORMAT)
+                .ok()
+                .map(|t| t.date())
+        })
 }
 
 /// The cursor value of a legacy `{"<cursor field>": value}` object, normalised to our formats.
@@ -320,8 +439,11 @@ pub(crate) enum StatePatch {
         /// the mark, `None` keeps what the state has.
         ledger_distrust: Option<Option<String>>,
     },
-    /// The cursors of advertisers the run no longer captures are dropped.
+    /// The cursors of advertisers the run no longer captures (or that lay in the future) are
+    /// dropped.
     DropAdvertisers(Vec<String>),
+    /// The `default_cursor` is dropped (it lay in the future).
+    DropDefaultCursor,
 }
 
 impl StatePatch {
@@ -386,6 +508,7 @@ impl StatePatch {
                     ids.iter().map(|id| (id.clone(), Value::Null)).collect();
                 json!({ "advertisers": entries })
             }
+            StatePatch::DropDefaultCursor => json!({ "default_cursor": null }),
         }
     }
 }
@@ -415,6 +538,45 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What bounds a state's memory (README, "State size"): an advertiser's entry is its id,
+    /// cursor and marks inline, 88 bytes with no allocation of its own, however it was read.
+    #[test]
+    fn an_advertisers_entry_is_small_and_allocates_nothing() {
+        assert!(std::mem::size_of::<(ShortText, AdvertiserCursor)>() <= 88);
+        let text = r#"{"advertisers":{"7100000000000000000":{"cursor":"2024-02-01 00:00:00",
+            "rows_per_day":2.5,"ledger_distrust":"2024-01-01"}}}"#;
+        let raw = RawValue::from_string(text.into()).unwrap();
+        for state in [
+            BindingState::from_raw(&raw).unwrap(),
+            BindingState::from_raw_owned(raw.clone()).unwrap(),
+            BindingState::from_any(&serde_json::from_str(text).unwrap()).unwrap(),
+        ] {
+            let (id, entry) = state.advertisers.iter().next().unwrap();
+            assert!(id.is_inline() && entry.cursor.is_inline());
+            assert!(entry.ledger_distrust.as_ref().unwrap().is_inline());
+            assert_eq!(state.rows_per_day(7_100_000_000_000_000_000), Some(2.5));
+        }
+    }
+
+    /// Entries listed out of order, or an id twice, make the same state as inserting them one
+    /// by one would: sorted, the last of a repeated id kept.
+    #[test]
+    fn a_state_built_at_once_is_the_state_inserted_one_by_one() {
+        let text = r#"{"advertisers":{"9":{"cursor":"c"},"10":{"cursor":"a"},
+            "9":{"cursor":"d"},"1":{"cursor":"b"}}}"#;
+        let state = BindingState::from_raw(&RawValue::from_string(text.into()).unwrap()).unwrap();
+        let listed: Vec<(&str, &str)> = state
+            .advertisers
+            .iter()
+            .map(|(id, c)| (id.as_str(), c.cursor.as_str()))
+            .collect();
+        assert_eq!(listed, [("1", "b"), ("10", "a"), ("9", "d")]);
+        assert_eq!(
+            serde_json::to_string(&state).unwrap(),
+            r#"{"advertisers":{"1":{"cursor":"b"},"10":{"cursor":"a"},"9":{"cursor":"d"}}}"#
+        );
+    }
 
     #[test]
     fn a_hint_that_is_not_a_number_is_ignored_not_refused() {
@@ -526,17 +688,27 @@ mod tests {
     }
 
     #[test]
-    fn cursors_that_are_not_dates_or_lie_ahead_are_refused() {
+    fn cursors_that_are_not_dates_are_refused_and_those_ahead_taken_out() {
         let today = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
         let with = |cursor: &str| BindingState {
-            advertisers: BTreeMap::from([(
-                "42".to_string(),
-                AdvertiserCursor {
-                    cursor: cursor.into(),
-                    rows_per_day: None,
-                    ledger_distrust: None,
-                },
-            )]),
+            advertisers: BTreeMap::from([
+                (
+                    "42".into(),
+                    AdvertiserCursor {
+                        cursor: cursor.into(),
+                        rows_per_day: Some(3.0),
+                        ledger_distrust: None,
+                    },
+                ),
+                (
+                    "43".into(),
+                    AdvertiserCursor {
+                        cursor: "2025-05-01".into(),
+                        rows_per_day: None,
+                        ledger_distrust: None,
+                    },
+                ),
+            ]),
             default_cursor: None,
         };
         for good in [
@@ -545,30 +717,60 @@ mod tests {
             "2025-06-03",
             "2025-06-01 23:59:59",
         ] {
-            assert_eq!(with(good).check(today), Ok(()), "{good}");
+            let mut state = with(good);
+            assert_eq!(state.check(today), Ok(vec![]), "{good}");
+            assert_eq!(state, with(good));
         }
-        for bad in [
-            "not-a-date",
-            "9999-12-31",
-            "2025-06-04",
-            "2025-13-01",
-            "2025-06-01T00:00:00",
-            "",
-        ] {
+        for ahead in ["9999-12-31", "2025-06-04", "2099-01-01 00:00:00"] {
+            let mut state = with(ahead);
+            let cut = state.check(today).unwrap();
+            assert_eq!(
+                cut,
+                [FutureCursor {
+                    advertiser_id: Some("42".into()),
+                    cursor: ahead.into()
+                }]
+            );
+            // The advertiser reads as without a cursor; the other keeps its own.
+            assert_eq!(
+                (state.cursor(42), state.cursor(43)),
+                (None, Some("2025-05-01"))
+            );
+            let mut stored = serde_json::to_value(with(ahead)).unwrap();
+            merge_patch(&mut stored, &cut[0].patch().to_json());
+            assert_eq!(stored, serde_json::to_value(&state).unwrap());
+        }
+        for bad in ["not-a-date", "2025-13-01", "2025-06-01T00:00:00", ""] {
             let why = with(bad).check(today).unwrap_err();
             assert!(
                 why.contains("advertiser 42") && why.contains(&format!("{bad:?}")),
                 "{why}"
             );
         }
-        let migrated = BindingState {
+        let migrated = |cursor: &str| BindingState {
             advertisers: BTreeMap::new(),
-            default_cursor: Some("zzz".into()),
+            default_cursor: Some(cursor.into()),
         };
-        assert!(migrated
+        assert!(migrated("zzz")
             .check(today)
             .unwrap_err()
             .contains("default_cursor"));
+        let mut state = migrated("2099-01-01");
+        let cut = state.check(today).unwrap();
+        assert_eq!(
+            cut,
+            [FutureCursor {
+                advertiser_id: None,
+                cursor: "2099-01-01".into()
+            }]
+        );
+        assert_eq!(state, BindingState::default());
+        let mut stored = serde_json::to_value(migrated("2099-01-01")).unwrap();
+        merge_patch(&mut stored, &cut[0].patch().to_json());
+        assert_eq!(stored, json!({}));
+        let mut typed = migrated("2099-01-01");
+        typed.apply(&cut[0].patch());
+        assert_eq!(typed, state);
     }
 
     #[test]

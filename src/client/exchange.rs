@@ -16,6 +16,7 @@ use super::envelope::{decode_data, null_value};
 use super::limiter::Limiter;
 use super::options::ClientOptions;
 use super::transport::{ads_throttled, certificate_problem, error_chain, redirect_error};
+use super::turn::RequestTurn;
 use crate::config::{Config, Environment};
 use crate::error::{ApiError, Error, ErrorClass, Result};
 use crate::scrub::Scrubber;
@@ -71,6 +72,48 @@ pub struct TikTokClient {
     budget: super::budget::RunBudget,
     pub(super) options: ClientOptions,
     pub stats: Arc<ClientStats>,
+}
+
+/// [`TikTokClient`]'s requests made in a [`RequestTurn`] (TikTok's task endpoints).
+pub(crate) struct InTurn<'a> {
+    client: &'a TikTokClient,
+    turn: &'a RequestTurn,
+}
+
+impl InTurn<'_> {
+    /// [`TikTokClient::get`], in the turn.
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        params: &[(&'static str, String)],
+    ) -> Result<Box<RawValue>> {
+        let client = self.client;
+        client
+            .exchange(
+                path,
+                Outgoing::Get(params),
+                Some(self.turn),
+                |status, body, _| {
+                    decode_data(path, status, body, &client.scrubber)
+                        .map(|data| data.map(|d| d.to_owned()).unwrap_or_else(null_value))
+                },
+            )
+            .await
+    }
+
+    /// A JSON body POSTed to `path`, in the turn.
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Result<Box<RawValue>> {
+        self.client.post_json(path, body, Some(self.turn)).await
+    }
+
+    /// A file (a task's CSV) read from `path`, in the turn.
+    pub(crate) async fn get_text(
+        &self,
+        path: &str,
+        params: &[(&'static str, String)],
+    ) -> Result<String> {
+        self.client.get_text(path, params, Some(self.turn)).await
+    }
 }
 
 /// A query parameter list.
@@ -173,18 +216,34 @@ impl TikTokClient {
         params: &[(&'static str, String)],
         finish: impl Fn(Option<&RawValue>) -> Result<T>,
     ) -> Result<(T, bool)> {
-        self.exchange(path, Outgoing::Get(params), |status, body, throttled| {
-            decode_data(path, status, body, &self.scrubber)
-                .and_then(&finish)
-                .map(|value| (value, throttled))
-        })
+        self.exchange(
+            path,
+            Outgoing::Get(params),
+            None,
+            |status, body, throttled| {
+                decode_data(path, status, body, &self.scrubber)
+                    .and_then(&finish)
+                    .map(|value| (value, throttled))
+            },
+        )
         .await
+    }
+
+    /// Requests made in `turn`: each attempt waits for the turn (spaced, one at a time) and
+    /// gives it back before any retry pause, so a request that keeps failing holds no other.
+    pub(crate) fn in_turn<'a>(&'a self, turn: &'a RequestTurn) -> InTurn<'a> {
+        InTurn { client: self, turn }
     }
 
     /// POST a JSON body to `path` (TikTok's task endpoints) and return `data`, retried and
     /// paced like every GET.
-    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Result<Box<RawValue>> {
-        self.exchange(path, Outgoing::PostJson(body), |status, answer, _| {
+    async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        turn: Option<&RequestTurn>,
+    ) -> Result<Box<RawValue>> {
+        self.exchange(path, Outgoing::PostJson(body), turn, |status, answer, _| {
             decode_data(path, status, answer, &self.scrubber)
                 .map(|data| data.map(|d| d.to_owned()).unwrap_or_else(null_value))
         })
@@ -194,12 +253,13 @@ impl TikTokClient {
     /// GET `path` whose successful answer is a file (an asynchronous report's CSV), not an
     /// envelope. An envelope is still read as one: TikTok's refusals come as envelopes, and an
     /// envelope with `data` where a file was expected is malformed.
-    pub(crate) async fn get_text(
+    async fn get_text(
         &self,
         path: &str,
         params: &[(&'static str, String)],
+        turn: Option<&RequestTurn>,
     ) -> Result<String> {
-        self.exchange(path, Outgoing::Get(params), |status, body, _| {
+        self.exchange(path, Outgoing::Get(params), turn, |status, body, _| {
             let looks_like_envelope = body
                 .iter()
                 .find(|b| !b.is_ascii_whitespace())
@@ -220,10 +280,13 @@ impl TikTokClient {
     /// One request with retries: throttled answers back off as the limit they name asks
     /// ([`limiter`](super::limiter)), server errors back off this request alone, and `decode`
     /// (status, body, ads-throttle header) turns the answer into a value or a classified error.
+    /// In a `turn`, each attempt takes it (see [`RequestTurn::attempt`]); decoding the answer
+    /// and the pause before a retry come after it is given back.
     async fn exchange<T>(
         &self,
         path: &str,
         outgoing: Outgoing<'_>,
+        turn: Option<&RequestTurn>,
         decode: impl Fn(u16, &[u8], bool) -> Result<T>,
     ) -> Result<T> {
         let started = tokio::time::Instant::now();
@@ -237,9 +300,16 @@ impl TikTokClient {
             if let Some(message) = self.budget.quota_spent(path) {
                 return Err(quota_spent(path, message));
             }
-            self.limiter.acquire().await;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let answer = match self.send_once(path, outgoing).await {
+            let sent = async {
+                self.limiter.acquire().await;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.send_once(path, outgoing).await
+            };
+            let sent = match turn {
+                Some(turn) => turn.attempt(sent).await?,
+                None => sent.await,
+            };
+            let answer = match sent {
                 Ok((status, body, throttled)) => {
                     let answer = decode(status, &body, throttled);
                     self.bodies.give(body);

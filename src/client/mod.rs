@@ -9,7 +9,8 @@
 //! requests, the retry loop and one HTTP exchange), `transport` (the ads-throttle header,
 //! redirect, certificate and transport errors), `envelope` (an answer decoded into `data` or a
 //! classified error), `pages` (paging a list endpoint and its guards) and `budget` (the run's
-//! one give-up budget, and the paths whose daily quota is spent).
+//! one give-up budget, and the paths whose daily quota is spent); `turn` (requests one at a time,
+//! spaced, the turn taken per attempt: the task endpoints).
 
 mod budget;
 pub(crate) mod codes;
@@ -19,6 +20,7 @@ pub mod limiter;
 mod options;
 mod pages;
 mod transport;
+pub(crate) mod turn;
 
 pub use envelope::decode_data;
 pub(crate) use envelope::from_raw;

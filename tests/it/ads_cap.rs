@@ -1054,16 +1054,9 @@ async fn a_daily_quota_of_the_task_endpoint_falls_back_to_the_synchronous_answer
     assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
 }
 
-/// Three accounts over the cap whose task downloads all fail (HTTP 500): one failing download
-/// used to hold the task turn for its whole retry budget, and the tasks already created went on
-/// waiting and downloading though tasks had been found unavailable, one budget after another
-/// (1,785 s for three accounts at the production budget). Now the turn passes on while a
-/// request retries, and the waiting tasks notice that tasks are unavailable and fall back at
-/// once: the run takes about one budget (here 15 s) and the task pacing (a request a second),
-/// not three budgets, and every account gets its capped row.
-#[tokio::test(flavor = "multi_thread")]
-async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
-    const ACCOUNTS: [&str; 3] = [ADVERTISER, "7000000000000000002", "7000000000000000003"];
+/// A server of the three [`ACCOUNTS`], whose every report answer is over the cap (the asked
+/// account's one row, spend 1.00), so each reads its report through a task.
+async fn three_accounts_over_the_cap() -> MockServer {
     let server = MockServer::start().await;
     no_topview(&server).await;
     let info: Vec<Value> = ACCOUNTS
@@ -1105,6 +1098,22 @@ async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
         })
         .mount(&server)
         .await;
+    server
+}
+
+/// Three ad accounts.
+const ACCOUNTS: [&str; 3] = [ADVERTISER, "7000000000000000002", "7000000000000000003"];
+
+/// Three accounts over the cap whose task downloads all fail (HTTP 500): one failing download
+/// used to hold the task turn for its whole retry budget, and the tasks already created went on
+/// waiting and downloading though tasks had been found unavailable, one budget after another
+/// (1,785 s for three accounts at the production budget). Now the turn passes on while a
+/// request retries, and the waiting tasks notice that tasks are unavailable and fall back at
+/// once: the run takes about one budget (here 15 s) and the task pacing (a request a second),
+/// not three budgets, and every account gets its capped row.
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
+    let server = three_accounts_over_the_cap().await;
     mount_task(
         &server,
         ok(json!({"task_id": "t"})),
@@ -1336,4 +1345,246 @@ async fn a_task_too_wide_is_asked_in_tasks_of_part_of_the_metrics_and_joined() {
     // Creates (refused or not), and a check and a download per task made.
     let requests = bodies.len() + 2 * tasks.len();
     assert_eq!(grown["extra_requests"], requests as u64 - 3, "{grown}");
+}
+
+/// One account whose task download keeps failing (HTTP 500), among three whose files are
+/// fine. A task request takes the turn for each attempt and gives it back before its retry
+/// pause, so the other accounts' task requests go between its attempts instead of after its
+/// retries: the server receives both good downloads before the failing account's third
+/// attempt (it used to receive dozens of quick retries first, the turn held for 5 s), the good
+/// accounts' rows come from their files (spend 2.50), and the failing one falls back to its
+/// capped row (1.00) once its budget is spent. The run ends well within 60 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_task_download_lets_the_other_accounts_tasks_through_between_its_retries() {
+    let server = three_accounts_over_the_cap().await;
+    let failing = ACCOUNTS[0];
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/task/download/"))
+        .and(wiremock::matchers::query_param("advertiser_id", failing))
+        .respond_with(ResponseTemplate::new(500).set_body_string("download broken"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let file = |req: &wiremock::Request| {
+        let asked = req
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "advertiser_id")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        csv_file(lifetime_csv("2.50", str::to_string).replace(ADVERTISER, &asked))
+    };
+    Mock::given(method("POST"))
+        .and(path("/open_api/v1.3/report/task/create/"))
+        .respond_with(ok(json!({"task_id": "t"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/task/check/"))
+        .respond_with(ok(json!({"status": "SUCCESS"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/open_api/v1.3/report/task/download/"))
+        .respond_with(file)
+        .mount(&server)
+        .await;
+    let cfg = sim_config(
+        &server.uri(),
+        "2024-01-01",
+        json!({"advanced": {"advertiser_ids": ACCOUNTS}}),
+    );
+    let options = source_tiktok_marketing::client::ClientOptions {
+        give_up_after: std::time::Duration::from_secs(10),
+        ..crate::common::quick_retries()
+    };
+    let started = std::time::Instant::now();
+    let session = crate::common::flow_in_process(
+        &cfg,
+        &["advertisers_reports_lifetime"],
+        &json!({}),
+        options,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    // The download requests, in the order the server received them: whose, and answered how.
+    let downloads: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().ends_with("report/task/download/"))
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "advertiser_id")
+                .map(|(_, v)| v.to_string())
+        })
+        .collect();
+    let third_failure = downloads
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| *id == failing)
+        .map(|(i, _)| i)
+        .nth(2)
+        .unwrap_or(usize::MAX);
+    for good in &ACCOUNTS[1..] {
+        let at = downloads.iter().position(|id| id == good);
+        assert!(
+            at.is_some_and(|at| at < third_failure),
+            "{good}'s download waited for the failing account's retries: {downloads:?}"
+        );
+    }
+    let mut spends: Vec<(String, String)> = session
+        .docs
+        .iter()
+        .map(|(_, d)| {
+            (
+                d["advertiser_id"].to_string().trim_matches('"').to_string(),
+                d["metrics"]["spend"].to_string(),
+            )
+        })
+        .collect();
+    spends.sort();
+    let expected: Vec<(String, String)> = ACCOUNTS
+        .iter()
+        .map(|id| {
+            let spend = if *id == failing { "1.00" } else { "2.50" };
+            (id.to_string(), spend.to_string())
+        })
+        .collect();
+    assert_eq!(spends, expected, "{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(60),
+        "{elapsed:?}: {stderr}"
+    );
+}
+
+/// A proxy in front of `server` whose task downloads never end: every other request is passed
+/// on to `server` (one request per connection), and a `report/task/download/` is answered with
+/// a CSV streamed without end, each row carrying `marker`.
+async fn endless_download_proxy(server: &MockServer, marker: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = *server.address();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request: its head, and its body by Content-Length.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if head.starts_with("GET /open_api/v1.3/report/task/download/") {
+                    let start = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n\
+                                 Transfer-Encoding: chunked\r\n\r\n";
+                    let header = "advertiser_id,spend,note\n";
+                    let row = format!("{ADVERTISER},2.50,{marker}\n");
+                    let payload = row.repeat(64 * 1024 / row.len());
+                    let first = format!("{:x}\r\n{header}\r\n", header.len());
+                    let chunk = format!("{:x}\r\n{payload}\r\n", payload.len());
+                    if socket.write_all(start.as_bytes()).await.is_err()
+                        || socket.write_all(first.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                    while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+                    return;
+                }
+                // Passed on, asking the server to close after its answer, which is sent back
+                // whole (the server says `connection: close`, so the client does not reuse it).
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let first_line_end = head.find("\r\n").unwrap_or(0) + 2;
+                let mut forwarded = request[..first_line_end].to_vec();
+                forwarded.extend_from_slice(b"Connection: close\r\n");
+                forwarded.extend_from_slice(&request[first_line_end..]);
+                let mut answer = Vec::new();
+                if server.write_all(&forwarded).await.is_err()
+                    || server.read_to_end(&mut answer).await.is_err()
+                {
+                    return;
+                }
+                let _ = socket.write_all(&answer).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A task CSV that never ends (a server streaming forever) used to take the ten-minute retry
+/// budget before the fallback. It is cut off at 16 MiB like any answer, asked for a few times,
+/// and refused: the report falls back to the synchronous answer with that reason within a
+/// minute, and nothing of the file's rows is echoed (a warning quotes at most a few hundred
+/// characters of anything a server sent).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_task_file_falls_back_within_a_minute_echoing_nothing_of_it() {
+    const MARKER: &str = "endless-row-marker-Z7";
+    let server = advertiser_level_server(async |server| {
+        let never_asked = ResponseTemplate::new(404);
+        mount_task(
+            server,
+            ok(json!({"task_id": "t"})),
+            json!({"status": "SUCCESS"}),
+            never_asked,
+        )
+        .await;
+    })
+    .await;
+    let proxy = endless_download_proxy(&server, MARKER).await;
+    let started = std::time::Instant::now();
+    let session = tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(
+            &proxy,
+            "2024-01-01",
+            json!({"advanced": {"advertiser_ids": [ADVERTISER]}}),
+        );
+        flow_session(&cfg, &["advertisers_reports_lifetime"], &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = &session.output.stderr;
+    assert!(
+        elapsed < std::time::Duration::from_secs(60),
+        "{elapsed:?}: {stderr}"
+    );
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert_eq!(session.docs.len(), 1, "{stderr}");
+    assert_eq!(session.docs[0].1["metrics"]["spend"].to_string(), "1.00");
+    assert!(stderr.contains("no asynchronous report task"), "{stderr}");
+    assert!(stderr.contains("longer than 16 MiB"), "{stderr}");
+    let all = format!("{}{stderr}", session.output.stdout_text);
+    assert!(
+        !all.contains(MARKER),
+        "a row of the file was echoed: {stderr}"
+    );
+    assert!(all.len() < 256 * 1024, "{} bytes of output", all.len());
 }

@@ -20,7 +20,9 @@
 //! in its warning; a refusal of the feature itself is remembered for the rest of the run. Task
 //! requests (create, check, download) go one at a time,
 //! [`REQUEST_SPACING`](crate::capture::shared::REQUEST_SPACING) apart: TikTok
-//! allows asynchronous reporting one request per second per app.
+//! allows asynchronous reporting one request per second per app. Each attempt takes the turn
+//! ([`RequestTurn`](crate::client::turn::RequestTurn)) and gives it back before any retry
+//! pause, so a download that keeps failing holds no other account's task.
 //!
 //! A report with a `country_code` dimension is never asked as a task: TikTok's Create an
 //! asynchronous report task doc (1740302766489602) lists as a known issue that asynchronous
@@ -254,20 +256,15 @@ async fn attempt(
         ("task_id", task_id.clone()),
     ];
     *requests += await_task(ctx, unit, &task_id, &params).await?;
+    // Closed turn (tasks found unavailable meanwhile): nothing is sent, and the report falls
+    // back with that reason.
     *requests += 1;
     let text = ctx
-        .tasks
-        .paced(async {
-            match ctx.tasks.unavailable() {
-                Some(why) => Err((Error::Fatal(why), Reach::Query)),
-                None => ctx
-                    .client
-                    .get_text(DOWNLOAD_PATH, &params)
-                    .await
-                    .map_err(run_wide),
-            }
-        })
-        .await?;
+        .client
+        .in_turn(&ctx.tasks.turn)
+        .get_text(DOWNLOAD_PATH, &params)
+        .await
+        .map_err(run_wide)?;
     ctx.count_request(unit.binding);
     CsvTable::read(&text, spec).map_err(|why| {
         run_wide(Error::Fatal(format!(
@@ -304,8 +301,9 @@ async fn await_task(
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(LONGEST_CHECK_WAIT);
         let answer = ctx
-            .tasks
-            .paced(ctx.client.get(CHECK_PATH, params))
+            .client
+            .in_turn(&ctx.tasks.turn)
+            .get(CHECK_PATH, params)
             .await
             .map_err(run_wide)?;
         ctx.count_request(unit.binding);
@@ -351,18 +349,24 @@ struct TaskStatus {
 /// Creates the task, unless tasks were found unavailable while it waited for its turn.
 async fn create(ctx: &Context, binding: usize, body: &Value) -> Result<String> {
     // Requests go one at a time, so the answer to one (a refusal of the feature) is known
-    // before the next is sent.
+    // before the next is sent; once tasks are found unavailable, the turn is closed and
+    // nothing more is sent.
+    if let Some(why) = ctx.tasks.unavailable() {
+        return Err(Error::Fatal(why));
+    }
     let answer = ctx
-        .tasks
-        .paced(async {
-            match ctx.tasks.unavailable() {
-                Some(why) => Err(why),
-                None => Ok(ctx.client.post_json(CREATE_PATH, body).await),
-            }
-        })
-        .await
-        .map_err(Error::Fatal)?;
-    ctx.count_request(binding);
+        .client
+        .in_turn(&ctx.tasks.turn)
+        .post_json(CREATE_PATH, body)
+        .await;
+    // Not counted when the turn was closed while this request waited (nothing was sent).
+    let never_sent = match (&answer, ctx.tasks.unavailable()) {
+        (Err(Error::Fatal(message)), Some(why)) => *message == why,
+        _ => false,
+    };
+    if !never_sent {
+        ctx.count_request(binding);
+    }
     let data = match answer {
         Ok(data) => data,
         Err(err) => {
@@ -398,6 +402,9 @@ pub(crate) struct CsvTable {
     records: Vec<csv::StringRecord>,
 }
 
+/// The most columns a task's file may have beyond those the report asks for.
+const EXTRA_COLUMNS: usize = 64;
+
 impl CsvTable {
     /// Reads a task's CSV: every requested dimension and metric must have its column (named by
     /// its field, as `enable_report_title_translation` false asks), every row as many cells as
@@ -417,6 +424,17 @@ impl CsvTable {
                 )
             })?
             .clone();
+        // TikTok's file has the asked columns; a few more are tolerated (and kept as
+        // metrics), not thousands: every row would become a map of every column.
+        let most = spec.dimensions.len() + spec.metrics.len() + EXTRA_COLUMNS;
+        if headers.len() > most {
+            return Err(format!(
+                "it has {} columns where the report asks for {} (at most {EXTRA_COLUMNS} more \
+                 are read)",
+                headers.len(),
+                spec.dimensions.len() + spec.metrics.len()
+            ));
+        }
         let columns: Vec<(bool, String)> = headers
             .iter()
             .map(|name| {
@@ -661,6 +679,53 @@ mod tests {
         let text = format!("{}, spend\n", all[..all.len() - 1].join(","));
         let err = csv_rows(&text, &spec).expect_err("refused");
         assert!(err.contains("twice"), "{err}");
+    }
+
+    /// A file of 100,000 columns (each row would become a map of them all: hundreds of MB) is
+    /// refused by its header, saying how many; a few columns more than asked are read.
+    #[test]
+    fn a_file_of_far_more_columns_than_asked_is_refused_by_its_header() {
+        let spec = advertisers_daily();
+        let mut all: Vec<String> = spec.dimensions.clone();
+        all.extend(spec.metrics.iter().cloned());
+        let asked = all.len();
+        let row = |columns: &[String]| -> String {
+            columns
+                .iter()
+                .map(|c| match c.as_str() {
+                    "advertiser_id" => "7001",
+                    "stat_time_day" => "2026-11-01 00:00:00",
+                    _ => "",
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut few_more = all.clone();
+        few_more.extend((0..EXTRA_COLUMNS).map(|i| format!("extra_{i}")));
+        let text = format!("{}\n{}\n", few_more.join(","), row(&few_more));
+        assert_eq!(csv_rows(&text, &spec).map(|rows| rows.len()), Ok(1));
+        let mut wide = all;
+        wide.extend((0..100_000).map(|i| format!("c{i}")));
+        let text = format!("{}\n{}\n", wide.join(","), row(&wide));
+        let err = csv_rows(&text, &spec).expect_err("refused");
+        assert!(
+            err.contains(&format!(
+                "{} columns where the report asks for {asked}",
+                wide.len()
+            )),
+            "{err}"
+        );
+        assert!(err.len() < 200, "{err}");
+    }
+
+    /// A header of 1.5 MB (one enormous column name) is named in the refusal cut to a few
+    /// hundred characters with its length, never whole.
+    #[test]
+    fn a_huge_header_is_echoed_cut_with_its_length() {
+        let huge = "h".repeat(1_500_000);
+        let err = csv_rows(&format!("{huge}\n"), &advertisers_daily()).expect_err("refused");
+        assert!(err.len() < 1_000, "{} bytes", err.len());
+        assert!(err.contains("(1500000 characters in all)"), "{err}");
     }
 
     #[test]

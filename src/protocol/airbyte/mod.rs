@@ -373,14 +373,14 @@ pub async fn read_with<W: Write + Send + 'static>(
         }
         let incremental = entry.sync_mode == Some(SyncMode::Incremental);
         let raw_state = states.remove(&name).unwrap_or_else(null);
-        let state = BindingState::from_raw(&raw_state).ok_or_else(|| {
+        // The text is freed as soon as it is parsed (before the typed state is built).
+        let state = BindingState::from_raw_owned(raw_state).map_err(|raw_state| {
             Error::config(format!(
                 "The --state for stream {name:?} is not in a shape this connector knows ({}). \
                  Reset the stream to start it afresh.",
                 raw_kind(&raw_state)
             ))
         })?;
-        drop(raw_state);
         initial_states.push(state.clone());
         names.push(stream.name.clone());
         bindings.push(Binding {

@@ -235,7 +235,7 @@ pub(crate) async fn open<W: Write + Send + 'static>(
         .map(|b| &b.resource_config)
         .collect();
     let streams = resolve_bindings(&config, &resources)?;
-    let state = request.state.unwrap_or_default();
+    let mut state = request.state.unwrap_or_default();
     let mut bindings = Vec::new();
     let mut state_keys = Vec::new();
     for (n, ((stream, incremental), spec)) in streams
@@ -253,7 +253,7 @@ pub(crate) async fn open<W: Write + Send + 'static>(
         } else {
             spec.state_key.clone()
         };
-        let binding_state = binding_state(&state, &key, &stream.name, n)?;
+        let binding_state = binding_state(&mut state, &key, &stream.name, n)?;
         state_keys.push(key);
         bindings.push(Binding {
             stream,
@@ -290,31 +290,32 @@ pub(crate) async fn open<W: Write + Send + 'static>(
     Ok(())
 }
 
-/// A binding's state: its `bindingStateV1` entry, else the state the Airbyte-based v2 image
-/// kept under the stream name, migrated.
+/// A binding's state: its `bindingStateV1` entry (taken out of `state`, its text freed once
+/// parsed, before the typed state is built), else the state the Airbyte-based v2 image kept
+/// under the stream name, migrated.
 fn binding_state(
-    state: &ConnectorState,
+    state: &mut ConnectorState,
     key: &str,
     stream: &str,
     n: usize,
 ) -> Result<BindingState> {
-    let (read, origin) = match state.binding_state_v1.get(key) {
-        Some(raw) => (BindingState::from_raw(raw), "bindingStateV1"),
-        None => match state.earlier.get(stream) {
-            Some(v) => (BindingState::from_any(v), "a state of an earlier version"),
-            None => return Ok(BindingState::default()),
-        },
-    };
-    read.ok_or_else(|| {
-        // Only a refused state is read as JSON again, to describe it.
-        let value = match state.binding_state_v1.get(key) {
-            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
-            None => state.earlier.get(stream).cloned().unwrap_or_default(),
-        };
+    let refused = |origin: &str, value: &Value| {
         Error::config(format!(
             "Binding {n} (stream {stream:?}): its state in {origin} is not in a shape this \
              connector knows ({}). Trigger a backfill of the binding to start it afresh.",
-            json_kind(&value)
+            json_kind(value)
         ))
-    })
+    };
+    if let Some(raw) = state.binding_state_v1.remove(key) {
+        return BindingState::from_raw_owned(raw).map_err(|raw| {
+            // Only a refused state is read as JSON again, to describe it.
+            let value = serde_json::from_str(raw.get()).unwrap_or_default();
+            refused("bindingStateV1", &value)
+        });
+    }
+    match state.earlier.get(stream) {
+        Some(value) => BindingState::from_any(value)
+            .ok_or_else(|| refused("a state of an earlier version", value)),
+        None => Ok(BindingState::default()),
+    }
 }
