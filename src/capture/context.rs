@@ -62,6 +62,12 @@ pub(crate) struct Counters {
     /// TikTok finds one too large even for one day (see `report::wide`), then shared by every
     /// ad account's windows.
     pub(crate) metric_parts: std::sync::atomic::AtomicUsize,
+    /// The same for the binding's asynchronous report tasks (TikTok's limits of the two may
+    /// differ): 0 until TikTok refuses a task as too large (see `report::tasks`).
+    pub(crate) task_metric_parts: std::sync::atomic::AtomicUsize,
+    /// The most rows per day a query of the binding read in parts answered (0 until one has):
+    /// what bounds the days such a query asks at once (see `report::wide`).
+    pub(crate) wide_rows_per_day: AtomicU64,
     /// When the binding's last unit ended.
     pub(crate) finished_at: Mutex<Option<Instant>>,
 }

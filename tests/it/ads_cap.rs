@@ -1154,6 +1154,199 @@ async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
     );
 }
 
+/// Against the simulator, every documented metric group (`metric_groups: ["all"]`, about a
+/// thousand metrics) on an advertiser-level daily report over the ads cap, with an allowlisted
+/// app: each day's rows come whole from asynchronous tasks, hold every metric the stream asks,
+/// and no warning says the capped answer was kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_metric_group_over_the_cap_is_read_whole_through_tasks() {
+    use tiktok_sim::{ApiBehaviour, AsyncReports, DataShape, SimConfig};
+    let sim = tiktok_sim::spawn(SimConfig {
+        record_requests: true,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 4,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 3,
+            days: 3,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            ads_cap: 5,
+            ..Default::default()
+        },
+        async_reports: AsyncReports {
+            allowlisted: true,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let first = sim.model().first_day();
+    let last = first.succ_opt().unwrap().succ_opt().unwrap();
+    let uri = sim.base_url();
+    let session = tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(
+            &uri,
+            &first.to_string(),
+            json!({"end_date": last.to_string(), "advanced": {"metric_groups": ["all"]}}),
+        );
+        flow_session(&cfg, &["advertisers_reports_daily"], &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert!(!stderr.contains("no asynchronous report task"), "{stderr}");
+    let requests = sim.requests();
+    let daily = |r: &&tiktok_sim::RecordedRequest| {
+        r.params
+            .get("dimensions")
+            .is_some_and(|d| d.contains("stat_time_day"))
+            && r.params
+                .get("metrics")
+                .is_some_and(|m| m.contains("video_views_p25"))
+    };
+    let creates: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path == "report/task/create/")
+        .filter(daily)
+        .collect();
+    assert!(!creates.is_empty(), "no task asked: {stderr}");
+    // Every metric the stream asks, as the discovered schema names them.
+    let asked: std::collections::BTreeSet<String> = creates
+        .iter()
+        .flat_map(|r| serde_json::from_str::<Vec<String>>(&r.params["metrics"]).unwrap())
+        .collect();
+    assert!(asked.len() > 500, "{} metrics", asked.len());
+    let days: std::collections::BTreeSet<&str> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["stat_time_day"].as_str().unwrap())
+        .collect();
+    assert_eq!(days.len(), 3, "{:?}", session.docs.len());
+    assert_eq!(session.docs.len(), 3, "one record a day");
+    for (_, doc) in &session.docs {
+        let metrics = doc["metrics"].as_object().unwrap();
+        let missing: Vec<&String> = asked.iter().filter(|m| !metrics.contains_key(*m)).collect();
+        assert!(missing.is_empty(), "{} missing: {missing:?}", missing.len());
+        assert!(doc["metrics"]["spend"].is_number(), "{doc}");
+    }
+}
+
+/// A `report/task/create/` that refuses (40067) a task of more than `max_metrics` metrics and
+/// otherwise creates task `N` (the Nth it took); its download answers the task's columns, the
+/// account's one lifetime row with each metric valued by its name's length.
+struct WidthLimitedTasks {
+    max_metrics: usize,
+    created: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+}
+
+fn width_value(metric: &str) -> String {
+    format!("{}.5", metric.len())
+}
+
+impl wiremock::Respond for WidthLimitedTasks {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let mut created = self.created.lock().unwrap();
+        if request.url.path().ends_with("report/task/create/") {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let metrics: Vec<String> = serde_json::from_value(body["metrics"].clone()).unwrap();
+            if metrics.len() > self.max_metrics {
+                return ResponseTemplate::new(200).set_body_raw(
+                    r#"{"code": 40067, "message": "Your query is too large, please reduce the query size (e.g. fewer metrics or time range) and retry after a while.", "request_id": "r3", "data": {}}"#,
+                    "application/json",
+                );
+            }
+            created.push(metrics);
+            return ok(json!({"task_id": (created.len() - 1).to_string()}));
+        }
+        let task: usize = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "task_id")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap();
+        let metrics = &created[task];
+        let mut header = vec!["advertiser_id".to_string()];
+        header.extend(metrics.iter().cloned());
+        let mut cells = vec![ADVERTISER.to_string()];
+        cells.extend(metrics.iter().map(|m| width_value(m)));
+        csv_file(format!("{}\n{}\n", header.join(","), cells.join(",")))
+    }
+}
+
+/// A task TikTok refuses as too large (40067) is asked as several tasks of part of the metrics
+/// each, halving a part still too large, and their rows are joined by the report's dimensions:
+/// the record holds every metric from the tasks, not the capped synchronous answer, and no
+/// warning says the capped answer was kept. The plan grows by the extra tasks' requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_too_wide_is_asked_in_tasks_of_part_of_the_metrics_and_joined() {
+    let created = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let max_metrics = 10;
+    let server = advertiser_level_server(async |server| {
+        for (verb, endpoint) in [
+            ("POST", "report/task/create/"),
+            ("GET", "report/task/download/"),
+        ] {
+            Mock::given(method(verb))
+                .and(path(format!("/open_api/v1.3/{endpoint}")))
+                .respond_with(WidthLimitedTasks {
+                    max_metrics,
+                    created: created.clone(),
+                })
+                .mount(server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path("/open_api/v1.3/report/task/check/"))
+            .respond_with(ok(json!({"status": "SUCCESS"})))
+            .mount(server)
+            .await;
+    })
+    .await;
+    let session = capture_advertiser_lifetime(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert!(!stderr.contains("no asynchronous report task"), "{stderr}");
+    assert!(stderr.contains("tasks of part of them"), "{stderr}");
+    assert_eq!(session.docs.len(), 1, "{:?}", session.docs);
+    let doc = &session.docs[0].1;
+    let tasks = created.lock().unwrap().clone();
+    let asked: Vec<&String> = tasks.iter().flatten().collect();
+    let bodies = task_bodies(&server).await;
+    let whole: Vec<String> = serde_json::from_value(bodies[0]["metrics"].clone()).unwrap();
+    assert!(whole.len() > 2 * max_metrics, "{}", whole.len());
+    // Every metric asked once, in tasks of at most `max_metrics`, and the record holds each
+    // with its task's value.
+    assert_eq!(asked.len(), whole.len());
+    assert!(tasks.iter().all(|t| t.len() <= max_metrics), "{tasks:?}");
+    for metric in &whole {
+        assert_eq!(
+            doc["metrics"][metric].to_string(),
+            width_value(metric),
+            "{metric}: {doc}"
+        );
+    }
+    // The plan grows by every request of the tasks beyond one task's three.
+    let logs: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let grown = logs
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("the plan grows"))
+        })
+        .unwrap_or_else(|| panic!("the plan did not grow: {stderr}"));
+    // Creates (refused or not), and a check and a download per task made.
+    let requests = bodies.len() + 2 * tasks.len();
+    assert_eq!(grown["extra_requests"], requests as u64 - 3, "{grown}");
+}
+
 /// One account whose task download keeps failing (HTTP 500), among three whose files are
 /// fine. A task request takes the turn for each attempt and gives it back before its retry
 /// pause, so the other accounts' task requests go between its attempts instead of after its

@@ -561,3 +561,80 @@ async fn a_query_too_wide_for_one_day_is_split_by_metrics_and_joined() {
         );
     }
 }
+
+/// Against the simulator (which refuses more than 200 metrics a query, 40067), every metric
+/// group of ads_reports_daily over a 12-day window of steady days: the rows of a query in parts
+/// are held until its last part is read, so once a day's parts have shown how many rows a day
+/// holds, no window is asked whole that would hold more than about a million metric values
+/// (`wide::VALUES_HELD`); every day still comes once.
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_in_parts_ask_no_more_days_than_their_rows_allow_held() {
+    const VALUES_HELD: u64 = 1_000_000;
+    let sim = tiktok_sim::spawn(SimConfig {
+        record_requests: true,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 1,
+            adgroups_per_campaign: 10,
+            ads_per_adgroup: 50,
+            days: 20,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // Past the days the simulated ads begin delivering on: each day holds about as many rows.
+    let first = sim.model().first_day() + chrono::Duration::days(6);
+    let last = first + chrono::Duration::days(11);
+    let uri = sim.base_url();
+    let session = tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(
+            &uri,
+            &first.to_string(),
+            json!({"end_date": last.to_string(), "advanced": {"metric_groups": ["all"]}}),
+        );
+        flow_session(&cfg, &["ads_reports_daily"], &json!({}), &[])
+    })
+    .await
+    .unwrap();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let mut per_day: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut keys = std::collections::BTreeSet::new();
+    for (_, doc) in &session.docs {
+        *per_day
+            .entry(doc["stat_time_day"].as_str().unwrap().to_string())
+            .or_default() += 1;
+        assert!(
+            keys.insert((doc["ad_id"].to_string(), doc["stat_time_day"].to_string())),
+            "a row twice: {doc}"
+        );
+    }
+    assert_eq!(per_day.len(), 12, "{per_day:?}");
+    let metrics = session.docs[0].1["metrics"].as_object().unwrap().len() as u64;
+    let rows_per_day = per_day.values().max().copied().unwrap();
+    let held = (VALUES_HELD / (rows_per_day * metrics)).max(1);
+    // Meaningful only if the halved windows (6, 3, 2 and 1 days) hold more than that.
+    assert!(held < 6, "{rows_per_day} rows a day, {metrics} metrics");
+    let day = |r: &tiktok_sim::RecordedRequest, key: &str| {
+        chrono::NaiveDate::parse_from_str(&r.params[key], "%Y-%m-%d").unwrap()
+    };
+    let answered: Vec<i64> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "report/integrated/get/" && r.code == 0)
+        .filter(|r| {
+            r.params
+                .get("dimensions")
+                .is_some_and(|d| d.contains("ad_id"))
+        })
+        .filter(|r| r.params.get("metrics").is_some_and(|m| m.len() > 1000))
+        .map(|r| (day(r, "end_date") - day(r, "start_date")).num_days() + 1)
+        .collect();
+    assert!(!answered.is_empty());
+    assert!(
+        answered.iter().all(|days| *days as u64 <= held),
+        "held {held} days: {answered:?}"
+    );
+}

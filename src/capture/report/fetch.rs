@@ -73,6 +73,11 @@ impl<'a> ReportUnit<'a> {
     }
 }
 
+/// Rows turned into records at a time, from a whole answer (a task's file, read whole first so
+/// nothing is emitted from a file that turns out unreadable; or the joined rows of a query in
+/// parts): only this many are ever held as JSON or records beside it.
+pub(crate) const ROWS_PER_BATCH: usize = 1_000;
+
 /// Whether a query's rows were all sent, or TikTok said they are incomplete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fetched {
@@ -162,7 +167,8 @@ async fn fetch_whole(
 }
 
 /// Emits the rows of one whole answer to a query over `window` (rows the query did not ask
-/// are dropped, and said once, even when emitting fails part way).
+/// are dropped, and said once, even when emitting fails part way), [`ROWS_PER_BATCH`] at a
+/// time, so only a batch of records is held beside the rows.
 pub(super) async fn emit_answer(
     ctx: &Context,
     unit: &ReportUnit<'_>,
@@ -170,7 +176,13 @@ pub(super) async fn emit_answer(
     rows: &[Box<serde_json::value::RawValue>],
 ) -> Result<()> {
     let mut unasked = Unasked::new(unit.advertiser.id, window);
-    let emitted = emit_rows(ctx, unit, rows, &mut unasked).await;
+    let mut emitted = Ok(());
+    for batch in rows.chunks(ROWS_PER_BATCH) {
+        emitted = emit_rows(ctx, unit, batch, &mut unasked).await;
+        if emitted.is_err() {
+            break;
+        }
+    }
     unasked.warn(unit.stream);
     emitted
 }

@@ -310,6 +310,30 @@ async fn fetch_window(
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     while let Some((from, to)) = queue.pop_front() {
+        // A report read in parts holds a window's rows until its last part: a window of more
+        // rows than that allows is asked as shorter ones, each counted in the plan.
+        let days = (to - from).num_days() as u64 + 1;
+        if let Some(held) = wide::held_days(ctx, unit.binding, unit.spec).filter(|d| *d < days) {
+            let mut day = from;
+            let mut pieces = Vec::new();
+            while day <= to {
+                let end = day
+                    .checked_add_days(Days::new(held - 1))
+                    .unwrap_or(to)
+                    .min(to);
+                pieces.push((day, end));
+                day = match end.succ_opt() {
+                    Some(next) => next,
+                    None => break,
+                };
+            }
+            let extra = pieces.len() as u64 - 1;
+            wide::grow_plan(ctx, unit.binding, advertiser_id, extra);
+            for piece in pieces.into_iter().rev() {
+                queue.push_front(piece);
+            }
+            continue;
+        }
         let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
         match outcome {
             Ok(()) => {}

@@ -9,7 +9,9 @@
 //! an asynchronous report, doc 1738864800380930). It asks for the CSV text with untranslated
 //! titles, so each column is named by its field and each cell holds the text TikTok's JSON
 //! would; its rows then go through the same record builder as a synchronous page's, and
-//! nothing is emitted before the whole file has been read.
+//! nothing is emitted before the whole file has been read. A task TikTok refuses as too large
+//! (40067; TikTok documents no metric limit for tasks, but the code is the API's) is asked as
+//! tasks of part of the metrics, whose rows are joined by [`super::wide`]'s split and join.
 //!
 //! Asynchronous reports are an allowlist-only feature. Where TikTok refuses a task, fails it,
 //! does not finish it in [`TASK_DEADLINE`](crate::capture::shared::TASK_DEADLINE) (the capture
@@ -30,6 +32,7 @@
 //! last complete day and the lookback reads recent days again, as for synchronous reports.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -38,8 +41,9 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use super::fetch::ReportUnit;
+use super::fetch::{ReportUnit, ROWS_PER_BATCH};
 use super::filter::Filter;
+use super::wide::Part;
 use crate::capture::context::Context;
 use crate::error::{Error, ErrorClass, Result};
 use crate::registry::ReportSpec;
@@ -130,7 +134,7 @@ pub(crate) async fn read(
                 .into(),
         ));
     }
-    match attempt(ctx, unit, window, filters).await {
+    match attempt_wide(ctx, unit, window, filters).await {
         Ok(table) => Ok(ByTask::Done(table)),
         Err((err, _)) if err.stops_the_run() => Err(err),
         // The daily quota of a task endpoint (TikTok's QPD is per path): tasks end for the
@@ -160,16 +164,78 @@ enum Reach {
     Run,
 }
 
-/// Creates, awaits and downloads one task: its CSV, read and checked.
-async fn attempt(
+/// Runs one query as a task, or as several tasks of part of its metrics each where TikTok
+/// refuses the task as too large (40067) or the binding's tasks already took parts: the parts'
+/// rows are joined by their dimensions ([`super::wide`]'s split and join, as synchronous
+/// queries), and the plan grows by the requests of the tasks beyond one.
+async fn attempt_wide(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
 ) -> std::result::Result<CsvTable, (Error, Reach)> {
+    let learned = &ctx.counters[unit.binding].task_metric_parts;
+    let mut requests = 0;
+    if learned.load(Ordering::Relaxed) < 2 {
+        match attempt(ctx, unit, unit.spec, window, filters, &mut requests).await {
+            Err((err, _)) if err.class() == ErrorClass::QueryTooLarge => {
+                tracing::info!(
+                    advertiser_id = unit.advertiser.id,
+                    metrics = unit.spec.metrics.len(),
+                    "TikTok found the asynchronous report task too large (40067); asking its \
+                     metrics in tasks of part of them."
+                );
+            }
+            whole => return whole,
+        }
+    }
+    let split = super::wide::read_in_parts(
+        unit.spec,
+        learned.load(Ordering::Relaxed),
+        unit.advertiser.id,
+        async |part: ReportSpec| match attempt(ctx, unit, &part, window, filters, &mut requests)
+            .await
+        {
+            Ok(table) => Ok(Part::Rows(table.batches().flatten().collect())),
+            Err((err, _)) if err.class() == ErrorClass::QueryTooLarge => {
+                Ok(Part::TooLarge((err, Reach::Query)))
+            }
+            Err(err) => Err(err),
+        },
+    )
+    .await;
+    // The plan counted one query, which the capped answer already took: every request of these
+    // tasks beyond those of one task (a create, a check, a download) is added to it.
+    let extra = requests.saturating_sub(3);
+    super::wide::grow_plan(ctx, unit.binding, unit.advertiser.id, extra);
+    match split.joined {
+        Ok(Some(rows)) => {
+            learned.fetch_max(split.read_parts, Ordering::Relaxed);
+            Ok(CsvTable::from_rows(unit.spec, &rows))
+        }
+        // Tasks are never capped.
+        Ok(None) => Err((
+            Error::Fatal("an asynchronous task's answer was taken as capped".into()),
+            Reach::Query,
+        )),
+        Err(err) => Err(err),
+    }
+}
+
+/// Creates, awaits and downloads one task of `spec` (the unit's report, or part of its
+/// metrics): its CSV, read and checked. `requests` counts the requests it makes.
+async fn attempt(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
+    window: Option<(NaiveDate, NaiveDate)>,
+    filters: &[Value],
+    requests: &mut u64,
+) -> std::result::Result<CsvTable, (Error, Reach)> {
     let run_wide = |err: Error| (err, Reach::Run);
     let advertiser_id = unit.advertiser.id;
-    let body = task_body(unit.spec, advertiser_id, window, filters);
+    let body = task_body(spec, advertiser_id, window, filters);
+    *requests += 1;
     let task_id = create(ctx, unit.binding, &body).await.map_err(|err| {
         // TikTok's refusal of this query (a combination asynchronous reports do not take);
         // anything else is about every task.
@@ -189,9 +255,10 @@ async fn attempt(
         ("advertiser_id", advertiser_id.to_string()),
         ("task_id", task_id.clone()),
     ];
-    await_task(ctx, unit, &task_id, &params).await?;
+    *requests += await_task(ctx, unit, &task_id, &params).await?;
     // Closed turn (tasks found unavailable meanwhile): nothing is sent, and the report falls
     // back with that reason.
+    *requests += 1;
     let text = ctx
         .client
         .in_turn(&ctx.tasks.turn)
@@ -199,7 +266,7 @@ async fn attempt(
         .await
         .map_err(run_wide)?;
     ctx.count_request(unit.binding);
-    CsvTable::read(&text, unit.spec).map_err(|why| {
+    CsvTable::read(&text, spec).map_err(|why| {
         run_wide(Error::Fatal(format!(
             "the CSV of TikTok's task {task_id} cannot be read: {why}"
         )))
@@ -207,13 +274,14 @@ async fn attempt(
 }
 
 /// Checks a task's status until TikTok says it succeeded, with growing waits, until the task
-/// deadline (a capture option) passes.
+/// deadline (a capture option) passes. Returns how many checks it took.
 async fn await_task(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     task_id: &str,
     params: &crate::client::Params,
-) -> std::result::Result<(), (Error, Reach)> {
+) -> std::result::Result<u64, (Error, Reach)> {
+    let mut checks = 0;
     let run_wide = |err: Error| (err, Reach::Run);
     let started = Instant::now();
     let deadline = ctx.options.task_deadline;
@@ -239,6 +307,7 @@ async fn await_task(
             .await
             .map_err(run_wide)?;
         ctx.count_request(unit.binding);
+        checks += 1;
         let status: TaskStatus = crate::client::from_raw(CHECK_PATH, &answer).map_err(run_wide)?;
         let reason = || {
             crate::scrub::echo(
@@ -266,7 +335,7 @@ async fn await_task(
             }
         }
     }
-    Ok(())
+    Ok(checks)
 }
 
 #[derive(Deserialize)]
@@ -333,9 +402,6 @@ pub(crate) struct CsvTable {
     records: Vec<csv::StringRecord>,
 }
 
-/// Rows turned into JSON at a time: the file is read whole first (so nothing is emitted from a
-/// file that turns out unreadable), but only this many rows are ever held as JSON.
-pub(crate) const ROWS_PER_BATCH: usize = 1_000;
 /// The most columns a task's file may have beyond those the report asks for.
 const EXTRA_COLUMNS: usize = 64;
 
@@ -432,6 +498,43 @@ impl CsvTable {
 }
 
 impl CsvTable {
+    /// The table of rows in TikTok's JSON shape (the joined rows of tasks of part of the
+    /// metrics each): a column per dimension and metric of `spec`, a row's cell the text of its
+    /// value (empty where a part had no row of its dimensions, as a CSV's empty cell). Rows
+    /// come from tables read and checked, so each is an object of text cells.
+    fn from_rows(spec: &ReportSpec, rows: &[Box<RawValue>]) -> CsvTable {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(default)]
+            dimensions: Map<String, Value>,
+            #[serde(default)]
+            metrics: Map<String, Value>,
+        }
+        let columns: Vec<(bool, String)> = (spec.dimensions.iter().map(|d| (true, d.clone())))
+            .chain(spec.metrics.iter().map(|m| (false, m.clone())))
+            .collect();
+        let records = rows
+            .iter()
+            .filter_map(|raw| serde_json::from_str::<Row>(raw.get()).ok())
+            .map(|row| {
+                let cell = |(is_dimension, name): &(bool, String)| {
+                    let part = if *is_dimension {
+                        &row.dimensions
+                    } else {
+                        &row.metrics
+                    };
+                    match part.get(name) {
+                        Some(Value::String(text)) => text.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    }
+                };
+                columns.iter().map(cell).collect::<csv::StringRecord>()
+            })
+            .collect();
+        CsvTable { columns, records }
+    }
+
     /// How many rows the table holds.
     pub(crate) fn len(&self) -> usize {
         self.records.len()

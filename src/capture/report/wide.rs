@@ -5,13 +5,17 @@
 //! dimensions and emitted once all parts are read, so each record carries every metric TikTok
 //! answered. A binding remembers how many parts its queries took, so its next windows (of every
 //! ad account) start split, and the run's plan grows by the queries the parts add (the plan
-//! counts a query as one).
+//! counts a query as one). The rows of every part are held until the last is read, so the
+//! windows of such a binding are cut to as many days as keep about [`VALUES_HELD`] metric values
+//! ([`held_days`]), by the rows per day its queries in parts answered. Asynchronous report
+//! tasks TikTok finds too large are split and joined here too ([`read_in_parts`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -28,6 +32,25 @@ pub(super) fn narrowest(spec: &ReportSpec, window: Option<(NaiveDate, NaiveDate)
     spec.granularity.time_dimension().is_none() || window.is_none_or(|(from, to)| from >= to)
 }
 
+/// The metric values a query read in parts may hold before its rows are emitted: some 35 MB of
+/// TikTok's text (a metric's name and value take about 35 bytes). Every part must be read
+/// before a row is whole, so a window whose rows would hold more is asked as windows of fewer
+/// days ([`held_days`]).
+pub(super) const VALUES_HELD: u64 = 1_000_000;
+
+/// How many days a window of this binding may span when its queries are read in parts: as
+/// many as keep the rows per day its earlier queries in parts answered, times its metrics,
+/// within [`VALUES_HELD`] (at least one); `None` until such a query has been read.
+pub(super) fn held_days(ctx: &Context, binding: usize, spec: &ReportSpec) -> Option<u64> {
+    let counters = &ctx.counters[binding];
+    if counters.metric_parts.load(Ordering::Relaxed) < 2 {
+        return None;
+    }
+    let rows_per_day = counters.wide_rows_per_day.load(Ordering::Relaxed);
+    let values_per_day = rows_per_day.checked_mul(spec.metrics.len() as u64)?;
+    (values_per_day > 0).then(|| (VALUES_HELD / values_per_day).max(1))
+}
+
 /// `metrics` cut into `parts` runs of nearly equal length, in order.
 pub(super) fn cut(metrics: &[String], parts: usize) -> Vec<Vec<String>> {
     let parts = parts.clamp(1, metrics.len().max(1));
@@ -36,52 +59,111 @@ pub(super) fn cut(metrics: &[String], parts: usize) -> Vec<Vec<String>> {
 }
 
 /// The rows of a report joined across queries by their dimensions, in first-seen order. A row
-/// that does not parse is kept as sent, for the record path to report as it does any other.
+/// that is not an object is kept as sent, for the record path to report as it does any other.
+///
+/// A joined row keeps its metrics as the JSON text TikTok sent (each part's members, one after
+/// the other), not as parsed values: a thousand metrics of a few thousand rows are held until
+/// the last part is read, and as text they take a few times less memory and no parsing twice
+/// (the record builder reads them once, as it reads any row).
 #[derive(Default)]
 pub(super) struct Joined {
     order: Vec<String>,
-    rows: HashMap<String, (Value, Map<String, Value>)>,
+    rows: HashMap<String, JoinedRow>,
     unreadable: Vec<Box<RawValue>>,
+}
+
+/// One joined row: its dimensions as TikTok sent them, and the members of every part's
+/// `metrics` object so far, comma-separated, without the braces.
+struct JoinedRow {
+    dimensions: Box<RawValue>,
+    metrics: String,
+}
+
+/// A part's row, borrowed from its text: its dimensions and metrics unparsed.
+#[derive(Deserialize)]
+struct PartRow<'a> {
+    #[serde(borrow, default)]
+    dimensions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metrics: Option<&'a RawValue>,
+}
+
+/// The members of a JSON object's text, without its braces (`None`: not an object).
+fn members(object: &RawValue) -> Option<&str> {
+    object
+        .get()
+        .trim()
+        .strip_prefix('{')?
+        .strip_suffix('}')
+        .map(str::trim)
 }
 
 impl Joined {
     /// Adds one part's row: its metrics join those of the row with the same dimensions.
     pub(super) fn add(&mut self, spec: &ReportSpec, raw: Box<RawValue>) {
-        let Ok(row) = serde_json::from_str::<Value>(raw.get()) else {
+        // Serde would read an array as the struct's fields: only an object is a row.
+        let row = Some(raw.get())
+            .filter(|text| text.trim_start().starts_with('{'))
+            .and_then(|text| serde_json::from_str::<PartRow>(text).ok());
+        let Some(row) = row else {
             self.unreadable.push(raw);
             return;
         };
-        let dimensions = row.get("dimensions").cloned().unwrap_or(Value::Null);
+        let dimensions: Map<String, Value> = row
+            .dimensions
+            .and_then(|d| serde_json::from_str(d.get()).ok())
+            .unwrap_or_default();
         let key = spec
             .dimensions
             .iter()
             .map(|d| dimensions.get(d).map(Value::to_string).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("\u{1f}");
-        let metrics = match row.get("metrics") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
-        match self.rows.get_mut(&key) {
-            Some((_, joined)) => joined.extend(metrics),
+        // Anything but an object adds no metric (as an empty object would).
+        let metrics = row.metrics.and_then(members).unwrap_or_default();
+        let joined = match self.rows.get_mut(&key) {
+            Some(joined) => joined,
             None => {
+                let dimensions = row.dimensions.unwrap_or(RawValue::NULL).to_owned();
                 self.order.push(key.clone());
-                self.rows.insert(key, (dimensions, metrics));
+                self.rows.entry(key).or_insert(JoinedRow {
+                    dimensions,
+                    metrics: String::new(),
+                })
             }
+        };
+        if !metrics.is_empty() {
+            if !joined.metrics.is_empty() {
+                joined.metrics.push(',');
+            }
+            joined.metrics.push_str(metrics);
         }
     }
 
-    /// The joined rows, as TikTok's row shape.
+    /// The joined rows, as TikTok's row shape; each row's text is freed as its row is made.
     pub(super) fn into_rows(mut self) -> Vec<Box<RawValue>> {
-        let mut out: Vec<Box<RawValue>> = self
-            .order
-            .iter()
-            .filter_map(|key| self.rows.remove(key))
-            .filter_map(|(dimensions, metrics)| {
-                let row = serde_json::json!({"dimensions": dimensions, "metrics": metrics});
-                RawValue::from_string(row.to_string()).ok()
-            })
-            .collect();
+        let mut out: Vec<Box<RawValue>> = Vec::with_capacity(self.order.len());
+        for key in &self.order {
+            let Some(JoinedRow {
+                dimensions,
+                metrics,
+            }) = self.rows.remove(key)
+            else {
+                continue;
+            };
+            let dimensions = dimensions.get();
+            let mut text = String::with_capacity(dimensions.len() + metrics.len() + 32);
+            text.push_str("{\"dimensions\":");
+            text.push_str(dimensions);
+            text.push_str(",\"metrics\":{");
+            text.push_str(&metrics);
+            text.push_str("}}");
+            drop(metrics);
+            // Members copied from valid objects make a valid object.
+            if let Ok(row) = RawValue::from_string(text) {
+                out.push(row);
+            }
+        }
         out.append(&mut self.unreadable);
         out
     }
@@ -112,70 +194,113 @@ pub(super) async fn fetch_split(
         query,
     } = wide;
     let learned = &ctx.counters[binding].metric_parts;
-    let parts = learned.load(Ordering::Relaxed).max(2);
-    let mut queue: VecDeque<Vec<String>> = cut(&spec.metrics, parts).into();
-    let mut read_parts = 0usize;
-    // The plan counted this query once: every other query asked for it is added to the plan.
-    let mut asked = refused;
-    let grow_plan = |asked: u64| grow_plan(ctx, binding, advertiser_id, asked);
-    let mut joined = Joined::default();
     let filters = query.filtering(spec, ctx.config.include_deleted);
+    let split = read_in_parts(
+        spec,
+        learned.load(Ordering::Relaxed),
+        advertiser_id,
+        async |part: ReportSpec| {
+            let query_pages = ListQuery {
+                endpoint: REPORT_PATH,
+                params: params(&part, advertiser_id, query.window, &filters),
+                list_key: "list",
+                page_size: PAGE_SIZE,
+            };
+            read_part(ctx, binding, query_pages, accept_capped).await
+        },
+    )
+    .await;
+    if let Ok(Some(rows)) = &split.joined {
+        learned.fetch_max(split.read_parts, Ordering::Relaxed);
+        let days = query
+            .window
+            .map_or(1, |(from, to)| (to - from).num_days().max(0) + 1);
+        ctx.counters[binding]
+            .wide_rows_per_day
+            .fetch_max((rows.len() as u64).div_ceil(days as u64), Ordering::Relaxed);
+    }
+    // The plan counted this query once: every other query asked for it is added to the plan.
+    grow_plan(
+        ctx,
+        binding,
+        advertiser_id,
+        (refused + split.asked).saturating_sub(1),
+    );
+    split.joined
+}
+
+/// What one part's query answered.
+pub(super) enum Part<E> {
+    Rows(Vec<Box<RawValue>>),
+    /// Over the ads cap, and the caller does not accept capped answers.
+    Capped,
+    /// TikTok found even this part too large (40067).
+    TooLarge(E),
+}
+
+/// The outcome of a query read in parts: the rows joined (`None`: a part was capped), how many
+/// queries were asked and how many parts were read.
+pub(super) struct Split<E> {
+    pub(super) joined: std::result::Result<Option<Vec<Box<RawValue>>>, E>,
+    pub(super) asked: u64,
+    pub(super) read_parts: usize,
+}
+
+/// Asks the metrics of `spec` in at least two parts (`learned`, when more) of the same rows,
+/// each through `read_part` (a synchronous query, or an asynchronous task), halving a part
+/// TikTok finds too large until it has one metric, and joins the parts' rows by their
+/// dimensions. The one split and join of both paths.
+pub(super) async fn read_in_parts<E>(
+    spec: &ReportSpec,
+    learned: usize,
+    advertiser_id: u64,
+    mut read_part: impl AsyncFnMut(ReportSpec) -> std::result::Result<Part<E>, E>,
+) -> Split<E> {
+    let mut queue: VecDeque<Vec<String>> = cut(&spec.metrics, learned.max(2)).into();
+    let mut split = Split {
+        joined: Ok(None),
+        asked: 0,
+        read_parts: 0,
+    };
+    let mut joined = Joined::default();
     while let Some(metrics) = queue.pop_front() {
         let part = ReportSpec {
             metrics,
             ..spec.clone()
         };
-        let query_pages = ListQuery {
-            endpoint: REPORT_PATH,
-            params: params(&part, advertiser_id, query.window, &filters),
-            list_key: "list",
-            page_size: PAGE_SIZE,
-        };
-        asked += 1;
-        let rows = match read_part(ctx, binding, query_pages, accept_capped).await {
-            Ok(Part::Rows(rows)) => Ok(rows),
-            Ok(Part::Capped) => {
-                grow_plan(asked);
-                return Ok(None);
+        let width = part.metrics.len();
+        let metrics = part.metrics.clone();
+        split.asked += 1;
+        match read_part(part).await {
+            Ok(Part::Rows(rows)) => {
+                for raw in rows {
+                    joined.add(spec, raw);
+                }
+                split.read_parts += 1;
             }
-            Ok(Part::TooLarge(err)) => Err(err),
+            Ok(Part::Capped) => return split,
+            Ok(Part::TooLarge(err)) if width < 2 => {
+                split.joined = Err(err);
+                return split;
+            }
+            Ok(Part::TooLarge(_)) => {
+                tracing::info!(
+                    advertiser_id,
+                    metrics = width,
+                    "TikTok found a query of part of the metrics too large (40067); halving it."
+                );
+                let mut halves = cut(&metrics, 2);
+                queue.push_front(halves.pop().unwrap_or_default());
+                queue.push_front(halves.pop().unwrap_or_default());
+            }
             Err(err) => {
-                grow_plan(asked);
-                return Err(err);
+                split.joined = Err(err);
+                return split;
             }
-        };
-        if let Err(err) = rows {
-            if part.metrics.len() < 2 {
-                grow_plan(asked);
-                return Err(err);
-            }
-            tracing::info!(
-                advertiser_id,
-                metrics = part.metrics.len(),
-                "TikTok found a query of part of the metrics too large (40067); halving it."
-            );
-            let mut halves = cut(&part.metrics, 2);
-            queue.push_front(halves.pop().unwrap_or_default());
-            queue.push_front(halves.pop().unwrap_or_default());
-            continue;
         }
-        for raw in rows.into_iter().flatten() {
-            joined.add(spec, raw);
-        }
-        read_parts += 1;
     }
-    learned.fetch_max(read_parts, Ordering::Relaxed);
-    grow_plan(asked);
-    Ok(Some(joined.into_rows()))
-}
-
-/// What one part's query answered.
-enum Part {
-    Rows(Vec<Box<RawValue>>),
-    /// Over the ads cap, and the caller does not accept capped answers.
-    Capped,
-    /// TikTok found even this part too large (40067).
-    TooLarge(crate::error::Error),
+    split.joined = Ok(Some(joined.into_rows()));
+    split
 }
 
 /// Reads every page of one part's query.
@@ -184,7 +309,7 @@ async fn read_part(
     binding: usize,
     query: ListQuery,
     accept_capped: bool,
-) -> Result<Part> {
+) -> Result<Part<crate::error::Error>> {
     let pages = ctx.pages(CountFor::Binding(binding), query);
     futures::pin_mut!(pages);
     let mut rows: Vec<Box<RawValue>> = Vec::new();
@@ -204,9 +329,9 @@ async fn read_part(
     Ok(Part::Rows(rows))
 }
 
-/// Adds to the plan the queries a split query took beyond the one the plan counted.
-fn grow_plan(ctx: &Context, binding: usize, advertiser_id: u64, asked: u64) {
-    let extra = asked.saturating_sub(1);
+/// Adds to the plan the `extra` requests a query read in parts took beyond the one the plan
+/// counted.
+pub(super) fn grow_plan(ctx: &Context, binding: usize, advertiser_id: u64, extra: u64) {
     let planned = ctx.counters[binding]
         .planned
         .fetch_add(extra, Ordering::Relaxed)
@@ -215,7 +340,7 @@ fn grow_plan(ctx: &Context, binding: usize, advertiser_id: u64, asked: u64) {
     tracing::info!(
         stream = ctx.stream_name(binding),
         advertiser_id,
-        queries = asked,
+        extra_requests = extra,
         planned_requests = planned,
         "A report query took several queries of part of its metrics; the plan grows by them."
     );
@@ -285,5 +410,61 @@ mod tests {
         assert_eq!(rows[1]["metrics"]["spend"], "2.00");
         assert!(rows[1]["metrics"].get("complete_payment").is_none());
         assert_eq!(rows[2]["dimensions"]["ad_id"], "3");
+    }
+
+    #[test]
+    fn joined_rows_keep_the_text_sent_and_take_odd_parts_without_loss() {
+        let Kind::Report(def) = find("ads_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec::from_def(&def);
+        let raw = |text: &str| RawValue::from_string(text.into()).unwrap();
+        let dims = r#"{"ad_id": "1", "stat_time_day": "2026-11-03 00:00:00"}"#;
+        let mut joined = Joined::default();
+        joined.add(
+            &spec,
+            raw(&format!(
+                r#"{{"dimensions": {dims}, "metrics": {{"spend": 1.50e0}}}}"#
+            )),
+        );
+        // An empty part, one whose metrics are not an object, one without metrics.
+        joined.add(
+            &spec,
+            raw(&format!(r#"{{"dimensions": {dims}, "metrics": {{ }}}}"#)),
+        );
+        joined.add(
+            &spec,
+            raw(&format!(r#"{{"dimensions": {dims}, "metrics": [1]}}"#)),
+        );
+        joined.add(&spec, raw(&format!(r#"{{"dimensions": {dims}}}"#)));
+        joined.add(
+            &spec,
+            raw(&format!(
+                r#"{{"dimensions": {dims}, "metrics": {{"clicks": "7"}}}}"#
+            )),
+        );
+        // Rows without dimensions join one another; a row that is no object is kept as sent.
+        joined.add(&spec, raw(r#"{"metrics": {"spend": "2"}}"#));
+        joined.add(
+            &spec,
+            raw(r#"{"dimensions": null, "metrics": {"clicks": "3"}}"#),
+        );
+        joined.add(&spec, raw("[1, 2]"));
+        let rows = joined.into_rows();
+        let texts: Vec<&str> = rows.iter().map(|r| r.get()).collect();
+        assert_eq!(texts.len(), 3, "{texts:?}");
+        let first: Value = serde_json::from_str(texts[0]).unwrap();
+        let names: Vec<&String> = first["metrics"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["spend", "clicks"]);
+        assert_eq!(first["metrics"]["clicks"], "7");
+        // The number's text as TikTok sent it, for the record builder to read.
+        assert!(texts[0].contains("1.50e0"), "{}", texts[0]);
+        let second: Value = serde_json::from_str(texts[1]).unwrap();
+        assert_eq!(second["dimensions"], Value::Null);
+        assert_eq!(
+            second["metrics"],
+            serde_json::json!({"spend": "2", "clicks": "3"})
+        );
+        assert_eq!(texts[2], "[1, 2]");
     }
 }
