@@ -123,6 +123,8 @@ pub(crate) struct Context {
     pub(crate) buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
     pub(crate) activity: ActivityIndex,
+    /// What the report units emitted, for the comparison with the ledger at the end.
+    pub(crate) reconcile: super::reconcile::Reconciler,
     /// Asynchronous report tasks: whether TikTok runs them for this app, and their pacing.
     pub(crate) tasks: TaskState,
     /// Every request the plan expects, 0 until it is made.
@@ -157,6 +159,7 @@ impl Context {
             topview: Default::default(),
             buying_types_refused: Default::default(),
             activity: Default::default(),
+            reconcile: Default::default(),
             tasks: Default::default(),
             planned_total: AtomicU64::new(0),
             started,

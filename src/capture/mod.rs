@@ -19,6 +19,7 @@ pub(crate) mod entity;
 pub(crate) mod listing;
 pub(crate) mod pixels;
 pub(crate) mod plan;
+mod reconcile;
 pub mod record;
 pub mod report;
 pub(crate) mod shared;
@@ -198,6 +199,8 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
             break;
         }
     }
+    // Every account's reports are read: compare what they emitted with the ledger.
+    reconcile::finish(ctx).await;
     Ok(outcomes.errors(bindings))
 }
 

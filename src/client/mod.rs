@@ -96,6 +96,10 @@ pub struct ClientStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
+    /// The run's reconciliation of report rows with the ledger's totals (reported with the
+    /// requests at the end): account-days compared, and those whose levels differ.
+    pub reconciled_account_days: AtomicU64,
+    pub differing_account_days: AtomicU64,
 }
 
 /// Answer buffers kept for reuse. A report page is a few MB; allocating one per request lets

@@ -144,7 +144,13 @@ pub(crate) async fn capture_with<W: Write + Send + 'static>(
             signal = signal.name(),
             "Capture stopped; its output ends after the last checkpoint."
         ),
-        None => tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished."),
+        None => tracing::info!(
+            requests,
+            peak_rss_kb = peak_rss_kb(),
+            reconciled_account_days = client.stats.reconciled_account_days.load(Ordering::Relaxed),
+            differing_account_days = client.stats.differing_account_days.load(Ordering::Relaxed),
+            "Capture finished."
+        ),
     }
     let result = match stopped {
         Some(signal) => Err(Error::Stopped(signal)),

@@ -283,6 +283,63 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
     sim.shutdown().await;
 }
 
+/// A row one level's answers leave out (the others and the totals count it) is found by the
+/// reconciliation: one warning naming the account, the level, the day and the figures, and the
+/// run's last line counts the account-day as differing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconciliation_finds_a_row_left_out_of_one_level() {
+    let mut config = agency_of(6);
+    let (account, day) = a_delivering_day(&config);
+    config.faults.disagreements = vec![Disagreement::RowDropped {
+        data_level: "AUCTION_AD".into(),
+        day,
+    }];
+    let days = config.data.days as u64;
+    let sim = simulator::spawn(config).await.unwrap();
+    let session = run(&sim, days, STREAMS, &json!({}), true).await;
+    let warnings: Vec<Value> = session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("do not add up"))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", session.output.stderr);
+    let warning = &warnings[0];
+    assert_eq!(warning["advertiser_id"], account, "{warning}");
+    assert_eq!(warning["level"], "AUCTION_AD");
+    assert_eq!(warning["stream"], "ads_reports_daily");
+    assert!(
+        warning["days"].as_str().unwrap().contains(&day.to_string()),
+        "{warning}"
+    );
+    assert!(
+        warning["ledger_value"].as_f64() > warning["level_sum"].as_f64(),
+        "{warning}"
+    );
+    let finished = finished_line(&session);
+    assert!(
+        finished["reconciled_account_days"].as_u64().unwrap() > 0,
+        "{finished}"
+    );
+    assert_eq!(finished["differing_account_days"], 1, "{finished}");
+    sim.shutdown().await;
+}
+
+fn finished_line(session: &Session) -> Value {
+    session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "Capture finished.")
+        .expect("a Capture finished. line")
+}
+
 /// On data whose levels agree, the ledger flags nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn consistent_data_raises_no_warning() {
@@ -296,6 +353,17 @@ async fn consistent_data_raises_no_warning() {
         session.output.stderr
     );
     assert!(!session.state.to_string().contains("ledger_distrust"));
+    assert!(
+        !session.output.stderr.contains("do not add up"),
+        "{}",
+        session.output.stderr
+    );
+    let finished = finished_line(&session);
+    assert!(
+        finished["reconciled_account_days"].as_u64().unwrap() > 0,
+        "{finished}"
+    );
+    assert_eq!(finished["differing_account_days"], 0, "{finished}");
     let spot_checked = session
         .output
         .stderr

@@ -103,6 +103,10 @@ pub(super) async fn fetch(
             return Ok(Fetched::Capped);
         }
         emit_rows(ctx, unit, query.window, &page.records).await?;
+        // TikTok's advertiser totals do not cover TopView: only the other scope is compared.
+        if query.scope == crate::capture::listing::BuyingScope::AuctionAndReachFrequency {
+            ctx.reconcile.add_rows(ctx, unit, &page.records);
+        }
     }
     Ok(Fetched::Whole)
 }

@@ -300,5 +300,6 @@ async fn fetch_window(
             Err(err) => return Err(err),
         }
     }
+    ctx.reconcile.read_window(ctx, unit, (from, to));
     Ok(to)
 }
