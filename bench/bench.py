@@ -6,6 +6,7 @@ Python 3 standard library only. Run from anywhere:
     python3 bench/bench.py                          # every scenario, 5 runs each (paced: 1)
     python3 bench/bench.py --scenario ads --runs 3
     python3 bench/bench.py --binary target/release/source-tiktok-marketing --json out.json
+    python3 bench/bench.py --scenario agency --metric-groups all   # every metric group
 
 For each scenario it starts `source-tiktok-marketing simulate` (a separate process, not
 measured), writes a config and an Airbyte configured catalog into a temporary directory, then
@@ -420,6 +421,16 @@ def configured_catalog(streams, wanted):
     return {"streams": entries}
 
 
+# `advanced` settings every scenario's config gets (--metric-groups, --record-layout).
+ADVANCED_OPTIONS = {}
+
+
+def with_options(config):
+    """The config with the command line's `advanced` settings."""
+    config["advanced"].update(ADVANCED_OPTIONS)
+    return config
+
+
 def run_read_scenario(name, binary, runs, tmp_root, commands):
     sc = SCENARIOS[name]
     workdir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_root)
@@ -431,7 +442,7 @@ def run_read_scenario(name, binary, runs, tmp_root, commands):
             config["start_date"] = days_ago(sc["start_days_ago"])
         config_path = os.path.join(workdir, "config.json")
         catalog_path = os.path.join(workdir, "catalog.json")
-        write_json(config_path, config)
+        write_json(config_path, with_options(config))
         streams = discover_streams(binary, config_path, commands)
         catalog = configured_catalog(streams, sc["streams"])
         write_json(catalog_path, catalog)
@@ -575,7 +586,7 @@ def run_agency(binary, tmp_root, commands):
                 config["end_date"] = end_date
             config_path = os.path.join(workdir, f"config-{name}.json")
             catalog_path = os.path.join(workdir, "catalog.json")
-            write_json(config_path, config)
+            write_json(config_path, with_options(config))
             catalog = configured_catalog(discover_streams(binary, config_path, commands),
                                          sc["streams"])
             write_json(catalog_path, catalog)
@@ -615,7 +626,7 @@ def run_storm(binary, runs, tmp_root, commands):
                                        "requests_per_second": sc["rps"]}}
                 config_path = os.path.join(workdir, f"config-{name}.json")
                 catalog_path = os.path.join(workdir, "catalog.json")
-                write_json(config_path, config)
+                write_json(config_path, with_options(config))
                 catalog = configured_catalog(discover_streams(binary, config_path, commands),
                                              sc["streams"])
                 write_json(catalog_path, catalog)
@@ -841,7 +852,16 @@ def main():
     ap.add_argument("--workdir", metavar="DIR",
                     help="write configs, catalogs and simulator logs here and keep them "
                          "(default: a temporary directory, removed at the end)")
+    ap.add_argument("--metric-groups", metavar="LIST",
+                    help="comma-separated advanced.metric_groups for every scenario's config "
+                         "(e.g. all; default: the standard metrics)")
+    ap.add_argument("--record-layout", choices=["nested", "flat"],
+                    help="advanced.record_layout for every scenario's config (default: nested)")
     args = ap.parse_args()
+    if args.metric_groups:
+        ADVANCED_OPTIONS["metric_groups"] = [g for g in args.metric_groups.split(",") if g]
+    if args.record_layout:
+        ADVANCED_OPTIONS["record_layout"] = args.record_layout
     names = [n for n in ORDER if n in (args.scenario or ORDER)]
     if args.runs is not None and args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -850,7 +870,7 @@ def main():
     binary = os.path.abspath(args.binary) if args.binary else build(commands)
     if not os.access(binary, os.X_OK):
         sys.exit(f"not an executable: {binary}")
-    summary = {"machine": machine(), "binary": binary,
+    summary = {"machine": machine(), "binary": binary, "advanced_options": ADVANCED_OPTIONS,
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "python_connector": PYTHON_CONNECTOR, "targets": TARGETS,
                "scenarios": {}, "commands": commands}

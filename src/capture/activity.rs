@@ -42,6 +42,7 @@ use super::advertisers::Advertiser;
 use super::binding::Binding;
 use super::context::{unit_concurrency, Context, CountFor, Warning};
 use super::listing::ListQuery;
+use super::report::asked::Unasked;
 use super::report::query::{self as report_query, PAGE_SIZE, REPORT_PATH};
 use super::report::window::{
     date_range, windows, DateBounds, CONCURRENT_WINDOWS, MAX_DAILY_WINDOW,
@@ -53,7 +54,7 @@ use crate::config::Config;
 use crate::error::{ErrorClass, Result};
 use crate::registry::metric_catalog::{self, ReportShape};
 use crate::registry::metrics::{Granularity, Level, ReportType};
-use crate::registry::{ReportSpec, StreamSpec};
+use crate::registry::{RecordLayout, ReportSpec, StreamSpec};
 
 /// Asked whatever the streams request: the delivery every other metric rests on.
 const BASE_METRICS: &[&str] = &["spend", "impressions", "clicks"];
@@ -61,9 +62,11 @@ const BASE_METRICS: &[&str] = &["spend", "impressions", "clicks"];
 /// The stream whose query the ledger shares when it is enabled.
 pub(crate) const SHARED_STREAM: &str = "advertisers_reports_daily";
 
-/// The fewest ads over which an account's totals are not trusted. TikTok gives its report cap
-/// as 10,000 ads (its business API SDK, REGULAR query mode) and as 20,000 (Reporting FAQ); the
-/// lower figure is taken, since over it the totals may cover only the newest ads.
+/// The fewest ads over which an account's totals are not trusted. The same TikTok cap as
+/// [`MAX_ADS_PER_QUERY`](super::report::splits::MAX_ADS_PER_QUERY), read the other way: TikTok
+/// has given it as 10,000 ads (its SDK, default query mode) and as 20,000 (Reporting FAQ); query
+/// planning takes the higher figure (the header corrects it), the ledger the lower, since a
+/// skipped day is not corrected by anything.
 pub(crate) const LEDGER_ADS_CAP: u64 = 10_000;
 
 /// Whether a figure TikTok sent reads as an exact zero, a non-zero number, or neither.
@@ -160,7 +163,7 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
             shared_stream = Some((name.to_string(), spec.metrics.clone()));
         }
     }
-    let in_catalog_order = |g: Granularity| -> Vec<&'static str> {
+    let in_request_order = |g: Granularity| -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         // The shared stream's own metrics first, in its order, so its rows read as its own.
         if let (Some((_, own)), Granularity::Day) = (&shared_stream, g) {
@@ -177,17 +180,33 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
         }
         out
     };
-    let daily = in_catalog_order(Granularity::Day);
-    let lifetime: Vec<&'static str> = in_catalog_order(Granularity::Lifetime)
+    let daily = in_request_order(Granularity::Day);
+    let lifetime: Vec<&'static str> = in_request_order(Granularity::Lifetime)
         .into_iter()
         .filter(|m| additive(m))
         .collect();
+    let uncovered = uncovered_streams(&reports, &daily, &lifetime);
+    LedgerScope {
+        daily,
+        lifetime,
+        uncovered,
+        shared_stream,
+    }
+}
+
+/// The report streams asking an additive metric the ledger cannot total at advertiser level:
+/// every day of theirs is read.
+fn uncovered_streams(
+    reports: &[(&str, &ReportSpec)],
+    daily: &[&'static str],
+    lifetime: &[&'static str],
+) -> BTreeSet<String> {
     let mut uncovered = BTreeSet::new();
-    for (name, spec) in &reports {
+    for (name, spec) in reports {
         let asked = if spec.granularity == Granularity::Lifetime {
-            &lifetime
+            lifetime
         } else {
-            &daily
+            daily
         };
         // `cash_spend` and `voucher_spend` are parts of `spend`, asked by day only.
         let missing: Vec<&str> = spec
@@ -207,12 +226,7 @@ pub(crate) fn scope(config: &Config, bindings: &[Binding]) -> LedgerScope {
             uncovered.insert(name.to_string());
         }
     }
-    LedgerScope {
-        daily,
-        lifetime,
-        uncovered,
-        shared_stream,
-    }
+    uncovered
 }
 
 /// Records, per account, the range every dated report binding of this run will read, so
@@ -269,13 +283,7 @@ pub(crate) fn plan(
     }
     let mut distrusted = index.distrusted.lock().unwrap_or_else(|e| e.into_inner());
     for (id, day) in distrusted_before.iter() {
-        distrusted.insert(
-            *id,
-            Distrust {
-                day: *day,
-                this_run: false,
-            },
-        );
+        distrusted.insert(*id, Distrust { day: *day });
     }
 }
 
@@ -658,6 +666,7 @@ fn ledger_params(
         dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
         metrics: metrics.iter().map(|m| m.to_string()).collect(),
         filtering: Vec::new(),
+        layout: RecordLayout::Nested,
     };
     let filters = report_query::filtering(&spec, ctx.config.include_deleted, None);
     match accounts {
@@ -693,6 +702,13 @@ async fn query_with(
     let pages = ctx.pages(CountFor::ActivityIndex, query);
     futures::pin_mut!(pages);
     let mut rows = Vec::new();
+    // Rows the query did not ask (another account's, a day outside the window) are dropped and
+    // said once; the account's answer is then not trusted to tell idle days (its own rows may
+    // be what was replaced), so its days are all read.
+    let mut unasked = match accounts {
+        Accounts::One(id) => Some(Unasked::new(id, window)),
+        Accounts::Many(_) => None,
+    };
     while let Some(page) = pages.next().await {
         let page = page?;
         if page.ads_throttled {
@@ -712,6 +728,12 @@ async fn query_with(
             let day = row["dimensions"]["stat_time_day"]
                 .as_str()
                 .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok());
+            if let Some(unasked) = &mut unasked {
+                // Counted for the one warning; the ledger reads such rows as unknown below.
+                if unasked.keeps_account(named) {
+                    unasked.keeps_day(day.filter(|_| window.is_some()));
+                }
+            }
             rows.push(LedgerRow {
                 account,
                 day: day.filter(|_| window.is_some()),
@@ -719,6 +741,9 @@ async fn query_with(
                 raw,
             });
         }
+    }
+    if let Some(unasked) = unasked {
+        unasked.warn("activity index");
     }
     Ok(Answer::Rows(rows))
 }
@@ -749,8 +774,10 @@ pub(crate) async fn spot_check(
         let Some(Known::Days(activity)) = ctx.activity.days.peek(id).await else {
             continue;
         };
+        // Days not over yet where the account lives prove nothing: their rows are still coming.
+        let last_complete = ctx.config.clock.last_complete_day(advertiser.time_zone);
         let mut day = start.max(activity.covered.0);
-        while day <= end.min(activity.covered.1) {
+        while day <= end.min(activity.covered.1).min(last_complete) {
             if !activity.active_days.contains(&day) {
                 skipped.push((id, day));
             }
@@ -762,7 +789,7 @@ pub(crate) async fn spot_check(
         return Ok(());
     }
     let sample = sample_size(skipped.len() as u64, bindings);
-    let seed = spot_check_seed(ctx);
+    let seed = spot_check_seed();
     let chosen = choose(&skipped, sample, seed);
     tracing::info!(
         skipped_account_days = skipped.len(),
@@ -788,6 +815,27 @@ pub(crate) async fn spot_check(
     Ok(())
 }
 
+/// Logs what the ledger did this run: its requests, the account-days spot-checked, those that
+/// disagreed, and the accounts whose days were all read for distrust.
+pub(crate) fn log_summary(ctx: &Context) {
+    let index = &ctx.activity;
+    if index.off.load(Ordering::Relaxed) {
+        return;
+    }
+    let distrusted = index
+        .distrusted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .len();
+    tracing::info!(
+        ledger_requests = index.requests.load(Ordering::Relaxed),
+        spot_checked_account_days = index.spot_checked.load(Ordering::Relaxed),
+        spot_checks_finding_rows = index.spot_check_failures.load(Ordering::Relaxed),
+        distrusted_accounts = distrusted,
+        "Ledger summary."
+    );
+}
+
 /// How many account-days a run reads at ad level: one per 400 requests the skipped days save
 /// (a quarter of the 1% the checks may cost), at least one. A skipped day saves a query per
 /// hourly binding and about a thirtieth of one per daily binding.
@@ -808,8 +856,7 @@ fn sample_size(skipped_days: u64, bindings: &[Binding]) -> usize {
 
 /// The sample's seed: the run's start time, so each run reads other days (and the log line
 /// that names it lets a run be repeated).
-fn spot_check_seed(ctx: &Context) -> u64 {
-    let _ = ctx;
+fn spot_check_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -839,13 +886,7 @@ fn distrust(ctx: &Context, advertiser_id: u64, day: NaiveDate, metric: &str, val
     if distrusted.contains_key(&advertiser_id) {
         return;
     }
-    distrusted.insert(
-        advertiser_id,
-        Distrust {
-            day,
-            this_run: true,
-        },
-    );
+    distrusted.insert(advertiser_id, Distrust { day });
     ctx.activity
         .spot_check_failures
         .fetch_add(1, Ordering::Relaxed);
@@ -862,7 +903,8 @@ fn distrust(ctx: &Context, advertiser_id: u64, day: NaiveDate, metric: &str, val
 }
 
 /// Reads again, at ad level, the day an earlier run found wrong for each distrusted account,
-/// and trusts the account again when the rows add up to the ledger's totals of that day.
+/// and trusts the account again when the totals of that day now show every metric its ad rows
+/// show (a total of zero with non-zero rows is what skipping cannot survive).
 async fn recheck_distrusted(ctx: &Context) -> Result<()> {
     let before: Vec<(u64, NaiveDate)> = ctx
         .activity
@@ -873,21 +915,17 @@ async fn recheck_distrusted(ctx: &Context) -> Result<()> {
         .map(|(id, day)| (*id, *day))
         .collect();
     for (id, day) in before {
-        let Some(Known::Days(activity)) = ctx.activity.days.peek(id).await else {
+        let Some(totals) = totals_of_day(ctx, id, day).await? else {
             continue;
         };
-        if day < activity.covered.0 || day > activity.covered.1 {
-            // Outside what this run reads: its ledger rows are not known here.
-            continue;
-        }
         let AdLevel::Totals(sums) = ad_level_day(ctx, id, day).await? else {
             continue;
         };
         ctx.activity.spot_checked.fetch_add(1, Ordering::Relaxed);
-        let totals = day_totals(&activity, day);
+        // What skipping rests on: a total of zero means no row with that metric. The day
+        // agrees when every metric its ad rows show is also in the totals.
         let agrees = sums.iter().all(|(metric, sum)| {
-            let (total, tolerance) = totals.get(metric).copied().unwrap_or((0.0, 0.0));
-            (total - sum).abs() <= tolerance.max(1e-9)
+            *sum == 0.0 || totals.get(metric).is_some_and(|(total, _)| *total != 0.0)
         });
         if agrees {
             ctx.activity
@@ -898,24 +936,59 @@ async fn recheck_distrusted(ctx: &Context) -> Result<()> {
             tracing::info!(
                 advertiser_id = id,
                 %day,
-                "The ad-level rows of the day the ledger's totals were found wrong now add up \
-                 to them: the account's idle days are skipped again."
+                "TikTok's totals now show what the ad-level rows of the day they were found \
+                 wrong show: the account's idle days are skipped again."
             );
         }
     }
     Ok(())
 }
 
-/// The ledger's totals of one day per metric, with TikTok's rounding tolerance (half a unit of
-/// the last decimal sent); zero for a day without a row.
-fn day_totals(activity: &Activity, day: NaiveDate) -> HashMap<String, (f64, f64)> {
-    let mut out: HashMap<String, (f64, f64)> = HashMap::new();
-    for raw in activity
-        .rows
-        .get(&day)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+/// The account's totals of one day per metric: from the ledger when it covers the day, else
+/// asked (one query). `None` when they cannot be read.
+async fn totals_of_day(
+    ctx: &Context,
+    advertiser_id: u64,
+    day: NaiveDate,
+) -> Result<Option<HashMap<String, (f64, f64)>>> {
+    if let Some(Known::Days(activity)) = ctx.activity.days.peek(advertiser_id).await {
+        if day >= activity.covered.0 && day <= activity.covered.1 {
+            let rows = activity
+                .rows
+                .get(&day)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            return Ok(Some(day_totals(rows)));
+        }
+    }
+    let metrics = ctx.activity.scope().daily.clone();
+    match query_with(
+        ctx,
+        Accounts::One(advertiser_id),
+        Some((day, day)),
+        &metrics,
+    )
+    .await
     {
+        Ok(Answer::Rows(rows)) => {
+            let rows: Vec<Box<RawValue>> = rows
+                .into_iter()
+                .filter(|r| r.day == Some(day) && r.account == Some(advertiser_id))
+                .map(|r| r.raw)
+                .collect();
+            Ok(Some(day_totals(&rows)))
+        }
+        Ok(Answer::Capped) => Ok(None),
+        Err(err) if err.stops_the_run() => Err(err),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The totals of one day's ledger rows per metric, with TikTok's rounding (half a unit of the
+/// last decimal sent); none for a day without a row.
+fn day_totals(rows: &[Box<RawValue>]) -> HashMap<String, (f64, f64)> {
+    let mut out: HashMap<String, (f64, f64)> = HashMap::new();
+    for raw in rows {
         let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
         if let Some(metrics) = row["metrics"].as_object() {
             for (name, value) in metrics {
@@ -968,6 +1041,7 @@ async fn ad_level_day(ctx: &Context, advertiser_id: u64, day: NaiveDate) -> Resu
         dimensions: vec!["ad_id".into(), "stat_time_day".into()],
         metrics: metrics.clone(),
         filtering: Vec::new(),
+        layout: RecordLayout::Nested,
     };
     let filters = report_query::filtering(&spec, true, None);
     let query = ListQuery {

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::context::{Context, RowsOf};
 use super::record::{self, id_of};
+use super::report::EARLIEST_DAY;
 use super::state::StatePatch;
 use crate::client::{from_raw, parse_page, TikTokClient};
 use crate::config::{Config, Environment};
@@ -97,20 +98,7 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
             .get(path, &[("advertiser_ids", json!(list).to_string())])
             .await
         {
-            Ok(data) => {
-                for raw in parse_page(path, &data, "list", 1)?.records {
-                    #[derive(Deserialize)]
-                    struct Info {
-                        advertiser_id: Value,
-                    }
-                    let id = from_raw::<Info>(path, &raw)
-                        .ok()
-                        .and_then(|i| id_of(&i.advertiser_id));
-                    if let Some(id) = id {
-                        details.insert(id, raw);
-                    }
-                }
-            }
+            Ok(data) => keep_details(path, &data, &mut details)?,
             // One account the token cannot read spoils its batch: ask for each alone to find it.
             Err(err) if err.class() == ErrorClass::Permission && batch.len() > 1 => {
                 for id in batch.iter().rev() {
@@ -150,8 +138,11 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
     }
     for id in ids.into_iter().filter(|id| !denied.contains(id)) {
         let info = details.remove(&id);
-        let created = info.as_ref().and_then(|raw| creation_day(raw));
         let time_zone = info.as_ref().and_then(|raw| time_zone(id, raw));
+        let today = config.clock.today_at(time_zone);
+        let created = info
+            .as_ref()
+            .and_then(|raw| possible_creation(id, raw, today));
         out.list.push(Advertiser {
             id,
             created,
@@ -160,6 +151,27 @@ pub async fn resolve(client: &TikTokClient, config: &Config) -> Result<Advertise
         });
     }
     Ok(out)
+}
+
+/// Keeps each account's details of an advertiser/info/ answer by its id.
+fn keep_details(
+    path: &str,
+    data: &RawValue,
+    details: &mut std::collections::HashMap<u64, Box<RawValue>>,
+) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Info {
+        advertiser_id: Value,
+    }
+    for raw in parse_page(path, data, "list", 1)?.records {
+        let id = from_raw::<Info>(path, &raw)
+            .ok()
+            .and_then(|i| id_of(&i.advertiser_id));
+        if let Some(id) = id {
+            details.insert(id, raw);
+        }
+    }
+    Ok(())
 }
 
 /// The account's `timezone` (an IANA name such as `Europe/Moscow`, or `Etc/GMT+8` and the
@@ -185,17 +197,46 @@ fn time_zone(advertiser_id: u64, raw: &RawValue) -> Option<chrono_tz::Tz> {
     known
 }
 
-/// `create_time` is epoch seconds (sometimes a string). The UTC day before is used so that
-/// accounts west of UTC do not lose their first local day.
-fn creation_day(raw: &RawValue) -> Option<NaiveDate> {
-    let value: Value = serde_json::from_str(raw.get()).ok()?;
-    let seconds = match &value["create_time"] {
+/// An account's `create_time` as sent, and the day (UTC) it falls on when it reads as epoch
+/// seconds (a number, sometimes a string). `None` when the details have none.
+fn creation_time(raw: &RawValue) -> Option<(Value, Option<NaiveDate>)> {
+    #[derive(Deserialize)]
+    struct Created {
+        #[serde(default)]
+        create_time: Value,
+    }
+    let sent = serde_json::from_str::<Created>(raw.get()).ok()?.create_time;
+    let seconds = match &sent {
+        Value::Null => return None,
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }?;
-    let day = DateTime::from_timestamp(seconds, 0)?.date_naive();
-    day.pred_opt()
+    };
+    let day = seconds.and_then(|s| DateTime::from_timestamp(s, 0).map(|t| t.date_naive()));
+    Some((sent, day))
+}
+
+/// The day report windows of an account may start at: the UTC day before its creation, so that
+/// accounts west of UTC do not lose their first local day. A creation TikTok could not have
+/// made (before [`EARLIEST_DAY`], when TikTok Ads began, or after `today` in the account's
+/// zone: `0`, a negative time, milliseconds read as seconds) tells nothing: it is said once
+/// (accounts are resolved once per run), naming the account and the value, and taken as
+/// unknown, so reports start at `start_date` or at [`EARLIEST_DAY`], never in 1969 or never.
+fn possible_creation(advertiser_id: u64, raw: &RawValue, today: NaiveDate) -> Option<NaiveDate> {
+    let (sent, day) = creation_time(raw)?;
+    if let Some(day) = day.filter(|d| (EARLIEST_DAY..=today).contains(d)) {
+        return day.pred_opt();
+    }
+    let reads_as = day.map_or_else(|| "no day".to_string(), |d| d.to_string());
+    tracing::warn!(
+        advertiser_id,
+        create_time = crate::scrub::echo(&sent.to_string()).as_str(),
+        reads_as = reads_as.as_str(),
+        "The ad account's creation time (create_time) is not a day TikTok could have created \
+         it on (before {EARLIEST_DAY} or after today), so it is not used: reports of this \
+         account start at start_date, or at {EARLIEST_DAY} without one."
+    );
+    None
 }
 
 /// The `advertisers` stream: one record per account with details.

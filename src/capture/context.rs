@@ -40,10 +40,12 @@ pub(crate) enum Event {
     Checkpoint { binding: usize, patch: StatePatch },
     /// The binding's work begins.
     Started { binding: usize },
-    /// The binding's work ended; `error` says why it is incomplete.
+    /// The binding's work ended; `error` says why it failed, and `cut_short` that a spent
+    /// daily quota ended it before everything due was read (incomplete, not a failure).
     Finished {
         binding: usize,
         error: Option<String>,
+        cut_short: bool,
     },
 }
 
@@ -56,6 +58,10 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicBool,
     /// Requests the plan expects.
     pub(crate) planned: AtomicU64,
+    /// How many queries of part of the metrics each the binding's report queries take: 0 until
+    /// TikTok finds one too large even for one day (see `report::wide`), then shared by every
+    /// ad account's windows.
+    pub(crate) metric_parts: std::sync::atomic::AtomicUsize,
     /// When the binding's last unit ended.
     pub(crate) finished_at: Mutex<Option<Instant>>,
 }
@@ -92,6 +98,8 @@ pub(crate) enum Warning {
     NoPermission,
     /// Reports must start at TikTok Ads' first day for lack of a better bound.
     EarliestDay,
+    /// A report cursor of the state lies before TikTok Ads began (it is clamped).
+    CursorBeforeEarliestDay,
     /// A `modify_time` later than now: it does not move the cursor.
     FutureModifyTime,
     /// A `modify_time` that is not a `YYYY-MM-DD HH:MM:SS` time: it does not move the cursor.
@@ -123,8 +131,6 @@ pub(crate) struct Context {
     pub(crate) buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
     pub(crate) activity: ActivityIndex,
-    /// What the report units emitted, for the comparison with the ledger at the end.
-    pub(crate) reconcile: super::reconcile::Reconciler,
     /// Asynchronous report tasks: whether TikTok runs them for this app, and their pacing.
     pub(crate) tasks: TaskState,
     /// Every request the plan expects, 0 until it is made.
@@ -159,7 +165,6 @@ impl Context {
             topview: Default::default(),
             buying_types_refused: Default::default(),
             activity: Default::default(),
-            reconcile: Default::default(),
             tasks: Default::default(),
             planned_total: AtomicU64::new(0),
             started,

@@ -19,7 +19,6 @@ pub(crate) mod entity;
 pub(crate) mod listing;
 pub(crate) mod pixels;
 pub(crate) mod plan;
-mod reconcile;
 pub mod record;
 pub mod report;
 pub(crate) mod shared;
@@ -99,27 +98,41 @@ pub(crate) async fn run(
     progress.0.abort();
     // Wait for the aborted task to drop its handle on the context (and the output channel).
     let _ = (&mut progress.0).await;
-    let errors = result?;
-    summarize(&ctx, &bindings, errors, &tx).await
+    let endings = result?;
+    summarize(&ctx, &bindings, endings, &tx).await
 }
 
 /// Ends every binding (`Event::Finished`) and logs and returns its summary.
 async fn summarize(
     ctx: &Context,
     bindings: &[Binding],
-    errors: Vec<Option<String>>,
+    endings: Vec<Ending>,
     tx: &mpsc::Sender<Event>,
 ) -> Result<Vec<BindingSummary>> {
     let mut summaries = Vec::new();
-    for ((index, binding), error) in bindings.iter().enumerate().zip(errors) {
+    for ((index, binding), ending) in bindings.iter().enumerate().zip(endings) {
+        let cut_short = ending == Ending::CutShort;
+        let error = match ending {
+            Ending::Failed(error) => Some(error),
+            Ending::Complete | Ending::CutShort => None,
+        };
         send(
             tx,
             Event::Finished {
                 binding: index,
                 error: error.clone(),
+                cut_short,
             },
         )
         .await?;
+        if cut_short {
+            tracing::warn!(
+                stream = binding.stream.name.as_str(),
+                "This stream is incomplete: TikTok's daily quota of an endpoint it needs is used \
+                 up, so it stopped at its last checkpoint. The next run after 00:00 UTC goes on \
+                 from there; nothing is lost."
+            );
+        }
         let counters = &ctx.counters[index];
         let finished = counters
             .finished_at
@@ -138,6 +151,7 @@ async fn summarize(
             records = summary.records,
             requests = summary.requests,
             seconds = summary.seconds,
+            complete = summary.error.is_none() && !cut_short,
             "Stream finished."
         );
         summaries.push(summary);
@@ -151,8 +165,8 @@ async fn send(tx: &mpsc::Sender<Event>, event: Event) -> Result<()> {
         .map_err(|_| Error::Fatal("the output closed before the capture ended".into()))
 }
 
-/// Runs every unit; returns the first error of each binding (if any).
-async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Option<String>>> {
+/// Runs every unit; returns how each binding ended.
+async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Ending>> {
     if bindings.is_empty() {
         return Ok(Vec::new());
     }
@@ -160,7 +174,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         Ok(advertisers) => advertisers,
         Err(err) if err.class() == ErrorClass::QuotaExhausted => {
             warn_quota_exhausted(ctx, None, None, &err);
-            return Ok(vec![None; bindings.len()]);
+            return Ok(vec![Ending::CutShort; bindings.len()]);
         }
         Err(err) => return Err(err),
     };
@@ -195,13 +209,10 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Optio
         .buffer_unordered(unit_concurrency(&ctx.config));
     futures::pin_mut!(results);
     while let Some((index, advertiser_id, result)) = results.next().await {
-        if outcomes.record(ctx, index, advertiser_id, result)? == Go::Stop {
-            break;
-        }
+        outcomes.record(ctx, index, advertiser_id, result)?;
     }
-    // Every account's reports are read: compare what they emitted with the ledger.
-    reconcile::finish(ctx).await;
-    Ok(outcomes.errors(bindings))
+    activity::log_summary(ctx);
+    Ok(outcomes.endings(bindings))
 }
 
 /// Every (binding, advertiser) pair of the run, in binding order: one pair per account, or one
@@ -221,12 +232,16 @@ fn unit_pairs<'a>(
     pairs
 }
 
-/// Whether the run starts more units after an outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Go {
-    On,
-    /// TikTok's daily quota is used up.
-    Stop,
+/// How a binding's work ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Everything due was read.
+    Complete,
+    /// TikTok's daily quota of an endpoint it needs is spent: it stopped at its last checkpoint
+    /// and goes on next run. Incomplete, but not a failure.
+    CutShort,
+    /// It failed, for this reason.
+    Failed(String),
 }
 
 /// What the units of a run came to, per binding.
@@ -238,6 +253,10 @@ struct Outcomes {
     refused: Vec<(usize, Option<Error>)>,
     /// The first error.
     errors: Vec<Option<String>>,
+    /// Bindings a spent daily quota cut short.
+    cut_short: Vec<bool>,
+    /// Paths whose spent daily quota has been warned about.
+    quota_warned: HashSet<String>,
 }
 
 impl Outcomes {
@@ -251,21 +270,23 @@ impl Outcomes {
             planned,
             refused: (0..bindings.len()).map(|_| (0, None)).collect(),
             errors: vec![None; bindings.len()],
+            cut_short: vec![false; bindings.len()],
+            quota_warned: HashSet::new(),
         }
     }
 
-    /// Takes one unit's result: an error that stops the run is returned; the daily quota
-    /// stops starting units (the checkpoints already written stand: units in flight are
-    /// dropped, and their rows after the last checkpoint are read again next run); a refused
-    /// advertiser is skipped with a warning; any other error fails the binding while the
-    /// others go on.
+    /// Takes one unit's result: an error that stops the run is returned; a spent daily quota
+    /// cuts the unit's binding short (its checkpoints stand; the client asks that endpoint
+    /// nothing more this run, so every unit that needs it ends at once, and the others go on),
+    /// said once per endpoint; a refused advertiser is skipped with a warning; any other error
+    /// fails the binding while the others go on.
     fn record(
         &mut self,
         ctx: &Context,
         index: usize,
         advertiser_id: Option<u64>,
         result: Result<()>,
-    ) -> Result<Go> {
+    ) -> Result<()> {
         self.remaining[index] -= 1;
         if self.remaining[index] == 0 {
             *ctx.counters[index]
@@ -274,15 +295,22 @@ impl Outcomes {
                 .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
         let Err(err) = result else {
-            return Ok(Go::On);
+            return Ok(());
         };
         let stream = ctx.stream_name(index);
         if err.stops_the_run() {
             return Err(err);
         }
         if err.class() == ErrorClass::QuotaExhausted {
-            warn_quota_exhausted(ctx, Some(stream), advertiser_id, &err);
-            return Ok(Go::Stop);
+            self.cut_short[index] = true;
+            let path = match &err {
+                Error::Api(api) => api.path.clone(),
+                _ => String::new(),
+            };
+            if self.quota_warned.insert(path) {
+                warn_quota_exhausted(ctx, Some(stream), advertiser_id, &err);
+            }
+            return Ok(());
         }
         if err.class() == ErrorClass::Permission {
             self.refused[index].0 += 1;
@@ -294,7 +322,7 @@ impl Outcomes {
                 tracing::warn!(stream, advertiser_id, error = %err, "Skipping an advertiser this token cannot read.");
             }
             self.refused[index].1 = Some(err);
-            return Ok(Go::On);
+            return Ok(());
         }
         tracing::error!(stream, advertiser_id, error = %err, "A stream failed for one advertiser; the others go on.");
         if self.errors[index].is_none() {
@@ -303,13 +331,13 @@ impl Outcomes {
                 None => format!("Stream {stream:?}: {err}"),
             });
         }
-        Ok(Go::On)
+        Ok(())
     }
 
-    /// The first error of each binding. A binding whose every advertiser was refused captured
-    /// nothing: that is not a skip but a missing permission of the app, which the user must
-    /// grant.
-    fn errors(self, bindings: &[Binding]) -> Vec<Option<String>> {
+    /// How each binding ended: its first error, or cut short by a spent daily quota, or
+    /// complete. A binding whose every advertiser was refused captured nothing: that is not a
+    /// skip but a missing permission of the app, which the user must grant.
+    fn endings(self, bindings: &[Binding]) -> Vec<Ending> {
         let mut errors = self.errors;
         for (index, (count, last)) in self.refused.into_iter().enumerate() {
             let Some(err) = last else { continue };
@@ -320,6 +348,14 @@ impl Outcomes {
             }
         }
         errors
+            .into_iter()
+            .zip(self.cut_short)
+            .map(|(error, cut_short)| match (error, cut_short) {
+                (Some(error), _) => Ending::Failed(error),
+                (None, true) => Ending::CutShort,
+                (None, false) => Ending::Complete,
+            })
+            .collect()
     }
 }
 
@@ -364,13 +400,17 @@ async fn prune_states(
 /// The most advertisers one pruning checkpoint removes.
 const PRUNE_BATCH: usize = 10_000;
 
-/// The warning of a run that ends because TikTok's daily quota is used up.
+/// The warning of an endpoint whose daily quota is used up: the streams that need it end.
 fn warn_quota_exhausted(
     ctx: &Context,
     stream: Option<&str>,
     advertiser_id: Option<u64>,
     err: &Error,
 ) {
+    let path = match err {
+        Error::Api(api) => api.path.as_str(),
+        _ => "an endpoint",
+    };
     let now = ctx.config.clock.now();
     let resets = quota_reset_after(now);
     let wait = resets - now;
@@ -379,9 +419,9 @@ fn warn_quota_exhausted(
         advertiser_id,
         error = %err,
         resumes_after = %resets.format("%Y-%m-%d %H:%M UTC"),
-        "TikTok's daily request quota is used up, so this run ends here at its last checkpoint, \
-         without losing anything. The capture goes on where it stopped once TikTok resets the \
-         quota at 00:00 UTC, in about {} h {} min.",
+        "TikTok's daily request quota is used up for {path}, so the streams that need it end \
+         here at their last checkpoint, without losing anything (the others go on). They go on \
+         where they stopped once TikTok resets the quota at 00:00 UTC, in about {} h {} min.",
         wait.num_hours(),
         wait.num_minutes() % 60
     );

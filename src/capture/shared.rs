@@ -168,8 +168,6 @@ pub(crate) enum Known {
 pub(crate) struct Distrust {
     /// The day whose ad-level rows were not zero where the totals said zero.
     pub(crate) day: NaiveDate,
-    /// Found this run (`false`: carried over from an earlier run's state).
-    pub(crate) this_run: bool,
 }
 
 /// The run's ledger, built per account before the report bindings start (see `activity`).
@@ -275,18 +273,32 @@ pub(crate) struct TaskState {
     last_request: tokio::sync::Mutex<Option<Instant>>,
 }
 
+/// The longest one task request keeps the others waiting: an answer takes a second or two, so
+/// a request still unanswered after this is retrying (or reading a large file), and the others
+/// need not wait for its retries.
+const HELD_AT_MOST: Duration = Duration::from_secs(5);
+
 impl TaskState {
     /// Makes one task request, [`REQUEST_SPACING`] after the last one was answered (TikTok
     /// counts from when it took a request, which the rate limiter or the network may have
-    /// delayed), and none at the same time.
+    /// delayed), and none at the same time, unless it takes longer than [`HELD_AT_MOST`]: the
+    /// turn then passes on while it retries, so one failing download never holds every task of
+    /// the run for its retries.
     pub(crate) async fn paced<T>(&self, request: impl std::future::Future<Output = T>) -> T {
         let mut last = self.last_request.lock().await;
         if let Some(at) = *last {
             tokio::time::sleep_until(at + REQUEST_SPACING).await;
         }
-        let answer = request.await;
+        futures::pin_mut!(request);
+        let answer = tokio::time::timeout(HELD_AT_MOST, &mut request).await;
         *last = Some(Instant::now());
-        answer
+        match answer {
+            Ok(answer) => answer,
+            Err(_) => {
+                drop(last);
+                request.await
+            }
+        }
     }
 
     pub(crate) fn unavailable(&self) -> Option<String> {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,7 +21,7 @@ pub struct BindingState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdvertiserCursor {
+pub(crate) struct AdvertiserCursor {
     /// Entities: the largest `modify_time` seen (`YYYY-MM-DD HH:MM:SS`). Reports: the last day
     /// fully read (`YYYY-MM-DD`).
     pub(crate) cursor: String,
@@ -218,6 +219,22 @@ impl BindingState {
         self.advertisers
             .get(&advertiser_id.to_string())
             .and_then(|c| c.rows_per_day)
+    }
+
+    /// [`BindingState::from_any`] from the state's JSON text. Our own shape (an object with
+    /// `advertisers` or `default_cursor`) is read straight into the typed state, so a state of
+    /// a million advertisers is parsed once and never held as a JSON tree besides; the small
+    /// shapes of earlier versions go through [`BindingState::from_any`].
+    pub fn from_raw(raw: &RawValue) -> Option<BindingState> {
+        let text = raw.get();
+        if text.trim_start().starts_with('{') {
+            // The top-level fields only, their values left as text.
+            let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+            if fields.contains_key("advertisers") || fields.contains_key("default_cursor") {
+                return serde_json::from_str(text).ok();
+            }
+        }
+        BindingState::from_any(&serde_json::from_str(text).ok()?)
     }
 
     /// Reads a state in any shape this connector has ever written. Unknown shapes yield

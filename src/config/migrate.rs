@@ -69,6 +69,14 @@ pub(super) fn migrate_earlier_fields(
             }
         }
     }
+    migrate_oauth_account(&mut object)?;
+    Ok(object)
+}
+
+/// Reads `credentials.advertiser_id` of an OAuth config (how Airbyte's TikTok connector limits
+/// a production capture to one ad account) as `advanced.advertiser_ids`, refusing a config
+/// that sets both differently.
+fn migrate_oauth_account(object: &mut serde_json::Map<String, Value>) -> Result<()> {
     let oauth_account = object
         .get_mut("credentials")
         .and_then(Value::as_object_mut)
@@ -100,7 +108,7 @@ pub(super) fn migrate_earlier_fields(
             }
         }
     }
-    Ok(object)
+    Ok(())
 }
 
 /// Refuses every config field this connector does not know, naming the nearest known one: a

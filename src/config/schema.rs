@@ -145,6 +145,7 @@ fn strip_nullable(schema: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::bounds::*;
     use crate::config::tests::production;
     use crate::config::*;
     use crate::registry::{Granularity, Level};

@@ -6,13 +6,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{
+use super::bounds::{
     DEFAULT_ALLOW_INSECURE_HTTP, DEFAULT_INCLUDE_DELETED, DEFAULT_LOOKBACK_DAYS,
     DEFAULT_REQUESTS_PER_SECOND_PRODUCTION, DEFAULT_REQUESTS_PER_SECOND_SANDBOX, MAX_LOOKBACK_DAYS,
     MAX_REQUESTS_PER_SECOND, MIN_LOOKBACK_DAYS, MIN_REQUESTS_PER_SECOND,
 };
 use crate::registry::custom::CustomReportConfig;
-use crate::registry::Granularity;
+use crate::registry::{Granularity, MetricGroup, RecordLayout};
 
 /// A bound or default as the schema shows it: whole numbers without a fraction (`100`, not
 /// `100.0`), so the form reads as written.
@@ -144,4 +144,20 @@ pub(crate) struct AdvancedConfig {
     #[schemars(title = "CA Certificate", extend("multiline" = true))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ca_certificate: Option<String>,
+    /// Groups of TikTok report metrics to add to every report stream, at the levels and report types TikTok serves each metric. Leave empty for the standard metrics: delivery, video and engagement, conversions and results, and the website and TikTok Shop funnel.
+    #[schemars(
+        title = "Metric Groups",
+        with = "Option<Vec<MetricGroup>>",
+        extend("default" = [])
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) metric_groups: Option<Vec<String>>,
+    /// Where report records carry their metrics: "nested" keeps TikTok's shape (every metric in one metrics object, one JSON column in a warehouse); "flat" makes each metric its own typed top-level field (a column), and a metric named like a key field gets the prefix metric_.
+    #[schemars(
+        title = "Record Layout",
+        with = "Option<RecordLayout>",
+        extend("default" = "nested")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) record_layout: Option<String>,
 }

@@ -6,11 +6,12 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use url::Url;
 
+use super::bounds::*;
 use super::surface::{CredentialsConfig, EndpointConfig};
-use super::*;
+use super::typed::{Config, Environment, Secret};
 use crate::error::{Error, Result};
 use crate::registry::custom::{validate_custom_report, CustomReportConfig};
-use crate::registry::CustomReport;
+use crate::registry::{CustomReport, ReportOptions};
 
 /// Gives the credentials object a precise message before serde's generic one.
 pub(super) fn precheck_credentials(credentials: &Value) -> Result<()> {
@@ -108,6 +109,8 @@ pub(super) fn validate(surface: EndpointConfig) -> Result<Config> {
 
     let ca_certificates = ca_certificates(advanced.ca_certificate.as_deref())?;
     let custom_reports = custom_reports(surface.custom_reports)?;
+    let report_options =
+        ReportOptions::from_config(advanced.metric_groups, advanced.record_layout)?;
 
     Ok(Config {
         environment,
@@ -124,6 +127,7 @@ pub(super) fn validate(surface: EndpointConfig) -> Result<Config> {
         clock: crate::clock::Clock::System,
         activity_index: true,
         ca_certificates,
+        report_options,
     })
 }
 
@@ -357,6 +361,7 @@ fn api_root(base_url: Option<&str>, sandbox: bool, allow_insecure_http: bool) ->
 mod tests {
     use serde_json::{json, Value};
 
+    use crate::config::bounds::*;
     use crate::config::tests::production;
     use crate::config::*;
     use crate::error::{Error, Result};
@@ -590,6 +595,18 @@ mod tests {
                 "advanced.advertiser_ids",
             ),
             with_production(json!({"advanced": []}), "advanced"),
+            with_production(
+                json!({"advanced": {"metric_groups": ["website", "webiste"]}}),
+                "advanced.metric_groups[1]",
+            ),
+            with_production(
+                json!({"advanced": {"metric_groups": "website"}}),
+                "advanced.metric_groups",
+            ),
+            with_production(
+                json!({"advanced": {"record_layout": "wide"}}),
+                "advanced.record_layout",
+            ),
         ];
         for (raw, field) in cases.into_iter().chain(more) {
             let err = parse(&raw).expect_err(&format!("{raw} should fail"));

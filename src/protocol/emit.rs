@@ -142,7 +142,11 @@ impl<W: Write> Emitter<W> {
             }
             Event::Checkpoint { binding, patch } => self.checkpoint(binding, patch),
             Event::Started { binding } => self.status(binding, StreamRunStatus::Started),
-            Event::Finished { binding, error } => self.finished(binding, error),
+            Event::Finished {
+                binding,
+                error,
+                cut_short,
+            } => self.finished(binding, error, cut_short),
         }
     }
 
@@ -256,7 +260,12 @@ impl<W: Write> Emitter<W> {
         Ok(())
     }
 
-    fn finished(&mut self, binding: usize, error: Option<String>) -> std::io::Result<()> {
+    fn finished(
+        &mut self,
+        binding: usize,
+        error: Option<String>,
+        cut_short: bool,
+    ) -> std::io::Result<()> {
         let Framing::Airbyte {
             streams,
             written,
@@ -288,6 +297,8 @@ impl<W: Write> Emitter<W> {
                 write_line(&mut self.out, &trace)?;
                 StreamRunStatus::Incomplete
             }
+            // Stopped by a spent daily quota: not a failure, but not everything was read.
+            None if cut_short => StreamRunStatus::Incomplete,
             None => StreamRunStatus::Complete,
         };
         self.status(binding, status)
@@ -436,6 +447,7 @@ mod tests {
             e.event(Event::Finished {
                 binding: 0,
                 error: None,
+                cut_short: false,
             })
             .unwrap();
             e.finish().unwrap();
@@ -483,6 +495,7 @@ mod tests {
             e.event(Event::Finished {
                 binding: 0,
                 error: None,
+                cut_short: false,
             })
             .unwrap();
             e.finish().unwrap();
@@ -508,6 +521,7 @@ mod tests {
             e.event(Event::Finished {
                 binding: 0,
                 error: Some("boom".into()),
+                cut_short: false,
             })
             .unwrap();
             e.finish().unwrap();

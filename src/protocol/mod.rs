@@ -7,6 +7,7 @@
 pub mod airbyte;
 pub mod emit;
 pub mod flow;
+mod input;
 pub mod logs;
 
 use std::io::Write;
@@ -21,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use emit::{Emitter, Framing};
+pub(crate) use input::{field_problem, json_kind};
 
 pub(crate) const DOCUMENTATION_URL: &str = "https://go.estuary.dev/VyWQ7h";
 
@@ -144,13 +146,7 @@ pub(crate) async fn capture_with<W: Write + Send + 'static>(
             signal = signal.name(),
             "Capture stopped; its output ends after the last checkpoint."
         ),
-        None => tracing::info!(
-            requests,
-            peak_rss_kb = peak_rss_kb(),
-            reconciled_account_days = client.stats.reconciled_account_days.load(Ordering::Relaxed),
-            differing_account_days = client.stats.differing_account_days.load(Ordering::Relaxed),
-            "Capture finished."
-        ),
+        None => tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished."),
     }
     let result = match stopped {
         Some(signal) => Err(Error::Stopped(signal)),
@@ -170,41 +166,6 @@ fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Describes a JSON value by its kind only (never its text, which may hold a secret), for
-/// errors about input of the wrong shape.
-pub(crate) fn json_kind(value: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match value {
-        Value::Array(items) => format!("an array of {} item(s)", items.len()),
-        Value::Object(map) if map.is_empty() => "an empty object".into(),
-        Value::Object(map) => format!(
-            "an object with the field(s) {}",
-            map.keys()
-                .take(5)
-                .map(|k| k.chars().take(40).collect::<String>())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        scalar => crate::error::json_kind(scalar).into(),
-    }
-}
-
-/// Rewords a serde error at `path` so that it names the field and what was expected, but
-/// never repeats the value it found (serde quotes strings it refuses, and those may be
-/// secrets).
-pub(crate) fn field_problem(path: &str, serde_message: &str) -> String {
-    if let Some(field) = serde_message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-    {
-        return format!("{path}.{field} is missing");
-    }
-    match serde_message.rsplit_once(", expected ") {
-        Some((_, expected)) => format!("{path} is not valid: expected {expected}"),
-        None => format!("{path} is not valid"),
-    }
 }
 
 /// Percent-encodes a resource path into a Flow state key, as the runtime does.

@@ -100,6 +100,8 @@ pub(crate) fn validate_custom_report(report: CustomReportConfig, n: usize) -> Re
             dimensions,
             metrics,
             filtering,
+            // The config's `advanced.record_layout` is applied when the stream is resolved.
+            layout: crate::registry::RecordLayout::Nested,
         },
     })
 }
@@ -139,15 +141,8 @@ fn checked_name(raw: &str, n: usize) -> Result<String> {
     Ok(name)
 }
 
-/// The report's dimensions, trimmed and checked as TikTok would (no duplicate, the level's id
-/// alone, at most one time dimension, no hour in AUDIENCE reports, only known breakdowns), and
-/// the granularity their time dimension gives.
-fn checked_dimensions(
-    raw: &[String],
-    report_type: ReportType,
-    level: Level,
-    at: Place<'_>,
-) -> Result<(Vec<String>, Granularity)> {
+/// The dimensions as listed, trimmed; one listed twice is refused.
+fn distinct_dimensions(raw: &[String], at: Place<'_>) -> Result<Vec<String>> {
     let mut dimensions: Vec<String> = Vec::new();
     for d in raw {
         let d = d.trim().to_string();
@@ -160,6 +155,19 @@ fn checked_dimensions(
         }
         dimensions.push(d);
     }
+    Ok(dimensions)
+}
+
+/// The report's dimensions, trimmed and checked as TikTok would (no duplicate, the level's id
+/// alone, at most one time dimension, no hour in AUDIENCE reports, only known breakdowns), and
+/// the granularity their time dimension gives.
+fn checked_dimensions(
+    raw: &[String],
+    report_type: ReportType,
+    level: Level,
+    at: Place<'_>,
+) -> Result<(Vec<String>, Granularity)> {
+    let dimensions = distinct_dimensions(raw, at)?;
     let ids: Vec<&String> = dimensions
         .iter()
         .filter(|d| ID_FIELDS.contains(&d.as_str()))

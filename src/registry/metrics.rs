@@ -1,7 +1,6 @@
 //! The metrics each report stream requests, per report type, level and granularity, in TikTok's
 //! request order, and the enums that describe a report (type, level, granularity, breakdown).
-//! A metric's type comes from the metric catalog ([`super::metric_catalog`]), which
-//! [`metric_type`] reads for records and schemas.
+//! A metric's type comes from the metric catalog ([`super::metric_catalog::metric_type`]).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,13 +24,6 @@ pub(crate) const ID_FIELDS: [&str; 4] = [
     Level::AdGroup.id_field(),
     Level::Ad.id_field(),
 ];
-
-/// The type of a metric by name, from the metric catalog ([`super::metric_catalog`]). Names
-/// TikTok does not document are `None`: custom reports cannot ask for them (validation refuses
-/// them), and a column TikTok adds to an answer unasked is emitted as sent, as a string.
-pub(crate) fn metric_type(name: &str) -> Option<MetricType> {
-    super::metric_catalog::lookup(name).map(|metric| metric.value_type.json_type())
-}
 
 /// BASIC report base list, appended after the level list.
 pub(crate) const M_BASE: &[&str] = &[
@@ -101,6 +93,49 @@ pub(crate) const L_ADGROUP: &[&str] = &[
     "secondary_goal_result_rate",
 ];
 
+/// The conversion and result metrics the ad group and ad levels ask (part of [`L_ADGROUP`]), which
+/// the campaign level asks too: without them campaign-level conversion reporting is impossible.
+const CONVERSIONS: &[&str] = &[
+    "conversion",
+    "cost_per_conversion",
+    "conversion_rate",
+    "real_time_conversion",
+    "real_time_cost_per_conversion",
+    "real_time_conversion_rate",
+    "result",
+    "cost_per_result",
+    "result_rate",
+    "real_time_result",
+    "real_time_cost_per_result",
+    "real_time_result_rate",
+    "secondary_goal_result",
+    "cost_per_secondary_goal_result",
+    "secondary_goal_result_rate",
+];
+
+/// The core of TikTok's website and Shop funnel, as Ads Manager shows it: page views, add to
+/// cart, checkout and complete payment with their total values, the complete-payment ROAS, and
+/// onsite shopping (TikTok Shop purchases) with its value and ROAS. The campaign, ad group and ad
+/// levels ask them after their other metrics (the ad level already asks some; a metric is asked
+/// once), where the metric catalog says TikTok serves them
+/// ([`super::report_options::requested_metrics`] leaves out the others). Names from TikTok's Metrics page,
+/// §Conversions metrics > Website metrics and > Shop metrics (portal doc 1751443967255553).
+pub(crate) const FUNNEL: &[&str] = &[
+    "total_pageview",
+    "total_value_per_pageview",
+    "web_event_add_to_cart",
+    "total_web_event_add_to_cart_value",
+    "initiate_checkout",
+    "total_initiate_checkout_value",
+    "complete_payment",
+    // TikTok's name for the total value of complete payments (a money total, not a rate).
+    "total_complete_payment_rate",
+    "complete_payment_roas",
+    "onsite_shopping",
+    "total_onsite_shopping_value",
+    "onsite_shopping_roas",
+];
+
 /// What the ad level adds to [`L_ADGROUP`] (BASIC).
 const L_AD_EXTRA: &[&str] = &[
     "adgroup_id",
@@ -144,7 +179,7 @@ const SECONDARY_GOAL: &[&str] = &[
 ];
 
 /// Metrics the ad-level by-country BASIC report does not offer.
-const NOT_BY_COUNTRY: &[&str] = &["purchase", "purchase_rate", "cost_per_purchase"];
+pub(crate) const NOT_BY_COUNTRY: &[&str] = &["purchase", "purchase_rate", "cost_per_purchase"];
 
 /// Report type, as TikTok's `report_type` parameter names it (and custom reports in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -262,7 +297,7 @@ impl Granularity {
 
 /// Which breakdown a report carries beside its id and time dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Breakdown {
+pub(crate) enum Breakdown {
     None,
     GenderAge,
     Country,
@@ -296,8 +331,13 @@ pub(crate) fn metrics_for(
                 out.extend(L_ADV_DAY);
             }
         }
-        (ReportType::Basic, Level::Campaign) | (ReportType::Audience, Level::Campaign) => {
-            out.extend(L_CAMP)
+        (ReportType::Basic, Level::Campaign) => {
+            out.extend(L_CAMP);
+            out.extend(CONVERSIONS);
+        }
+        (ReportType::Audience, Level::Campaign) => {
+            out.extend(L_CAMP);
+            out.extend(CONVERSIONS.iter().filter(|m| !SECONDARY_GOAL.contains(m)));
         }
         (ReportType::Basic, Level::AdGroup) => out.extend(L_ADGROUP),
         (ReportType::Basic, Level::Ad) => {
@@ -320,12 +360,21 @@ pub(crate) fn metrics_for(
         ReportType::Basic => out.extend(M_BASE),
         ReportType::Audience => out.extend(M_AUD),
     }
+    if level != Level::Advertiser {
+        for metric in FUNNEL {
+            if !out.contains(metric) {
+                out.push(metric);
+            }
+        }
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::metric_catalog::{self, metric_type, ReportShape};
+    use crate::registry::report_options::{requested_metrics, ReportOptions};
 
     #[test]
     fn request_sizes_match_the_api_table() {
@@ -334,17 +383,173 @@ mod tests {
         use Level as L;
         use ReportType as R;
         let n = |r, l, g, b| metrics_for(r, l, g, b).len();
-        assert_eq!(n(R::Basic, L::Ad, G::Day, B::None), 79);
-        assert_eq!(n(R::Basic, L::Ad, G::Day, B::Country), 76);
-        assert_eq!(n(R::Basic, L::AdGroup, G::Day, B::None), 51);
-        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28);
+        // The sizes before the funnel, plus what it adds: 12 funnel metrics at the campaign, ad
+        // group and ad levels (7 at the ad level, which asked the other 5 already) and the 15
+        // conversion and result metrics at the campaign level (12 in audience reports).
+        assert_eq!(n(R::Basic, L::Ad, G::Day, B::None), 79 + 7);
+        assert_eq!(n(R::Basic, L::Ad, G::Day, B::Country), 76 + 7);
+        assert_eq!(n(R::Basic, L::AdGroup, G::Day, B::None), 51 + 12);
+        assert_eq!(n(R::Basic, L::Campaign, G::Hour, B::None), 28 + 15 + 12);
         assert_eq!(n(R::Basic, L::Advertiser, G::Day, B::None), 29);
         assert_eq!(n(R::Basic, L::Advertiser, G::Hour, B::None), 27);
         assert_eq!(n(R::Basic, L::Advertiser, G::Lifetime, B::None), 27);
-        assert_eq!(n(R::Audience, L::Ad, G::Day, B::GenderAge), 30);
-        assert_eq!(n(R::Audience, L::AdGroup, G::Day, B::GenderAge), 27);
-        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7);
+        assert_eq!(n(R::Audience, L::Ad, G::Day, B::GenderAge), 30 + 12);
+        assert_eq!(n(R::Audience, L::AdGroup, G::Day, B::GenderAge), 27 + 12);
+        assert_eq!(n(R::Audience, L::Campaign, G::Day, B::Country), 7 + 12 + 12);
         assert_eq!(n(R::Audience, L::Advertiser, G::Day, B::GenderAge), 6);
+    }
+
+    /// Every level, report type, granularity and breakdown a stream can have.
+    fn every_report() -> Vec<(ReportType, Level, Granularity, Breakdown)> {
+        let mut out = Vec::new();
+        for r in [ReportType::Basic, ReportType::Audience] {
+            for l in [
+                Level::Advertiser,
+                Level::Campaign,
+                Level::AdGroup,
+                Level::Ad,
+            ] {
+                for g in [Granularity::Hour, Granularity::Day, Granularity::Lifetime] {
+                    for b in [
+                        Breakdown::None,
+                        Breakdown::GenderAge,
+                        Breakdown::Country,
+                        Breakdown::Platform,
+                        Breakdown::Province,
+                    ] {
+                        out.push((r, l, g, b));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn campaigns_ask_the_conversions_the_ad_group_and_ad_levels_ask() {
+        for m in CONVERSIONS {
+            assert!(L_ADGROUP.contains(m), "{m} is not an ad group metric");
+        }
+        for (r, l, g, b) in every_report() {
+            let asked = metrics_for(r, l, g, b);
+            if l == Level::Advertiser {
+                continue;
+            }
+            for m in CONVERSIONS {
+                let expected = r == ReportType::Basic || !SECONDARY_GOAL.contains(m);
+                assert_eq!(
+                    asked.contains(m),
+                    expected,
+                    "{m} at {r:?} {l:?} {g:?} {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn three_levels_ask_the_website_and_shop_funnel_where_tiktok_serves_it() {
+        for (r, l, g, b) in every_report() {
+            let asked = requested_metrics(r, l, g, b, &ReportOptions::STANDARD);
+            let shape = ReportShape {
+                report_type: r,
+                level: l,
+                granularity: g,
+                breakdown: b != Breakdown::None,
+            };
+            for m in FUNNEL {
+                let group = metric_catalog::lookup(m).map(|m| m.group);
+                assert!(
+                    matches!(
+                        group,
+                        Some(metric_catalog::Group::Website | metric_catalog::Group::Shop)
+                    ),
+                    "{m} is not a website or Shop metric: {group:?}"
+                );
+                let served = metric_catalog::check(m, shape).is_ok();
+                let expected = l != Level::Advertiser && served;
+                assert_eq!(
+                    asked.contains(m),
+                    expected,
+                    "{m} at {r:?} {l:?} {g:?} {b:?}"
+                );
+            }
+        }
+        // Values and ROAS are numbers in records, never text.
+        for m in FUNNEL {
+            assert_eq!(metric_type(m), Some(MetricType::Number), "{m}");
+        }
+    }
+
+    /// With `all`, every report holds each group's metrics that TikTok serves at its level,
+    /// report type, granularity and breakdown (the catalog's restrictions), after the standard
+    /// ones, once each; one group adds its own sections only.
+    #[test]
+    fn metric_groups_add_what_tiktok_serves_in_each_report() {
+        use crate::registry::report_options::MetricGroup;
+        let with = |groups: Vec<MetricGroup>| ReportOptions {
+            metric_groups: groups,
+            ..ReportOptions::default()
+        };
+        let all = with(vec![MetricGroup::All]);
+        let website = with(vec![MetricGroup::Website]);
+        for (r, l, g, b) in every_report() {
+            let standard = metrics_for(r, l, g, b);
+            let shape = ReportShape {
+                report_type: r,
+                level: l,
+                granularity: g,
+                breakdown: b != Breakdown::None,
+            };
+            let asked = requested_metrics(r, l, g, b, &all);
+            assert_eq!(asked[..standard.len()], standard[..]);
+            let mut seen = std::collections::HashSet::new();
+            for m in &asked {
+                assert!(
+                    seen.insert(*m),
+                    "{m} asked twice at {r:?} {l:?} {g:?} {b:?}"
+                );
+                assert!(metric_catalog::check(m, shape).is_ok(), "{m} at {l:?}");
+            }
+            for metric in metric_catalog::all() {
+                if !all.adds(metric.group) {
+                    continue;
+                }
+                let left_out = (r, l, b) == (ReportType::Basic, Level::Ad, Breakdown::Country)
+                    && NOT_BY_COUNTRY.contains(&metric.name);
+                let expected = metric.rule.allows(shape) && !left_out;
+                assert_eq!(
+                    asked.contains(&metric.name),
+                    expected,
+                    "{} at {r:?} {l:?} {g:?} {b:?}",
+                    metric.name
+                );
+            }
+            let only_website = requested_metrics(r, l, g, b, &website);
+            for m in &only_website[standard.len()..] {
+                let group = metric_catalog::lookup(m).unwrap().group;
+                assert_eq!(group, metric_catalog::Group::Website, "{m}");
+            }
+            assert!(only_website.len() > standard.len());
+            assert_eq!(requested_metrics(r, l, g, b, &with(vec![])), standard);
+        }
+        // Numbers: the groups hold no text or id metric.
+        let asked = requested_metrics(
+            ReportType::Basic,
+            Level::Ad,
+            Granularity::Day,
+            Breakdown::None,
+            &all,
+        );
+        assert!(asked.len() > 800, "{}", asked.len());
+        let standard = metrics_for(
+            ReportType::Basic,
+            Level::Ad,
+            Granularity::Day,
+            Breakdown::None,
+        );
+        for m in &asked[standard.len()..] {
+            assert_eq!(metric_type(m), Some(MetricType::Number), "{m}");
+        }
     }
 
     #[test]

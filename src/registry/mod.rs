@@ -9,12 +9,17 @@
 pub(crate) mod custom;
 pub(crate) mod metric_catalog;
 pub mod metrics;
+pub mod report_options;
+mod report_spec;
 pub(crate) mod schema;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 pub(crate) use metrics::{Breakdown, Granularity, Level, ReportType};
+pub use report_options::{MetricGroup, RecordLayout, ReportOptions};
+pub(crate) use report_spec::TOTALS_DAYS;
+pub use report_spec::{ReportDef, ReportSpec};
 
 /// How a paginated list endpoint is read per advertiser: the entities (`campaign/get/` and
 /// friends) and the creative, audience, spark-ads and pixel lists.
@@ -30,15 +35,6 @@ pub struct EntityDef {
     /// Asked once for auction and reach & frequency (what `*/get/` lists by default) and once
     /// for TopView, which TikTok lists only when asked alone, at most 100 a page.
     pub(crate) per_buying_type: bool,
-}
-
-/// A report resource of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportDef {
-    pub(crate) report_type: ReportType,
-    pub(crate) level: Level,
-    pub(crate) granularity: Granularity,
-    pub(crate) breakdown: Breakdown,
 }
 
 /// What a row captures, that is how the engine asks the row's endpoint.
@@ -58,7 +54,7 @@ pub enum Kind {
 
 /// The key of a row's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
+pub(crate) enum Key {
     /// These top-level fields, in order.
     Fields(&'static [&'static str]),
     /// A report's dimensions: the level id, the time dimension, the breakdowns.
@@ -427,7 +423,15 @@ pub trait Scope {
     /// Set by configs of earlier versions: the unsuffixed report names at this granularity.
     fn report_granularity(&self) -> Option<Granularity>;
     fn custom_reports(&self) -> &[CustomReport];
+    /// The metric groups and record layout of the reports; the standard ones unless the config
+    /// chooses.
+    fn report_options(&self) -> &ReportOptions {
+        &STANDARD_OPTIONS
+    }
 }
+
+/// What a config that chooses neither metric groups nor a record layout gets.
+static STANDARD_OPTIONS: ReportOptions = ReportOptions::STANDARD;
 
 /// A shared config (the engine holds it in an `Arc`) is the same scope.
 impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
@@ -439,6 +443,9 @@ impl<T: Scope + ?Sized> Scope for std::sync::Arc<T> {
     }
     fn custom_reports(&self) -> &[CustomReport] {
         (**self).custom_reports()
+    }
+    fn report_options(&self) -> &ReportOptions {
+        (**self).report_options()
     }
 }
 
@@ -456,64 +463,10 @@ impl CustomReport {
     }
 }
 
-/// A report as the capture engine runs it: a row of the table or a custom report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportSpec {
-    pub report_type: ReportType,
-    pub level: Level,
-    pub granularity: Granularity,
-    /// Every dimension in request order: the level id, the time dimension, the breakdowns.
-    pub dimensions: Vec<String>,
-    pub metrics: Vec<String>,
-    /// Filters the user added (custom reports); the deleted-entities filter is added at request
-    /// time from `include_deleted`.
-    pub filtering: Vec<Value>,
-}
-
-impl ReportSpec {
-    pub fn from_def(def: &ReportDef) -> Self {
-        let mut dimensions = vec![def.level.id_field().to_string()];
-        dimensions.extend(def.granularity.time_dimension().map(str::to_string));
-        dimensions.extend(def.breakdown.dimensions().iter().map(|d| d.to_string()));
-        ReportSpec {
-            report_type: def.report_type,
-            level: def.level,
-            granularity: def.granularity,
-            dimensions,
-            metrics: metrics::metrics_for(
-                def.report_type,
-                def.level,
-                def.granularity,
-                def.breakdown,
-            )
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-            filtering: Vec::new(),
-        }
-    }
-
-    /// Whether the report's totals come from TikTok's lifetime metrics (`query_lifetime`).
-    /// TikTok offers them for BASIC reports only, and refuses them with `country_code` (Basic
-    /// reports, <https://business-api.tiktok.com/portal/docs?id=1738864915188737>; audience
-    /// reports have no lifetime metrics in v1.3,
-    /// <https://business-api.tiktok.com/portal/docs?id=1738864928947201>). Other reports without
-    /// a time dimension are totals over the [`TOTALS_DAYS`] days ending on `end_date` or today.
-    pub fn uses_query_lifetime(&self) -> bool {
-        self.granularity == Granularity::Lifetime
-            && self.report_type == ReportType::Basic
-            && !self.dimensions.iter().any(|d| d == "country_code")
-    }
-}
-
-/// The longest range TikTok accepts for a report without a time dimension (365 days, both ends
-/// included): what totals that cannot be lifetime totals cover, ending on `end_date` or today.
-pub(crate) const TOTALS_DAYS: u64 = 365;
-
 /// What a runnable stream captures: a row of the table, or a report (a row's or a custom
 /// one) resolved to its dimensions and metrics.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StreamSpec {
+pub(crate) enum StreamSpec {
     /// A row that is not a report: the row says how to ask for it.
     Row(&'static StreamDef),
     Report(ReportSpec),
@@ -547,10 +500,18 @@ impl Stream {
 
     /// The stream of a row, under the name the user sees (the row's or its legacy name).
     /// Everything comes from the row: a new row needs no code here.
-    fn from_def(def: &'static StreamDef, name: &str) -> Self {
+    fn from_def(def: &'static StreamDef, name: &str, options: &ReportOptions) -> Self {
         let spec = match def.kind {
-            Kind::Report(r) => StreamSpec::Report(ReportSpec::from_def(&r)),
+            Kind::Report(r) => StreamSpec::Report(ReportSpec::with_options(&r, options)),
             _ => StreamSpec::Row(def),
+        };
+        // A report under metric groups or the flat layout has the schema its request and layout
+        // make; otherwise the row's file (which the schema tests keep equal to the generated one).
+        let schema = match &spec {
+            StreamSpec::Report(report) if !options.is_standard() => {
+                schema::report_schema(def.name, report)
+            }
+            _ => def.schema(),
         };
         let key = match (def.key, &spec) {
             (Key::Fields(fields), _) => fields.iter().map(|f| f.to_string()).collect(),
@@ -564,7 +525,7 @@ impl Stream {
             key,
             cursor: def.cursor.map(str::to_string),
             disabled_by_default: def.disabled_by_default,
-            schema: def.schema(),
+            schema,
         }
     }
 }
@@ -578,8 +539,9 @@ fn report_key(spec: &ReportSpec) -> (Vec<String>, Option<String>) {
     (key, cursor)
 }
 
-fn custom_stream(report: &CustomReport) -> Stream {
-    let spec = report.spec.clone();
+fn custom_stream(report: &CustomReport, options: &ReportOptions) -> Stream {
+    let mut spec = report.spec.clone();
+    spec.layout = options.record_layout;
     let (mut key, cursor) = report_key(&spec);
     // A custom report's key is its dimensions plus the advertiser, whatever they are.
     if !key.iter().any(|k| k == "advertiser_id") {
@@ -613,24 +575,29 @@ pub fn catalog(config: &impl Scope) -> Vec<Stream> {
     match config.report_granularity() {
         None => {
             for def in STREAMS.iter().filter(|d| d.sandbox || !sandbox) {
-                out.push(Stream::from_def(def, def.name));
+                out.push(Stream::from_def(def, def.name, config.report_options()));
             }
         }
         Some(granularity) => {
             for def in STREAMS.iter().filter(|d| d.sandbox || !sandbox) {
                 match def.legacy_name {
-                    None => out.push(Stream::from_def(def, def.name)),
+                    None => out.push(Stream::from_def(def, def.name, config.report_options())),
                     Some(legacy) => {
                         let Kind::Report(r) = def.kind else { continue };
                         if r.granularity == granularity {
-                            out.push(Stream::from_def(def, legacy));
+                            out.push(Stream::from_def(def, legacy, config.report_options()));
                         }
                     }
                 }
             }
         }
     }
-    out.extend(config.custom_reports().iter().map(custom_stream));
+    out.extend(
+        config
+            .custom_reports()
+            .iter()
+            .map(|r| custom_stream(r, config.report_options())),
+    );
     out
 }
 
@@ -650,7 +617,7 @@ pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
         if sandbox && !def.sandbox {
             return Err(unavailable(def));
         }
-        return Ok(Stream::from_def(def, name));
+        return Ok(Stream::from_def(def, name, config.report_options()));
     }
     if legacy_family(name) {
         let granularity = config.report_granularity().unwrap_or(Granularity::Day);
@@ -669,7 +636,7 @@ pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
         if sandbox && !def.sandbox {
             return Err(unavailable(def));
         }
-        return Ok(Stream::from_def(def, name));
+        return Ok(Stream::from_def(def, name, config.report_options()));
     }
     if let Some(report) = config
         .custom_reports()
@@ -682,7 +649,7 @@ pub fn resolve(name: &str, config: &impl Scope) -> Result<Stream> {
                  refuses. Use production credentials or another data level."
             )));
         }
-        return Ok(custom_stream(report));
+        return Ok(custom_stream(report, config.report_options()));
     }
     let mut known: Vec<&str> = STREAMS.iter().map(|d| d.name).collect();
     known.sort();
@@ -714,6 +681,7 @@ mod tests {
         sandbox: bool,
         report_granularity: Option<Granularity>,
         custom_reports: Vec<CustomReport>,
+        report_options: ReportOptions,
     }
 
     impl Scope for TestScope {
@@ -726,6 +694,9 @@ mod tests {
         fn custom_reports(&self) -> &[CustomReport] {
             &self.custom_reports
         }
+        fn report_options(&self) -> &ReportOptions {
+            &self.report_options
+        }
     }
 
     fn scope(sandbox: bool, granularity: Option<&str>) -> TestScope {
@@ -733,6 +704,7 @@ mod tests {
             sandbox,
             report_granularity: granularity.map(|g| serde_json::from_value(json!(g)).unwrap()),
             custom_reports: Vec::new(),
+            report_options: ReportOptions::default(),
         }
     }
 
@@ -845,36 +817,106 @@ mod tests {
         );
     }
 
+    /// What a row must have, each problem said so that whoever added the row knows what they
+    /// forgot: the guard [`every_row_is_complete`] runs it over the table, and
+    /// [`the_recipe_for_a_report_stream_is_checked`] follows the recipe of
+    /// docs/architecture.md through it.
+    fn row_problems(def: &'static StreamDef) -> Vec<String> {
+        let name = def.name;
+        let mut problems = Vec::new();
+        if !def.endpoint.ends_with('/') || def.endpoint.starts_with('/') {
+            problems.push(format!(
+                "{name}: the endpoint {:?} must be a path below the API root with its trailing \
+                 slash, such as \"campaign/get/\"",
+                def.endpoint
+            ));
+        }
+        if def.cost.is_empty() {
+            problems.push(format!(
+                "{name}: no cost: say what one run costs per ad account, in TikTok requests \
+                 (such as \"1 per 1,000 ads\"); the README's stream table shows it"
+            ));
+        }
+        let schema: Value = match serde_json::from_str(def.schema) {
+            Ok(schema) => schema,
+            Err(e) => {
+                problems.push(format!(
+                    "{name}: schemas/{name}.json does not parse ({e}): write the record schema \
+                     there (for a report, create it with `echo '{{}}' > schemas/{name}.json` \
+                     and let the schema test fill it in)"
+                ));
+                return problems;
+            }
+        };
+        if schema["type"] != "object" {
+            problems.push(format!(
+                "{name}: schemas/{name}.json is not an object schema (\"type\": \"object\")"
+            ));
+        }
+        match (def.kind, def.key) {
+            (Kind::Report(r), Key::Dimensions) => {
+                if def.endpoint != REPORT_ENDPOINT {
+                    problems.push(format!("{name}: a report reads {REPORT_ENDPOINT}"));
+                }
+                if def.cursor != r.granularity.time_dimension() {
+                    problems.push(format!(
+                        "{name}: a report's cursor is its time dimension, {:?}",
+                        r.granularity.time_dimension()
+                    ));
+                }
+                let generated = schema::report_schema(name, &ReportSpec::from_def(&r));
+                if schema != generated {
+                    problems.push(format!(
+                        "{name}: schemas/{name}.json is not the schema the table generates for \
+                         this report: run `UPDATE_SCHEMAS=1 cargo test --lib registry::schema` \
+                         to write it, then review and commit the file"
+                    ));
+                }
+            }
+            (Kind::Report(_), Key::Fields(_)) => {
+                problems.push(format!("{name}: reports are keyed by dimensions"))
+            }
+            (_, Key::Dimensions) => problems.push(format!("{name}: only reports have dimensions")),
+            (_, Key::Fields([])) => problems.push(format!(
+                "{name}: no key: name the field(s) that identify a record, such as \
+                 Key::Fields(&[\"campaign_id\"])"
+            )),
+            (_, Key::Fields(_)) => {}
+        }
+        if let Some(cursor) = def.cursor {
+            if schema["properties"].get(cursor).is_none() {
+                problems.push(format!(
+                    "{name}: the cursor {cursor} is not a property of schemas/{name}.json"
+                ));
+            }
+        }
+        let stream = Stream::from_def(def, name, &ReportOptions::STANDARD);
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        for key in &stream.key {
+            let ty = &schema["properties"][key]["type"];
+            if !required.contains(&json!(key)) || !ty.is_string() || ty == "null" {
+                problems.push(format!(
+                    "{name}: the key field {key} must be listed in `required` of \
+                     schemas/{name}.json with one non-null type; it has {ty}"
+                ));
+            }
+        }
+        if let Kind::PixelEventStats { pixels } = def.kind {
+            if !matches!(pixels.kind, Kind::Entity(_)) {
+                problems.push(format!("{name}: its pixels come from a list row"));
+            }
+        }
+        problems
+    }
+
     #[test]
     fn every_row_is_complete() {
         for def in STREAMS {
             let name = def.name;
-            assert!(
-                def.endpoint.ends_with('/') && !def.endpoint.starts_with('/'),
-                "{name}"
-            );
-            assert!(!def.cost.is_empty(), "{name}: no cost");
-            let schema = def.schema();
-            assert_eq!(schema["type"], "object", "{name}");
-            match (def.kind, def.key) {
-                (Kind::Report(r), Key::Dimensions) => {
-                    assert_eq!(def.endpoint, REPORT_ENDPOINT, "{name}");
-                    assert_eq!(def.cursor, r.granularity.time_dimension(), "{name}");
-                }
-                (Kind::Report(_), Key::Fields(_)) => {
-                    panic!("{name}: reports are keyed by dimensions")
-                }
-                (_, Key::Dimensions) => panic!("{name}: only reports have dimensions"),
-                (_, Key::Fields(fields)) => assert!(!fields.is_empty(), "{name}: no key"),
-            }
-            if let Some(cursor) = def.cursor {
-                assert!(
-                    schema["properties"].get(cursor).is_some(),
-                    "{name}: {cursor}"
-                );
-            }
+            let problems = row_problems(def);
+            assert!(problems.is_empty(), "{}", problems.join("\n"));
+            assert_eq!(def.schema()["type"], "object", "{name}");
             if let Kind::PixelEventStats { pixels } = def.kind {
-                assert!(matches!(pixels.kind, Kind::Entity(_)), "{name}");
                 assert!(
                     STREAMS.contains(pixels),
                     "{name}: its pixel list is not a row"
@@ -916,7 +958,7 @@ mod tests {
         let text: &'static str =
             Box::leak(serde_json::to_string(&schema).unwrap().into_boxed_str());
         let def: &'static StreamDef = Box::leak(Box::new(extra_report(NAME, text, report)));
-        let stream = Stream::from_def(def, def.name);
+        let stream = Stream::from_def(def, def.name, &ReportOptions::STANDARD);
         assert_eq!(stream.name, NAME);
         assert_eq!(stream.key, ["campaign_id", "stat_time_day", "province_id"]);
         assert_eq!(stream.cursor.as_deref(), Some("stat_time_day"));
@@ -941,6 +983,62 @@ mod tests {
         }
     }
 
+    /// docs/architecture.md's recipe "add a stream", followed for a plain report: the row, its
+    /// schema file created empty and then written by the schema test, and what the guards say
+    /// when a step is left out.
+    #[test]
+    fn the_recipe_for_a_report_stream_is_checked() {
+        const NAME: &str = "campaigns_audience_reports_by_province_daily";
+        assert!(find(NAME).is_none(), "pick a name the table does not have");
+        let report = r(R::Audience, L::Campaign, G::Day, B::Province);
+        let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+        let problems = |def: StreamDef| row_problems(Box::leak(Box::new(def))).join("\n");
+
+        // Step 1: the row, and its schema file created empty (`echo '{}' > ...`): the guard says
+        // how to fill it in.
+        let first = extra_report(NAME, "{}", report);
+        let said = problems(first);
+        assert!(
+            said.contains(&format!("{NAME}: schemas/{NAME}.json is not the schema"))
+                && said.contains("UPDATE_SCHEMAS=1 cargo test --lib registry::schema"),
+            "{said}"
+        );
+        // No file at all (an empty text here; the build's include_str! stops first in the
+        // table) is named too.
+        let said = problems(extra_report(NAME, "", report));
+        assert!(
+            said.contains(&format!("{NAME}: schemas/{NAME}.json does not parse")),
+            "{said}"
+        );
+
+        // Step 2: the schema test writes the file; the row then passes every check.
+        let generated = schema::report_schema(NAME, &ReportSpec::from_def(&report));
+        let text = leak(serde_json::to_string_pretty(&generated).unwrap() + "\n");
+        let row = extra_report(NAME, text, report);
+        assert_eq!(problems(row), "");
+
+        // Left out: the cost (a row written by hand rather than by `extra_report`).
+        let said = problems(StreamDef { cost: "", ..row });
+        assert!(said.contains(&format!("{NAME}: no cost")), "{said}");
+        // Left out: a key field in the schema (edited by hand after the schema test wrote it).
+        let mut edited = generated.clone();
+        edited["required"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|field| field != "province_id");
+        let said = problems(extra_report(NAME, leak(edited.to_string()), report));
+        assert!(
+            said.contains(&format!("{NAME}: the key field province_id")),
+            "{said}"
+        );
+        // Left out: the key of a list row.
+        let said = problems(StreamDef {
+            key: Key::Fields(&[]),
+            ..CAMPAIGNS
+        });
+        assert!(said.contains("campaigns: no key"), "{said}");
+    }
+
     /// The README's stream table is the registry's, column by column.
     #[test]
     fn the_readme_stream_table_matches_the_rows() {
@@ -951,6 +1049,17 @@ mod tests {
             .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
             .filter(|cells: &Vec<&str>| cells.len() == 8)
             .collect();
+        for def in STREAMS {
+            let shown = format!("`{}`", def.name);
+            assert!(
+                rows.iter()
+                    .any(|cells| cells[0].split(" (").next() == Some(shown.as_str())),
+                "{}: the README's stream table has no row for it: add one (stream, set, Flow \
+                 default, key, cursor, production, sandbox, requests per ad account and run), in \
+                 the table's order",
+                def.name
+            );
+        }
         assert_eq!(rows.len(), STREAMS.len(), "one README row per stream");
         let production = production(None);
         for (cells, def) in rows.iter().zip(STREAMS) {
@@ -1027,6 +1136,74 @@ mod tests {
         assert_eq!(sand.len(), 31);
     }
 
+    /// Discovery shows each report under the config's metric groups and layout: nested, the
+    /// `metrics` object holds the grown request; flat, each metric is a typed top-level field
+    /// and there is no `metrics` object. Entities and the standard config are unchanged.
+    #[test]
+    fn discovery_follows_the_metric_groups_and_the_record_layout() {
+        let standard = catalog(&production(None));
+        for (groups, layout) in [
+            (vec![MetricGroup::All], RecordLayout::Nested),
+            (vec![MetricGroup::All], RecordLayout::Flat),
+            (vec![], RecordLayout::Flat),
+            (
+                vec![MetricGroup::Website, MetricGroup::Skan],
+                RecordLayout::Nested,
+            ),
+        ] {
+            let mut config = production(None);
+            config.report_options = ReportOptions {
+                metric_groups: groups.clone(),
+                record_layout: layout,
+            };
+            let streams = catalog(&config);
+            assert_eq!(streams.len(), standard.len());
+            for (stream, before) in streams.iter().zip(&standard) {
+                assert_eq!(stream.name, before.name);
+                assert_eq!(stream.key, before.key, "{}", stream.name);
+                let Some(report) = stream.report() else {
+                    assert_eq!(stream.schema, before.schema, "{}", stream.name);
+                    continue;
+                };
+                assert_eq!(report.layout, layout);
+                let asked_before = &before.report().unwrap().metrics;
+                assert_eq!(report.metrics[..asked_before.len()], asked_before[..]);
+                assert_eq!(
+                    report.metrics.len() > asked_before.len(),
+                    !groups.is_empty()
+                );
+                let properties = &stream.schema["properties"];
+                for metric in &report.metrics {
+                    let declared = match layout {
+                        RecordLayout::Nested => &properties["metrics"]["properties"][metric],
+                        RecordLayout::Flat => {
+                            let field = report_options::flat_field(metric, &report.dimensions);
+                            &properties[field.as_ref()]
+                        }
+                    };
+                    let expected = match metric_catalog::metric_type(metric) {
+                        Some(metrics::MetricType::Number) => json!(["number", "null"]),
+                        Some(metrics::MetricType::Id) => json!(["integer", "null"]),
+                        _ => json!(["string", "null"]),
+                    };
+                    assert_eq!(declared["type"], expected, "{}: {metric}", stream.name);
+                }
+                assert_eq!(
+                    properties.get("metrics").is_some(),
+                    layout == RecordLayout::Nested,
+                    "{}",
+                    stream.name
+                );
+                for key in &stream.key {
+                    assert_eq!(properties[key], before.schema["properties"][key], "{key}");
+                }
+                // Resolution by name gives the same stream discovery offers.
+                let resolved = resolve(&stream.name, &config).unwrap();
+                assert_eq!(resolved.schema, stream.schema, "{}", stream.name);
+            }
+        }
+    }
+
     #[test]
     fn report_granularity_offers_the_legacy_names() {
         let names = |c: &TestScope| catalog(c).into_iter().map(|s| s.name).collect::<Vec<_>>();
@@ -1086,6 +1263,7 @@ mod tests {
                 dimensions: vec!["campaign_id".into(), "country_code".into()],
                 metrics: vec!["spend".into(), "my_new_metric".into()],
                 filtering: Vec::new(),
+                layout: crate::registry::RecordLayout::Nested,
             },
         });
         let stream = resolve("custom_report_by_country", &config).unwrap();

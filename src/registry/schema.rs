@@ -6,8 +6,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::metrics::{metric_type, MetricType};
-use super::{ReportSpec, TOTALS_DAYS};
+use super::metric_catalog::metric_type;
+use super::metrics::MetricType;
+use super::report_options::{flat_field, RecordLayout};
+use super::report_spec::{ReportSpec, TOTALS_DAYS};
 
 /// The type of a dimension value in records.
 pub(crate) fn dimension_type(dimension: &str) -> MetricType {
@@ -42,7 +44,8 @@ fn metric_schema(metric: &str) -> Value {
 }
 
 /// The schema of a report's records: the id, time and breakdown keys at the top level with
-/// `advertiser_id`, and TikTok's nested `dimensions` and `metrics`.
+/// `advertiser_id`, TikTok's nested `dimensions`, and the metrics in TikTok's nested `metrics`
+/// or, in the flat layout, each at the top level (see [`flat_field`] for names that collide).
 pub(crate) fn report_schema(name: &str, report: &ReportSpec) -> Value {
     let mut properties = Map::new();
     let mut required: Vec<Value> = Vec::new();
@@ -56,11 +59,6 @@ pub(crate) fn report_schema(name: &str, report: &ReportSpec) -> Value {
         properties.insert("advertiser_id".into(), dimension_schema("advertiser_id"));
         required.push(json!("advertiser_id"));
     }
-    let metric_properties: Map<String, Value> = report
-        .metrics
-        .iter()
-        .map(|m| (m.clone(), metric_schema(m)))
-        .collect();
     properties.insert(
         "dimensions".into(),
         json!({
@@ -69,12 +67,27 @@ pub(crate) fn report_schema(name: &str, report: &ReportSpec) -> Value {
             "properties": dimension_properties,
         }),
     );
-    properties.insert(
-        "metrics".into(),
-        json!({"type": "object", "properties": metric_properties}),
-    );
     required.push(json!("dimensions"));
-    required.push(json!("metrics"));
+    match report.layout {
+        RecordLayout::Nested => {
+            let metric_properties: Map<String, Value> = report
+                .metrics
+                .iter()
+                .map(|m| (m.clone(), metric_schema(m)))
+                .collect();
+            properties.insert(
+                "metrics".into(),
+                json!({"type": "object", "properties": metric_properties}),
+            );
+            required.push(json!("metrics"));
+        }
+        RecordLayout::Flat => {
+            for metric in &report.metrics {
+                let field = flat_field(metric, &report.dimensions).into_owned();
+                properties.insert(field, metric_schema(metric));
+            }
+        }
+    }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": name,

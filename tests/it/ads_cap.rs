@@ -841,3 +841,300 @@ async fn a_report_by_country_is_never_asked_as_a_task() {
         "{stderr}"
     );
 }
+
+/// A CSV of `advertisers_reports_daily`'s columns: one row per (account, day, spend), the
+/// other metrics empty; `extra` is one more column, with its cell in every row.
+fn daily_csv(rows: &[(&str, &str, &str)], extra: Option<(&str, &str)>) -> String {
+    let cfg = source_tiktok_marketing::config::parse(&sim_config(
+        "http://127.0.0.1:9",
+        "2024-01-01",
+        json!({}),
+    ))
+    .unwrap();
+    let spec = source_tiktok_marketing::registry::resolve("advertisers_reports_daily", &cfg)
+        .unwrap()
+        .report()
+        .unwrap()
+        .clone();
+    let mut columns: Vec<&str> = spec
+        .dimensions
+        .iter()
+        .chain(&spec.metrics)
+        .map(String::as_str)
+        .collect();
+    columns.extend(extra.map(|(name, _)| name));
+    let mut text = format!("{}\n", columns.join(","));
+    for (account, day, spend) in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match (*c, extra) {
+                (_, Some((_, cell))) if i + 1 == columns.len() => cell.to_string(),
+                ("advertiser_id", _) => account.to_string(),
+                ("stat_time_day", _) => format!("{day} 00:00:00"),
+                ("spend", _) => spend.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    text
+}
+
+/// A Flow capture of `advertisers_reports_daily` from 2024-01-01 to 2024-01-03 (one window).
+async fn capture_three_days(server: &MockServer) -> crate::common::Session {
+    let uri = server.uri();
+    tokio::task::spawn_blocking(move || {
+        let cfg = sim_config(
+            &uri,
+            "2024-01-01",
+            json!({"end_date": "2024-01-03", "advanced": {"advertiser_ids": [ADVERTISER]}}),
+        );
+        flow_session(&cfg, &["advertisers_reports_daily"], &json!({}), &[])
+    })
+    .await
+    .unwrap()
+}
+
+/// A task file that holds another account's row and a row of a day the task did not ask: only
+/// the asked account's rows of the asked days are emitted, and one warning names the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_file_with_rows_not_asked_for_emits_only_the_asked_ones() {
+    const STRANGER: &str = "7000000000000000099";
+    let server = one_ad_capped_server(
+        json!({"advertiser_id": ADVERTISER, "stat_time_day": "2024-01-01 00:00:00"}),
+    )
+    .await;
+    let file = daily_csv(
+        &[
+            (ADVERTISER, "2024-01-02", "2.50"),
+            (STRANGER, "2024-01-02", "5.00"),
+            (ADVERTISER, "2023-06-01", "7.00"),
+        ],
+        None,
+    );
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        csv_file(file),
+    )
+    .await;
+    let session = capture_three_days(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let rows: Vec<(String, String)> = session
+        .docs
+        .iter()
+        .map(|(_, d)| {
+            (
+                d["stat_time_day"].as_str().unwrap_or_default().to_string(),
+                d["metrics"]["spend"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("2024-01-02 00:00:00".to_string(), "2.50".to_string())],
+        "{stderr}"
+    );
+    assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("rows it did not ask for") && l.contains("advertisers_reports_daily"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(
+        warning.contains(STRANGER) && warning.contains("2023-06-01"),
+        "{warning}"
+    );
+    assert!(warning.contains("\"dropped_rows\":2"), "{warning}");
+}
+
+/// A task file with a column twice (`spend` 2.50 and 9.99) cannot say which is the value: the
+/// file is refused and the report falls back to the synchronous answer, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_file_with_a_column_twice_is_refused_for_the_synchronous_answer() {
+    let server = one_ad_capped_server(
+        json!({"advertiser_id": ADVERTISER, "stat_time_day": "2024-01-01 00:00:00"}),
+    )
+    .await;
+    let file = daily_csv(
+        &[(ADVERTISER, "2024-01-02", "2.50")],
+        Some(("spend", "9.99")),
+    );
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        csv_file(file),
+    )
+    .await;
+    let session = capture_three_days(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    // The capped synchronous row, not either of the file's.
+    let spends: Vec<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["metrics"]["spend"].to_string())
+        .collect();
+    assert_eq!(spends, ["1.00"], "{stderr}");
+    assert!(stderr.contains("no asynchronous report task"), "{stderr}");
+    assert!(
+        stderr.contains("has the column \\\"spend\\\" twice"),
+        "{stderr}"
+    );
+}
+
+/// A task file of 20 MiB, over the client's 16 MiB cap, will be as large on the next try: the
+/// download is refused within seconds like any oversize answer (a few quick tries), and the
+/// report falls back to the synchronous answer, saying why, instead of retrying for the
+/// ten-minute budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_task_file_falls_back_within_seconds() {
+    let server = advertiser_level_server(async |server| {
+        let file = ResponseTemplate::new(200).set_body_raw(vec![b'a'; 20 << 20], "text/csv");
+        mount_task(
+            server,
+            ok(json!({"task_id": "t"})),
+            json!({"status": "SUCCESS"}),
+            file,
+        )
+        .await;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let session = capture_advertiser_lifetime(&server).await;
+    let elapsed = started.elapsed();
+    let stderr = &session.output.stderr;
+    assert!(
+        elapsed < std::time::Duration::from_secs(30),
+        "{elapsed:?}: {stderr}"
+    );
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert_eq!(session.docs.len(), 1, "{stderr}");
+    assert_eq!(session.docs[0].1["metrics"]["spend"].to_string(), "1.00");
+    assert!(stderr.contains("no asynchronous report task"), "{stderr}");
+    assert!(stderr.contains("longer than 16 MiB"), "{stderr}");
+}
+
+/// TikTok's daily quota is per path: a QPD on `report/task/create/` ends the task path for the
+/// run, and the report falls back to the synchronous answer (whose quota is its own), saying
+/// why, instead of ending the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daily_quota_of_the_task_endpoint_falls_back_to_the_synchronous_answer() {
+    let server = advertiser_level_server(async |server| {
+        let spent = ResponseTemplate::new(200).set_body_json(json!({"code": 40100,
+            "message": "The app reaches the daily limit (QPD) 1000 for current path",
+            "request_id": "r", "data": {}}));
+        let file = csv_file(lifetime_csv("2.50", str::to_string));
+        mount_task(server, spent, json!({"status": "SUCCESS"}), file).await;
+    })
+    .await;
+    let session = capture_advertiser_lifetime(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let spends: Vec<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["metrics"]["spend"].to_string())
+        .collect();
+    assert_eq!(spends, ["1.00"], "{stderr}");
+    assert!(
+        stderr.contains("daily quota of asynchronous reports is used up"),
+        "{stderr}"
+    );
+    assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
+}
+
+/// Three accounts over the cap whose task downloads all fail (HTTP 500): one failing download
+/// used to hold the task turn for its whole retry budget, and the tasks already created went on
+/// waiting and downloading though tasks had been found unavailable, one budget after another
+/// (1,785 s for three accounts at the production budget). Now the turn passes on while a
+/// request retries, and the waiting tasks notice that tasks are unavailable and fall back at
+/// once: the run takes about one budget (here 15 s) and the task pacing (a request a second),
+/// not three budgets, and every account gets its capped row.
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
+    const ACCOUNTS: [&str; 3] = [ADVERTISER, "7000000000000000002", "7000000000000000003"];
+    let server = MockServer::start().await;
+    no_topview(&server).await;
+    let info: Vec<Value> = ACCOUNTS
+        .iter()
+        .map(|id| {
+            json!({"advertiser_id": id, "name": "A", "timezone": "Etc/GMT",
+            "create_time": 1_700_000_000})
+        })
+        .collect();
+    Mock::given(path("/open_api/v1.3/advertiser/info/"))
+        .respond_with(ok(json!({ "list": info })))
+        .mount(&server)
+        .await;
+    for endpoint in ["ad/get/", "campaign/get/"] {
+        Mock::given(path(format!("/open_api/v1.3/{endpoint}")))
+            .respond_with(ok(json!({"list": [], "page_info": {"page": 1,
+                "page_size": 1000, "total_number": 0, "total_page": 0}})))
+            .mount(&server)
+            .await;
+    }
+    // Every report answer is over the cap: the asked account's one row.
+    Mock::given(path("/open_api/v1.3/report/integrated/get/"))
+        .respond_with(|req: &wiremock::Request| {
+            let asked = req
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "advertiser_id")
+                .map(|(_, v)| v.to_string());
+            let list = match asked {
+                Some(id) => json!([{"dimensions": {"advertiser_id": id},
+                    "metrics": {"spend": "1.00"}}]),
+                None => json!([]),
+            };
+            ok(
+                json!({"list": list, "page_info": {"page": 1, "page_size": 1000,
+                "total_number": 1, "total_page": 1}}),
+            )
+            .insert_header("X-Tt-Ads-Throttle", "1")
+        })
+        .mount(&server)
+        .await;
+    mount_task(
+        &server,
+        ok(json!({"task_id": "t"})),
+        json!({"status": "SUCCESS"}),
+        ResponseTemplate::new(500).set_body_string("download broken"),
+    )
+    .await;
+    let cfg = sim_config(
+        &server.uri(),
+        "2024-01-01",
+        json!({"advanced": {"advertiser_ids": ACCOUNTS}}),
+    );
+    let options = source_tiktok_marketing::client::ClientOptions {
+        give_up_after: std::time::Duration::from_secs(15),
+        ..crate::common::quick_retries()
+    };
+    let started = std::time::Instant::now();
+    let session = crate::common::flow_in_process(
+        &cfg,
+        &["advertisers_reports_lifetime"],
+        &json!({}),
+        options,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    let mut accounts: Vec<String> = session
+        .docs
+        .iter()
+        .map(|(_, d)| d["advertiser_id"].to_string())
+        .collect();
+    accounts.sort();
+    assert_eq!(accounts, ACCOUNTS, "{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(40),
+        "{elapsed:?}: {stderr}"
+    );
+}

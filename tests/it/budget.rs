@@ -257,7 +257,7 @@ async fn instant_page_events_are_read_at_most_once_a_day() {
 /// more of it alone. Beyond those two, only the spot checks may name it (one day at ad level).
 /// A delivering one gets its reports.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_account_that_never_delivered_costs_one_report_request() {
+async fn an_account_that_never_delivered_costs_only_the_ledgers_lifetime_questions() {
     let today = chrono::Utc::now().date_naive();
     let sim = simulator::spawn(SimConfig {
         record_requests: true,

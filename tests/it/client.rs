@@ -178,6 +178,7 @@ async fn a_report_request_has_the_exact_shape_tiktok_expects() {
         dimensions: vec!["ad_id".into(), "stat_time_day".into()],
         metrics: vec!["spend".into(), "impressions".into()],
         filtering: Vec::new(),
+        layout: source_tiktok_marketing::registry::RecordLayout::Nested,
     };
     let day = |d| NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
     let filters = report::filtering(&spec, true, None);

@@ -104,6 +104,7 @@ proptest! {
     #[test]
     fn the_state_parsers_never_panic(state in json_value(), text in "\\PC{0,64}") {
         let _ = BindingState::from_any(&state);
+        let _ = BindingState::from_raw(&serde_json::value::RawValue::from_string(state.to_string()).unwrap());
         let _ = parse_state(&state.to_string());
         let _ = parse_state(&text);
         let _ = parse_state(&json!([{"type": "STREAM", "stream": state}]).to_string());

@@ -228,7 +228,8 @@ async fn totals_over_the_cap_by_the_ad_count_skip_nothing() {
 
 /// Totals that say zero on days whose ad rows are not (an account under the cap by count):
 /// the spot checks read a skipped day at ad level, warn once, and every day of the account is
-/// read in that run and the next one, which the state remembers.
+/// read in that run and the next ones, which the state remembers, until a run finds the totals
+/// showing that day's rows again.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
     let config = SimConfig {
@@ -236,8 +237,8 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
         data: DataShape {
             advertisers: 1,
             campaigns_per_advertiser: 2,
-            adgroups_per_campaign: 2,
-            ads_per_adgroup: 2,
+            adgroups_per_campaign: 3,
+            ads_per_adgroup: 5,
             days: 4,
             idle_day_share: 0.0,
             ..Default::default()
@@ -245,7 +246,7 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
         ..SimConfig::default()
     };
     let account = simulator::Model::new(&config).advertiser_ids()[0];
-    let config = SimConfig {
+    let disagreeing = SimConfig {
         faults: tiktok_sim::Faults {
             disagreements: vec![Disagreement::TotalsOverCap {
                 advertiser_id: account,
@@ -254,9 +255,8 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
         },
         ..config
     };
-    let sim = simulator::spawn(config).await.unwrap();
+    let sim = simulator::spawn(disagreeing.clone()).await.unwrap();
     let streams = ["campaigns_reports_daily", "ads_reports_daily"];
-    let first = run(&sim, 4, &streams, &json!({}), true).await;
     let warnings = |s: &Session| {
         s.output
             .stderr
@@ -264,7 +264,22 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
             .filter(|l| l.contains("totals and its ad-level rows disagree"))
             .count()
     };
-    assert_eq!(warnings(&first), 1, "{}", first.output.stderr);
+    // One account-day a run is drawn; most days have ad rows here (ads live for a while
+    // each), so a few runs find it.
+    let mut state = json!({});
+    let mut first = None;
+    for _ in 0..10 {
+        let session = run(&sim, 4, &streams, &state, true).await;
+        match warnings(&session) {
+            0 => state = session.state,
+            n => {
+                assert_eq!(n, 1, "{}", session.output.stderr);
+                first = Some(session);
+                break;
+            }
+        }
+    }
+    let first = first.expect("the spot checks find the hidden rows within ten runs");
     let every_day = run(&sim, 4, &streams, &json!({}), false).await;
     assert!(!every_day.docs.is_empty());
     assert_eq!(
@@ -281,63 +296,24 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
     let again = run(&sim, 4, &streams, &first.state, false).await;
     assert_eq!(rows(&second), rows(&again));
     sim.shutdown().await;
-}
-
-/// A row one level's answers leave out (the others and the totals count it) is found by the
-/// reconciliation: one warning naming the account, the level, the day and the figures, and the
-/// run's last line counts the account-day as differing.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_reconciliation_finds_a_row_left_out_of_one_level() {
-    let mut config = agency_of(6);
-    let (account, day) = a_delivering_day(&config);
-    config.faults.disagreements = vec![Disagreement::RowDropped {
-        data_level: "AUCTION_AD".into(),
-        day,
-    }];
-    let days = config.data.days as u64;
-    let sim = simulator::spawn(config).await.unwrap();
-    let session = run(&sim, days, STREAMS, &json!({}), true).await;
-    let warnings: Vec<Value> = session
-        .output
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("do not add up"))
-        })
-        .collect();
-    assert_eq!(warnings.len(), 1, "{}", session.output.stderr);
-    let warning = &warnings[0];
-    assert_eq!(warning["advertiser_id"], account, "{warning}");
-    assert_eq!(warning["level"], "AUCTION_AD");
-    assert_eq!(warning["stream"], "ads_reports_daily");
+    // A server whose totals show the day again (the same data, without the switch): the
+    // re-read day agrees, the mark is lifted, and the rows are still all there.
+    let fixed = simulator::spawn(SimConfig {
+        faults: Default::default(),
+        ..disagreeing
+    })
+    .await
+    .unwrap();
+    let third = run(&fixed, 4, &streams, &second.state, true).await;
+    assert!(!marked(&third.state), "{}", third.state);
     assert!(
-        warning["days"].as_str().unwrap().contains(&day.to_string()),
-        "{warning}"
+        third.output.stderr.contains("skipped again"),
+        "{}",
+        third.output.stderr
     );
-    assert!(
-        warning["ledger_value"].as_f64() > warning["level_sum"].as_f64(),
-        "{warning}"
-    );
-    let finished = finished_line(&session);
-    assert!(
-        finished["reconciled_account_days"].as_u64().unwrap() > 0,
-        "{finished}"
-    );
-    assert_eq!(finished["differing_account_days"], 1, "{finished}");
-    sim.shutdown().await;
-}
-
-fn finished_line(session: &Session) -> Value {
-    session
-        .output
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["message"] == "Capture finished.")
-        .expect("a Capture finished. line")
+    let reference = run(&fixed, 4, &streams, &second.state, false).await;
+    assert_eq!(rows(&third), rows(&reference));
+    fixed.shutdown().await;
 }
 
 /// On data whose levels agree, the ledger flags nothing.
@@ -353,17 +329,6 @@ async fn consistent_data_raises_no_warning() {
         session.output.stderr
     );
     assert!(!session.state.to_string().contains("ledger_distrust"));
-    assert!(
-        !session.output.stderr.contains("do not add up"),
-        "{}",
-        session.output.stderr
-    );
-    let finished = finished_line(&session);
-    assert!(
-        finished["reconciled_account_days"].as_u64().unwrap() > 0,
-        "{finished}"
-    );
-    assert_eq!(finished["differing_account_days"], 0, "{finished}");
     let spot_checked = session
         .output
         .stderr

@@ -16,6 +16,7 @@ mod fuzz;
 mod hostile;
 mod kill;
 mod ledger;
+mod module_graph;
 mod protocol;
 mod protocol_messages;
 mod records;

@@ -397,3 +397,167 @@ fn every_field_of_recorded_tiktok_answers_is_declared_with_a_fitting_type() {
         "declared with another type: {mistyped:?}"
     );
 }
+
+/// A TikTok whose report endpoint answers 40067 (too many metrics) to any query of more than
+/// `max_metrics` metrics, and otherwise one row per day of the window with each metric asked,
+/// valued by its position in TikTok's answer to the full list (`metric_value`).
+struct MetricLimitedReports {
+    max_metrics: usize,
+    /// Queries answered with rows.
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn metric_value(name: &str) -> String {
+    format!("{}.25", name.len())
+}
+
+impl wiremock::Respond for MetricLimitedReports {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let param = |name: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let metrics: Vec<String> = serde_json::from_str(&param("metrics")).unwrap();
+        if metrics.len() > self.max_metrics {
+            return ResponseTemplate::new(200).set_body_raw(
+                r#"{"code": 40067, "message": "Your query is too large, please reduce the query size (e.g. fewer metrics or time range) and retry after a while.", "request_id": "r2", "data": {}}"#,
+                "application/json",
+            );
+        }
+        self.answered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let start = chrono::NaiveDate::parse_from_str(&param("start_date"), "%Y-%m-%d").unwrap();
+        let end = chrono::NaiveDate::parse_from_str(&param("end_date"), "%Y-%m-%d").unwrap();
+        let rows: Vec<Value> = start
+            .iter_days()
+            .take_while(|d| *d <= end)
+            .map(|day| {
+                let values: serde_json::Map<String, Value> = metrics
+                    .iter()
+                    .map(|m| (m.clone(), json!(metric_value(m))))
+                    .collect();
+                json!({"dimensions": {"advertiser_id": "7000000000000000001",
+                                      "stat_time_day": format!("{day} 00:00:00")},
+                       "metrics": values})
+            })
+            .collect();
+        let n = rows.len();
+        envelope(
+            &json!({"list": rows, "page_info": {"page": 1, "page_size": 1000,
+                                                "total_number": n, "total_page": 1}})
+            .to_string(),
+        )
+    }
+}
+
+/// A query TikTok finds too large even for one day is asked as several queries of part of the
+/// metrics, whose rows are joined by their dimensions: every record carries every metric, in
+/// both layouts, and each day costs the parts' queries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_too_wide_for_one_day_is_split_by_metrics_and_joined() {
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today - chrono::Duration::days(1);
+    let metrics = [
+        "spend",
+        "impressions",
+        "clicks",
+        "conversion",
+        "result",
+        "complete_payment",
+        "complete_payment_roas",
+        "total_complete_payment_rate",
+        "onsite_shopping",
+        "total_onsite_shopping_value",
+    ];
+    for layout in ["nested", "flat"] {
+        let server = server_with_ads(&[]).await;
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        Mock::given(method("GET"))
+            .and(path("/open_api/v1.3/report/integrated/get/"))
+            .respond_with(MetricLimitedReports {
+                max_metrics: 4,
+                answered: answered.clone(),
+            })
+            .mount(&server)
+            .await;
+        let report = json!({"name": "wide", "report_type": "BASIC",
+            "data_level": "AUCTION_ADVERTISER", "dimensions": ["advertiser_id", "stat_time_day"],
+            "metrics": metrics});
+        let cfg = sim_config(
+            &server.uri(),
+            &yesterday.to_string(),
+            json!({"custom_reports": [report], "advanced": {"record_layout": layout}}),
+        );
+        let session = tokio::task::spawn_blocking({
+            let cfg = cfg.clone();
+            move || flow_session(&cfg, &["custom_report_wide"], &json!({}), &[])
+        })
+        .await
+        .unwrap();
+        let stderr = &session.output.stderr;
+        assert_eq!(session.output.code, 0, "{stderr}");
+        let mut days: Vec<String> = Vec::new();
+        for (_, doc) in &session.docs {
+            days.push(doc["stat_time_day"].as_str().unwrap().to_string());
+            for metric in metrics {
+                let value = match layout {
+                    "nested" => &doc["metrics"][metric],
+                    _ => &doc[metric],
+                };
+                assert_eq!(
+                    value.to_string(),
+                    metric_value(metric),
+                    "{layout}: {metric}: {doc}"
+                );
+            }
+        }
+        let distinct: std::collections::BTreeSet<&String> = days.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            days.len(),
+            "{layout}: one record per day: {stderr}"
+        );
+        assert!(
+            days.contains(&format!("{yesterday} 00:00:00")),
+            "{layout}: {days:?}"
+        );
+        // Each day is read in four parts of at most four metrics: the ten cut in two halves of
+        // five, each too large and halved again; the days after the first start in four parts.
+        assert_eq!(
+            answered.load(std::sync::atomic::Ordering::SeqCst),
+            4 * days.len(),
+            "{layout}: {stderr}"
+        );
+        assert!(stderr.contains("asking its metrics in parts"), "{stderr}");
+        // The plan grows by the queries the parts add: 6 for the first day (its whole query and
+        // the two refused halves beside the four parts), 3 for each other day.
+        let logs: Vec<Value> = stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let planned_at_start = logs
+            .iter()
+            .find(|l| l["message"] == "Planned requests.")
+            .and_then(|l| l["planned_requests"].as_u64())
+            .unwrap();
+        let grown: Vec<u64> = logs
+            .iter()
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("the plan grows"))
+            })
+            .filter_map(|l| l["planned_requests"].as_u64())
+            .collect();
+        assert_eq!(grown.len(), days.len(), "{stderr}");
+        assert_eq!(
+            grown.iter().max().copied(),
+            Some(planned_at_start + 6 + 3 * (days.len() as u64 - 1)),
+            "{stderr}"
+        );
+    }
+}

@@ -606,3 +606,82 @@ async fn the_sandbox_default_budget_stays_within_30_requests_a_minute() {
     let throttled = reports.iter().filter(|r| r.code != 0).count();
     assert_eq!(throttled, 0, "the sandbox throttled the default budget");
 }
+
+/// TikTok's daily quota is per app and path ("reaches the daily limit (QPD) ... for current
+/// path"; Rate limits, portal doc 1740029171730433). A QPD on `report/integrated/get/` ends the
+/// report streams at their last checkpoint, reported INCOMPLETE (not COMPLETE, and not failed:
+/// the run exits 0 as for any spent quota), while the entity streams read everything; the
+/// spent path is not asked again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daily_quota_ends_only_the_streams_of_its_endpoint_as_incomplete() {
+    let sim = simulator::spawn(SimConfig {
+        today: day("2024-06-30"),
+        record_requests: true,
+        data: DataShape {
+            days: 3,
+            advertisers: 2,
+            ..Default::default()
+        },
+        faults: Faults {
+            rules: vec![tiktok_sim::FaultRule {
+                fault: tiktok_sim::Fault::Throttled(tiktok_sim::Limit::Qpd),
+                every: 1,
+                paths: Some(vec!["report/integrated/get/".into()]),
+            }],
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = sim_config(&sim.base_url(), "2024-06-28", json!({}));
+    let streams = ["campaigns", "campaigns_reports_daily"];
+    let catalog = json!({"streams": streams.iter().map(|s| json!({
+        "stream": {"name": s, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
+        "sync_mode": "incremental", "destination_sync_mode": "append"})).collect::<Vec<_>>()});
+    let out =
+        crate::common::read_in_process(&cfg, &catalog, None, at("2024-06-30T12:00:00Z")).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let status = |stream: &str| {
+        out.stdout
+            .iter()
+            .filter(|m| {
+                m["trace"]["type"] == "STREAM_STATUS"
+                    && m["trace"]["stream_status"]["stream_descriptor"]["name"] == stream
+            })
+            .map(|m| m["trace"]["stream_status"]["status"].clone())
+            .next_back()
+    };
+    assert_eq!(status("campaigns"), Some(json!("COMPLETE")));
+    assert_eq!(status("campaigns_reports_daily"), Some(json!("INCOMPLETE")));
+    assert!(
+        !out.stdout.iter().any(|m| m["trace"]["type"] == "ERROR"),
+        "a spent quota is not a failure"
+    );
+    let campaigns = out
+        .stdout
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == "campaigns")
+        .count();
+    let listed: usize = sim
+        .model()
+        .advertiser_ids()
+        .iter()
+        .map(|a| {
+            sim.model()
+                .entities(tiktok_sim::EntityKind::Campaign, *a, true)
+                .len()
+        })
+        .sum();
+    assert_eq!(campaigns, listed);
+    // The spent path is asked no more than the requests already in flight when TikTok said so.
+    let asked = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "report/integrated/get/")
+        .count();
+    assert!(
+        asked <= 4,
+        "{asked} report requests after the quota was spent"
+    );
+}

@@ -4,6 +4,9 @@ streams and a few extras into DuckDB, once with the README's config (`client_id`
 `client_secret`) and once with an Airbyte-style config (`app_id` / `secret`), then reads again
 incrementally. It checks what a user of the loaded tables relies on: one row per key, ids as
 BIGINT, numeric fields as numeric columns, and no "Could not determine airbyte type" warning.
+A third pass reads the report streams with every metric group and the flat record layout: every
+metric is then its own numeric column (DECIMAL or BIGINT) but the documented text metrics, and
+`sum(spend)` works.
 
 Run by `.ci/run` (which installs the pinned PyAirbyte in a virtual environment):
     python tests/pyairbyte/test_pyairbyte.py path/to/source-tiktok-marketing
@@ -134,10 +137,26 @@ def captured_output():
         yield out, err
 
 
+# The metrics TikTok documents as text (attributes of the level: names, settings), which the
+# flat layout loads as VARCHAR columns; every other metric is a number.
+TEXT_METRICS = {
+    "campaign_name", "adgroup_name", "ad_name", "ad_text", "placement_type", "tt_app_name",
+    "mobile_app_id", "promotion_type", "dpa_target_audience_type",
+}
+
+
+def flat_all_config(base_url: str, start: str) -> dict:
+    config = readme_config(base_url, start)
+    config["advanced"].update({"metric_groups": ["all"], "record_layout": "flat"})
+    return config
+
+
 class Capture:
     """One PyAirbyte source and DuckDB cache, read twice."""
 
-    def __init__(self, binary: str, config: dict, name: str, cache_dir: str) -> None:
+    def __init__(self, binary: str, config: dict, name: str, cache_dir: str,
+                 streams: list[str] | None = None) -> None:
+        self.streams = streams if streams is not None else CORE_STREAMS + EXTRA_STREAMS
         self.printed = []
         with captured_output() as (out, err):
             self.source = ab.get_source(
@@ -146,7 +165,7 @@ class Capture:
                 local_executable=binary,
                 install_if_missing=False,
             )
-            self.source.select_streams(CORE_STREAMS + EXTRA_STREAMS)
+            self.source.select_streams(self.streams)
             self.cache = ab.new_local_cache(cache_name=name, cache_dir=cache_dir)
         self.printed += [out.getvalue(), err.getvalue()]
         self.keys = {}
@@ -203,7 +222,7 @@ class Capture:
 
 
 def check_tables(capture: Capture, label: str) -> None:
-    for stream in CORE_STREAMS + EXTRA_STREAMS:
+    for stream in capture.streams:
         rows, distinct = capture.counts(stream)
         assert rows > 0, f"{label}: {stream} loaded no rows"
         assert rows == distinct, f"{label}: {stream} has {rows} rows for {distinct} keys"
@@ -218,6 +237,30 @@ def check_tables(capture: Capture, label: str) -> None:
                 assert columns[field].startswith(NUMERIC_DUCKDB_TYPES), (
                     f"{label}: {stream}.{field} is {columns[field]}, not a numeric column"
                 )
+
+
+def check_flat_metrics(capture: Capture, label: str) -> None:
+    """Every metric a column: numeric but the documented text ones; no `metrics` JSON column."""
+    for stream in capture.streams:
+        columns = capture.columns(stream)
+        assert "metrics" not in columns, f"{label}: {stream} still has a metrics column"
+        schema = next(e.json_schema for e in capture.source.discovered_catalog.streams
+                      if e.name == stream)
+        keys = set(capture.keys[stream]) | {"advertiser_id", "dimensions"}
+        metrics = [name for name in schema["properties"] if name not in keys]
+        assert len(metrics) > 100, f"{label}: {stream} declares only {len(metrics)} metrics"
+        for name in metrics:
+            assert name in columns, f"{label}: {stream}.{name} is not a column"
+            if name in TEXT_METRICS:
+                assert columns[name] == "VARCHAR", f"{label}: {stream}.{name} is {columns[name]}"
+            else:
+                # PyAirbyte loads JSON numbers as DECIMAL(38, 9), integers as BIGINT.
+                assert columns[name].startswith(("DOUBLE", "BIGINT", "DECIMAL")), (
+                    f"{label}: {stream}.{name} is {columns[name]}, not a numeric column"
+                )
+    if "ads_reports_daily" in capture.streams:
+        total = capture.sql(f"SELECT SUM(spend) FROM {capture.table('ads_reports_daily')}")[0][0]
+        assert total is not None and float(total) > 0, f"{label}: sum(spend) is {total!r}"
 
 
 def no_type_warnings(capture: Capture, label: str) -> None:
@@ -272,7 +315,7 @@ def main() -> int:
                 test(f"{label}: read into DuckDB (one row per key, BIGINT ids, numeric columns)", read_once)
 
                 def read_again(capture=capture, label=label):
-                    before = {s: capture.counts(s)[0] for s in CORE_STREAMS + EXTRA_STREAMS}
+                    before = {s: capture.counts(s)[0] for s in capture.streams}
                     result = capture.read()
                     assert result.processed_records < first.get("records", 0), (
                         f"{label}: the incremental read processed {result.processed_records} "
@@ -285,6 +328,26 @@ def main() -> int:
 
                 test(f"{label}: a second, incremental read", read_again)
                 test(f"{label}: no type warnings from PyAirbyte", lambda c=capture, name=label: no_type_warnings(c, name))
+
+            label = "flat-all"
+            reports = [s for s in CORE_STREAMS if "_reports_" in s]
+            flat = {}
+
+            def flat_setup():
+                flat["capture"] = Capture(binary, flat_all_config(simulator.base_url, start),
+                                          "flat_all", cache_dir, streams=reports)
+
+            test(f"{label}: every metric group and the flat layout are accepted", flat_setup)
+            if "capture" in flat:
+                capture = flat["capture"]
+
+                def flat_read():
+                    capture.read()
+                    check_tables(capture, label)
+                    check_flat_metrics(capture, label)
+
+                test(f"{label}: each metric its own typed column (numeric, text metrics VARCHAR)", flat_read)
+                test(f"{label}: no type warnings from PyAirbyte", lambda: no_type_warnings(capture, label))
     finally:
         simulator.stop()
 

@@ -17,9 +17,6 @@
 //!   and no `X-Tt-Ads-Throttle` header, as totals over the ads cap that cover only its newest
 //!   (idle) ads would; TikTok gives that cap as 20,000 ads ([`docs::REPORTING_FAQ`]) and its SDK
 //!   as 10,000, and the header is the only sign of it a report answer carries.
-//! - [`Disagreement::RowDropped`]: an answer at one data level leaves out a row of one day that
-//!   the other levels and the totals count (a row lost between TikTok's systems: nothing in an
-//!   answer shows it, which is what a client's reconciliation of the levels is for).
 //!
 //! [`docs::SYNC_REPORT`]: crate::rules::docs::SYNC_REPORT
 //! [`docs::REPORTING_FAQ`]: crate::rules::docs::REPORTING_FAQ
@@ -43,8 +40,6 @@ pub enum Disagreement {
     AccountLeftOut { advertiser_id: u64 },
     /// This account's advertiser-level reports by day hold no rows (no throttle header).
     TotalsOverCap { advertiser_id: u64 },
-    /// Answers at `data_level` (e.g. `AUCTION_AD`) leave out their first row of `day`.
-    RowDropped { data_level: String, day: NaiveDate },
 }
 
 /// Rewrites the data of one `report/integrated/get/` answer (`{"list": [...], "page_info"}`)
@@ -80,13 +75,6 @@ pub(crate) fn apply(switches: &[Disagreement], params: &Params, data: Vec<u8>) -
                     if row_day(row) == Some(*day) {
                         only(row, keep, *dash_in_totals && advertiser_level);
                     }
-                }
-            }
-            Disagreement::RowDropped { data_level, day }
-                if params.get("data_level") == Some(data_level) =>
-            {
-                if let Some(first) = rows.iter().position(|row| row_day(row) == Some(*day)) {
-                    rows.remove(first);
                 }
             }
             Disagreement::AccountLeftOut { advertiser_id } if several => {

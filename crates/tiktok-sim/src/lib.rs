@@ -136,6 +136,36 @@ pub struct ApiBehaviour {
     /// How many ads one report processes: TikTok's 20,000 most recently created ads, signalled
     /// by the `X-Tt-Ads-Throttle` response header. Tests lower it to reach it with small data.
     pub ads_cap: usize,
+    /// How the server answers the metrics a report names.
+    pub metrics: MetricRules,
+}
+
+/// How the simulated API answers the metrics of a report query: every name checked against
+/// TikTok's Metrics page and its restrictions (`catalog`, 40002), and a limit on how many one
+/// query may name (40067).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRules {
+    /// A report query naming more metrics than this answers 40067 ("Your query is too large,
+    /// please reduce the query size (e.g. fewer metrics or time range)"), whatever its
+    /// window. TikTok states no number: the message is TikTok's, the limit is the simulator's
+    /// own choice. Default [`MetricRules::DEFAULT_MAX_METRICS`].
+    pub max_metrics_per_query: usize,
+}
+
+impl MetricRules {
+    /// 200: above the widest request of a stream asking a level's core, conversion and funnel
+    /// metrics (about 120 names), so such streams never meet it, and well below the roughly
+    /// 1,000 names of the whole Metrics page, so a client asking every group at once must
+    /// split its metrics over several queries, as a client of TikTok must be ready to.
+    pub const DEFAULT_MAX_METRICS: usize = 200;
+}
+
+impl Default for MetricRules {
+    fn default() -> Self {
+        MetricRules {
+            max_metrics_per_query: Self::DEFAULT_MAX_METRICS,
+        }
+    }
 }
 
 /// TikTok's asynchronous report tasks (`report/task/create/`, `check/`, `download/`).
@@ -251,6 +281,7 @@ impl Default for ApiBehaviour {
             quota: None,
             empty_breakdown_values: false,
             ads_cap: report::ADS_CAP,
+            metrics: MetricRules::default(),
         }
     }
 }

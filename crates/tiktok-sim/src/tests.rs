@@ -952,7 +952,7 @@ async fn serves_a_benchmark_sized_account() {
             end: "2024-06-30",
         },
     );
-    p[5].1 = s(serde_json::to_string(&crate::catalog::metrics_for(
+    p[5].1 = s(serde_json::to_string(&crate::catalog::sample_metrics(
         ReportType::Basic,
         Level::Ad,
         crate::catalog::Granularity::Day,

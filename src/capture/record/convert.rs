@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Number, Value};
 
-use super::{Note, Notes};
+use super::note::{Note, Notes};
 use crate::registry::metrics::{MetricType, ID_FIELDS};
 
 /// The one JSON type a schema declares for a field (besides null).

@@ -5,8 +5,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::convert::{conform, conform_id, null_non_finite, FieldTypes};
+use super::note::{Note, Notes};
 use super::text::{parse_row, RowError};
-use super::{Note, Notes};
 use crate::registry::metrics::ID_FIELDS;
 
 /// An entity as we emit it, and its `modify_time` (if any).

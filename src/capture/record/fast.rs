@@ -7,9 +7,11 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::report::ReportRecord;
-use crate::registry::metrics::{metric_type, MetricType, ID_FIELDS};
+use crate::registry::metric_catalog::metric_type;
+use crate::registry::metrics::{MetricType, ID_FIELDS};
+use crate::registry::report_options::flat_field;
 use crate::registry::schema::dimension_type;
-use crate::registry::ReportSpec;
+use crate::registry::{RecordLayout, ReportSpec};
 
 /// An object's members in order, keys and values borrowed from the row's text.
 #[derive(Default)]
@@ -219,15 +221,28 @@ pub(super) fn report_row(raw: &str, spec: &ReportSpec, advertiser_id: u64) -> Op
     if out.ends_with(',') {
         out.pop();
     }
-    out.push_str("},\"metrics\":{");
-    for (n, (name, value)) in row.metrics.0.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
+    match spec.layout {
+        RecordLayout::Nested => {
+            out.push_str("},\"metrics\":{");
+            for (n, (name, value)) in row.metrics.0.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                key(&mut out, name);
+                write_metric(&mut out, name, value.get(), metric_type(name))?;
+            }
+            out.push_str("}}");
         }
-        key(&mut out, name);
-        write_metric(&mut out, name, value.get(), metric_type(name))?;
+        RecordLayout::Flat => {
+            out.push('}');
+            for (name, value) in &row.metrics.0 {
+                out.push(',');
+                key(&mut out, &flat_field(name, &spec.dimensions));
+                write_metric(&mut out, name, value.get(), metric_type(name))?;
+            }
+            out.push('}');
+        }
     }
-    out.push_str("}}");
     Some(ReportRecord {
         doc: out,
         time,

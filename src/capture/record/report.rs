@@ -1,17 +1,20 @@
-//! Report records: TikTok's nested `dimensions` and `metrics` kept, top-level copies of the key
-//! dimensions and `advertiser_id` added, every metric typed. [`report_row`] tries the fast path
-//! (`fast`) and falls back to the general one here, which the tests hold the fast path to.
+//! Report records: TikTok's nested `dimensions` and `metrics` kept (in the flat layout of
+//! `advanced.record_layout`, each metric at the top level instead), top-level copies of the key
+//! dimensions and `advertiser_id` added, every metric typed: the general path, which
+//! [`report_row`](super::report_row) falls back to when the fast path (`fast`) declines a row,
+//! and which the tests hold the fast path to.
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::convert::{conform_id, null_non_finite, typed};
-use super::fast;
+use super::note::Notes;
 use super::text::{parse_row, RowError};
-use super::Notes;
-use crate::registry::metrics::{metric_type, MetricType};
+use crate::registry::metric_catalog::metric_type;
+use crate::registry::metrics::MetricType;
+use crate::registry::report_options::flat_field;
 use crate::registry::schema::dimension_type;
-use crate::registry::ReportSpec;
+use crate::registry::{RecordLayout, ReportSpec};
 
 const TIME_DIMENSIONS: [&str; 2] = ["stat_time_day", "stat_time_hour"];
 
@@ -22,21 +25,6 @@ pub struct ReportRecord {
     pub time: Option<String>,
     /// A key dimension TikTok left empty (kept as `""`), for the caller's warning.
     pub(crate) empty_key: Option<String>,
-}
-
-/// Builds the record of one report row. The fast path writes the output straight from the
-/// row's raw text (no intermediate maps or number parsing: report rows are most of what the
-/// connector emits); rows it does not handle (escaped keys, odd shapes) take the general path.
-pub fn report_row(
-    raw: &RawValue,
-    spec: &ReportSpec,
-    advertiser_id: u64,
-    notes: &mut Notes,
-) -> Result<ReportRecord, RowError> {
-    match fast::report_row(raw.get(), spec, advertiser_id) {
-        Some(record) => Ok(record),
-        None => report_row_general(raw, spec, advertiser_id, notes),
-    }
 }
 
 /// The general (slower) row builder: serde_json values all the way. The fast path falls
@@ -72,20 +60,7 @@ pub(crate) fn report_row_general(
     let mut empty_key = None;
     for name in &spec.dimensions {
         let value = row.dimensions.get(name).unwrap_or(&Value::Null);
-        let value = match dimension_type(name) {
-            MetricType::Id => conform_id(name, value, notes),
-            _ => match value {
-                Value::String(s) if !s.is_empty() => Some(value.clone()),
-                Value::Number(n) => Some(Value::String(n.to_string())),
-                // A breakdown TikTok could not attribute; a row without its time is unusable.
-                Value::String(_) | Value::Null if !TIME_DIMENSIONS.contains(&name.as_str()) => {
-                    empty_key.get_or_insert_with(|| name.clone());
-                    Some(Value::String(String::new()))
-                }
-                _ => None,
-            },
-        };
-        let Some(value) = value else {
+        let Some(value) = key_dimension(name, value, &mut empty_key, notes) else {
             return Err(format!(
                 "a report row has no usable {name:?} (a key dimension): {}",
                 raw.get().chars().take(300).collect::<String>()
@@ -111,7 +86,16 @@ pub(crate) fn report_row_general(
         .map(|(name, value)| (name.clone(), typed(name, value, metric_type(name), notes)))
         .collect();
     out.insert("dimensions".into(), Value::Object(dimensions));
-    out.insert("metrics".into(), Value::Object(metrics));
+    match spec.layout {
+        RecordLayout::Nested => {
+            out.insert("metrics".into(), Value::Object(metrics));
+        }
+        RecordLayout::Flat => {
+            for (name, value) in metrics {
+                out.insert(flat_field(&name, &spec.dimensions).into_owned(), value);
+            }
+        }
+    }
     let doc = serde_json::to_string(&out).map_err(|e| e.to_string())?;
     Ok(ReportRecord {
         doc,
@@ -120,11 +104,35 @@ pub(crate) fn report_row_general(
     })
 }
 
+/// A key dimension's value as the record carries it (`None`: unusable); an empty breakdown
+/// value is kept as `""` and named in `empty_key`.
+fn key_dimension(
+    name: &str,
+    value: &Value,
+    empty_key: &mut Option<String>,
+    notes: &mut Notes,
+) -> Option<Value> {
+    match dimension_type(name) {
+        MetricType::Id => conform_id(name, value, notes),
+        _ => match value {
+            Value::String(s) if !s.is_empty() => Some(value.clone()),
+            Value::Number(n) => Some(Value::String(n.to_string())),
+            // A breakdown TikTok could not attribute; a row without its time is unusable.
+            Value::String(_) | Value::Null if !TIME_DIMENSIONS.contains(&name) => {
+                empty_key.get_or_insert_with(|| name.to_string());
+                Some(Value::String(String::new()))
+            }
+            _ => None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::capture::record::report_row;
     use crate::capture::record::tests::raw;
     use crate::registry::{find, Kind};
 
@@ -162,6 +170,52 @@ mod tests {
             &mut Notes::new(),
         )
         .is_err());
+    }
+
+    /// The flat layout puts each typed metric at the top level, both paths alike, with the
+    /// same values the nested layout keeps under `metrics`; a metric named like a top-level
+    /// field keeps the documented prefix.
+    #[test]
+    fn flat_records_carry_each_typed_metric_at_the_top_level() {
+        let Kind::Report(def) = find("campaigns_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let nested = ReportSpec::from_def(&def);
+        let mut flat = nested.clone();
+        flat.layout = RecordLayout::Flat;
+        let row = raw(json!({
+            "dimensions": {"campaign_id": "1714125042508817", "stat_time_day": "2024-01-01 00:00:00"},
+            "metrics": {"spend": "20.000", "complete_payment_roas": "3.25", "ctr": "-",
+                        "campaign_name": "C", "advertiser_id": "872746382648", "new_metric": 3}
+        }));
+        let nested_doc: Value = serde_json::from_str(
+            &report_row(&row, &nested, 872746382648, &mut Notes::new())
+                .unwrap()
+                .doc,
+        )
+        .unwrap();
+        let fast = report_row(&row, &flat, 872746382648, &mut Notes::new()).unwrap();
+        let general = report_row_general(&row, &flat, 872746382648, &mut Notes::new()).unwrap();
+        assert!(fast.doc.contains("\"spend\":20.000"), "{}", fast.doc);
+        for record in [fast, general] {
+            let doc: Value = serde_json::from_str(&record.doc).unwrap();
+            assert!(doc.get("metrics").is_none(), "{doc}");
+            assert_eq!(doc["campaign_id"], json!(1714125042508817u64));
+            assert_eq!(doc["advertiser_id"], json!(872746382648u64));
+            assert_eq!(doc["dimensions"], nested_doc["dimensions"]);
+            assert_eq!(doc["spend"].to_string(), "20.000");
+            assert_eq!(doc["complete_payment_roas"].to_string(), "3.25");
+            assert_eq!(doc["ctr"], Value::Null);
+            assert_eq!(doc["campaign_name"], "C");
+            assert_eq!(doc["new_metric"], "3");
+            // The metric `advertiser_id` would collide with the key field.
+            assert_eq!(doc["metric_advertiser_id"], json!(872746382648u64));
+            for (name, value) in nested_doc["metrics"].as_object().unwrap() {
+                let field = crate::registry::report_options::flat_field(name, &flat.dimensions);
+                assert_eq!(&doc[field.as_ref()], value, "{name}");
+            }
+            assert_eq!(record.time.as_deref(), Some("2024-01-01 00:00:00"));
+        }
     }
 
     #[test]

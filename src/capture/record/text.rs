@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Note, Notes};
+use super::note::{Note, Notes};
 
 /// The deepest nesting serde_json parses (its recursion limit).
 const MAX_DEPTH: usize = 128;

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use chrono::{Days, NaiveDate};
 use serde_json::Value;
 
+use super::asked::Unasked;
 use super::fetch::{emit_rows, fetch, Fetched, ReportUnit};
 use super::query::{filters_on, Query};
 use super::splits::{
@@ -338,7 +339,17 @@ async fn read_by_task(
         }
     }
     // Rows of days outside what the task was asked are not TikTok's answer to it: dropped.
-    days.retain(|d, _| d.is_some_and(|d| day < d && d <= until));
+    let mut unasked = Unasked::new(unit.advertiser.id, Some((day, until)));
+    days.retain(|d, rows| {
+        let kept = d.is_some_and(|d| day < d && d <= until);
+        if !kept {
+            for _ in 0..rows.len() {
+                unasked.keeps_day(*d);
+            }
+        }
+        kept
+    });
+    unasked.warn(unit.stream);
     *ahead = DaysAhead {
         range: Some((day, until)),
         days,
@@ -353,10 +364,16 @@ async fn emit_table(
     window: Option<(NaiveDate, NaiveDate)>,
     table: &CsvTable,
 ) -> Result<()> {
+    let mut unasked = Unasked::new(unit.advertiser.id, window);
+    let mut emitted = Ok(());
     for rows in table.batches() {
-        emit_rows(ctx, unit, window, &rows).await?;
+        emitted = emit_rows(ctx, unit, &rows, &mut unasked).await;
+        if emitted.is_err() {
+            break;
+        }
     }
-    Ok(())
+    unasked.warn(unit.stream);
+    emitted
 }
 
 #[cfg(test)]
@@ -374,6 +391,7 @@ mod tests {
             dimensions: vec![level.id_field().into(), "stat_time_day".into()],
             metrics: vec!["spend".into()],
             filtering,
+            layout: crate::registry::RecordLayout::Nested,
         };
         assert!(can_split(&spec(Level::Ad, Vec::new())));
         assert!(can_split(&spec(Level::Campaign, Vec::new())));

@@ -1,20 +1,23 @@
 //! One report binding's work for one ad account ([`ReportUnit`]) and the reading of one query:
 //! every page of it fetched, its rows turned into records and emitted, and the rows of the
 //! recent days counted for the next run's plan. The driver and the ads-cap machinery both read
-//! queries here; an asynchronous task's rows are emitted here too.
+//! queries here; an asynchronous task's rows are emitted here too. Rows the query did not ask
+//! for (another account's, or of a day outside its window) are dropped here, for every path
+//! ([`Unasked`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use futures::StreamExt;
 
+use super::asked::{day_of, row_account, Unasked};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
 use crate::capture::advertisers::Advertiser;
 use crate::capture::context::{Context, CountFor, Warning};
 use crate::capture::listing::ListQuery;
 use crate::capture::record;
 use crate::client::Page;
-use crate::error::Result;
+use crate::error::{ErrorClass, Result};
 use crate::registry::ReportSpec;
 
 /// One report binding's work for one ad account.
@@ -79,8 +82,53 @@ pub(super) enum Fetched {
 }
 
 /// Fetches every page of one query and emits its rows. An answer over the ads cap is not
-/// emitted (`Capped`) unless `accept_capped`.
+/// emitted (`Capped`) unless `accept_capped`. A query TikTok finds too large (40067) whose window
+/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]).
 pub(super) async fn fetch(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    // Once a query of the binding took parts, its other windows start in parts.
+    let refused = if ctx.counters[unit.binding]
+        .metric_parts
+        .load(Ordering::Relaxed)
+        > 1
+    {
+        0
+    } else {
+        let narrowest = super::wide::narrowest(unit.spec, query.window);
+        match fetch_whole(ctx, unit, query, accept_capped).await {
+            Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
+                tracing::info!(
+                    advertiser_id = unit.advertiser.id,
+                    metrics = unit.spec.metrics.len(),
+                    "TikTok found the query too large (40067) for one day; asking its metrics in \
+                     parts."
+                );
+                1
+            }
+            other => return other,
+        }
+    };
+    let wide = super::wide::WideQuery {
+        binding: unit.binding,
+        spec: unit.spec,
+        advertiser_id: unit.advertiser.id,
+        query,
+    };
+    match super::wide::fetch_split(ctx, wide, accept_capped, refused).await? {
+        Some(rows) => {
+            emit_answer(ctx, unit, query.window, &rows).await?;
+            Ok(Fetched::Whole)
+        }
+        None => Ok(Fetched::Capped),
+    }
+}
+
+/// [`fetch`] in one query.
+async fn fetch_whole(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     query: Query<'_>,
@@ -97,36 +145,55 @@ pub(super) async fn fetch(
     };
     let pages = ctx.pages(CountFor::Binding(binding), query_pages);
     futures::pin_mut!(pages);
-    while let Some(page) = pages.next().await {
-        let page: Page = page?;
-        if page.ads_throttled && !accept_capped {
-            return Ok(Fetched::Capped);
+    let mut unasked = Unasked::new(advertiser_id, query.window);
+    let fetched = async {
+        while let Some(page) = pages.next().await {
+            let page: Page = page?;
+            if page.ads_throttled && !accept_capped {
+                return Ok(Fetched::Capped);
+            }
+            emit_rows(ctx, unit, &page.records, &mut unasked).await?;
         }
-        emit_rows(ctx, unit, query.window, &page.records).await?;
-        // TikTok's advertiser totals do not cover TopView: only the other scope is compared.
-        if query.scope == crate::capture::listing::BuyingScope::AuctionAndReachFrequency {
-            ctx.reconcile.add_rows(ctx, unit, &page.records);
-        }
+        Ok(Fetched::Whole)
     }
-    Ok(Fetched::Whole)
+    .await;
+    unasked.warn(unit.stream);
+    fetched
 }
 
-/// Turns TikTok's report rows of `window` (a page's, or an asynchronous task's) into records
-/// and emits them; rows of the recent days are counted for the next run's plan.
-pub(super) async fn emit_rows(
+/// Emits the rows of one whole answer to a query over `window` (rows the query did not ask
+/// are dropped, and said once, even when emitting fails part way).
+pub(super) async fn emit_answer(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     window: Option<(NaiveDate, NaiveDate)>,
     rows: &[Box<serde_json::value::RawValue>],
 ) -> Result<()> {
+    let mut unasked = Unasked::new(unit.advertiser.id, window);
+    let emitted = emit_rows(ctx, unit, rows, &mut unasked).await;
+    unasked.warn(unit.stream);
+    emitted
+}
+
+/// Turns TikTok's report rows of one query (a page's, or an asynchronous task's) into records
+/// and emits them; rows of the recent days are counted for the next run's plan. Rows outside
+/// what the query asked (`unasked`: its account and window) are dropped and counted there.
+pub(super) async fn emit_rows(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    rows: &[Box<serde_json::value::RawValue>],
+    unasked: &mut Unasked,
+) -> Result<()> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
-    if window.is_some_and(|w| unit.is_recent(w)) {
-        unit.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
-    }
+    let dropped_before = unasked.dropped();
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
     for raw in rows {
+        if !unasked.keeps_account(row_account(raw.get())) {
+            continue;
+        }
         match record::report_row(raw, spec, advertiser_id, &mut notes) {
+            Ok(row) if !unasked.keeps_day(row.time.as_deref().and_then(day_of)) => {}
             Ok(row) => {
                 if let Some(dimension) = &row.empty_key {
                     if ctx.first_warning(Warning::EmptyKey, Some(binding), 0) {
@@ -148,5 +215,9 @@ pub(super) async fn emit_rows(
         }
     }
     ctx.log_notes(binding, &mut notes);
+    if unasked.window().is_some_and(|w| unit.is_recent(w)) {
+        let kept = rows.len() as u64 - (unasked.dropped() - dropped_before);
+        unit.rows.fetch_add(kept, Ordering::Relaxed);
+    }
     ctx.records(binding, docs).await
 }

@@ -11,11 +11,13 @@
 //! ad count and narrowed further whenever an answer carries `X-Tt-Ads-Throttle`.
 
 mod ads_cap;
+pub(crate) mod asked;
 mod fetch;
 pub(crate) mod filter;
 pub(crate) mod query;
 pub(crate) mod splits;
 pub(crate) mod tasks;
+mod wide;
 pub(crate) mod window;
 
 use std::collections::VecDeque;
@@ -166,7 +168,28 @@ async fn run_dated(
     else {
         return ctx.checkpoint(binding, StatePatch::Nothing).await;
     };
-    if start == EARLIEST_DAY && ctx.first_warning(Warning::EarliestDay, None, advertiser.id) {
+    let cursor_day = cursor.as_deref().and_then(asked::day_of);
+    if let Some(day) = cursor_day.filter(|day| *day < EARLIEST_DAY) {
+        if ctx.first_warning(
+            Warning::CursorBeforeEarliestDay,
+            Some(binding),
+            advertiser.id,
+        ) {
+            tracing::warn!(
+                stream = unit.stream,
+                advertiser_id = advertiser.id,
+                cursor = %day,
+                "The state's cursor for this ad account lies before {EARLIEST_DAY}, when TikTok \
+                 Ads began, which no run could have written: reports are read from {start}."
+            );
+        }
+    }
+    let nothing_known = ctx.config.start_date.is_none() && advertiser.created.is_none();
+    if start == EARLIEST_DAY
+        && nothing_known
+        && cursor_day.is_none()
+        && ctx.first_warning(Warning::EarliestDay, None, advertiser.id)
+    {
         tracing::warn!(
             advertiser_id = advertiser.id,
             "Neither start_date nor the ad account's creation date is known, so reports are \
@@ -282,7 +305,7 @@ async fn fetch_window(
     }
     // The ledger's query was this stream's: its rows are emitted without a request.
     if let Some(rows) = activity::shared_rows(ctx, unit.stream, advertiser_id, (from, to)).await {
-        fetch::emit_rows(ctx, unit, Some((from, to)), &rows).await?;
+        fetch::emit_answer(ctx, unit, Some((from, to)), &rows).await?;
         return Ok(to);
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
@@ -300,6 +323,5 @@ async fn fetch_window(
             Err(err) => return Err(err),
         }
     }
-    ctx.reconcile.read_window(ctx, unit, (from, to));
     Ok(to)
 }

@@ -54,7 +54,7 @@ pub(crate) fn scoped_filtering(
 /// report, portal id 1740302848100353) says currency metrics then come without a decimal point
 /// and times in UTC or each account's zone by choice, and the 20,000-ad cap counts the whole
 /// batch: the rows would not be those of per-account queries, so the report streams do not use
-/// it (the activity index does, for whether days had anything at all:
+/// it (the ledger does, only for whether accounts ever delivered:
 /// [`crate::capture::activity::ACCOUNTS_PER_QUERY`]).
 pub fn params(
     spec: &ReportSpec,

@@ -104,8 +104,9 @@ pub(crate) fn task_body(
 }
 
 /// Runs one query as a task: its CSV, read and checked, or why no task could replace the
-/// synchronous answer. It returns the rows; the report driver emits them. Errors that stop the run (credentials, the daily quota)
-/// are returned as such.
+/// synchronous answer. It returns the rows; the report driver emits them. Errors that stop the
+/// run (credentials) are returned as such; a spent daily quota of the task endpoints ends tasks
+/// for the run, like a refusal of the feature.
 pub(crate) async fn read(
     ctx: &Context,
     unit: &ReportUnit<'_>,
@@ -129,8 +130,13 @@ pub(crate) async fn read(
     }
     match attempt(ctx, unit, window, filters).await {
         Ok(table) => Ok(ByTask::Done(table)),
-        Err((err, _)) if err.stops_the_run() || err.class() == ErrorClass::QuotaExhausted => {
-            Err(err)
+        Err((err, _)) if err.stops_the_run() => Err(err),
+        // The daily quota of a task endpoint (TikTok's QPD is per path): tasks end for the
+        // run, and the reports fall back to the synchronous path, whose quota is its own.
+        Err((err, _)) if err.class() == ErrorClass::QuotaExhausted => {
+            let why = format!("TikTok's daily quota of asynchronous reports is used up ({err})");
+            ctx.tasks.set_unavailable(&why);
+            Ok(ByTask::FallBack(why))
         }
         Err((err, reach)) => {
             let why = err.to_string();
@@ -184,9 +190,17 @@ async fn attempt(
     await_task(ctx, unit, &task_id, &params).await?;
     let text = ctx
         .tasks
-        .paced(ctx.client.get_text(DOWNLOAD_PATH, &params))
-        .await
-        .map_err(run_wide)?;
+        .paced(async {
+            match ctx.tasks.unavailable() {
+                Some(why) => Err((Error::Fatal(why), Reach::Query)),
+                None => ctx
+                    .client
+                    .get_text(DOWNLOAD_PATH, &params)
+                    .await
+                    .map_err(run_wide),
+            }
+        })
+        .await?;
     ctx.count_request(unit.binding);
     CsvTable::read(&text, unit.spec).map_err(|why| {
         run_wide(Error::Fatal(format!(
@@ -208,6 +222,11 @@ async fn await_task(
     let deadline = ctx.options.task_deadline;
     let mut wait = FIRST_CHECK_WAIT;
     loop {
+        // Another task found tasks unavailable for the run (a failing download, a refusal):
+        // this one stops waiting and its report falls back at once.
+        if let Some(why) = ctx.tasks.unavailable() {
+            return Err((Error::Fatal(why), Reach::Query));
+        }
         if started.elapsed() + wait > deadline {
             return Err(run_wide(Error::Fatal(format!(
                 "TikTok had not finished task {task_id} after {} seconds",
@@ -340,6 +359,14 @@ impl CsvTable {
                 (spec.dimensions.contains(&name), name)
             })
             .collect();
+        // Two columns of one name: which holds the value cannot be told, so nothing is guessed.
+        let mut seen = std::collections::HashSet::with_capacity(columns.len());
+        if let Some((_, twice)) = columns.iter().find(|(_, name)| !seen.insert(name.as_str())) {
+            return Err(format!(
+                "it has the column {} twice, so which cell holds its value cannot be told",
+                crate::scrub::echo(&format!("{twice:?}"))
+            ));
+        }
         for wanted in spec.dimensions.iter().chain(&spec.metrics) {
             if !columns.iter().any(|(_, name)| name == wanted) {
                 return Err(format!(
@@ -388,6 +415,11 @@ impl CsvTable {
 }
 
 impl CsvTable {
+    /// How many rows the table holds.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
     /// The rows of each day, by the date their `time_dimension` cell begins with; rows whose
     /// day cannot be read are under `None` (they are emitted, and the record builder says what
     /// is wrong with them).
@@ -501,6 +533,32 @@ mod tests {
         assert!(takes_filters(&[]));
         assert!(takes_filters(std::slice::from_ref(&id_filter)));
         assert!(!takes_filters(&[id_filter, status]));
+    }
+
+    #[test]
+    fn a_duplicated_column_refuses_the_file_naming_it() {
+        let spec = advertisers_daily();
+        let mut all: Vec<String> = spec.dimensions.clone();
+        all.extend(spec.metrics.iter().cloned());
+        all.push("spend".into());
+        let cells: Vec<&str> = all
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c.as_str() {
+                "advertiser_id" => "7001",
+                "stat_time_day" => "2026-11-01 00:00:00",
+                "spend" if i + 1 == all.len() => "9.99",
+                "spend" => "2.50",
+                _ => "",
+            })
+            .collect();
+        let text = format!("{}\n{}\n", all.join(","), cells.join(","));
+        let err = csv_rows(&text, &spec).expect_err("refused");
+        assert!(err.contains("\"spend\" twice"), "{err}");
+        // A name that differs only by spaces around it is the same column.
+        let text = format!("{}, spend\n", all[..all.len() - 1].join(","));
+        let err = csv_rows(&text, &spec).expect_err("refused");
+        assert!(err.contains("twice"), "{err}");
     }
 
     #[test]

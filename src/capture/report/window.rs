@@ -38,7 +38,8 @@ impl DateBounds {
     }
 }
 
-/// The date range one advertiser's report must cover this run, or `None` when it is empty.
+/// The date range one advertiser's report must cover this run, or `None` when it is empty. It
+/// never starts before [`EARLIEST_DAY`].
 pub(crate) fn date_range(
     bounds: &DateBounds,
     created: Option<NaiveDate>,
@@ -56,11 +57,14 @@ pub(crate) fn date_range(
             c.checked_sub_days(Days::new(lookback_days.into()))
                 .unwrap_or(c)
         });
+    // Nothing before TikTok Ads began can have data: a start date, creation or cursor before it
+    // (a state cursor of year 1) is clamped there, so no run asks for decades of empty days.
     let start = [start_date, created, resume]
         .into_iter()
         .flatten()
         .max()
-        .unwrap_or(EARLIEST_DAY);
+        .unwrap_or(EARLIEST_DAY)
+        .max(EARLIEST_DAY);
     let end = end_date.unwrap_or_else(|| today.checked_add_days(Days::new(1)).unwrap_or(today));
     (start <= end).then_some((start, end))
 }

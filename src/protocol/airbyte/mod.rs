@@ -6,11 +6,13 @@
 
 pub(crate) mod wire;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use super::emit::{now_millis, Framing};
 use super::{field_problem, json_kind, DOCUMENTATION_URL};
@@ -140,15 +142,21 @@ pub(crate) fn catalog(config: &Config) -> Message<'static> {
     }
 }
 
+/// The states of `--state` by stream name, each kept as its JSON text: a stream's state is
+/// read once, straight into its typed state ([`BindingState::from_raw`]), so a state of a
+/// million advertisers is never also held as a JSON tree.
+pub type StreamStates = BTreeMap<String, Box<RawValue>>;
+
 /// Per-stream states from `--state`, in every form the protocol has had: an array of state
 /// messages (STREAM, GLOBAL or LEGACY), a single state message, a legacy `{stream: state}`
 /// object, an empty file, `{}` or `null`; and the `STATE` lines exactly as `read` prints them
 /// (`{"type":"STATE","state":{...}}`), one per line or in an array. Several JSON documents in
 /// one file are read in order, so a later state of a stream replaces an earlier one (the last
-/// `STATE` of each stream is the one that counts, as it was when printed).
-pub fn parse_state(text: &str) -> Result<Map<String, Value>> {
-    let mut out = Map::new();
-    let documents = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+/// `STATE` of each stream is the one that counts, as it was when printed). Only the messages'
+/// outer fields are parsed here; each stream's state stays text.
+pub fn parse_state(text: &str) -> Result<StreamStates> {
+    let mut out = StreamStates::new();
+    let documents = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     let mut n = 0;
     for document in documents {
         let document = document.map_err(|e| {
@@ -163,32 +171,50 @@ pub fn parse_state(text: &str) -> Result<Map<String, Value>> {
     Ok(out)
 }
 
+/// The first character of a JSON text, which tells its kind (`{`, `[`, `n`ull, ...).
+fn opening(raw: &RawValue) -> u8 {
+    raw.get().trim_start().bytes().next().unwrap_or_default()
+}
+
+/// How an error describes a JSON text (see [`json_kind`]). Only error paths call it.
+fn raw_kind(raw: &RawValue) -> String {
+    json_kind(&serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+}
+
+/// The fields of a JSON object, their values left as text. The text is valid JSON already
+/// (the document parsed), so this cannot fail on an object; a non-object has no fields.
+fn fields(raw: &RawValue) -> BTreeMap<String, &RawValue> {
+    serde_json::from_str(raw.get()).unwrap_or_default()
+}
+
 /// One JSON document of a `--state` file: `null`, a state message (or a printed `STATE`
 /// line), an array of them, or a legacy `{stream: state}` object. `n` counts the state messages
 /// read so far, for errors.
-fn collect_document(document: Value, n: &mut usize, out: &mut Map<String, Value>) -> Result<()> {
-    match document {
-        Value::Null => {}
-        Value::Object(map) => {
-            let message = printed_state(Value::Object(map), *n)?;
+fn collect_document(document: &RawValue, n: &mut usize, out: &mut StreamStates) -> Result<()> {
+    match opening(document) {
+        b'n' => {}
+        b'{' => {
+            let message = printed_state(document, *n)?;
             // A single state message is accepted too.
-            if is_state_message(&message) {
+            if is_state_message(message) {
                 collect_message(message, *n, out)?;
                 *n += 1;
-            } else if let Value::Object(legacy) = message {
+            } else {
+                let legacy: StreamStates = serde_json::from_str(message.get()).unwrap_or_default();
                 out.extend(legacy);
             }
         }
-        Value::Array(messages) => {
+        b'[' => {
+            let messages: Vec<&RawValue> = serde_json::from_str(document.get()).unwrap_or_default();
             for message in messages {
                 collect_message(printed_state(message, *n)?, *n, out)?;
                 *n += 1;
             }
         }
-        other => {
+        _ => {
             return Err(Error::config(format!(
                 "The --state file holds {}; expected an array of state messages or an object.",
-                json_kind(&other)
+                raw_kind(document)
             )))
         }
     }
@@ -196,17 +222,18 @@ fn collect_document(document: Value, n: &mut usize, out: &mut Map<String, Value>
 }
 
 /// Whether an object is a state message (rather than a legacy `{stream: state}` object).
-fn is_state_message(value: &Value) -> bool {
-    value.get("type").is_some_and(Value::is_string)
+fn is_state_message(value: &RawValue) -> bool {
+    let fields = fields(value);
+    fields.get("type").is_some_and(|kind| opening(kind) == b'"')
         && ["stream", "global", "data"]
             .iter()
-            .any(|key| value.get(key).is_some())
+            .any(|key| fields.contains_key(*key))
 }
 
 /// The state message inside an Airbyte message as `read` prints it (`{"type": "STATE", "state":
 /// {...}}`); anything else is returned as it is. Another kind of Airbyte message (a RECORD,
 /// LOG or TRACE line of the same output) is refused, naming the fix.
-fn printed_state(message: Value, n: usize) -> Result<Value> {
+fn printed_state(message: &RawValue, n: usize) -> Result<&RawValue> {
     const OTHER_MESSAGES: [&str; 7] = [
         "RECORD",
         "LOG",
@@ -216,20 +243,21 @@ fn printed_state(message: Value, n: usize) -> Result<Value> {
         "CONNECTION_STATUS",
         "CONTROL",
     ];
-    let kind = message
+    let fields = fields(message);
+    let kind: String = fields
         .get("type")
-        .and_then(Value::as_str)
+        .and_then(|kind| serde_json::from_str(kind.get()).ok())
         .unwrap_or_default();
     if kind == "STATE" {
-        return match message.get("state") {
-            Some(state @ Value::Object(_)) => Ok(state.clone()),
+        return match fields.get("state") {
+            Some(state) if opening(state) == b'{' => Ok(state),
             _ => Err(Error::config(format!(
                 "State message {n} is a STATE message without its `state` object: pass the \
                  STATE lines as `read` printed them."
             ))),
         };
     }
-    if OTHER_MESSAGES.contains(&kind) {
+    if OTHER_MESSAGES.contains(&kind.as_str()) {
         return Err(Error::config(format!(
             "State message {n} is an Airbyte {kind} message, not a state: pass only the STATE \
              lines `read` printed, for example `grep '\"type\":\"STATE\"' output.jsonl > \
@@ -239,26 +267,29 @@ fn printed_state(message: Value, n: usize) -> Result<Value> {
     Ok(message)
 }
 
-fn collect_message(message: Value, n: usize, out: &mut Map<String, Value>) -> Result<()> {
+fn collect_message(message: &RawValue, n: usize, out: &mut StreamStates) -> Result<()> {
     let neither = |what: String| {
         Error::config(format!(
             "State message {n} is neither a STREAM, GLOBAL nor LEGACY state: {what}."
         ))
     };
-    if !message.is_object() {
-        return Err(neither(format!("it is {}", json_kind(&message))));
+    if opening(message) != b'{' {
+        return Err(neither(format!("it is {}", raw_kind(message))));
     }
-    let message: InputStateMessage = serde_path_to_error::deserialize(message).map_err(|err| {
-        let path = err.path().to_string();
-        let problem = field_problem(&path, &err.into_inner().to_string());
-        if path.starts_with("stream") || path.starts_with("global") {
-            Error::config(format!("State message {n}: {problem}."))
-        } else {
-            neither(problem)
-        }
-    })?;
+    let mut text = serde_json::Deserializer::from_str(message.get());
+    let message: InputStateMessage =
+        serde_path_to_error::deserialize(&mut text).map_err(|err| {
+            let path = err.path().to_string();
+            let problem = field_problem(&path, &without_position(err.into_inner()));
+            if path.starts_with("stream") || path.starts_with("global") {
+                Error::config(format!("State message {n}: {problem}."))
+            } else {
+                neither(problem)
+            }
+        })?;
     let mut stream_entry = |entry: InputStreamState| {
-        out.insert(entry.stream_descriptor.name, entry.stream_state);
+        let state = entry.stream_state.unwrap_or_else(null);
+        out.insert(entry.stream_descriptor.name, state);
     };
     match (message.kind, message.stream, message.global, message.data) {
         (Some(StateType::Stream), Some(stream), _, _) => stream_entry(stream),
@@ -274,6 +305,22 @@ fn collect_message(message: Value, n: usize, out: &mut Map<String, Value>) -> Re
         _ => return Err(neither("no payload for its type".into())),
     }
     Ok(())
+}
+
+/// A JSON `null`, the state of a stream the file names without one.
+fn null() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
+/// A parse error's message without the position serde_json appends when reading text: the
+/// field path names the place, as it did when the message was read from a JSON tree.
+fn without_position(err: serde_json::Error) -> String {
+    let text = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&position) {
+        Some(message) => message.to_string(),
+        None => text,
+    }
 }
 
 /// The files `read` is given on its command line: the config, the configured catalog and,
@@ -325,12 +372,12 @@ pub async fn read_with<W: Write + Send + 'static>(
             )));
         }
         let incremental = entry.sync_mode == Some(SyncMode::Incremental);
-        let raw_state = states.remove(&name).unwrap_or(Value::Null);
-        let state = BindingState::from_any(&raw_state).ok_or_else(|| {
+        let raw_state = states.remove(&name).unwrap_or_else(null);
+        let state = BindingState::from_raw(&raw_state).ok_or_else(|| {
             Error::config(format!(
                 "The --state for stream {name:?} is not in a shape this connector knows ({}). \
                  Reset the stream to start it afresh.",
-                json_kind(&raw_state)
+                raw_kind(&raw_state)
             ))
         })?;
         drop(raw_state);
@@ -342,6 +389,8 @@ pub async fn read_with<W: Write + Send + 'static>(
             state,
         });
     }
+    // States of streams not in the catalog: not kept while the capture runs.
+    drop(states);
     let output = CaptureOutput {
         framing: Framing::airbyte(names, initial_states),
         writer: out,
@@ -402,6 +451,14 @@ pub fn error_trace(err: &Error) -> Message<'static> {
 mod tests {
     use super::*;
 
+    /// [`parse_state`], each stream's state read as JSON for comparing.
+    fn parsed(text: &str) -> Result<BTreeMap<String, Value>> {
+        Ok(parse_state(text)?
+            .into_iter()
+            .map(|(stream, state)| (stream, serde_json::from_str(state.get()).unwrap()))
+            .collect())
+    }
+
     /// A `STATE` line as `read` prints it, for a stream and cursor.
     fn printed(stream: &str, cursor: &str) -> String {
         json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
@@ -421,7 +478,7 @@ mod tests {
             printed("campaigns", "2024-01-03"),
         ]
         .join("\n");
-        let states = parse_state(&format!("{lines}\n")).unwrap();
+        let states = parsed(&format!("{lines}\n")).unwrap();
         assert_eq!(
             states["campaigns"],
             json!({"advertisers": {"1": {"cursor": "2024-01-03"}}})
@@ -431,25 +488,25 @@ mod tests {
             json!({"advertisers": {"1": {"cursor": "2024-01-02"}}})
         );
         // One printed line alone, and printed lines in an array.
-        let one = parse_state(&printed("ads", "2024-01-04")).unwrap();
+        let one = parsed(&printed("ads", "2024-01-04")).unwrap();
         assert_eq!(one["ads"]["advertisers"]["1"]["cursor"], "2024-01-04");
         let array = format!(
             "[{}, {}]",
             printed("ads", "2024-01-05"),
             printed("campaigns", "2024-01-06")
         );
-        let both = parse_state(&array).unwrap();
+        let both = parsed(&array).unwrap();
         assert_eq!(both.len(), 2);
         assert_eq!(both["ads"]["advertisers"]["1"]["cursor"], "2024-01-05");
         // Other lines of the same output are refused with the fix; so is a STATE without state.
         let record = r#"{"type":"RECORD","record":{"stream":"ads","data":{},"emitted_at":1}}"#;
-        let err = parse_state(&format!("{}\n{record}", printed("ads", "x"))).unwrap_err();
+        let err = parsed(&format!("{}\n{record}", printed("ads", "x"))).unwrap_err();
         assert!(err.to_string().contains("RECORD message"), "{err}");
         assert!(err.to_string().contains("grep"), "{err}");
-        let err = parse_state(r#"{"type":"STATE"}"#).unwrap_err();
+        let err = parsed(r#"{"type":"STATE"}"#).unwrap_err();
         assert!(err.to_string().contains("without its `state`"), "{err}");
         // A line cut short names where.
-        let err = parse_state(&format!("{}\n{{\"type\": \"STA", printed("ads", "x"))).unwrap_err();
+        let err = parsed(&format!("{}\n{{\"type\": \"STA", printed("ads", "x"))).unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 
@@ -457,27 +514,62 @@ mod tests {
     fn every_state_form_is_accepted() {
         let modern = r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"campaigns","namespace":null},
             "stream_state":{"advertisers":{"1":{"cursor":"x"}}}},"global_":null,"data":null,"sourceStats":{"recordCount":1.0}}]"#;
-        let states = parse_state(modern).unwrap();
+        let states = parsed(modern).unwrap();
         assert_eq!(
             states["campaigns"],
             json!({"advertisers": {"1": {"cursor": "x"}}})
         );
-        let legacy = parse_state(r#"{"ads": {"modify_time": "2024-01-01 00:00:00"}}"#).unwrap();
+        let legacy = parsed(r#"{"ads": {"modify_time": "2024-01-01 00:00:00"}}"#).unwrap();
         assert!(legacy.contains_key("ads"));
         for empty in ["", "  \n", "{}", "null", "[]"] {
-            assert!(parse_state(empty).unwrap().is_empty(), "{empty:?}");
+            assert!(parsed(empty).unwrap().is_empty(), "{empty:?}");
         }
         let global = r#"[{"type":"GLOBAL","global":{"stream_states":[{"stream_descriptor":{"name":"ads"},"stream_state":{}}]}}]"#;
-        assert!(parse_state(global).unwrap().contains_key("ads"));
-        assert!(parse_state("[1]").is_err());
+        assert!(parsed(global).unwrap().contains_key("ads"));
+        assert!(parsed("[1]").is_err());
         // A legacy LEGACY message on its own.
         let legacy_message = r#"{"type":"LEGACY","data":{"ads":{"cursor":"y"}}}"#;
         assert_eq!(
-            parse_state(legacy_message).unwrap()["ads"],
+            parsed(legacy_message).unwrap()["ads"],
             json!({"cursor": "y"})
         );
 
-        assert!(parse_state("\"text\"").is_err());
-        assert!(parse_state("{\"truncated\": ").is_err());
+        assert!(parsed("\"text\"").is_err());
+        assert!(parsed("{\"truncated\": ").is_err());
+    }
+
+    /// The text of a stream state of `n` advertisers, as this connector writes it.
+    fn advertisers_state(n: u64) -> String {
+        let entries: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "\"{}\":{{\"cursor\":\"2024-02-01 00:00:00\"}}",
+                    7_100_000_000_000_000_000 + i
+                )
+            })
+            .collect();
+        format!("{{\"advertisers\":{{{}}}}}", entries.join(","))
+    }
+
+    /// A large state is read straight from its text into the typed state (no JSON tree of it),
+    /// and comes back out byte for byte. (How its memory grows is measured, not timed here:
+    /// the ignored `state_memory` test in tests/it/hostile.rs and README's State size.)
+    #[test]
+    fn a_state_of_many_advertisers_round_trips() {
+        for n in [10_000, 100_000] {
+            let stream_state = advertisers_state(n);
+            let file = format!(
+                "{{\"type\":\"STATE\",\"state\":{{\"type\":\"STREAM\",\"stream\":\
+                 {{\"stream_descriptor\":{{\"name\":\"campaigns\"}},\"stream_state\":{stream_state}}}}}}}"
+            );
+            let mut states = parse_state(&file).unwrap();
+            let state = BindingState::from_raw(&states.remove("campaigns").unwrap()).unwrap();
+            assert_eq!(state.advertisers.len(), n as usize);
+            assert_eq!(
+                state.cursor(7_100_000_000_000_000_000 + n - 1),
+                Some("2024-02-01 00:00:00")
+            );
+            assert_eq!(serde_json::to_string(&state).unwrap(), stream_state);
+        }
     }
 }

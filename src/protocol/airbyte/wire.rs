@@ -266,16 +266,17 @@ pub(crate) struct InputStateMessage {
     pub(crate) stream: Option<InputStreamState>,
     #[serde(default)]
     pub(crate) global: Option<InputGlobalState>,
-    /// LEGACY: every stream's state in one object, by stream name.
+    /// LEGACY: every stream's state in one object, by stream name (each left as text).
     #[serde(default)]
-    pub(crate) data: Option<serde_json::Map<String, Value>>,
+    pub(crate) data: Option<std::collections::BTreeMap<String, Box<RawValue>>>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct InputStreamState {
     pub(crate) stream_descriptor: StreamDescriptor,
+    /// Left as text, read once into the typed state; absent or `null` is a first run.
     #[serde(default)]
-    pub(crate) stream_state: Value,
+    pub(crate) stream_state: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -197,7 +197,10 @@ where
         if line.trim().is_empty() {
             continue;
         }
-        let response = match Request::parse(&line)? {
+        let request = Request::parse(&line)?;
+        // An `open` line holds every binding's state: not kept while the capture runs.
+        drop(line);
+        let response = match request {
             Request::Spec(_) => Response::Spec(Box::new(spec())),
             Request::Discover(request) => Response::Discovered(discover(request)?),
             Request::Validate(request) => Response::Validated(validate(request).await?),
@@ -258,6 +261,8 @@ pub(crate) async fn open<W: Write + Send + 'static>(
             state: binding_state,
         });
     }
+    // The bindings' states, as text, are read: not kept while the capture runs.
+    drop(state);
     let opened = Response::Opened(Opened {
         explicit_acknowledgements: false,
     });
@@ -293,18 +298,23 @@ fn binding_state(
     stream: &str,
     n: usize,
 ) -> Result<BindingState> {
-    let (value, origin) = match state.binding_state_v1.get(key) {
-        Some(v) => (v, "bindingStateV1"),
+    let (read, origin) = match state.binding_state_v1.get(key) {
+        Some(raw) => (BindingState::from_raw(raw), "bindingStateV1"),
         None => match state.earlier.get(stream) {
-            Some(v) => (v, "a state of an earlier version"),
+            Some(v) => (BindingState::from_any(v), "a state of an earlier version"),
             None => return Ok(BindingState::default()),
         },
     };
-    BindingState::from_any(value).ok_or_else(|| {
+    read.ok_or_else(|| {
+        // Only a refused state is read as JSON again, to describe it.
+        let value = match state.binding_state_v1.get(key) {
+            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+            None => state.earlier.get(stream).cloned().unwrap_or_default(),
+        };
         Error::config(format!(
             "Binding {n} (stream {stream:?}): its state in {origin} is not in a shape this \
              connector knows ({}). Trigger a backfill of the binding to start it afresh.",
-            json_kind(value)
+            json_kind(&value)
         ))
     })
 }

@@ -42,6 +42,21 @@ impl Request {
     /// Parses one request line. Errors name the offending field and never echo the line: it may
     /// hold credentials.
     pub(crate) fn parse(line: &str) -> Result<Request> {
+        // `open` carries the state of every binding, which can hold a million advertisers: it
+        // is read from the line's text straight into its types, its binding states left as
+        // text for the typed state to read once. Other requests are small.
+        if let Ok(fields) =
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(line)
+        {
+            if let (1, Some(body)) = (fields.len(), fields.get("open")) {
+                let body = if body.get() == "null" {
+                    "{}"
+                } else {
+                    body.get()
+                };
+                return Ok(Request::Open(typed_text("open", body)?));
+            }
+        }
         let value: Value = serde_json::from_str(line).map_err(|e| {
             Error::config(format!(
                 "A Flow request on stdin is not valid JSON ({}, line 1 column {}); expected one \
@@ -123,6 +138,28 @@ fn typed<T: serde::de::DeserializeOwned>(name: &str, body: Value) -> Result<T> {
         Error::config(format!(
             "The Flow {name} request is malformed: {}.",
             crate::protocol::field_problem(&path, &err.into_inner().to_string())
+        ))
+    })
+}
+
+/// [`typed`] from the request's text rather than its JSON tree.
+fn typed_text<'a, T: Deserialize<'a>>(name: &str, body: &'a str) -> Result<T> {
+    let mut text = serde_json::Deserializer::from_str(body);
+    serde_path_to_error::deserialize(&mut text).map_err(|err| {
+        let path = err.path().to_string();
+        let path = if path == "." {
+            name.to_string()
+        } else {
+            format!("{name}.{path}")
+        };
+        // serde_json names a position in the text; the path names the place, as from a tree.
+        let inner = err.into_inner();
+        let position = format!(" at line {} column {}", inner.line(), inner.column());
+        let message = inner.to_string();
+        let message = message.strip_suffix(&position).unwrap_or(&message);
+        Error::config(format!(
+            "The Flow {name} request is malformed: {}.",
+            crate::protocol::field_problem(&path, message)
         ))
     })
 }
@@ -214,8 +251,11 @@ pub(crate) enum SyncMode {
 #[serde(expecting = "an object (the state of the last checkpoint, or {} on a first run)")]
 pub(crate) struct ConnectorState {
     /// Our bindings' states, by state key.
+    /// Each left as text, read once into the typed state ([`BindingState::from_raw`]).
+    ///
+    /// [`BindingState::from_raw`]: crate::capture::state::BindingState::from_raw
     #[serde(rename = "bindingStateV1", default)]
-    pub(crate) binding_state_v1: Map<String, Value>,
+    pub(crate) binding_state_v1: std::collections::BTreeMap<String, Box<RawValue>>,
     /// The state the earlier Airbyte-based image kept, by stream name (migrated on first use).
     #[serde(flatten)]
     pub(crate) earlier: Map<String, Value>,
@@ -566,5 +606,31 @@ mod tests {
             let state = open.state.unwrap_or_default();
             assert!(state.binding_state_v1.is_empty() && state.earlier.is_empty());
         }
+    }
+
+    /// `open` is read from its text: a binding state of 100,000 advertisers reaches the typed
+    /// state whole, and comes back out byte for byte.
+    #[test]
+    fn a_large_binding_state_is_kept_as_text_and_read_whole() {
+        let entries: Vec<String> = (0..100_000u64)
+            .map(|i| {
+                format!(
+                    "\"{}\":{{\"cursor\":\"2024-02-01\"}}",
+                    7_100_000_000_000_000_000 + i
+                )
+            })
+            .collect();
+        let binding_state = format!("{{\"advertisers\":{{{}}}}}", entries.join(","));
+        let line = format!(
+            "{{\"open\":{{\"state\":{{\"bindingStateV1\":{{\"ads\":{binding_state}}}}}}}}}"
+        );
+        let Request::Open(open) = Request::parse(&line).unwrap() else {
+            panic!("not an open")
+        };
+        let raw = &open.state.unwrap().binding_state_v1["ads"];
+        assert_eq!(raw.get(), binding_state);
+        let state = crate::capture::state::BindingState::from_raw(raw).unwrap();
+        assert_eq!(state.cursor(7_100_000_000_000_000_099), Some("2024-02-01"));
+        assert_eq!(serde_json::to_string(&state).unwrap(), binding_state);
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::row::{Group, ValueType, ANY};
 use super::*;
 use crate::registry::{Breakdown, Kind, STREAMS};
 

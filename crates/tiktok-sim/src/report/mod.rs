@@ -141,6 +141,8 @@ struct Ent {
     /// `(processed, total)` of the entity's ads when the ads cap leaves some out: its figures
     /// cover only the processed ones.
     share: Option<(u32, u32)>,
+    /// The conversion funnels the entity runs ([`crate::catalog::Funnel`] bits).
+    funnels: crate::catalog::Funnels,
 }
 
 #[derive(Debug, Clone, Copy)]

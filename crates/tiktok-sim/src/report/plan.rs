@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use super::render::{engagement_metric, json_key, MetricSpec, Wire};
 use super::validate::{BuyingScope, IdFilters, Validated};
 use super::{Bd, Ent, ReportPlan, ReportQuery, RowKey, TimeDim};
-use crate::catalog::{metric_type, Level, ReportType};
-use crate::model::{hash, Advertiser, Life, Model};
+use crate::catalog::{metric_type, section_of, Funnels, Level, ReportType, Section};
+use crate::model::{adgroup_funnels, hash, Advertiser, Life, Model};
 
 /// Does the entity deliver in this hour?
 pub(super) fn hour_active(seed: u64, id: u64, hour: i64) -> bool {
@@ -46,6 +46,7 @@ impl Model {
                     } else {
                         Wire::Str
                     },
+                    funnel: section_of(m).and_then(Section::funnel),
                 })
                 .collect(),
             bd: v.bd,
@@ -63,32 +64,27 @@ impl Model {
     /// any ad are left out.
     fn plan_entities(&self, level: Level, v: &Validated<'_>, ads: &ProcessedAds) -> Vec<Ent> {
         let (adv, ids, bd) = (v.adv, &v.ids, v.bd);
-        let keep_deleted = |deleted: bool| {
-            if v.only_deleted && !v.include_deleted {
-                deleted
-            } else {
-                v.include_deleted || !deleted
-            }
-        };
-        let in_set =
-            |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
+        let keep_deleted = |deleted: bool| v.keeps(deleted);
         let covers = |c: u32| v.buying.covers(adv.campaigns[c as usize].buying);
         let seed = self.seed;
         let mask_of = |id: u64| bd_mask(seed, id, bd);
+        let (group_funnels, campaign_funnels, advertiser_funnels) = funnels_of(adv);
         // An entity of the plan; `None` when the ads cap leaves out every one of its ads.
-        let ent = |id: u64, index: usize, life: &Life, share: Option<(u32, u32)>| {
-            if matches!(share, Some((0, _))) {
-                return None;
-            }
-            Some(Ent {
-                id,
-                index: index as u32,
-                first_hour: life.first_hour,
-                last_hour: life.last_hour,
-                bd_mask: mask_of(id),
-                share,
-            })
-        };
+        let ent =
+            |id: u64, index: usize, life: &Life, share: Option<(u32, u32)>, funnels: Funnels| {
+                if matches!(share, Some((0, _))) {
+                    return None;
+                }
+                Some(Ent {
+                    id,
+                    index: index as u32,
+                    first_hour: life.first_hour,
+                    last_hour: life.last_hour,
+                    bd_mask: mask_of(id),
+                    share,
+                    funnels,
+                })
+            };
         let mut ents: Vec<Ent> = Vec::new();
         match level {
             Level::Advertiser => ents.push(Ent {
@@ -98,6 +94,7 @@ impl Model {
                 last_hour: adv.last_hour,
                 bd_mask: mask_of(adv.id),
                 share: ads.share_of_all(),
+                funnels: advertiser_funnels,
             }),
             Level::Campaign => {
                 for (i, c) in adv.campaigns.iter().enumerate() {
@@ -106,7 +103,7 @@ impl Model {
                         && in_set(&ids.campaign_ids, c.id)
                     {
                         let share = ads.share_of_campaign(i);
-                        ents.extend(ent(c.id, i, &c.life, share));
+                        ents.extend(ent(c.id, i, &c.life, share, campaign_funnels[i]));
                     }
                 }
             }
@@ -119,7 +116,7 @@ impl Model {
                         && in_set(&ids.adgroup_ids, g.id)
                     {
                         let share = ads.share_of_adgroup(i);
-                        ents.extend(ent(g.id, i, &g.life, share));
+                        ents.extend(ent(g.id, i, &g.life, share, group_funnels[i]));
                     }
                 }
             }
@@ -132,7 +129,13 @@ impl Model {
                         && in_set(&ids.ad_ids, a.id)
                     {
                         let share = ads.share_of_ad(i);
-                        ents.extend(ent(a.id, i, &a.life, share));
+                        ents.extend(ent(
+                            a.id,
+                            i,
+                            &a.life,
+                            share,
+                            group_funnels[a.adgroup as usize],
+                        ));
                     }
                 }
             }
@@ -309,6 +312,22 @@ impl Model {
     }
 }
 
+/// The funnels each ad group runs, and those of each campaign and of the advertiser: the
+/// union of their ad groups'.
+fn funnels_of(adv: &Advertiser) -> (Vec<Funnels>, Vec<Funnels>, Funnels) {
+    let group_funnels: Vec<Funnels> = adv
+        .adgroups
+        .iter()
+        .map(|g| adgroup_funnels(&adv.campaigns[g.campaign as usize], g))
+        .collect();
+    let mut campaign_funnels: Vec<Funnels> = vec![0; adv.campaigns.len()];
+    for (g, f) in adv.adgroups.iter().zip(&group_funnels) {
+        campaign_funnels[g.campaign as usize] |= f;
+    }
+    let advertiser_funnels = campaign_funnels.iter().fold(0, |all, f| all | f);
+    (group_funnels, campaign_funnels, advertiser_funnels)
+}
+
 /// Which breakdown values an entity reaches (its targeting): about half, at least one.
 fn bd_mask(seed: u64, id: u64, bd: Bd) -> u32 {
     if bd == Bd::None {
@@ -325,4 +344,9 @@ fn bd_mask(seed: u64, id: u64, bd: Bd) -> u32 {
         mask = 1 << (hash(&[seed, id, bd.code()]) % n);
     }
     mask
+}
+
+/// Whether `id` passes an id filter (`None`: the query filtered no ids of this kind).
+fn in_set(set: &Option<HashSet<u64>>, id: u64) -> bool {
+    set.as_ref().is_none_or(|s| s.contains(&id))
 }

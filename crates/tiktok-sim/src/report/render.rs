@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::plan::hour_active;
 use super::{Bd, Ent, ReportPlan, RowKey, TimeDim, AGES, COUNTRIES, GENDERS, PLATFORMS, PROVINCES};
-use crate::catalog::{Level, MetricType};
+use crate::catalog::{Funnel, Level, MetricType};
 use crate::model::{
-    ad_text, currency, hash, mix, objective, placement_type, str_hash, Ad, AdGroup, Advertiser,
-    Campaign, Model,
+    ad_text, currency, hash, mix, objective, placement_type, promotes_app, str_hash, Ad, AdGroup,
+    Advertiser, Campaign, Model,
 };
 
 /// What one hour of an entity's figures is drawn from: the seed, the entity, the hour, and
@@ -68,6 +68,19 @@ struct Totals {
     add_to_cart: u64,
     onsite_shopping: u64,
     complete_payment: u64,
+    /// The website funnel between page views and complete payment, and what each stage's
+    /// basket is worth.
+    web_cart: u64,
+    web_checkout: u64,
+    web_cart_value_m: u64,
+    web_checkout_value_m: u64,
+    /// The TikTok Shop funnel above its payments (`onsite_shopping`), and its baskets.
+    shop_detail: u64,
+    shop_cart: u64,
+    shop_checkout: u64,
+    shop_detail_value_m: u64,
+    shop_cart_value_m: u64,
+    shop_checkout_value_m: u64,
 }
 
 impl Totals {
@@ -107,6 +120,16 @@ impl Totals {
             &mut self.add_to_cart,
             &mut self.onsite_shopping,
             &mut self.complete_payment,
+            &mut self.web_cart,
+            &mut self.web_checkout,
+            &mut self.web_cart_value_m,
+            &mut self.web_checkout_value_m,
+            &mut self.shop_detail,
+            &mut self.shop_cart,
+            &mut self.shop_checkout,
+            &mut self.shop_detail_value_m,
+            &mut self.shop_cart_value_m,
+            &mut self.shop_checkout_value_m,
         ] {
             part(field);
         }
@@ -169,13 +192,58 @@ impl Totals {
         self.installs += installs;
         self.rt_installs += installs * (70 + (r3 >> 44) % 30) / 100;
         self.purchases += purchases;
-        self.purchase_value_m += purchases * (5_000 + (r3 >> 48) % 95_000);
+        let purchase_value_m = purchases * (5_000 + (r3 >> 48) % 95_000);
+        self.purchase_value_m += purchase_value_m;
         self.registrations += conv * ((r3 >> 52) % 30) / 100;
         self.sales_leads += conv * ((r3 >> 56) % 20) / 100;
-        self.pageviews += clicks * (100 + (r2 >> 4) % 150) / 100;
+        let pageviews = clicks * (100 + (r2 >> 4) % 150) / 100;
+        self.pageviews += pageviews;
         self.add_to_cart += conv * (20 + (r2 >> 12) % 60) / 100;
-        self.onsite_shopping += purchases / 2;
-        self.complete_payment += purchases * (60 + (r2 >> 20) % 40) / 100;
+        let shop_paid = purchases / 2;
+        self.onsite_shopping += shop_paid;
+        let paid = purchases * (60 + (r2 >> 20) % 40) / 100;
+        self.complete_payment += paid;
+        self.add_funnels(
+            mix(r3),
+            pageviews,
+            paid,
+            purchase_value_m,
+            clicks,
+            shop_paid,
+        );
+    }
+
+    /// The website and Shop funnels of one hour, drawn from `r` between the hour's page views
+    /// (or product clicks) and its payments, so that each stage holds at most the one before:
+    /// views >= add to cart >= checkout >= payment, and each basket is worth at least the
+    /// payments' value.
+    fn add_funnels(
+        &mut self,
+        r: u64,
+        views: u64,
+        paid: u64,
+        paid_m: u64,
+        clicks: u64,
+        shop_paid: u64,
+    ) {
+        let unit_m = 5_000 + (r >> 16) % 95_000;
+        let between = |low: u64, high: u64, pct: u64| low + high.saturating_sub(low) * pct / 100;
+        let cart = between(paid, views, 10 + r % 30);
+        let checkout = between(paid, cart, 40 + (r >> 8) % 50);
+        self.web_cart += cart;
+        self.web_checkout += checkout;
+        self.web_cart_value_m += paid_m + (cart - paid) * unit_m;
+        self.web_checkout_value_m += paid_m + (checkout - paid) * unit_m;
+        let shop_paid_m = paid_m / 2;
+        let detail = shop_paid + clicks * (20 + (r >> 32) % 40) / 100;
+        let shop_cart = between(shop_paid, detail, 20 + (r >> 40) % 40);
+        let shop_checkout = between(shop_paid, shop_cart, 40 + (r >> 48) % 50);
+        self.shop_detail += detail;
+        self.shop_cart += shop_cart;
+        self.shop_checkout += shop_checkout;
+        self.shop_detail_value_m += shop_paid_m + (detail - shop_paid) * unit_m;
+        self.shop_cart_value_m += shop_paid_m + (shop_cart - shop_paid) * unit_m;
+        self.shop_checkout_value_m += shop_paid_m + (shop_checkout - shop_paid) * unit_m;
     }
 }
 
@@ -264,6 +332,8 @@ pub(super) struct MetricSpec {
     pub(super) key: Vec<u8>,
     pub(super) mtype: Option<MetricType>,
     pub(super) wire: Wire,
+    /// The funnel the metric's section counts (zero for entities that do not run it).
+    pub(super) funnel: Option<Funnel>,
 }
 
 pub(super) fn json_key(name: &str) -> Vec<u8> {
@@ -422,7 +492,14 @@ impl Model {
             return Cell::Static("-");
         }
         let (wire, t) = (spec.wire, row.totals);
-        delivery_metric(name, wire, t)
+        if spec.funnel.is_some_and(|f| row.ent.funnels & f.bit() == 0) {
+            return zero(name, wire);
+        }
+        let staged = matches!(spec.funnel, Some(Funnel::Website | Funnel::Shop));
+        staged
+            .then(|| funnel_metric(name, wire, t))
+            .flatten()
+            .or_else(|| delivery_metric(name, wire, t))
             .or_else(|| video_metric(name, wire, t))
             .or_else(|| conversion_metric(name, wire, t))
             .unwrap_or_else(|| other_metric(name, wire, t))
@@ -465,7 +542,7 @@ fn attribute_metric(row: &RowFigures, name: &str) -> Cell {
         "placement_type" => text(adgroup.map(|g| placement_type(g.h).to_string())),
         "objective_type" => text(campaign.map(|c| objective(c).to_string())),
         "promotion_type" => text(adgroup.map(|g| {
-            if g.h.wrapping_shr(8) % 6 == 4 {
+            if promotes_app(g) {
                 "APP_ANDROID"
             } else {
                 "WEBSITE"
@@ -583,6 +660,74 @@ fn conversion_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
         "cost_per_total_app_event_add_to_cart" => cost(t.add_to_cart),
         _ => return None,
     })
+}
+
+/// The zero of a metric in its format: what a row shows for a funnel its entity does not run.
+fn zero(name: &str, wire: Wire) -> Cell {
+    if name.contains("rate") || name.contains("roas") {
+        wire.fixed(0, 2)
+    } else if name.contains("value") || name.contains("cost") {
+        wire.fixed(0, 3)
+    } else {
+        wire.int(0)
+    }
+}
+
+/// The stages of the website and TikTok Shop funnels: the event's name on TikTok's Metrics
+/// page, its count and its value. TikTok names each stage's figures alike: `E`,
+/// `cost_per_E`, `E_rate` (per click), `value_per_E`, `total_E_value`, `E_roas` (value per
+/// unit of spend).
+fn funnel_stages(t: &Totals) -> [(&'static str, u64, u64); 7] {
+    [
+        ("web_event_add_to_cart", t.web_cart, t.web_cart_value_m),
+        ("initiate_checkout", t.web_checkout, t.web_checkout_value_m),
+        // The value of the payments: as many as there are at their average value (the
+        // purchases' value over the payments), so value per payment times payments is it.
+        (
+            "complete_payment",
+            t.complete_payment,
+            ratio(t.purchase_value_m, t.complete_payment, 0) * t.complete_payment,
+        ),
+        ("onsite_on_web_detail", t.shop_detail, t.shop_detail_value_m),
+        ("onsite_on_web_cart", t.shop_cart, t.shop_cart_value_m),
+        (
+            "onsite_initiate_checkout_count",
+            t.shop_checkout,
+            t.shop_checkout_value_m,
+        ),
+        ("onsite_shopping", t.onsite_shopping, t.purchase_value_m / 2),
+    ]
+}
+
+/// A figure of a website or Shop funnel stage ([`funnel_stages`]).
+fn funnel_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
+    let money = |m: u64| wire.fixed(m, 3);
+    for (stage, count, value_m) in funnel_stages(t) {
+        if !name.contains(stage) {
+            continue;
+        }
+        let cell = if name == stage {
+            wire.int(count)
+        } else if name.strip_prefix("cost_per_") == Some(stage) {
+            wire.fixed(ratio(t.spend_m, count, 0), 3)
+        } else if name.strip_suffix("_rate") == Some(stage) {
+            wire.fixed(ratio(count * 100, t.clicks, 2), 2)
+        } else if name.strip_prefix("value_per_") == Some(stage) {
+            money(ratio(value_m, count, 0))
+        } else if name
+            .strip_prefix("total_")
+            .and_then(|n| n.strip_suffix("_value"))
+            == Some(stage)
+        {
+            money(value_m)
+        } else if name.strip_suffix("_roas") == Some(stage) {
+            wire.fixed(ratio(value_m, t.spend_m, 2), 2)
+        } else {
+            continue;
+        };
+        return Some(cell);
+    }
+    None
 }
 
 /// Other declared numeric metrics: a stable share of impressions.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::task_csv::{country_name, report_title};
 use super::*;
 use crate::catalog::Granularity;
-use crate::catalog::{metrics_for, Breakdown};
+use crate::catalog::{sample_metrics as metrics_for, Breakdown};
 use crate::model::BuyingType;
 use crate::{ApiBehaviour, DataShape, EntityKind, SimConfig};
 
@@ -943,4 +943,277 @@ fn idle_accounts_and_idle_days_have_no_rows_at_any_level() {
         "{idle_days} idle of {}",
         idle_days + busy_days
     );
+}
+
+#[test]
+fn metrics_tiktok_documents_as_unsupported_get_40002_naming_them() {
+    let m = model();
+    // An attribute below its level, an advertiser-only daily metric at campaign level, a
+    // name TikTok does not document: 40002 naming each, in TikTok's words.
+    for (level, metric) in [
+        (Level::Advertiser, "campaign_name"),
+        (Level::Campaign, "adgroup_name"),
+        (Level::AdGroup, "ad_text"),
+        (Level::Campaign, "cash_spend"),
+        (Level::Ad, "single_image_ctr"),
+        (Level::Ad, "complete_payment_roass"),
+    ] {
+        let q = query(
+            &m,
+            level,
+            &[level.id_field(), "stat_time_day"],
+            &["spend", metric],
+        );
+        let (code_, message) = code(m.report_rows(&q));
+        assert_eq!(code_, 40002, "{level:?} {metric}");
+        assert_eq!(message, format!("Invalid metric fields: [{metric:?}]"));
+    }
+    // BASIC only.
+    let mut q = query(&m, Level::Ad, &["ad_id", "gender"], &["billed_cost"]);
+    q.report_type = ReportType::Audience;
+    assert_eq!(code(m.report_rows(&q)).0, 40002);
+    // Paid focused views: not with a breakdown, fine with the id and the day.
+    let q = query(
+        &m,
+        Level::Ad,
+        &["ad_id", "country_code"],
+        &["paid_engaged_view"],
+    );
+    assert_eq!(code(m.report_rows(&q)).0, 40002);
+    let q = query(
+        &m,
+        Level::Ad,
+        &["ad_id", "stat_time_day"],
+        &["paid_engaged_view"],
+    );
+    assert!(m.report_rows(&q).is_ok());
+    // The funnel is served at every level.
+    for level in [
+        Level::Advertiser,
+        Level::Campaign,
+        Level::AdGroup,
+        Level::Ad,
+    ] {
+        let metrics = [
+            "complete_payment_roas",
+            "onsite_shopping_roas",
+            "web_event_add_to_cart",
+        ];
+        let q = query(&m, level, &[level.id_field(), "stat_time_day"], &metrics);
+        assert!(m.report_rows(&q).is_ok(), "{level:?}");
+    }
+}
+
+#[test]
+fn queries_wider_than_the_metric_limit_get_40067() {
+    let every: Vec<&str> = crate::catalog::documented()
+        .filter(|n| {
+            let shape = crate::catalog::ReportShape {
+                report_type: ReportType::Basic,
+                level: Level::Ad,
+                granularity: Granularity::Day,
+                breakdown: false,
+            };
+            crate::catalog::check_metric(n, shape).is_ok()
+        })
+        .collect();
+    assert!(every.len() > 1_000);
+    let limit = crate::MetricRules::DEFAULT_MAX_METRICS;
+    let m = model();
+    let dims = ["ad_id", "stat_time_day"];
+    // At the limit: served, even over a single day.
+    let mut q = query(&m, Level::Ad, &dims, &every[..limit]);
+    q.start_date = date("2024-06-30");
+    assert!(m.report_rows(&q).is_ok());
+    // One more: 40067 in TikTok's words, whatever the window.
+    let mut q = query(&m, Level::Ad, &dims, &every[..=limit]);
+    q.start_date = date("2024-06-30");
+    let (c, message) = code(m.report_rows(&q));
+    assert_eq!(c, 40067);
+    assert!(message.starts_with("Your query is too large"), "{message}");
+    // Asynchronous tasks have no such limit.
+    assert!(m.validate_async(&q).is_ok());
+    // The limit is a setting.
+    let wide = Model::new(&SimConfig {
+        today: today(),
+        api: ApiBehaviour {
+            metrics: crate::MetricRules {
+                max_metrics_per_query: 2_000,
+            },
+            ..ApiBehaviour::default()
+        },
+        ..SimConfig::default()
+    });
+    let q = query(&wide, Level::Ad, &dims, &every);
+    assert!(wide.report_rows(&q).is_ok());
+}
+
+/// A figure of a row as a number, whatever its wire format.
+fn num(row: &Value, metric: &str) -> f64 {
+    match &row["metrics"][metric] {
+        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("{metric}: {s}")),
+        Value::Number(n) => n.as_f64().unwrap(),
+        other => panic!("{metric}: {other}"),
+    }
+}
+
+#[test]
+fn funnels_narrow_stage_by_stage_and_roas_is_value_over_spend() {
+    // Enough campaigns for every objective.
+    let m = Model::new(&SimConfig {
+        today: today(),
+        data: DataShape {
+            campaigns_per_advertiser: 14,
+            ..DataShape::default()
+        },
+        ..SimConfig::default()
+    });
+    let metrics = [
+        "spend",
+        "total_pageview",
+        "web_event_add_to_cart",
+        "initiate_checkout",
+        "complete_payment",
+        "complete_payment_roas",
+        "value_per_complete_payment",
+        "total_web_event_add_to_cart_value",
+        "onsite_on_web_detail",
+        "onsite_on_web_cart",
+        "onsite_initiate_checkout_count",
+        "onsite_shopping",
+        "total_onsite_shopping_value",
+        "onsite_shopping_roas",
+    ];
+    let (mut website_payments, mut shop_payments) = (0.0, 0.0);
+    let levels = [
+        Level::Advertiser,
+        Level::Campaign,
+        Level::AdGroup,
+        Level::Ad,
+    ];
+    for (level, advertiser_id) in levels
+        .into_iter()
+        .flat_map(|l| m.advertiser_ids().into_iter().map(move |a| (l, a)))
+    {
+        let mut q = query(&m, level, &[level.id_field(), "stat_time_day"], &metrics);
+        q.advertiser_id = advertiser_id;
+        let rows = m.report_rows(&q).unwrap();
+        assert!(!rows.is_empty());
+        for r in &rows {
+            let f = |name| num(r, name);
+            assert!(f("total_pageview") >= f("web_event_add_to_cart"), "{r}");
+            assert!(f("web_event_add_to_cart") >= f("initiate_checkout"), "{r}");
+            assert!(f("initiate_checkout") >= f("complete_payment"), "{r}");
+            assert!(f("onsite_on_web_detail") >= f("onsite_on_web_cart"), "{r}");
+            assert!(
+                f("onsite_on_web_cart") >= f("onsite_initiate_checkout_count"),
+                "{r}"
+            );
+            assert!(
+                f("onsite_initiate_checkout_count") >= f("onsite_shopping"),
+                "{r}"
+            );
+            let website_value = f("value_per_complete_payment") * f("complete_payment");
+            assert!(
+                f("total_web_event_add_to_cart_value") + 0.001 >= website_value * 0.99,
+                "{r}"
+            );
+            if f("spend") > 0.0 {
+                let roas = f("total_onsite_shopping_value") / f("spend");
+                assert!((f("onsite_shopping_roas") - roas).abs() <= 0.011, "{r}");
+                // value_per_complete_payment is rounded to 0.001: compare within that.
+                let roas = website_value / f("spend");
+                let slack = 0.011 + f("complete_payment") * 0.001 / f("spend");
+                assert!((f("complete_payment_roas") - roas).abs() <= slack, "{r}");
+            }
+            website_payments += f("complete_payment");
+            shop_payments += f("onsite_shopping");
+        }
+    }
+    assert!(website_payments > 0.0 && shop_payments > 0.0);
+}
+
+#[test]
+fn a_funnel_an_entity_does_not_run_is_zero() {
+    let m = model();
+    let metrics = [
+        "promotion_type",
+        "objective_type",
+        "app_install",
+        "total_purchase_value",
+        "skan_total_purchase",
+        "complete_payment",
+        "complete_payment_roas",
+        "onsite_shopping",
+        "offline_total_crm_events",
+    ];
+    let q = query(
+        &m,
+        Level::AdGroup,
+        &["adgroup_id", "stat_time_day"],
+        &metrics,
+    );
+    let rows = m.report_rows(&q).unwrap();
+    let (mut app_rows, mut website_rows, mut app_installs, mut website_payments) = (0, 0, 0.0, 0.0);
+    for r in &rows {
+        let f = |name| num(r, name);
+        let app = r["metrics"]["promotion_type"] == "APP_ANDROID";
+        let objective = r["metrics"]["objective_type"].as_str().unwrap();
+        if app {
+            app_rows += 1;
+            app_installs += f("app_install");
+            assert_eq!(f("complete_payment"), 0.0, "{r}");
+            assert_eq!(r["metrics"]["complete_payment_roas"], "0.00", "{r}");
+        } else {
+            website_rows += 1;
+            website_payments += f("complete_payment");
+            for metric in ["app_install", "total_purchase_value", "skan_total_purchase"] {
+                assert_eq!(f(metric), 0.0, "{metric}: {r}");
+            }
+        }
+        if objective != "CONVERSIONS" {
+            assert_eq!(f("onsite_shopping"), 0.0, "{r}");
+        }
+        if objective != "LEAD_GENERATION" {
+            assert_eq!(f("offline_total_crm_events"), 0.0, "{r}");
+        }
+    }
+    assert!(
+        app_rows > 0 && website_rows > 0,
+        "{app_rows} {website_rows}"
+    );
+    assert!(app_installs > 0.0 && website_payments > 0.0);
+}
+
+#[test]
+fn funnel_days_sum_their_hours() {
+    let m = model();
+    let metrics = [
+        "web_event_add_to_cart",
+        "initiate_checkout",
+        "onsite_on_web_cart",
+    ];
+    let mut q = query(
+        &m,
+        Level::Advertiser,
+        &["advertiser_id", "stat_time_day"],
+        &metrics,
+    );
+    q.start_date = date("2024-06-20");
+    q.end_date = date("2024-06-20");
+    let day = m.report_rows(&q).unwrap();
+    let mut hq = query(
+        &m,
+        Level::Advertiser,
+        &["advertiser_id", "stat_time_hour"],
+        &metrics,
+    );
+    hq.start_date = q.start_date;
+    hq.end_date = q.end_date;
+    let hours = m.report_rows(&hq).unwrap();
+    for metric in metrics {
+        let summed: f64 = hours.iter().map(|r| num(r, metric)).sum();
+        assert_eq!(summed, num(&day[0], metric), "{metric}");
+        assert!(summed > 0.0, "{metric}");
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::{bad, ApiError, Bd, Flow, ReportQuery, TimeDim, MAX_FILTER_IDS};
-use crate::catalog::{is_metric_allowed, metric_type, Granularity, Level};
+use crate::catalog::{check_metric, Granularity, Level, ReportShape};
 use crate::model::{day_num, Advertiser, BuyingType, Model};
 use crate::rules::TIME_DIMENSIONS;
 
@@ -23,6 +23,18 @@ pub(super) struct Validated<'m> {
     pub(super) only_deleted: bool,
     pub(super) ids: IdFilters,
     pub(super) buying: BuyingScope,
+}
+
+impl Validated<'_> {
+    /// Whether an entity deleted or not (`deleted`) is in the answer: TikTok's `include_deleted`
+    /// adds deleted entities, and a filter on deleted statuses alone asks only for them.
+    pub(super) fn keeps(&self, deleted: bool) -> bool {
+        if self.only_deleted && !self.include_deleted {
+            deleted
+        } else {
+            self.include_deleted || !deleted
+        }
+    }
 }
 
 /// The id filters of a query (`campaign_ids`, `adgroup_ids`, `ad_ids`); `None` where the
@@ -69,7 +81,9 @@ impl Model {
             (false, Some(start), Some(end)) => (day_num(start) * 24, day_num(end) * 24 + 23),
             _ => (adv.first_hour, adv.last_hour),
         };
-        check_metrics(q, time)?;
+        // Asynchronous tasks are TikTok's way to large reports: no limit on their metrics.
+        let max_metrics = (flow == Flow::Sync).then_some(self.max_metrics_per_query);
+        check_metrics(q, time, bd, max_metrics)?;
         let Filters {
             include_deleted,
             only_deleted,
@@ -257,22 +271,37 @@ fn breakdown(q: &ReportQuery) -> Bd {
     }
 }
 
-/// Every metric known, and allowed for the report type, level and time granularity.
-fn check_metrics(q: &ReportQuery, time: TimeDim) -> Result<(), ApiError> {
-    let granularity = match time {
-        TimeDim::Day => Granularity::Day,
-        TimeDim::Hour => Granularity::Hour,
-        TimeDim::Aggregate => Granularity::Lifetime,
+/// Every metric documented, and served in a report of this type, level, granularity and
+/// breakdown (TikTok's Metrics page and the restrictions it states, [`crate::catalog`]):
+/// otherwise 40002 "Invalid metric fields", naming them. Then no more metrics than the
+/// simulator's limit for synchronous reports
+/// ([`crate::MetricRules::max_metrics_per_query`]): otherwise 40067.
+fn check_metrics(
+    q: &ReportQuery,
+    time: TimeDim,
+    bd: Bd,
+    max_metrics: Option<usize>,
+) -> Result<(), ApiError> {
+    let shape = ReportShape {
+        report_type: q.report_type,
+        level: q.level,
+        granularity: match time {
+            TimeDim::Day => Granularity::Day,
+            TimeDim::Hour => Granularity::Hour,
+            TimeDim::Aggregate => Granularity::Lifetime,
+        },
+        breakdown: bd != Bd::None,
     };
     let invalid: Vec<&String> = q
         .metrics
         .iter()
-        .filter(|m| {
-            metric_type(m).is_none() || !is_metric_allowed(m, q.report_type, q.level, granularity)
-        })
+        .filter(|m| check_metric(m, shape).is_err())
         .collect();
     if !invalid.is_empty() {
         return Err(bad(format!("Invalid metric fields: {invalid:?}")));
+    }
+    if max_metrics.is_some_and(|max| q.metrics.len() > max) {
+        return Err((40067, crate::faults::code_message(40067, None)));
     }
     Ok(())
 }

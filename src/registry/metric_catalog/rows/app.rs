@@ -1,7 +1,7 @@
 //! The catalog's rows of §Conversions metrics > App metrics on TikTok's Metrics page, in the page's
 //! order.
 
-use super::super::{m, Metric, ANY};
+use super::super::row::{m, Metric, ANY};
 
 #[rustfmt::skip]
 pub(super) const ROWS: &[Metric] = &[

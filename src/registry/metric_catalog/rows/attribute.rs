@@ -1,6 +1,6 @@
 //! The catalog's rows of §Attribute metrics on TikTok's Metrics page, in the page's order.
 
-use super::super::{m, Metric, ADGROUP_ONLY, AD_ONLY, ANY, FROM_ADGROUP, FROM_CAMPAIGN};
+use super::super::row::{m, Metric, ADGROUP_ONLY, AD_ONLY, ANY, FROM_ADGROUP, FROM_CAMPAIGN};
 
 #[rustfmt::skip]
 pub(super) const ROWS: &[Metric] = &[

@@ -1,7 +1,7 @@
 //! The catalog's rows of §Core metrics on TikTok's Metrics page, in the page's order (named so, not
 //! `core`, to leave the `core` crate its name).
 
-use super::super::{m, Metric, ADVERTISER_DAILY, ANY, BASIC_ONLY};
+use super::super::row::{m, Metric, ADVERTISER_DAILY, ANY, BASIC_ONLY};
 
 #[rustfmt::skip]
 pub(super) const ROWS: &[Metric] = &[

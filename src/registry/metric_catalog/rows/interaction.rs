@@ -1,7 +1,7 @@
 //! The catalog's rows of §Interaction metrics (videos, clicks, social, LIVE, playable, image,
 //! interactive add-ons, instant experience, product) on TikTok's Metrics page, in the page's order.
 
-use super::super::{m, Metric, ANY, ID_AND_DAY, IMAGE_ID};
+use super::super::row::{m, Metric, ANY, ID_AND_DAY, IMAGE_ID};
 
 #[rustfmt::skip]
 pub(super) const ROWS: &[Metric] = &[

@@ -23,7 +23,7 @@ mod shop;
 mod tiktok;
 mod website;
 
-use super::Metric;
+use super::row::Metric;
 
 /// The sections' rows in the order of TikTok's page.
 const SECTIONS: [&[Metric]; 12] = [

@@ -6,8 +6,11 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{json, Map, Value};
 
+mod generate;
+
 use super::assets::AssetSizes;
 use super::SimConfig;
+use generate::Generator;
 
 /// splitmix64 finalizer: the one hash every generated value derives from.
 pub(crate) fn mix(mut x: u64) -> u64 {
@@ -155,6 +158,8 @@ pub struct Model {
     pub(crate) empty_breakdown_values: bool,
     /// Ads one report processes at most (the most recently created ones).
     pub(crate) ads_cap: usize,
+    /// See [`crate::MetricRules::max_metrics_per_query`].
+    pub(crate) max_metrics_per_query: usize,
     /// Share of idle days of a delivering advertiser, in parts per 10,000.
     pub(crate) idle_day_parts: u64,
     pub(crate) assets: AssetSizes,
@@ -244,10 +249,8 @@ const ADGROUP_BASE: u64 = 1_782_000_000_000_000_000;
 const AD_BASE: u64 = 1_783_000_000_000_000_000;
 
 impl Model {
-    /// Generates the data of `cfg` (sizes, seed, today, deletions). Deterministic.
-    // One piece on purpose: the generator walks advertisers, campaigns, ad groups and ads in
-    // one pass whose order is part of the data (global counters for deletions, ids and
-    // creation times); splitting it would hide that order, which every seed's data depends on.
+    /// Generates the data of `cfg` (sizes, seed, today, deletions). Deterministic: the
+    /// `Generator` walks advertisers, campaigns, ad groups and ads in one order.
     pub fn new(cfg: &SimConfig) -> Model {
         let seed = cfg.seed;
         let days = cfg.data.days.max(1);
@@ -255,148 +258,20 @@ impl Model {
         let first_day = today - chrono::Duration::days(days as i64 - 1);
         let first_ts = day_start_ts(first_day);
         let end_ts = day_start_ts(today) + 86_399;
-        let slice = (mix(seed) % 100_000) * 10_000_000_000;
-        let deleted_every = cfg.data.deleted_every;
-        let nth = |global: usize| deleted_every > 0 && (global + 1) % deleted_every == 0;
-        let (mut gc, mut gg, mut ga) = (0usize, 0usize, 0usize);
-
-        // A child created within the first third of what remains of its parent's life.
-        let child_life =
-            |parent_ts: i64, parent_end: i64, h: u64, own_deleted: bool, parent: Option<&Life>| {
-                let span = ((parent_end - parent_ts) / 3).max(1) as u64;
-                let create_ts = (parent_ts + 60 + (h % span) as i64).min(parent_end);
-                let remaining = (end_ts - create_ts).max(1) as u64;
-                let parent_deleted = parent.map(|p| p.deleted).unwrap_or(false);
-                let (deleted, modify_ts) = if parent_deleted {
-                    (
-                        true,
-                        parent
-                            .map(|p| p.modify_ts)
-                            .unwrap_or(create_ts)
-                            .max(create_ts),
-                    )
-                } else if own_deleted {
-                    let del = create_ts + 3_600 + ((h >> 20) % (remaining / 2).max(1)) as i64;
-                    (true, del.min(end_ts))
-                } else {
-                    (false, create_ts + ((h >> 20) % remaining) as i64)
-                };
-                Life {
-                    create_ts,
-                    modify_ts,
-                    deleted,
-                    first_hour: create_ts.div_euclid(3_600),
-                    last_hour: if deleted {
-                        modify_ts.div_euclid(3_600)
-                    } else {
-                        end_ts.div_euclid(3_600)
-                    },
-                }
-            };
-
+        let mut generator = Generator {
+            data: &cfg.data,
+            seed,
+            slice: (mix(seed) % 100_000) * 10_000_000_000,
+            first_ts,
+            end_ts,
+            campaigns: 0,
+            adgroups: 0,
+            ads: 0,
+        };
         let idle_accounts = idle_accounts(seed, cfg.data.advertisers, cfg.data.idle_account_share);
         let mut advertisers = Vec::with_capacity(cfg.data.advertisers);
         for (a, &idle) in idle_accounts.iter().enumerate() {
-            let ah = hash(&[seed, 1, a as u64]);
-            let id = ADVERTISER_BASE + slice + a as u64;
-            // Created between 0 and 200 days before the first day of data.
-            let create_ts = first_ts - 86_400 * (ah % 200) as i64 - (ah >> 16) as i64 % 86_400;
-            let mut adv = Advertiser {
-                id,
-                index: a,
-                name: format!(
-                    "{} {}",
-                    pick(COMPANIES, ah >> 8).split(' ').next().unwrap_or("Sim"),
-                    a + 1
-                ) + " Ads",
-                h: ah,
-                create_ts,
-                first_hour: first_ts.div_euclid(3_600),
-                last_hour: end_ts.div_euclid(3_600),
-                idle,
-                campaigns: Vec::with_capacity(cfg.data.campaigns_per_advertiser),
-                adgroups: Vec::new(),
-                ads: Vec::new(),
-            };
-            let auction_only =
-                cfg.data.auction_only_every > 0 && (a + 1) % cfg.data.auction_only_every == 0;
-            for _ in 0..cfg.data.campaigns_per_advertiser {
-                let h = hash(&[seed, 2, gc as u64]);
-                let buying = if auction_only {
-                    BuyingType::Auction
-                } else if gc % 7 == 3 {
-                    BuyingType::TopView
-                } else if gc % 9 == 5 {
-                    BuyingType::ReachFrequency
-                } else {
-                    BuyingType::Auction
-                };
-                // Campaigns start within the first two thirds of the history.
-                let life = child_life(
-                    first_ts - 60,
-                    first_ts + (end_ts - first_ts) * 2,
-                    h,
-                    nth(gc),
-                    None,
-                );
-                let c_index = adv.campaigns.len() as u32;
-                adv.campaigns.push(Campaign {
-                    id: CAMPAIGN_BASE + slice + gc as u64,
-                    name: format!(
-                        "{} {} - {} #{}",
-                        pick(ADJECTIVES, h),
-                        pick(PRODUCTS, h >> 8),
-                        pick(THEMES, h >> 16),
-                        gc + 1
-                    ),
-                    h,
-                    buying,
-                    life,
-                });
-                gc += 1;
-                for _ in 0..cfg.data.adgroups_per_campaign {
-                    let h = hash(&[seed, 3, gg as u64]);
-                    let parent = adv.campaigns[c_index as usize].life;
-                    let parent_end = parent.end(end_ts);
-                    let life = child_life(parent.create_ts, parent_end, h, nth(gg), Some(&parent));
-                    let g_index = adv.adgroups.len() as u32;
-                    adv.adgroups.push(AdGroup {
-                        id: ADGROUP_BASE + slice + gg as u64,
-                        campaign: c_index,
-                        name: format!(
-                            "{} - {} #{}",
-                            pick(PRODUCTS, h),
-                            pick(OPT_GOALS, h >> 8),
-                            gg + 1
-                        ),
-                        h,
-                        life,
-                    });
-                    gg += 1;
-                    for _ in 0..cfg.data.ads_per_adgroup {
-                        let h = hash(&[seed, 4, ga as u64]);
-                        let parent = adv.adgroups[g_index as usize].life;
-                        let parent_end = parent.end(end_ts);
-                        let life =
-                            child_life(parent.create_ts, parent_end, h, nth(ga), Some(&parent));
-                        adv.ads.push(Ad {
-                            id: AD_BASE + slice + ga as u64,
-                            campaign: c_index,
-                            adgroup: g_index,
-                            name: format!(
-                                "{} {} video #{}",
-                                pick(ADJECTIVES, h),
-                                pick(PRODUCTS, h >> 8),
-                                ga + 1
-                            ),
-                            h,
-                            life,
-                        });
-                        ga += 1;
-                    }
-                }
-            }
-            advertisers.push(adv);
+            advertisers.push(generator.advertiser(a, idle));
         }
         Model {
             seed,
@@ -407,6 +282,7 @@ impl Model {
             buying_types: cfg.api.buying_types,
             empty_breakdown_values: cfg.api.empty_breakdown_values,
             ads_cap: cfg.api.ads_cap.max(1),
+            max_metrics_per_query: cfg.api.metrics.max_metrics_per_query,
             idle_day_parts: share_parts(cfg.data.idle_day_share),
             assets: AssetSizes::of(cfg),
             advertisers,
@@ -561,9 +437,7 @@ impl Model {
         }
     }
 
-    /// One entity as `*/get/` returns it.
-    // One piece on purpose: one arm per entity kind, each a JSON record in TikTok's field
-    // order, read side by side; the arms share the entity's drawn values.
+    /// One entity as `*/get/` returns it: its status, then the kind's own record.
     pub(crate) fn render_entity(&self, adv: &Advertiser, kind: EntityKind, i: usize) -> Value {
         let status = self.secondary_status(adv, kind, i);
         let operation = if status.ends_with("_DELETE") || status.ends_with("STATUS_DISABLE") {
@@ -572,108 +446,117 @@ impl Model {
             "ENABLE"
         };
         match kind {
-            EntityKind::Campaign => {
-                let c = &adv.campaigns[i];
-                let h = c.h;
-                let daily = h % 2 == 0;
-                json!({
-                    "advertiser_id": adv.id.to_string(),
-                    "campaign_id": c.id.to_string(),
-                    "campaign_name": c.name,
-                    "campaign_type": "REGULAR_CAMPAIGN",
-                    "objective_type": objective(c),
-                    "buying_type": c.buying.as_api(),
-                    "budget": cents_number(if daily { 5_000 + (h >> 8) % 50_000 } else { 0 }),
-                    "budget_mode": if daily { "BUDGET_MODE_DAY" } else { "BUDGET_MODE_INFINITE" },
-                    "operation_status": operation,
-                    "secondary_status": status,
-                    "is_new_structure": true,
-                    "is_smart_performance_campaign": h % 5 == 0,
-                    "is_search_campaign": false,
-                    "app_promotion_type": "UNSET",
-                    "rf_campaign_type": if c.buying == BuyingType::ReachFrequency { "STANDARD" } else { "UNSET" },
-                    "special_industries": [],
-                    "deep_bid_type": null,
-                    "roas_bid": 0.0,
-                    "create_time": fmt_ts(c.life.create_ts),
-                    "modify_time": fmt_ts(c.life.modify_ts),
-                })
-            }
-            EntityKind::AdGroup => {
-                let g = &adv.adgroups[i];
-                let c = &adv.campaigns[g.campaign as usize];
-                let h = g.h;
-                let goal = pick(OPT_GOALS, h >> 8);
-                let app = goal == "INSTALL";
-                json!({
-                    "advertiser_id": adv.id.to_string(),
-                    "campaign_id": c.id.to_string(),
-                    "campaign_name": c.name,
-                    "adgroup_id": g.id.to_string(),
-                    "adgroup_name": g.name,
-                    "placement_type": placement_type(h),
-                    "placements": ["PLACEMENT_TIKTOK"],
-                    "promotion_type": if app { "APP_ANDROID" } else { "WEBSITE" },
-                    "location_ids": [pick(&["6252001", "2635167", "2921044", "1861060"], h)],
-                    "gender": pick(&["GENDER_UNLIMITED", "GENDER_MALE", "GENDER_FEMALE"], h >> 2),
-                    "age_groups": ["AGE_18_24", "AGE_25_34", "AGE_35_44"],
-                    "languages": ["en"],
-                    "budget": cents_number(2_000 + (h >> 16) % 20_000),
-                    "budget_mode": "BUDGET_MODE_DAY",
-                    "schedule_type": "SCHEDULE_FROM_NOW",
-                    "schedule_start_time": fmt_ts(g.life.create_ts),
-                    "schedule_end_time": fmt_ts(g.life.create_ts + 10 * 365 * 86_400),
-                    "dayparting": "1".repeat(336),
-                    "optimization_goal": goal,
-                    "billing_event": if goal == "CLICK" { "CPC" } else { "OCPM" },
-                    "bid_type": "BID_TYPE_NO_BID",
-                    "bid_price": 0.0,
-                    "conversion_bid_price": 0.0,
-                    "pacing": "PACING_MODE_SMOOTH",
-                    "operation_status": operation,
-                    "secondary_status": status,
-                    "app_id": if app { Value::String(format!("{}", 7_100_000_000_000_000_000 + h % 1_000_000)) } else { Value::Null },
-                    "pixel_id": if app { Value::Null } else { Value::String(format!("{}", 7_200_000_000_000_000_000 + h % 1_000_000)) },
-                    "frequency": null,
-                    "frequency_schedule": null,
-                    "is_new_structure": true,
-                    "create_time": fmt_ts(g.life.create_ts),
-                    "modify_time": fmt_ts(g.life.modify_ts),
-                })
-            }
-            EntityKind::Ad => {
-                let ad = &adv.ads[i];
-                let g = &adv.adgroups[ad.adgroup as usize];
-                let c = &adv.campaigns[ad.campaign as usize];
-                let h = ad.h;
-                json!({
-                    "advertiser_id": adv.id.to_string(),
-                    "campaign_id": c.id.to_string(),
-                    "campaign_name": c.name,
-                    "adgroup_id": g.id.to_string(),
-                    "adgroup_name": g.name,
-                    "ad_id": ad.id.to_string(),
-                    "ad_name": ad.name,
-                    "ad_text": ad_text(ad),
-                    "ad_format": "SINGLE_VIDEO",
-                    "call_to_action": pick(CTAS, h >> 4),
-                    "display_name": adv.name,
-                    "identity_type": "CUSTOMIZED_USER",
-                    "identity_id": format!("{}", 7_300_000_000_000_000_000 + adv.index as u64),
-                    "video_id": format!("v10033g50000{:016x}", h),
-                    "image_ids": [format!("ad-site-i18n-sg/{:016x}", h >> 3)],
-                    "landing_page_url": format!("https://shop.example.com/p/{}?utm_source=tiktok", h % 100_000),
-                    "deeplink": "",
-                    "tracking_pixel_id": 0,
-                    "is_aco": false,
-                    "creative_authorized": h % 3 == 0,
-                    "operation_status": operation,
-                    "secondary_status": status,
-                    "create_time": fmt_ts(ad.life.create_ts),
-                    "modify_time": fmt_ts(ad.life.modify_ts),
-                })
-            }
+            EntityKind::Campaign => self.render_campaign(adv, i, status, operation),
+            EntityKind::AdGroup => self.render_adgroup(adv, i, status, operation),
+            EntityKind::Ad => self.render_ad(adv, i, status, operation),
         }
+    }
+
+    /// A campaign as `campaign/get/` returns it.
+    fn render_campaign(&self, adv: &Advertiser, i: usize, status: &str, operation: &str) -> Value {
+        let c = &adv.campaigns[i];
+        let h = c.h;
+        let daily = h % 2 == 0;
+        json!({
+            "advertiser_id": adv.id.to_string(),
+            "campaign_id": c.id.to_string(),
+            "campaign_name": c.name,
+            "campaign_type": "REGULAR_CAMPAIGN",
+            "objective_type": objective(c),
+            "buying_type": c.buying.as_api(),
+            "budget": cents_number(if daily { 5_000 + (h >> 8) % 50_000 } else { 0 }),
+            "budget_mode": if daily { "BUDGET_MODE_DAY" } else { "BUDGET_MODE_INFINITE" },
+            "operation_status": operation,
+            "secondary_status": status,
+            "is_new_structure": true,
+            "is_smart_performance_campaign": h % 5 == 0,
+            "is_search_campaign": false,
+            "app_promotion_type": "UNSET",
+            "rf_campaign_type": if c.buying == BuyingType::ReachFrequency { "STANDARD" } else { "UNSET" },
+            "special_industries": [],
+            "deep_bid_type": null,
+            "roas_bid": 0.0,
+            "create_time": fmt_ts(c.life.create_ts),
+            "modify_time": fmt_ts(c.life.modify_ts),
+        })
+    }
+
+    /// An ad group as `adgroup/get/` returns it.
+    fn render_adgroup(&self, adv: &Advertiser, i: usize, status: &str, operation: &str) -> Value {
+        let g = &adv.adgroups[i];
+        let c = &adv.campaigns[g.campaign as usize];
+        let h = g.h;
+        let goal = pick(OPT_GOALS, h >> 8);
+        let app = goal == "INSTALL";
+        json!({
+            "advertiser_id": adv.id.to_string(),
+            "campaign_id": c.id.to_string(),
+            "campaign_name": c.name,
+            "adgroup_id": g.id.to_string(),
+            "adgroup_name": g.name,
+            "placement_type": placement_type(h),
+            "placements": ["PLACEMENT_TIKTOK"],
+            "promotion_type": if app { "APP_ANDROID" } else { "WEBSITE" },
+            "location_ids": [pick(&["6252001", "2635167", "2921044", "1861060"], h)],
+            "gender": pick(&["GENDER_UNLIMITED", "GENDER_MALE", "GENDER_FEMALE"], h >> 2),
+            "age_groups": ["AGE_18_24", "AGE_25_34", "AGE_35_44"],
+            "languages": ["en"],
+            "budget": cents_number(2_000 + (h >> 16) % 20_000),
+            "budget_mode": "BUDGET_MODE_DAY",
+            "schedule_type": "SCHEDULE_FROM_NOW",
+            "schedule_start_time": fmt_ts(g.life.create_ts),
+            "schedule_end_time": fmt_ts(g.life.create_ts + 10 * 365 * 86_400),
+            "dayparting": "1".repeat(336),
+            "optimization_goal": goal,
+            "billing_event": if goal == "CLICK" { "CPC" } else { "OCPM" },
+            "bid_type": "BID_TYPE_NO_BID",
+            "bid_price": 0.0,
+            "conversion_bid_price": 0.0,
+            "pacing": "PACING_MODE_SMOOTH",
+            "operation_status": operation,
+            "secondary_status": status,
+            "app_id": if app { Value::String(format!("{}", 7_100_000_000_000_000_000 + h % 1_000_000)) } else { Value::Null },
+            "pixel_id": if app { Value::Null } else { Value::String(format!("{}", 7_200_000_000_000_000_000 + h % 1_000_000)) },
+            "frequency": null,
+            "frequency_schedule": null,
+            "is_new_structure": true,
+            "create_time": fmt_ts(g.life.create_ts),
+            "modify_time": fmt_ts(g.life.modify_ts),
+        })
+    }
+
+    /// An ad as `ad/get/` returns it.
+    fn render_ad(&self, adv: &Advertiser, i: usize, status: &str, operation: &str) -> Value {
+        let ad = &adv.ads[i];
+        let g = &adv.adgroups[ad.adgroup as usize];
+        let c = &adv.campaigns[ad.campaign as usize];
+        let h = ad.h;
+        json!({
+            "advertiser_id": adv.id.to_string(),
+            "campaign_id": c.id.to_string(),
+            "campaign_name": c.name,
+            "adgroup_id": g.id.to_string(),
+            "adgroup_name": g.name,
+            "ad_id": ad.id.to_string(),
+            "ad_name": ad.name,
+            "ad_text": ad_text(ad),
+            "ad_format": "SINGLE_VIDEO",
+            "call_to_action": pick(CTAS, h >> 4),
+            "display_name": adv.name,
+            "identity_type": "CUSTOMIZED_USER",
+            "identity_id": format!("{}", 7_300_000_000_000_000_000 + adv.index as u64),
+            "video_id": format!("v10033g50000{:016x}", h),
+            "image_ids": [format!("ad-site-i18n-sg/{:016x}", h >> 3)],
+            "landing_page_url": format!("https://shop.example.com/p/{}?utm_source=tiktok", h % 100_000),
+            "deeplink": "",
+            "tracking_pixel_id": 0,
+            "is_aco": false,
+            "creative_authorized": h % 3 == 0,
+            "operation_status": operation,
+            "secondary_status": status,
+            "create_time": fmt_ts(ad.life.create_ts),
+            "modify_time": fmt_ts(ad.life.modify_ts),
+        })
     }
 }
 
@@ -704,6 +587,32 @@ pub(crate) fn currency(adv: &Advertiser) -> &'static str {
 
 fn campaign_disabled(c: &Campaign) -> bool {
     c.h % 8 == 7
+}
+
+/// Whether an ad group promotes an app (its `promotion_type` is APP_ANDROID) rather than a
+/// website.
+pub(crate) fn promotes_app(g: &AdGroup) -> bool {
+    g.h.wrapping_shr(8) % 6 == 4
+}
+
+/// The conversion funnels an ad group runs (see [`crate::catalog::Funnel`]): what it promotes
+/// decides between the app funnel and the website one; its campaign's objective adds TikTok
+/// Shop (CONVERSIONS: product sales), offline events (LEAD_GENERATION) and messaging
+/// (LEAD_GENERATION, ENGAGEMENT).
+pub(crate) fn adgroup_funnels(c: &Campaign, g: &AdGroup) -> crate::catalog::Funnels {
+    use crate::catalog::Funnel;
+    let mut funnels = if promotes_app(g) {
+        Funnel::App.bit()
+    } else {
+        Funnel::Website.bit()
+    };
+    match objective(c) {
+        "CONVERSIONS" => funnels |= Funnel::Shop.bit(),
+        "LEAD_GENERATION" => funnels |= Funnel::Offline.bit() | Funnel::Messaging.bit(),
+        "ENGAGEMENT" => funnels |= Funnel::Messaging.bit(),
+        _ => {}
+    }
+    funnels
 }
 
 pub(crate) fn objective(c: &Campaign) -> &'static str {
