@@ -10,6 +10,7 @@ use super::binding::Binding;
 use super::context::Context;
 use super::entity::EntityUnit;
 use super::pixels::{EventStatsUnit, InstantPageUnit};
+use super::reconcile;
 use super::report::{self, ReportUnit};
 use super::sizing::Sizing;
 use crate::error::Result;
@@ -135,7 +136,10 @@ impl<'a> Unit<'a> {
             }
             Unit::PixelEventStats(unit) => unit.run(ctx).await,
             Unit::Report(unit) => {
-                report::unit(ctx, unit, incremental, cursor(unit.advertiser)).await
+                let result = report::unit(ctx, unit, incremental, cursor(unit.advertiser)).await;
+                // What it emitted, compared with the ledger (the days it read in full).
+                let reconciled = reconcile::unit_ended(ctx, unit).await;
+                result.and(reconciled)
             }
         }
     }
