@@ -63,9 +63,11 @@ pub(crate) enum Unit<'a> {
 
 impl<'a> Unit<'a> {
     /// Whether a binding's units are one per ad account (every kind but the advertisers
-    /// stream, which has one unit for all of them).
+    /// stream, which has one unit for all of them, and the reconciliation, whose records the
+    /// report units emit as they end).
     pub(crate) fn per_account(binding: &Binding) -> bool {
-        !matches!(binding.stream.spec, StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers))
+        !matches!(binding.stream.spec, StreamSpec::Row(row)
+            if matches!(row.kind, Kind::Advertisers | Kind::Reconciliation))
     }
 
     /// The unit of binding `index` for `advertiser` (`None` for the advertisers stream's one

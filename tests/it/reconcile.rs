@@ -22,11 +22,15 @@ const NOW: &str = "2026-11-05T12:00:00Z";
 const START: &str = "2026-11-01";
 /// The days compared: those over at [`NOW`] (UTC account), from [`START`].
 const COMPARED_DAYS: u64 = 4;
-const LEVEL_STREAMS: [&str; 3] = [
+const LEVEL_STREAMS: [&str; 4] = [
     "campaigns_reports_daily",
     "ad_groups_reports_daily",
     "ads_reports_daily",
+    "reconciliation_daily",
 ];
+/// The binding of `reconciliation_daily` in [`LEVEL_STREAMS`].
+const RECONCILIATION: usize = 3;
+const LEVELS: [&str; 3] = ["AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN"];
 
 /// An ad: its id, ad group, campaign, whether its campaign is reach & frequency, and whether
 /// it is deleted.
@@ -263,6 +267,53 @@ fn warnings(session: &Session) -> Vec<Value> {
         .collect()
 }
 
+/// The `reconciliation_daily` records by level and day.
+fn records(session: &Session) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    for (binding, doc) in &session.docs {
+        if *binding != RECONCILIATION {
+            continue;
+        }
+        assert_eq!(doc["advertiser_id"], ACCOUNT, "{doc}");
+        let key = (
+            doc["level"].as_str().unwrap().to_string(),
+            doc["stat_time_day"].as_str().unwrap()[..10].to_string(),
+        );
+        assert!(out.insert(key, doc.clone()).is_none(), "a key twice: {doc}");
+    }
+    out
+}
+
+/// Asserts one record per level and day from START to the day after NOW's (reports read up to
+/// tomorrow, for accounts east of UTC), the days not over not compared, and the verdict
+/// `differing` names for the others (`agree` for the rest).
+fn assert_verdicts(session: &Session, differing: &[(&str, &str)]) {
+    let records = records(session);
+    assert_eq!(records.len(), 3 * 6, "{records:?}");
+    for level in LEVELS {
+        for d in day(START).iter_days().take(6) {
+            let d = d.to_string();
+            let record = &records[&(level.to_string(), d.clone())];
+            let expected = if d.as_str() >= "2026-11-05" {
+                assert_eq!(record["reason"], "the day is not over yet", "{record}");
+                "not_compared"
+            } else if differing.contains(&(level, d.as_str())) {
+                assert!(record["likely_cause"].is_string(), "{record}");
+                "differ"
+            } else {
+                "agree"
+            };
+            assert_eq!(record["verdict"], expected, "{record}");
+            if expected != "not_compared" {
+                let ledger = record["ledger_totals"]["spend"].as_f64().unwrap();
+                let level_sum = record["level_sums"]["spend"].as_f64().unwrap();
+                let difference = record["differences"]["spend"].as_f64().unwrap();
+                assert!((level_sum - ledger - difference).abs() < 1e-6, "{record}");
+            }
+        }
+    }
+}
+
 /// The account-days reconciled and those that differ, from `Capture finished.`.
 fn counts(session: &Session) -> (u64, u64) {
     let line = log_lines(session)
@@ -282,6 +333,7 @@ async fn levels_that_add_up_are_silent() {
     let session = run(World::default(), true, &LEVEL_STREAMS).await;
     assert!(warnings(&session).is_empty(), "{}", session.output.stderr);
     assert_eq!(counts(&session), (COMPARED_DAYS, 0));
+    assert_verdicts(&session, &[]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -314,6 +366,7 @@ async fn a_row_one_level_leaves_out_is_named_with_its_day_and_figures() {
         "{w}"
     );
     assert_eq!(counts(&session), (COMPARED_DAYS, 1));
+    assert_verdicts(&session, &[("AUCTION_AD", "2026-11-02")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,6 +392,7 @@ async fn a_buying_type_the_levels_leave_out_differs_at_every_level() {
         assert_eq!(w["differing_days"], COMPARED_DAYS, "{w}");
     }
     assert_eq!(counts(&session), (COMPARED_DAYS, COMPARED_DAYS));
+    assert_verdicts(&session, &every_day(&LEVELS));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,6 +430,7 @@ async fn deleted_ads_left_out_name_include_deleted() {
         "{w}"
     );
     assert_eq!(counts(&session), (COMPARED_DAYS, COMPARED_DAYS));
+    assert_verdicts(&session, &every_day(&["AUCTION_AD"]));
 }
 
 /// A day still in progress is not compared: its delivery goes on between the reads.
@@ -388,4 +443,59 @@ async fn the_day_in_progress_is_not_compared() {
     let session = run(world, true, &LEVEL_STREAMS).await;
     assert!(warnings(&session).is_empty(), "{}", session.output.stderr);
     assert_eq!(counts(&session), (COMPARED_DAYS, 0));
+    assert_verdicts(&session, &[]);
+}
+
+/// Every compared day of these levels.
+fn every_day(levels: &[&'static str]) -> Vec<(&'static str, &'static str)> {
+    let days = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"];
+    levels
+        .iter()
+        .flat_map(|l| days.iter().map(move |d| (*l, *d)))
+        .collect()
+}
+
+/// Airbyte gets the same records: one `RECORD` per level and day of `reconciliation_daily`
+/// (full refresh), the differing day among them.
+#[tokio::test(flavor = "multi_thread")]
+async fn airbyte_reads_the_reconciliation_records_too() {
+    let world = World {
+        dropped: Some(("AUCTION_ADGROUP", day("2026-11-03"))),
+        ..World::default()
+    };
+    let server = server(world).await;
+    let config = sim_config(
+        &server.uri(),
+        START,
+        json!({"include_deleted": true,
+               "advanced": {"advertiser_ids": [ACCOUNT.to_string()]}}),
+    );
+    let catalog = json!({"streams": LEVEL_STREAMS.iter().map(|s| {
+        let mode = if *s == "reconciliation_daily" { "full_refresh" } else { "incremental" };
+        json!({"stream": {"name": s, "json_schema": {},
+                          "supported_sync_modes": ["full_refresh", "incremental"]},
+               "sync_mode": mode, "destination_sync_mode": "append"})
+    }).collect::<Vec<_>>()});
+    let out = crate::common::read_in_process(&config, &catalog, None, at(NOW)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records: Vec<&Value> = out
+        .stdout
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == "reconciliation_daily")
+        .map(|m| &m["record"]["data"])
+        .collect();
+    assert_eq!(records.len(), 3 * 6);
+    let differing: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r["verdict"] == "differ")
+        .map(|r| {
+            (
+                r["level"].as_str().unwrap(),
+                r["stat_time_day"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(differing, [("AUCTION_ADGROUP", "2026-11-03 00:00:00")]);
+    let agreeing = records.iter().filter(|r| r["verdict"] == "agree").count();
+    assert_eq!(agreeing as u64, 3 * COMPARED_DAYS - 1);
 }

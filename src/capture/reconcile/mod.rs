@@ -13,11 +13,13 @@
 //! once per account ([`tally::RunCounts`]) and reported by `Capture finished.`.
 //!
 //! What is compared is only what both sides cover:
-//! - Rows of the auction and reach & frequency scope. TikTok's advertiser-level query without
-//!   a `buying_type` filter (the ledger's) covers auction and reach & frequency ads; TopView
-//!   delivery comes only with the `buying_type` filter `RESERVATION_TOP_VIEW`, which the
-//!   advertiser level does not take (Run a synchronous report, portal doc 1740302848100353),
-//!   so the report streams' TopView queries are emitted but not summed.
+//! - Buying types. The level's rows of the auction and reach & frequency scope are summed,
+//!   and its TopView rows (asked apart with the `buying_type` filter `RESERVATION_TOP_VIEW`)
+//!   apart. TikTok's Run a synchronous report (portal doc 1740302848100353) says the
+//!   advertiser level holds "data of all Auction Ads and Reservation Ads", yet below it
+//!   TopView comes only with that filter, which the advertiser level does not take: whether
+//!   the totals count TopView is not settled, so a day agrees when the totals match the
+//!   level's rows either without or with its TopView rows.
 //! - Deleted entities: the advertiser totals count their delivery (the level takes no status
 //!   filter); the level rows do only with `include_deleted` (TikTok's report default is
 //!   `STATUS_NOT_DELETE`). They are compared either way, and a difference names
@@ -139,14 +141,15 @@ async fn judge(
         .clock
         .last_complete_day(unit.advertiser.time_zone);
     let all: BTreeSet<NaiveDate> = days.read.union(&days.skipped).copied().collect();
+    let zeros = || vec![Figure::default(); tally.metrics.len()];
     let mut out = Vec::with_capacity(all.len());
     for day in all {
+        let read = days.read.contains(&day);
         let sums = days.sums.get(&day);
-        let level = sums.map(|s| s.figures.clone());
-        let rows = sums.map_or(0, |s| s.rows);
-        let zeros = || vec![Figure::default(); tally.metrics.len()];
+        let mut level = sums.map_or_else(zeros, |s| s.figures.clone());
+        let mut rows = sums.map_or(0, |s| s.rows);
         let (ledger, verdict) = match &ledger {
-            _ if days.skipped.contains(&day) && !days.read.contains(&day) => (
+            _ if !read => (
                 Some(zeros()),
                 Verdict::NotCompared("skipped: the ledger's totals are zero"),
             ),
@@ -155,8 +158,22 @@ async fn judge(
                 if activity.covered.0 <= day && day <= activity.covered.1 =>
             {
                 let totals = tally.sum_of(activity.rows.get(&day).map_or(&[], Vec::as_slice));
-                let level = level.clone().unwrap_or_else(zeros);
-                let verdict = compare(&totals, &level);
+                let mut verdict = compare(&totals, &level);
+                // TikTok's documents read both ways on whether the advertiser totals hold
+                // TopView: a day agrees with or without the level's TopView rows.
+                if let (Verdict::Differ(_), Some(s)) = (&verdict, sums) {
+                    if !s.topview.is_empty() {
+                        let with: Vec<Figure> = level
+                            .iter()
+                            .zip(&s.topview)
+                            .map(|(a, t)| a.plus(*t))
+                            .collect();
+                        let other = compare(&totals, &with);
+                        if !matches!(other, Verdict::Differ(_)) {
+                            (verdict, level, rows) = (other, with, rows + s.topview_rows);
+                        }
+                    }
+                }
                 (Some(totals), verdict)
             }
             _ => (
@@ -168,10 +185,7 @@ async fn judge(
             day,
             rows,
             ledger,
-            level: match days.read.contains(&day) {
-                true => Some(level.unwrap_or_else(zeros)),
-                false => None,
-            },
+            level: read.then_some(level),
             verdict,
         });
     }

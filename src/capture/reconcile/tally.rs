@@ -38,11 +38,15 @@ pub(crate) struct TallyDays {
     pub(crate) capped: BTreeSet<NaiveDate>,
 }
 
-/// One day's sums at the unit's level: the rows summed and, per compared metric, the figure.
+/// One day's sums at the unit's level: the rows summed and, per compared metric, the figure,
+/// of the auction and reach & frequency scope and apart of TopView (empty without TopView
+/// rows).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DaySums {
     pub(crate) rows: u64,
     pub(crate) figures: Vec<Figure>,
+    pub(crate) topview_rows: u64,
+    pub(crate) topview: Vec<Figure>,
 }
 
 /// A sum of figures TikTok sent: the value, the most TikTok's rounding of the figures summed
@@ -56,6 +60,15 @@ pub(crate) struct Figure {
 }
 
 impl Figure {
+    /// Two sums added (a level's scopes together).
+    pub(crate) fn plus(self, other: Figure) -> Figure {
+        Figure {
+            value: self.value + other.value,
+            rounding: self.rounding + other.rounding,
+            unreadable: self.unreadable || other.unreadable,
+        }
+    }
+
     fn add(&mut self, other: Option<(f64, f64)>) {
         match other {
             Some((value, rounding)) => {
@@ -86,17 +99,31 @@ impl Tally {
         self.days.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds emitted rows (each with its day) of the auction and reach & frequency scope.
-    pub(crate) fn add_rows<'r>(&self, rows: impl IntoIterator<Item = (&'r RawValue, NaiveDate)>) {
+    /// Adds emitted rows (each with its day) of the auction and reach & frequency scope, or of
+    /// TopView (`topview`).
+    pub(crate) fn add_rows<'r>(
+        &self,
+        rows: impl IntoIterator<Item = (&'r RawValue, NaiveDate)>,
+        topview: bool,
+    ) {
         let mut days = self.days();
         for (raw, day) in rows {
             let sums = days.sums.entry(day).or_insert_with(|| DaySums {
-                rows: 0,
                 figures: vec![Figure::default(); self.metrics.len()],
+                ..DaySums::default()
             });
-            sums.rows += 1;
+            let figures = if topview {
+                sums.topview_rows += 1;
+                if sums.topview.is_empty() {
+                    sums.topview = vec![Figure::default(); self.metrics.len()];
+                }
+                &mut sums.topview
+            } else {
+                sums.rows += 1;
+                &mut sums.figures
+            };
             let parsed = serde_json::from_str::<RowMetrics<'_>>(raw.get()).ok();
-            for (name, sum) in self.metrics.iter().zip(sums.figures.iter_mut()) {
+            for (name, sum) in self.metrics.iter().zip(figures.iter_mut()) {
                 let value = parsed
                     .as_ref()
                     .and_then(|row| row.metrics.get(*name).copied());
@@ -275,7 +302,8 @@ mod tests {
             raw(r#"{"metrics":{"spend":"2.25","impressions":"5"}}"#),
             raw(r#"{"metrics":{"spend":"0.50","impressions":"-"}}"#),
         ];
-        tally.add_rows([(&*rows[0], d1), (&*rows[1], d1), (&*rows[2], d2)]);
+        tally.add_rows([(&*rows[0], d1), (&*rows[1], d1), (&*rows[2], d2)], false);
+        tally.add_rows([(&*rows[0], d1)], true);
         let days = tally.take();
         let one = &days.sums[&d1];
         assert_eq!(one.rows, 2);
@@ -283,6 +311,8 @@ mod tests {
         assert!((one.figures[0].rounding - 0.01).abs() < 1e-12);
         assert_eq!(one.figures[1].value, 15.0);
         assert_eq!(one.figures[1].rounding, 0.0);
+        assert_eq!((one.topview_rows, one.topview[1].value), (1, 10.0));
+        assert!(days.sums[&d2].topview.is_empty());
         assert!(days.sums[&d2].figures[1].unreadable);
         assert!(!days.sums[&d2].figures[0].unreadable);
     }

@@ -277,9 +277,7 @@ async fn read_over_cap(
         );
     }
     if let (Some(tally), Some(window)) = (unit.tally.get(), query.window) {
-        if query.scope == BuyingScope::AuctionAndReachFrequency {
-            tally.capped(window);
-        }
+        tally.capped(window);
     }
     fetch(ctx, unit, query, true).await?;
     Ok(())

@@ -181,9 +181,8 @@ pub(super) async fn emit_answer(
 }
 
 /// Turns TikTok's report rows of one query (a page's, or an asynchronous task's) into records
-/// and emits them; rows of the recent days are counted for the next run's plan, and those of
-/// the auction and reach & frequency scope summed in the unit's tally (what the ledger's
-/// totals cover). Rows outside what the query asked (`unasked`: its account and window) are
+/// and emits them; rows of the recent days are counted for the next run's plan, and every row
+/// is summed in the unit's tally (per buying scope) for the reconciliation. Rows outside what the query asked (`unasked`: its account and window) are
 /// dropped and counted there.
 pub(super) async fn emit_rows(
     ctx: &Context,
@@ -193,10 +192,7 @@ pub(super) async fn emit_rows(
 ) -> Result<()> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
     let dropped_before = unasked.dropped();
-    let tally = unit
-        .tally
-        .get()
-        .filter(|_| scope == BuyingScope::AuctionAndReachFrequency);
+    let tally = unit.tally.get();
     let mut tallied = Vec::new();
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
@@ -231,7 +227,7 @@ pub(super) async fn emit_rows(
     }
     ctx.log_notes(binding, &mut notes);
     if let Some(tally) = tally {
-        tally.add_rows(tallied);
+        tally.add_rows(tallied, scope == BuyingScope::TopView);
     }
     if unasked.window().is_some_and(|w| unit.is_recent(w)) {
         let kept = rows.len() as u64 - (unasked.dropped() - dropped_before);
