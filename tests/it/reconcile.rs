@@ -32,23 +32,35 @@ const LEVEL_STREAMS: [&str; 4] = [
 const RECONCILIATION: usize = 3;
 const LEVELS: [&str; 3] = ["AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN"];
 
-/// An ad: its id, ad group, campaign, whether its campaign is reach & frequency, and whether
-/// it is deleted.
+/// An ad: its id, ad group, campaign, whether its campaign is reach & frequency or TopView,
+/// and whether it is deleted.
 #[derive(Clone, Copy)]
 struct Ad {
     id: u64,
     adgroup: u64,
     campaign: u64,
     reach_frequency: bool,
+    topview: bool,
     deleted: bool,
 }
 
-const ADS: [Ad; 4] = [
+/// The TopView ad, in worlds that have one ([`World::topview`]).
+const TOPVIEW_AD: Ad = Ad {
+    id: 305,
+    adgroup: 203,
+    campaign: 103,
+    reach_frequency: false,
+    topview: true,
+    deleted: false,
+};
+
+const ADS: [Ad; 5] = [
     Ad {
         id: 301,
         adgroup: 201,
         campaign: 101,
         reach_frequency: false,
+        topview: false,
         deleted: false,
     },
     Ad {
@@ -56,6 +68,7 @@ const ADS: [Ad; 4] = [
         adgroup: 201,
         campaign: 101,
         reach_frequency: false,
+        topview: false,
         deleted: false,
     },
     Ad {
@@ -63,6 +76,7 @@ const ADS: [Ad; 4] = [
         adgroup: 202,
         campaign: 102,
         reach_frequency: true,
+        topview: false,
         deleted: false,
     },
     Ad {
@@ -70,8 +84,10 @@ const ADS: [Ad; 4] = [
         adgroup: 201,
         campaign: 101,
         reach_frequency: false,
+        topview: false,
         deleted: true,
     },
+    TOPVIEW_AD,
 ];
 
 /// How the server disagrees with itself.
@@ -84,6 +100,8 @@ struct World {
     /// The ad count `ad/get/` gives, and advertiser totals that cover only the newest ad (as
     /// totals over the ads cap would, without `X-Tt-Ads-Throttle`).
     over_cap: bool,
+    /// A TopView campaign with one ad, and whether the advertiser totals count its delivery.
+    topview: Option<bool>,
 }
 
 fn day(s: &str) -> NaiveDate {
@@ -122,9 +140,7 @@ impl Respond for Reports {
         let params: BTreeMap<String, String> = request.url.query_pairs().into_owned().collect();
         let level = params.get("data_level").cloned().unwrap_or_default();
         let filtering = params.get("filtering").cloned().unwrap_or_default();
-        if filtering.contains("RESERVATION_TOP_VIEW") {
-            return list(Vec::new(), 0);
-        }
+        let topview_asked = filtering.contains("RESERVATION_TOP_VIEW");
         let deleted_wanted = filtering.contains("STATUS_ALL");
         let lifetime = params.get("query_lifetime").is_some_and(|v| v == "true");
         let days: Vec<NaiveDate> = if lifetime {
@@ -135,6 +151,9 @@ impl Respond for Reports {
         };
         let world = &self.0;
         let counted = |ad: &Ad| match level.as_str() {
+            _ if ad.topview && world.topview.is_none() => false,
+            _ if ad.topview != topview_asked && level != "AUCTION_ADVERTISER" => false,
+            "AUCTION_ADVERTISER" if ad.topview => world.topview == Some(true),
             "AUCTION_ADVERTISER" => !world.over_cap || ad.id == 302,
             "AUCTION_AD" => {
                 !(world.reach_frequency_hidden && ad.reach_frequency)
@@ -202,11 +221,28 @@ struct Entities(World);
 impl Respond for Entities {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let query = request.url.query().unwrap_or_default().to_string();
-        if query.contains("RESERVATION_TOP_VIEW") || !request.url.path().ends_with("ad/get/") {
+        let path = request.url.path();
+        if query.contains("RESERVATION_TOP_VIEW") {
+            if self.0.topview.is_none() {
+                return list(Vec::new(), 0);
+            }
+            let row = json!({"campaign_id": TOPVIEW_AD.campaign.to_string(),
+                "adgroup_id": TOPVIEW_AD.adgroup.to_string(), "ad_id": TOPVIEW_AD.id.to_string(),
+                "advertiser_id": ACCOUNT.to_string(), "modify_time": "2026-10-01 00:00:00"});
+            return list(vec![row], 1);
+        }
+        if !path.ends_with("ad/get/") {
             return list(Vec::new(), 0);
         }
         // Only the count is asked (page_size 1).
-        list(Vec::new(), if self.0.over_cap { 15_000 } else { ADS.len() })
+        list(
+            Vec::new(),
+            if self.0.over_cap {
+                15_000
+            } else {
+                ADS.len() - 1
+            },
+        )
     }
 }
 
@@ -453,6 +489,32 @@ fn every_day(levels: &[&'static str]) -> Vec<(&'static str, &'static str)> {
         .iter()
         .flat_map(|l| days.iter().map(move |d| (*l, *d)))
         .collect()
+}
+
+/// TikTok's documents read both ways on whether the advertiser totals count TopView: either
+/// way the levels (whose TopView rows come from a query of their own) agree with them.
+#[tokio::test(flavor = "multi_thread")]
+async fn totals_with_or_without_topview_agree() {
+    for in_totals in [false, true] {
+        let world = World {
+            topview: Some(in_totals),
+            ..World::default()
+        };
+        let session = run(world, true, &LEVEL_STREAMS).await;
+        assert!(warnings(&session).is_empty(), "{}", session.output.stderr);
+        assert_eq!(counts(&session), (COMPARED_DAYS, 0));
+        assert_verdicts(&session, &[]);
+        // The TopView ad's rows were emitted either way; they are summed only where the
+        // totals count them.
+        let topview_rows = session
+            .docs
+            .iter()
+            .filter(|(_, doc)| doc["ad_id"] == TOPVIEW_AD.id)
+            .count();
+        assert_eq!(topview_rows, 6, "in_totals {in_totals}");
+        let record = &records(&session)[&("AUCTION_AD".to_string(), "2026-11-02".to_string())];
+        assert_eq!(record["rows"], if in_totals { 5 } else { 4 }, "{record}");
+    }
 }
 
 /// Airbyte gets the same records: one `RECORD` per level and day of `reconciliation_daily`
