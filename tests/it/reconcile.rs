@@ -18,6 +18,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::common::{at, flow_in_process, sim_config, Session};
 
 const ACCOUNT: u64 = 7_001_035_076_276_387_841;
+/// An account that never delivered (in [`World::idle_account`] worlds).
+const IDLE: u64 = 7_001_035_076_276_387_842;
 const NOW: &str = "2026-11-05T12:00:00Z";
 const START: &str = "2026-11-01";
 /// The days compared: those over at [`NOW`] (UTC account), from [`START`].
@@ -102,6 +104,8 @@ struct World {
     over_cap: bool,
     /// A TopView campaign with one ad, and whether the advertiser totals count its delivery.
     topview: Option<bool>,
+    /// A second account, [`IDLE`], that never delivered.
+    idle_account: bool,
 }
 
 fn day(s: &str) -> NaiveDate {
@@ -138,6 +142,9 @@ struct Reports(World);
 impl Respond for Reports {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let params: BTreeMap<String, String> = request.url.query_pairs().into_owned().collect();
+        if params.get("advertiser_id") == Some(&IDLE.to_string()) {
+            return list(Vec::new(), 0);
+        }
         let level = params.get("data_level").cloned().unwrap_or_default();
         let filtering = params.get("filtering").cloned().unwrap_or_default();
         let topview_asked = filtering.contains("RESERVATION_TOP_VIEW");
@@ -248,11 +255,17 @@ impl Respond for Entities {
 
 async fn server(world: World) -> MockServer {
     let server = MockServer::start().await;
-    let account = json!({"advertiser_id": ACCOUNT.to_string(), "name": "acme",
-        "timezone": "Etc/GMT", "display_timezone": "Etc/GMT", "create_time": 1_790_000_000});
+    let account = |id: u64| {
+        json!({"advertiser_id": id.to_string(), "name": "acme", "timezone": "Etc/GMT",
+            "display_timezone": "Etc/GMT", "create_time": 1_790_000_000})
+    };
+    let mut accounts = vec![account(ACCOUNT)];
+    if world.idle_account {
+        accounts.push(account(IDLE));
+    }
     Mock::given(method("GET"))
         .and(path("/open_api/v1.3/advertiser/info/"))
-        .respond_with(ok(json!({ "list": [account] })))
+        .respond_with(ok(json!({ "list": accounts })))
         .mount(&server)
         .await;
     for endpoint in ["campaign/get/", "adgroup/get/", "ad/get/"] {
@@ -271,12 +284,16 @@ async fn server(world: World) -> MockServer {
 }
 
 async fn run(world: World, include_deleted: bool, streams: &[&str]) -> Session {
+    let mut accounts = vec![ACCOUNT.to_string()];
+    if world.idle_account {
+        accounts.push(IDLE.to_string());
+    }
     let server = server(world).await;
     let cfg = sim_config(
         &server.uri(),
         START,
         json!({"include_deleted": include_deleted,
-               "advanced": {"advertiser_ids": [ACCOUNT.to_string()]}}),
+               "advanced": {"advertiser_ids": accounts}}),
     );
     let session = flow_in_process(&cfg, streams, &json!({}), at(NOW)).await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
@@ -489,6 +506,20 @@ fn every_day(levels: &[&'static str]) -> Vec<(&'static str, &'static str)> {
         .iter()
         .flat_map(|l| days.iter().map(move |d| (*l, *d)))
         .collect()
+}
+
+/// An account that never delivered is skipped at every level by the ledger: it has no
+/// record (only the delivering account's records come), and nothing of it is counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_that_never_delivered_has_no_records() {
+    let world = World {
+        idle_account: true,
+        ..World::default()
+    };
+    let session = run(world, true, &LEVEL_STREAMS).await;
+    assert!(warnings(&session).is_empty(), "{}", session.output.stderr);
+    assert_eq!(counts(&session), (COMPARED_DAYS, 0));
+    assert_verdicts(&session, &[]);
 }
 
 /// TikTok's documents read both ways on whether the advertiser totals count TopView: either

@@ -317,7 +317,9 @@ fn warn(
     );
 }
 
-/// Emits the unit's `reconciliation_daily` records, when that stream is enabled.
+/// Emits the unit's `reconciliation_daily` records, when that stream is enabled. A unit that
+/// read no day (all of them idle by the ledger, as an account that never delivered) has none:
+/// an agency's many idle accounts would otherwise fill the stream with zeros.
 async fn emit(
     ctx: &Context,
     unit: &ReportUnit<'_>,
@@ -328,6 +330,9 @@ async fn emit(
     let Some(binding) = ctx.binding_of(STREAM) else {
         return Ok(());
     };
+    if verdicts.iter().all(|v| v.level.is_none()) {
+        return Ok(());
+    }
     let docs: Vec<String> = verdicts
         .iter()
         .map(|v| record(unit, metrics, v, cause).to_string())

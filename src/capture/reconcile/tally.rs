@@ -226,24 +226,68 @@ pub(crate) struct RunCounts {
 #[derive(Debug, Default)]
 struct AccountDays {
     units_ended: u64,
-    compared: BTreeSet<NaiveDate>,
-    differing: BTreeSet<NaiveDate>,
+    compared: DaySet,
+    differing: DaySet,
+}
+
+/// A set of days as bits from a base day (a few words for a run's range, where a tree of
+/// dates would take a node per few days: an agency's accounts wait here until their last
+/// compared binding reads them).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct DaySet {
+    /// The day of bit 0 of `words[0]`, as days from the common era; a multiple of 64.
+    base: i64,
+    words: Vec<u64>,
+}
+
+impl DaySet {
+    pub(crate) fn insert(&mut self, day: NaiveDate) {
+        let n = i64::from(chrono::Datelike::num_days_from_ce(&day));
+        let word_of = |n: i64| n.div_euclid(64) * 64;
+        if self.words.is_empty() {
+            self.base = word_of(n);
+        } else if n < self.base {
+            let before = ((self.base - word_of(n)) / 64) as usize;
+            self.words.splice(0..0, std::iter::repeat_n(0, before));
+            self.base = word_of(n);
+        }
+        let bit = (n - self.base) as usize;
+        if self.words.len() <= bit / 64 {
+            self.words.resize(bit / 64 + 1, 0);
+        }
+        self.words[bit / 64] |= 1 << (bit % 64);
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.words.iter().all(|w| *w == 0)
+    }
 }
 
 impl RunCounts {
     /// Adds what one unit of the account compared; counts the account once its last unit
-    /// ended.
+    /// ended. A unit that compared nothing keeps no entry for an account that has none (an
+    /// idle account costs nothing; one whose later units compare days is counted at the end).
     pub(crate) fn unit_ended(
         &self,
         advertiser_id: u64,
         compared: impl IntoIterator<Item = NaiveDate>,
         differing: impl IntoIterator<Item = NaiveDate>,
     ) {
+        let compared: Vec<NaiveDate> = compared.into_iter().collect();
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        if compared.is_empty() && !accounts.contains_key(&advertiser_id) {
+            return;
+        }
         let entry = accounts.entry(advertiser_id).or_default();
         entry.units_ended += 1;
-        entry.compared.extend(compared);
-        entry.differing.extend(differing);
+        compared.into_iter().for_each(|d| entry.compared.insert(d));
+        differing
+            .into_iter()
+            .for_each(|d| entry.differing.insert(d));
         if entry.units_ended >= self.units_per_account.load(Ordering::Relaxed) {
             if let Some(done) = accounts.remove(&advertiser_id) {
                 self.count(&done);
@@ -266,9 +310,9 @@ impl RunCounts {
 
     fn count(&self, days: &AccountDays) {
         self.reconciled
-            .fetch_add(days.compared.len() as u64, Ordering::Relaxed);
+            .fetch_add(days.compared.len(), Ordering::Relaxed);
         self.differing
-            .fetch_add(days.differing.len() as u64, Ordering::Relaxed);
+            .fetch_add(days.differing.len(), Ordering::Relaxed);
     }
 }
 
@@ -338,6 +382,28 @@ mod tests {
             ..total
         };
         assert_eq!(differs(total, unknown), None);
+    }
+
+    #[test]
+    fn a_day_set_holds_each_day_once_in_any_order() {
+        let mut set = DaySet::default();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        for day in [
+            "2026-11-01",
+            "2026-11-03",
+            "2026-11-01",
+            "2026-06-30",
+            "2027-02-01",
+        ] {
+            set.insert(d(day));
+        }
+        assert_eq!(set.len(), 4);
+        let mut again = DaySet::default();
+        for day in ["2027-02-01", "2026-06-30", "2026-11-03", "2026-11-01"] {
+            again.insert(d(day));
+        }
+        assert_eq!(set.len(), again.len());
+        assert!(DaySet::default().is_empty());
     }
 
     #[test]
