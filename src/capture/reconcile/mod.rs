@@ -160,16 +160,18 @@ async fn judge(
                 let totals = tally.sum_of(activity.rows.get(&day).map_or(&[], Vec::as_slice));
                 let mut verdict = compare(&totals, &level);
                 // TikTok's documents read both ways on whether the advertiser totals hold
-                // TopView: a day agrees with or without the level's TopView rows.
-                if let (Verdict::Differ(_), Some(s)) = (&verdict, sums) {
+                // TopView: a day agrees with or without the level's TopView rows, and one that
+                // differs either way is shown in the reading that differs in fewer metrics.
+                if let (Verdict::Differ(without), Some(s)) = (&verdict, sums) {
                     if !s.topview.is_empty() {
-                        let with: Vec<Figure> = level
-                            .iter()
-                            .zip(&s.topview)
-                            .map(|(a, t)| a.plus(*t))
-                            .collect();
+                        let with: Vec<Figure> =
+                            level.iter().zip(&s.topview).map(|(a, t)| a.plus(*t)).collect();
                         let other = compare(&totals, &with);
-                        if !matches!(other, Verdict::Differ(_)) {
+                        let better = match &other {
+                            Verdict::Differ(with_topview) => with_topview.len() < without.len(),
+                            _ => true,
+                        };
+                        if better {
                             (verdict, level, rows) = (other, with, rows + s.topview_rows);
                         }
                     }
