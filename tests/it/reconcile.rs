@@ -208,20 +208,28 @@ impl Respond for Reports {
                     continue;
                 }
             }
-            let mut dimensions = json!({ name: id.to_string() });
-            if let Some(d) = bucket {
-                dimensions["stat_time_day"] = json!(format!("{d} 00:00:00"));
-            }
-            rows.push(json!({"dimensions": dimensions, "metrics": {
-                "spend": format!("{}.{:02}", cents / 100, cents % 100),
-                "impressions": impressions.to_string(),
-                "clicks": clicks.to_string(),
-            }}));
+            rows.push(row(name, id, bucket, (cents, impressions, clicks)));
         }
         let total = rows.len();
         list(rows, total)
     }
 }
+
+/// One report row of an entity (and day, unless lifetime) with its figures.
+fn row(name: &str, id: u64, bucket: Option<NaiveDate>, (cents, impressions, clicks): Figures) -> Value {
+    let mut dimensions = json!({ name: id.to_string() });
+    if let Some(d) = bucket {
+        dimensions["stat_time_day"] = json!(format!("{d} 00:00:00"));
+    }
+    json!({"dimensions": dimensions, "metrics": {
+        "spend": format!("{}.{:02}", cents / 100, cents % 100),
+        "impressions": impressions.to_string(),
+        "clicks": clicks.to_string(),
+    }})
+}
+
+/// Cents, impressions, clicks.
+type Figures = (u64, u64, u64);
 
 struct Entities(World);
 

@@ -214,7 +214,7 @@ pub(super) async fn emit_rows(
                         );
                     }
                 }
-                if let Some(day) = tally.and(row.time.as_deref().and_then(day_of)) {
+                if let Some(day) = tally.and_then(|_| row.time.as_deref().and_then(day_of)) {
                     tallied.push((&**raw, day));
                 }
                 docs.push(row.doc)
