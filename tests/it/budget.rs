@@ -396,7 +396,9 @@ async fn a_first_run_measures_a_few_reports_so_its_plan_counts_their_pages() {
             campaigns_per_advertiser: 1,
             adgroups_per_campaign: 4,
             ads_per_adgroup: 25,
-            days: 21,
+            // A history longer than the 21 days read: the ads (created after their
+            // advertiser, and an advertiser delivers only through them) run every day read.
+            days: 60,
             ..Default::default()
         },
         ..SimConfig::default()

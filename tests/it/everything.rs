@@ -293,7 +293,6 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
         assert_eq!(emitted, got.len(), "{stream}: a key emitted twice");
         let keys = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<BTreeSet<_>>();
         assert!(!expected.is_empty(), "{stream}");
-        assert_eq!(keys(&got), keys(&expected), "{stream}: rows differ");
         assert_ne!(
             expected, as_answered,
             "{stream}: the unsplit answer would have been partial"
@@ -302,13 +301,20 @@ async fn every_stream_every_buying_type_and_the_ads_cap_at_every_level() {
         if spec.level.data_level() == "AUCTION_ADVERTISER" && by_country {
             // TikTok's asynchronous reports return country_code as the country's name (a
             // known issue in its Create an asynchronous report task doc): no task can read
-            // this one, so its figures are what the capped answer holds, with the warning.
+            // this one, so its rows and figures are what the capped answer holds, with the
+            // warning. The totals of the newest ads have no row in the hours only older ones
+            // delivered: its rows are some of the whole model's.
+            assert!(
+                keys(&got).is_subset(&keys(&expected)),
+                "{stream}: rows differ"
+            );
             assert_eq!(got, as_answered, "{stream}");
             capped_streams.insert(stream.to_string());
         } else {
             // Every other level and report, the advertiser's included (no id filter narrows
             // it; a task, which TikTok does not cap, reads it whole), holds the model's rows
             // and values.
+            assert_eq!(keys(&got), keys(&expected), "{stream}: rows differ");
             assert!(got == expected, "{stream}: values differ from the model's");
         }
         checked_levels.insert(spec.level.data_level());

@@ -17,6 +17,15 @@
 //!   and no `X-Tt-Ads-Throttle` header, as totals over the ads cap that cover only its newest
 //!   (idle) ads would; TikTok gives that cap as 20,000 ads ([`docs::REPORTING_FAQ`]) and its SDK
 //!   as 10,000, and the header is the only sign of it a report answer carries.
+//! - [`Disagreement::RowDropped`]: an answer at one data level leaves out a row of one day that
+//!   the other levels and the totals count (a row lost between TikTok's systems: nothing in an
+//!   answer shows it, which is what a client's reconciliation of the levels is for).
+//! - [`Disagreement::BuyingTypeHidden`]: campaign, ad group and ad answers hold no row of one
+//!   buying type while the advertiser's totals count it: TikTok's advertiser level holds "data
+//!   of all Auction Ads and Reservation Ads" and has no `buying_type` filter, while the lower
+//!   levels answer reservation (TopView) delivery only to a query that filters on its buying
+//!   type ([`docs::SYNC_REPORT`], `filtering.buying_type`); a client that does not read a
+//!   buying type sees totals its rows do not reach.
 //!
 //! [`docs::SYNC_REPORT`]: crate::rules::docs::SYNC_REPORT
 //! [`docs::REPORTING_FAQ`]: crate::rules::docs::REPORTING_FAQ
@@ -24,6 +33,7 @@
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
+use crate::model::{BuyingType, Model};
 use crate::server::Params;
 
 /// One way the levels of a report disagree (see the module text).
@@ -40,11 +50,22 @@ pub enum Disagreement {
     AccountLeftOut { advertiser_id: u64 },
     /// This account's advertiser-level reports by day hold no rows (no throttle header).
     TotalsOverCap { advertiser_id: u64 },
+    /// Answers at `data_level` (e.g. `AUCTION_AD`) leave out their first row of `day`.
+    RowDropped { data_level: String, day: NaiveDate },
+    /// Campaign, ad group and ad answers leave out the rows of campaigns of `buying_type`
+    /// (TikTok's name: `AUCTION`, `RESERVATION_RF`, `RESERVATION_TOP_VIEW`); the advertiser's
+    /// totals still count them.
+    BuyingTypeHidden { buying_type: String },
 }
 
 /// Rewrites the data of one `report/integrated/get/` answer (`{"list": [...], "page_info"}`)
-/// by every switch that applies to it.
-pub(crate) fn apply(switches: &[Disagreement], params: &Params, data: Vec<u8>) -> Vec<u8> {
+/// by every switch that applies to it (`model` tells the buying type of a row's entity).
+pub(crate) fn apply(
+    switches: &[Disagreement],
+    model: &Model,
+    params: &Params,
+    data: Vec<u8>,
+) -> Vec<u8> {
     if switches.is_empty() {
         return data;
     }
@@ -77,6 +98,20 @@ pub(crate) fn apply(switches: &[Disagreement], params: &Params, data: Vec<u8>) -
                     }
                 }
             }
+            Disagreement::RowDropped { data_level, day }
+                if params.get("data_level") == Some(data_level) =>
+            {
+                if let Some(first) = rows.iter().position(|row| row_day(row) == Some(*day)) {
+                    rows.remove(first);
+                }
+            }
+            Disagreement::BuyingTypeHidden { buying_type } if !advertiser_level => {
+                rows.retain(|row| {
+                    let account = row_account(row).or(asked_alone);
+                    let of_row = account.and_then(|a| row_buying_type(model, a, row));
+                    of_row.map(BuyingType::as_api) != Some(buying_type.as_str())
+                });
+            }
             Disagreement::AccountLeftOut { advertiser_id } if several => {
                 rows.retain(|row| row_account(row) != Some(*advertiser_id));
             }
@@ -107,6 +142,30 @@ fn row_day(row: &Value) -> Option<NaiveDate> {
         .as_str()
         .or_else(|| dims["stat_time_hour"].as_str())?;
     NaiveDate::parse_from_str(time.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// The buying type of the campaign a row of account `advertiser_id` is about, by the
+/// campaign, ad group or ad id among its dimensions (or metrics).
+fn row_buying_type(model: &Model, advertiser_id: u64, row: &Value) -> Option<BuyingType> {
+    let adv = model.advertiser(advertiser_id)?;
+    let id_of = |field: &str| -> Option<u64> {
+        [&row["dimensions"][field], &row["metrics"][field]]
+            .into_iter()
+            .find_map(|v| {
+                v.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .or_else(|| v.as_u64())
+            })
+    };
+    let campaign = if let Some(id) = id_of("ad_id") {
+        adv.ads.iter().find(|a| a.id == id)?.campaign
+    } else if let Some(id) = id_of("adgroup_id") {
+        adv.adgroups.iter().find(|g| g.id == id)?.campaign
+    } else {
+        let id = id_of("campaign_id")?;
+        adv.campaigns.iter().position(|c| c.id == id)? as u32
+    };
+    Some(adv.campaigns.get(campaign as usize)?.buying)
 }
 
 fn row_account(row: &Value) -> Option<u64> {
@@ -150,6 +209,123 @@ fn only(row: &mut Value, keep: &[String], dash: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{Level, ReportType};
+    use crate::{DataShape, ReportQuery, SimConfig};
+
+    /// A model with reach & frequency and TopView campaigns beside auction ones.
+    fn model() -> Model {
+        Model::new(&SimConfig {
+            today: NaiveDate::from_ymd_opt(2024, 6, 30).unwrap(),
+            data: DataShape {
+                advertisers: 1,
+                campaigns_per_advertiser: 12,
+                ..Default::default()
+            },
+            ..SimConfig::default()
+        })
+    }
+
+    /// The model's daily answer at `level` as the server sends it (`{"list", "page_info"}`),
+    /// with the query's parameters.
+    fn daily_answer(m: &Model, level: Level, filtering: Vec<Value>) -> (Params, Value) {
+        let adv = m.advertiser_ids()[0];
+        let q = ReportQuery {
+            advertiser_id: adv,
+            report_type: ReportType::Basic,
+            level,
+            dimensions: vec![level.id_field().into(), "stat_time_day".into()],
+            metrics: vec!["spend".into(), "impressions".into()],
+            start_date: NaiveDate::from_ymd_opt(2024, 6, 1),
+            end_date: NaiveDate::from_ymd_opt(2024, 6, 30),
+            lifetime: false,
+            filtering,
+        };
+        let rows = m.report_rows(&q).unwrap();
+        let answer = json!({"list": rows, "page_info": {"total_number": rows.len()}});
+        let p = params(&[
+            ("advertiser_id", &adv.to_string()),
+            ("data_level", level.data_level()),
+        ]);
+        (p, answer)
+    }
+
+    fn rewritten(switch: &Disagreement, m: &Model, p: &Params, answer: &Value) -> Value {
+        let out = apply(
+            std::slice::from_ref(switch),
+            m,
+            p,
+            answer.to_string().into_bytes(),
+        );
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_dropped_row_leaves_its_level_only() {
+        let m = model();
+        let day = NaiveDate::from_ymd_opt(2024, 6, 20).unwrap();
+        let switch = Disagreement::RowDropped {
+            data_level: "AUCTION_AD".into(),
+            day,
+        };
+        let (p, answer) = daily_answer(&m, Level::Ad, Vec::new());
+        let rows = answer["list"].as_array().unwrap();
+        let first = rows.iter().position(|r| row_day(r) == Some(day)).unwrap();
+        let out = rewritten(&switch, &m, &p, &answer);
+        let mut expected = rows.clone();
+        expected.remove(first);
+        assert_eq!(out["list"], json!(expected));
+        assert_eq!(out["page_info"]["total_number"], rows.len() - 1);
+        for level in [Level::Advertiser, Level::Campaign, Level::AdGroup] {
+            let (p, answer) = daily_answer(&m, level, Vec::new());
+            assert_eq!(rewritten(&switch, &m, &p, &answer), answer, "{level:?}");
+        }
+    }
+
+    #[test]
+    fn a_hidden_buying_type_leaves_the_lower_levels_but_not_the_totals() {
+        let m = model();
+        let adv = m.advertiser(m.advertiser_ids()[0]).unwrap();
+        let rf: Vec<String> = adv
+            .campaigns
+            .iter()
+            .filter(|c| c.buying == BuyingType::ReachFrequency)
+            .map(|c| c.id.to_string())
+            .collect();
+        assert!(!rf.is_empty());
+        let switch = Disagreement::BuyingTypeHidden {
+            buying_type: "RESERVATION_RF".into(),
+        };
+        let (p, answer) = daily_answer(&m, Level::Campaign, Vec::new());
+        let out = rewritten(&switch, &m, &p, &answer);
+        let is_rf =
+            |r: &Value| rf.contains(&r["dimensions"]["campaign_id"].as_str().unwrap().into());
+        let rows = answer["list"].as_array().unwrap();
+        let kept: Vec<Value> = rows.iter().filter(|r| !is_rf(r)).cloned().collect();
+        assert!(kept.len() < rows.len() && !kept.is_empty());
+        assert_eq!(out["list"], json!(kept));
+        // Ad rows of reach & frequency campaigns go too; the advertiser's totals stay.
+        let (p, answer) = daily_answer(&m, Level::Ad, Vec::new());
+        let out = rewritten(&switch, &m, &p, &answer);
+        let left = out["list"].as_array().unwrap();
+        assert!(!left.is_empty() && left.len() < answer["list"].as_array().unwrap().len());
+        assert!(left.iter().all(|r| {
+            let id: u64 = r["dimensions"]["ad_id"].as_str().unwrap().parse().unwrap();
+            let ad = adv.ads.iter().find(|a| a.id == id).unwrap();
+            adv.campaigns[ad.campaign as usize].buying != BuyingType::ReachFrequency
+        }));
+        let (p, answer) = daily_answer(&m, Level::Advertiser, Vec::new());
+        assert_eq!(rewritten(&switch, &m, &p, &answer), answer);
+        // Hiding TopView empties the answer of a query that asks for it alone.
+        let hide_topview = Disagreement::BuyingTypeHidden {
+            buying_type: "RESERVATION_TOP_VIEW".into(),
+        };
+        let filter = json!({"field_name": "buying_type", "filter_type": "IN",
+            "filter_value": "[\"RESERVATION_TOP_VIEW\"]"});
+        let (p, answer) = daily_answer(&m, Level::AdGroup, vec![filter]);
+        assert!(!answer["list"].as_array().unwrap().is_empty());
+        let out = rewritten(&hide_topview, &m, &p, &answer);
+        assert_eq!(out["list"], json!([]));
+    }
 
     fn params(pairs: &[(&str, &str)]) -> Params {
         pairs
@@ -175,6 +351,7 @@ mod tests {
         let ad = params(&[("data_level", "AUCTION_AD")]);
         let out: Value = serde_json::from_slice(&apply(
             std::slice::from_ref(&switch),
+            &model(),
             &ad,
             data.to_string().into_bytes(),
         ))
@@ -185,8 +362,13 @@ mod tests {
         );
         assert_eq!(out["list"][1], data["list"][1]);
         let adv = params(&[("data_level", "AUCTION_ADVERTISER")]);
-        let out: Value =
-            serde_json::from_slice(&apply(&[switch], &adv, data.to_string().into_bytes())).unwrap();
+        let out: Value = serde_json::from_slice(&apply(
+            &[switch],
+            &model(),
+            &adv,
+            data.to_string().into_bytes(),
+        ))
+        .unwrap();
         assert_eq!(out["list"][0]["metrics"]["conversion"], "-");
     }
 
@@ -198,13 +380,23 @@ mod tests {
         ], "page_info": {"total_number": 2}});
         let switch = [Disagreement::AccountLeftOut { advertiser_id: 7 }];
         let batch = params(&[("advertiser_ids", "[\"7\",\"8\"]")]);
-        let out: Value =
-            serde_json::from_slice(&apply(&switch, &batch, data.to_string().into_bytes())).unwrap();
+        let out: Value = serde_json::from_slice(&apply(
+            &switch,
+            &model(),
+            &batch,
+            data.to_string().into_bytes(),
+        ))
+        .unwrap();
         assert_eq!(out["list"].as_array().unwrap().len(), 1);
         assert_eq!(out["page_info"]["total_number"], 1);
         let alone = params(&[("advertiser_id", "7")]);
-        let out: Value =
-            serde_json::from_slice(&apply(&switch, &alone, data.to_string().into_bytes())).unwrap();
+        let out: Value = serde_json::from_slice(&apply(
+            &switch,
+            &model(),
+            &alone,
+            data.to_string().into_bytes(),
+        ))
+        .unwrap();
         assert_eq!(out, data);
     }
 
@@ -218,17 +410,26 @@ mod tests {
             ("data_level", "AUCTION_ADVERTISER"),
             ("dimensions", "[\"advertiser_id\",\"stat_time_day\"]"),
         ]);
-        let out: Value =
-            serde_json::from_slice(&apply(&switch, &daily, data.to_string().into_bytes())).unwrap();
+        let out: Value = serde_json::from_slice(&apply(
+            &switch,
+            &model(),
+            &daily,
+            data.to_string().into_bytes(),
+        ))
+        .unwrap();
         assert!(out["list"].as_array().unwrap().is_empty());
         let lifetime = params(&[
             ("advertiser_id", "7"),
             ("data_level", "AUCTION_ADVERTISER"),
             ("dimensions", "[\"advertiser_id\"]"),
         ]);
-        let out: Value =
-            serde_json::from_slice(&apply(&switch, &lifetime, data.to_string().into_bytes()))
-                .unwrap();
+        let out: Value = serde_json::from_slice(&apply(
+            &switch,
+            &model(),
+            &lifetime,
+            data.to_string().into_bytes(),
+        ))
+        .unwrap();
         assert_eq!(out, data);
     }
 }

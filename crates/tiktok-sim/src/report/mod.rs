@@ -2,11 +2,16 @@
 //! documented rules of report type, lifetime, time dimension and date span come from
 //! [`crate::rules`]; dimensions, metrics, filters and buying types are checked here, per Run a
 //! synchronous report, portal doc 1740302848100353, answered with TikTok's refusals), `plan`
-//! (which rows exist: an entity delivers on a deterministic subset of hours from its creation to
-//! today or its deletion, day and lifetime rows aggregate those hours; which buying types the
-//! query covers; which ads the 20,000-ads cap leaves out) and render (the metric values and wire
-//! formats of each row). Rows are planned as small keys first so the
-//! server renders only the page it answers.
+//! (which rows exist: an ad delivers on a deterministic subset of hours from its creation to
+//! today or its deletion, and a campaign, ad group or advertiser through its ads; day and
+//! lifetime rows aggregate those hours; which buying types the query covers; which ads the
+//! 20,000-ads cap leaves out) and render (the metric values and wire formats of each row). Rows
+//! are planned as small keys first so the server renders only the page it answers.
+//!
+//! The levels add up as TikTok's do: ads are the only unit whose figures are drawn, and a row
+//! above the ad level holds the sum of its ads' hours (those the query processes, deleted ones
+//! included), so the campaigns' rows of a day sum to the advertiser's totals, the ad groups'
+//! to their campaign's, the ads' to their ad group's.
 //!
 //! The same steps serve TikTok's asynchronous report tasks ([`Flow::Async`]): validated with
 //! the asynchronous differences of [`crate::rules::ASYNC_RULES`] (no date span limit, id
@@ -136,12 +141,20 @@ struct Ent {
     index: u32,
     first_hour: i64,
     last_hour: i64,
-    /// `u16` bit mask of the breakdown values this entity has rows for.
+    /// `u16` bit mask of the breakdown values this entity's ads reach.
     bd_mask: u32,
-    /// `(processed, total)` of the entity's ads when the ads cap leaves some out: its figures
-    /// cover only the processed ones.
-    share: Option<(u32, u32)>,
-    /// The conversion funnels the entity runs ([`crate::catalog::Funnel`] bits).
+    /// `(start, count)` in [`ReportPlan::members`]: the ads the query processes whose hours
+    /// the entity's rows sum (the ad itself at the ad level).
+    members: (u32, u32),
+    /// The conversion funnels the entity's ads run ([`crate::catalog::Funnel`] bits).
+    funnels: crate::catalog::Funnels,
+}
+
+/// An ad whose delivery an entity's rows sum, with the funnels its ad group runs.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    /// Index into the advertiser's ads.
+    ad: u32,
     funnels: crate::catalog::Funnels,
 }
 
@@ -165,6 +178,10 @@ pub(crate) struct ReportPlan {
     /// Inclusive hour range the rows aggregate (Aggregate) or are limited to.
     hours: (i64, i64),
     ents: Vec<Ent>,
+    /// The member ads of every entity, entity after entity (see [`Ent::members`]).
+    members: Vec<Member>,
+    /// The funnels the query's metrics count: the rows sum those per funnel.
+    asked_funnels: crate::catalog::Funnels,
     keys: Vec<RowKey>,
     /// The query covered more ads than the cap: TikTok says so with [`ADS_THROTTLE_HEADER`].
     ads_throttled: bool,

@@ -1,15 +1,18 @@
-//! The second step of a report query: which rows exist, as keys. An entity delivers on a
-//! deterministic subset of hours from its creation to today or its deletion; the plan selects
-//! the entities of the query's level (filters, buying types, the ads cap) and lists one key per
-//! time unit, entity and breakdown value with delivery.
+//! The second step of a report query: which rows exist, as keys. Ads are the only unit that
+//! delivers: an ad delivers on a deterministic subset of hours from its creation to today or
+//! its deletion, to the breakdown values its targeting reaches. The plan selects the ads the
+//! query processes (buying types, id filters, the ads cap), the entities of the query's level
+//! (its status filter) with their member ads, and lists one key per time unit, entity and
+//! breakdown value in which a member ad delivers: a campaign, ad group or advertiser row is
+//! there exactly when one of its ads delivers in its bucket, and sums them (see `render`).
 
 use std::collections::HashSet;
 
 use super::render::{engagement_metric, json_key, MetricSpec, Wire};
 use super::validate::{BuyingScope, IdFilters, Validated};
-use super::{Bd, Ent, ReportPlan, ReportQuery, RowKey, TimeDim};
+use super::{Bd, Ent, Member, ReportPlan, ReportQuery, RowKey, TimeDim};
 use crate::catalog::{metric_type, section_of, Funnels, Level, ReportType, Section};
-use crate::model::{adgroup_funnels, hash, Advertiser, Life, Model};
+use crate::model::{adgroup_funnels, hash, Advertiser, Model};
 
 /// Does the entity deliver in this hour?
 pub(super) fn hour_active(seed: u64, id: u64, hour: i64) -> bool {
@@ -24,8 +27,8 @@ impl Model {
         // The ads the query processes: those of its buying types and id filters, at most
         // `ads_cap` of them, the most recently created.
         let ads = self.processed_ads(v.adv, v.buying, &v.ids, ads_cap);
-        let ents = self.plan_entities(q.level, &v, &ads);
-        let keys = self.row_keys(&v, &ents);
+        let (ents, members) = self.plan_entities(q.level, &v, &ads);
+        let keys = self.row_keys(&v, &ents, &members);
         ReportPlan {
             advertiser_id: v.adv.id,
             level: q.level,
@@ -49,103 +52,128 @@ impl Model {
                     funnel: section_of(m).and_then(Section::funnel),
                 })
                 .collect(),
+            asked_funnels: q
+                .metrics
+                .iter()
+                .filter_map(|m| section_of(m).and_then(Section::funnel))
+                .fold(0, |all, f| all | f.bit()),
             bd: v.bd,
             time: v.time,
             hours: v.hours,
             ents,
+            members,
             keys,
             ads_throttled: ads.capped,
-            selected_ads: ads.all.1,
+            selected_ads: ads.selected,
         }
     }
 
     /// The entities of the query's level its status, id and buying type filters select, in id
-    /// order, each with the share of its ads the cap processes; those the cap leaves without
-    /// any ad are left out.
-    fn plan_entities(&self, level: Level, v: &Validated<'_>, ads: &ProcessedAds) -> Vec<Ent> {
-        let (adv, ids, bd) = (v.adv, &v.ids, v.bd);
+    /// order, each with its members: the ads under it the query processes (its buying types and
+    /// id filters, what the ads cap keeps), deleted ones included, in ad order. An entity
+    /// without any is left out: it has no delivery to show.
+    ///
+    /// The status filter (`campaign_status`, `adgroup_status`, `ad_status`: `STATUS_NOT_DELETE`
+    /// by default, `STATUS_ALL`, `STATUS_DELETE`) applies to the query's data level only (Basic
+    /// reports, [`crate::rules::docs::BASIC_REPORTS`]: each status filter is valid at its own
+    /// data level, and the advertiser level has none): it decides which campaigns, ad groups or
+    /// ads are listed, not what a listed one delivered. The advertiser's totals and a listed
+    /// campaign's or ad group's figures hold what its deleted ads delivered before they were
+    /// deleted, as TikTok's spend does (deleting an ad does not refund it), so a client
+    /// reading a lower level without deleted entities sees less than the level above.
+    fn plan_entities(
+        &self,
+        level: Level,
+        v: &Validated<'_>,
+        ads: &ProcessedAds,
+    ) -> (Vec<Ent>, Vec<Member>) {
+        let (adv, bd, seed) = (v.adv, v.bd, self.seed);
+        // The buying type and id filters chose the processed ads: an entity outside them has
+        // no members.
         let keep_deleted = |deleted: bool| v.keeps(deleted);
-        let covers = |c: u32| v.buying.covers(adv.campaigns[c as usize].buying);
-        let seed = self.seed;
-        let mask_of = |id: u64| bd_mask(seed, id, bd);
-        let (group_funnels, campaign_funnels, advertiser_funnels) = funnels_of(adv);
-        // An entity of the plan; `None` when the ads cap leaves out every one of its ads.
-        let ent =
-            |id: u64, index: usize, life: &Life, share: Option<(u32, u32)>, funnels: Funnels| {
-                if matches!(share, Some((0, _))) {
-                    return None;
-                }
-                Some(Ent {
-                    id,
-                    index: index as u32,
-                    first_hour: life.first_hour,
-                    last_hour: life.last_hour,
-                    bd_mask: mask_of(id),
-                    share,
-                    funnels,
-                })
-            };
+        let group_funnels: Vec<Funnels> = adv
+            .adgroups
+            .iter()
+            .map(|g| adgroup_funnels(&adv.campaigns[g.campaign as usize], g))
+            .collect();
+        // The processed ads of each entity of the level, in ad order.
+        let owner = |a: u32| -> usize {
+            let ad = &adv.ads[a as usize];
+            match level {
+                Level::Advertiser => 0,
+                Level::Campaign => ad.campaign as usize,
+                Level::AdGroup => ad.adgroup as usize,
+                Level::Ad => a as usize,
+            }
+        };
+        let owners = match level {
+            Level::Advertiser => 1,
+            Level::Campaign => adv.campaigns.len(),
+            Level::AdGroup => adv.adgroups.len(),
+            Level::Ad => adv.ads.len(),
+        };
+        let mut by_owner: Vec<Vec<u32>> = vec![Vec::new(); owners];
+        for &a in &ads.processed {
+            by_owner[owner(a)].push(a);
+        }
+        let mut members: Vec<Member> = Vec::with_capacity(ads.processed.len());
         let mut ents: Vec<Ent> = Vec::new();
+        let mut push = |id: u64, index: usize| {
+            let own = &by_owner[index];
+            if own.is_empty() {
+                return;
+            }
+            let mut e = Ent {
+                id,
+                index: index as u32,
+                first_hour: i64::MAX,
+                last_hour: i64::MIN,
+                bd_mask: 0,
+                members: (members.len() as u32, own.len() as u32),
+                funnels: 0,
+            };
+            for &a in own {
+                let ad = &adv.ads[a as usize];
+                let funnels = group_funnels[ad.adgroup as usize];
+                e.first_hour = e.first_hour.min(ad.life.first_hour);
+                e.last_hour = e.last_hour.max(ad.life.last_hour);
+                e.bd_mask |= bd_mask(seed, ad.id, bd);
+                e.funnels |= funnels;
+                members.push(Member { ad: a, funnels });
+            }
+            ents.push(e);
+        };
         match level {
-            Level::Advertiser => ents.push(Ent {
-                id: adv.id,
-                index: 0,
-                first_hour: adv.first_hour,
-                last_hour: adv.last_hour,
-                bd_mask: mask_of(adv.id),
-                share: ads.share_of_all(),
-                funnels: advertiser_funnels,
-            }),
+            Level::Advertiser => push(adv.id, 0),
             Level::Campaign => {
                 for (i, c) in adv.campaigns.iter().enumerate() {
-                    if covers(i as u32)
-                        && keep_deleted(c.life.deleted)
-                        && in_set(&ids.campaign_ids, c.id)
-                    {
-                        let share = ads.share_of_campaign(i);
-                        ents.extend(ent(c.id, i, &c.life, share, campaign_funnels[i]));
+                    if keep_deleted(c.life.deleted) {
+                        push(c.id, i);
                     }
                 }
             }
             Level::AdGroup => {
                 for (i, g) in adv.adgroups.iter().enumerate() {
-                    let c = &adv.campaigns[g.campaign as usize];
-                    if covers(g.campaign)
-                        && keep_deleted(g.life.deleted)
-                        && in_set(&ids.campaign_ids, c.id)
-                        && in_set(&ids.adgroup_ids, g.id)
-                    {
-                        let share = ads.share_of_adgroup(i);
-                        ents.extend(ent(g.id, i, &g.life, share, group_funnels[i]));
+                    if keep_deleted(g.life.deleted) {
+                        push(g.id, i);
                     }
                 }
             }
             Level::Ad => {
                 for (i, a) in adv.ads.iter().enumerate() {
-                    if covers(a.campaign)
-                        && keep_deleted(a.life.deleted)
-                        && in_set(&ids.campaign_ids, adv.campaigns[a.campaign as usize].id)
-                        && in_set(&ids.adgroup_ids, adv.adgroups[a.adgroup as usize].id)
-                        && in_set(&ids.ad_ids, a.id)
-                    {
-                        let share = ads.share_of_ad(i);
-                        ents.extend(ent(
-                            a.id,
-                            i,
-                            &a.life,
-                            share,
-                            group_funnels[a.adgroup as usize],
-                        ));
+                    if keep_deleted(a.life.deleted) {
+                        push(a.id, i);
                     }
                 }
             }
         }
-        ents
+        (ents, members)
     }
 
     /// The row keys of the plan's entities: by time, entity, breakdown value, one for each
-    /// time unit in which the entity delivers (the whole window without a time dimension).
-    fn row_keys(&self, v: &Validated<'_>, ents: &[Ent]) -> Vec<RowKey> {
+    /// time unit in which one of the entity's ads reaching that value delivers (the whole
+    /// window without a time dimension).
+    fn row_keys(&self, v: &Validated<'_>, ents: &[Ent], members: &[Member]) -> Vec<RowKey> {
         let (adv, bd, hours, seed) = (v.adv, v.bd, v.hours, self.seed);
         let mut keys = Vec::new();
         let push_bds = |keys: &mut Vec<RowKey>, time: i64, e: u32, mask: u32| {
@@ -159,11 +187,28 @@ impl Model {
                 }
             }
         };
-        let delivers_hour =
-            |e: &Ent, h: i64| hour_active(seed, e.id, h) && self.delivers_on(adv, h.div_euclid(24));
-        let delivers = |e: &Ent, from: i64, to: i64| {
-            let (from, to) = (from.max(e.first_hour), to.min(e.last_hour));
-            (from..=to).any(|h| delivers_hour(e, h))
+        // The breakdown values the entity's ads deliver to between two hours (inclusive).
+        let delivered_mask = |e: &Ent, from: i64, to: i64| -> u32 {
+            let (start, count) = (e.members.0 as usize, e.members.1 as usize);
+            let mut mask = 0;
+            for m in &members[start..start + count] {
+                let ad = &adv.ads[m.ad as usize];
+                let ad_mask = bd_mask(seed, ad.id, bd);
+                if mask & ad_mask == ad_mask {
+                    continue;
+                }
+                let (from, to) = (from.max(ad.life.first_hour), to.min(ad.life.last_hour));
+                let delivers = (from..=to).any(|h| {
+                    hour_active(seed, ad.id, h) && self.delivers_on(adv, h.div_euclid(24))
+                });
+                if delivers {
+                    mask |= ad_mask;
+                    if mask == e.bd_mask {
+                        break;
+                    }
+                }
+            }
+            mask
         };
         // Hours outside every entity's life have no rows: the loops below skip them (a range
         // of asynchronous task may span years).
@@ -179,35 +224,32 @@ impl Model {
             _ if lo > hi => {}
             TimeDim::Day => {
                 // The clamp above may start or end mid-day (an entity's life); a day row sums
-                // the whole day (`delivers` clamps by the entity's life only), which is right
-                // because a daily window starts and ends on day boundaries (lifetime queries
-                // have no time dimension).
+                // the whole day (each ad clamped by its own life), which is right because a
+                // daily window starts and ends on day boundaries (lifetime queries have no
+                // time dimension).
                 debug_assert!(
                     hours.0.rem_euclid(24) == 0 && hours.1.rem_euclid(24) == 23,
                     "daily window {hours:?} not on day boundaries"
                 );
                 for day in lo.div_euclid(24)..=hi.div_euclid(24) {
                     for (k, e) in ents.iter().enumerate() {
-                        if delivers(e, day * 24, day * 24 + 23) {
-                            push_bds(&mut keys, day, k as u32, e.bd_mask);
-                        }
+                        let mask = delivered_mask(e, day * 24, day * 24 + 23);
+                        push_bds(&mut keys, day, k as u32, mask);
                     }
                 }
             }
             TimeDim::Hour => {
                 for hour in lo..=hi {
                     for (k, e) in ents.iter().enumerate() {
-                        if hour >= e.first_hour && hour <= e.last_hour && delivers_hour(e, hour) {
-                            push_bds(&mut keys, hour, k as u32, e.bd_mask);
+                        if hour >= e.first_hour && hour <= e.last_hour {
+                            push_bds(&mut keys, hour, k as u32, delivered_mask(e, hour, hour));
                         }
                     }
                 }
             }
             TimeDim::Aggregate => {
                 for (k, e) in ents.iter().enumerate() {
-                    if delivers(e, hours.0, hours.1) {
-                        push_bds(&mut keys, 0, k as u32, e.bd_mask);
-                    }
+                    push_bds(&mut keys, 0, k as u32, delivered_mask(e, hours.0, hours.1));
                 }
             }
         }
@@ -215,45 +257,37 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Whether one of the advertiser's ads (every buying type, deleted ones included) delivers
+    /// on `day`: whether its advertiser-level daily totals have a row that day, when the ads
+    /// cap processes all of its ads. An advertiser delivers only through its ads, so days
+    /// before its first ad or after its last one have no row.
+    pub fn ads_deliver_on(&self, advertiser_id: u64, day: chrono::NaiveDate) -> bool {
+        let Some(adv) = self.advertiser(advertiser_id) else {
+            return false;
+        };
+        let day = crate::model::day_num(day);
+        self.delivers_on(adv, day)
+            && adv.ads.iter().any(|ad| {
+                let from = (day * 24).max(ad.life.first_hour);
+                let to = (day * 24 + 23).min(ad.life.last_hour);
+                (from..=to).any(|h| hour_active(self.seed, ad.id, h))
+            })
+    }
+}
+
 /// What the ads cap leaves of a report's ads.
 struct ProcessedAds {
     capped: bool,
-    /// Per ad of the advertiser: selected by the query but beyond the cap.
-    dropped: Vec<bool>,
-    /// `(processed, selected)` per campaign, per ad group, and over all.
-    by_campaign: Vec<(u32, u32)>,
-    by_adgroup: Vec<(u32, u32)>,
-    all: (u32, u32),
-}
-
-impl ProcessedAds {
-    fn part((kept, total): (u32, u32)) -> Option<(u32, u32)> {
-        (kept < total).then_some((kept, total))
-    }
-
-    fn share_of_all(&self) -> Option<(u32, u32)> {
-        Self::part(self.all).filter(|_| self.capped)
-    }
-
-    fn share_of_campaign(&self, i: usize) -> Option<(u32, u32)> {
-        self.by_campaign.get(i).copied().and_then(Self::part)
-    }
-
-    fn share_of_adgroup(&self, i: usize) -> Option<(u32, u32)> {
-        self.by_adgroup.get(i).copied().and_then(Self::part)
-    }
-
-    fn share_of_ad(&self, i: usize) -> Option<(u32, u32)> {
-        self.dropped
-            .get(i)
-            .copied()
-            .unwrap_or(false)
-            .then_some((0, 1))
-    }
+    /// The ads the query selects and the cap keeps, as indices in ad order.
+    processed: Vec<u32>,
+    /// How many ads the query selects (before the cap).
+    selected: u32,
 }
 
 impl Model {
-    /// The ads a report selects (buying types and id filters) and which of them the cap keeps.
+    /// The ads a report selects (buying types and id filters) and which of them the cap keeps:
+    /// the `ads_cap` most recently created.
     fn processed_ads(
         &self,
         adv: &Advertiser,
@@ -261,9 +295,7 @@ impl Model {
         ids: &IdFilters,
         ads_cap: usize,
     ) -> ProcessedAds {
-        let in_set =
-            |set: &Option<HashSet<u64>>, id: u64| set.as_ref().is_none_or(|s| s.contains(&id));
-        let mut selected: Vec<usize> = adv
+        let mut selected: Vec<u32> = adv
             .ads
             .iter()
             .enumerate()
@@ -273,59 +305,25 @@ impl Model {
                     && in_set(&ids.adgroup_ids, adv.adgroups[a.adgroup as usize].id)
                     && in_set(&ids.ad_ids, a.id)
             })
-            .map(|(i, _)| i)
+            .map(|(i, _)| i as u32)
             .collect();
-        let total = selected.len();
-        if total <= ads_cap {
-            return ProcessedAds {
-                capped: false,
-                dropped: Vec::new(),
-                by_campaign: Vec::new(),
-                by_adgroup: Vec::new(),
-                all: (total as u32, total as u32),
-            };
-        }
-        // The most recently created first.
-        selected.sort_by_key(|&i| std::cmp::Reverse((adv.ads[i].life.create_ts, adv.ads[i].id)));
-        let mut dropped = vec![false; adv.ads.len()];
-        let mut by_campaign = vec![(0u32, 0u32); adv.campaigns.len()];
-        let mut by_adgroup = vec![(0u32, 0u32); adv.adgroups.len()];
-        for (rank, &i) in selected.iter().enumerate() {
-            let kept = rank < ads_cap;
-            dropped[i] = !kept;
-            let a = &adv.ads[i];
-            for slot in [
-                &mut by_campaign[a.campaign as usize],
-                &mut by_adgroup[a.adgroup as usize],
-            ] {
-                slot.0 += kept as u32;
-                slot.1 += 1;
-            }
+        let total = selected.len() as u32;
+        let capped = selected.len() > ads_cap;
+        if capped {
+            // The most recently created first; the cap keeps the first `ads_cap`.
+            selected.sort_by_key(|&i| {
+                let a = &adv.ads[i as usize];
+                std::cmp::Reverse((a.life.create_ts, a.id))
+            });
+            selected.truncate(ads_cap);
+            selected.sort_unstable();
         }
         ProcessedAds {
-            capped: true,
-            dropped,
-            by_campaign,
-            by_adgroup,
-            all: (ads_cap as u32, total as u32),
+            capped,
+            processed: selected,
+            selected: total,
         }
     }
-}
-
-/// The funnels each ad group runs, and those of each campaign and of the advertiser: the
-/// union of their ad groups'.
-fn funnels_of(adv: &Advertiser) -> (Vec<Funnels>, Vec<Funnels>, Funnels) {
-    let group_funnels: Vec<Funnels> = adv
-        .adgroups
-        .iter()
-        .map(|g| adgroup_funnels(&adv.campaigns[g.campaign as usize], g))
-        .collect();
-    let mut campaign_funnels: Vec<Funnels> = vec![0; adv.campaigns.len()];
-    for (g, f) in adv.adgroups.iter().zip(&group_funnels) {
-        campaign_funnels[g.campaign as usize] |= f;
-    }
-    let advertiser_funnels = campaign_funnels.iter().fold(0, |all, f| all | f);
-    (group_funnels, campaign_funnels, advertiser_funnels)
 }
 
 /// Which breakdown values an entity reaches (its targeting): about half, at least one.
@@ -349,4 +347,9 @@ fn bd_mask(seed: u64, id: u64, bd: Bd) -> u32 {
 /// Whether `id` passes an id filter (`None`: the query filtered no ids of this kind).
 fn in_set(set: &Option<HashSet<u64>>, id: u64) -> bool {
     set.as_ref().is_none_or(|s| s.contains(&id))
+}
+
+/// Whether an ad reaches breakdown value `index` (always, without a breakdown).
+pub(super) fn reaches(seed: u64, ad_id: u64, bd: Bd, index: u16) -> bool {
+    bd_mask(seed, ad_id, bd) & (1 << index) != 0
 }

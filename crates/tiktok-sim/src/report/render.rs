@@ -1,11 +1,19 @@
 //! The third step of a report query: the rows of a plan rendered as JSON, straight into the
-//! response body. Each row sums the figures drawn for its hours ([`Totals`]), then writes every
-//! requested dimension and metric in its wire format (strings, or numbers for BASIC reports'
-//! engagement metrics).
+//! response body. Each row sums the figures drawn for the hours of its member ads
+//! ([`Totals`], [`MemberSums`]): an ad's own hours at the ad level, every processed ad's under
+//! a campaign, ad group or advertiser. Additive figures (counts, money in thousandths) are
+//! exact sums; rates, averages, costs, frequency and ROAS are worked out from the summed
+//! totals of the row. Then the row writes every requested dimension and metric in its wire
+//! format (strings, or numbers for BASIC reports' engagement metrics).
+//!
+//! Money is rendered per row: this simulator sends all three decimals of its thousandths, so
+//! its ad rows' spend sums exactly to their campaign's; TikTok rounds each row to the decimals
+//! it sends, so there the sum of the rendered rows may differ from the rendered total by half a
+//! unit of the last decimal per row summed (and no more).
 
 use serde_json::Value;
 
-use super::plan::hour_active;
+use super::plan::{hour_active, reaches};
 use super::{Bd, Ent, ReportPlan, RowKey, TimeDim, AGES, COUNTRIES, GENDERS, PLATFORMS, PROVINCES};
 use crate::catalog::{Funnel, Level, MetricType};
 use crate::model::{
@@ -31,8 +39,21 @@ struct RowFigures<'a> {
     adv: &'a Advertiser,
     plan: &'a ReportPlan,
     ent: &'a Ent,
-    totals: &'a Totals,
+    figures: &'a MemberSums,
 }
+
+/// The delivery of a row's member ads: of all of them, and per funnel of those that run it
+/// (indexed by [`Funnel`]; summed only for the funnels the query's metrics count). A funnel's
+/// metrics read its sum, so a campaign's app installs are its app ads' and add up with the
+/// ad rows, which show zero for a funnel their ad group does not run.
+#[derive(Debug, Default)]
+struct MemberSums {
+    all: Totals,
+    by_funnel: [Totals; FUNNELS],
+}
+
+/// How many [`Funnel`]s there are.
+const FUNNELS: usize = Funnel::Messaging as usize + 1;
 
 /// Summed delivery of some hours.
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,60 +105,100 @@ struct Totals {
 }
 
 impl Totals {
-    /// Keeps `processed / total` of every figure: what is left of an entity's delivery when the
-    /// ads cap leaves some of its ads out.
-    fn keep_share(&mut self, processed: u64, total: u64) {
-        let part = |v: &mut u64| *v = (*v as u128 * processed as u128 / total as u128) as u64;
-        for field in [
-            &mut self.impressions,
-            &mut self.clicks,
-            &mut self.spend_m,
-            &mut self.voucher_m,
-            &mut self.reach,
-            &mut self.conversions,
-            &mut self.rt_conversions,
-            &mut self.video_plays,
-            &mut self.watched_2s,
-            &mut self.watched_6s,
-            &mut self.p25,
-            &mut self.p50,
-            &mut self.p75,
-            &mut self.p100,
-            &mut self.play_ms,
-            &mut self.likes,
-            &mut self.comments,
-            &mut self.shares,
-            &mut self.follows,
-            &mut self.profile_visits,
-            &mut self.music_clicks,
-            &mut self.installs,
-            &mut self.rt_installs,
-            &mut self.purchases,
-            &mut self.purchase_value_m,
-            &mut self.registrations,
-            &mut self.sales_leads,
-            &mut self.pageviews,
-            &mut self.add_to_cart,
-            &mut self.onsite_shopping,
-            &mut self.complete_payment,
-            &mut self.web_cart,
-            &mut self.web_checkout,
-            &mut self.web_cart_value_m,
-            &mut self.web_checkout_value_m,
-            &mut self.shop_detail,
-            &mut self.shop_cart,
-            &mut self.shop_checkout,
-            &mut self.shop_detail_value_m,
-            &mut self.shop_cart_value_m,
-            &mut self.shop_checkout_value_m,
+    /// Adds every figure of `other`: what a row above the ad level does with each of its ads'.
+    fn absorb(&mut self, other: &Totals) {
+        let Totals {
+            impressions,
+            clicks,
+            spend_m,
+            voucher_m,
+            reach,
+            conversions,
+            rt_conversions,
+            video_plays,
+            watched_2s,
+            watched_6s,
+            p25,
+            p50,
+            p75,
+            p100,
+            play_ms,
+            likes,
+            comments,
+            shares,
+            follows,
+            profile_visits,
+            music_clicks,
+            installs,
+            rt_installs,
+            purchases,
+            purchase_value_m,
+            registrations,
+            sales_leads,
+            pageviews,
+            add_to_cart,
+            onsite_shopping,
+            complete_payment,
+            web_cart,
+            web_checkout,
+            web_cart_value_m,
+            web_checkout_value_m,
+            shop_detail,
+            shop_cart,
+            shop_checkout,
+            shop_detail_value_m,
+            shop_cart_value_m,
+            shop_checkout_value_m,
+        } = *other;
+        for (field, add) in [
+            (&mut self.impressions, impressions),
+            (&mut self.clicks, clicks),
+            (&mut self.spend_m, spend_m),
+            (&mut self.voucher_m, voucher_m),
+            (&mut self.reach, reach),
+            (&mut self.conversions, conversions),
+            (&mut self.rt_conversions, rt_conversions),
+            (&mut self.video_plays, video_plays),
+            (&mut self.watched_2s, watched_2s),
+            (&mut self.watched_6s, watched_6s),
+            (&mut self.p25, p25),
+            (&mut self.p50, p50),
+            (&mut self.p75, p75),
+            (&mut self.p100, p100),
+            (&mut self.play_ms, play_ms),
+            (&mut self.likes, likes),
+            (&mut self.comments, comments),
+            (&mut self.shares, shares),
+            (&mut self.follows, follows),
+            (&mut self.profile_visits, profile_visits),
+            (&mut self.music_clicks, music_clicks),
+            (&mut self.installs, installs),
+            (&mut self.rt_installs, rt_installs),
+            (&mut self.purchases, purchases),
+            (&mut self.purchase_value_m, purchase_value_m),
+            (&mut self.registrations, registrations),
+            (&mut self.sales_leads, sales_leads),
+            (&mut self.pageviews, pageviews),
+            (&mut self.add_to_cart, add_to_cart),
+            (&mut self.onsite_shopping, onsite_shopping),
+            (&mut self.complete_payment, complete_payment),
+            (&mut self.web_cart, web_cart),
+            (&mut self.web_checkout, web_checkout),
+            (&mut self.web_cart_value_m, web_cart_value_m),
+            (&mut self.web_checkout_value_m, web_checkout_value_m),
+            (&mut self.shop_detail, shop_detail),
+            (&mut self.shop_cart, shop_cart),
+            (&mut self.shop_checkout, shop_checkout),
+            (&mut self.shop_detail_value_m, shop_detail_value_m),
+            (&mut self.shop_cart_value_m, shop_cart_value_m),
+            (&mut self.shop_checkout_value_m, shop_checkout_value_m),
         ] {
-            part(field);
+            *field += add;
         }
     }
 
-    /// Adds the figures drawn for one hour of one entity and breakdown value; `scale` (larger
-    /// for higher levels) multiplies the impressions.
-    fn add_hour(&mut self, draw: HourDraw, scale: u64) {
+    /// Adds the figures drawn for one hour of one ad and breakdown value.
+    fn add_hour(&mut self, draw: HourDraw) {
         let HourDraw {
             seed,
             id,
@@ -153,7 +214,7 @@ impl Totals {
         ]);
         let r2 = mix(r1);
         let r3 = mix(r2);
-        let imp = (20 + r1 % 400) * scale / if bd == Bd::None { 1 } else { 3 };
+        let imp = (20 + r1 % 400) / if bd == Bd::None { 1 } else { 3 };
         let clicks = imp * ((r1 >> 12) % 40) / 1000;
         let cpm_m = 2_000 + (r1 >> 20) % 8_000;
         let spend_m = imp * cpm_m / 1000;
@@ -166,8 +227,12 @@ impl Totals {
         let p50 = p25 * (50 + (r2 >> 32) % 40) / 100;
         let p75 = p50 * (50 + (r2 >> 40) % 40) / 100;
         let p100 = p75 * (40 + (r2 >> 48) % 50) / 100;
-        let installs = (clicks * (r3 % 10) + (r2 >> 58) % 50) / 100;
-        let purchases = conv * ((r3 >> 8) % 40) / 100;
+        // One ad's hour holds a few conversions at most: its purchases, installs and payments
+        // round stochastically too, so that an ad has some in a month and the rows above it
+        // (which sum their ads) show them.
+        let r4 = mix(r3 ^ 0x5EED);
+        let installs = (clicks * (r3 % 10) + r4 % 100) / 100;
+        let purchases = (conv * ((r3 >> 8) % 40) + (r4 >> 8) % 100) / 100;
         self.impressions += imp;
         self.clicks += clicks;
         self.spend_m += spend_m;
@@ -199,9 +264,9 @@ impl Totals {
         let pageviews = clicks * (100 + (r2 >> 4) % 150) / 100;
         self.pageviews += pageviews;
         self.add_to_cart += conv * (20 + (r2 >> 12) % 60) / 100;
-        let shop_paid = purchases / 2;
+        let shop_paid = (purchases + (r4 >> 16) % 2) / 2;
         self.onsite_shopping += shop_paid;
-        let paid = purchases * (60 + (r2 >> 20) % 40) / 100;
+        let paid = (purchases * (60 + (r2 >> 20) % 40) + (r4 >> 24) % 100) / 100;
         self.complete_payment += paid;
         self.add_funnels(
             mix(r3),
@@ -407,6 +472,47 @@ impl Model {
         out
     }
 
+    /// The figures of one row: the sum, over the entity's member ads reaching breakdown value
+    /// `bd`, of each hour of `hours` in which the ad delivers, drawn as the ad level draws it.
+    fn sum_members(
+        &self,
+        adv: &Advertiser,
+        plan: &ReportPlan,
+        e: &Ent,
+        bd: u16,
+        (from, to): (i64, i64),
+    ) -> MemberSums {
+        let mut sums = MemberSums::default();
+        let (start, count) = (e.members.0 as usize, e.members.1 as usize);
+        for m in &plan.members[start..start + count] {
+            let ad = &adv.ads[m.ad as usize];
+            if !reaches(self.seed, ad.id, plan.bd, bd) {
+                continue;
+            }
+            let mut own = Totals::default();
+            for hour in from.max(ad.life.first_hour)..=to.min(ad.life.last_hour) {
+                if hour_active(self.seed, ad.id, hour) && self.delivers_on(adv, hour.div_euclid(24))
+                {
+                    own.add_hour(HourDraw {
+                        seed: self.seed,
+                        id: ad.id,
+                        hour,
+                        bd: plan.bd,
+                        bd_index: bd,
+                    });
+                }
+            }
+            sums.all.absorb(&own);
+            for (f, totals) in sums.by_funnel.iter_mut().enumerate() {
+                let bit = 1 << f;
+                if plan.asked_funnels & m.funnels & bit != 0 {
+                    totals.absorb(&own);
+                }
+            }
+        }
+        sums
+    }
+
     fn render_row(&self, adv: &Advertiser, plan: &ReportPlan, key: &RowKey, out: &mut Vec<u8>) {
         let e = &plan.ents[key.ent as usize];
         let (from, to) = match plan.time {
@@ -414,29 +520,7 @@ impl Model {
             TimeDim::Hour => (key.time, key.time),
             TimeDim::Aggregate => plan.hours,
         };
-        let scale = match plan.level {
-            Level::Advertiser => 20,
-            Level::Campaign => 6,
-            Level::AdGroup => 3,
-            Level::Ad => 1,
-        };
-        let mut totals = Totals::default();
-        for hour in from.max(e.first_hour)..=to.min(e.last_hour) {
-            if hour_active(self.seed, e.id, hour) && self.delivers_on(adv, hour.div_euclid(24)) {
-                let draw = HourDraw {
-                    seed: self.seed,
-                    id: e.id,
-                    hour,
-                    bd: plan.bd,
-                    bd_index: key.bd,
-                };
-                totals.add_hour(draw, scale);
-            }
-        }
-        if let Some((processed, total)) = e.share {
-            totals.keep_share(processed as u64, total.max(1) as u64);
-        }
-
+        let figures = self.sum_members(adv, plan, e, key.bd, (from, to));
         out.extend_from_slice(b"{\"dimensions\":{");
         for (i, (d, dkey)) in plan.dimensions.iter().enumerate() {
             if i > 0 {
@@ -467,7 +551,7 @@ impl Model {
             adv,
             plan,
             ent: e,
-            totals: &totals,
+            figures: &figures,
         };
         for (i, m) in plan.metrics.iter().enumerate() {
             if i > 0 {
@@ -491,17 +575,24 @@ impl Model {
         if name.contains("secondary_goal") {
             return Cell::Static("-");
         }
-        let (wire, t) = (spec.wire, row.totals);
+        let wire = spec.wire;
         if spec.funnel.is_some_and(|f| row.ent.funnels & f.bit() == 0) {
             return zero(name, wire);
         }
+        // A funnel's figures count the ads that run it, the others every ad; costs, rates per
+        // click and ROAS divide by the whole row's spend and clicks.
+        let all = &row.figures.all;
+        let t = match spec.funnel {
+            Some(f) => &row.figures.by_funnel[f as usize],
+            None => all,
+        };
         let staged = matches!(spec.funnel, Some(Funnel::Website | Funnel::Shop));
         staged
-            .then(|| funnel_metric(name, wire, t))
+            .then(|| funnel_metric(name, wire, t, all))
             .flatten()
             .or_else(|| delivery_metric(name, wire, t))
             .or_else(|| video_metric(name, wire, t))
-            .or_else(|| conversion_metric(name, wire, t))
+            .or_else(|| conversion_metric(name, wire, t, all))
             .unwrap_or_else(|| other_metric(name, wire, t))
     }
 }
@@ -621,11 +712,12 @@ fn video_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
     })
 }
 
-/// App installs, purchases, registrations, sales leads and other conversion events.
-fn conversion_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
+/// App installs, purchases, registrations, sales leads and other conversion events (`t`),
+/// their costs and rates per click (of the whole row, `all`).
+fn conversion_metric(name: &str, wire: Wire, t: &Totals, all: &Totals) -> Option<Cell> {
     let money = |m: u64| wire.fixed(m, 3);
     let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
-    let cost = |den: u64| wire.fixed(ratio(t.spend_m, den, 0), 3);
+    let cost = |den: u64| wire.fixed(ratio(all.spend_m, den, 0), 3);
     Some(match name {
         "app_install" => wire.int(t.installs),
         "real_time_app_install" => wire.int(t.rt_installs),
@@ -639,7 +731,7 @@ fn conversion_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
             };
             wire.int(t.purchases * share / 10)
         }
-        "purchase_rate" => rate(t.purchases, t.clicks),
+        "purchase_rate" => rate(t.purchases, all.clicks),
         "cost_per_purchase" => cost(t.purchases),
         "total_purchase_value" => money(t.purchase_value_m),
         "total_onsite_shopping_value" => money(t.purchase_value_m / 2),
@@ -649,12 +741,12 @@ fn conversion_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
         "total_pageview" => wire.int(t.pageviews),
         "complete_payment" => wire.int(t.complete_payment),
         "value_per_complete_payment" => money(ratio(t.purchase_value_m, t.complete_payment, 0)),
-        "total_complete_payment_rate" => rate(t.complete_payment, t.clicks),
+        "total_complete_payment_rate" => rate(t.complete_payment, all.clicks),
         "registration" => wire.int(t.registrations),
-        "registration_rate" => rate(t.registrations, t.clicks),
+        "registration_rate" => rate(t.registrations, all.clicks),
         "cost_per_registration" => cost(t.registrations),
         "sales_lead" => wire.int(t.sales_leads),
-        "sales_lead_rate" => rate(t.sales_leads, t.clicks),
+        "sales_lead_rate" => rate(t.sales_leads, all.clicks),
         "cost_per_sales_lead" | "cost_per_total_sales_lead" => cost(t.sales_leads),
         "total_app_event_add_to_cart" => wire.int(t.add_to_cart),
         "cost_per_total_app_event_add_to_cart" => cost(t.add_to_cart),
@@ -699,8 +791,9 @@ fn funnel_stages(t: &Totals) -> [(&'static str, u64, u64); 7] {
     ]
 }
 
-/// A figure of a website or Shop funnel stage ([`funnel_stages`]).
-fn funnel_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
+/// A figure of a website or Shop funnel stage ([`funnel_stages`]) of the ads running the funnel
+/// (`t`), its costs, rates per click and ROAS over the whole row (`all`).
+fn funnel_metric(name: &str, wire: Wire, t: &Totals, all: &Totals) -> Option<Cell> {
     let money = |m: u64| wire.fixed(m, 3);
     for (stage, count, value_m) in funnel_stages(t) {
         if !name.contains(stage) {
@@ -709,9 +802,9 @@ fn funnel_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
         let cell = if name == stage {
             wire.int(count)
         } else if name.strip_prefix("cost_per_") == Some(stage) {
-            wire.fixed(ratio(t.spend_m, count, 0), 3)
+            wire.fixed(ratio(all.spend_m, count, 0), 3)
         } else if name.strip_suffix("_rate") == Some(stage) {
-            wire.fixed(ratio(count * 100, t.clicks, 2), 2)
+            wire.fixed(ratio(count * 100, all.clicks, 2), 2)
         } else if name.strip_prefix("value_per_") == Some(stage) {
             money(ratio(value_m, count, 0))
         } else if name
@@ -721,7 +814,7 @@ fn funnel_metric(name: &str, wire: Wire, t: &Totals) -> Option<Cell> {
         {
             money(value_m)
         } else if name.strip_suffix("_roas") == Some(stage) {
-            wire.fixed(ratio(value_m, t.spend_m, 2), 2)
+            wire.fixed(ratio(value_m, all.spend_m, 2), 2)
         } else {
             continue;
         };

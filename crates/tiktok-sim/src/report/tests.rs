@@ -328,7 +328,17 @@ fn metrics_must_be_known_and_allowed() {
         &["cash_spend", "voucher_spend", "spend"],
     );
     let rows = m.report_rows(&q).unwrap();
-    assert_eq!(rows.len(), 30);
+    // One row per day on which one of the account's ads delivers.
+    let delivering_days = (1..=30)
+        .filter(|&d| {
+            m.ads_deliver_on(
+                q.advertiser_id,
+                NaiveDate::from_ymd_opt(2024, 6, d).unwrap(),
+            )
+        })
+        .count();
+    assert_eq!(rows.len(), delivering_days);
+    assert!(delivering_days >= 20, "{delivering_days}");
     let mut q = query(&m, Level::Advertiser, &["advertiser_id"], &["cash_spend"]);
     q.lifetime = true;
     assert!(code(m.report_rows(&q)).1.contains("cash_spend"));
@@ -922,7 +932,10 @@ fn idle_accounts_and_idle_days_have_no_rows_at_any_level() {
             let date = NaiveDate::from_ymd_opt(2024, 6, day).unwrap();
             let text = date.format("%Y-%m-%d").to_string();
             let delivers = m.advertiser_delivers_on(adv.id, date);
-            assert_eq!(days.contains(&text), delivers, "{} {text}", adv.id);
+            // A row on every day one of its ads delivers, which an idle day none does.
+            let ads_deliver = m.ads_deliver_on(adv.id, date);
+            assert!(delivers || !ads_deliver, "{} {text}", adv.id);
+            assert_eq!(days.contains(&text), ads_deliver, "{} {text}", adv.id);
             if delivers {
                 busy_days += 1;
                 continue;
@@ -1216,4 +1229,208 @@ fn funnel_days_sum_their_hours() {
         assert_eq!(summed, num(&day[0], metric), "{metric}");
         assert!(summed > 0.0, "{metric}");
     }
+}
+
+/// Additive metrics of every kind the levels sum: money, counts, video, engagement and each
+/// funnel's (app, website, Shop).
+const ADDITIVE: &[&str] = &[
+    "spend",
+    "impressions",
+    "clicks",
+    "conversion",
+    "video_play_actions",
+    "likes",
+    "app_install",
+    "complete_payment",
+    "total_pageview",
+    "web_event_add_to_cart",
+    "initiate_checkout",
+    "onsite_on_web_cart",
+    "onsite_shopping",
+];
+
+/// A figure as an exact integer with its decimals: counts as they are, money in thousandths
+/// (with how many decimals it was sent with).
+fn exact(row: &Value, metric: &str) -> (i128, u32) {
+    let text = match &row["metrics"][metric] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("{metric}: {other}"),
+    };
+    match text.split_once('.') {
+        Some((units, decimals)) => {
+            let d = decimals.len() as u32;
+            assert!(d <= 3, "{metric}: {text}");
+            let value: i128 = format!("{units}{decimals}").parse().unwrap();
+            (value * 10i128.pow(3 - d), d)
+        }
+        None => (text.parse().unwrap(), 0),
+    }
+}
+
+/// Per (time, breakdown value, metric): the sum over `rows` and the tolerance TikTok's per-row
+/// rounding allows (half a unit of the last decimal sent, per row summed; 0 for counts).
+type LevelSums = std::collections::BTreeMap<(String, String, &'static str), (i128, i128)>;
+
+fn level_sums(rows: &[Value], time: &str, breakdown: Option<&str>, into: &mut LevelSums) {
+    for r in rows {
+        let at = r["dimensions"][time].as_str().unwrap().to_string();
+        let value = breakdown
+            .map(|b| r["dimensions"][b].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        for &metric in ADDITIVE {
+            let (v, decimals) = exact(r, metric);
+            // Twice the tolerance, in thousandths: one unit of the last decimal sent.
+            let slack = if decimals == 0 {
+                0
+            } else {
+                10i128.pow(3 - decimals)
+            };
+            let sum = into.entry((at.clone(), value.clone(), metric)).or_default();
+            sum.0 += v;
+            sum.1 += slack;
+        }
+    }
+}
+
+/// Whether two levels' sums agree: the same keys, and per key equal within the rounding both
+/// sides allow.
+fn assert_sums_agree(upper: &LevelSums, lower: &LevelSums, what: &str) {
+    let only_in = |a: &LevelSums, b: &LevelSums| {
+        a.keys()
+            .filter(|k| !b.contains_key(*k))
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (above, below) = (only_in(upper, lower), only_in(lower, upper));
+    assert!(
+        above.is_empty() && below.is_empty(),
+        "{what}: buckets only above {above:?}, only below {below:?}"
+    );
+    for (key, (total, slack)) in upper {
+        let (sum, lower_slack) = lower[key];
+        assert!(
+            (total - sum).abs() * 2 <= slack + lower_slack,
+            "{what} {key:?}: {total} above, {sum} summed below"
+        );
+    }
+}
+
+/// The rows of a level, every status and every buying type: the default answer and the
+/// TopView one (asked alone, as TikTok wants it), or the advertiser's totals.
+fn every_row(m: &Model, level: Level, dims: &[&str], hourly: bool) -> Vec<Value> {
+    let mut q = query(m, level, dims, ADDITIVE);
+    if hourly {
+        (q.start_date, q.end_date) = (date("2024-06-20"), date("2024-06-20"));
+    }
+    let Some(field) = level.status_filter_field() else {
+        return m.report_rows(&q).unwrap();
+    };
+    q.filtering = status_all(field);
+    let mut rows = m.report_rows(&q).unwrap();
+    q.filtering.push(buying_filter("RESERVATION_TOP_VIEW"));
+    rows.extend(m.report_rows(&q).unwrap());
+    rows
+}
+
+/// TikTok's levels add up: per day (and per hour), and per breakdown value, the campaigns'
+/// rows sum to the advertiser's totals, the ad groups' to the campaigns', the ads' to the ad
+/// groups', deleted entities and every buying type included.
+#[test]
+fn every_level_adds_up_to_the_one_above_by_day_and_by_hour() {
+    let m = Model::new(&SimConfig {
+        today: today(),
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 12,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    });
+    let adv = m.advertiser(m.advertiser_ids()[0]).unwrap();
+    assert!(adv
+        .campaigns
+        .iter()
+        .any(|c| c.buying == BuyingType::TopView));
+    assert!(adv.ads.iter().any(|a| a.life.deleted));
+    let levels = [
+        Level::Advertiser,
+        Level::Campaign,
+        Level::AdGroup,
+        Level::Ad,
+    ];
+    for (time, hourly) in [("stat_time_day", false), ("stat_time_hour", true)] {
+        for breakdown in [None, Some("country_code")] {
+            let sums: Vec<LevelSums> = levels
+                .iter()
+                .map(|&level| {
+                    let mut dims = vec![level.id_field(), time];
+                    dims.extend(breakdown);
+                    let rows = every_row(&m, level, &dims, hourly);
+                    let mut sums = LevelSums::new();
+                    level_sums(&rows, time, breakdown, &mut sums);
+                    sums
+                })
+                .collect();
+            assert!(
+                sums[0].values().any(|(v, _)| *v > 0),
+                "{time} {breakdown:?}: no delivery"
+            );
+            for pair in 0..3 {
+                let what = format!(
+                    "{:?} rows by {time} {breakdown:?} against {:?}",
+                    levels[pair + 1],
+                    levels[pair]
+                );
+                assert_sums_agree(&sums[pair], &sums[pair + 1], &what);
+            }
+            assert_sums_agree(&sums[0], &sums[3], "the ad rows against the advertiser's");
+        }
+    }
+}
+
+/// Under the ads cap the campaigns, ad groups and ads of one query's processed ads still add
+/// up with each other (each query processes the newest ads it selects).
+#[test]
+fn levels_add_up_under_the_ads_cap() {
+    let m = Model::new(&SimConfig {
+        today: today(),
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 6,
+            auction_only_every: 1,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            ads_cap: 7,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    });
+    let levels = [Level::Campaign, Level::AdGroup, Level::Ad];
+    let sums: Vec<LevelSums> = levels
+        .iter()
+        .map(|&level| {
+            let mut q = query(&m, level, &[level.id_field(), "stat_time_day"], ADDITIVE);
+            q.filtering = status_all(level.status_filter_field().unwrap());
+            let plan = m.report_plan(&q).unwrap();
+            assert!(plan.ads_throttled(), "{level:?}");
+            let mut sums = LevelSums::new();
+            level_sums(
+                &m.report_rows(&q).unwrap(),
+                "stat_time_day",
+                None,
+                &mut sums,
+            );
+            sums
+        })
+        .collect();
+    assert!(sums[0].values().any(|(v, _)| *v > 0));
+    assert_sums_agree(
+        &sums[0],
+        &sums[1],
+        "ad groups against campaigns under the cap",
+    );
+    assert_sums_agree(&sums[1], &sums[2], "ads against ad groups under the cap");
 }

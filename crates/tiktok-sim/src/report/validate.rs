@@ -137,8 +137,12 @@ impl Model {
             include_deleted: false,
             only_deleted: false,
             ids: IdFilters::default(),
+            // The advertiser level holds "data of all Auction Ads and Reservation Ads" (see
+            // below): its totals count every buying type, TopView included.
             buying: match self.buying_types {
-                crate::BuyingTypes::Documented => BuyingScope::Default,
+                crate::BuyingTypes::Documented if q.level != Level::Advertiser => {
+                    BuyingScope::Default
+                }
                 _ => BuyingScope::Every,
             },
         };
@@ -310,7 +314,9 @@ fn check_metrics(
 // Reporting FAQ, 1738864850353154):
 // - `service_type=AUCTION` (the default) covers auction ads and reach & frequency ads; TopView
 //   delivery needs the filter `buying_type` IN ["RESERVATION_TOP_VIEW"], asked alone. The
-//   advertiser level ("data of all Auction Ads and Reservation Ads") has no such filter here.
+//   advertiser level ("data of all Auction Ads and Reservation Ads") has no such filter: its
+//   totals count every buying type, so they equal the sum of the lower levels' answers without
+//   the filter and with it.
 // - One report processes the `ads_cap` most recently created ads of what it selects; the
 //   figures of the others are left out, and the response carries `X-Tt-Ads-Throttle`. Id
 //   filters (at most 100 ids each) narrow a report under the cap.
@@ -318,10 +324,11 @@ fn check_metrics(
 /// Which buying types a report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BuyingScope {
-    /// No `buying_type` filter: auction and reach & frequency.
+    /// No `buying_type` filter below the advertiser level: auction and reach & frequency.
     Default,
     Only(BuyingType),
-    /// A server that ignores buying types (`SimConfig::buying_types` set to `BuyingTypes::Ignored` or `Refused`).
+    /// The advertiser level, or a server that ignores buying types (`SimConfig::buying_types`
+    /// set to `BuyingTypes::Ignored` or `Refused`).
     Every,
 }
 

@@ -377,7 +377,7 @@ async fn answer_api(
         // The disagreement switches of the fault layer rewrite report rows after the endpoint.
         let switches = &state.cfg.faults.disagreements;
         Ok(Answered {
-            data: crate::disagree::apply(switches, &params, answered.data),
+            data: crate::disagree::apply(switches, &state.model, &params, answered.data),
             ..answered
         })
     })
