@@ -216,7 +216,12 @@ impl Respond for Reports {
 }
 
 /// One report row of an entity (and day, unless lifetime) with its figures.
-fn row(name: &str, id: u64, bucket: Option<NaiveDate>, (cents, impressions, clicks): Figures) -> Value {
+fn row(
+    name: &str,
+    id: u64,
+    bucket: Option<NaiveDate>,
+    (cents, impressions, clicks): Figures,
+) -> Value {
     let mut dimensions = json!({ name: id.to_string() });
     if let Some(d) = bucket {
         dimensions["stat_time_day"] = json!(format!("{d} 00:00:00"));

@@ -164,8 +164,11 @@ async fn judge(
                 // differs either way is shown in the reading that differs in fewer metrics.
                 if let (Verdict::Differ(without), Some(s)) = (&verdict, sums) {
                     if !s.topview.is_empty() {
-                        let with: Vec<Figure> =
-                            level.iter().zip(&s.topview).map(|(a, t)| a.plus(*t)).collect();
+                        let with: Vec<Figure> = level
+                            .iter()
+                            .zip(&s.topview)
+                            .map(|(a, t)| a.plus(*t))
+                            .collect();
                         let other = compare(&totals, &with);
                         let better = match &other {
                             Verdict::Differ(with_topview) => with_topview.len() < without.len(),
