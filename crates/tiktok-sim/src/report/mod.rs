@@ -23,6 +23,7 @@ mod render;
 mod task_csv;
 #[cfg(test)]
 mod tests;
+mod totals;
 mod validate;
 
 use chrono::NaiveDate;

@@ -19,6 +19,36 @@ pub(super) fn hour_active(seed: u64, id: u64, hour: i64) -> bool {
     hash(&[seed, id, hour as u64]) % 3 != 0
 }
 
+/// The `(id, index)` of the advertiser's entities at `level` that the status filter lists
+/// (`keep` says whether a deleted or live one is kept), in index order: the advertiser itself
+/// at its own level.
+fn listed_entities(
+    adv: &Advertiser,
+    level: Level,
+    keep: impl Fn(bool) -> bool,
+) -> Vec<(u64, usize)> {
+    let lives: Vec<(u64, bool)> = match level {
+        Level::Advertiser => return vec![(adv.id, 0)],
+        Level::Campaign => adv
+            .campaigns
+            .iter()
+            .map(|c| (c.id, c.life.deleted))
+            .collect(),
+        Level::AdGroup => adv
+            .adgroups
+            .iter()
+            .map(|g| (g.id, g.life.deleted))
+            .collect(),
+        Level::Ad => adv.ads.iter().map(|a| (a.id, a.life.deleted)).collect(),
+    };
+    lives
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, deleted))| keep(*deleted))
+        .map(|(index, (id, _))| (id, index))
+        .collect()
+}
+
 impl Model {
     /// The rows of a valid query, as keys: the entities of the level the filters and the buying
     /// types select, the ads cap (`ads_cap` most recently created ads processed), then one key
@@ -143,38 +173,49 @@ impl Model {
             }
             ents.push(e);
         };
-        match level {
-            Level::Advertiser => push(adv.id, 0),
-            Level::Campaign => {
-                for (i, c) in adv.campaigns.iter().enumerate() {
-                    if keep_deleted(c.life.deleted) {
-                        push(c.id, i);
-                    }
-                }
+        for (id, index) in listed_entities(adv, level, keep_deleted) {
+            push(id, index);
+        }
+        (ents, members)
+    }
+
+    /// The breakdown values entity `e`'s member ads deliver to between two hours (inclusive),
+    /// as a bit mask of value indices.
+    fn delivered_mask(
+        &self,
+        adv: &Advertiser,
+        bd: Bd,
+        e: &Ent,
+        members: &[Member],
+        (from, to): (i64, i64),
+    ) -> u32 {
+        let seed = self.seed;
+        let (start, count) = (e.members.0 as usize, e.members.1 as usize);
+        let mut mask = 0;
+        for m in &members[start..start + count] {
+            let ad = &adv.ads[m.ad as usize];
+            let ad_mask = bd_mask(seed, ad.id, bd);
+            if mask & ad_mask == ad_mask {
+                continue;
             }
-            Level::AdGroup => {
-                for (i, g) in adv.adgroups.iter().enumerate() {
-                    if keep_deleted(g.life.deleted) {
-                        push(g.id, i);
-                    }
-                }
-            }
-            Level::Ad => {
-                for (i, a) in adv.ads.iter().enumerate() {
-                    if keep_deleted(a.life.deleted) {
-                        push(a.id, i);
-                    }
+            let (from, to) = (from.max(ad.life.first_hour), to.min(ad.life.last_hour));
+            let delivers = (from..=to)
+                .any(|h| hour_active(seed, ad.id, h) && self.delivers_on(adv, h.div_euclid(24)));
+            if delivers {
+                mask |= ad_mask;
+                if mask == e.bd_mask {
+                    break;
                 }
             }
         }
-        (ents, members)
+        mask
     }
 
     /// The row keys of the plan's entities: by time, entity, breakdown value, one for each
     /// time unit in which one of the entity's ads reaching that value delivers (the whole
     /// window without a time dimension).
     fn row_keys(&self, v: &Validated<'_>, ents: &[Ent], members: &[Member]) -> Vec<RowKey> {
-        let (adv, bd, hours, seed) = (v.adv, v.bd, v.hours, self.seed);
+        let (adv, bd, hours) = (v.adv, v.bd, v.hours);
         let mut keys = Vec::new();
         let push_bds = |keys: &mut Vec<RowKey>, time: i64, e: u32, mask: u32| {
             for b in 0..bd.count() {
@@ -187,29 +228,8 @@ impl Model {
                 }
             }
         };
-        // The breakdown values the entity's ads deliver to between two hours (inclusive).
-        let delivered_mask = |e: &Ent, from: i64, to: i64| -> u32 {
-            let (start, count) = (e.members.0 as usize, e.members.1 as usize);
-            let mut mask = 0;
-            for m in &members[start..start + count] {
-                let ad = &adv.ads[m.ad as usize];
-                let ad_mask = bd_mask(seed, ad.id, bd);
-                if mask & ad_mask == ad_mask {
-                    continue;
-                }
-                let (from, to) = (from.max(ad.life.first_hour), to.min(ad.life.last_hour));
-                let delivers = (from..=to).any(|h| {
-                    hour_active(seed, ad.id, h) && self.delivers_on(adv, h.div_euclid(24))
-                });
-                if delivers {
-                    mask |= ad_mask;
-                    if mask == e.bd_mask {
-                        break;
-                    }
-                }
-            }
-            mask
-        };
+        let delivered_mask =
+            |e: &Ent, from: i64, to: i64| self.delivered_mask(adv, bd, e, members, (from, to));
         // Hours outside every entity's life have no rows: the loops below skip them (a range
         // of asynchronous task may span years).
         let lives = ents
