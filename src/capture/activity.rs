@@ -296,6 +296,33 @@ pub(crate) fn applies(ctx: &Context, stream: &str) -> bool {
         && !ctx.activity.scope().uncovered.contains(stream)
 }
 
+/// The metrics the reconciliation compares for a report stream, or `None` when it is not
+/// compared: a built-in daily BASIC report at campaign, ad group or ad level without a
+/// breakdown, for which the ledger decides, and of its metrics the additive ones the ledger
+/// asks (in the ledger's order). See `reconcile` for what is left out and why.
+pub(crate) fn reconciled_metrics(
+    ctx: &Context,
+    stream: &str,
+    spec: &ReportSpec,
+) -> Option<Vec<&'static str>> {
+    let compared_shape = spec.report_type == ReportType::Basic
+        && matches!(spec.level, Level::Campaign | Level::AdGroup | Level::Ad)
+        && spec.granularity == Granularity::Day
+        && spec.dimensions.len() == 2;
+    if !compared_shape || !applies(ctx, stream) {
+        return None;
+    }
+    let metrics: Vec<&'static str> = ctx
+        .activity
+        .scope()
+        .daily
+        .iter()
+        .copied()
+        .filter(|m| additive(m) && spec.metrics.iter().any(|own| own == m))
+        .collect();
+    (!metrics.is_empty()).then_some(metrics)
+}
+
 fn is_custom(config: &Config, stream: &str) -> bool {
     config
         .custom_reports

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::binding::Binding;
 use super::listing::{ListQuery, ListingRules};
+use super::reconcile::tally::RunCounts;
 use super::record;
 use super::shared::{
     ActivityIndex, AdInventory, PerAccount, TaskState, TopViewCampaigns, TASK_DEADLINE,
@@ -137,6 +138,8 @@ pub(crate) struct Context {
     pub(crate) buying_types_refused: std::sync::atomic::AtomicBool,
     /// Which days each ad account had activity, shared by the report bindings.
     pub(crate) activity: ActivityIndex,
+    /// The account-days the reconciliation compared with the ledger, and those that differ.
+    pub(crate) reconciled: RunCounts,
     /// Asynchronous report tasks: whether TikTok runs them for this app, and their pacing.
     pub(crate) tasks: TaskState,
     /// Every request the plan expects, 0 until it is made.
@@ -171,6 +174,7 @@ impl Context {
             topview: Default::default(),
             buying_types_refused: Default::default(),
             activity: Default::default(),
+            reconciled: Default::default(),
             tasks: Default::default(),
             planned_total: AtomicU64::new(0),
             started,
@@ -337,6 +341,11 @@ impl Context {
             .get(binding)
             .map(String::as_str)
             .unwrap_or_default()
+    }
+
+    /// The binding of a stream, when the run captures it.
+    pub(crate) fn binding_of(&self, stream: &str) -> Option<usize> {
+        self.stream_names.iter().position(|name| name == stream)
     }
 
     pub(crate) fn refused(&self, binding: usize) -> &AtomicBool {

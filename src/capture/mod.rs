@@ -19,6 +19,7 @@ pub(crate) mod entity;
 pub(crate) mod listing;
 pub(crate) mod pixels;
 pub(crate) mod plan;
+pub(crate) mod reconcile;
 pub mod record;
 pub mod report;
 pub(crate) mod shared;
@@ -56,6 +57,15 @@ pub(crate) struct BindingSummary {
     pub(crate) error: Option<String>,
 }
 
+/// What a run did: per binding, and the reconciliation's account-days (compared with the
+/// ledger, and those whose levels differ from it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunSummary {
+    pub(crate) bindings: Vec<BindingSummary>,
+    pub(crate) reconciled_account_days: u64,
+    pub(crate) differing_account_days: u64,
+}
+
 /// Runs a capture to its end. Returns per-binding summaries; fails only on errors that stop the
 /// whole run (credentials, config). A binding whose units fail otherwise is reported in its
 /// summary and with `Event::Finished { error }`, and the other bindings go on.
@@ -65,7 +75,7 @@ pub(crate) async fn run(
     client: Arc<TikTokClient>,
     options: CaptureOptions,
     tx: mpsc::Sender<Event>,
-) -> Result<Vec<BindingSummary>> {
+) -> Result<RunSummary> {
     let started = Instant::now();
     let today = config.clock.now().date_naive();
     let mut future_cursors = Vec::new();
@@ -106,7 +116,13 @@ pub(crate) async fn run(
     // Wait for the aborted task to drop its handle on the context (and the output channel).
     let _ = (&mut progress.0).await;
     let endings = result?;
-    summarize(&ctx, &bindings, endings, &tx).await
+    let bindings = summarize(&ctx, &bindings, endings, &tx).await?;
+    let (reconciled_account_days, differing_account_days) = ctx.reconciled.finish();
+    Ok(RunSummary {
+        bindings,
+        reconciled_account_days,
+        differing_account_days,
+    })
 }
 
 /// One warning per cursor of the state that lay in the future (which no run of this connector
@@ -212,6 +228,7 @@ async fn run_units(ctx: &Arc<Context>, bindings: &[Binding]) -> Result<Vec<Endin
         &advertisers.list,
         ctx.config.clock.today_utc(),
     );
+    reconcile::plan(ctx, bindings);
     let plan = plan::prepare(ctx, bindings, &advertisers.list).await?;
     for (counters, planned) in ctx.counters.iter().zip(&plan.per_binding) {
         counters.planned.store(*planned, Ordering::Relaxed);

@@ -10,6 +10,7 @@ use super::binding::Binding;
 use super::context::Context;
 use super::entity::EntityUnit;
 use super::pixels::{EventStatsUnit, InstantPageUnit};
+use super::reconcile;
 use super::report::{self, ReportUnit};
 use super::sizing::Sizing;
 use crate::error::Result;
@@ -62,9 +63,11 @@ pub(crate) enum Unit<'a> {
 
 impl<'a> Unit<'a> {
     /// Whether a binding's units are one per ad account (every kind but the advertisers
-    /// stream, which has one unit for all of them).
+    /// stream, which has one unit for all of them, and the reconciliation, whose records the
+    /// report units emit as they end).
     pub(crate) fn per_account(binding: &Binding) -> bool {
-        !matches!(binding.stream.spec, StreamSpec::Row(row) if matches!(row.kind, Kind::Advertisers))
+        !matches!(binding.stream.spec, StreamSpec::Row(row)
+            if matches!(row.kind, Kind::Advertisers | Kind::Reconciliation))
     }
 
     /// The unit of binding `index` for `advertiser` (`None` for the advertisers stream's one
@@ -135,7 +138,10 @@ impl<'a> Unit<'a> {
             }
             Unit::PixelEventStats(unit) => unit.run(ctx).await,
             Unit::Report(unit) => {
-                report::unit(ctx, unit, incremental, cursor(unit.advertiser)).await
+                let result = report::unit(ctx, unit, incremental, cursor(unit.advertiser)).await;
+                // What it emitted, compared with the ledger (the days it read in full).
+                let reconciled = reconcile::unit_ended(ctx, unit).await;
+                result.and(reconciled)
             }
         }
     }

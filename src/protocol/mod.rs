@@ -131,7 +131,7 @@ pub(crate) async fn capture_with<W: Write + Send + 'static>(
     // what it was handed (checkpoints follow the records they cover) and ends the output.
     let (result, stopped) = tokio::select! {
         result = capture::run(config, bindings, client.clone(), capture, tx) => (result, None),
-        signal = crate::shutdown::requested() => (Ok(Vec::new()), Some(signal)),
+        signal = crate::shutdown::requested() => (Ok(Default::default()), Some(signal)),
     };
     let written = tokio::task::spawn_blocking(move || writer.join())
         .await
@@ -146,7 +146,16 @@ pub(crate) async fn capture_with<W: Write + Send + 'static>(
             signal = signal.name(),
             "Capture stopped; its output ends after the last checkpoint."
         ),
-        None => tracing::info!(requests, peak_rss_kb = peak_rss_kb(), "Capture finished."),
+        None => {
+            let reconciled = result.as_ref().ok();
+            tracing::info!(
+                requests,
+                peak_rss_kb = peak_rss_kb(),
+                reconciled_account_days = reconciled.map(|r| r.reconciled_account_days),
+                differing_account_days = reconciled.map(|r| r.differing_account_days),
+                "Capture finished."
+            )
+        }
     }
     let result = match stopped {
         Some(signal) => Err(Error::Stopped(signal)),
@@ -157,7 +166,7 @@ pub(crate) async fn capture_with<W: Write + Send + 'static>(
             "stdout was closed by the reader before the capture ended".into(),
         )),
         (_, Err(e)) => Err(Error::io("writing the output", e)),
-        (result, Ok(())) => result,
+        (result, Ok(())) => result.map(|summary| summary.bindings),
     }
 }
 

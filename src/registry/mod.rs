@@ -50,6 +50,10 @@ pub enum Kind {
     PixelInstantPageEvents,
     /// One request per pixel over the last 30 days; the pixels come from the `pixels` row.
     PixelEventStats { pixels: &'static StreamDef },
+    /// No request: the daily campaign, ad group and ad report rows of the run compared with
+    /// the ledger's advertiser totals (`capture::reconcile`), one record per account, day and
+    /// level.
+    Reconciliation,
 }
 
 /// The key of a row's records.
@@ -398,6 +402,19 @@ pub const STREAMS: &[StreamDef] = &[
         disabled_by_default: true,
         legacy_name: None,
         cost: "1 per 20 pixels, plus 1 per pixel",
+    },
+    StreamDef {
+        name: "reconciliation_daily",
+        endpoint: "report/integrated/get/",
+        kind: Kind::Reconciliation,
+        key: Key::Fields(&["advertiser_id", "stat_time_day", "level"]),
+        cursor: None,
+        schema: schema_file!("reconciliation_daily"),
+        core: false,
+        sandbox: false,
+        disabled_by_default: true,
+        legacy_name: None,
+        cost: "none (the rows the daily report streams read, compared with the ledger)",
     },
     // Extras: basic reports by country, audience reports by country, platform and province.
     row!(extra_report, "ads_reports_by_country_hourly", r(R::Basic, L::Ad, G::Hour, B::Country)),
@@ -785,6 +802,8 @@ mod tests {
                 }
                 Kind::Entity(_) => matches!(def.endpoint, "tt_video/list/" | "pixel/list/"),
                 Kind::PixelInstantPageEvents | Kind::PixelEventStats { .. } => true,
+                // It compares with advertiser-level totals, which sandbox does not have.
+                Kind::Reconciliation => true,
                 Kind::Advertisers => false,
             };
             assert_eq!(def.sandbox, !production_only, "{}", def.name);

@@ -109,8 +109,8 @@ async fn conformance(sandbox: bool) {
     );
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.ends_with(" 0 failed"), "{last}");
-    // Production: 25 core + 22 extras + 2 custom; sandbox: 19 core + 12 extras + 2 custom.
-    let expected_streams = if sandbox { 33 } else { 49 };
+    // Production: 25 core + 23 extras + 2 custom; sandbox: 19 core + 12 extras + 2 custom.
+    let expected_streams = if sandbox { 33 } else { 50 };
     assert!(
         stdout.contains(&format!("records over {expected_streams} streams")),
         "{stdout}"

@@ -223,7 +223,162 @@ async fn totals_over_the_cap_by_the_ad_count_skip_nothing() {
     let every_day = run(&sim, 2, &streams, &json!({}), false).await;
     assert!(!every_day.docs.is_empty());
     assert_eq!(rows(&with), rows(&every_day));
+    // The reconciliation finds the totals short of the rows, and names the cap.
+    let warnings = reconciliation_warnings(&with);
+    assert_eq!(warnings.len(), 1, "{}", with.output.stderr);
+    assert_eq!(warnings[0]["advertiser_id"], account);
+    assert!(
+        warnings[0]["likely_cause"]
+            .as_str()
+            .unwrap()
+            .contains("ads cap"),
+        "{}",
+        warnings[0]
+    );
+    let (compared, differing) = reconciled(&with);
+    assert!(
+        compared > 0 && differing == compared,
+        "{compared} {differing}"
+    );
     sim.shutdown().await;
+}
+
+/// Metrics the simulator renders per row in a way that does not add up across levels, where
+/// TikTok's do: `vta_*` and `cta_*` as 3/10 and 7/10 of each row's conversions or purchases
+/// (rounded down per row), `total_complete_payment_rate` as payments per click (TikTok's
+/// Metrics page gives it as the website purchase value, money), and
+/// `total_value_per_pageview` as a share of each row's spend rounded down (a unit of its last
+/// decimal off per row, where TikTok's rounding is half a unit). The reconciliation is right
+/// to flag them; the tests below name them so that every other difference still fails.
+const SIMULATOR_NOT_ADDITIVE: &[&str] = &[
+    "vta_conversion",
+    "cta_conversion",
+    "vta_purchase",
+    "cta_purchase",
+    "total_complete_payment_rate",
+    "total_value_per_pageview",
+];
+
+/// The reconciliation's warnings of a run that name a metric the simulator adds up (one per
+/// account, level and stream that differs).
+fn reconciliation_warnings(session: &Session) -> Vec<Value> {
+    all_reconciliation_warnings(session)
+        .into_iter()
+        .filter(|w| {
+            w["metrics"]
+                .as_str()
+                .unwrap_or_default()
+                .split(", ")
+                .any(|m| !SIMULATOR_NOT_ADDITIVE.contains(&m))
+        })
+        .collect()
+}
+
+/// Every reconciliation warning of a run.
+fn all_reconciliation_warnings(session: &Session) -> Vec<Value> {
+    session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("do not add up"))
+        })
+        .collect()
+}
+
+/// The account-days reconciled and those that differ, from `Capture finished.`.
+fn reconciled(session: &Session) -> (u64, u64) {
+    let line = session
+        .output
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "Capture finished.")
+        .expect("a Capture finished. line");
+    (
+        line["reconciled_account_days"].as_u64().unwrap(),
+        line["differing_account_days"].as_u64().unwrap(),
+    )
+}
+
+/// A row one level's answers leave out (the other levels and the totals count it) is found by
+/// the reconciliation: one warning naming the account, the level, the day and the figures,
+/// and the run's last line counts the account-day as differing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconciliation_finds_a_row_left_out_of_one_level() {
+    let mut config = agency_of(6);
+    let (account, day) = a_delivering_day(&config);
+    config.faults.disagreements = vec![Disagreement::RowDropped {
+        data_level: "AUCTION_AD".into(),
+        day,
+    }];
+    let days = config.data.days as u64;
+    let sim = simulator::spawn(config).await.unwrap();
+    let session = run(&sim, days, STREAMS, &json!({}), true).await;
+    let warnings = reconciliation_warnings(&session);
+    assert_eq!(warnings.len(), 1, "{}", session.output.stderr);
+    let warning = &warnings[0];
+    assert_eq!(warning["advertiser_id"], account, "{warning}");
+    assert_eq!(warning["level"], "AUCTION_AD");
+    assert_eq!(warning["stream"], "ads_reports_daily");
+    assert!(
+        warning["days"].as_str().unwrap().contains(&day.to_string()),
+        "{warning}"
+    );
+    assert!(
+        warning["metrics"]
+            .as_str()
+            .unwrap()
+            .split(", ")
+            .any(|m| m == "spend"),
+        "{warning}"
+    );
+    let (compared, differing) = reconciled(&session);
+    assert!(compared > 1 && differing >= 1, "{compared} {differing}");
+    sim.shutdown().await;
+}
+
+/// A buying type the campaign, ad group and ad answers leave out while the totals count it:
+/// every level of every account that delivers in it differs, and nothing else does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconciliation_finds_a_hidden_buying_type_at_every_level() {
+    for buying_type in ["RESERVATION_RF", "RESERVATION_TOP_VIEW"] {
+        // Nine campaigns an account, every account delivering: the simulator makes every 9th
+        // campaign reach & frequency and every 7th TopView, so both deliver here.
+        let mut config = agency_of(6);
+        config.data.campaigns_per_advertiser = 9;
+        config.data.idle_account_share = 0.0;
+        config.faults.disagreements = vec![Disagreement::BuyingTypeHidden {
+            buying_type: buying_type.into(),
+        }];
+        let days = config.data.days as u64;
+        let sim = simulator::spawn(config).await.unwrap();
+        let session = run(&sim, days, STREAMS, &json!({}), true).await;
+        let warnings = reconciliation_warnings(&session);
+        assert!(
+            !warnings.is_empty(),
+            "{buying_type}: {}",
+            session.output.stderr
+        );
+        let mut levels: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+        for w in &warnings {
+            levels
+                .entry(w["advertiser_id"].as_u64().unwrap())
+                .or_default()
+                .insert(w["level"].as_str().unwrap().to_string());
+        }
+        // The daily streams of this run: campaigns and ads (ad groups are read by hour).
+        for (account, levels) in &levels {
+            let expected = BTreeSet::from(["AUCTION_AD".to_string(), "AUCTION_CAMPAIGN".into()]);
+            assert_eq!(levels, &expected, "{buying_type}: account {account}");
+        }
+        let (compared, differing) = reconciled(&session);
+        assert!(differing > 0 && compared > 0, "{compared} {differing}");
+        sim.shutdown().await;
+    }
 }
 
 /// Totals that say zero on days whose ad rows are not (an account under the cap by count):
@@ -329,6 +484,14 @@ async fn consistent_data_raises_no_warning() {
         session.output.stderr
     );
     assert!(!session.state.to_string().contains("ledger_distrust"));
+    // The levels add up: no account-day compared differs in a metric the simulator sums.
+    assert!(
+        reconciliation_warnings(&session).is_empty(),
+        "{}",
+        session.output.stderr
+    );
+    let (compared, _) = reconciled(&session);
+    assert!(compared > 0, "{compared}");
     let spot_checked = session
         .output
         .stderr

@@ -19,6 +19,7 @@ mod ledger;
 mod module_graph;
 mod protocol;
 mod protocol_messages;
+mod reconcile;
 mod records;
 mod reports;
 mod rules;

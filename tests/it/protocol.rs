@@ -48,7 +48,7 @@ fn flow_discover_is_pinned_for_production_and_sandbox() {
     let prod = flow(json!({"discover": {"connectorType": "IMAGE", "config": production_config()}}));
     assert_eq!(prod.code, 0, "{}", prod.stderr);
     let names = discovered_names(&prod);
-    assert_eq!(names.len(), 47, "25 core resources and 22 extras");
+    assert_eq!(names.len(), 48, "25 core resources and 23 extras");
     let disabled: Vec<&Value> = prod.stdout[0]["discovered"]["bindings"]
         .as_array()
         .unwrap()
@@ -57,7 +57,7 @@ fn flow_discover_is_pinned_for_production_and_sandbox() {
         .collect();
     // Only the core resources are enabled: the 4 hourly audience reports TikTok refuses and
     // every extra (opt-in, each costs requests per ad account) are offered disabled.
-    assert_eq!(disabled.len(), 4 + 22);
+    assert_eq!(disabled.len(), 4 + 23);
     for binding in &disabled {
         let name = binding["recommendedName"].as_str().unwrap();
         let core = source_tiktok_marketing::registry::find(name).is_some_and(|d| d.core);
@@ -93,7 +93,7 @@ fn airbyte_discover_is_pinned() {
     let out = run(&["discover", "--config", &config], "", &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let streams = out.stdout[0]["catalog"]["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), 47);
+    assert_eq!(streams.len(), 48);
     let summary: Vec<Value> = streams
         .iter()
         .map(|s| {

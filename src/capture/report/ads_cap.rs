@@ -276,6 +276,9 @@ async fn read_over_cap(
              figures leave out older ads. The lower-level report streams are complete."
         );
     }
+    if let (Some(tally), Some(window)) = (unit.tally.get(), query.window) {
+        tally.capped(window);
+    }
     fetch(ctx, unit, query, true).await?;
     Ok(())
 }
@@ -303,7 +306,7 @@ async fn read_by_task(
         window => {
             return Ok(match tasks::read(ctx, unit, window, filters).await? {
                 ByTask::Done(table) => {
-                    emit_table(ctx, unit, window, &table).await?;
+                    emit_table(ctx, unit, (window, query.scope), &table).await?;
                     ByTask::Done(())
                 }
                 ByTask::FallBack(why) => ByTask::FallBack(why),
@@ -317,7 +320,7 @@ async fn read_by_task(
         .is_some_and(|(from, to)| from <= day && day <= to)
     {
         if let Some(rows) = ahead.days.remove(&Some(day)) {
-            emit_table(ctx, unit, query.window, &rows).await?;
+            emit_table(ctx, unit, (query.window, query.scope), &rows).await?;
         }
         return Ok(ByTask::Done(()));
     }
@@ -335,7 +338,7 @@ async fn read_by_task(
     let mut days = table.by_day(time_dimension);
     for key in [Some(day), None] {
         if let Some(rows) = days.remove(&key) {
-            emit_table(ctx, unit, query.window, &rows).await?;
+            emit_table(ctx, unit, (query.window, query.scope), &rows).await?;
         }
     }
     // Rows of days outside what the task was asked are not TikTok's answer to it: dropped.
@@ -357,17 +360,18 @@ async fn read_by_task(
     Ok(ByTask::Done(()))
 }
 
-/// Emits the rows of an asynchronous task's table (of `window`), a batch at a time.
+/// Emits the rows of an asynchronous task's table (of `window`, in a buying scope), a batch
+/// at a time.
 async fn emit_table(
     ctx: &Context,
     unit: &ReportUnit<'_>,
-    window: Option<(NaiveDate, NaiveDate)>,
+    (window, scope): (Option<(NaiveDate, NaiveDate)>, BuyingScope),
     table: &CsvTable,
 ) -> Result<()> {
     let mut unasked = Unasked::new(unit.advertiser.id, window);
     let mut emitted = Ok(());
     for rows in table.batches() {
-        emitted = emit_rows(ctx, unit, &rows, &mut unasked).await;
+        emitted = emit_rows(ctx, unit, &rows, (&mut unasked, scope)).await;
         if emitted.is_err() {
             break;
         }

@@ -14,7 +14,8 @@ use super::asked::{day_of, row_account, Unasked};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
 use crate::capture::advertisers::Advertiser;
 use crate::capture::context::{Context, CountFor, Warning};
-use crate::capture::listing::ListQuery;
+use crate::capture::listing::{BuyingScope, ListQuery};
+use crate::capture::reconcile::tally::Tally;
 use crate::capture::record;
 use crate::client::Page;
 use crate::error::{ErrorClass, Result};
@@ -35,6 +36,9 @@ pub(crate) struct ReportUnit<'a> {
     pub(super) recent: std::sync::OnceLock<(NaiveDate, NaiveDate)>,
     /// The last day the unit reads this run.
     pub(super) last_day: std::sync::OnceLock<NaiveDate>,
+    /// What it emitted, summed for the reconciliation with the ledger (set when the unit's
+    /// stream is compared).
+    pub(crate) tally: std::sync::OnceLock<Tally>,
 }
 
 impl<'a> ReportUnit<'a> {
@@ -53,6 +57,7 @@ impl<'a> ReportUnit<'a> {
             days: AtomicU64::new(0),
             recent: std::sync::OnceLock::new(),
             last_day: std::sync::OnceLock::new(),
+            tally: std::sync::OnceLock::new(),
         }
     }
 
@@ -125,7 +130,7 @@ pub(super) async fn fetch(
     };
     match super::wide::fetch_split(ctx, wide, accept_capped, refused).await? {
         Some(rows) => {
-            emit_answer(ctx, unit, query.window, &rows).await?;
+            emit_answer(ctx, unit, (query.window, query.scope), &rows).await?;
             Ok(Fetched::Whole)
         }
         None => Ok(Fetched::Capped),
@@ -157,7 +162,7 @@ async fn fetch_whole(
             if page.ads_throttled && !accept_capped {
                 return Ok(Fetched::Capped);
             }
-            emit_rows(ctx, unit, &page.records, &mut unasked).await?;
+            emit_rows(ctx, unit, &page.records, (&mut unasked, query.scope)).await?;
         }
         Ok(Fetched::Whole)
     }
@@ -166,19 +171,19 @@ async fn fetch_whole(
     fetched
 }
 
-/// Emits the rows of one whole answer to a query over `window` (rows the query did not ask
-/// are dropped, and said once, even when emitting fails part way), [`ROWS_PER_BATCH`] at a
-/// time, so only a batch of records is held beside the rows.
+/// Emits the rows of one whole answer to a query over `window` of a buying scope (rows the
+/// query did not ask are dropped, and said once, even when emitting fails part way),
+/// [`ROWS_PER_BATCH`] at a time, so only a batch of records is held beside the rows.
 pub(super) async fn emit_answer(
     ctx: &Context,
     unit: &ReportUnit<'_>,
-    window: Option<(NaiveDate, NaiveDate)>,
+    (window, scope): (Option<(NaiveDate, NaiveDate)>, BuyingScope),
     rows: &[Box<serde_json::value::RawValue>],
 ) -> Result<()> {
     let mut unasked = Unasked::new(unit.advertiser.id, window);
     let mut emitted = Ok(());
     for batch in rows.chunks(ROWS_PER_BATCH) {
-        emitted = emit_rows(ctx, unit, batch, &mut unasked).await;
+        emitted = emit_rows(ctx, unit, batch, (&mut unasked, scope)).await;
         if emitted.is_err() {
             break;
         }
@@ -188,16 +193,19 @@ pub(super) async fn emit_answer(
 }
 
 /// Turns TikTok's report rows of one query (a page's, or an asynchronous task's) into records
-/// and emits them; rows of the recent days are counted for the next run's plan. Rows outside
-/// what the query asked (`unasked`: its account and window) are dropped and counted there.
+/// and emits them; rows of the recent days are counted for the next run's plan, and every row
+/// is summed in the unit's tally (per buying scope) for the reconciliation. Rows outside what the query asked (`unasked`: its account and window) are
+/// dropped and counted there.
 pub(super) async fn emit_rows(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     rows: &[Box<serde_json::value::RawValue>],
-    unasked: &mut Unasked,
+    (unasked, scope): (&mut Unasked, BuyingScope),
 ) -> Result<()> {
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
     let dropped_before = unasked.dropped();
+    let tally = unit.tally.get();
+    let mut tallied = Vec::new();
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
     for raw in rows {
@@ -218,6 +226,9 @@ pub(super) async fn emit_rows(
                         );
                     }
                 }
+                if let Some(day) = tally.and_then(|_| row.time.as_deref().and_then(day_of)) {
+                    tallied.push((&**raw, day));
+                }
                 docs.push(row.doc)
             }
             Err(err) => {
@@ -227,6 +238,9 @@ pub(super) async fn emit_rows(
         }
     }
     ctx.log_notes(binding, &mut notes);
+    if let Some(tally) = tally {
+        tally.add_rows(tallied, scope == BuyingScope::TopView);
+    }
     if unasked.window().is_some_and(|w| unit.is_recent(w)) {
         let kept = rows.len() as u64 - (unasked.dropped() - dropped_before);
         unit.rows.fetch_add(kept, Ordering::Relaxed);

@@ -28,6 +28,7 @@ use futures::StreamExt;
 
 use super::activity;
 use super::context::{Context, Warning};
+use super::reconcile::tally::Tally;
 use super::sizing::{self, Sizing};
 use super::state::StatePatch;
 use crate::error::{ErrorClass, Result};
@@ -196,6 +197,9 @@ async fn run_dated(
              read from {EARLIEST_DAY}, when TikTok Ads began. Set start_date to read less."
         );
     }
+    if let Some(metrics) = activity::reconciled_metrics(ctx, unit.stream, unit.spec) {
+        let _ = unit.tally.set(Tally::new(metrics));
+    }
     let week_before = end.checked_sub_days(Days::new(7)).unwrap_or(end);
     let _ = unit.recent.set((week_before, last_complete_day));
     let _ = unit.last_day.set(end);
@@ -234,6 +238,12 @@ async fn run_windows(
         steps.push(async move {
             if fetch {
                 fetch_window(ctx, unit, queries, (from, to)).await?;
+            }
+            if let Some(tally) = unit.tally.get() {
+                match fetch {
+                    true => tally.read((from, to)),
+                    false => tally.skipped((from, to)),
+                }
             }
             // The previous window failed: its error ends the unit, and no cursor may pass it.
             if let Some(after) = after {
@@ -305,7 +315,9 @@ async fn fetch_window(
     }
     // The ledger's query was this stream's: its rows are emitted without a request.
     if let Some(rows) = activity::shared_rows(ctx, unit.stream, advertiser_id, (from, to)).await {
-        fetch::emit_answer(ctx, unit, Some((from, to)), &rows).await?;
+        // The advertiser level's one query holds every buying type its totals count.
+        let scope = crate::capture::listing::BuyingScope::AuctionAndReachFrequency;
+        fetch::emit_answer(ctx, unit, (Some((from, to)), scope), &rows).await?;
         return Ok(to);
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
