@@ -456,25 +456,22 @@ fn conversion_metric(name: &str, wire: Wire, t: &Totals, all: &Totals) -> Option
         "real_time_app_install" => wire.int(t.rt_installs),
         "real_time_app_install_cost" => cost(t.rt_installs),
         "cost_per_app_install" => cost(t.installs),
-        "purchase" | "vta_purchase" | "cta_purchase" => {
-            let share = match name {
-                "vta_purchase" => 3,
-                "cta_purchase" => 7,
-                _ => 10,
-            };
-            wire.int(t.purchases * share / 10)
-        }
+        "purchase" => wire.int(t.purchases),
+        "vta_purchase" => wire.int(t.vta_purchases),
+        "cta_purchase" => wire.int(t.purchases - t.vta_purchases),
         "purchase_rate" => rate(t.purchases, all.clicks),
         "cost_per_purchase" => cost(t.purchases),
         "total_purchase_value" => money(t.purchase_value_m),
-        "total_onsite_shopping_value" => money(t.purchase_value_m / 2),
+        "total_onsite_shopping_value" => money(t.shop_paid_value_m),
         "onsite_shopping" => wire.int(t.onsite_shopping),
-        "vta_conversion" => wire.int(t.conversions * 3 / 10),
-        "cta_conversion" => wire.int(t.conversions * 7 / 10),
+        "vta_conversion" => wire.int(t.vta_conversions),
+        "cta_conversion" => wire.int(t.conversions - t.vta_conversions),
         "total_pageview" => wire.int(t.pageviews),
         "complete_payment" => wire.int(t.complete_payment),
-        "value_per_complete_payment" => money(ratio(t.purchase_value_m, t.complete_payment, 0)),
-        "total_complete_payment_rate" => rate(t.complete_payment, all.clicks),
+        "value_per_complete_payment" => money(ratio(t.paid_value_m, t.complete_payment, 0)),
+        // Despite its name, the total value of the complete payments (TikTok's Metrics page,
+        // website events), money that adds up.
+        "total_complete_payment_rate" => money(t.paid_value_m),
         "registration" => wire.int(t.registrations),
         "registration_rate" => rate(t.registrations, all.clicks),
         "cost_per_registration" => cost(t.registrations),
@@ -506,13 +503,9 @@ fn funnel_stages(t: &Totals) -> [(&'static str, u64, u64); 7] {
     [
         ("web_event_add_to_cart", t.web_cart, t.web_cart_value_m),
         ("initiate_checkout", t.web_checkout, t.web_checkout_value_m),
-        // The value of the payments: as many as there are at their average value (the
-        // purchases' value over the payments), so value per payment times payments is it.
-        (
-            "complete_payment",
-            t.complete_payment,
-            ratio(t.purchase_value_m, t.complete_payment, 0) * t.complete_payment,
-        ),
+        // The payments' value is summed per hour, so it adds up across levels (value per
+        // payment is that over the payments).
+        ("complete_payment", t.complete_payment, t.paid_value_m),
         ("onsite_on_web_detail", t.shop_detail, t.shop_detail_value_m),
         ("onsite_on_web_cart", t.shop_cart, t.shop_cart_value_m),
         (
@@ -520,7 +513,7 @@ fn funnel_stages(t: &Totals) -> [(&'static str, u64, u64); 7] {
             t.shop_checkout,
             t.shop_checkout_value_m,
         ),
-        ("onsite_shopping", t.onsite_shopping, t.purchase_value_m / 2),
+        ("onsite_shopping", t.onsite_shopping, t.shop_paid_value_m),
     ]
 }
 
@@ -556,17 +549,19 @@ fn funnel_metric(name: &str, wire: Wire, t: &Totals, all: &Totals) -> Option<Cel
     None
 }
 
-/// Other declared numeric metrics: a stable share of impressions.
+/// Other declared numeric metrics: rates a stable share of the clicks per impression; values
+/// and costs a stable multiple of the vouchers' value, counts of the clicks. Whole multiples of
+/// summed figures, so that every count and value adds up across levels as TikTok's do.
 fn other_metric(other: &str, wire: Wire, t: &Totals) -> Cell {
     let money = |m: u64| wire.fixed(m, 3);
     let rate = |num: u64, den: u64| wire.fixed(ratio(num * 100, den, 2), 2);
-    let share = 1 + str_hash(other) % 200;
+    let share = str_hash(other) % 200;
     if other.contains("rate") {
-        rate(t.clicks * share / 100, t.impressions)
+        rate(t.clicks * (1 + share) / 100, t.impressions)
     } else if other.contains("value") || other.starts_with("cost") {
-        money(t.spend_m * share / 100)
+        money(t.voucher_m * (1 + share % 3))
     } else {
-        wire.int(t.impressions * share / 1000)
+        wire.int(t.clicks * (share % 3))
     }
 }
 

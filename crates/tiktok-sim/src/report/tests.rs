@@ -1247,6 +1247,13 @@ const ADDITIVE: &[&str] = &[
     "initiate_checkout",
     "onsite_on_web_cart",
     "onsite_shopping",
+    "total_onsite_shopping_value",
+    "vta_conversion",
+    "cta_conversion",
+    "vta_purchase",
+    "cta_purchase",
+    "total_complete_payment_rate",
+    "total_value_per_pageview",
 ];
 
 /// A figure as an exact integer with its decimals: counts as they are, money in thousandths

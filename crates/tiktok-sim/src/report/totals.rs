@@ -70,6 +70,14 @@ totals! {
     add_to_cart,
     onsite_shopping,
     complete_payment,
+    /// The conversions and purchases TikTok attributes to a view (VTA); the rest of each are
+    /// attributed to a click (CTA). Drawn per hour, so both parts add up across levels.
+    vta_conversions,
+    vta_purchases,
+    /// What the website's complete payments and the TikTok Shop payments (`onsite_shopping`)
+    /// are worth.
+    paid_value_m,
+    shop_paid_value_m,
     /// The website funnel between page views and complete payment, and what each stage's
     /// basket is worth.
     web_cart,
@@ -146,8 +154,10 @@ impl Totals {
         self.installs += installs;
         self.rt_installs += installs * (70 + (r3 >> 44) % 30) / 100;
         self.purchases += purchases;
-        let purchase_value_m = purchases * (5_000 + (r3 >> 48) % 95_000);
-        self.purchase_value_m += purchase_value_m;
+        self.vta_conversions += conv * 3 / 10;
+        self.vta_purchases += purchases * 3 / 10;
+        let unit_price_m = 5_000 + (r3 >> 48) % 95_000;
+        self.purchase_value_m += purchases * unit_price_m;
         self.registrations += conv * ((r3 >> 52) % 30) / 100;
         self.sales_leads += conv * ((r3 >> 56) % 20) / 100;
         let pageviews = clicks * (100 + (r2 >> 4) % 150) / 100;
@@ -157,14 +167,9 @@ impl Totals {
         self.onsite_shopping += shop_paid;
         let paid = (purchases * (60 + (r2 >> 20) % 40) + (r4 >> 24) % 100) / 100;
         self.complete_payment += paid;
-        self.add_funnels(
-            mix(r3),
-            pageviews,
-            paid,
-            purchase_value_m,
-            clicks,
-            shop_paid,
-        );
+        let paid_value_m = paid * unit_price_m;
+        self.paid_value_m += paid_value_m;
+        self.add_funnels(mix(r3), pageviews, paid, paid_value_m, clicks, shop_paid);
     }
 
     /// The website and Shop funnels of one hour, drawn from `r` between the hour's page views
@@ -189,6 +194,7 @@ impl Totals {
         self.web_cart_value_m += paid_m + (cart - paid) * unit_m;
         self.web_checkout_value_m += paid_m + (checkout - paid) * unit_m;
         let shop_paid_m = paid_m / 2;
+        self.shop_paid_value_m += shop_paid_m;
         let detail = shop_paid + clicks * (20 + (r >> 32) % 40) / 100;
         let shop_cart = between(shop_paid, detail, 20 + (r >> 40) % 40);
         let shop_checkout = between(shop_paid, shop_cart, 40 + (r >> 48) % 50);
