@@ -243,39 +243,8 @@ async fn totals_over_the_cap_by_the_ad_count_skip_nothing() {
     sim.shutdown().await;
 }
 
-/// Metrics the simulator renders per row in a way that does not add up across levels, where
-/// TikTok's do: `vta_*` and `cta_*` as 3/10 and 7/10 of each row's conversions or purchases
-/// (rounded down per row), `total_complete_payment_rate` as payments per click (TikTok's
-/// Metrics page gives it as the website purchase value, money), and
-/// `total_value_per_pageview` as a share of each row's spend rounded down (a unit of its last
-/// decimal off per row, where TikTok's rounding is half a unit). The reconciliation is right
-/// to flag them; the tests below name them so that every other difference still fails.
-const SIMULATOR_NOT_ADDITIVE: &[&str] = &[
-    "vta_conversion",
-    "cta_conversion",
-    "vta_purchase",
-    "cta_purchase",
-    "total_complete_payment_rate",
-    "total_value_per_pageview",
-];
-
-/// The reconciliation's warnings of a run that name a metric the simulator adds up (one per
-/// account, level and stream that differs).
+/// The reconciliation's warnings of a run (one per account, level and stream that differs).
 fn reconciliation_warnings(session: &Session) -> Vec<Value> {
-    all_reconciliation_warnings(session)
-        .into_iter()
-        .filter(|w| {
-            w["metrics"]
-                .as_str()
-                .unwrap_or_default()
-                .split(", ")
-                .any(|m| !SIMULATOR_NOT_ADDITIVE.contains(&m))
-        })
-        .collect()
-}
-
-/// Every reconciliation warning of a run.
-fn all_reconciliation_warnings(session: &Session) -> Vec<Value> {
     session
         .output
         .stderr
@@ -484,14 +453,14 @@ async fn consistent_data_raises_no_warning() {
         session.output.stderr
     );
     assert!(!session.state.to_string().contains("ledger_distrust"));
-    // The levels add up: no account-day compared differs in a metric the simulator sums.
+    // The levels add up in every metric: no account-day compared differs.
     assert!(
         reconciliation_warnings(&session).is_empty(),
         "{}",
         session.output.stderr
     );
-    let (compared, _) = reconciled(&session);
-    assert!(compared > 0, "{compared}");
+    let (compared, differing) = reconciled(&session);
+    assert!(compared > 0 && differing == 0, "{compared} {differing}");
     let spot_checked = session
         .output
         .stderr
