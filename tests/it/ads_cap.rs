@@ -1054,6 +1054,33 @@ async fn a_daily_quota_of_the_task_endpoint_falls_back_to_the_synchronous_answer
     assert_eq!(task_bodies(&server).await.len(), 1, "{stderr}");
 }
 
+/// A Flow capture of `advertisers_reports_lifetime` for the three accounts of
+/// [`three_accounts_over_the_cap`] against `server`, giving up after `give_up_secs` of failures;
+/// the session and how long it took.
+async fn lifetime_of_three_accounts(
+    server: &MockServer,
+    give_up_secs: u64,
+) -> (crate::common::Session, std::time::Duration) {
+    let cfg = sim_config(
+        &server.uri(),
+        "2024-01-01",
+        json!({"advanced": {"advertiser_ids": ACCOUNTS}}),
+    );
+    let options = source_tiktok_marketing::client::ClientOptions {
+        give_up_after: std::time::Duration::from_secs(give_up_secs),
+        ..crate::common::quick_retries()
+    };
+    let started = std::time::Instant::now();
+    let session = crate::common::flow_in_process(
+        &cfg,
+        &["advertisers_reports_lifetime"],
+        &json!({}),
+        options,
+    )
+    .await;
+    (session, started.elapsed())
+}
+
 /// A server of the three [`ACCOUNTS`], whose every report answer is over the cap (the asked
 /// account's one row, spend 1.00), so each reads its report through a task.
 async fn three_accounts_over_the_cap() -> MockServer {
@@ -1121,24 +1148,7 @@ async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
         ResponseTemplate::new(500).set_body_string("download broken"),
     )
     .await;
-    let cfg = sim_config(
-        &server.uri(),
-        "2024-01-01",
-        json!({"advanced": {"advertiser_ids": ACCOUNTS}}),
-    );
-    let options = source_tiktok_marketing::client::ClientOptions {
-        give_up_after: std::time::Duration::from_secs(15),
-        ..crate::common::quick_retries()
-    };
-    let started = std::time::Instant::now();
-    let session = crate::common::flow_in_process(
-        &cfg,
-        &["advertisers_reports_lifetime"],
-        &json!({}),
-        options,
-    )
-    .await;
-    let elapsed = started.elapsed();
+    let (session, elapsed) = lifetime_of_three_accounts(&server, 15).await;
     let stderr = &session.output.stderr;
     assert_eq!(session.output.code, 0, "{stderr}");
     let mut accounts: Vec<String> = session
@@ -1389,24 +1399,7 @@ async fn a_failing_task_download_lets_the_other_accounts_tasks_through_between_i
         .respond_with(file)
         .mount(&server)
         .await;
-    let cfg = sim_config(
-        &server.uri(),
-        "2024-01-01",
-        json!({"advanced": {"advertiser_ids": ACCOUNTS}}),
-    );
-    let options = source_tiktok_marketing::client::ClientOptions {
-        give_up_after: std::time::Duration::from_secs(10),
-        ..crate::common::quick_retries()
-    };
-    let started = std::time::Instant::now();
-    let session = crate::common::flow_in_process(
-        &cfg,
-        &["advertisers_reports_lifetime"],
-        &json!({}),
-        options,
-    )
-    .await;
-    let elapsed = started.elapsed();
+    let (session, elapsed) = lifetime_of_three_accounts(&server, 10).await;
     let stderr = &session.output.stderr;
     assert_eq!(session.output.code, 0, "{stderr}");
     // The download requests, in the order the server received them: whose, and answered how.

@@ -358,3 +358,19 @@ pub(crate) fn at(now: &str) -> source_tiktok_marketing::protocol::RunOptions {
         ..Default::default()
     }
 }
+
+/// The JSON log lines of a run's stderr (lines that are not JSON are left out).
+pub(crate) fn log_lines(stderr: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// The JSON log lines of a run's stderr whose message contains `text`.
+pub(crate) fn logs_saying(stderr: &str, text: &str) -> Vec<Value> {
+    log_lines(stderr)
+        .into_iter()
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains(text)))
+        .collect()
+}

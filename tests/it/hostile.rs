@@ -1087,16 +1087,7 @@ async fn rows_of_another_account_or_outside_the_window_are_dropped_with_one_warn
             "{record}"
         );
     }
-    let warnings: Vec<Value> = out
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("rows it did not ask for"))
-        })
-        .collect();
+    let warnings = crate::common::logs_saying(&out.stderr, "rows it did not ask for");
     // The stream's one query: one warning, naming what was dropped.
     let of_stream: Vec<&Value> = warnings
         .iter()

@@ -245,17 +245,7 @@ async fn totals_over_the_cap_by_the_ad_count_skip_nothing() {
 
 /// The reconciliation's warnings of a run (one per account, level and stream that differs).
 fn reconciliation_warnings(session: &Session) -> Vec<Value> {
-    session
-        .output
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("do not add up"))
-        })
-        .collect()
+    crate::common::logs_saying(&session.output.stderr, "do not add up")
 }
 
 /// The account-days reconciled and those that differ, from `Capture finished.`.

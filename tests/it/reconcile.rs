@@ -314,23 +314,11 @@ async fn run(world: World, include_deleted: bool, streams: &[&str]) -> Session {
 }
 
 fn log_lines(session: &Session) -> Vec<Value> {
-    session
-        .output
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect()
+    crate::common::log_lines(&session.output.stderr)
 }
 
 fn warnings(session: &Session) -> Vec<Value> {
-    log_lines(session)
-        .into_iter()
-        .filter(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("do not add up"))
-        })
-        .collect()
+    crate::common::logs_saying(&session.output.stderr, "do not add up")
 }
 
 /// The `reconciliation_daily` records by level and day.
