@@ -530,7 +530,7 @@ def read_with_state(argv):
         wall = time.perf_counter() - started
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    requests, per_stream, plan = None, {}, None
+    requests, per_stream, plan, reconciled = None, {}, None, {}
     for line in stderr.splitlines():
         try:
             entry = json.loads(line)
@@ -538,6 +538,9 @@ def read_with_state(argv):
             continue
         if entry.get("message") == "Capture finished.":
             requests = entry.get("requests")
+            # What the reconciliation compared and found differing (account-days).
+            reconciled = {k: entry.get(k) for k in ("reconciled_account_days",
+                                                    "differing_account_days")}
         elif entry.get("message") == "Stream finished.":
             per_stream[entry["stream"]] = entry.get("requests")
         elif str(entry.get("message", "")).startswith("Capture plan") and \
@@ -547,6 +550,7 @@ def read_with_state(argv):
         raise RuntimeError(f"read exited {proc.returncode}:\n{stderr[-2000:]}")
     return {"records": records, "states": list(states.values()), "requests": requests,
             "requests_per_stream": per_stream, "planned_requests": plan,
+            "reconciliation": reconciled,
             "rows_digest": {json.loads(k): f"{v:016x}" for k, v in sorted(digests.items())},
             "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
             # The child's own peak (ru_maxrss, KB); at least Python's at the fork (see measure).
