@@ -561,6 +561,33 @@ async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why(
     assert!(fetched.is_empty(), "{fetched:?}");
 }
 
+/// One ad account of 24 ads (4 campaigns x 2 ad groups x 3 ads) over 3 days, against a cap of
+/// 5 ads, its requests recorded; asynchronous tasks allowlisted or not, failing or not.
+fn one_account_over_a_cap_of_5(allowlisted: bool, task_fails: bool) -> tiktok_sim::SimConfig {
+    use tiktok_sim::{ApiBehaviour, AsyncReports, DataShape, SimConfig};
+    SimConfig {
+        record_requests: true,
+        data: DataShape {
+            advertisers: 1,
+            campaigns_per_advertiser: 4,
+            adgroups_per_campaign: 2,
+            ads_per_adgroup: 3,
+            days: 3,
+            ..Default::default()
+        },
+        api: ApiBehaviour {
+            ads_cap: 5,
+            ..Default::default()
+        },
+        async_reports: AsyncReports {
+            allowlisted,
+            task_fails,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    }
+}
+
 /// Against the simulator, an hourly advertiser-level report over the cap: with an allowlisted
 /// app every day is read through one task for the three days, the capped answer asked only
 /// until the first day's told it to use tasks and never emitted; without, the app asks for a
@@ -569,29 +596,9 @@ async fn a_task_that_cannot_be_run_falls_back_to_the_capped_answer_and_says_why(
 /// answer too.
 #[tokio::test(flavor = "multi_thread")]
 async fn over_the_cap_each_day_is_read_the_way_the_first_was() {
-    use tiktok_sim::{ApiBehaviour, AsyncReports, DataShape, Model, SimConfig};
+    use tiktok_sim::{ApiBehaviour, Model, SimConfig};
     for (allowlisted, fails) in [(true, false), (false, false), (true, true)] {
-        let account = SimConfig {
-            record_requests: true,
-            data: DataShape {
-                advertisers: 1,
-                campaigns_per_advertiser: 4,
-                adgroups_per_campaign: 2,
-                ads_per_adgroup: 3,
-                days: 3,
-                ..Default::default()
-            },
-            api: ApiBehaviour {
-                ads_cap: 5,
-                ..Default::default()
-            },
-            async_reports: AsyncReports {
-                allowlisted,
-                task_fails: fails,
-                ..Default::default()
-            },
-            ..SimConfig::default()
-        };
+        let account = one_account_over_a_cap_of_5(allowlisted, fails);
         let truth = Model::new(&SimConfig {
             api: ApiBehaviour {
                 ads_cap: usize::MAX,
@@ -1170,29 +1177,9 @@ async fn failing_task_downloads_of_three_accounts_cost_one_budget_not_three() {
 /// and no warning says the capped answer was kept.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_metric_group_over_the_cap_is_read_whole_through_tasks() {
-    use tiktok_sim::{ApiBehaviour, AsyncReports, DataShape, SimConfig};
-    let sim = tiktok_sim::spawn(SimConfig {
-        record_requests: true,
-        data: DataShape {
-            advertisers: 1,
-            campaigns_per_advertiser: 4,
-            adgroups_per_campaign: 2,
-            ads_per_adgroup: 3,
-            days: 3,
-            ..Default::default()
-        },
-        api: ApiBehaviour {
-            ads_cap: 5,
-            ..Default::default()
-        },
-        async_reports: AsyncReports {
-            allowlisted: true,
-            ..Default::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = tiktok_sim::spawn(one_account_over_a_cap_of_5(true, false))
+        .await
+        .unwrap();
     let first = sim.model().first_day();
     let last = first.succ_opt().unwrap().succ_opt().unwrap();
     let uri = sim.base_url();

@@ -122,13 +122,19 @@ impl Tally {
                 sums.rows += 1;
                 &mut sums.figures
             };
-            let parsed = serde_json::from_str::<RowMetrics<'_>>(raw.get()).ok();
-            for (name, sum) in self.metrics.iter().zip(figures.iter_mut()) {
-                let value = parsed
-                    .as_ref()
-                    .and_then(|row| row.metrics.get(*name).copied());
-                sum.add(value.and_then(|v| figure(name, v)));
-            }
+            self.add_row(figures, raw);
+        }
+    }
+
+    /// Adds one row's figures of the tally's metrics to `sums` (a metric the row lacks, or
+    /// a row that is not JSON, leaves that sum unknown).
+    fn add_row(&self, sums: &mut [Figure], raw: &RawValue) {
+        let parsed = serde_json::from_str::<RowMetrics<'_>>(raw.get()).ok();
+        for (name, sum) in self.metrics.iter().zip(sums.iter_mut()) {
+            let value = parsed
+                .as_ref()
+                .and_then(|row| row.metrics.get(*name).copied());
+            sum.add(value.and_then(|v| figure(name, v)));
         }
     }
 
@@ -136,13 +142,7 @@ impl Tally {
     pub(crate) fn sum_of(&self, rows: &[Box<RawValue>]) -> Vec<Figure> {
         let mut out = vec![Figure::default(); self.metrics.len()];
         for raw in rows {
-            let parsed = serde_json::from_str::<RowMetrics<'_>>(raw.get()).ok();
-            for (name, sum) in self.metrics.iter().zip(out.iter_mut()) {
-                let value = parsed
-                    .as_ref()
-                    .and_then(|row| row.metrics.get(*name).copied());
-                sum.add(value.and_then(|v| figure(name, v)));
-            }
+            self.add_row(&mut out, raw);
         }
         out
     }
