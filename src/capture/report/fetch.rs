@@ -93,10 +93,36 @@ pub(super) enum Fetched {
 
 /// Fetches every page of one query and emits its rows. An answer over the ads cap is not
 /// emitted (`Capped`) unless `accept_capped`. A query TikTok finds too large (40067) whose window
-/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]).
+/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]). A
+/// query refused for metrics TikTok does not serve (40002) before any of its rows was emitted
+/// is asked again without them ([`super::refused`]).
 pub(super) async fn fetch(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    loop {
+        let asked = super::refused::asked_spec(ctx, unit.binding, unit.spec);
+        match fetch_asked(ctx, unit, &asked, query, accept_capped).await {
+            Err(err) if super::refused::is_refusal(&err) => {
+                // The refused request is one of the binding's.
+                ctx.count_request(unit.binding);
+                let filters = query.filtering(unit.spec, ctx.config.include_deleted);
+                let at = (query.window, filters.as_slice());
+                super::refused::resolve(ctx, unit, at, err, &asked.metrics).await?;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`fetch`] of the report as the binding asks it now (`spec`: without the metrics TikTok
+/// refused).
+async fn fetch_asked(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
@@ -108,12 +134,12 @@ pub(super) async fn fetch(
     {
         0
     } else {
-        let narrowest = super::wide::narrowest(unit.spec, query.window);
-        match fetch_whole(ctx, unit, query, accept_capped).await {
+        let narrowest = super::wide::narrowest(spec, query.window);
+        match fetch_whole(ctx, unit, spec, query, accept_capped).await {
             Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
                 tracing::info!(
                     advertiser_id = unit.advertiser.id,
-                    metrics = unit.spec.metrics.len(),
+                    metrics = spec.metrics.len(),
                     "TikTok found the query too large (40067) for one day; asking its metrics in \
                      parts."
                 );
@@ -124,7 +150,7 @@ pub(super) async fn fetch(
     };
     let wide = super::wide::WideQuery {
         binding: unit.binding,
-        spec: unit.spec,
+        spec,
         advertiser_id: unit.advertiser.id,
         query,
     };
@@ -137,14 +163,17 @@ pub(super) async fn fetch(
     }
 }
 
-/// [`fetch`] in one query.
+/// [`fetch`] in one query. A refusal (40002) after rows of the query were emitted is no
+/// refusal of its metrics (TikTok accepted them for the first page): it fails the query as any
+/// other error, so asking again cannot emit a row twice.
 async fn fetch_whole(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
-    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    let (binding, advertiser_id) = (unit.binding, unit.advertiser.id);
     let filters = query.filtering(spec, ctx.config.include_deleted);
     let params = params(spec, advertiser_id, query.window, &filters);
     let query_pages = ListQuery {
@@ -157,12 +186,14 @@ async fn fetch_whole(
     futures::pin_mut!(pages);
     let mut unasked = Unasked::new(advertiser_id, query.window);
     let fetched = async {
+        let mut emitted = false;
         while let Some(page) = pages.next().await {
-            let page: Page = page?;
+            let page: Page = page.map_err(|err| super::refused::after_rows(err, emitted))?;
             if page.ads_throttled && !accept_capped {
                 return Ok(Fetched::Capped);
             }
             emit_rows(ctx, unit, &page.records, (&mut unasked, query.scope)).await?;
+            emitted = true;
         }
         Ok(Fetched::Whole)
     }
