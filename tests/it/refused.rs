@@ -97,6 +97,7 @@ fn probes(sim: &simulator::SimHandle) -> usize {
 async fn against_baseline(
     refused: &[&str],
     wording: RefusalWording,
+    extra: Value,
 ) -> (
     u64,
     BTreeMap<String, Value>,
@@ -104,7 +105,7 @@ async fn against_baseline(
     crate::common::Session,
 ) {
     let baseline = simulator::spawn(refusing(&[], wording)).await.unwrap();
-    let cfg = sim_config(&baseline.base_url(), "2024-06-21", json!({}));
+    let cfg = sim_config(&baseline.base_url(), "2024-06-21", extra.clone());
     let first = flow_in_process(&cfg, &[STREAM], &json!({}), at(NOON)).await;
     assert_eq!(first.output.code, 0, "{}", first.output.stderr);
     let requests = baseline.request_count();
@@ -112,7 +113,7 @@ async fn against_baseline(
     assert!(records.len() >= 10, "{}", records.len());
 
     let sim = simulator::spawn(refusing(refused, wording)).await.unwrap();
-    let cfg = sim_config(&sim.base_url(), "2024-06-21", json!({}));
+    let cfg = sim_config(&sim.base_url(), "2024-06-21", extra);
     let session = flow_in_process(&cfg, &[STREAM], &json!({}), at(NOON)).await;
     (requests, records, sim, session)
 }
@@ -130,11 +131,15 @@ fn assert_same_rows_without(
     for (key, before) in baseline {
         let mut expected = before.clone();
         for metric in dropped {
+            // Nested under `metrics`, or at the top level in the flat layout.
+            let metrics = match expected.get_mut("metrics") {
+                Some(metrics) => metrics.as_object_mut().unwrap(),
+                None => expected.as_object_mut().unwrap(),
+            };
             assert!(
-                expected["metrics"].get(*metric).is_some(),
+                metrics.remove(*metric).is_some(),
                 "the baseline has {metric}"
             );
-            expected["metrics"].as_object_mut().unwrap().remove(*metric);
         }
         assert_eq!(&got[key], &expected, "{key}");
     }
@@ -143,7 +148,7 @@ fn assert_same_rows_without(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_default_metric_refused_by_name_is_dropped_and_every_row_captured_for_one_request() {
     let (requests, baseline, sim, session) =
-        against_baseline(&[FUNNEL], RefusalWording::Named).await;
+        against_baseline(&[FUNNEL], RefusalWording::Named, json!({})).await;
     let out = &session.output;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_same_rows_without(&baseline, &by_key(&session.docs, 0), &[FUNNEL]);
@@ -191,11 +196,46 @@ async fn a_default_metric_refused_by_name_is_dropped_and_every_row_captured_for_
     assert_eq!(capture[0]["requests"], requests + 1);
 }
 
+/// In the flat layout the refused metric's top-level field is absent from every record, as
+/// for any row TikTok sends without a metric, and the stream's schema allows that: no metric
+/// is required, and each may be null.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_metric_is_absent_from_flat_records_which_the_schema_allows() {
+    let flat = json!({"advanced": {"record_layout": "flat"}});
+    let (_, baseline, _sim, session) =
+        against_baseline(&[FUNNEL], RefusalWording::Named, flat.clone()).await;
+    assert_eq!(session.output.code, 0, "{}", session.output.stderr);
+    let got = by_key(&session.docs, 0);
+    assert!(got
+        .values()
+        .all(|r| r.get("metrics").is_none() && r.get("spend").is_some()));
+    assert_same_rows_without(&baseline, &got, &[FUNNEL]);
+    for layout in [json!({}), flat] {
+        let cfg = sim_config("http://127.0.0.1:9", "2024-06-21", layout);
+        let config = source_tiktok_marketing::config::parse(&cfg).unwrap();
+        let schema = source_tiktok_marketing::registry::resolve(STREAM, &config)
+            .unwrap()
+            .schema;
+        let (properties, required) = match schema["properties"].get("metrics") {
+            Some(nested) => (&nested["properties"], &nested["required"]),
+            None => (&schema["properties"], &schema["required"]),
+        };
+        assert!(
+            properties[FUNNEL]["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("null"))),
+            "{schema}"
+        );
+        let required = required.as_array().cloned().unwrap_or_default();
+        assert!(!required.contains(&json!(FUNNEL)), "{schema}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_metrics_a_message_does_not_name_are_found_by_halves_within_the_bound() {
     let refused = [FUNNEL, "real_time_result"];
     let (requests, baseline, sim, session) =
-        against_baseline(&refused, RefusalWording::Unnamed).await;
+        against_baseline(&refused, RefusalWording::Unnamed, json!({})).await;
     let out = &session.output;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_same_rows_without(&baseline, &by_key(&session.docs, 0), &refused);
