@@ -2,9 +2,9 @@
 //! per ad account ([`PerAccount`]) its TopView campaign listings, its ad counts and listings
 //! ([`AdInventory`]), the activity index ([`ActivityIndex`]), the state of asynchronous
 //! report tasks ([`TaskState`]), and per report binding the metrics TikTok refused
-//! ([`RefusedMetrics`]). The modules that fill them (`buying`, `report::splits`,
-//! `activity`, `report::tasks`, `report::refused`) make the requests; this one only keeps the answers, so the
-//! context imports no part of the engine that imports it.
+//! ([`RefusedMetrics`]). The modules that fill them (`buying`, `report::splits`, `activity`,
+//! `report::tasks`, `report::refused`) make the requests; this one only keeps the answers, so
+//! the context imports no part of the engine that imports it.
 //!
 //! [`Context`]: super::context::Context
 

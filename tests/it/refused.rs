@@ -319,10 +319,12 @@ async fn airbyte_read_drops_a_refused_metric_the_message_does_not_name() {
         })
         .count();
     assert_eq!(logged, 1, "{}", out.stdout_text);
-    assert_eq!(
-        logs_saying(&out.stderr, "TikTok refuses these metrics").len(),
-        1
-    );
+    let warnings = logs_saying(&out.stderr, "TikTok refuses these metrics");
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    // Found by probes of one row: at most 2 log2(n) + 2 for one refused metric of n = 55.
+    let found_by = warnings[0]["found_by_probes"].as_u64().unwrap();
+    assert_eq!(found_by as usize, probes(&sim));
+    assert!((2..=2 * 6 + 2).contains(&found_by), "{found_by}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

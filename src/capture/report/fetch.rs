@@ -70,6 +70,16 @@ impl<'a> ReportUnit<'a> {
             .is_some_and(|(first, last)| from <= *last && to >= *first)
     }
 
+    /// Whose queries these are, for a refusal of their metrics ([`super::refused`]).
+    pub(super) fn whose(&self) -> super::refused::Whose<'a> {
+        super::refused::Whose {
+            binding: self.binding,
+            stream: self.stream,
+            spec: self.spec,
+            advertiser_id: self.advertiser.id,
+        }
+    }
+
     /// Rows per queried recent day (one decimal), `None` before any such window.
     pub(super) fn rows_per_day(&self) -> Option<f64> {
         let days = self.days.load(Ordering::Relaxed);
@@ -110,7 +120,7 @@ pub(super) async fn fetch(
                 ctx.count_request(unit.binding);
                 let filters = query.filtering(unit.spec, ctx.config.include_deleted);
                 let at = (query.window, filters.as_slice());
-                super::refused::resolve(ctx, unit, at, err, &asked.metrics).await?;
+                super::refused::resolve(ctx, unit.whose(), at, err, &asked.metrics).await?;
             }
             other => return other,
         }

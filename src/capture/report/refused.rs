@@ -19,7 +19,6 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::fetch::ReportUnit;
 use super::query::{params, REPORT_PATH};
 use crate::capture::context::Context;
 use crate::client::Paging;
@@ -97,15 +96,25 @@ pub(crate) fn after_rows(err: Error, emitted: bool) -> Error {
 /// Where a refused query was asked: its window (`None`: lifetime) and `filtering`.
 pub(crate) type Asked<'a> = (Option<(NaiveDate, NaiveDate)>, &'a [Value]);
 
-/// Meets TikTok's refusal `err` of a query of `unit`'s report that asked `asked` (the
-/// binding's metrics then) over `at`. `Ok(())`: the metrics it refused are dropped for the
-/// binding (by this unit, or by another one while this one waited), and the caller asks the
-/// query again. `Err`: the refusal is not about metrics (TikTok's error, unchanged), or it
-/// refuses metrics a custom report names, or every metric of the stream; a probe's error
-/// (credentials, quota) is returned as such.
+/// Whose query was refused: the binding, its stream and report (as the table or the custom
+/// report defines it), and the ad account.
+#[derive(Clone, Copy)]
+pub(crate) struct Whose<'a> {
+    pub(crate) binding: usize,
+    pub(crate) stream: &'a str,
+    pub(crate) spec: &'a ReportSpec,
+    pub(crate) advertiser_id: u64,
+}
+
+/// Meets TikTok's refusal `err` of a query of `unit` (a report binding, for one ad account)
+/// that asked `asked` (the binding's metrics then) over `at`. `Ok(())`: the metrics it refused
+/// are dropped for the binding (by this unit, or by another one while this one waited), and
+/// the caller asks the query again. `Err`: the refusal is not about metrics (TikTok's error,
+/// unchanged), or it refuses metrics a custom report names, or every metric of the stream; a
+/// probe's error (credentials, quota) is returned as such.
 pub(crate) async fn resolve(
     ctx: &Context,
-    unit: &ReportUnit<'_>,
+    unit: Whose<'_>,
     at: Asked<'_>,
     err: Error,
     asked: &[String],
@@ -135,7 +144,7 @@ pub(crate) async fn resolve(
             (None, probes) => {
                 tracing::info!(
                     stream = unit.stream,
-                    advertiser_id = unit.advertiser.id,
+                    advertiser_id = unit.advertiser_id,
                     probes,
                     "TikTok's refusal (code 40002) names no metric, and asking the query's \
                      metrics in parts found none it refuses: the refusal is not about metrics."
@@ -185,7 +194,7 @@ pub(crate) async fn resolve(
         metrics = found.join(", ").as_str(),
         data_level = unit.spec.level.data_level(),
         report_type = unit.spec.report_type.as_api(),
-        advertiser_id = unit.advertiser.id,
+        advertiser_id = unit.advertiser_id,
         found_by_probes = probes,
         "TikTok refuses these metrics in this stream's queries (code 40002): it does not serve \
          them at this data level and report type. They are left out of the stream's queries for \
@@ -209,7 +218,7 @@ enum Probe {
 /// TikTok's default metrics), one row of it, counted as a request of the binding.
 async fn probe(
     ctx: &Context,
-    unit: &ReportUnit<'_>,
+    unit: Whose<'_>,
     (window, filters): Asked<'_>,
     metrics: Option<&[String]>,
 ) -> Result<Probe> {
@@ -217,7 +226,7 @@ async fn probe(
         metrics: metrics.map(<[String]>::to_vec).unwrap_or_default(),
         ..unit.spec.clone()
     };
-    let mut query = params(&spec, unit.advertiser.id, window, filters);
+    let mut query = params(&spec, unit.advertiser_id, window, filters);
     if metrics.is_none() {
         query.retain(|(name, _)| *name != "metrics");
     }
@@ -249,7 +258,7 @@ fn probe_budget(asked: usize) -> u64 {
 /// metrics, or the budget ran out first) and the probes asked.
 async fn find_refused(
     ctx: &Context,
-    unit: &ReportUnit<'_>,
+    unit: Whose<'_>,
     at: Asked<'_>,
     asked: &[String],
 ) -> Result<(Option<Vec<String>>, u64)> {

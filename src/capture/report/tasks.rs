@@ -141,7 +141,7 @@ pub(crate) async fn read(
         match attempt_wide(ctx, unit, &asked, window, filters).await {
             Err((err, _)) if super::refused::is_refusal(&err) => {
                 let at = (window, filters);
-                match super::refused::resolve(ctx, unit, at, err, &asked.metrics).await {
+                match super::refused::resolve(ctx, unit.whose(), at, err, &asked.metrics).await {
                     Ok(()) => continue,
                     Err(err) if super::refused::is_refusal(&err) => break Err((err, Reach::Query)),
                     Err(err) => return Err(err),
