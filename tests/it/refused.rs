@@ -94,17 +94,23 @@ fn probes(sim: &simulator::SimHandle) -> usize {
 
 /// The same capture from a server that refuses nothing and one that refuses `refused`:
 /// requests of each, records of each, and the refusing run's session.
-async fn against_baseline(
-    refused: &[&str],
-    wording: RefusalWording,
-    extra: Value,
-) -> (
+async fn against_baseline(refused: &[&str], wording: RefusalWording, extra: Value) -> Compared {
+    against_baseline_of(refusing(refused, wording), extra).await
+}
+
+/// The baseline's requests and records, the refusing simulator and its session.
+type Compared = (
     u64,
     BTreeMap<String, Value>,
     simulator::SimHandle,
     crate::common::Session,
-) {
-    let baseline = simulator::spawn(refusing(&[], wording)).await.unwrap();
+);
+
+/// [`against_baseline`] of any simulator: the same one without refusals first.
+async fn against_baseline_of(refusing: SimConfig, extra: Value) -> Compared {
+    let mut config = refusing.clone();
+    config.api.metrics.refused.clear();
+    let baseline = simulator::spawn(config).await.unwrap();
     let cfg = sim_config(&baseline.base_url(), "2024-06-21", extra.clone());
     let first = flow_in_process(&cfg, &[STREAM], &json!({}), at(NOON)).await;
     assert_eq!(first.output.code, 0, "{}", first.output.stderr);
@@ -112,7 +118,7 @@ async fn against_baseline(
     let records = by_key(&first.docs, 0);
     assert!(records.len() >= 10, "{}", records.len());
 
-    let sim = simulator::spawn(refusing(refused, wording)).await.unwrap();
+    let sim = simulator::spawn(refusing).await.unwrap();
     let cfg = sim_config(&sim.base_url(), "2024-06-21", extra);
     let session = flow_in_process(&cfg, &[STREAM], &json!({}), at(NOON)).await;
     (requests, records, sim, session)
@@ -268,6 +274,32 @@ async fn refused_metrics_a_message_does_not_name_are_found_by_halves_within_the_
         stream["metrics_dropped"],
         "real_time_result, complete_payment_roas"
     );
+}
+
+/// Ad accounts whose queries TikTok refuses at once: one of their units finds the metric while
+/// the others wait for its answer, so the probes are those of one refusal and one warning is
+/// logged; every account's rows are captured.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_of_several_accounts_at_once_are_found_once() {
+    let mut config = refusing(&[FUNNEL], RefusalWording::Unnamed);
+    config.data.advertisers = 4;
+    let (requests, baseline, sim, session) = against_baseline_of(config, json!({})).await;
+    let out = &session.output;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_same_rows_without(&baseline, &by_key(&session.docs, 0), &[FUNNEL]);
+    let warnings = logs_saying(&out.stderr, "TikTok refuses these metrics");
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    let found_by = warnings[0]["found_by_probes"].as_u64().unwrap();
+    assert_eq!(probes(&sim) as u64, found_by, "only one unit probed");
+    assert!(found_by <= 2 * 6 + 2, "{found_by}");
+    // Each account's first query may have gone out before the metric was found.
+    let refused = sim
+        .requests()
+        .iter()
+        .filter(|r| r.code == 40002 && r.params["page_size"] != "1")
+        .count() as u64;
+    assert!((1..=4).contains(&refused), "{refused}");
+    assert_eq!(sim.request_count(), requests + refused + found_by);
 }
 
 #[tokio::test(flavor = "multi_thread")]
