@@ -246,14 +246,19 @@ pub(super) async fn emit_rows(
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
     let dropped_before = unasked.dropped();
     let tally = unit.tally.get();
-    let mut tallied = Vec::new();
+    // The figures the reconciliation sums, taken as each record is built.
+    let mut figures = tally.map(Tally::reader);
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
     for raw in rows {
         if !unasked.keeps_account(row_account(raw.get())) {
             continue;
         }
-        match record::report_row(raw, spec, advertiser_id, &mut notes) {
+        let sink: &mut dyn record::MetricSink = match &mut figures {
+            Some(reader) => reader,
+            None => &mut (),
+        };
+        match record::report_row_with(raw, spec, advertiser_id, &mut notes, sink) {
             Ok(row) if !unasked.keeps_day(row.time.as_deref().and_then(day_of)) => {}
             Ok(row) => {
                 if let Some(dimension) = &row.empty_key {
@@ -267,8 +272,10 @@ pub(super) async fn emit_rows(
                         );
                     }
                 }
-                if let Some(day) = tally.and_then(|_| row.time.as_deref().and_then(day_of)) {
-                    tallied.push((&**raw, day));
+                if let (Some(reader), Some(day)) =
+                    (&mut figures, row.time.as_deref().and_then(day_of))
+                {
+                    reader.keep(day);
                 }
                 docs.push(row.doc)
             }
@@ -279,8 +286,8 @@ pub(super) async fn emit_rows(
         }
     }
     ctx.log_notes(binding, &mut notes);
-    if let Some(tally) = tally {
-        tally.add_rows(tallied, scope == BuyingScope::TopView);
+    if let (Some(tally), Some(reader)) = (tally, figures) {
+        tally.add_read(reader, scope == BuyingScope::TopView);
     }
     if unasked.window().is_some_and(|w| unit.is_recent(w)) {
         let kept = rows.len() as u64 - (unasked.dropped() - dropped_before);
