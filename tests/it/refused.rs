@@ -202,6 +202,26 @@ async fn a_default_metric_refused_by_name_is_dropped_and_every_row_captured_for_
     assert_eq!(capture[0]["requests"], requests + 1);
 }
 
+/// A refused metric the reconciliation sums (an additive count) is not compared: its sums are
+/// unknown at the level that lacks it, so no day is said to differ from the ledger.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_additive_metric_makes_no_day_differ_from_the_ledger() {
+    let (_, baseline, _sim, session) =
+        against_baseline(&["complete_payment"], RefusalWording::Named, json!({})).await;
+    let out = &session.output;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_same_rows_without(&baseline, &by_key(&session.docs, 0), &["complete_payment"]);
+    assert!(
+        logs_saying(&out.stderr, "do not add up").is_empty(),
+        "{}",
+        out.stderr
+    );
+    let capture = logs_saying(&out.stderr, "Capture finished.");
+    assert_eq!(capture[0]["differing_account_days"], 0, "{capture:?}");
+    let reconciled = capture[0]["reconciled_account_days"].as_u64();
+    assert!(reconciled.is_some_and(|days| days > 0), "{capture:?}");
+}
+
 /// In the flat layout the refused metric's top-level field is absent from every record, as
 /// for any row TikTok sends without a metric, and the stream's schema allows that: no metric
 /// is required, and each may be null.
