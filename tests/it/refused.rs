@@ -332,12 +332,7 @@ async fn airbyte_read_drops_a_refused_metric_the_message_does_not_name() {
     let cfg = sim_config(&sim.base_url(), &start.to_string(), json!({}));
     let out = read_binary(&cfg, &[STREAM]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let records: Vec<&Value> = out
-        .stdout
-        .iter()
-        .filter(|m| m["type"] == "RECORD")
-        .map(|m| &m["record"]["data"])
-        .collect();
+    let records: Vec<&Value> = out.record_data();
     let campaigns = sim
         .model()
         .entities(
@@ -592,12 +587,7 @@ async fn a_server_answering_in_tiktoks_envelope_has_the_metric_it_names_dropped(
     });
     let out = read_binary(&cfg, &[STREAM]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let records: Vec<&Value> = out
-        .stdout
-        .iter()
-        .filter(|m| m["type"] == "RECORD")
-        .map(|m| &m["record"]["data"])
-        .collect();
+    let records: Vec<&Value> = out.record_data();
     let days: Vec<&str> = records
         .iter()
         .map(|r| r["stat_time_day"].as_str().unwrap())
