@@ -183,7 +183,8 @@ pub(super) fn report_row(raw: &str, spec: &ReportSpec, advertiser_id: u64) -> Op
     report_row_into(raw, spec, advertiser_id, &mut ())
 }
 
-/// [`report_row`] that hands each metric it writes to `sink` too.
+/// The record of a report row (see [`super::report_row`]), each metric it writes handed to
+/// `sink` too.
 pub(super) fn report_row_into(
     raw: &str,
     spec: &ReportSpec,
