@@ -27,3 +27,4 @@ mod spec_validation;
 mod stop;
 mod time_zones;
 mod tls;
+mod wide;

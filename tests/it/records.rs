@@ -525,16 +525,23 @@ async fn a_query_too_wide_for_one_day_is_split_by_metrics_and_joined() {
             days.contains(&format!("{yesterday} 00:00:00")),
             "{layout}: {days:?}"
         );
-        // Each day is read in four parts of at most four metrics: the ten cut in two halves of
-        // five, each too large and halved again; the days after the first start in four parts.
+        // The days are read in order, each in parts of at most four metrics, fewer as the
+        // width is learned: the first day's ten are refused whole, then in halves of five (the
+        // first refused), then read in five parts of two (half the refused width); TikTok
+        // answered two and refused five, so the second day tries four parts of three (answered),
+        // the third three parts of four (answered), which the other days keep (four answered,
+        // five refused: nothing fewer to try).
+        let parts_per_day: Vec<u64> = (0..days.len() as u64)
+            .map(|d| [5, 4].get(d as usize).copied().unwrap_or(3))
+            .collect();
         assert_eq!(
-            answered.load(std::sync::atomic::Ordering::SeqCst),
-            4 * days.len(),
+            answered.load(std::sync::atomic::Ordering::SeqCst) as u64,
+            parts_per_day.iter().sum::<u64>(),
             "{layout}: {stderr}"
         );
         assert!(stderr.contains("asking its metrics in parts"), "{stderr}");
         // The plan grows by the queries the parts add: 6 for the first day (its whole query and
-        // the two refused halves beside the four parts), 3 for each other day.
+        // the refused half beside the five parts), then each day's parts but one.
         let logs: Vec<Value> = stderr
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -554,9 +561,13 @@ async fn a_query_too_wide_for_one_day_is_split_by_metrics_and_joined() {
             .filter_map(|l| l["planned_requests"].as_u64())
             .collect();
         assert_eq!(grown.len(), days.len(), "{stderr}");
+        let extra: u64 = 6 + parts_per_day[1..]
+            .iter()
+            .map(|parts| parts - 1)
+            .sum::<u64>();
         assert_eq!(
             grown.iter().max().copied(),
-            Some(planned_at_start + 6 + 3 * (days.len() as u64 - 1)),
+            Some(planned_at_start + extra),
             "{stderr}"
         );
     }

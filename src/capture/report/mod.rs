@@ -85,8 +85,24 @@ pub(crate) async fn unit(
 /// delivered.
 ///
 /// `hint` is the rows per day the last run read; the result is the requests, and whether some
-/// window's pages could not be counted (no hint, no size measure).
+/// window's pages could not be counted (no hint, no size measure). A binding whose state says
+/// how many metrics TikTok answers in one query counts each query as the parts it will take.
 pub(crate) async fn planned_requests(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    (windows, sizing): (&[(NaiveDate, NaiveDate)], &Sizing),
+    index_applies: bool,
+    hint: Option<f64>,
+) -> (u64, bool) {
+    let (requests, pages_unknown) =
+        planned_queries(ctx, unit, (windows, sizing), index_applies, hint).await;
+    let at_start = ctx.counters[unit.binding].query_width.at_start;
+    let parts = wide::planned_parts(Some(at_start), unit.spec.metrics.len());
+    (requests * parts, pages_unknown)
+}
+
+/// [`planned_requests`] as if every query were asked whole.
+async fn planned_queries(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     (windows, sizing): (&[(NaiveDate, NaiveDate)], &Sizing),
@@ -149,6 +165,7 @@ async fn run_lifetime(ctx: &Context, unit: &ReportUnit<'_>) -> Result<()> {
     let last = ctx.config.end_date.map_or(today, |end| end.min(today));
     let window = (!spec.uses_query_lifetime()).then(|| totals_window(last));
     fetch_queries(ctx, unit, &queries, window).await?;
+    wide::save_widths(ctx, binding).await?;
     ctx.checkpoint(binding, StatePatch::Nothing).await
 }
 
@@ -261,6 +278,7 @@ async fn run_windows(
             } else {
                 StatePatch::Nothing
             };
+            wide::save_widths(ctx, binding).await?;
             ctx.checkpoint(binding, patch).await?;
             let _ = done.send(());
             Ok(())
@@ -339,16 +357,30 @@ async fn fetch_window(
                     None => break,
                 };
             }
-            let extra = pieces.len() as u64 - 1;
+            let extra = pieces.len() as i64 - 1;
             wide::grow_plan(ctx, unit.binding, advertiser_id, extra);
             for piece in pieces.into_iter().rev() {
                 queue.push_front(piece);
             }
             continue;
         }
+        let widths = wide::Widths::of_queries(ctx, unit.binding);
+        let in_parts = widths.parts(unit.spec.metrics.len()) > 1;
         let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
         match outcome {
             Ok(()) => {}
+            // Asked whole while another query learned that its metrics are too many for one
+            // query: the window is asked again in parts, not halved (its days were not shown
+            // to be too many).
+            Err(err)
+                if err.class() == ErrorClass::QueryTooLarge
+                    && to > from
+                    && !in_parts
+                    && widths.parts(unit.spec.metrics.len()) > 1 =>
+            {
+                tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067), and other queries found its metrics too many for one query; asking the window in parts.");
+                queue.push_front((from, to));
+            }
             Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
                 let half = (to - from).num_days() as u64 / 2;
                 let mid = from.checked_add_days(Days::new(half)).unwrap_or(from);
