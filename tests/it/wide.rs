@@ -56,6 +56,12 @@ fn report_requests(sim: &SimHandle, from: usize) -> Vec<RecordedRequest> {
         .collect()
 }
 
+/// The days a report request asks.
+fn span(request: &RecordedRequest) -> i64 {
+    let day = |key: &str| chrono::NaiveDate::parse_from_str(&request.params[key], "%Y-%m-%d");
+    (day("end_date").unwrap() - day("start_date").unwrap()).num_days() + 1
+}
+
 fn refused(requests: &[RecordedRequest]) -> usize {
     requests.iter().filter(|r| r.code == 40067).count()
 }
@@ -101,6 +107,21 @@ async fn a_run_from_the_last_runs_state_asks_in_parts_at_once_and_meets_no_refus
     let asked_first = report_requests(&sim, 0);
     // Meaningful only if the first run met TikTok's width.
     assert!(refused(&asked_first) > 0, "no 40067 in the first run");
+    // Refused whole, a daily window has its first day asked alone (refused too: the metrics
+    // are too many), and the rest in parts: no window is halved on the way to one day.
+    let daily_spans: Vec<(i64, i64)> = asked_first
+        .iter()
+        .filter(|r| r.params["dimensions"].contains("stat_time_day"))
+        .map(|r| (span(r), r.code))
+        .collect();
+    let longest = daily_spans.iter().map(|(days, _)| *days).max().unwrap();
+    assert!(longest > 2, "{daily_spans:?}");
+    assert!(
+        daily_spans
+            .iter()
+            .all(|(days, code)| *code == 0 || *days == 1 || *days == longest),
+        "{daily_spans:?}"
+    );
     for stream in STREAMS {
         let width = &first.state["bindingStateV1"][stream]["query_width"];
         assert!(

@@ -339,6 +339,8 @@ async fn fetch_window(
         return Ok(to);
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
+    // Whether the window's first day was asked alone after a refusal (see below).
+    let mut first_day_alone = false;
     while let Some((from, to)) = queue.pop_front() {
         // A report read in parts holds a window's rows until its last part: a window of more
         // rows than that allows is asked as shorter ones, each counted in the plan.
@@ -380,6 +382,22 @@ async fn fetch_window(
             {
                 tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067), and other queries found its metrics too many for one query; asking the window in parts.");
                 queue.push_front((from, to));
+            }
+            // TikTok says too large for too many metrics or too many days. While nothing is
+            // known of its width, the first day is asked alone once: refused, it is the
+            // metrics, and the rest of the window is asked in parts at once (not halved down
+            // to one day, a refusal per halving, on every window of the run's first wave);
+            // answered, it is the days, and the rest is halved as before.
+            Err(err)
+                if err.class() == ErrorClass::QueryTooLarge
+                    && to > from
+                    && !first_day_alone
+                    && !widths.is_known() =>
+            {
+                first_day_alone = true;
+                tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067); asking its first day alone, to tell whether its metrics or its days are too many.");
+                queue.push_front((from.succ_opt().unwrap_or(to), to));
+                queue.push_front((from, from));
             }
             Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
                 let half = (to - from).num_days() as u64 / 2;

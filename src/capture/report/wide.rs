@@ -387,8 +387,9 @@ pub(super) struct Split<E> {
 /// the parts' rows by their dimensions. The one split and join of both paths. A part TikTok
 /// finds too large is a width it refuses: the metrics not yet read are cut again by what is
 /// known then (the answered width, or half the refused one), down to one metric. In a window
-/// that can be halved (`narrowest` false) a part no wider than TikTok has answered says the
-/// days are too many, not the metrics: its refusal is returned for the caller to halve them.
+/// that can be halved (`narrowest` false) only a part wider than TikTok has answered says the
+/// metrics are too many; any other may say the days are: its refusal is returned, unlearned,
+/// for the caller to halve them.
 pub(super) async fn read_in_parts<E>(
     spec: &ReportSpec,
     widths: Widths<'_>,
@@ -420,8 +421,11 @@ pub(super) async fn read_in_parts<E>(
             }
             Ok(Part::Capped) => return split,
             Ok(Part::TooLarge(err)) => {
-                let answered = widths.known().0.answered.map_or(0, |a| a as usize);
-                if width < 2 || (!narrowest && width <= answered) {
+                // In a window of several days only a part wider than TikTok has answered says
+                // the metrics are too many (a trial); otherwise it may be the days.
+                let answered = widths.known().0.answered.map(|a| a as usize);
+                let too_wide = narrowest || answered.is_some_and(|a| width > a);
+                if width < 2 || !too_wide {
                     split.joined = Err(err);
                     return split;
                 }
@@ -598,8 +602,12 @@ mod tests {
         // Then a trial of 4 parts of 8 (refused), and 5 again; then 5 at once.
         assert_eq!(asked_per_read, [6, 6, 5], "{widths_asked:?}");
         assert_eq!(binding.get(), width(Some(6), Some(8)));
-        // What the run shares with bindings that know nothing.
+        // What the run shares with bindings that know nothing: another binding's first query
+        // starts in as many parts.
         assert_eq!(run.get(), width(Some(6), Some(8)));
+        let another = LearnedWidth::default();
+        assert_eq!(Widths::new(&another, &run).parts(30), 5);
+        assert_eq!(Widths::new(&another, &run).parts(6), 1);
         // A width no wider than answered, refused in a window of several days: the days are
         // too many, not the metrics, and the refusal is the caller's (to halve the window).
         let split = read_in_parts(&spec, widths, false, 1, async |_part: ReportSpec| {
