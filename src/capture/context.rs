@@ -178,6 +178,7 @@ impl Context {
                 .map(|b| Counters {
                     query_width: LearnedWidth::from_state(b.state.query_width),
                     task_width: LearnedWidth::from_state(b.state.task_width),
+                    wide_rows_per_day: AtomicU64::new(b.state.wide_rows_per_day()),
                     ..Counters::default()
                 })
                 .collect(),

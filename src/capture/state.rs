@@ -400,6 +400,21 @@ impl BindingState {
             .and_then(|c| c.ledger_distrust.as_deref())
     }
 
+    /// For a binding whose queries TikTok found too wide (it has a `query_width`), the most
+    /// rows per day the last run read for any advertiser: what bounds the days its queries in
+    /// parts ask at once before this run has read any (0: none known).
+    pub(crate) fn wide_rows_per_day(&self) -> u64 {
+        if self.query_width.is_none() {
+            return 0;
+        }
+        let most = self
+            .advertisers
+            .values()
+            .filter_map(|c| c.rows_per_day)
+            .fold(0.0_f64, f64::max);
+        most.ceil() as u64
+    }
+
     /// The rows per day the last run's reports read for this advertiser.
     pub(crate) fn rows_per_day(&self, advertiser_id: u64) -> Option<f64> {
         self.advertisers

@@ -341,10 +341,28 @@ async fn fetch_window(
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
     // Whether the window's first day was asked alone after a refusal (see below).
     let mut first_day_alone = false;
+    // The days the next query in parts may ask while its binding's rows per day are known
+    // from few (see below): twice the last.
+    let mut growing: Option<u64> = None;
     while let Some((from, to)) = queue.pop_front() {
+        let days = (to - from).num_days() as u64 + 1;
+        // While they are known from few days, a window holds half the days the rows per day
+        // seen allow: rows grow from day to day as an account's ads start delivering.
+        let held_half = wide::held_days(ctx, unit.binding, unit.spec).map(|d| (d / 2).max(1));
+        let limit = growing.map(|g| held_half.map_or(g, |h| g.min(h)));
+        if let Some(limit) = limit.filter(|limit| *limit < days) {
+            let end = from
+                .checked_add_days(Days::new(limit - 1))
+                .unwrap_or(to)
+                .min(to);
+            growing = growing.map(|g| g * 2);
+            wide::grow_plan(ctx, unit.binding, advertiser_id, 1);
+            queue.push_front((end.succ_opt().unwrap_or(to), to));
+            queue.push_front((from, end));
+            continue;
+        }
         // A report read in parts holds a window's rows until its last part: a window of more
         // rows than that allows is asked as shorter ones, each counted in the plan.
-        let days = (to - from).num_days() as u64 + 1;
         if let Some(held) = wide::held_days(ctx, unit.binding, unit.spec).filter(|d| *d < days) {
             let mut day = from;
             let mut pieces = Vec::new();
@@ -368,6 +386,23 @@ async fn fetch_window(
         }
         let widths = wide::Widths::of_queries(ctx, unit.binding);
         let in_parts = widths.parts(unit.spec.metrics.len()) > 1;
+        // Until the binding's queries in parts have shown how many rows a day holds (which
+        // bounds the days a window in parts may hold), a window asked in parts has its first
+        // day asked alone, and the rest in windows of twice the days of the last while the
+        // rows per day (the most any query in parts answered) bound them less: what TikTok's
+        // width says of a binding, or its state, says nothing of its rows, and one day may
+        // hold fewer than the next.
+        if in_parts
+            && to > from
+            && growing.is_none()
+            && wide::held_days(ctx, unit.binding, unit.spec).is_none()
+        {
+            growing = Some(2);
+            wide::grow_plan(ctx, unit.binding, advertiser_id, 1);
+            queue.push_front((from.succ_opt().unwrap_or(to), to));
+            queue.push_front((from, from));
+            continue;
+        }
         let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
         match outcome {
             Ok(()) => {}
@@ -395,6 +430,7 @@ async fn fetch_window(
                     && !widths.is_known() =>
             {
                 first_day_alone = true;
+                growing = Some(2);
                 tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067); asking its first day alone, to tell whether its metrics or its days are too many.");
                 queue.push_front((from.succ_opt().unwrap_or(to), to));
                 queue.push_front((from, from));

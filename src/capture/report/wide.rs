@@ -48,8 +48,12 @@ pub(super) const VALUES_HELD: u64 = 1_000_000;
 
 /// How many days a window of this binding may span when its queries are read in parts: as
 /// many as keep the rows per day its earlier queries in parts answered, times its metrics,
-/// within [`VALUES_HELD`] (at least one); `None` until such a query has been read.
+/// within [`VALUES_HELD`] (at least one); `None` for a binding whose queries are not in parts,
+/// or until such a query has been read (this run, or the last: the state's rows per day).
 pub(super) fn held_days(ctx: &Context, binding: usize, spec: &ReportSpec) -> Option<u64> {
+    if Widths::of_queries(ctx, binding).parts(spec.metrics.len()) < 2 {
+        return None;
+    }
     let rows_per_day = ctx.counters[binding]
         .wide_rows_per_day
         .load(Ordering::Relaxed);
@@ -141,11 +145,16 @@ impl<'a> Widths<'a> {
 
     /// The parts a query of `metrics` metrics starts in, taking the trial turn when it is free
     /// and fewer parts are worth trying (held until the guard drops).
+    ///
+    /// Only a width this run is learning is tried: one the binding's state held is used as it
+    /// is, so a run after the one that learned it meets no refusal (a first run asks enough
+    /// queries in parts to find TikTok's width; if it did not, the parts stay a few too many).
     fn start(&self, metrics: usize) -> (usize, Option<Trial<'a>>) {
         let (width, whose) = self.known();
         let (parts, _) = parts_for(metrics, width, false);
         let (fewer, trying) = parts_for(metrics, width, true);
-        if trying && fewer < parts && whose.start_probe() {
+        let learning = !whose.at_start.is_known();
+        if trying && learning && fewer < parts && whose.start_probe() {
             return (fewer, Some(Trial(whose)));
         }
         (parts, None)
