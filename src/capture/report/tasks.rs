@@ -133,7 +133,23 @@ pub(crate) async fn read(
                 .into(),
         ));
     }
-    match attempt_wide(ctx, unit, window, filters).await {
+    // A task refused for metrics TikTok does not serve (40002) is asked again without them
+    // (`super::refused`); a refusal about anything else falls back as any other.
+    let attempted = loop {
+        let asked = super::refused::asked_spec(ctx, unit.binding, unit.spec);
+        match attempt_wide(ctx, unit, &asked, window, filters).await {
+            Err((err, _)) if super::refused::is_refusal(&err) => {
+                let at = (window, filters);
+                match super::refused::resolve(ctx, unit.whose(), at, err, &asked.metrics).await {
+                    Ok(()) => continue,
+                    Err(err) if super::refused::is_refusal(&err) => break Err((err, Reach::Query)),
+                    Err(err) => return Err(err),
+                }
+            }
+            attempted => break attempted,
+        }
+    };
+    match attempted {
         Ok(table) => Ok(ByTask::Done(table)),
         Err((err, _)) if err.stops_the_run() => Err(err),
         // The daily quota of a task endpoint (TikTok's QPD is per path): tasks end for the
@@ -170,14 +186,15 @@ enum Reach {
 async fn attempt_wide(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
 ) -> std::result::Result<CsvTable, (Error, Reach)> {
     let widths = super::wide::Widths::of_tasks(ctx, unit.binding);
-    let metrics = unit.spec.metrics.len();
+    let metrics = spec.metrics.len();
     let mut requests = 0;
     if widths.parts(metrics) < 2 {
-        match attempt(ctx, unit, unit.spec, window, filters, &mut requests).await {
+        match attempt(ctx, unit, spec, window, filters, &mut requests).await {
             Err((err, _)) if err.class() == ErrorClass::QueryTooLarge => {
                 tracing::info!(
                     advertiser_id = unit.advertiser.id,
@@ -192,7 +209,7 @@ async fn attempt_wide(
     }
     // A task has no narrower window to fall back on: a part is cut until it has one metric.
     let split = super::wide::read_in_parts(
-        unit.spec,
+        spec,
         widths,
         true,
         unit.advertiser.id,
@@ -212,7 +229,7 @@ async fn attempt_wide(
     let extra = requests.saturating_sub(3);
     super::wide::grow_plan(ctx, unit.binding, unit.advertiser.id, extra as i64);
     match split.joined {
-        Ok(Some(rows)) => Ok(CsvTable::from_rows(unit.spec, &rows)),
+        Ok(Some(rows)) => Ok(CsvTable::from_rows(spec, &rows)),
         // Tasks are never capped.
         Ok(None) => Err((
             Error::Fatal("an asynchronous task's answer was taken as capped".into()),
