@@ -557,9 +557,15 @@ def read_with_state(argv):
             "peak_rss_mb": ru.ru_maxrss / 1024}
 
 
+# The requests of every endpoint the simulator refused as too large (40067), among the counts
+# by endpoint (`requests_per_endpoint`).
+REFUSED_TOO_LARGE = "(any endpoint, refused as too large: 40067)"
+
+
 def requests_per_endpoint(request_log):
     """The simulator's request log (one JSON line per request) counted by endpoint; reports by
-    data level and time dimension too (`report/integrated/get/ AUCTION_AD stat_time_day`)."""
+    data level and time dimension too (`report/integrated/get/ AUCTION_AD stat_time_day`), and
+    the requests refused as too large (`REFUSED_TOO_LARGE`)."""
     counts = {}
     try:
         with open(request_log) as f:
@@ -576,6 +582,8 @@ def requests_per_endpoint(request_log):
                 if params.get("page_size") == "1":
                     kind += " (count)"
                 counts[kind] = counts.get(kind, 0) + 1
+                if req.get("code") == 40067:
+                    counts[REFUSED_TOO_LARGE] = counts.get(REFUSED_TOO_LARGE, 0) + 1
     except OSError:
         return None  # a binary whose simulator has no --request-log
     return dict(sorted(counts.items()))
@@ -618,8 +626,10 @@ def run_agency(binary, tmp_root, commands, name="agency"):
         state_path = os.path.join(workdir, f"state-after-{name}.json")
         write_json(state_path, r.pop("states"))
         r["wall_s_at_budget"] = r["requests"] / sc["budget_rps"] if r["requests"] else None
+        refused = (r["requests_per_endpoint"] or {}).get(REFUSED_TOO_LARGE, 0)
         log(f"  {sc_name} {name}: {r['records']} records, {r['requests']} requests "
-            f"(planned {r['planned_requests']}), {fmt(r['wall_s_at_budget'], 0)} s at "
+            f"(planned {r['planned_requests']}; {refused} refused as too large), "
+            f"{fmt(r['wall_s_at_budget'], 0)} s at "
             f"{sc['budget_rps']}/s; measured wall {r['wall_s']:.1f} s")
         runs[name] = r
     return {"about": sc["about"], "streams": sc["streams"], "budget_rps": sc["budget_rps"],

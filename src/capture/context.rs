@@ -17,8 +17,8 @@ use super::listing::{ListQuery, ListingRules};
 use super::reconcile::tally::RunCounts;
 use super::record;
 use super::shared::{
-    ActivityIndex, AdInventory, PerAccount, RefusedMetrics, TaskState, TopViewCampaigns,
-    TASK_DEADLINE,
+    ActivityIndex, AdInventory, LearnedWidth, PerAccount, RefusedMetrics, TaskState,
+    TopViewCampaigns, TASK_DEADLINE,
 };
 use super::state::StatePatch;
 use crate::client::{Page, TikTokClient};
@@ -60,13 +60,13 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicBool,
     /// Requests the plan expects.
     pub(crate) planned: AtomicU64,
-    /// How many queries of part of the metrics each the binding's report queries take: 0 until
-    /// TikTok finds one too large even for one day (see `report::wide`), then shared by every
-    /// ad account's windows.
-    pub(crate) metric_parts: std::sync::atomic::AtomicUsize,
+    /// How many metrics TikTok answered and refused in one of the binding's report queries
+    /// (from its state, then this run's answers; see `report::wide`): what every ad account's
+    /// queries of the binding are cut by.
+    pub(crate) query_width: LearnedWidth,
     /// The same for the binding's asynchronous report tasks (TikTok's limits of the two may
-    /// differ): 0 until TikTok refuses a task as too large (see `report::tasks`).
-    pub(crate) task_metric_parts: std::sync::atomic::AtomicUsize,
+    /// differ; see `report::tasks`).
+    pub(crate) task_width: LearnedWidth,
     /// The most rows per day a query of the binding read in parts answered (0 until one has):
     /// what bounds the days such a query asks at once (see `report::wide`).
     pub(crate) wide_rows_per_day: AtomicU64,
@@ -147,6 +147,10 @@ pub(crate) struct Context {
     pub(crate) tasks: TaskState,
     /// Every request the plan expects, 0 until it is made.
     pub(crate) planned_total: AtomicU64,
+    /// What any binding of the run learned of TikTok's width, for the bindings that know none
+    /// of their own (queries, then tasks).
+    pub(crate) query_width: LearnedWidth,
+    pub(crate) task_width: LearnedWidth,
     pub(crate) started: Instant,
     /// Warnings already logged, by topic, binding (if the warning is about one) and advertiser.
     warned: Mutex<HashSet<(Warning, Option<usize>, u64)>>,
@@ -171,7 +175,15 @@ impl Context {
             config,
             options,
             tx,
-            counters: bindings.iter().map(|_| Counters::default()).collect(),
+            counters: bindings
+                .iter()
+                .map(|b| Counters {
+                    query_width: LearnedWidth::from_state(b.state.query_width),
+                    task_width: LearnedWidth::from_state(b.state.task_width),
+                    wide_rows_per_day: AtomicU64::new(b.state.wide_rows_per_day()),
+                    ..Counters::default()
+                })
+                .collect(),
             stream_names: bindings.iter().map(|b| b.stream.name.clone()).collect(),
             ad_inventory: Default::default(),
             topview: Default::default(),
@@ -180,6 +192,8 @@ impl Context {
             reconciled: Default::default(),
             tasks: Default::default(),
             planned_total: AtomicU64::new(0),
+            query_width: LearnedWidth::of_all(bindings.iter().map(|b| b.state.query_width)),
+            task_width: LearnedWidth::of_all(bindings.iter().map(|b| b.state.task_width)),
             started,
             warned: Default::default(),
             field_types: bindings

@@ -1,10 +1,11 @@
 //! What a run learns once and shares between its units, as plain data the [`Context`] holds:
 //! per ad account ([`PerAccount`]) its TopView campaign listings, its ad counts and listings
 //! ([`AdInventory`]), the activity index ([`ActivityIndex`]), the state of asynchronous
-//! report tasks ([`TaskState`]), and per report binding the metrics TikTok refused
-//! ([`RefusedMetrics`]). The modules that fill them (`buying`, `report::splits`, `activity`,
-//! `report::tasks`, `report::refused`) make the requests; this one only keeps the answers, so
-//! the context imports no part of the engine that imports it.
+//! report tasks ([`TaskState`]), per report binding the metrics TikTok refused
+//! ([`RefusedMetrics`]), and how many metrics TikTok answers in one report query
+//! ([`LearnedWidth`]). The modules that fill them (`buying`, `report::splits`, `activity`,
+//! `report::tasks`, `report::refused`, `report::wide`) make the requests; this one only keeps
+//! the answers, so the context imports no part of the engine that imports it.
 //!
 //! [`Context`]: super::context::Context
 
@@ -17,6 +18,7 @@ use chrono::NaiveDate;
 use serde_json::value::RawValue;
 
 use super::listing::BuyingScope;
+use super::state::MetricWidth;
 use crate::client::turn::RequestTurn;
 use crate::client::Page;
 use crate::error::Result;
@@ -319,5 +321,102 @@ impl RefusedMetrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// What a run knows of how many metrics TikTok answers in one report query (of a binding, or of
+/// any binding of the run; synchronous queries and tasks each their own): the most it answered
+/// and the fewest it refused (40067), from the state and from this run's answers. The policy
+/// that reads it is `report::wide`'s; this only keeps the counts consistent (an answer wider
+/// than a refusal, or a refusal no wider than an answer, drops the older count: TikTok's limit
+/// moved, or the refusal was of the rows), lets one query at a time try a width between the
+/// two, and says when the counts differ from what the binding's state holds.
+#[derive(Debug, Default)]
+pub(crate) struct LearnedWidth {
+    /// What the state held when the run began (what the run's plan counted parts by).
+    pub(crate) at_start: MetricWidth,
+    known: Mutex<MetricWidth>,
+    /// A query is trying a width between the answered and the refused one.
+    probing: std::sync::atomic::AtomicBool,
+    /// What the binding's state holds (read at the start, or last patched).
+    saved: Mutex<MetricWidth>,
+}
+
+impl LearnedWidth {
+    /// What a state held.
+    pub(crate) fn from_state(width: Option<MetricWidth>) -> LearnedWidth {
+        let width = width.unwrap_or_default();
+        LearnedWidth {
+            at_start: width,
+            known: Mutex::new(width),
+            probing: Default::default(),
+            saved: Mutex::new(width),
+        }
+    }
+
+    /// What every binding's state held: the widest answer and the narrowest refusal (a run
+    /// shares what its bindings learned; kept only if the two agree).
+    pub(crate) fn of_all(widths: impl Iterator<Item = Option<MetricWidth>>) -> LearnedWidth {
+        let mut all = MetricWidth::default();
+        for width in widths.flatten() {
+            all.answered = all.answered.max(width.answered);
+            all.refused = match (all.refused, width.refused) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let (Some(answered), Some(refused)) = (all.answered, all.refused) {
+            if answered >= refused {
+                all = MetricWidth::default();
+            }
+        }
+        LearnedWidth {
+            known: Mutex::new(all),
+            ..LearnedWidth::default()
+        }
+    }
+
+    pub(crate) fn get(&self) -> MetricWidth {
+        *self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// TikTok answered a query of `width` metrics.
+    pub(crate) fn answered(&self, width: u32) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.answered = known.answered.max(Some(width));
+        if known.refused.is_some_and(|refused| refused <= width) {
+            known.refused = None;
+        }
+    }
+
+    /// TikTok refused a query of `width` metrics as too large.
+    pub(crate) fn refused(&self, width: u32) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.refused = Some(known.refused.map_or(width, |r| r.min(width)));
+        if known.answered.is_some_and(|answered| answered >= width) {
+            known.answered = None;
+        }
+    }
+
+    /// Takes the one turn to try a width between the answered and the refused one (`false`:
+    /// another query has it).
+    pub(crate) fn start_probe(&self) -> bool {
+        !self.probing.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    pub(crate) fn end_probe(&self) {
+        self.probing
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The counts, when they differ from what the state holds (which then counts as holding
+    /// them).
+    pub(crate) fn unsaved(&self) -> Option<MetricWidth> {
+        let known = self.get();
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        (*saved != known).then(|| {
+            *saved = known;
+            known
+        })
     }
 }

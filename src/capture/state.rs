@@ -23,6 +23,72 @@ pub struct BindingState {
     /// The cursor of advertisers without an entry (from a migrated global cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) default_cursor: Option<String>,
+    /// Reports: how many metrics TikTok answered and refused in one synchronous query of this
+    /// binding, once it found a query too large (40067); the next run starts its queries in
+    /// parts that wide (see `report::wide`). A hint; nothing else depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) query_width: Option<MetricWidth>,
+    /// The same for the binding's asynchronous report tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) task_width: Option<MetricWidth>,
+}
+
+/// How many metrics TikTok answered and refused (40067, too large) in one report query: the
+/// most it answered, and the fewest it refused. What a binding learned of TikTok's width,
+/// kept between runs so a run starts its wide queries in parts instead of meeting refusals;
+/// where TikTok's limit lies between the two is found by trying (see `report::wide`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MetricWidth {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) answered: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refused: Option<u32>,
+}
+
+impl MetricWidth {
+    /// Whether it says anything.
+    pub(crate) fn is_known(&self) -> bool {
+        self.answered.is_some() || self.refused.is_some()
+    }
+
+    /// The patch that makes a state's width this one: a count it does not know is removed,
+    /// and so is a width that knows nothing.
+    fn to_json(self) -> Value {
+        match self.is_known() {
+            true => json!({"answered": self.answered, "refused": self.refused}),
+            false => Value::Null,
+        }
+    }
+}
+
+/// A width that is not an object of counts is no hint, and neither is one whose counts are not
+/// whole numbers of at least 1 or that answered as many metrics as it refused (TikTok does not
+/// do both): a state edited by hand never fails a run for it.
+fn width_hint<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<MetricWidth>, D::Error> {
+    let value = Value::deserialize(d)?;
+    let count = |field: &str| -> Result<Option<u32>, ()> {
+        match value.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(n) => n
+                .as_u64()
+                .filter(|n| *n >= 1)
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or(()),
+        }
+    };
+    if !value.is_object() {
+        return Ok(None);
+    }
+    let (Ok(answered), Ok(refused)) = (count("answered"), count("refused")) else {
+        return Ok(None);
+    };
+    let width = MetricWidth { answered, refused };
+    let consistent = match (answered, refused) {
+        (Some(a), Some(r)) => a < r,
+        _ => true,
+    };
+    Ok(Some(width).filter(|w| consistent && w.is_known()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +126,15 @@ pub(crate) struct StateParts {
     advertisers: AdvertiserList,
     #[serde(default)]
     default_cursor: Option<String>,
+    #[serde(default, deserialize_with = "width_hint")]
+    query_width: Option<MetricWidth>,
+    #[serde(default, deserialize_with = "width_hint")]
+    task_width: Option<MetricWidth>,
 }
+
+/// The top-level fields of our own shape of state (an object with any of them is read as
+/// ours; a state of a lifetime report may hold only a width).
+const OWN_FIELDS: [&str; 4] = ["advertisers", "default_cursor", "query_width", "task_width"];
 
 /// The advertisers of a state, as listed.
 #[derive(Default)]
@@ -94,6 +168,8 @@ impl From<StateParts> for BindingState {
         BindingState {
             advertisers: parts.advertisers.0.into_iter().collect(),
             default_cursor: parts.default_cursor,
+            query_width: parts.query_width,
+            task_width: parts.task_width,
         }
     }
 }
@@ -247,6 +323,29 @@ impl BindingState {
             Some(Value::Null) => self.default_cursor = None,
             _ => {}
         }
+        for (field, width) in [
+            ("query_width", &mut self.query_width),
+            ("task_width", &mut self.task_width),
+        ] {
+            match patch.get(field) {
+                Some(Value::Object(counts)) => {
+                    let mut merged = width.unwrap_or_default();
+                    for (name, count) in [
+                        ("answered", &mut merged.answered),
+                        ("refused", &mut merged.refused),
+                    ] {
+                        match counts.get(name) {
+                            Some(Value::Null) => *count = None,
+                            Some(n) => *count = n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                            None => {}
+                        }
+                    }
+                    *width = Some(merged).filter(MetricWidth::is_known);
+                }
+                Some(Value::Null) => *width = None,
+                _ => {}
+            }
+        }
     }
 
     /// Applies a patch the engine made, as an RFC 7396 merge of its JSON would (the tests hold
@@ -282,6 +381,15 @@ impl BindingState {
                 }
             }
             StatePatch::DropDefaultCursor => self.default_cursor = None,
+            StatePatch::Widths { query, task } => {
+                let known = |width: &MetricWidth| Some(*width).filter(MetricWidth::is_known);
+                if let Some(query) = query {
+                    self.query_width = known(query);
+                }
+                if let Some(task) = task {
+                    self.task_width = known(task);
+                }
+            }
         }
     }
 
@@ -290,6 +398,21 @@ impl BindingState {
         self.advertisers
             .get(advertiser_id.to_string().as_str())
             .and_then(|c| c.ledger_distrust.as_deref())
+    }
+
+    /// For a binding whose queries TikTok found too wide (it has a `query_width`), the most
+    /// rows per day the last run read for any advertiser: what bounds the days its queries in
+    /// parts ask at once before this run has read any (0: none known).
+    pub(crate) fn wide_rows_per_day(&self) -> u64 {
+        if self.query_width.is_none() {
+            return 0;
+        }
+        let most = self
+            .advertisers
+            .values()
+            .filter_map(|c| c.rows_per_day)
+            .fold(0.0_f64, f64::max);
+        most.ceil() as u64
     }
 
     /// The rows per day the last run's reports read for this advertiser.
@@ -331,7 +454,7 @@ impl BindingState {
             Value::Null => Some(BindingState::default()),
             Value::Object(map) if map.is_empty() => Some(BindingState::default()),
             Value::Object(map) => {
-                if map.contains_key("advertisers") || map.contains_key("default_cursor") {
+                if OWN_FIELDS.iter().any(|field| map.contains_key(*field)) {
                     // Read through a reference: a state of a million advertisers is not copied.
                     return BindingState::deserialize(value).ok();
                 }
@@ -366,8 +489,8 @@ impl BindingState {
                 }
                 // Airbyte 3.x: {"stat_time_day": "..."} or {"modify_time": "..."}.
                 legacy_cursor(value).map(|cursor| BindingState {
-                    advertisers: BTreeMap::new(),
                     default_cursor: Some(cursor),
+                    ..BindingState::default()
                 })
             }
             _ => None,
@@ -388,7 +511,7 @@ impl Parsed {
         if text.trim_start().starts_with('{') {
             // The top-level fields only, their values left as text.
             let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
-            if fields.contains_key("advertisers") || fields.contains_key("default_cursor") {
+            if OWN_FIELDS.iter().any(|field| fields.contains_key(*field)) {
                 return serde_json::from_str(text).ok().map(Parsed::Parts);
             }
         }
@@ -444,6 +567,12 @@ pub(crate) enum StatePatch {
     DropAdvertisers(Vec<String>),
     /// The `default_cursor` is dropped (it lay in the future).
     DropDefaultCursor,
+    /// What the binding learned of TikTok's width, for queries and for tasks: a width given
+    /// replaces the state's (`None` keeps it).
+    Widths {
+        query: Option<MetricWidth>,
+        task: Option<MetricWidth>,
+    },
 }
 
 impl StatePatch {
@@ -509,6 +638,16 @@ impl StatePatch {
                 json!({ "advertisers": entries })
             }
             StatePatch::DropDefaultCursor => json!({ "default_cursor": null }),
+            StatePatch::Widths { query, task } => {
+                let mut patch = json!({});
+                if let Some(query) = query {
+                    patch["query_width"] = query.to_json();
+                }
+                if let Some(task) = task {
+                    patch["task_width"] = task.to_json();
+                }
+                patch
+            }
         }
     }
 }
@@ -710,7 +849,7 @@ mod tests {
                     },
                 ),
             ]),
-            default_cursor: None,
+            ..BindingState::default()
         };
         for good in [
             "2025-05-01",
@@ -749,8 +888,8 @@ mod tests {
             );
         }
         let migrated = |cursor: &str| BindingState {
-            advertisers: BTreeMap::new(),
             default_cursor: Some(cursor.into()),
+            ..BindingState::default()
         };
         assert!(migrated("zzz")
             .check(today)
@@ -830,6 +969,91 @@ mod tests {
             typed.rows_per_day(3),
             Some(2.5),
             "a later cursor keeps the hint"
+        );
+    }
+
+    fn width(answered: Option<u32>, refused: Option<u32>) -> MetricWidth {
+        MetricWidth { answered, refused }
+    }
+
+    /// What a binding learned of TikTok's width is set, replaced (a count it no longer knows
+    /// is removed) and taken out, by the typed fold and RFC 7396 alike, beside the cursors.
+    #[test]
+    fn widths_patch_the_state_as_their_json_does() {
+        let start = json!({"advertisers": {"1": {"cursor": "a"}}});
+        let patches = [
+            StatePatch::Widths {
+                query: Some(width(Some(129), Some(257))),
+                task: None,
+            },
+            StatePatch::cursor(1, "b"),
+            StatePatch::Widths {
+                query: None,
+                task: Some(width(None, Some(1028))),
+            },
+            StatePatch::Widths {
+                query: Some(width(None, Some(100))),
+                task: Some(width(Some(200), Some(201))),
+            },
+            StatePatch::Widths {
+                query: Some(MetricWidth::default()),
+                task: None,
+            },
+        ];
+        let mut typed = BindingState::from_any(&start).unwrap();
+        let mut value = start;
+        for patch in &patches {
+            typed.apply(patch);
+            merge_patch(&mut value, &patch.to_json());
+            assert_eq!(
+                serde_json::to_value(&typed).unwrap(),
+                value,
+                "after {patch:?}"
+            );
+            let mut folded = BindingState::default();
+            folded.apply_patch(&value);
+            assert_eq!(folded, typed, "after {patch:?}");
+            assert_eq!(BindingState::from_any(&value), Some(typed.clone()));
+        }
+        assert_eq!(typed.query_width, None);
+        assert_eq!(typed.task_width, Some(width(Some(200), Some(201))));
+        assert_eq!(typed.cursor(1), Some("b"));
+    }
+
+    /// A width that makes no sense is no hint, never a failure; a state that holds only a
+    /// width (a lifetime report's, which keeps no cursor) is read as ours, in every reader.
+    #[test]
+    fn a_width_hint_is_read_leniently_and_alone() {
+        for bad in [
+            json!("lots"),
+            json!(7),
+            json!({"answered": -3}),
+            json!({"answered": 1.5}),
+            json!({"answered": 0}),
+            json!({"refused": "200"}),
+            json!({"answered": 300, "refused": 200}),
+            json!({"answered": 5_000_000_000u64}),
+            json!({}),
+            json!(null),
+        ] {
+            let text = json!({"query_width": bad, "task_width": bad}).to_string();
+            let state = BindingState::from_raw(&RawValue::from_string(text).unwrap()).unwrap();
+            assert_eq!((state.query_width, state.task_width), (None, None), "{bad}");
+        }
+        let alone = json!({"query_width": {"answered": 200, "refused": 201}});
+        let raw = RawValue::from_string(alone.to_string()).unwrap();
+        for state in [
+            BindingState::from_raw(&raw).unwrap(),
+            BindingState::from_raw_owned(raw.clone()).unwrap(),
+            BindingState::from_any(&alone).unwrap(),
+        ] {
+            assert_eq!(state.query_width, Some(width(Some(200), Some(201))));
+            assert_eq!(serde_json::to_value(&state).unwrap(), alone);
+        }
+        let half = json!({"task_width": {"refused": 1028, "future": true}});
+        assert_eq!(
+            BindingState::from_any(&half).unwrap().task_width,
+            Some(width(None, Some(1028)))
         );
     }
 

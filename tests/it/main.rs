@@ -28,3 +28,4 @@ mod spec_validation;
 mod stop;
 mod time_zones;
 mod tls;
+mod wide;

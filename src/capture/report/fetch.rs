@@ -136,12 +136,11 @@ async fn fetch_asked(
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
-    // Once a query of the binding took parts, its other windows start in parts.
-    let refused = if ctx.counters[unit.binding]
-        .metric_parts
-        .load(Ordering::Relaxed)
-        > 1
-    {
+    // A query wider than TikTok has answered starts in parts (see `wide`); the default
+    // metrics, which TikTok never refused, are asked whole and learn nothing.
+    let widths = super::wide::Widths::of_queries(ctx, unit.binding);
+    let metrics = spec.metrics.len();
+    let refused = if widths.parts(metrics) > 1 {
         0
     } else {
         let narrowest = super::wide::narrowest(spec, query.window);
@@ -149,11 +148,19 @@ async fn fetch_asked(
             Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
                 tracing::info!(
                     advertiser_id = unit.advertiser.id,
-                    metrics = spec.metrics.len(),
+                    metrics,
                     "TikTok found the query too large (40067) for one day; asking its metrics in \
                      parts."
                 );
+                widths.refused(metrics);
                 1
+            }
+            Ok(fetched) => {
+                // Answered whole: worth knowing only where a width is known at all.
+                if widths.is_known() {
+                    widths.answered(metrics);
+                }
+                return Ok(fetched);
             }
             other => return other,
         }

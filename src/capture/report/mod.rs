@@ -86,8 +86,24 @@ pub(crate) async fn unit(
 /// delivered.
 ///
 /// `hint` is the rows per day the last run read; the result is the requests, and whether some
-/// window's pages could not be counted (no hint, no size measure).
+/// window's pages could not be counted (no hint, no size measure). A binding whose state says
+/// how many metrics TikTok answers in one query counts each query as the parts it will take.
 pub(crate) async fn planned_requests(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    (windows, sizing): (&[(NaiveDate, NaiveDate)], &Sizing),
+    index_applies: bool,
+    hint: Option<f64>,
+) -> (u64, bool) {
+    let (requests, pages_unknown) =
+        planned_queries(ctx, unit, (windows, sizing), index_applies, hint).await;
+    let at_start = ctx.counters[unit.binding].query_width.at_start;
+    let parts = wide::planned_parts(Some(at_start), unit.spec.metrics.len());
+    (requests * parts, pages_unknown)
+}
+
+/// [`planned_requests`] as if every query were asked whole.
+async fn planned_queries(
     ctx: &Context,
     unit: &ReportUnit<'_>,
     (windows, sizing): (&[(NaiveDate, NaiveDate)], &Sizing),
@@ -150,6 +166,7 @@ async fn run_lifetime(ctx: &Context, unit: &ReportUnit<'_>) -> Result<()> {
     let last = ctx.config.end_date.map_or(today, |end| end.min(today));
     let window = (!spec.uses_query_lifetime()).then(|| totals_window(last));
     fetch_queries(ctx, unit, &queries, window).await?;
+    wide::save_widths(ctx, binding).await?;
     ctx.checkpoint(binding, StatePatch::Nothing).await
 }
 
@@ -262,6 +279,7 @@ async fn run_windows(
             } else {
                 StatePatch::Nothing
             };
+            wide::save_widths(ctx, binding).await?;
             ctx.checkpoint(binding, patch).await?;
             let _ = done.send(());
             Ok(())
@@ -322,10 +340,30 @@ async fn fetch_window(
         return Ok(to);
     }
     let mut queue: VecDeque<(NaiveDate, NaiveDate)> = VecDeque::from([(from, to)]);
+    // Whether the window's first day was asked alone after a refusal (see below).
+    let mut first_day_alone = false;
+    // The days the next query in parts may ask while its binding's rows per day are known
+    // from few (see below): twice the last.
+    let mut growing: Option<u64> = None;
     while let Some((from, to)) = queue.pop_front() {
+        let days = (to - from).num_days() as u64 + 1;
+        // While they are known from few days, a window holds half the days the rows per day
+        // seen allow: rows grow from day to day as an account's ads start delivering.
+        let held_half = wide::held_days(ctx, unit.binding, unit.spec).map(|d| (d / 2).max(1));
+        let limit = growing.map(|g| held_half.map_or(g, |h| g.min(h)));
+        if let Some(limit) = limit.filter(|limit| *limit < days) {
+            let end = from
+                .checked_add_days(Days::new(limit - 1))
+                .unwrap_or(to)
+                .min(to);
+            growing = growing.map(|g| g * 2);
+            wide::grow_plan(ctx, unit.binding, advertiser_id, 1);
+            queue.push_front((end.succ_opt().unwrap_or(to), to));
+            queue.push_front((from, end));
+            continue;
+        }
         // A report read in parts holds a window's rows until its last part: a window of more
         // rows than that allows is asked as shorter ones, each counted in the plan.
-        let days = (to - from).num_days() as u64 + 1;
         if let Some(held) = wide::held_days(ctx, unit.binding, unit.spec).filter(|d| *d < days) {
             let mut day = from;
             let mut pieces = Vec::new();
@@ -340,16 +378,64 @@ async fn fetch_window(
                     None => break,
                 };
             }
-            let extra = pieces.len() as u64 - 1;
+            let extra = pieces.len() as i64 - 1;
             wide::grow_plan(ctx, unit.binding, advertiser_id, extra);
             for piece in pieces.into_iter().rev() {
                 queue.push_front(piece);
             }
             continue;
         }
+        let widths = wide::Widths::of_queries(ctx, unit.binding);
+        let in_parts = widths.parts(unit.spec.metrics.len()) > 1;
+        // Until the binding's queries in parts have shown how many rows a day holds (which
+        // bounds the days a window in parts may hold), a window asked in parts has its first
+        // day asked alone, and the rest in windows of twice the days of the last while the
+        // rows per day (the most any query in parts answered) bound them less: what TikTok's
+        // width says of a binding, or its state, says nothing of its rows, and one day may
+        // hold fewer than the next.
+        if in_parts
+            && to > from
+            && growing.is_none()
+            && wide::held_days(ctx, unit.binding, unit.spec).is_none()
+        {
+            growing = Some(2);
+            wide::grow_plan(ctx, unit.binding, advertiser_id, 1);
+            queue.push_front((from.succ_opt().unwrap_or(to), to));
+            queue.push_front((from, from));
+            continue;
+        }
         let outcome = fetch_queries(ctx, unit, queries, Some((from, to))).await;
         match outcome {
             Ok(()) => {}
+            // Asked whole while another query learned that its metrics are too many for one
+            // query: the window is asked again in parts, not halved (its days were not shown
+            // to be too many).
+            Err(err)
+                if err.class() == ErrorClass::QueryTooLarge
+                    && to > from
+                    && !in_parts
+                    && widths.parts(unit.spec.metrics.len()) > 1 =>
+            {
+                tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067), and other queries found its metrics too many for one query; asking the window in parts.");
+                queue.push_front((from, to));
+            }
+            // TikTok says too large for too many metrics or too many days. While nothing is
+            // known of its width, the first day is asked alone once: refused, it is the
+            // metrics, and the rest of the window is asked in parts at once (not halved down
+            // to one day, a refusal per halving, on every window of the run's first wave);
+            // answered, it is the days, and the rest is halved as before.
+            Err(err)
+                if err.class() == ErrorClass::QueryTooLarge
+                    && to > from
+                    && !first_day_alone
+                    && !widths.is_known() =>
+            {
+                first_day_alone = true;
+                growing = Some(2);
+                tracing::info!(advertiser_id, %from, %to, "TikTok found the query too large (40067); asking its first day alone, to tell whether its metrics or its days are too many.");
+                queue.push_front((from.succ_opt().unwrap_or(to), to));
+                queue.push_front((from, from));
+            }
             Err(err) if err.class() == ErrorClass::QueryTooLarge && to > from => {
                 let half = (to - from).num_days() as u64 / 2;
                 let mid = from.checked_add_days(Days::new(half)).unwrap_or(from);

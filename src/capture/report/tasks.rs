@@ -32,7 +32,6 @@
 //! last complete day and the lookback reads recent days again, as for synchronous reports.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -191,24 +190,28 @@ async fn attempt_wide(
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
 ) -> std::result::Result<CsvTable, (Error, Reach)> {
-    let learned = &ctx.counters[unit.binding].task_metric_parts;
+    let widths = super::wide::Widths::of_tasks(ctx, unit.binding);
+    let metrics = spec.metrics.len();
     let mut requests = 0;
-    if learned.load(Ordering::Relaxed) < 2 {
+    if widths.parts(metrics) < 2 {
         match attempt(ctx, unit, spec, window, filters, &mut requests).await {
             Err((err, _)) if err.class() == ErrorClass::QueryTooLarge => {
                 tracing::info!(
                     advertiser_id = unit.advertiser.id,
-                    metrics = spec.metrics.len(),
+                    metrics,
                     "TikTok found the asynchronous report task too large (40067); asking its \
                      metrics in tasks of part of them."
                 );
+                widths.refused(metrics);
             }
             whole => return whole,
         }
     }
+    // A task has no narrower window to fall back on: a part is cut until it has one metric.
     let split = super::wide::read_in_parts(
         spec,
-        learned.load(Ordering::Relaxed),
+        widths,
+        true,
         unit.advertiser.id,
         async |part: ReportSpec| match attempt(ctx, unit, &part, window, filters, &mut requests)
             .await
@@ -224,12 +227,9 @@ async fn attempt_wide(
     // The plan counted one query, which the capped answer already took: every request of these
     // tasks beyond those of one task (a create, a check, a download) is added to it.
     let extra = requests.saturating_sub(3);
-    super::wide::grow_plan(ctx, unit.binding, unit.advertiser.id, extra);
+    super::wide::grow_plan(ctx, unit.binding, unit.advertiser.id, extra as i64);
     match split.joined {
-        Ok(Some(rows)) => {
-            learned.fetch_max(split.read_parts, Ordering::Relaxed);
-            Ok(CsvTable::from_rows(spec, &rows))
-        }
+        Ok(Some(rows)) => Ok(CsvTable::from_rows(spec, &rows)),
         // Tasks are never capped.
         Ok(None) => Err((
             Error::Fatal("an asynchronous task's answer was taken as capped".into()),

@@ -1,14 +1,20 @@
 //! Wide queries: a report query TikTok finds too large (40067) even for the narrowest window (one
 //! day, or a report without a time dimension) asks too many metrics at once. It is asked again as
 //! several queries of the same rows (same dimensions, window and filters), each with part of the
-//! metrics, halving a part TikTok still finds too large; the parts' rows are joined by their
-//! dimensions and emitted once all parts are read, so each record carries every metric TikTok
-//! answered. A binding remembers how many parts its queries took, so its next windows (of every
-//! ad account) start split, and the run's plan grows by the queries the parts add (the plan
-//! counts a query as one). The rows of every part are held until the last is read, so the
-//! windows of such a binding are cut to as many days as keep about [`VALUES_HELD`] metric values
-//! ([`held_days`]), by the rows per day its queries in parts answered. Asynchronous report
-//! tasks TikTok finds too large are split and joined here too ([`read_in_parts`]).
+//! metrics; the parts' rows are joined by their dimensions and emitted once all parts are read,
+//! so each record carries every metric TikTok answered. What TikTok answered and refused is
+//! kept as a width ([`Widths`]: the most metrics a query was answered with, the fewest it was
+//! refused with), by the binding (for every ad account's windows, and in its state for the next
+//! run, [`save_widths`]) and by the run (for the bindings that know none yet): a query wider
+//! than the answered width starts in parts ([`parts_for`]), so refusals are paid once per
+//! binding's life rather than per window or per run, and TikTok's limit, which it does not
+//! document, is found between the two counts by one query at a time trying fewer parts. The
+//! plan counts the parts a binding's state foresees and grows by the other queries
+//! ([`planned_parts`], [`grow_plan`]). The rows of every part are held until the last is read,
+//! so the windows of such a binding are cut to as many days as keep about [`VALUES_HELD`]
+//! metric values ([`held_days`]), by the rows per day its queries in parts answered.
+//! Asynchronous report tasks TikTok finds too large are split and joined here too
+//! ([`read_in_parts`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -22,6 +28,8 @@ use serde_json::{Map, Value};
 use super::query::{params, Query, PAGE_SIZE, REPORT_PATH};
 use crate::capture::context::{Context, CountFor};
 use crate::capture::listing::ListQuery;
+use crate::capture::shared::LearnedWidth;
+use crate::capture::state::{MetricWidth, StatePatch};
 use crate::client::Page;
 use crate::error::{ErrorClass, Result};
 use crate::registry::ReportSpec;
@@ -40,15 +48,151 @@ pub(super) const VALUES_HELD: u64 = 1_000_000;
 
 /// How many days a window of this binding may span when its queries are read in parts: as
 /// many as keep the rows per day its earlier queries in parts answered, times its metrics,
-/// within [`VALUES_HELD`] (at least one); `None` until such a query has been read.
+/// within [`VALUES_HELD`] (at least one); `None` for a binding whose queries are not in parts,
+/// or until such a query has been read (this run, or the last: the state's rows per day).
 pub(super) fn held_days(ctx: &Context, binding: usize, spec: &ReportSpec) -> Option<u64> {
-    let counters = &ctx.counters[binding];
-    if counters.metric_parts.load(Ordering::Relaxed) < 2 {
+    if Widths::of_queries(ctx, binding).parts(spec.metrics.len()) < 2 {
         return None;
     }
-    let rows_per_day = counters.wide_rows_per_day.load(Ordering::Relaxed);
+    let rows_per_day = ctx.counters[binding]
+        .wide_rows_per_day
+        .load(Ordering::Relaxed);
     let values_per_day = rows_per_day.checked_mul(spec.metrics.len() as u64)?;
     (values_per_day > 0).then(|| (VALUES_HELD / values_per_day).max(1))
+}
+
+/// How many parts a query of `metrics` metrics is asked in, knowing `width` (1: whole), and
+/// whether that tries fewer parts than the answered width needs (`may_probe`: this query has
+/// the turn to). Nothing known: whole, as every query of the default metrics (which TikTok has
+/// never refused) is asked. A width TikTok answered: parts no wider, unless the trial finds
+/// fewer, halfway in parts between those and the fewest no refused width rules out. Only a
+/// refusal known: parts of half the refused width (the halving that finds an answer soonest).
+/// TikTok documents no limit, so none is assumed: everything here comes from its answers.
+pub(super) fn parts_for(metrics: usize, width: MetricWidth, may_probe: bool) -> (usize, bool) {
+    let metrics = metrics.max(1);
+    match (width.answered, width.refused) {
+        (None, None) => (1, false),
+        (Some(answered), refused) => {
+            let safe = metrics.div_ceil(answered.max(1) as usize);
+            let fewest = match refused {
+                Some(refused) if refused > 1 => metrics.div_ceil(refused as usize - 1),
+                _ => 1,
+            };
+            let trial = fewest.midpoint(safe);
+            match may_probe && trial < safe {
+                true => (trial, true),
+                false => (safe, false),
+            }
+        }
+        (None, Some(refused)) if metrics < refused as usize => (1, false),
+        (None, Some(refused)) => (metrics.div_ceil((refused as usize / 2).max(1)), false),
+    }
+}
+
+/// The widths a query of one binding is cut by: the binding's own (its state's, then what its
+/// queries learn), or the run's while the binding knows none. What a query learns goes to both.
+#[derive(Clone, Copy)]
+pub(super) struct Widths<'a> {
+    binding: &'a LearnedWidth,
+    run: &'a LearnedWidth,
+}
+
+impl<'a> Widths<'a> {
+    fn new(binding: &'a LearnedWidth, run: &'a LearnedWidth) -> Widths<'a> {
+        Widths { binding, run }
+    }
+
+    /// Those of synchronous queries.
+    pub(super) fn of_queries(ctx: &'a Context, binding: usize) -> Widths<'a> {
+        Widths::new(&ctx.counters[binding].query_width, &ctx.query_width)
+    }
+
+    /// Those of asynchronous tasks.
+    pub(super) fn of_tasks(ctx: &'a Context, binding: usize) -> Widths<'a> {
+        Widths::new(&ctx.counters[binding].task_width, &ctx.task_width)
+    }
+
+    /// The counts a query goes by, and whose they are (the trial turn is theirs).
+    fn known(&self) -> (MetricWidth, &'a LearnedWidth) {
+        let own = self.binding.get();
+        match own.is_known() {
+            true => (own, self.binding),
+            false => (self.run.get(), self.run),
+        }
+    }
+
+    /// Parts of a query of `metrics` metrics, without trying fewer (1: whole).
+    pub(super) fn parts(&self, metrics: usize) -> usize {
+        parts_for(metrics, self.known().0, false).0
+    }
+
+    /// Whether anything is known (a query of the default metrics never learns anything).
+    pub(super) fn is_known(&self) -> bool {
+        self.known().0.is_known()
+    }
+
+    pub(super) fn answered(&self, metrics: usize) {
+        let width = u32::try_from(metrics).unwrap_or(u32::MAX);
+        self.binding.answered(width);
+        self.run.answered(width);
+    }
+
+    pub(super) fn refused(&self, metrics: usize) {
+        let width = u32::try_from(metrics).unwrap_or(u32::MAX);
+        self.binding.refused(width);
+        self.run.refused(width);
+    }
+
+    /// The parts a query of `metrics` metrics starts in, taking the trial turn when it is free
+    /// and fewer parts are worth trying (held until the guard drops).
+    ///
+    /// Only a width this run is learning is tried: one the binding's state held is used as it
+    /// is, so a run after the one that learned it meets no refusal (a first run asks enough
+    /// queries in parts to find TikTok's width; if it did not, the parts stay a few too many).
+    fn start(&self, metrics: usize) -> (usize, Option<Trial<'a>>) {
+        let (width, whose) = self.known();
+        let (parts, _) = parts_for(metrics, width, false);
+        let (fewer, trying) = parts_for(metrics, width, true);
+        let learning = !whose.at_start.is_known();
+        if trying && learning && fewer < parts && whose.start_probe() {
+            return (fewer, Some(Trial(whose)));
+        }
+        (parts, None)
+    }
+}
+
+/// The turn to try fewer parts than the answered width needs; given back when dropped.
+struct Trial<'a>(&'a LearnedWidth);
+
+impl Drop for Trial<'_> {
+    fn drop(&mut self) {
+        self.0.end_probe();
+    }
+}
+
+/// The parts per query the run's plan counted for a binding of `metrics` metrics: those its
+/// state's width foresees (1 without one).
+pub(crate) fn planned_parts(width: Option<MetricWidth>, metrics: usize) -> u64 {
+    parts_for(metrics, width.unwrap_or_default(), false).0 as u64
+}
+
+/// Patches the binding's state with what its queries learned of TikTok's width, if that
+/// changed since the state had it, so the next run starts where this one ends.
+pub(super) async fn save_widths(ctx: &Context, binding: usize) -> Result<()> {
+    let counters = &ctx.counters[binding];
+    let query = counters.query_width.unsaved();
+    let task = counters.task_width.unsaved();
+    if query.is_none() && task.is_none() {
+        return Ok(());
+    }
+    tracing::info!(
+        stream = ctx.stream_name(binding),
+        query_width = ?query,
+        task_width = ?task,
+        "Keeping in the state how many metrics TikTok answers in one report query."
+    );
+    ctx.checkpoint(binding, StatePatch::Widths { query, task })
+        .await
 }
 
 /// `metrics` cut into `parts` runs of nearly equal length, in order.
@@ -193,11 +337,11 @@ pub(super) async fn fetch_split(
         advertiser_id,
         query,
     } = wide;
-    let learned = &ctx.counters[binding].metric_parts;
     let filters = query.filtering(spec, ctx.config.include_deleted);
     let split = read_in_parts(
         spec,
-        learned.load(Ordering::Relaxed),
+        Widths::of_queries(ctx, binding),
+        narrowest(spec, query.window),
         advertiser_id,
         async |part: ReportSpec| {
             let query_pages = ListQuery {
@@ -211,7 +355,6 @@ pub(super) async fn fetch_split(
     )
     .await;
     if let Ok(Some(rows)) = &split.joined {
-        learned.fetch_max(split.read_parts, Ordering::Relaxed);
         let days = query
             .window
             .map_or(1, |(from, to)| (to - from).num_days().max(0) + 1);
@@ -219,12 +362,15 @@ pub(super) async fn fetch_split(
             .wide_rows_per_day
             .fetch_max((rows.len() as u64).div_ceil(days as u64), Ordering::Relaxed);
     }
-    // The plan counted this query once: every other query asked for it is added to the plan.
+    // The plan counted this query as the parts the state foresaw: every other query asked for
+    // it is added to the plan (or taken from it, when it took fewer).
+    let at_start = ctx.counters[binding].query_width.at_start;
+    let planned = planned_parts(Some(at_start), spec.metrics.len());
     grow_plan(
         ctx,
         binding,
         advertiser_id,
-        (refused + split.asked).saturating_sub(1),
+        (refused + split.asked) as i64 - planned as i64,
     );
     split.joined
 }
@@ -238,29 +384,33 @@ pub(super) enum Part<E> {
     TooLarge(E),
 }
 
-/// The outcome of a query read in parts: the rows joined (`None`: a part was capped), how many
-/// queries were asked and how many parts were read.
+/// The outcome of a query read in parts: the rows joined (`None`: a part was capped) and how
+/// many queries were asked.
 pub(super) struct Split<E> {
     pub(super) joined: std::result::Result<Option<Vec<Box<RawValue>>>, E>,
     pub(super) asked: u64,
-    pub(super) read_parts: usize,
 }
 
-/// Asks the metrics of `spec` in at least two parts (`learned`, when more) of the same rows,
-/// each through `read_part` (a synchronous query, or an asynchronous task), halving a part
-/// TikTok finds too large until it has one metric, and joins the parts' rows by their
-/// dimensions. The one split and join of both paths.
+/// Asks the metrics of `spec` in parts of the same rows (at least two; as many as `widths`
+/// says), each through `read_part` (a synchronous query, or an asynchronous task), and joins
+/// the parts' rows by their dimensions. The one split and join of both paths. A part TikTok
+/// finds too large is a width it refuses: the metrics not yet read are cut again by what is
+/// known then (the answered width, or half the refused one), down to one metric. In a window
+/// that can be halved (`narrowest` false) only a part wider than TikTok has answered says the
+/// metrics are too many; any other may say the days are: its refusal is returned, unlearned,
+/// for the caller to halve them.
 pub(super) async fn read_in_parts<E>(
     spec: &ReportSpec,
-    learned: usize,
+    widths: Widths<'_>,
+    narrowest: bool,
     advertiser_id: u64,
     mut read_part: impl AsyncFnMut(ReportSpec) -> std::result::Result<Part<E>, E>,
 ) -> Split<E> {
-    let mut queue: VecDeque<Vec<String>> = cut(&spec.metrics, learned.max(2)).into();
+    let (parts, mut trial) = widths.start(spec.metrics.len());
+    let mut queue: VecDeque<Vec<String>> = cut(&spec.metrics, parts.max(2)).into();
     let mut split = Split {
         joined: Ok(None),
         asked: 0,
-        read_parts: 0,
     };
     let mut joined = Joined::default();
     while let Some(metrics) = queue.pop_front() {
@@ -276,22 +426,34 @@ pub(super) async fn read_in_parts<E>(
                 for raw in rows {
                     joined.add(spec, raw);
                 }
-                split.read_parts += 1;
+                widths.answered(width);
             }
             Ok(Part::Capped) => return split,
-            Ok(Part::TooLarge(err)) if width < 2 => {
-                split.joined = Err(err);
-                return split;
-            }
-            Ok(Part::TooLarge(_)) => {
+            Ok(Part::TooLarge(err)) => {
+                // In a window of several days only a part wider than TikTok has answered says
+                // the metrics are too many (a trial); otherwise it may be the days.
+                let answered = widths.known().0.answered.map(|a| a as usize);
+                let too_wide = narrowest || answered.is_some_and(|a| width > a);
+                if width < 2 || !too_wide {
+                    split.joined = Err(err);
+                    return split;
+                }
+                widths.refused(width);
+                // A trial that failed ends; the rest is cut by what is known now.
+                trial = None;
+                let rest: Vec<String> = std::iter::once(metrics)
+                    .chain(queue.drain(..))
+                    .flatten()
+                    .collect();
+                let parts = widths.parts(rest.len()).max(2);
                 tracing::info!(
                     advertiser_id,
                     metrics = width,
-                    "TikTok found a query of part of the metrics too large (40067); halving it."
+                    parts,
+                    "TikTok found a query of part of the metrics too large (40067); asking the \
+                     metrics not yet read in narrower parts."
                 );
-                let mut halves = cut(&metrics, 2);
-                queue.push_front(halves.pop().unwrap_or_default());
-                queue.push_front(halves.pop().unwrap_or_default());
+                queue = cut(&rest, parts).into();
             }
             Err(err) => {
                 split.joined = Err(err);
@@ -299,6 +461,7 @@ pub(super) async fn read_in_parts<E>(
             }
         }
     }
+    drop(trial);
     split.joined = Ok(Some(joined.into_rows()));
     split
 }
@@ -329,19 +492,26 @@ async fn read_part(
     Ok(Part::Rows(rows))
 }
 
-/// Adds to the plan the `extra` requests a query read in parts took beyond the one the plan
-/// counted.
-pub(super) fn grow_plan(ctx: &Context, binding: usize, advertiser_id: u64, extra: u64) {
-    let planned = ctx.counters[binding]
+/// Adds to the plan the `extra` requests a query read in parts took beyond those the plan
+/// counted (takes them off when it took fewer).
+pub(super) fn grow_plan(ctx: &Context, binding: usize, advertiser_id: u64, extra: i64) {
+    if extra == 0 {
+        return;
+    }
+    let change = |n: u64| Some(n.saturating_add_signed(extra));
+    let counters = &ctx.counters[binding];
+    let before = counters
         .planned
-        .fetch_add(extra, Ordering::Relaxed)
-        + extra;
-    ctx.planned_total.fetch_add(extra, Ordering::Relaxed);
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, change)
+        .unwrap_or_default();
+    let _ = ctx
+        .planned_total
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, change);
     tracing::info!(
         stream = ctx.stream_name(binding),
         advertiser_id,
         extra_requests = extra,
-        planned_requests = planned,
+        planned_requests = before.saturating_add_signed(extra),
         "A report query took several queries of part of its metrics; the plan grows by them."
     );
 }
@@ -353,6 +523,108 @@ mod tests {
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("m{i}")).collect()
+    }
+
+    fn width(answered: Option<u32>, refused: Option<u32>) -> MetricWidth {
+        MetricWidth { answered, refused }
+    }
+
+    #[test]
+    fn a_query_is_cut_by_what_tiktok_answered_and_refused() {
+        // Nothing known (the default metrics, which TikTok never refused): whole.
+        assert_eq!(parts_for(1028, width(None, None), true), (1, false));
+        // Only a refusal: half its width, and whole below it.
+        assert_eq!(parts_for(1028, width(None, Some(1028)), false), (2, false));
+        assert_eq!(parts_for(86, width(None, Some(1028)), false), (1, false));
+        // Answered 129 and refused 257 (what halving 1,028 finds): 8 parts of 129 are safe,
+        // 5 are the fewest not ruled out; a trial takes the middle, 6.
+        assert_eq!(
+            parts_for(1028, width(Some(129), Some(257)), false),
+            (8, false)
+        );
+        assert_eq!(
+            parts_for(1028, width(Some(129), Some(257)), true),
+            (6, true)
+        );
+        // Found exactly: no trial is worth making.
+        assert_eq!(
+            parts_for(1028, width(Some(200), Some(201)), true),
+            (6, false)
+        );
+        // As wide as answered, or narrower: whole.
+        assert_eq!(
+            parts_for(200, width(Some(200), Some(201)), true),
+            (1, false)
+        );
+        assert_eq!(parts_for(86, width(Some(129), Some(257)), true), (1, false));
+        // An answer whose refusal was dropped (TikTok's limit moved): anything may be tried.
+        assert_eq!(parts_for(1028, width(Some(200), None), true), (3, true));
+        assert_eq!(planned_parts(None, 1028), 1);
+        assert_eq!(planned_parts(Some(width(Some(200), Some(201))), 1028), 6);
+    }
+
+    /// A server that refuses more than `limit` metrics a query, read three times with what the
+    /// earlier reads learned: the first finds an answer by halving, the second tries fewer
+    /// parts (its trial is refused and cut again), the third asks the fewest parts at once;
+    /// every read joins every metric of every row.
+    #[tokio::test]
+    async fn queries_in_parts_learn_the_width_tiktok_answers() {
+        let Kind::Report(def) = find("ads_reports_daily").unwrap().kind else {
+            panic!()
+        };
+        let spec = ReportSpec {
+            metrics: names(30),
+            ..ReportSpec::from_def(&def)
+        };
+        let limit = 7;
+        let (binding, run) = (LearnedWidth::default(), LearnedWidth::default());
+        let widths = Widths::new(&binding, &run);
+        // What `fetch` learns when the whole query is refused for one day.
+        widths.refused(30);
+        let mut asked_per_read = Vec::new();
+        let mut widths_asked = Vec::new();
+        for _ in 0..3 {
+            let split = read_in_parts(&spec, widths, true, 1, async |part: ReportSpec| {
+                widths_asked.push(part.metrics.len());
+                if part.metrics.len() > limit {
+                    return Ok(Part::TooLarge("40067"));
+                }
+                let metrics: Map<String, Value> = part
+                    .metrics
+                    .iter()
+                    .map(|m| (m.clone(), Value::from("1")))
+                    .collect();
+                let row = serde_json::json!({"dimensions": {"ad_id": "1",
+                    "stat_time_day": "2026-11-03 00:00:00"}, "metrics": metrics});
+                Ok(Part::Rows(vec![
+                    RawValue::from_string(row.to_string()).unwrap()
+                ]))
+            })
+            .await;
+            let rows = split.joined.unwrap().unwrap();
+            assert_eq!(rows.len(), 1);
+            let row: Value = serde_json::from_str(rows[0].get()).unwrap();
+            assert_eq!(row["metrics"].as_object().unwrap().len(), 30);
+            asked_per_read.push(split.asked);
+        }
+        // Halves of 15 (refused), then parts of 7 or fewer: 5 parts of 6.
+        // Then a trial of 4 parts of 8 (refused), and 5 again; then 5 at once.
+        assert_eq!(asked_per_read, [6, 6, 5], "{widths_asked:?}");
+        assert_eq!(binding.get(), width(Some(6), Some(8)));
+        // What the run shares with bindings that know nothing: another binding's first query
+        // starts in as many parts.
+        assert_eq!(run.get(), width(Some(6), Some(8)));
+        let another = LearnedWidth::default();
+        assert_eq!(Widths::new(&another, &run).parts(30), 5);
+        assert_eq!(Widths::new(&another, &run).parts(6), 1);
+        // A width no wider than answered, refused in a window of several days: the days are
+        // too many, not the metrics, and the refusal is the caller's (to halve the window).
+        let split = read_in_parts(&spec, widths, false, 1, async |_part: ReportSpec| {
+            Ok::<_, &str>(Part::TooLarge("40067"))
+        })
+        .await;
+        assert_eq!((split.joined.err(), split.asked), (Some("40067"), 1));
+        assert_eq!(binding.get(), width(Some(6), Some(8)));
     }
 
     #[test]
