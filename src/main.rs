@@ -51,7 +51,8 @@ enum Command {
     /// stderr. Needs no credentials and no network.
     Demo(source_tiktok_marketing::demo::DemoArgs),
     /// Serve the simulated TikTok API on 127.0.0.1 (for benchmarks and trying things by hand).
-    Simulate(tiktok_sim::SimArgs),
+    // Boxed: its many flags would make every command as large as it.
+    Simulate(Box<tiktok_sim::SimArgs>),
 }
 
 fn init_logging() {
@@ -178,6 +179,6 @@ async fn run(command: Option<Command>) -> Result<(), Error> {
         }
         Some(Command::Read(files)) => airbyte::read(files, std::io::stdout()).await,
         Some(Command::Demo(args)) => source_tiktok_marketing::demo::run(args).await,
-        Some(Command::Simulate(args)) => tiktok_sim::run_cli(args).await.map_err(Error::Config),
+        Some(Command::Simulate(args)) => tiktok_sim::run_cli(*args).await.map_err(Error::Config),
     }
 }

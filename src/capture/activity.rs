@@ -42,6 +42,7 @@ use super::advertisers::Advertiser;
 use super::binding::Binding;
 use super::context::{unit_concurrency, Context, CountFor, Warning};
 use super::listing::ListQuery;
+use super::reconcile::tally::figure_text;
 use super::report::asked::Unasked;
 use super::report::query::{self as report_query, PAGE_SIZE, REPORT_PATH};
 use super::report::window::{
@@ -1030,16 +1031,14 @@ fn day_totals(rows: &[Box<RawValue>]) -> HashMap<String, (f64, f64)> {
     out
 }
 
-/// A number TikTok sent and half a unit of its last decimal.
+/// A number TikTok sent (a JSON number, or a number in a string) and half a unit of its last
+/// decimal (the reconciliation's reading of a figure, counts not told apart).
 pub(crate) fn figure(value: &Value) -> Option<(f64, f64)> {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_string(),
-        _ => return None,
-    };
-    let x: f64 = text.parse().ok().filter(|x: &f64| x.is_finite())?;
-    let decimals = text.split_once('.').map_or(0, |(_, frac)| frac.len()) as i32;
-    Some((x, 0.5 * 10f64.powi(-decimals)))
+    match value {
+        Value::Number(n) => figure_text(&n.to_string(), false),
+        Value::String(s) => figure_text(s, false),
+        _ => None,
+    }
 }
 
 /// What an ad-level read of one account-day found.

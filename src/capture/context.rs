@@ -17,7 +17,8 @@ use super::listing::{ListQuery, ListingRules};
 use super::reconcile::tally::RunCounts;
 use super::record;
 use super::shared::{
-    ActivityIndex, AdInventory, PerAccount, TaskState, TopViewCampaigns, TASK_DEADLINE,
+    ActivityIndex, AdInventory, PerAccount, RefusedMetrics, TaskState, TopViewCampaigns,
+    TASK_DEADLINE,
 };
 use super::state::StatePatch;
 use crate::client::{Page, TikTokClient};
@@ -69,6 +70,8 @@ pub(crate) struct Counters {
     /// The most rows per day a query of the binding read in parts answered (0 until one has):
     /// what bounds the days such a query asks at once (see `report::wide`).
     pub(crate) wide_rows_per_day: AtomicU64,
+    /// The metrics TikTok refused in the binding's report queries, left out of its later ones.
+    pub(crate) refused_metrics: RefusedMetrics,
     /// When the binding's last unit ended.
     pub(crate) finished_at: Mutex<Option<Instant>>,
 }

@@ -64,6 +64,8 @@ pub(crate) struct RunSummary {
     pub(crate) bindings: Vec<BindingSummary>,
     pub(crate) reconciled_account_days: u64,
     pub(crate) differing_account_days: u64,
+    /// The metrics TikTok refused and the run left out, per stream (`stream: a, b`).
+    pub(crate) metrics_dropped: Vec<String>,
 }
 
 /// Runs a capture to its end. Returns per-binding summaries; fails only on errors that stop the
@@ -118,10 +120,18 @@ pub(crate) async fn run(
     let endings = result?;
     let bindings = summarize(&ctx, &bindings, endings, &tx).await?;
     let (reconciled_account_days, differing_account_days) = ctx.reconciled.finish();
+    let metrics_dropped = (0..bindings.len())
+        .filter_map(|index| {
+            let dropped = ctx.counters[index].refused_metrics.dropped();
+            (!dropped.is_empty())
+                .then(|| format!("{}: {}", ctx.stream_name(index), dropped.join(", ")))
+        })
+        .collect();
     Ok(RunSummary {
         bindings,
         reconciled_account_days,
         differing_account_days,
+        metrics_dropped,
     })
 }
 
@@ -188,12 +198,15 @@ async fn summarize(
             seconds: finished.duration_since(ctx.started).as_secs_f64(),
             error,
         };
+        // The metrics TikTok refused, which the stream's records lack (absent when none).
+        let dropped = counters.refused_metrics.dropped();
         tracing::info!(
             stream = summary.name.as_str(),
             records = summary.records,
             requests = summary.requests,
             seconds = summary.seconds,
             complete = summary.error.is_none() && !cut_short,
+            metrics_dropped = (!dropped.is_empty()).then(|| dropped.join(", ")),
             "Stream finished."
         );
         summaries.push(summary);

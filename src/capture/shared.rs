@@ -1,9 +1,10 @@
 //! What a run learns once and shares between its units, as plain data the [`Context`] holds:
 //! per ad account ([`PerAccount`]) its TopView campaign listings, its ad counts and listings
-//! ([`AdInventory`]), the activity index ([`ActivityIndex`]), and the state of asynchronous
-//! report tasks ([`TaskState`]). The modules that fill them (`buying`, `report::splits`,
-//! `activity`, `report::tasks`) make the requests; this one only keeps the answers, so the
-//! context imports no part of the engine that imports it.
+//! ([`AdInventory`]), the activity index ([`ActivityIndex`]), the state of asynchronous
+//! report tasks ([`TaskState`]), and per report binding the metrics TikTok refused
+//! ([`RefusedMetrics`]). The modules that fill them (`buying`, `report::splits`, `activity`,
+//! `report::tasks`, `report::refused`) make the requests; this one only keeps the answers, so
+//! the context imports no part of the engine that imports it.
 //!
 //! [`Context`]: super::context::Context
 
@@ -298,5 +299,25 @@ impl TaskState {
                 "Asynchronous report tasks are not used for the rest of this run."
             );
         }
+    }
+}
+
+/// The metrics TikTok refused (code 40002) in one report binding's queries this run, in the
+/// order they were found: every later query of the binding, of every ad account, leaves them
+/// out (see `report::refused`). `finding` lets one unit find what a refusal names while the
+/// binding's other units wait for its answer instead of probing the same metrics again.
+#[derive(Debug, Default)]
+pub(crate) struct RefusedMetrics {
+    pub(crate) dropped: Mutex<Vec<String>>,
+    pub(crate) finding: tokio::sync::Mutex<()>,
+}
+
+impl RefusedMetrics {
+    /// The metrics dropped so far.
+    pub(crate) fn dropped(&self) -> Vec<String> {
+        self.dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

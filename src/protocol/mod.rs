@@ -153,6 +153,9 @@ pub(crate) async fn capture_with<W: Write + Send + 'static>(
                 peak_rss_kb = peak_rss_kb(),
                 reconciled_account_days = reconciled.map(|r| r.reconciled_account_days),
                 differing_account_days = reconciled.map(|r| r.differing_account_days),
+                metrics_dropped = reconciled
+                    .filter(|r| !r.metrics_dropped.is_empty())
+                    .map(|r| r.metrics_dropped.join("; ")),
                 "Capture finished."
             )
         }

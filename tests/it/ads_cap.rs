@@ -486,6 +486,78 @@ async fn an_advertiser_report_over_the_cap_is_read_whole_through_a_task() {
     }
 }
 
+/// A task TikTok refuses for a metric it names (40002 "Invalid metric fields") is asked again
+/// without it, and its report is read whole through the task, not from the capped answer: the
+/// metric is left empty, with one warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_refused_for_a_metric_it_names_is_asked_again_without_it() {
+    const REFUSED: &str = "real_time_app_install";
+    let server = advertiser_level_server(async |server| {
+        // TikTok's file of the task asked without the metric: no column of it.
+        let text = lifetime_csv("2.50", str::to_string);
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        let column = lines[0].iter().position(|c| *c == REFUSED).unwrap();
+        let file: String = lines
+            .iter()
+            .map(|cells| {
+                let mut cells = cells.clone();
+                cells.remove(column);
+                cells.join(",") + "\n"
+            })
+            .collect();
+        Mock::given(method("POST"))
+            .and(path("/open_api/v1.3/report/task/create/"))
+            .respond_with(|req: &wiremock::Request| {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let asks = body["metrics"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m == REFUSED));
+                if asks {
+                    ResponseTemplate::new(200).set_body_json(json!({"code": 40002,
+                        "message": format!("Invalid metric fields: ['{REFUSED}']"),
+                        "request_id": "r", "data": {}}))
+                } else {
+                    ok(json!({"task_id": "t-2"}))
+                }
+            })
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/open_api/v1.3/report/task/check/"))
+            .respond_with(ok(json!({"status": "SUCCESS"})))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/open_api/v1.3/report/task/download/"))
+            .respond_with(csv_file(file))
+            .mount(server)
+            .await;
+    })
+    .await;
+    let session = capture_advertiser_lifetime(&server).await;
+    let stderr = &session.output.stderr;
+    assert_eq!(session.output.code, 0, "{stderr}");
+    assert_eq!(session.docs.len(), 1, "{:?}", session.docs);
+    let doc = &session.docs[0].1;
+    assert_eq!(doc["metrics"]["spend"].to_string(), "2.50", "{doc}");
+    assert!(doc["metrics"].get(REFUSED).is_none(), "{doc}");
+    assert!(
+        !stderr.contains("X-Tt-Ads-Throttle), no id filter"),
+        "{stderr}"
+    );
+    let warnings = crate::common::logs_saying(stderr, "TikTok refuses these metrics");
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert_eq!(warnings[0]["metrics"], REFUSED);
+    // The refused task, then the same task without the metric.
+    let bodies = task_bodies(&server).await;
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let mut first = bodies[0].clone();
+    let metrics = first["metrics"].as_array_mut().unwrap();
+    assert!(metrics.iter().any(|m| m == REFUSED));
+    metrics.retain(|m| m != REFUSED);
+    assert_eq!(first, bodies[1]);
+}
+
 /// A server that refuses, fails, garbles or mislabels the task: the capped synchronous rows are
 /// emitted once, and the warning says why no task could replace them.
 #[tokio::test(flavor = "multi_thread")]

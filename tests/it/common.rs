@@ -16,6 +16,15 @@ pub(crate) struct Output {
 }
 
 impl Output {
+    /// The data of every RECORD message, in the order written.
+    pub(crate) fn record_data(&self) -> Vec<&Value> {
+        self.stdout
+            .iter()
+            .filter(|m| m["type"] == "RECORD")
+            .map(|m| &m["record"]["data"])
+            .collect()
+    }
+
     /// The message of the last stderr log line (what Flow shows as the task error).
     pub(crate) fn last_log_message(&self) -> String {
         let last = self

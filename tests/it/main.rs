@@ -21,6 +21,7 @@ mod protocol;
 mod protocol_messages;
 mod reconcile;
 mod records;
+mod refused;
 mod reports;
 mod rules;
 mod spec_validation;

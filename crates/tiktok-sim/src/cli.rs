@@ -101,6 +101,14 @@ pub struct SimArgs {
     /// first says QUEUING, the next ones PROCESSING; 0 or 1 = done at the first check).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub async_task_checks: u32,
+    /// Refuse a report metric (repeatable) with 40002 "Invalid metric fields", as TikTok
+    /// answers a metric it does not serve in the report: NAME at every data level, or
+    /// NAME@DATA_LEVEL (e.g. complete_payment_roas@AUCTION_CAMPAIGN).
+    #[arg(long = "refuse-metric", value_name = "NAME[@DATA_LEVEL]")]
+    pub refuse_metric: Vec<String>,
+    /// Word refusals of metrics without naming them ("Invalid metric fields.").
+    #[arg(long)]
+    pub unnamed_metric_refusals: bool,
     /// Inject a fault (repeatable): CODE/N (e.g. 40100/5), httpSTATUS/N, drop/N, truncate/N,
     /// slow=MS/N, qps/N, qpm/N, qpd/N (40100 naming that limit), 40067>DAYS,
     /// noperm=ADVERTISER_ID, storm=MS; append @path,path to restrict it.
@@ -140,6 +148,32 @@ impl SimArgs {
                 format!("--today must be a date as YYYY-MM-DD, such as 2024-06-30; got {text:?}")
             })?,
         };
+        let refused = self
+            .refuse_metric
+            .iter()
+            .map(|spec| {
+                let (metric, level) = match spec.split_once('@') {
+                    None => (spec.as_str(), None),
+                    Some((metric, level)) => match crate::catalog::Level::from_data_level(level) {
+                        Some(level) => (metric, Some(level)),
+                        None => {
+                            return Err(format!(
+                                "--refuse-metric {spec:?}: {level:?} is not a data level (one \
+                                 of AUCTION_ADVERTISER, AUCTION_CAMPAIGN, AUCTION_ADGROUP, \
+                                 AUCTION_AD)"
+                            ))
+                        }
+                    },
+                };
+                if metric.is_empty() {
+                    return Err(format!("--refuse-metric {spec:?} names no metric"));
+                }
+                Ok(crate::RefusedMetric {
+                    metric: metric.to_string(),
+                    level,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let faults = self
             .fault
             .iter()
@@ -178,6 +212,14 @@ impl SimArgs {
                 quota: self.sandbox_quota.then_some(crate::rules::Quota::SANDBOX),
                 empty_breakdown_values: self.empty_breakdown_values,
                 ads_cap: self.ads_cap,
+                metrics: crate::MetricRules {
+                    refused,
+                    refusal_wording: match self.unnamed_metric_refusals {
+                        true => crate::RefusalWording::Unnamed,
+                        false => crate::RefusalWording::Named,
+                    },
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             async_reports: AsyncReports {
@@ -311,6 +353,50 @@ mod tests {
             serde_json::json!({"path": "ad/get/", "params": {"page_size": "1"}, "code": 0,
                                "ads_throttled": false})
         );
+    }
+
+    #[test]
+    fn refused_metrics_are_named_with_their_level() {
+        let cfg = parse(&[
+            "--refuse-metric",
+            "complete_payment_roas@AUCTION_CAMPAIGN",
+            "--refuse-metric",
+            "reach",
+            "--unnamed-metric-refusals",
+        ])
+        .to_config()
+        .unwrap();
+        assert_eq!(
+            cfg.api.metrics.refused,
+            [
+                crate::RefusedMetric {
+                    metric: "complete_payment_roas".into(),
+                    level: Some(crate::catalog::Level::Campaign),
+                },
+                crate::RefusedMetric {
+                    metric: "reach".into(),
+                    level: None,
+                },
+            ]
+        );
+        assert_eq!(
+            cfg.api.metrics.refusal_wording,
+            crate::RefusalWording::Unnamed
+        );
+        assert!(parse(&[])
+            .to_config()
+            .unwrap()
+            .api
+            .metrics
+            .refused
+            .is_empty());
+        for bad in ["reach@CAMPAIGN", "@AUCTION_AD"] {
+            let err = parse(&["--refuse-metric", bad]).to_config().unwrap_err();
+            assert!(
+                err.contains("--refuse-metric") && err.contains(bad),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -150,6 +150,35 @@ pub struct MetricRules {
     /// window. TikTok states no number: the message is TikTok's, the limit is the simulator's
     /// own choice. Default [`MetricRules::DEFAULT_MAX_METRICS`].
     pub max_metrics_per_query: usize,
+    /// Metrics refused beyond what TikTok's pages state, each at one data level or at every
+    /// level: a query naming one answers 40002, as TikTok answers a metric it does not serve
+    /// in the report ("Invalid metric fields", Run a synchronous report, portal doc
+    /// 1740302848100353; error codes, doc 1737172488964097). TikTok's restrictions are not all
+    /// documented and change: tests use this to stand for a metric TikTok stops serving at a
+    /// level. Default none.
+    pub refused: Vec<RefusedMetric>,
+    /// How a 40002 for metrics is worded: TikTok's `Invalid metric fields: [...]`, naming
+    /// them (the default), or a message that names none.
+    pub refusal_wording: RefusalWording,
+}
+
+/// A metric the simulated API refuses (see [`MetricRules::refused`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedMetric {
+    pub metric: String,
+    /// The data level it is refused at; `None` = every level.
+    pub level: Option<catalog::Level>,
+}
+
+/// How the simulated API words a refusal of metrics (code 40002).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RefusalWording {
+    /// TikTok's wording: `Invalid metric fields: ["name", ...]`.
+    #[default]
+    Named,
+    /// A message that names no metric (`Invalid metric fields.`), as a server may answer:
+    /// the client cannot tell which metrics from the text.
+    Unnamed,
 }
 
 impl MetricRules {
@@ -164,6 +193,8 @@ impl Default for MetricRules {
     fn default() -> Self {
         MetricRules {
             max_metrics_per_query: Self::DEFAULT_MAX_METRICS,
+            refused: Vec::new(),
+            refusal_wording: RefusalWording::Named,
         }
     }
 }

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::capture::record::MetricSink;
 use crate::registry::metric_catalog::{self, ValueType};
 
 /// The sums of one report unit (one stream, level and ad account), filled as it emits.
@@ -23,6 +23,7 @@ pub(crate) struct Tally {
     /// The metrics compared: the stream's additive metrics the ledger asks, in the ledger's
     /// order.
     pub(crate) metrics: Vec<&'static str>,
+    index: MetricIndex,
     days: Mutex<TallyDays>,
 }
 
@@ -80,16 +81,191 @@ impl Figure {
     }
 }
 
-/// The metrics of a report row, borrowed from its text.
-#[derive(Deserialize)]
-struct RowMetrics<'a> {
-    #[serde(borrow, default)]
-    metrics: HashMap<Cow<'a, str>, &'a RawValue>,
+/// The compared metrics by name, for finding a row's metric among them without hashing: the
+/// names sorted, each with its place in [`Tally::metrics`] and whether it is a count (exact
+/// when sent without decimals), looked up in the catalog once per unit, not per figure.
+#[derive(Debug)]
+struct MetricIndex(Vec<(&'static str, usize, bool)>);
+
+impl MetricIndex {
+    fn new(metrics: &[&'static str]) -> MetricIndex {
+        let mut by_name: Vec<(&'static str, usize, bool)> = metrics
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, i, is_count(name)))
+            .collect();
+        by_name.sort_unstable_by_key(|(name, ..)| *name);
+        MetricIndex(by_name)
+    }
+
+    /// The place of a compared metric and whether it is a count.
+    fn find(&self, name: &str) -> Option<(usize, bool)> {
+        let at = self.0.binary_search_by(|(n, ..)| (*n).cmp(name)).ok()?;
+        let (_, place, count) = self.0[at];
+        Some((place, count))
+    }
+}
+
+/// The metric names of the rows read so far, by position, each with what the [`MetricIndex`]
+/// said of it: TikTok sends every row of an answer with its metrics in the same order, so a
+/// row's k-th name is checked against the last row's k-th (one comparison) before it is
+/// searched for.
+#[derive(Default)]
+struct NameOrder(Vec<(String, Option<(usize, bool)>)>);
+
+impl NameOrder {
+    fn find(&mut self, index: &MetricIndex, position: usize, name: &str) -> Option<(usize, bool)> {
+        match self.0.get(position) {
+            Some((seen, found)) if seen == name => *found,
+            _ => {
+                let found = index.find(name);
+                let entry = (name.to_string(), found);
+                match self.0.get_mut(position) {
+                    Some(slot) => *slot = entry,
+                    None => self.0.push(entry),
+                }
+                found
+            }
+        }
+    }
+}
+
+/// The figures of the compared metrics in the rows of one answer, taken as the record builder
+/// reads each row ([`MetricSink`]: the row's text is parsed once), and kept, with the row's
+/// day, for the rows emitted ([`RowReader::keep`]) until [`Tally::add_read`] sums them.
+pub(crate) struct RowReader<'t> {
+    index: &'t MetricIndex,
+    order: NameOrder,
+    /// The place in the current row of the next metric handed over.
+    position: usize,
+    /// The current row's figure of each compared metric (`None`: not seen yet).
+    found: Vec<Option<Option<(f64, f64)>>>,
+    kept_days: Vec<NaiveDate>,
+    /// The figures of the rows kept, one run of `found.len()` per row (`None`: missing or not
+    /// a number).
+    kept: Vec<Option<(f64, f64)>>,
+}
+
+impl RowReader<'_> {
+    /// Keeps the current row's figures, as the figures of a row of `day`.
+    pub(crate) fn keep(&mut self, day: NaiveDate) {
+        self.kept_days.push(day);
+        self.kept.extend(self.found.iter().map(|f| f.flatten()));
+    }
+}
+
+impl MetricSink for RowReader<'_> {
+    fn clear(&mut self) {
+        self.found.fill(None);
+        self.position = 0;
+    }
+
+    fn metric(&mut self, name: &str, value: &str) {
+        if let Some((place, count)) = self.order.find(self.index, self.position, name) {
+            self.found[place] = Some(figure_of(value, count));
+        }
+        self.position += 1;
+    }
+
+    fn whole_row(&mut self, raw: &str) {
+        let seed = RowFigures {
+            index: self.index,
+            order: &mut self.order,
+            found: &mut self.found,
+        };
+        let mut reader = serde_json::Deserializer::from_str(raw);
+        if serde::de::DeserializeSeed::deserialize(seed, &mut reader).is_err() {
+            self.found.fill(None);
+        }
+    }
+}
+
+/// One row's figures of the compared metrics, read from its text in one pass: the row's
+/// `metrics` object is walked member by member, a compared metric's figure parsed where it
+/// stands and every other value skipped (no map of the row is built).
+struct RowFigures<'t> {
+    index: &'t MetricIndex,
+    order: &'t mut NameOrder,
+    /// Per compared metric, the figure the row sent (`None` until seen, `Some(None)`: not a
+    /// number).
+    found: &'t mut [Option<Option<(f64, f64)>>],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RowFigures<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowFigures<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a report row")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let RowFigures {
+            index,
+            order,
+            found,
+        } = self;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "metrics" {
+                map.next_value_seed(MetricFigures {
+                    index,
+                    order: &mut *order,
+                    found: &mut *found,
+                })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `metrics` object of a row (see [`RowFigures`]).
+struct MetricFigures<'t> {
+    index: &'t MetricIndex,
+    order: &'t mut NameOrder,
+    found: &'t mut [Option<Option<(f64, f64)>>],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for MetricFigures<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MetricFigures<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the metrics of a report row")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut position = 0;
+        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+            let found = self.order.find(self.index, position, &name);
+            position += 1;
+            match found {
+                Some((place, count)) => {
+                    let value: &'de RawValue = map.next_value()?;
+                    self.found[place] = Some(figure_of(value.get(), count));
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Tally {
     pub(crate) fn new(metrics: Vec<&'static str>) -> Tally {
         Tally {
+            index: MetricIndex::new(&metrics),
             metrics,
             days: Mutex::new(TallyDays::default()),
         }
@@ -99,50 +275,72 @@ impl Tally {
         self.days.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds emitted rows (each with its day) of the auction and reach & frequency scope, or of
-    /// TopView (`topview`).
-    pub(crate) fn add_rows<'r>(
-        &self,
-        rows: impl IntoIterator<Item = (&'r RawValue, NaiveDate)>,
-        topview: bool,
-    ) {
+    /// A reader of the figures of rows as their records are built (see [`RowReader`]).
+    pub(crate) fn reader(&self) -> RowReader<'_> {
+        RowReader {
+            index: &self.index,
+            order: NameOrder::default(),
+            position: 0,
+            found: vec![None; self.metrics.len()],
+            kept_days: Vec::new(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// Adds the rows a reader kept, of the auction and reach & frequency scope or of TopView
+    /// (`topview`).
+    pub(crate) fn add_read(&self, reader: RowReader<'_>, topview: bool) {
+        let width = self.metrics.len();
         let mut days = self.days();
-        for (raw, day) in rows {
+        for (n, day) in reader.kept_days.into_iter().enumerate() {
             let sums = days.sums.entry(day).or_insert_with(|| DaySums {
-                figures: vec![Figure::default(); self.metrics.len()],
+                figures: vec![Figure::default(); width],
                 ..DaySums::default()
             });
             let figures = if topview {
                 sums.topview_rows += 1;
                 if sums.topview.is_empty() {
-                    sums.topview = vec![Figure::default(); self.metrics.len()];
+                    sums.topview = vec![Figure::default(); width];
                 }
                 &mut sums.topview
             } else {
                 sums.rows += 1;
                 &mut sums.figures
             };
-            self.add_row(figures, raw);
+            let row = reader.kept.get(n * width..(n + 1) * width).unwrap_or(&[]);
+            for (sum, figure) in figures.iter_mut().zip(row) {
+                sum.add(*figure);
+            }
         }
     }
 
-    /// Adds one row's figures of the tally's metrics to `sums` (a metric the row lacks, or
-    /// a row that is not JSON, leaves that sum unknown).
-    fn add_row(&self, sums: &mut [Figure], raw: &RawValue) {
-        let parsed = serde_json::from_str::<RowMetrics<'_>>(raw.get()).ok();
-        for (name, sum) in self.metrics.iter().zip(sums.iter_mut()) {
-            let value = parsed
-                .as_ref()
-                .and_then(|row| row.metrics.get(*name).copied());
-            sum.add(value.and_then(|v| figure(name, v)));
+    /// Adds rows (each with its day) read from their text.
+    #[cfg(test)]
+    fn add_rows<'r>(
+        &self,
+        rows: impl IntoIterator<Item = (&'r RawValue, NaiveDate)>,
+        topview: bool,
+    ) {
+        let mut reader = self.reader();
+        for (raw, day) in rows {
+            reader.clear();
+            reader.whole_row(raw.get());
+            reader.keep(day);
         }
+        self.add_read(reader, topview);
     }
 
-    /// Sums rows that are not the unit's (the ledger's rows of a day) over the same metrics.
+    /// Sums rows that are not the unit's (the ledger's rows of a day) over the same metrics (a
+    /// metric a row lacks, or a row that is not JSON, leaves that sum unknown).
     pub(crate) fn sum_of(&self, rows: &[Box<RawValue>]) -> Vec<Figure> {
         let mut out = vec![Figure::default(); self.metrics.len()];
+        let mut reader = self.reader();
         for raw in rows {
-            self.add_row(&mut out, raw);
+            reader.clear();
+            reader.whole_row(raw.get());
+            for (sum, figure) in out.iter_mut().zip(&reader.found) {
+                sum.add(figure.flatten());
+            }
         }
         out
     }
@@ -173,22 +371,30 @@ fn days_of(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> {
 }
 
 /// One metric value as TikTok sent it (a JSON number, or a number in a string): the number and
-/// the rounding it may carry, `None` when it is not a number (`-`, null, text). TikTok rounds
-/// money and fractional figures to the decimals it sends, so such a figure may be off by half
-/// a unit of its last decimal; a count sent without decimals is a whole number of events,
-/// exact. Money sent without decimals may be rounded to whole units (TikTok's multi-account
-/// answers drop the decimals), so it carries half a unit.
-pub(crate) fn figure(metric: &str, raw: &RawValue) -> Option<(f64, f64)> {
-    let text: Cow<'_, str> = if raw.get().starts_with('"') {
-        Cow::Owned(serde_json::from_str::<String>(raw.get()).ok()?)
-    } else {
-        Cow::Borrowed(raw.get())
+/// the rounding it may carry (see [`figure_text`]; `count`: the metric is a count), `None` when
+/// it is not a number (`-`, null, text).
+fn figure_of(json: &str, count: bool) -> Option<(f64, f64)> {
+    let text: Cow<'_, str> = match json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        // Figures carry no escapes: the text between the quotes is the string.
+        Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+        Some(_) => Cow::Owned(serde_json::from_str::<String>(json).ok()?),
+        None => Cow::Borrowed(json),
     };
+    figure_text(&text, count)
+}
+
+/// A number written as text (a JSON number, or a string's content) and the rounding it may
+/// carry, `None` when the text is no finite number. TikTok rounds money and fractional figures
+/// to the decimals it sends, so such a figure may be off by half a unit of its last decimal; a
+/// count sent without decimals (`count`) is a whole number of events, exact. Money sent without
+/// decimals may be rounded to whole units (TikTok's multi-account answers drop the decimals),
+/// so it carries half a unit.
+pub(crate) fn figure_text(text: &str, count: bool) -> Option<(f64, f64)> {
     let text = text.trim();
     let value: f64 = text.parse().ok().filter(|x: &f64| x.is_finite())?;
     let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
     let decimals = mantissa.split_once('.').map_or(0, |(_, frac)| frac.len());
-    let rounding = if decimals == 0 && is_count(metric) {
+    let rounding = if decimals == 0 && count {
         0.0
     } else {
         0.5 * 10f64.powi(-(decimals.min(30) as i32))
@@ -321,6 +527,10 @@ mod tests {
         RawValue::from_string(text.to_string()).unwrap()
     }
 
+    fn figure(metric: &str, raw: &RawValue) -> Option<(f64, f64)> {
+        figure_of(raw.get(), is_count(metric))
+    }
+
     #[test]
     fn figures_carry_the_rounding_of_their_last_decimal() {
         assert_eq!(figure("spend", &raw("\"12.34\"")), Some((12.34, 0.005)));
@@ -356,6 +566,67 @@ mod tests {
         assert!(days.sums[&d2].topview.is_empty());
         assert!(days.sums[&d2].figures[1].unreadable);
         assert!(!days.sums[&d2].figures[0].unreadable);
+    }
+
+    #[test]
+    fn a_row_is_read_in_any_member_order_with_escapes_and_other_members_skipped() {
+        let tally = Tally::new(vec!["spend", "impressions", "clicks"]);
+        // Metrics before dimensions, an escaped name, nested values among the skipped members,
+        // a number sent as a JSON number and one as an escaped string.
+        let row = raw(concat!(
+            r#"{"metrics":{"cpc":{"a":[1,2]},"sp\u0065nd":"1.5","impressions":12,"#,
+            r#""clicks":"\u0033"},"dimensions":{"ad_id":"1"},"extra":[{"metrics":{}}]}"#
+        ));
+        let sums = tally.sum_of(&[row]);
+        assert_eq!((sums[0].value, sums[0].rounding), (1.5, 0.05));
+        assert_eq!((sums[1].value, sums[1].rounding), (12.0, 0.0));
+        assert_eq!((sums[2].value, sums[2].unreadable), (3.0, false));
+        // A metric the row lacks leaves its sum unknown, not the others'; the names in another
+        // order than the row before are each still found.
+        let rows = [
+            raw(r#"{"metrics":{"spend":"1.00","impressions":"2","clicks":"1"}}"#),
+            raw(r#"{"metrics":{"clicks":"1","spend":"2.00"}}"#),
+        ];
+        let sums = tally.sum_of(&rows);
+        assert_eq!(
+            sums.iter().map(|s| s.unreadable).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert_eq!((sums[0].value, sums[2].value), (3.0, 2.0));
+        // A row that is no object, or whose metrics are no object, leaves every sum unknown.
+        for broken in [r#"[1,2]"#, r#"{"metrics":null}"#, r#"{"metrics":[]}"#] {
+            let sums = tally.sum_of(&[raw(broken)]);
+            assert!(sums.iter().all(|s| s.unreadable), "{broken}");
+        }
+    }
+
+    #[test]
+    fn figures_handed_over_by_the_record_builder_sum_like_the_rows_read_whole() {
+        let tally = Tally::new(vec!["spend", "impressions"]);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut reader = tally.reader();
+        // A row handed over metric by metric, then one the builder declined, handed whole,
+        // after a clear that drops what it had been given of it.
+        reader.clear();
+        reader.metric("cpc", "\"0.10\"");
+        reader.metric("spend", "\"1.25\"");
+        reader.metric("impressions", "7");
+        reader.keep(day);
+        reader.clear();
+        reader.metric("spend", "\"100.00\"");
+        reader.clear();
+        reader.whole_row(r#"{"metrics":{"spend":"0.75","impressions":"3"}}"#);
+        reader.keep(day);
+        // Handed over without clicks' row kept: a row not kept counts nothing.
+        reader.clear();
+        reader.metric("spend", "\"9.00\"");
+        tally.add_read(reader, false);
+        let days = tally.take();
+        let sums = &days.sums[&day];
+        assert_eq!(sums.rows, 2);
+        assert!((sums.figures[0].value - 2.0).abs() < 1e-9);
+        assert_eq!(sums.figures[1].value, 10.0);
+        assert!(!sums.figures[0].unreadable && !sums.figures[1].unreadable);
     }
 
     #[test]

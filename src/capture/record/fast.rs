@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::report::ReportRecord;
+use super::report::{MetricSink, ReportRecord};
 use crate::registry::metric_catalog::metric_type;
 use crate::registry::metrics::{MetricType, ID_FIELDS};
 use crate::registry::report_options::flat_field;
@@ -178,7 +178,18 @@ fn key(out: &mut String, name: &str) {
     out.push_str("\":");
 }
 
+#[cfg(test)]
 pub(super) fn report_row(raw: &str, spec: &ReportSpec, advertiser_id: u64) -> Option<ReportRecord> {
+    report_row_into(raw, spec, advertiser_id, &mut ())
+}
+
+/// [`report_row`] that hands each metric it writes to `sink` too.
+pub(super) fn report_row_into(
+    raw: &str,
+    spec: &ReportSpec,
+    advertiser_id: u64,
+    sink: &mut dyn MetricSink,
+) -> Option<ReportRecord> {
     let row: Row = serde_json::from_str(raw).ok()?;
     let find = |name: &str| {
         row.dimensions
@@ -230,6 +241,7 @@ pub(super) fn report_row(raw: &str, spec: &ReportSpec, advertiser_id: u64) -> Op
                 }
                 key(&mut out, name);
                 write_metric(&mut out, name, value.get(), metric_type(name))?;
+                sink.metric(name, value.get());
             }
             out.push_str("}}");
         }
@@ -239,6 +251,7 @@ pub(super) fn report_row(raw: &str, spec: &ReportSpec, advertiser_id: u64) -> Op
                 out.push(',');
                 key(&mut out, &flat_field(name, &spec.dimensions));
                 write_metric(&mut out, name, value.get(), metric_type(name))?;
+                sink.metric(name, value.get());
             }
             out.push('}');
         }

@@ -31,7 +31,7 @@ pub use convert::FieldTypes;
 pub(crate) use entity::object_record;
 pub use entity::{advertiser, entity, EntityRecord, RecordKey};
 pub use note::{Note, Notes};
-pub use report::ReportRecord;
+pub use report::{MetricSink, ReportRecord};
 pub(crate) use text::parse_row;
 pub use text::RowError;
 
@@ -49,9 +49,26 @@ pub fn report_row(
     advertiser_id: u64,
     notes: &mut Notes,
 ) -> Result<ReportRecord, RowError> {
-    match fast::report_row(raw.get(), spec, advertiser_id) {
+    report_row_with(raw, spec, advertiser_id, notes, &mut ())
+}
+
+/// [`report_row`] that hands the row's metrics to `sink` as well (see [`MetricSink`]), so a
+/// reader of the figures does not parse the row again.
+pub fn report_row_with(
+    raw: &RawValue,
+    spec: &ReportSpec,
+    advertiser_id: u64,
+    notes: &mut Notes,
+    sink: &mut dyn MetricSink,
+) -> Result<ReportRecord, RowError> {
+    sink.clear();
+    match fast::report_row_into(raw.get(), spec, advertiser_id, sink) {
         Some(record) => Ok(record),
-        None => report_row_general(raw, spec, advertiser_id, notes),
+        None => {
+            sink.clear();
+            sink.whole_row(raw.get());
+            report_row_general(raw, spec, advertiser_id, notes)
+        }
     }
 }
 

@@ -27,6 +27,26 @@ pub struct ReportRecord {
     pub(crate) empty_key: Option<String>,
 }
 
+/// What else reads a report row's metrics while its record is built, so the row's text is
+/// parsed once: the fast path hands it each metric's name and raw JSON value as it writes
+/// them ([`MetricSink::metric`]); a row it declines is handed over whole
+/// ([`MetricSink::whole_row`]) after [`MetricSink::clear`] dropped what it had been given.
+pub trait MetricSink {
+    /// Forgets what it was given of the current row.
+    fn clear(&mut self);
+    /// One metric of the row, its value as the row's JSON text.
+    fn metric(&mut self, name: &str, value: &str);
+    /// The whole row's text, for a row the fast path declined.
+    fn whole_row(&mut self, raw: &str);
+}
+
+/// Nothing reads the metrics besides the record.
+impl MetricSink for () {
+    fn clear(&mut self) {}
+    fn metric(&mut self, _: &str, _: &str) {}
+    fn whole_row(&mut self, _: &str) {}
+}
+
 /// The general (slower) row builder: serde_json values all the way. The fast path falls
 /// back to it for rows it does not handle, and the tests hold the fast path to it.
 pub(crate) fn report_row_general(

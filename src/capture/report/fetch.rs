@@ -70,6 +70,16 @@ impl<'a> ReportUnit<'a> {
             .is_some_and(|(first, last)| from <= *last && to >= *first)
     }
 
+    /// Whose queries these are, for a refusal of their metrics ([`super::refused`]).
+    pub(super) fn whose(&self) -> super::refused::Whose<'a> {
+        super::refused::Whose {
+            binding: self.binding,
+            stream: self.stream,
+            spec: self.spec,
+            advertiser_id: self.advertiser.id,
+        }
+    }
+
     /// Rows per queried recent day (one decimal), `None` before any such window.
     pub(super) fn rows_per_day(&self) -> Option<f64> {
         let days = self.days.load(Ordering::Relaxed);
@@ -93,10 +103,36 @@ pub(super) enum Fetched {
 
 /// Fetches every page of one query and emits its rows. An answer over the ads cap is not
 /// emitted (`Capped`) unless `accept_capped`. A query TikTok finds too large (40067) whose window
-/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]).
+/// cannot be halved is read as several queries of part of the metrics ([`super::wide`]). A
+/// query refused for metrics TikTok does not serve (40002) before any of its rows was emitted
+/// is asked again without them ([`super::refused`]).
 pub(super) async fn fetch(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    query: Query<'_>,
+    accept_capped: bool,
+) -> Result<Fetched> {
+    loop {
+        let asked = super::refused::asked_spec(ctx, unit.binding, unit.spec);
+        match fetch_asked(ctx, unit, &asked, query, accept_capped).await {
+            Err(err) if super::refused::is_refusal(&err) => {
+                // The refused request is one of the binding's.
+                ctx.count_request(unit.binding);
+                let filters = query.filtering(unit.spec, ctx.config.include_deleted);
+                let at = (query.window, filters.as_slice());
+                super::refused::resolve(ctx, unit.whose(), at, err, &asked.metrics).await?;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`fetch`] of the report as the binding asks it now (`spec`: without the metrics TikTok
+/// refused).
+async fn fetch_asked(
+    ctx: &Context,
+    unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
@@ -108,12 +144,12 @@ pub(super) async fn fetch(
     {
         0
     } else {
-        let narrowest = super::wide::narrowest(unit.spec, query.window);
-        match fetch_whole(ctx, unit, query, accept_capped).await {
+        let narrowest = super::wide::narrowest(spec, query.window);
+        match fetch_whole(ctx, unit, spec, query, accept_capped).await {
             Err(err) if narrowest && err.class() == ErrorClass::QueryTooLarge => {
                 tracing::info!(
                     advertiser_id = unit.advertiser.id,
-                    metrics = unit.spec.metrics.len(),
+                    metrics = spec.metrics.len(),
                     "TikTok found the query too large (40067) for one day; asking its metrics in \
                      parts."
                 );
@@ -124,7 +160,7 @@ pub(super) async fn fetch(
     };
     let wide = super::wide::WideQuery {
         binding: unit.binding,
-        spec: unit.spec,
+        spec,
         advertiser_id: unit.advertiser.id,
         query,
     };
@@ -137,14 +173,17 @@ pub(super) async fn fetch(
     }
 }
 
-/// [`fetch`] in one query.
+/// [`fetch`] in one query. A refusal (40002) after rows of the query were emitted is no
+/// refusal of its metrics (TikTok accepted them for the first page): it fails the query as any
+/// other error, so asking again cannot emit a row twice.
 async fn fetch_whole(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
     query: Query<'_>,
     accept_capped: bool,
 ) -> Result<Fetched> {
-    let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
+    let (binding, advertiser_id) = (unit.binding, unit.advertiser.id);
     let filters = query.filtering(spec, ctx.config.include_deleted);
     let params = params(spec, advertiser_id, query.window, &filters);
     let query_pages = ListQuery {
@@ -157,12 +196,14 @@ async fn fetch_whole(
     futures::pin_mut!(pages);
     let mut unasked = Unasked::new(advertiser_id, query.window);
     let fetched = async {
+        let mut emitted = false;
         while let Some(page) = pages.next().await {
-            let page: Page = page?;
+            let page: Page = page.map_err(|err| super::refused::after_rows(err, emitted))?;
             if page.ads_throttled && !accept_capped {
                 return Ok(Fetched::Capped);
             }
             emit_rows(ctx, unit, &page.records, (&mut unasked, query.scope)).await?;
+            emitted = true;
         }
         Ok(Fetched::Whole)
     }
@@ -205,14 +246,19 @@ pub(super) async fn emit_rows(
     let (binding, spec, advertiser_id) = (unit.binding, unit.spec, unit.advertiser.id);
     let dropped_before = unasked.dropped();
     let tally = unit.tally.get();
-    let mut tallied = Vec::new();
+    // The figures the reconciliation sums, taken as each record is built.
+    let mut figures = tally.map(Tally::reader);
     let mut docs = Vec::with_capacity(rows.len());
     let mut notes = record::Notes::new();
     for raw in rows {
         if !unasked.keeps_account(row_account(raw.get())) {
             continue;
         }
-        match record::report_row(raw, spec, advertiser_id, &mut notes) {
+        let sink: &mut dyn record::MetricSink = match &mut figures {
+            Some(reader) => reader,
+            None => &mut (),
+        };
+        match record::report_row_with(raw, spec, advertiser_id, &mut notes, sink) {
             Ok(row) if !unasked.keeps_day(row.time.as_deref().and_then(day_of)) => {}
             Ok(row) => {
                 if let Some(dimension) = &row.empty_key {
@@ -226,8 +272,10 @@ pub(super) async fn emit_rows(
                         );
                     }
                 }
-                if let Some(day) = tally.and_then(|_| row.time.as_deref().and_then(day_of)) {
-                    tallied.push((&**raw, day));
+                if let (Some(reader), Some(day)) =
+                    (&mut figures, row.time.as_deref().and_then(day_of))
+                {
+                    reader.keep(day);
                 }
                 docs.push(row.doc)
             }
@@ -238,8 +286,8 @@ pub(super) async fn emit_rows(
         }
     }
     ctx.log_notes(binding, &mut notes);
-    if let Some(tally) = tally {
-        tally.add_rows(tallied, scope == BuyingScope::TopView);
+    if let (Some(tally), Some(reader)) = (tally, figures) {
+        tally.add_read(reader, scope == BuyingScope::TopView);
     }
     if unasked.window().is_some_and(|w| unit.is_recent(w)) {
         let kept = rows.len() as u64 - (unasked.dropped() - dropped_before);

@@ -15,6 +15,7 @@ pub(crate) mod asked;
 mod fetch;
 pub(crate) mod filter;
 pub(crate) mod query;
+mod refused;
 pub(crate) mod splits;
 pub(crate) mod tasks;
 mod wide;

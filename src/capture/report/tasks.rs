@@ -134,7 +134,23 @@ pub(crate) async fn read(
                 .into(),
         ));
     }
-    match attempt_wide(ctx, unit, window, filters).await {
+    // A task refused for metrics TikTok does not serve (40002) is asked again without them
+    // (`super::refused`); a refusal about anything else falls back as any other.
+    let attempted = loop {
+        let asked = super::refused::asked_spec(ctx, unit.binding, unit.spec);
+        match attempt_wide(ctx, unit, &asked, window, filters).await {
+            Err((err, _)) if super::refused::is_refusal(&err) => {
+                let at = (window, filters);
+                match super::refused::resolve(ctx, unit.whose(), at, err, &asked.metrics).await {
+                    Ok(()) => continue,
+                    Err(err) if super::refused::is_refusal(&err) => break Err((err, Reach::Query)),
+                    Err(err) => return Err(err),
+                }
+            }
+            attempted => break attempted,
+        }
+    };
+    match attempted {
         Ok(table) => Ok(ByTask::Done(table)),
         Err((err, _)) if err.stops_the_run() => Err(err),
         // The daily quota of a task endpoint (TikTok's QPD is per path): tasks end for the
@@ -171,17 +187,18 @@ enum Reach {
 async fn attempt_wide(
     ctx: &Context,
     unit: &ReportUnit<'_>,
+    spec: &ReportSpec,
     window: Option<(NaiveDate, NaiveDate)>,
     filters: &[Value],
 ) -> std::result::Result<CsvTable, (Error, Reach)> {
     let learned = &ctx.counters[unit.binding].task_metric_parts;
     let mut requests = 0;
     if learned.load(Ordering::Relaxed) < 2 {
-        match attempt(ctx, unit, unit.spec, window, filters, &mut requests).await {
+        match attempt(ctx, unit, spec, window, filters, &mut requests).await {
             Err((err, _)) if err.class() == ErrorClass::QueryTooLarge => {
                 tracing::info!(
                     advertiser_id = unit.advertiser.id,
-                    metrics = unit.spec.metrics.len(),
+                    metrics = spec.metrics.len(),
                     "TikTok found the asynchronous report task too large (40067); asking its \
                      metrics in tasks of part of them."
                 );
@@ -190,7 +207,7 @@ async fn attempt_wide(
         }
     }
     let split = super::wide::read_in_parts(
-        unit.spec,
+        spec,
         learned.load(Ordering::Relaxed),
         unit.advertiser.id,
         async |part: ReportSpec| match attempt(ctx, unit, &part, window, filters, &mut requests)
@@ -211,7 +228,7 @@ async fn attempt_wide(
     match split.joined {
         Ok(Some(rows)) => {
             learned.fetch_max(split.read_parts, Ordering::Relaxed);
-            Ok(CsvTable::from_rows(unit.spec, &rows))
+            Ok(CsvTable::from_rows(spec, &rows))
         }
         // Tasks are never capped.
         Ok(None) => Err((

@@ -160,6 +160,9 @@ pub struct Model {
     pub(crate) ads_cap: usize,
     /// See [`crate::MetricRules::max_metrics_per_query`].
     pub(crate) max_metrics_per_query: usize,
+    /// See [`crate::MetricRules::refused`] and [`crate::MetricRules::refusal_wording`].
+    pub(crate) refused_metrics: Vec<crate::RefusedMetric>,
+    pub(crate) refusal_wording: crate::RefusalWording,
     /// Share of idle days of a delivering advertiser, in parts per 10,000.
     pub(crate) idle_day_parts: u64,
     pub(crate) assets: AssetSizes,
@@ -283,6 +286,8 @@ impl Model {
             empty_breakdown_values: cfg.api.empty_breakdown_values,
             ads_cap: cfg.api.ads_cap.max(1),
             max_metrics_per_query: cfg.api.metrics.max_metrics_per_query,
+            refused_metrics: cfg.api.metrics.refused.clone(),
+            refusal_wording: cfg.api.metrics.refusal_wording,
             idle_day_parts: share_parts(cfg.data.idle_day_share),
             assets: AssetSizes::of(cfg),
             advertisers,

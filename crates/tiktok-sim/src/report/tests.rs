@@ -1114,6 +1114,7 @@ fn queries_wider_than_the_metric_limit_get_40067() {
         api: ApiBehaviour {
             metrics: crate::MetricRules {
                 max_metrics_per_query: 2_000,
+                ..Default::default()
             },
             ..ApiBehaviour::default()
         },
@@ -1121,6 +1122,86 @@ fn queries_wider_than_the_metric_limit_get_40067() {
     });
     let q = query(&wide, Level::Ad, &dims, &every);
     assert!(wide.report_rows(&q).is_ok());
+}
+
+#[test]
+fn metrics_it_is_told_to_refuse_get_40002_at_their_level_named_or_not() {
+    let rules = |refusal_wording| crate::MetricRules {
+        refused: vec![
+            crate::RefusedMetric {
+                metric: "clicks".into(),
+                level: Some(Level::Campaign),
+            },
+            crate::RefusedMetric {
+                metric: "reach".into(),
+                level: None,
+            },
+        ],
+        refusal_wording,
+        ..Default::default()
+    };
+    let model_with = |metrics| {
+        Model::new(&SimConfig {
+            today: today(),
+            api: ApiBehaviour {
+                metrics,
+                ..ApiBehaviour::default()
+            },
+            ..SimConfig::default()
+        })
+    };
+    let m = model_with(rules(crate::RefusalWording::Named));
+    let campaign = ["campaign_id", "stat_time_day"];
+    // Refused at its level, named in TikTok's words; served at the others.
+    let q = query(&m, Level::Campaign, &campaign, &["spend", "clicks"]);
+    assert_eq!(
+        code(m.report_rows(&q)),
+        (40002, r#"Invalid metric fields: ["clicks"]"#.to_string())
+    );
+    let q = query(
+        &m,
+        Level::Ad,
+        &["ad_id", "stat_time_day"],
+        &["spend", "clicks"],
+    );
+    assert!(m.report_rows(&q).is_ok());
+    // Refused at every level, each refused metric named; the others answer.
+    let q = query(
+        &m,
+        Level::Ad,
+        &["ad_id", "stat_time_day"],
+        &["reach", "spend"],
+    );
+    assert_eq!(
+        code(m.report_rows(&q)).1,
+        r#"Invalid metric fields: ["reach"]"#
+    );
+    let q = query(
+        &m,
+        Level::Campaign,
+        &campaign,
+        &["reach", "clicks", "spend"],
+    );
+    assert_eq!(
+        code(m.report_rows(&q)).1,
+        r#"Invalid metric fields: ["reach", "clicks"]"#
+    );
+    let q = query(&m, Level::Campaign, &campaign, &["spend", "impressions"]);
+    assert!(m.report_rows(&q).is_ok());
+    // Asynchronous tasks are refused alike.
+    let q = query(&m, Level::Campaign, &campaign, &["clicks"]);
+    assert!(m.validate_async(&q).is_err());
+    // The wording that names none.
+    let m = model_with(rules(crate::RefusalWording::Unnamed));
+    let q = query(&m, Level::Campaign, &campaign, &["spend", "clicks"]);
+    assert_eq!(
+        code(m.report_rows(&q)),
+        (40002, "Invalid metric fields.".to_string())
+    );
+    // None refused by default.
+    let m = model();
+    let q = query(&m, Level::Campaign, &campaign, &["reach", "clicks"]);
+    assert!(m.report_rows(&q).is_ok());
 }
 
 /// A figure of a row as a number, whatever its wire format.

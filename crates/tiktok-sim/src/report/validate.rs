@@ -83,7 +83,7 @@ impl Model {
         };
         // Asynchronous tasks are TikTok's way to large reports: no limit on their metrics.
         let max_metrics = (flow == Flow::Sync).then_some(self.max_metrics_per_query);
-        check_metrics(q, time, bd, max_metrics)?;
+        self.check_metrics(q, time, bd, max_metrics)?;
         let Filters {
             include_deleted,
             only_deleted,
@@ -275,39 +275,53 @@ fn breakdown(q: &ReportQuery) -> Bd {
     }
 }
 
-/// Every metric documented, and served in a report of this type, level, granularity and
-/// breakdown (TikTok's Metrics page and the restrictions it states, [`crate::catalog`]):
-/// otherwise 40002 "Invalid metric fields", naming them. Then no more metrics than the
-/// simulator's limit for synchronous reports
-/// ([`crate::MetricRules::max_metrics_per_query`]): otherwise 40067.
-fn check_metrics(
-    q: &ReportQuery,
-    time: TimeDim,
-    bd: Bd,
-    max_metrics: Option<usize>,
-) -> Result<(), ApiError> {
-    let shape = ReportShape {
-        report_type: q.report_type,
-        level: q.level,
-        granularity: match time {
-            TimeDim::Day => Granularity::Day,
-            TimeDim::Hour => Granularity::Hour,
-            TimeDim::Aggregate => Granularity::Lifetime,
-        },
-        breakdown: bd != Bd::None,
-    };
-    let invalid: Vec<&String> = q
-        .metrics
-        .iter()
-        .filter(|m| check_metric(m, shape).is_err())
-        .collect();
-    if !invalid.is_empty() {
-        return Err(bad(format!("Invalid metric fields: {invalid:?}")));
+impl Model {
+    /// Every metric documented, and served in a report of this type, level, granularity and
+    /// breakdown (TikTok's Metrics page and the restrictions it states, [`crate::catalog`]),
+    /// and not one the simulator is told to refuse at the level
+    /// ([`crate::MetricRules::refused`]): otherwise 40002 "Invalid metric fields", naming them
+    /// (unless [`crate::RefusalWording::Unnamed`]). TikTok answers 40002 for a metric it does
+    /// not serve in the report (Run a synchronous report, portal doc 1740302848100353; error
+    /// codes, doc 1737172488964097). Then no more metrics than the simulator's limit for
+    /// synchronous reports ([`crate::MetricRules::max_metrics_per_query`]): otherwise 40067.
+    fn check_metrics(
+        &self,
+        q: &ReportQuery,
+        time: TimeDim,
+        bd: Bd,
+        max_metrics: Option<usize>,
+    ) -> Result<(), ApiError> {
+        let shape = ReportShape {
+            report_type: q.report_type,
+            level: q.level,
+            granularity: match time {
+                TimeDim::Day => Granularity::Day,
+                TimeDim::Hour => Granularity::Hour,
+                TimeDim::Aggregate => Granularity::Lifetime,
+            },
+            breakdown: bd != Bd::None,
+        };
+        let refused_here = |metric: &str| {
+            self.refused_metrics
+                .iter()
+                .any(|r| r.metric == metric && r.level.is_none_or(|level| level == q.level))
+        };
+        let invalid: Vec<&String> = q
+            .metrics
+            .iter()
+            .filter(|m| check_metric(m, shape).is_err() || refused_here(m))
+            .collect();
+        if !invalid.is_empty() {
+            return Err(bad(match self.refusal_wording {
+                crate::RefusalWording::Named => format!("Invalid metric fields: {invalid:?}"),
+                crate::RefusalWording::Unnamed => "Invalid metric fields.".to_string(),
+            }));
+        }
+        if max_metrics.is_some_and(|max| q.metrics.len() > max) {
+            return Err((40067, crate::faults::code_message(40067, None)));
+        }
+        Ok(())
     }
-    if max_metrics.is_some_and(|max| q.metrics.len() > max) {
-        return Err((40067, crate::faults::code_message(40067, None)));
-    }
-    Ok(())
 }
 
 // Reservation delivery and the ads cap (Run a synchronous report, portal doc 1740302848100353;
