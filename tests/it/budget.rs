@@ -107,7 +107,7 @@ async fn day(
     let state = state.clone();
     // One instant for every run of the test, so runs with and without the index leave the same
     // entity cursors (they stay a day behind the start of the listing).
-    let noon = format!("{}T12:00:00Z", chrono::Utc::now().date_naive());
+    let noon = format!("{}T12:00:00Z", crate::common::today());
     let options = source_tiktok_marketing::protocol::RunOptions {
         no_activity_index: !index,
         ..crate::common::at(&noon)
@@ -120,7 +120,7 @@ async fn day(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_activity_index_skips_idle_days_and_loses_no_row() {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::common::today();
     let yesterday = today - Days::new(1);
     // Yesterday's run read up to today (its tomorrow); today's run resumes from its state.
     let mut states = [json!({}), json!({})];
@@ -258,7 +258,7 @@ async fn instant_page_events_are_read_at_most_once_a_day() {
 /// A delivering one gets its reports.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_that_never_delivered_costs_only_the_ledgers_lifetime_questions() {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::common::today();
     let sim = simulator::spawn(SimConfig {
         record_requests: true,
         ..agency(today, 10)
@@ -271,7 +271,7 @@ async fn an_account_that_never_delivered_costs_only_the_ledgers_lifetime_questio
         &config,
         &default_streams(),
         &json!({}),
-        source_tiktok_marketing::protocol::RunOptions::default(),
+        crate::common::at(&format!("{today}T12:00:00Z")),
     )
     .await;
     assert_eq!(session.output.code, 0, "{}", session.output.stderr);
@@ -343,7 +343,7 @@ async fn an_account_that_never_delivered_costs_only_the_ledgers_lifetime_questio
 /// the batch, the index asks per account instead, and the rows are those of a run without it.
 #[tokio::test(flavor = "multi_thread")]
 async fn accounts_of_several_users_are_asked_one_by_one() {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::common::today();
     let sim = simulator::spawn(SimConfig {
         record_requests: true,
         data: DataShape {
@@ -387,7 +387,7 @@ async fn accounts_of_several_users_are_asked_one_by_one() {
 /// counts in its state, measures nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_run_measures_a_few_reports_so_its_plan_counts_their_pages() {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::common::today();
     let sim = simulator::spawn(SimConfig {
         today,
         record_requests: true,

@@ -356,6 +356,19 @@ pub(crate) async fn flow_in_process(
     fold_session(in_process_output(output_text, stderr_text, result), state)
 }
 
+/// The simulated "today" of tests that seed their data from the date: `TIKTOK_TEST_TODAY`
+/// (`YYYY-MM-DD`) when set, to run them as on another day, else today's UTC date.
+pub(crate) fn today() -> chrono::NaiveDate {
+    match std::env::var("TIKTOK_TEST_TODAY") {
+        Ok(text) => {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").unwrap_or_else(|e| {
+                panic!("TIKTOK_TEST_TODAY={text:?} is not a date ({e}): write it as YYYY-MM-DD")
+            })
+        }
+        Err(_) => chrono::Utc::now().date_naive(),
+    }
+}
+
 /// Runs at a fixed instant (RFC 3339), with the client's default pauses.
 pub(crate) fn at(now: &str) -> source_tiktok_marketing::protocol::RunOptions {
     source_tiktok_marketing::protocol::RunOptions {

@@ -79,7 +79,8 @@ async fn same_rows_as_reading_every_day(config: SimConfig, day: NaiveDate) -> Se
     with
 }
 
-/// The first day on which a delivering account of the agency delivers, and that account.
+/// The first day on which a delivering account of the agency delivers (has rows in the
+/// simulator's reports: its day is not idle and one of its ads delivers), and that account.
 fn a_delivering_day(config: &SimConfig) -> (u64, NaiveDate) {
     let model = simulator::Model::new(config);
     let first = model.first_day();
@@ -90,7 +91,10 @@ fn a_delivering_day(config: &SimConfig) -> (u64, NaiveDate) {
             }
         }
     }
-    panic!("no account delivers")
+    panic!(
+        "no account delivers in the {} days to {}",
+        config.data.days, config.today
+    )
 }
 
 /// The agency with its accounts split between two TikTok for Business users, so that no report
@@ -108,10 +112,9 @@ fn agency_of_two_users(days: u32) -> SimConfig {
 }
 
 fn agency_of(days: u32) -> SimConfig {
-    let today = chrono::Utc::now().date_naive();
     SimConfig {
         record_requests: true,
-        ..agency(today, days)
+        ..agency(crate::common::today(), days)
     }
 }
 
@@ -205,6 +208,7 @@ async fn totals_over_the_cap_by_the_ad_count_skip_nothing() {
             auction_only_every: 1,
             ..Default::default()
         },
+        today: crate::common::today(),
         ..SimConfig::default()
     };
     let account = simulator::Model::new(&config).advertiser_ids()[0];
@@ -273,6 +277,7 @@ async fn the_reconciliation_finds_a_row_left_out_of_one_level() {
     config.faults.disagreements = vec![Disagreement::RowDropped {
         data_level: "AUCTION_AD".into(),
         day,
+        advertiser_id: account,
     }];
     let days = config.data.days as u64;
     let sim = simulator::spawn(config).await.unwrap();
@@ -350,16 +355,27 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
         record_requests: true,
         data: DataShape {
             advertisers: 1,
-            campaigns_per_advertiser: 2,
+            campaigns_per_advertiser: 4,
             adgroups_per_campaign: 3,
             ads_per_adgroup: 5,
             days: 4,
             idle_day_share: 0.0,
             ..Default::default()
         },
+        today: crate::common::today(),
         ..SimConfig::default()
     };
-    let account = simulator::Model::new(&config).advertiser_ids()[0];
+    let model = simulator::Model::new(&config);
+    let account = model.advertiser_ids()[0];
+    // Every day the spot checks may draw (the three complete ones; the run is at noon of the
+    // last) has ad rows, whatever the run's seed: with two campaigns only one of them did, and
+    // the test failed when ten runs drew the other two.
+    for day in model.first_day().iter_days().take(3) {
+        assert!(
+            model.advertiser_delivers_on(account, day),
+            "the account delivers on {day}: choose another shape"
+        );
+    }
     let disagreeing = SimConfig {
         faults: tiktok_sim::Faults {
             disagreements: vec![Disagreement::TotalsOverCap {
@@ -378,8 +394,8 @@ async fn the_spot_checks_find_totals_that_hide_rows_and_remember_it() {
             .filter(|l| l.contains("totals and its ad-level rows disagree"))
             .count()
     };
-    // One account-day a run is drawn; most days have ad rows here (ads live for a while
-    // each), so a few runs find it.
+    // One account-day a run is drawn, and every one of them has ad rows: the first run finds
+    // them (the loop is there for a run whose checks could not be read).
     let mut state = json!({});
     let mut first = None;
     for _ in 0..10 {

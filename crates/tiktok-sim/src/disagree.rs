@@ -17,8 +17,8 @@
 //!   and no `X-Tt-Ads-Throttle` header, as totals over the ads cap that cover only its newest
 //!   (idle) ads would; TikTok gives that cap as 20,000 ads ([`docs::REPORTING_FAQ`]) and its SDK
 //!   as 10,000, and the header is the only sign of it a report answer carries.
-//! - [`Disagreement::RowDropped`]: an answer at one data level leaves out a row of one day that
-//!   the other levels and the totals count (a row lost between TikTok's systems: nothing in an
+//! - [`Disagreement::RowDropped`]: an answer at one data level leaves out a row of one account
+//!   and day that the other levels and the totals count (a row lost between TikTok's systems: nothing in an
 //!   answer shows it, which is what a client's reconciliation of the levels is for).
 //! - [`Disagreement::BuyingTypeHidden`]: campaign, ad group and ad answers hold no row of one
 //!   buying type while the advertiser's totals count it: TikTok's advertiser level holds "data
@@ -50,8 +50,14 @@ pub enum Disagreement {
     AccountLeftOut { advertiser_id: u64 },
     /// This account's advertiser-level reports by day hold no rows (no throttle header).
     TotalsOverCap { advertiser_id: u64 },
-    /// Answers at `data_level` (e.g. `AUCTION_AD`) leave out their first row of `day`.
-    RowDropped { data_level: String, day: NaiveDate },
+    /// Answers at `data_level` (e.g. `AUCTION_AD`) leave out their first row of `day` of the
+    /// account `advertiser_id` (one account's, so that what it changes does not depend on which
+    /// other accounts deliver that day).
+    RowDropped {
+        data_level: String,
+        day: NaiveDate,
+        advertiser_id: u64,
+    },
     /// Campaign, ad group and ad answers leave out the rows of campaigns of `buying_type`
     /// (TikTok's name: `AUCTION`, `RESERVATION_RF`, `RESERVATION_TOP_VIEW`); the advertiser's
     /// totals still count them.
@@ -98,10 +104,16 @@ pub(crate) fn apply(
                     }
                 }
             }
-            Disagreement::RowDropped { data_level, day }
-                if params.get("data_level") == Some(data_level) =>
-            {
-                if let Some(first) = rows.iter().position(|row| row_day(row) == Some(*day)) {
+            Disagreement::RowDropped {
+                data_level,
+                day,
+                advertiser_id,
+            } if params.get("data_level") == Some(data_level) => {
+                let of_day = |row: &Value| {
+                    row_day(row) == Some(*day)
+                        && row_account(row).or(asked_alone) == Some(*advertiser_id)
+                };
+                if let Some(first) = rows.iter().position(of_day) {
                     rows.remove(first);
                 }
             }
@@ -263,9 +275,11 @@ mod tests {
     fn a_dropped_row_leaves_its_level_only() {
         let m = model();
         let day = NaiveDate::from_ymd_opt(2024, 6, 20).unwrap();
+        let account = m.advertiser_ids()[0];
         let switch = Disagreement::RowDropped {
             data_level: "AUCTION_AD".into(),
             day,
+            advertiser_id: account,
         };
         let (p, answer) = daily_answer(&m, Level::Ad, Vec::new());
         let rows = answer["list"].as_array().unwrap();
@@ -279,6 +293,14 @@ mod tests {
             let (p, answer) = daily_answer(&m, level, Vec::new());
             assert_eq!(rewritten(&switch, &m, &p, &answer), answer, "{level:?}");
         }
+        // Another account's answers keep all their rows.
+        let other = Disagreement::RowDropped {
+            data_level: "AUCTION_AD".into(),
+            day,
+            advertiser_id: account + 1,
+        };
+        let (p, answer) = daily_answer(&m, Level::Ad, Vec::new());
+        assert_eq!(rewritten(&other, &m, &p, &answer), answer);
     }
 
     #[test]

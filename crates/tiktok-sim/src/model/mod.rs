@@ -294,18 +294,14 @@ impl Model {
         }
     }
 
-    /// Whether an advertiser delivers anything on a day (day number since 1970-01-01, in its own
-    /// time zone): never for an idle account, and not on its idle days.
-    pub(crate) fn delivers_on(&self, adv: &Advertiser, day: i64) -> bool {
+    /// Whether a day (day number since 1970-01-01, in the advertiser's own time zone) is open
+    /// to delivery: never for an idle account, and not on its idle days. Only its ads deliver:
+    /// an open day before its first ad or after its last has no rows either (whether any row
+    /// does is [`Model::advertiser_delivers_on`]).
+    pub(crate) fn open_to_delivery(&self, adv: &Advertiser, day: i64) -> bool {
         !adv.idle
             && (self.idle_day_parts == 0
                 || hash(&[self.seed ^ 0x1D1E, adv.id, day as u64]) % 10_000 >= self.idle_day_parts)
-    }
-
-    /// Whether the advertiser of `advertiser_id` delivers anything on `day`.
-    pub fn advertiser_delivers_on(&self, advertiser_id: u64, day: NaiveDate) -> bool {
-        self.advertiser(advertiser_id)
-            .is_some_and(|a| self.delivers_on(a, day_num(day)))
     }
 
     /// The first day with data.

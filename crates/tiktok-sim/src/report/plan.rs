@@ -199,8 +199,9 @@ impl Model {
                 continue;
             }
             let (from, to) = (from.max(ad.life.first_hour), to.min(ad.life.last_hour));
-            let delivers = (from..=to)
-                .any(|h| hour_active(seed, ad.id, h) && self.delivers_on(adv, h.div_euclid(24)));
+            let delivers = (from..=to).any(|h| {
+                hour_active(seed, ad.id, h) && self.open_to_delivery(adv, h.div_euclid(24))
+            });
             if delivers {
                 mask |= ad_mask;
                 if mask == e.bd_mask {
@@ -278,16 +279,18 @@ impl Model {
 }
 
 impl Model {
-    /// Whether one of the advertiser's ads (every buying type, deleted ones included) delivers
-    /// on `day`: whether its advertiser-level daily totals have a row that day, when the ads
-    /// cap processes all of its ads. An advertiser delivers only through its ads, so days
-    /// before its first ad or after its last one have no row.
-    pub fn ads_deliver_on(&self, advertiser_id: u64, day: chrono::NaiveDate) -> bool {
+    /// Whether the advertiser of `advertiser_id` delivers anything on `day` (its own date):
+    /// whether one of its ads (every buying type, deleted ones included) delivers then, which
+    /// is whether its advertiser-level daily totals have a row that day when the ads cap
+    /// processes all of its ads, and whether its rows at every level do. An advertiser
+    /// delivers only through its ads, so a day that is not idle but comes before its first ad
+    /// (the first days of a short history often do) or after its last one has no row.
+    pub fn advertiser_delivers_on(&self, advertiser_id: u64, day: chrono::NaiveDate) -> bool {
         let Some(adv) = self.advertiser(advertiser_id) else {
             return false;
         };
         let day = crate::model::day_num(day);
-        self.delivers_on(adv, day)
+        self.open_to_delivery(adv, day)
             && adv.ads.iter().any(|ad| {
                 let from = (day * 24).max(ad.life.first_hour);
                 let to = (day * 24 + 23).min(ad.life.last_hour);

@@ -224,7 +224,8 @@ impl Model {
             }
             let mut own = Totals::default();
             for hour in from.max(ad.life.first_hour)..=to.min(ad.life.last_hour) {
-                if hour_active(self.seed, ad.id, hour) && self.delivers_on(adv, hour.div_euclid(24))
+                if hour_active(self.seed, ad.id, hour)
+                    && self.open_to_delivery(adv, hour.div_euclid(24))
                 {
                     own.add_hour(HourDraw {
                         seed: self.seed,

@@ -717,7 +717,7 @@ async fn the_csv_holds_the_sync_rows_cell_for_cell() {
             // The advertiser's totals: a row per day on which one of its ads delivers.
             let june = |d| chrono::NaiveDate::from_ymd_opt(2024, 6, d).unwrap();
             let days = (1..=30)
-                .filter(|&d| sim.model().ads_deliver_on(adv, june(d)))
+                .filter(|&d| sim.model().advertiser_delivers_on(adv, june(d)))
                 .count();
             assert_eq!(rows.len(), days);
             assert!(days >= 20, "{days}");
