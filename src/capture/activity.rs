@@ -41,6 +41,8 @@ use serde_json::Value;
 use super::advertisers::Advertiser;
 use super::binding::Binding;
 use super::context::{unit_concurrency, Context, CountFor, Warning};
+pub(crate) use super::ledger_rows::Reading;
+use super::ledger_rows::{self as parts, Answer, LedgerRow};
 use super::listing::ListQuery;
 use super::reconcile::tally::figure_text;
 use super::report::asked::Unasked;
@@ -69,14 +71,6 @@ pub(crate) const SHARED_STREAM: &str = "advertisers_reports_daily";
 /// planning takes the higher figure (the header corrects it), the ledger the lower, since a
 /// skipped day is not corrected by anything.
 pub(crate) const LEDGER_ADS_CAP: u64 = 10_000;
-
-/// Whether a figure TikTok sent reads as an exact zero, a non-zero number, or neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reading {
-    Zero,
-    NonZero,
-    Unknown,
-}
 
 /// Reads one metric value. `rounded_money`: the answer covered several accounts, where TikTok
 /// sends money without decimals, so a money zero there is not an exact zero.
@@ -453,24 +447,22 @@ pub(crate) async fn ever(ctx: &Context, advertiser_id: u64) -> Result<bool> {
         .ever
         .get_or_try_make(advertiser_id, || async {
             let metrics = ctx.activity.scope().lifetime.clone();
-            Ok(
-                match query_with(ctx, Accounts::One(advertiser_id), None, &metrics).await {
-                    Ok(Answer::Rows(rows)) => rows
-                        .iter()
-                        .any(|r| r.reading != Reading::Zero || r.account != Some(advertiser_id)),
-                    Ok(Answer::Capped) => {
-                        log_capped(advertiser_id);
-                        true
-                    }
-                    Err(err) if err.stops_the_run() || err.class() == ErrorClass::Permission => {
-                        return Err(err)
-                    }
-                    Err(err) => {
-                        log_unread(ctx, advertiser_id, &err);
-                        true
-                    }
-                },
-            )
+            Ok(match query_one(ctx, advertiser_id, None, &metrics).await {
+                Ok(Answer::Rows(rows)) => rows
+                    .iter()
+                    .any(|r| r.reading != Reading::Zero || r.account != Some(advertiser_id)),
+                Ok(Answer::Capped) => {
+                    log_capped(advertiser_id);
+                    true
+                }
+                Err(err) if err.stops_the_run() || err.class() == ErrorClass::Permission => {
+                    return Err(err)
+                }
+                Err(err) => {
+                    log_unread(ctx, advertiser_id, &err);
+                    true
+                }
+            })
         })
         .await
 }
@@ -515,8 +507,9 @@ async fn build_days(
         .map(|window| {
             let metrics = &metrics;
             async move {
-                let answer =
-                    query_with(ctx, Accounts::One(advertiser_id), Some(window), metrics).await;
+                // Too large a query of every additive metric (many metric groups) is asked in
+                // parts of them.
+                let answer = query_one(ctx, advertiser_id, Some(window), metrics).await;
                 (window, answer)
             }
         })
@@ -655,22 +648,6 @@ enum Accounts<'a> {
     Many(&'a [u64]),
 }
 
-/// One row of a ledger answer: its account (the one asked, or the row's `advertiser_id` when
-/// several were), its day (daily queries), how its metrics read, and the row as sent.
-struct LedgerRow {
-    account: Option<u64>,
-    day: Option<NaiveDate>,
-    reading: Reading,
-    raw: Box<RawValue>,
-}
-
-/// What one ledger query answered.
-enum Answer {
-    Rows(Vec<LedgerRow>),
-    /// Over the ads cap (`X-Tt-Ads-Throttle`): the totals are not to be trusted.
-    Capped,
-}
-
 /// The parameters of one advertiser-level query: the shared stream's own query (its
 /// dimensions and filters, the ledger's metrics) when it is enabled and one account is asked.
 fn ledger_params(
@@ -707,6 +684,28 @@ fn ledger_params(
             params.push(("multi_adv_report_in_utc_time", "false".into()));
             params
         }
+    }
+}
+
+/// One account's ledger query (lifetime, or daily over `window`), asked in parts of its
+/// metrics when TikTok finds it too large (many metric groups; see `ledger_rows`): at once once
+/// a query of the run took parts.
+async fn query_one(
+    ctx: &Context,
+    advertiser_id: u64,
+    window: Option<(NaiveDate, NaiveDate)>,
+    metrics: &[&str],
+) -> Result<Answer> {
+    let ask =
+        async |asked: &[&str]| query_with(ctx, Accounts::One(advertiser_id), window, asked).await;
+    let learned = &ctx.activity.metric_parts;
+    if learned.load(Ordering::Relaxed) >= 2 {
+        return parts::in_parts(advertiser_id, metrics, learned, ask).await;
+    }
+    let whole = ask(metrics).await;
+    match parts::calls_for_parts(&whole, metrics) {
+        true => parts::in_parts(advertiser_id, metrics, learned, ask).await,
+        false => whole,
     }
 }
 
@@ -753,9 +752,7 @@ async fn query_with(
                 },
                 Accounts::Many(_) => named,
             };
-            let day = row["dimensions"]["stat_time_day"]
-                .as_str()
-                .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok());
+            let day = parts::row_day(&row);
             if let Some(unasked) = &mut unasked {
                 // Counted for the one warning; the ledger reads such rows as unknown below.
                 if unasked.keeps_account(named) {

@@ -16,6 +16,7 @@ pub(crate) mod binding;
 pub(crate) mod buying;
 pub(crate) mod context;
 pub(crate) mod entity;
+pub(crate) mod ledger_rows;
 pub(crate) mod listing;
 pub(crate) mod pixels;
 pub(crate) mod plan;

@@ -18,7 +18,7 @@ pub(crate) mod query;
 mod refused;
 pub(crate) mod splits;
 pub(crate) mod tasks;
-mod wide;
+pub(crate) mod wide;
 pub(crate) mod window;
 
 use std::collections::VecDeque;

@@ -196,7 +196,7 @@ pub(super) async fn save_widths(ctx: &Context, binding: usize) -> Result<()> {
 }
 
 /// `metrics` cut into `parts` runs of nearly equal length, in order.
-pub(super) fn cut(metrics: &[String], parts: usize) -> Vec<Vec<String>> {
+pub(crate) fn cut(metrics: &[String], parts: usize) -> Vec<Vec<String>> {
     let parts = parts.clamp(1, metrics.len().max(1));
     let per = metrics.len().div_ceil(parts).max(1);
     metrics.chunks(per).map(<[String]>::to_vec).collect()
@@ -210,7 +210,7 @@ pub(super) fn cut(metrics: &[String], parts: usize) -> Vec<Vec<String>> {
 /// the last part is read, and as text they take a few times less memory and no parsing twice
 /// (the record builder reads them once, as it reads any row).
 #[derive(Default)]
-pub(super) struct Joined {
+pub(crate) struct Joined {
     order: Vec<String>,
     rows: HashMap<String, JoinedRow>,
     unreadable: Vec<Box<RawValue>>,
@@ -244,7 +244,7 @@ fn members(object: &RawValue) -> Option<&str> {
 
 impl Joined {
     /// Adds one part's row: its metrics join those of the row with the same dimensions.
-    pub(super) fn add(&mut self, spec: &ReportSpec, raw: Box<RawValue>) {
+    pub(crate) fn add(&mut self, spec: &ReportSpec, raw: Box<RawValue>) {
         // Serde would read an array as the struct's fields: only an object is a row.
         let row = Some(raw.get())
             .filter(|text| text.trim_start().starts_with('{'))
@@ -285,7 +285,7 @@ impl Joined {
     }
 
     /// The joined rows, as TikTok's row shape; each row's text is freed as its row is made.
-    pub(super) fn into_rows(mut self) -> Vec<Box<RawValue>> {
+    pub(crate) fn into_rows(mut self) -> Vec<Box<RawValue>> {
         let mut out: Vec<Box<RawValue>> = Vec::with_capacity(self.order.len());
         for key in &self.order {
             let Some(JoinedRow {
