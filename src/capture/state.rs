@@ -954,9 +954,20 @@ mod tests {
             StatePatch::DropAdvertisers(vec!["2".into(), "9".into()]),
             StatePatch::Nothing,
         ];
+        let typed = folded_as_json_is(start, &patches);
+        assert_eq!(
+            typed.rows_per_day(3),
+            Some(2.5),
+            "a later cursor keeps the hint"
+        );
+    }
+
+    /// `patches` applied to `start` by the typed fold, asserting after each that the state is
+    /// what RFC 7396 makes of its JSON.
+    fn folded_as_json_is(start: Value, patches: &[StatePatch]) -> BindingState {
         let mut typed = BindingState::from_any(&start).unwrap();
         let mut value = start;
-        for patch in &patches {
+        for patch in patches {
             typed.apply(patch);
             merge_patch(&mut value, &patch.to_json());
             assert_eq!(
@@ -965,11 +976,7 @@ mod tests {
                 "after {patch:?}"
             );
         }
-        assert_eq!(
-            typed.rows_per_day(3),
-            Some(2.5),
-            "a later cursor keeps the hint"
-        );
+        typed
     }
 
     fn width(answered: Option<u32>, refused: Option<u32>) -> MetricWidth {
