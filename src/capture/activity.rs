@@ -47,6 +47,7 @@ use super::listing::ListQuery;
 use super::reconcile::tally::figure_text;
 use super::report::asked::Unasked;
 use super::report::query::{self as report_query, PAGE_SIZE, REPORT_PATH};
+use super::report::wide::{read_in_parts, Part, Widths};
 use super::report::window::{
     date_range, windows, DateBounds, CONCURRENT_WINDOWS, MAX_DAILY_WINDOW,
 };
@@ -656,23 +657,7 @@ fn ledger_params(
     window: Option<(NaiveDate, NaiveDate)>,
     metrics: &[&str],
 ) -> Params {
-    let dimensions: &[&str] = match window {
-        Some(_) => &["advertiser_id", "stat_time_day"],
-        None => &["advertiser_id"],
-    };
-    let spec = ReportSpec {
-        report_type: ReportType::Basic,
-        level: Level::Advertiser,
-        granularity: if window.is_some() {
-            Granularity::Day
-        } else {
-            Granularity::Lifetime
-        },
-        dimensions: dimensions.iter().map(|d| d.to_string()).collect(),
-        metrics: metrics.iter().map(|m| m.to_string()).collect(),
-        filtering: Vec::new(),
-        layout: RecordLayout::Nested,
-    };
+    let spec = parts::ledger_spec(window.is_some(), metrics);
     let filters = report_query::filtering(&spec, ctx.config.include_deleted, None);
     match accounts {
         Accounts::One(id) => report_query::params(&spec, id, window, &filters),
@@ -696,17 +681,38 @@ async fn query_one(
     window: Option<(NaiveDate, NaiveDate)>,
     metrics: &[&str],
 ) -> Result<Answer> {
-    let ask =
-        async |asked: &[&str]| query_with(ctx, Accounts::One(advertiser_id), window, asked).await;
-    let learned = &ctx.activity.metric_parts;
-    if learned.load(Ordering::Relaxed) >= 2 {
-        return parts::in_parts(advertiser_id, metrics, learned, ask).await;
+    let accounts = Accounts::One(advertiser_id);
+    let widths = Widths::of_ledger(ctx);
+    if widths.parts(metrics.len()) < 2 {
+        let whole = query_with(ctx, accounts, window, metrics).await;
+        if !parts::calls_for_parts(&whole, metrics) {
+            return whole;
+        }
+        widths.refused(metrics.len());
     }
-    let whole = ask(metrics).await;
-    match parts::calls_for_parts(&whole, metrics) {
-        true => parts::in_parts(advertiser_id, metrics, learned, ask).await,
-        false => whole,
-    }
+    let spec = parts::ledger_spec(window.is_some(), metrics);
+    // The ledger never halves its windows: a part refused is a width refused.
+    let split = read_in_parts(&spec, widths, true, advertiser_id, async |part| {
+        let asked: Vec<&str> = part.metrics.iter().map(String::as_str).collect();
+        match query_with(ctx, accounts, window, &asked).await {
+            Ok(Answer::Rows(rows)) => Ok(Part::Rows(rows.into_iter().map(|r| r.raw).collect())),
+            Ok(Answer::Capped) => Ok(Part::Capped),
+            Err(err) if err.class() == ErrorClass::QueryTooLarge => Ok(Part::TooLarge(err)),
+            Err(err) => Err(err),
+        }
+    })
+    .await;
+    // A day is idle only if every metric of every part reads zero: the joined rows are read
+    // as one answer's.
+    let judged: Vec<&str> = metrics.iter().copied().filter(|m| additive(m)).collect();
+    Ok(match split.joined? {
+        Some(rows) => Answer::Rows(
+            rows.into_iter()
+                .map(|raw| ledger_row(raw, accounts, window, &judged, false).0)
+                .collect(),
+        ),
+        None => Answer::Capped,
+    })
 }
 
 /// One ledger query (lifetime, or daily over `window`) and its rows.
@@ -742,35 +748,50 @@ async fn query_with(
             return Ok(Answer::Capped);
         }
         for raw in page.records {
-            let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-            let named = crate::capture::record::id_of(&row["dimensions"]["advertiser_id"]);
-            let account = match accounts {
-                // A row naming another account than the one asked is not this account's.
-                Accounts::One(id) => match named {
-                    Some(other) if other != id => None,
-                    _ => Some(id),
-                },
-                Accounts::Many(_) => named,
-            };
-            let day = parts::row_day(&row);
+            let (row, named) = ledger_row(raw, accounts, window, &judged, rounded_money);
             if let Some(unasked) = &mut unasked {
                 // Counted for the one warning; the ledger reads such rows as unknown below.
                 if unasked.keeps_account(named) {
-                    unasked.keeps_day(day.filter(|_| window.is_some()));
+                    unasked.keeps_day(row.day);
                 }
             }
-            rows.push(LedgerRow {
-                account,
-                day: day.filter(|_| window.is_some()),
-                reading: read_row(&row["metrics"], &judged, rounded_money),
-                raw,
-            });
+            rows.push(row);
         }
     }
     if let Some(unasked) = unasked {
         unasked.warn("activity index");
     }
     Ok(Answer::Rows(rows))
+}
+
+/// One row of a ledger answer as TikTok sent it, read: its account (a row naming another
+/// account than the one asked is not this account's), its day (daily queries), and how the
+/// `judged` metrics read; with the account the row names.
+fn ledger_row(
+    raw: Box<RawValue>,
+    accounts: Accounts<'_>,
+    window: Option<(NaiveDate, NaiveDate)>,
+    judged: &[&str],
+    rounded_money: bool,
+) -> (LedgerRow, Option<u64>) {
+    let row: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+    let named = crate::capture::record::id_of(&row["dimensions"]["advertiser_id"]);
+    let account = match accounts {
+        Accounts::One(id) => match named {
+            Some(other) if other != id => None,
+            _ => Some(id),
+        },
+        Accounts::Many(_) => named,
+    };
+    let day = parts::row_day(&row).filter(|_| window.is_some());
+    let reading = read_row(&row["metrics"], judged, rounded_money);
+    let row = LedgerRow {
+        account,
+        day,
+        reading,
+        raw,
+    };
+    (row, named)
 }
 
 /// The spot checks of a run: after the ledger of every account is read, and before any
@@ -1157,6 +1178,59 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// The ledger's parts joined by day (the reports' `Joined`) read as one answer's rows: a day
+    /// is idle only if every part reads zero, a dash in any part leaves it unknown, and another
+    /// account's row is not the asked account's.
+    #[test]
+    fn a_day_of_parts_is_idle_only_if_every_part_reads_zero_and_its_rows_are_joined() {
+        use crate::capture::report::wide::Joined;
+        let spec = crate::capture::ledger_rows::ledger_spec(true, &["spend", "conversion"]);
+        let row = |account: &str, day: &str, metrics: &str| {
+            RawValue::from_string(format!(
+                r#"{{"dimensions":{{"advertiser_id":"{account}","stat_time_day":"{day} 00:00:00"}},"metrics":{metrics}}}"#
+            ))
+            .unwrap()
+        };
+        let mut joined = Joined::default();
+        for raw in [
+            row("7", "2024-01-01", r#"{"spend":"0"}"#),
+            row("7", "2024-01-02", r#"{"spend":"0"}"#),
+            row("7", "2024-01-03", r#"{"spend":"1.00"}"#),
+            row("8", "2024-01-01", r#"{"spend":"5"}"#),
+            row("7", "2024-01-01", r#"{"conversion":"2"}"#),
+            row("7", "2024-01-02", r#"{"conversion":"0"}"#),
+            row("7", "2024-01-03", r#"{"conversion":"-"}"#),
+        ] {
+            joined.add(&spec, raw);
+        }
+        let window = Some((d("2024-01-01"), d("2024-01-03")));
+        let judged = ["spend", "conversion"];
+        let rows: Vec<LedgerRow> = joined
+            .into_rows()
+            .into_iter()
+            .map(|raw| ledger_row(raw, Accounts::One(7), window, &judged, false).0)
+            .collect();
+        let by_day: BTreeMap<String, (Reading, Value)> = rows
+            .iter()
+            .filter(|r| r.account == Some(7))
+            .map(|r| {
+                let value: Value = serde_json::from_str(r.raw.get()).unwrap();
+                (r.day.unwrap().to_string(), (r.reading, value))
+            })
+            .collect();
+        assert_eq!(by_day.len(), 3);
+        assert_eq!(by_day["2024-01-01"].0, Reading::NonZero);
+        assert_eq!(by_day["2024-01-02"].0, Reading::Zero);
+        assert_eq!(by_day["2024-01-03"].0, Reading::NonZero);
+        assert_eq!(by_day["2024-01-01"].1["metrics"]["spend"], "0");
+        assert_eq!(by_day["2024-01-01"].1["metrics"]["conversion"], "2");
+        // Another account's row is left apart, for the caller to distrust.
+        assert_eq!(rows.iter().filter(|r| r.account.is_none()).count(), 1);
+        // A dash where every other figure is zero leaves the day unknown.
+        let dash = json!({"spend": "0", "conversion": "-"});
+        assert_eq!(read_row(&dash, &judged, false), Reading::Unknown);
     }
 
     #[test]

@@ -185,9 +185,9 @@ pub(crate) struct ActivityIndex {
     pub(crate) no_batches: std::sync::atomic::AtomicBool,
     /// Requests the ledger made (spot checks included).
     pub(crate) requests: AtomicU64,
-    /// How many parts of its metrics the ledger's daily query took, once TikTok found it too
-    /// large (the run's later queries start split).
-    pub(crate) metric_parts: std::sync::atomic::AtomicUsize,
+    /// What the ledger's queries learned of how many metrics TikTok answers in one (its own:
+    /// the report bindings learn and keep theirs).
+    pub(crate) query_width: LearnedWidth,
     /// What the ledger asks and whom it serves, fixed when the run starts.
     pub(crate) scope: std::sync::OnceLock<LedgerScope>,
     /// Accounts whose totals and rows disagreed: nothing of theirs is skipped.

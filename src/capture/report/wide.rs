@@ -92,7 +92,7 @@ pub(super) fn parts_for(metrics: usize, width: MetricWidth, may_probe: bool) -> 
 /// The widths a query of one binding is cut by: the binding's own (its state's, then what its
 /// queries learn), or the run's while the binding knows none. What a query learns goes to both.
 #[derive(Clone, Copy)]
-pub(super) struct Widths<'a> {
+pub(crate) struct Widths<'a> {
     binding: &'a LearnedWidth,
     run: &'a LearnedWidth,
 }
@@ -105,6 +105,12 @@ impl<'a> Widths<'a> {
     /// Those of synchronous queries.
     pub(super) fn of_queries(ctx: &'a Context, binding: usize) -> Widths<'a> {
         Widths::new(&ctx.counters[binding].query_width, &ctx.query_width)
+    }
+
+    /// Those of the ledger's queries (learned for the run, kept in no state).
+    pub(crate) fn of_ledger(ctx: &'a Context) -> Widths<'a> {
+        let ledger = &ctx.activity.query_width;
+        Widths::new(ledger, ledger)
     }
 
     /// Those of asynchronous tasks.
@@ -122,7 +128,7 @@ impl<'a> Widths<'a> {
     }
 
     /// Parts of a query of `metrics` metrics, without trying fewer (1: whole).
-    pub(super) fn parts(&self, metrics: usize) -> usize {
+    pub(crate) fn parts(&self, metrics: usize) -> usize {
         parts_for(metrics, self.known().0, false).0
     }
 
@@ -137,7 +143,7 @@ impl<'a> Widths<'a> {
         self.run.answered(width);
     }
 
-    pub(super) fn refused(&self, metrics: usize) {
+    pub(crate) fn refused(&self, metrics: usize) {
         let width = u32::try_from(metrics).unwrap_or(u32::MAX);
         self.binding.refused(width);
         self.run.refused(width);
@@ -376,7 +382,7 @@ pub(super) async fn fetch_split(
 }
 
 /// What one part's query answered.
-pub(super) enum Part<E> {
+pub(crate) enum Part<E> {
     Rows(Vec<Box<RawValue>>),
     /// Over the ads cap, and the caller does not accept capped answers.
     Capped,
@@ -386,8 +392,8 @@ pub(super) enum Part<E> {
 
 /// The outcome of a query read in parts: the rows joined (`None`: a part was capped) and how
 /// many queries were asked.
-pub(super) struct Split<E> {
-    pub(super) joined: std::result::Result<Option<Vec<Box<RawValue>>>, E>,
+pub(crate) struct Split<E> {
+    pub(crate) joined: std::result::Result<Option<Vec<Box<RawValue>>>, E>,
     pub(super) asked: u64,
 }
 
@@ -399,7 +405,7 @@ pub(super) struct Split<E> {
 /// that can be halved (`narrowest` false) only a part wider than TikTok has answered says the
 /// metrics are too many; any other may say the days are: its refusal is returned, unlearned,
 /// for the caller to halve them.
-pub(super) async fn read_in_parts<E>(
+pub(crate) async fn read_in_parts<E>(
     spec: &ReportSpec,
     widths: Widths<'_>,
     narrowest: bool,
